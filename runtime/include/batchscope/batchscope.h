@@ -1,0 +1,17 @@
+/* batchscope: everything a plugin or a program using libbatchscope includes. */
+#ifndef BATCHSCOPE_H
+#define BATCHSCOPE_H
+
+#include "batchscope/status.h"
+#include "batchscope/device.h"
+#include "batchscope/tensor.h"
+#include "batchscope/blas.h"
+#include "batchscope/node.h"
+#include "batchscope/plugin.h"
+#include "batchscope/registry.h"
+#include "batchscope/pipeline.h"
+
+/* The library's version, "0.1.0". */
+const char *bsc_version(void);
+
+#endif

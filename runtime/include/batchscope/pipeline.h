@@ -1,0 +1,106 @@
+/* batchscope: the study pipeline (YAML) as plain, validated structs.
+ *
+ * bsc_pipeline_load() parses the file, applies `--set key.path=value`
+ * overrides to the tree, then validates. The `dataset:` mapping is kept as a
+ * node and checked by the dataset module; layer, loss and analysis options are
+ * checked by the plugins that own them (bsc_pipeline_check_types resolves
+ * their type names against a registry). Every error carries file:line:col.
+ */
+#ifndef BATCHSCOPE_PIPELINE_H
+#define BATCHSCOPE_PIPELINE_H
+
+#include <stdint.h>
+#include "batchscope/node.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct bsc_registry;
+
+#define BSC_PIPELINE_VERSION 1
+
+typedef struct bsc_component {
+    const char *type;          /* `type:` value */
+    const bsc_node *node;      /* the whole mapping (its options) */
+} bsc_component;
+
+typedef enum bsc_lr_scaling { BSC_LR_NONE, BSC_LR_LINEAR, BSC_LR_SQRT } bsc_lr_scaling;
+typedef enum bsc_schedule_kind { BSC_SCHED_CONSTANT, BSC_SCHED_STEP, BSC_SCHED_COSINE } bsc_schedule_kind;
+typedef enum bsc_optimizer_kind { BSC_OPT_SGD, BSC_OPT_ADAM } bsc_optimizer_kind;
+
+typedef struct bsc_optimizer_cfg {
+    bsc_optimizer_kind kind;
+    double lr;                 /* base learning rate (at base_batch_size) */
+    double momentum;           /* sgd */
+    int nesterov;              /* sgd */
+    double weight_decay;       /* both (L2 added to the gradient, as torch does) */
+    double beta1, beta2, eps;  /* adam */
+} bsc_optimizer_cfg;
+
+typedef struct bsc_schedule_cfg {
+    bsc_schedule_kind kind;
+    int step_epochs;           /* step: decay every N epochs */
+    double gamma;              /* step: factor */
+    double min_lr;             /* cosine: floor */
+    double warmup_epochs;      /* linear warm-up from 0 (may be fractional) */
+} bsc_schedule_cfg;
+
+typedef struct bsc_training_cfg {
+    int epochs;
+    long *batch_sizes;
+    size_t n_batch_sizes;
+    bsc_optimizer_cfg optimizer;
+    bsc_schedule_cfg schedule;
+    bsc_lr_scaling lr_scaling;
+    long base_batch_size;      /* default: the smallest batch size */
+    int same_init;             /* default 1 */
+    int drop_last;             /* default 0 */
+    int shuffle;               /* default 1 */
+    long eval_batch_size;      /* default 1000 */
+    int checkpoint_every;      /* epochs; 0 = only init and final */
+    const char *init;          /* "torch" (default), he_normal, he_uniform,
+                                  glorot_uniform, glorot_normal */
+} bsc_training_cfg;
+
+typedef struct bsc_pipeline {
+    bsc_node *root;            /* owned: the resolved tree (overrides applied) */
+    char *path;
+    int version;
+    const char *name;
+    uint64_t seed;
+    const char *device;        /* NULL when absent */
+    const char **plugins;      /* extra plugin files/directories, resolved
+                                  relative to the pipeline's directory */
+    size_t n_plugins;
+    const bsc_node *dataset;   /* NULL when absent */
+    bsc_component *layers;     /* `model:` */
+    size_t n_layers;
+    bsc_component loss;        /* type NULL when absent */
+    bsc_training_cfg training; /* meaningful only when has_training */
+    int has_training;
+    bsc_component *observers;
+    size_t n_observers;
+    bsc_component *analyses;
+    size_t n_analyses;
+    const bsc_node *report;    /* NULL when absent */
+} bsc_pipeline;
+
+/* Loads, overrides ("training.epochs=2", "training.batch_sizes=[32,256]";
+ * the value is YAML flow text; list items are addressed by index,
+ * "model.1.units=64") and validates. */
+bsc_status bsc_pipeline_load(const char *path, const char *const *overrides,
+                             size_t n_overrides, bsc_pipeline **out);
+void bsc_pipeline_free(bsc_pipeline *p);
+
+/* Every layer, loss and analysis type named must exist in the registry
+ * (error at the `type:` value with the closest known name). */
+bsc_status bsc_pipeline_check_types(const bsc_pipeline *p, const struct bsc_registry *r);
+
+/* Writes the resolved tree to path (temporary file + rename). */
+bsc_status bsc_pipeline_write(const bsc_pipeline *p, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
