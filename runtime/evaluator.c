@@ -1,0 +1,206 @@
+/* The evaluator: forward-only loss/accuracy and full-batch gradients. */
+#include "batchscope/evaluator.h"
+#include "batchscope/blas.h"
+
+#include <stdlib.h>
+
+#define SUM_LOCAL 256
+
+struct bsc_evaluator {
+    bsc_model *model;
+    const bsc_device_dataset *data;
+    size_t batch;
+    size_t max_chunks;
+    bsc_tensor sums;      /* [2 * max_chunks]: per-batch loss sum, correct sum */
+    float *host_sums;
+};
+
+static const bsc_device_split *split_of(const bsc_evaluator *e, bsc_split_id s)
+{
+    switch (s) {
+    case BSC_SPLIT_TRAIN: return &e->data->train;
+    case BSC_SPLIT_TEST: return &e->data->test;
+    case BSC_SPLIT_VALIDATION: return &e->data->validation;
+    }
+    return NULL;
+}
+
+bsc_status bsc_evaluator_create(bsc_model *m, const bsc_device_dataset *data, size_t batch,
+                                bsc_evaluator **out)
+{
+    *out = NULL;
+    if (batch == 0 || batch > bsc_model_max_batch(m))
+        return bsc_fail(BSC_ERR_INVALID, "evaluation batch %zu outside [1, %zu]", batch,
+                        bsc_model_max_batch(m));
+    bsc_evaluator *e = calloc(1, sizeof *e);
+    if (!e)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    e->model = m;
+    e->data = data;
+    e->batch = batch;
+    size_t most = data->train.n;
+    if (data->test.n > most)
+        most = data->test.n;
+    if (data->validation.n > most)
+        most = data->validation.n;
+    e->max_chunks = (most + batch - 1) / batch + 1;
+    int64_t n = (int64_t)(2 * e->max_chunks);
+    bsc_shape s = bsc_shape_make(1, &n);
+    bsc_status st = bsc_tensor_alloc(bsc_model_context(m), BSC_F32, &s, &e->sums);
+    e->host_sums = malloc((size_t)n * sizeof(float));
+    if (st == BSC_OK && !e->host_sums)
+        st = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (st != BSC_OK) {
+        bsc_evaluator_free(e);
+        return st;
+    }
+    *out = e;
+    return BSC_OK;
+}
+
+void bsc_evaluator_free(bsc_evaluator *e)
+{
+    if (!e)
+        return;
+    bsc_tensor_free(&e->sums);
+    free(e->host_sums);
+    free(e);
+}
+
+size_t bsc_eval_split_size(const bsc_evaluator *e, bsc_split_id split)
+{
+    const bsc_device_split *s = split_of(e, split);
+    return s ? s->n : 0;
+}
+
+bsc_status bsc_sum(bsc_context *ctx, const bsc_tensor *x, size_t n, float scale,
+                   bsc_tensor *dst, size_t doff)
+{
+    cl_kernel k;
+    bsc_status s = bsc_kernel(ctx, "reduce.cl", "sum_scaled", &k);
+    if (s != BSC_OK)
+        return s;
+    cl_uint xoff = (cl_uint)x->offset, nn = (cl_uint)n, d = (cl_uint)(dst->offset + doff);
+    bsc_karg args[] = {BSC_ARG(x->mem), BSC_ARG(xoff), BSC_ARG(nn), BSC_ARG(dst->mem),
+                       BSC_ARG(d), BSC_ARG(scale), BSC_LOCAL(SUM_LOCAL * sizeof(float))};
+    size_t g = SUM_LOCAL, l = SUM_LOCAL;
+    return bsc_launch(ctx, k, 7, args, 1, &g, &l);
+}
+
+/* Views of rows [start, start+count) of a split. */
+static void rows(const bsc_device_split *sp, size_t start, size_t count, bsc_tensor *x,
+                 bsc_tensor *y)
+{
+    int64_t xd[2] = {(int64_t)count, (int64_t)sp->row_len};
+    bsc_shape xs = bsc_shape_make(2, xd);
+    int64_t yd = (int64_t)count;
+    bsc_shape ys = bsc_shape_make(1, &yd);
+    *x = bsc_tensor_view(&sp->images, start * sp->row_len, &xs);
+    *y = bsc_tensor_view(&sp->labels, start, &ys);
+}
+
+static bsc_status resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                          const bsc_device_split **sp, size_t *n)
+{
+    *sp = split_of(e, split);
+    if (!*sp || (*sp)->n == 0)
+        return bsc_fail(BSC_ERR_INVALID, "the dataset has no %s split",
+                        split == BSC_SPLIT_TRAIN ? "train" : split == BSC_SPLIT_TEST ? "test"
+                                                                                    : "validation");
+    *n = subset && subset < (*sp)->n ? subset : (*sp)->n;
+    return BSC_OK;
+}
+
+bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, double *loss,
+                         double *acc)
+{
+    const bsc_device_split *sp;
+    size_t n;
+    bsc_status s = resolve(e, split, subset, &sp, &n);
+    if (s != BSC_OK)
+        return s;
+    bsc_context *ctx = bsc_model_context(e->model);
+    size_t chunks = 0;
+    for (size_t start = 0; start < n; start += e->batch, chunks++) {
+        size_t count = n - start < e->batch ? n - start : e->batch;
+        bsc_tensor x, y;
+        rows(sp, start, count, &x, &y);
+        bsc_pass p = {count, 0, 0, 0};
+        if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
+            (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
+                         2 * chunks)) != BSC_OK ||
+            (s = bsc_sum(ctx, bsc_model_row_correct(e->model), count, 1.0f, &e->sums,
+                         2 * chunks + 1)) != BSC_OK)
+            return s;
+    }
+    cl_int err = clEnqueueReadBuffer(ctx->queue, e->sums.mem, CL_TRUE, 0,
+                                     2 * chunks * sizeof(float), e->host_sums, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bsc_cl_fail(err, "reading evaluation sums");
+    double l = 0, c = 0;
+    for (size_t i = 0; i < chunks; i++) {
+        l += e->host_sums[2 * i];
+        c += e->host_sums[2 * i + 1];
+    }
+    if (loss)
+        *loss = l / (double)n;
+    if (acc)
+        *acc = c / (double)n;
+    return BSC_OK;
+}
+
+static bsc_status load_params(bsc_evaluator *e, const bsc_tensor *params, const bsc_tensor *state)
+{
+    bsc_context *ctx = bsc_model_context(e->model);
+    bsc_status s = BSC_OK;
+    if (params && params->mem != bsc_model_params(e->model)->mem)
+        s = bsc_tensor_copy(ctx, params, bsc_model_params(e->model));
+    if (s == BSC_OK && state && bsc_model_n_state(e->model) &&
+        state->mem != bsc_model_state(e->model)->mem)
+        s = bsc_tensor_copy(ctx, state, bsc_model_state(e->model));
+    return s;
+}
+
+bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params, const bsc_tensor *state,
+                            bsc_split_id split, size_t subset, double *loss, double *acc)
+{
+    bsc_status s = load_params(e, params, state);
+    return s == BSC_OK ? bsc_eval_loss(e, split, subset, loss, acc) : s;
+}
+
+bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset, bsc_tensor *grad,
+                         double *loss)
+{
+    const bsc_device_split *sp;
+    size_t n;
+    bsc_status s = resolve(e, split, subset, &sp, &n);
+    if (s != BSC_OK)
+        return s;
+    bsc_context *ctx = bsc_model_context(e->model);
+    size_t np = bsc_model_n_params(e->model);
+    if ((s = bsc_tensor_fill(ctx, grad, 0.0f)) != BSC_OK)
+        return s;
+    size_t chunks = 0;
+    for (size_t start = 0; start < n; start += e->batch, chunks++) {
+        size_t count = n - start < e->batch ? n - start : e->batch;
+        bsc_tensor x, y;
+        rows(sp, start, count, &x, &y);
+        bsc_pass p = {count, 0, 0, 0};
+        if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
+            (s = bsc_model_backward(e->model, &p, &x, &y, 1.0f / (float)n)) != BSC_OK ||
+            (s = bsc_axpy(ctx, np, 1.0f, bsc_model_grads(e->model), grad)) != BSC_OK ||
+            (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
+                         chunks)) != BSC_OK)
+            return s;
+    }
+    cl_int err = clEnqueueReadBuffer(ctx->queue, e->sums.mem, CL_TRUE, 0, chunks * sizeof(float),
+                                     e->host_sums, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bsc_cl_fail(err, "reading gradient loss sums");
+    double l = 0;
+    for (size_t i = 0; i < chunks; i++)
+        l += e->host_sums[i];
+    if (loss)
+        *loss = l / (double)n;
+    return BSC_OK;
+}

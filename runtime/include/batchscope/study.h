@@ -1,0 +1,36 @@
+/* batchscope: `batchscope run` as a library call.
+ *
+ * bsc_study_run() does the whole data flow of DESIGN.md: parse and validate
+ * the pipeline (overrides applied), resolve every plugin type, open the
+ * device (the --device selector beats the pipeline's `device:`, which beats
+ * auto), then train, observe, analyse and report. OUT/pipeline.yaml and
+ * OUT/manifest.json are written atomically; the manifest is rewritten as the
+ * study progresses, so an interrupted study says how far it got.
+ */
+#ifndef BATCHSCOPE_STUDY_H
+#define BATCHSCOPE_STUDY_H
+
+#include <stdio.h>
+#include "batchscope/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bsc_run_options {
+    const char *pipeline_path;
+    const char *device;            /* NULL: the pipeline's, else auto */
+    const char *out_dir;           /* NULL: results/<name>-<UTC timestamp> */
+    const char *const *overrides;  /* "key.path=value" */
+    size_t n_overrides;
+    const char *resume_dir;        /* non-NULL: continue this OUT */
+    int quiet;                     /* no progress output */
+    FILE *log;                     /* progress and log lines (stderr when NULL) */
+} bsc_run_options;
+
+bsc_status bsc_study_run(const bsc_run_options *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

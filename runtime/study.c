@@ -1,0 +1,513 @@
+/* `batchscope run`: the data flow of DESIGN.md, from YAML to result files. */
+#include "batchscope/study.h"
+
+#include "batchscope/batchscope.h"
+#include "batchscope/dataset.h"
+#include "batchscope/evaluator.h"
+#include "batchscope/fsutil.h"
+#include "batchscope/json.h"
+#include "batchscope/model.h"
+#include "batchscope/optim.h"
+#include "train.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct study {
+    const bsc_run_options *opt;
+    FILE *log;
+    bsc_pipeline *p;
+    bsc_registry *reg;
+    bsc_context *ctx;
+    char *out;
+    char started[32];
+    double t0;
+    bsc_run_outcome *outcomes;
+    size_t n_outcomes;
+    bsc_dataset_config dcfg;
+    bsc_device_dataset data;
+    int have_data;
+    bsc_model *model;
+    bsc_evaluator *eval;
+    bsc_optimizer *opt_;
+    bsc_observer *obs;       /* observers then analyses */
+    size_t n_obs, n_observers;
+    float *init_params, *init_state;
+    bsc_trainer tr;
+    bsc_run_result *results;
+    bsc_tensor *finals;      /* params and state per run */
+} study;
+
+static bsc_status write_manifest(study *st, const char *status, const char *error)
+{
+    bsc_json j;
+    bsc_json_init(&j);
+    bsc_json_object(&j, NULL);
+    bsc_json_string(&j, "batchscope_version", bsc_version());
+    bsc_json_string(&j, "plugin_abi", BSC_ABI_MAJOR == 1 ? "1.0" : "?");
+    bsc_json_string(&j, "pipeline", st->p->path);
+    bsc_json_string(&j, "name", st->p->name);
+    bsc_json_int(&j, "seed", (int64_t)st->p->seed);
+    bsc_json_string(&j, "status", status);
+    if (error)
+        bsc_json_string(&j, "error", error);
+    bsc_json_string(&j, "started", st->started);
+    char now[32];
+    bsc_utc_timestamp(now, sizeof now);
+    bsc_json_string(&j, "updated", now);
+    bsc_json_number(&j, "seconds", bsc_now() - st->t0);
+    if (st->ctx) {
+        const bsc_device_info *d = &st->ctx->info;
+        bsc_json_object(&j, "device");
+        bsc_json_int(&j, "index", d->index);
+        bsc_json_string(&j, "platform", d->platform_name);
+        bsc_json_string(&j, "vendor", d->vendor);
+        bsc_json_string(&j, "name", d->name);
+        bsc_json_string(&j, "type", bsc_device_type_name(d->type));
+        bsc_json_string(&j, "driver_version", d->driver_version);
+        bsc_json_string(&j, "device_version", d->device_version);
+        bsc_json_string(&j, "opencl_c_version", d->opencl_c_version);
+        bsc_json_int(&j, "compute_units", d->compute_units);
+        bsc_json_int(&j, "global_mem", (int64_t)d->global_mem);
+        bsc_json_end(&j);
+    }
+    bsc_json_array(&j, "plugins");
+    for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
+        const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);
+        bsc_json_object(&j, NULL);
+        bsc_json_string(&j, "name", pi->desc->name);
+        bsc_json_string(&j, "version", pi->desc->version);
+        bsc_json_string(&j, "path", pi->path);
+        bsc_json_end(&j);
+    }
+    bsc_json_end(&j);
+    if (st->model) {
+        bsc_json_int(&j, "parameters", (int64_t)bsc_model_n_params(st->model));
+        bsc_json_int(&j, "state", (int64_t)bsc_model_n_state(st->model));
+    }
+    if (st->have_data) {
+        bsc_json_object(&j, "dataset");
+        bsc_json_string(&j, "name", st->dcfg.name);
+        bsc_json_int(&j, "train", (int64_t)st->data.train.n);
+        bsc_json_int(&j, "test", (int64_t)st->data.test.n);
+        bsc_json_int(&j, "validation", (int64_t)st->data.validation.n);
+        bsc_json_end(&j);
+    }
+    bsc_json_array(&j, "runs");
+    for (size_t i = 0; i < st->n_outcomes; i++) {
+        const bsc_run_outcome *o = &st->outcomes[i];
+        if (!o->status)
+            continue;
+        bsc_json_object(&j, NULL);
+        bsc_json_int(&j, "batch_size", o->batch_size);
+        bsc_json_string(&j, "status", o->status);
+        bsc_json_int(&j, "epochs_done", o->epochs_done);
+        if (o->diverged_epoch) {
+            bsc_json_int(&j, "diverged_epoch", o->diverged_epoch);
+            bsc_json_int(&j, "diverged_step", o->diverged_step);
+        }
+        bsc_json_number(&j, "seconds", o->seconds);
+        bsc_json_number(&j, "train_acc", o->train_acc);
+        bsc_json_number(&j, "test_acc", o->test_acc);
+        bsc_json_end(&j);
+    }
+    bsc_json_end(&j);
+    bsc_json_end(&j);
+    const char *text;
+    size_t len;
+    bsc_status s = bsc_json_finish(&j, &text, &len);
+    if (s == BSC_OK) {
+        char *path = bsc_strdup_printf("%s/manifest.json", st->out);
+        s = path ? bsc_write_file_atomic(path, text, len) : bsc_fail(BSC_ERR_NOMEM, "oom");
+        free(path);
+    }
+    bsc_json_free(&j);
+    return s;
+}
+
+static bsc_status choose_out(study *st)
+{
+    const bsc_run_options *o = st->opt;
+    if (o->resume_dir && o->out_dir && strcmp(o->resume_dir, o->out_dir) != 0)
+        return bsc_fail(BSC_ERR_USAGE, "--resume %s and --out %s name different directories",
+                        o->resume_dir, o->out_dir);
+    if (o->resume_dir)
+        st->out = strdup(o->resume_dir);
+    else if (o->out_dir)
+        st->out = strdup(o->out_dir);
+    else {
+        char ts[32];
+        bsc_utc_timestamp(ts, sizeof ts);
+        for (char *c = ts; *c; c++)
+            if (*c == ':')
+                *c = '-';
+        st->out = bsc_strdup_printf("results/%s-%s", st->p->name, ts);
+    }
+    if (!st->out)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (o->resume_dir) {
+        char *saved = bsc_strdup_printf("%s/pipeline.yaml", st->out);
+        char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
+        char *a = NULL, *b = NULL;
+        bsc_status s = BSC_OK;
+        if (!saved || !mine)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        else if (!bsc_path_exists(saved))
+            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no pipeline.yaml there (not a results "
+                         "directory?)", st->out);
+        else if ((s = bsc_pipeline_write(st->p, mine)) == BSC_OK &&
+                 (s = bsc_read_file(saved, &a, NULL)) == BSC_OK &&
+                 (s = bsc_read_file(mine, &b, NULL)) == BSC_OK && strcmp(a, b) != 0)
+            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline (with its overrides) differs "
+                         "from %s; resume with the same pipeline and --set options",
+                         st->out, saved);
+        if (mine)
+            remove(mine);
+        free(a);
+        free(b);
+        free(saved);
+        free(mine);
+        return s;
+    }
+    char *manifest = bsc_strdup_printf("%s/manifest.json", st->out);
+    int exists = manifest && bsc_path_exists(manifest);
+    free(manifest);
+    if (exists)
+        return bsc_fail(BSC_ERR_USAGE, "%s already holds results; use --resume %s to continue "
+                        "it or --out to choose another directory", st->out, st->out);
+    return BSC_OK;
+}
+
+static bsc_status create_components(study *st)
+{
+    const bsc_pipeline *p = st->p;
+    size_t n = p->n_observers + p->n_analyses;
+    st->obs = calloc(n ? n : 1, sizeof *st->obs);
+    if (!st->obs)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const bsc_component *c = i < p->n_observers ? &p->observers[i]
+                                                    : &p->analyses[i - p->n_observers];
+        const bsc_analysis_type *t = bsc_registry_analysis(st->reg, c->type);
+        if (!t)
+            return bsc_registry_unknown(st->reg, BSC_KIND_ANALYSIS, bsc_node_get(c->node, "type"),
+                                        c->type);
+        bsc_analysis_config cfg = {c->node, st->out, p->seed};
+        bsc_status s = t->ops->create(&cfg, &st->obs[i].self);
+        if (s != BSC_OK)
+            return s;
+        st->obs[i].type = t;
+        st->n_obs = i + 1;
+    }
+    st->n_observers = p->n_observers;
+    return BSC_OK;
+}
+
+static bsc_status read_run_json(const char *run_dir, bsc_run_outcome *o)
+{
+    char *path = bsc_strdup_printf("%s/run.json", run_dir);
+    char *text = NULL;
+    bsc_status s = path ? bsc_read_file(path, &text, NULL) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    free(path);
+    if (s != BSC_OK)
+        return s;
+    o->status = strstr(text, "\"diverged\"") ? "diverged" : "completed";
+    const char *e = strstr(text, "\"epochs_done\": ");
+    o->epochs_done = e ? atoi(e + 15) : 0;
+    const char *ta = strstr(text, "\"test_acc\": ");
+    o->test_acc = ta ? atof(ta + 12) : NAN;
+    const char *tra = strstr(text, "\"train_acc\": ");
+    o->train_acc = tra ? atof(tra + 13) : NAN;
+    free(text);
+    return BSC_OK;
+}
+
+static bsc_status keep_final(study *st, size_t i)
+{
+    bsc_tensor *f = &st->finals[2 * i];
+    bsc_status s = bsc_tensor_alloc(st->ctx, BSC_F32, &bsc_model_params(st->model)->shape, &f[0]);
+    if (s == BSC_OK)
+        s = bsc_tensor_alloc(st->ctx, BSC_F32, &bsc_model_state(st->model)->shape, &f[1]);
+    if (s == BSC_OK)
+        s = bsc_tensor_copy(st->ctx, bsc_model_params(st->model), &f[0]);
+    if (s == BSC_OK)
+        s = bsc_tensor_copy(st->ctx, bsc_model_state(st->model), &f[1]);
+    return s;
+}
+
+static bsc_status load_final(study *st, size_t i, const char *run_dir)
+{
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    float *params = malloc((np ? np : 1) * sizeof(float));
+    float *state = calloc(ns ? ns : 1, sizeof(float));
+    char *path = bsc_strdup_printf("%s/final.safetensors", run_dir);
+    bsc_status s = params && state && path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = bsc_checkpoint_load(st->model, path, params, state);
+    if (s == BSC_OK)
+        s = bsc_tensor_write(st->ctx, bsc_model_params(st->model), params);
+    if (s == BSC_OK)
+        s = bsc_tensor_write(st->ctx, bsc_model_state(st->model), state);
+    if (s == BSC_OK)
+        s = keep_final(st, i);
+    free(params);
+    free(state);
+    free(path);
+    return s;
+}
+
+static bsc_status train_all(study *st)
+{
+    const bsc_pipeline *p = st->p;
+    const bsc_training_cfg *tc = &p->training;
+    bsc_status s;
+    st->have_data = 0;
+    bsc_dataset *host = NULL;
+    if ((s = bsc_dataset_load(&st->dcfg, &host)) != BSC_OK)
+        return s;
+    s = bsc_dataset_upload(st->ctx, host, &st->data);
+    bsc_shape sample = host->sample;
+    int n_classes = host->n_classes;
+    bsc_dataset_free(host);
+    if (s != BSC_OK)
+        return s;
+    st->have_data = 1;
+
+    long max_bs = 0;
+    for (size_t i = 0; i < tc->n_batch_sizes; i++)
+        if (tc->batch_sizes[i] > max_bs)
+            max_bs = tc->batch_sizes[i];
+    size_t max_batch = (size_t)(max_bs > tc->eval_batch_size ? max_bs : tc->eval_batch_size);
+    if ((s = bsc_model_create(st->reg, p->layers, p->n_layers, &p->loss, &sample, n_classes,
+                              &st->model)) != BSC_OK ||
+        (s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
+        (s = bsc_evaluator_create(st->model, &st->data, (size_t)tc->eval_batch_size,
+                                  &st->eval)) != BSC_OK ||
+        (s = bsc_optimizer_create(st->ctx, &tc->optimizer, bsc_model_n_params(st->model),
+                                  &st->opt_)) != BSC_OK)
+        return s;
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    st->init_params = malloc((np ? np : 1) * sizeof(float));
+    st->init_state = malloc((ns ? ns : 1) * sizeof(float));
+    st->outcomes = calloc(tc->n_batch_sizes, sizeof *st->outcomes);
+    st->results = calloc(tc->n_batch_sizes, sizeof *st->results);
+    st->finals = calloc(2 * tc->n_batch_sizes, sizeof *st->finals);
+    if (!st->init_params || !st->init_state || !st->outcomes || !st->results || !st->finals)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if ((s = create_components(st)) != BSC_OK)
+        return s;
+    if (!st->opt->quiet)
+        fprintf(st->log, "batchscope: model %zu parameters, %s: %zu train / %zu test examples\n",
+                np, st->dcfg.name, st->data.train.n, st->data.test.n);
+
+    bsc_trainer *t = &st->tr;
+    t->ctx = st->ctx;
+    t->pipeline = p;
+    t->model = st->model;
+    t->data = &st->data;
+    t->eval = st->eval;
+    t->opt = st->opt_;
+    t->observers = st->obs;
+    t->n_observers = st->n_observers;
+    t->init_params = st->init_params;
+    t->init_state = st->init_state;
+    t->log = st->log;
+    t->quiet = st->opt->quiet;
+    t->tty = isatty(fileno(st->log));
+    t->interrupted = &interrupted;
+    if ((s = bsc_trainer_prepare(t, max_bs)) != BSC_OK)
+        return s;
+
+    bsc_status failed = BSC_OK;
+    for (size_t i = 0; i < tc->n_batch_sizes; i++) {
+        long B = tc->batch_sizes[i];
+        bsc_run_outcome *o = &st->outcomes[i];
+        st->n_outcomes = i + 1;
+        char *dir = bsc_strdup_printf("%s/runs/bs%ld", st->out, B);
+        char *done = bsc_strdup_printf("%s/runs/bs%ld/run.json", st->out, B);
+        if (!dir || !done) {
+            free(dir);
+            free(done);
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        }
+        if (st->opt->resume_dir && bsc_path_exists(done)) {
+            o->batch_size = B;
+            s = read_run_json(dir, o);
+            if (s == BSC_OK)
+                s = load_final(st, i, dir);
+            if (s == BSC_OK && !st->opt->quiet)
+                fprintf(st->log, "  bs %-5ld already %s: kept\n", B, o->status);
+        } else {
+            uint64_t seed = tc->same_init ? p->seed : p->seed + 0x9E3779B97F4A7C15ull * (uint64_t)B;
+            s = bsc_mkdir_p(dir);
+            if (s == BSC_OK)
+                s = bsc_model_init_host(st->model, seed, tc->init, st->init_params,
+                                        st->init_state);
+            if (s == BSC_OK)
+                s = bsc_train_run(t, B, dir, o);
+            if (s == BSC_OK)
+                s = keep_final(st, i);
+        }
+        st->results[i].batch_size = (size_t)B;
+        st->results[i].dir = NULL;
+        free(done);
+        if (s != BSC_OK) {
+            free(dir);
+            if (s == BSC_ERR_INTERRUPTED)
+                return s;
+            /* One run failing (e.g. out of memory at a huge batch) must not
+             * lose the others: note it and go on. */
+            fprintf(st->log, "batchscope: run bs%ld failed: %s\n", B, bsc_last_error());
+            o->status = "failed";
+            failed = s;
+            write_manifest(st, "running", NULL);
+            continue;
+        }
+        st->results[i].dir = dir;
+        st->results[i].status = o->status;
+        st->results[i].init_params = &t->w0;
+        st->results[i].final_params = &st->finals[2 * i];
+        st->results[i].final_state = &st->finals[2 * i + 1];
+        write_manifest(st, "running", NULL);
+    }
+    if (failed != BSC_OK)
+        return bsc_fail(failed, "one or more runs failed (see manifest.json)");
+    return BSC_OK;
+}
+
+static bsc_status post_analyses(study *st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_outcomes; i++)
+        if (st->results[i].dir)
+            st->results[n++] = st->results[i];
+    bsc_study sv = {st->ctx, st->model, st->results, n, st->out, st->p->seed, st->eval};
+    for (size_t i = 0; i < st->n_obs; i++) {
+        const bsc_analysis_ops *ops = st->obs[i].type->ops;
+        if (!ops->post)
+            continue;
+        if (!st->opt->quiet)
+            fprintf(st->log, "batchscope: analysis %s\n", st->obs[i].type->name);
+        bsc_status s = ops->post(st->obs[i].self, &sv);
+        if (s != BSC_OK)
+            return bsc_fail_context(s, "analysis %s", st->obs[i].type->name);
+    }
+    return BSC_OK;
+}
+
+static void study_free(study *st)
+{
+    for (size_t i = 0; i < st->n_obs; i++)
+        if (st->obs[i].self)
+            st->obs[i].type->ops->destroy(st->obs[i].self);
+    free(st->obs);
+    bsc_trainer_release(&st->tr);
+    if (st->finals)
+        for (size_t i = 0; i < 2 * st->p->training.n_batch_sizes; i++)
+            bsc_tensor_free(&st->finals[i]);
+    free(st->finals);
+    if (st->results)
+        for (size_t i = 0; i < st->p->training.n_batch_sizes; i++)
+            free((char *)st->results[i].dir);
+    free(st->results);
+    free(st->outcomes);
+    free(st->init_params);
+    free(st->init_state);
+    bsc_optimizer_free(st->opt_);
+    bsc_evaluator_free(st->eval);
+    bsc_model_free(st->model);
+    if (st->have_data)
+        bsc_device_dataset_free(&st->data);
+    bsc_context_free(st->ctx);
+    bsc_registry_free(st->reg);
+    bsc_pipeline_free(st->p);
+    free(st->out);
+}
+
+bsc_status bsc_study_run(const bsc_run_options *o)
+{
+    study st;
+    memset(&st, 0, sizeof st);
+    st.opt = o;
+    st.log = o->log ? o->log : stderr;
+    st.t0 = bsc_now();
+    bsc_utc_timestamp(st.started, sizeof st.started);
+    int out_ready = 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    interrupted = 0;
+
+    bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st.p);
+    if (s == BSC_OK)
+        s = bsc_registry_new(&st.reg);
+    if (s == BSC_OK)
+        s = bsc_registry_load_default(st.reg);
+    for (size_t i = 0; s == BSC_OK && i < st.p->n_plugins; i++)
+        s = bsc_registry_load_path(st.reg, st.p->plugins[i], "pipeline");
+    if (s == BSC_OK)
+        s = bsc_pipeline_check_types(st.p, st.reg);
+    if (s == BSC_OK && st.p->dataset) {
+        char *dup = strdup(st.p->path);
+        s = dup ? bsc_dataset_config_parse(st.p->dataset, dirname(dup), &st.dcfg)
+                : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        free(dup);
+    }
+    if (s == BSC_OK && st.p->n_layers && !st.p->dataset)
+        s = bsc_fail(BSC_ERR_INVALID, "%s: a pipeline with a model needs a `dataset:`",
+                     st.p->path);
+    if (s == BSC_OK)
+        s = choose_out(&st);
+    if (s == BSC_OK)
+        s = bsc_context_open(o->device ? o->device : st.p->device, &st.ctx);
+    if (s == BSC_OK && !o->quiet) {
+        char desc[512];
+        bsc_context_describe(st.ctx, desc, sizeof desc);
+        fprintf(st.log, "batchscope %s: %s on %s\n", bsc_version(), st.p->name, desc);
+    }
+    if (s == BSC_OK)
+        s = bsc_blas_tune(st.ctx);
+    if (s == BSC_OK)
+        s = bsc_mkdir_p(st.out);
+    if (s == BSC_OK) {
+        char *path = bsc_strdup_printf("%s/pipeline.yaml", st.out);
+        s = path ? bsc_pipeline_write(st.p, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
+        free(path);
+    }
+    if (s == BSC_OK && (s = write_manifest(&st, "running", NULL)) == BSC_OK)
+        out_ready = 1;
+    if (s == BSC_OK && st.p->n_layers) {
+        sigaction(SIGINT, &sa, &old);
+        s = train_all(&st);
+        if (s == BSC_OK)
+            s = post_analyses(&st);
+        sigaction(SIGINT, &old, NULL);
+    }
+    if (out_ready) {
+        const char *status = s == BSC_OK ? "completed"
+                             : s == BSC_ERR_INTERRUPTED ? "interrupted" : "failed";
+        char *err = s == BSC_OK ? NULL : strdup(bsc_last_error());
+        bsc_status ms = write_manifest(&st, status, err);
+        if (s == BSC_OK)
+            s = ms;
+        else
+            bsc_fail(s, "%s", err ? err : bsc_status_str(s));
+        free(err);
+        if (s == BSC_OK && !o->quiet)
+            fprintf(st.log, "batchscope: results in %s\n", st.out);
+    }
+    study_free(&st);
+    return s;
+}

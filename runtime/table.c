@@ -1,0 +1,329 @@
+/* Tidy tables and their CSV form. */
+#include "batchscope/table.h"
+#include "batchscope/fsutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cell {
+    int set;      /* 0 empty, 1 number, 2 string */
+    double num;
+    char *str;
+} cell;
+
+struct bsc_table {
+    char **cols;
+    size_t n_cols, cap_cols;
+    cell **rows;  /* each row has cap_cols cells */
+    size_t n_rows, cap_rows;
+};
+
+bsc_status bsc_table_new(bsc_table **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+void bsc_table_free(bsc_table *t)
+{
+    if (!t)
+        return;
+    for (size_t r = 0; r < t->n_rows; r++) {
+        for (size_t c = 0; c < t->n_cols; c++)
+            free(t->rows[r][c].str);
+        free(t->rows[r]);
+    }
+    for (size_t c = 0; c < t->n_cols; c++)
+        free(t->cols[c]);
+    free(t->rows);
+    free(t->cols);
+    free(t);
+}
+
+long bsc_table_find(const bsc_table *t, const char *name)
+{
+    for (size_t c = 0; c < t->n_cols; c++)
+        if (strcmp(t->cols[c], name) == 0)
+            return (long)c;
+    return -1;
+}
+
+static bsc_status grow_cols(bsc_table *t)
+{
+    size_t cap = t->cap_cols ? t->cap_cols * 2 : 16;
+    char **cols = realloc(t->cols, cap * sizeof *cols);
+    if (!cols)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    t->cols = cols;
+    for (size_t r = 0; r < t->n_rows; r++) {
+        cell *row = realloc(t->rows[r], cap * sizeof *row);
+        if (!row)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        memset(row + t->cap_cols, 0, (cap - t->cap_cols) * sizeof *row);
+        t->rows[r] = row;
+    }
+    t->cap_cols = cap;
+    return BSC_OK;
+}
+
+bsc_status bsc_table_column(bsc_table *t, const char *name)
+{
+    if (bsc_table_find(t, name) >= 0)
+        return BSC_OK;
+    if (t->n_cols == t->cap_cols) {
+        bsc_status s = grow_cols(t);
+        if (s != BSC_OK)
+            return s;
+    }
+    t->cols[t->n_cols] = strdup(name);
+    if (!t->cols[t->n_cols])
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    t->n_cols++;
+    return BSC_OK;
+}
+
+bsc_status bsc_table_add_row(bsc_table *t, bsc_metrics_row *row)
+{
+    if (t->cap_cols == 0) {
+        bsc_status s = grow_cols(t);
+        if (s != BSC_OK)
+            return s;
+    }
+    if (t->n_rows == t->cap_rows) {
+        size_t cap = t->cap_rows ? t->cap_rows * 2 : 16;
+        cell **rows = realloc(t->rows, cap * sizeof *rows);
+        if (!rows)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        t->rows = rows;
+        t->cap_rows = cap;
+    }
+    t->rows[t->n_rows] = calloc(t->cap_cols, sizeof(cell));
+    if (!t->rows[t->n_rows])
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (row) {
+        row->table = t;
+        row->row = t->n_rows;
+    }
+    t->n_rows++;
+    return BSC_OK;
+}
+
+size_t bsc_table_n_rows(const bsc_table *t) { return t->n_rows; }
+size_t bsc_table_n_cols(const bsc_table *t) { return t->n_cols; }
+const char *bsc_table_col_name(const bsc_table *t, size_t c) { return c < t->n_cols ? t->cols[c] : NULL; }
+
+double bsc_table_get(const bsc_table *t, size_t row, size_t col)
+{
+    if (row >= t->n_rows || col >= t->n_cols || t->rows[row][col].set != 1)
+        return NAN;
+    return t->rows[row][col].num;
+}
+
+const char *bsc_table_get_str(const bsc_table *t, size_t row, size_t col)
+{
+    if (row >= t->n_rows || col >= t->n_cols || t->rows[row][col].set != 2)
+        return NULL;
+    return t->rows[row][col].str;
+}
+
+static bsc_status cell_at(bsc_metrics_row *row, const char *column, cell **out)
+{
+    bsc_table *t = row->table;
+    bsc_status s = bsc_table_column(t, column);
+    if (s != BSC_OK)
+        return s;
+    *out = &t->rows[row->row][bsc_table_find(t, column)];
+    return BSC_OK;
+}
+
+bsc_status bsc_metrics_set(bsc_metrics_row *row, const char *column, double value)
+{
+    cell *c;
+    bsc_status s = cell_at(row, column, &c);
+    if (s != BSC_OK)
+        return s;
+    free(c->str);
+    c->str = NULL;
+    c->set = 1;
+    c->num = value;
+    return BSC_OK;
+}
+
+bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column, const char *value)
+{
+    cell *c;
+    bsc_status s = cell_at(row, column, &c);
+    if (s != BSC_OK)
+        return s;
+    char *dup = strdup(value);
+    if (!dup)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    free(c->str);
+    c->str = dup;
+    c->set = 2;
+    return BSC_OK;
+}
+
+/* Strings with separators or quotes are quoted the RFC 4180 way. */
+static void write_str(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+bsc_status bsc_table_write_csv(const bsc_table *t, const char *path)
+{
+    bsc_afile a;
+    bsc_status s = bsc_afile_open(&a, path);
+    if (s != BSC_OK)
+        return s;
+    for (size_t c = 0; c < t->n_cols; c++) {
+        if (c)
+            fputc(',', a.f);
+        write_str(a.f, t->cols[c]);
+    }
+    fputc('\n', a.f);
+    for (size_t r = 0; r < t->n_rows; r++) {
+        for (size_t c = 0; c < t->n_cols; c++) {
+            const cell *x = &t->rows[r][c];
+            if (c)
+                fputc(',', a.f);
+            if (x->set == 1) {
+                if (isnan(x->num))
+                    fputs("nan", a.f);
+                else if (isinf(x->num))
+                    fputs(x->num > 0 ? "inf" : "-inf", a.f);
+                else if (x->num == (double)(long long)x->num && fabs(x->num) < 1e15)
+                    fprintf(a.f, "%lld", (long long)x->num);
+                else
+                    fprintf(a.f, "%.9g", x->num);
+            } else if (x->set == 2) {
+                write_str(a.f, x->str);
+            }
+        }
+        fputc('\n', a.f);
+    }
+    return bsc_afile_commit(&a);
+}
+
+/* Splits one CSV line (RFC 4180 quotes, no embedded newlines) in place. */
+static size_t split_line(char *line, char **fields, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        if (n == max)
+            return max + 1;
+        char *start = p, *w = p;
+        if (*p == '"') {
+            p++;
+            for (; *p; p++) {
+                if (*p == '"' && p[1] == '"') {
+                    *w++ = '"';
+                    p++;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *w++ = *p;
+                }
+            }
+            while (*p && *p != ',')
+                p++;
+        } else {
+            while (*p && *p != ',')
+                w = ++p;
+        }
+        int more = *p == ',';
+        *w = '\0';
+        fields[n++] = start;
+        if (!more)
+            return n;
+        p++;
+    }
+}
+
+bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
+{
+    char *data = NULL;
+    char **fields = NULL;
+    bsc_table *t = NULL;
+    size_t len;
+    *out = NULL;
+    bsc_status s = bsc_read_file(path, &data, &len);
+    if (s != BSC_OK)
+        return s;
+    if ((s = bsc_table_new(&t)) != BSC_OK)
+        goto cleanup;
+    size_t max = 1;
+    for (size_t i = 0; i < len; i++)
+        max += data[i] == ',';
+    fields = malloc(max * sizeof *fields);
+    if (!fields) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    char *save = NULL;
+    int lineno = 0;
+    size_t ncols = 0;
+    for (char *line = data; line && *line; line = save) {
+        char *nl = strchr(line, '\n');
+        save = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (l == 0)
+            continue;
+        size_t n = split_line(line, fields, max);
+        if (lineno == 1) {
+            for (size_t c = 0; c < n; c++)
+                if ((s = bsc_table_column(t, fields[c])) != BSC_OK)
+                    goto cleanup;
+            ncols = n;
+            continue;
+        }
+        if (n != ncols) {
+            s = bsc_fail(BSC_ERR_DATA, "%s:%d: expected %zu fields, found %zu", path, lineno,
+                         ncols, n);
+            goto cleanup;
+        }
+        bsc_metrics_row row;
+        if ((s = bsc_table_add_row(t, &row)) != BSC_OK)
+            goto cleanup;
+        for (size_t c = 0; c < n; c++) {
+            if (!fields[c][0])
+                continue;
+            char *end;
+            double v = strtod(fields[c], &end);
+            if (*end == '\0')
+                s = bsc_metrics_set(&row, t->cols[c], v);
+            else
+                s = bsc_metrics_set_str(&row, t->cols[c], fields[c]);
+            if (s != BSC_OK)
+                goto cleanup;
+        }
+    }
+    if (ncols == 0)
+        s = bsc_fail(BSC_ERR_DATA, "%s: empty file (no CSV header)", path);
+cleanup:
+    free(fields);
+    free(data);
+    if (s != BSC_OK)
+        bsc_table_free(t);
+    else
+        *out = t;
+    return s;
+}

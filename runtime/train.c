@@ -1,0 +1,357 @@
+/* The training loop of one run: epochs of steps, everything enqueued on the
+ * device; per-step losses accumulate in a device buffer and come back once
+ * per epoch, with the evaluation. */
+#include "train.h"
+
+#include "batchscope/blas.h"
+#include "batchscope/fsutil.h"
+#include "batchscope/json.h"
+#include "batchscope/rng.h"
+#include "batchscope/table.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Markers let the host see how far the queue got without blocking, and bound
+ * how far it runs ahead of the device. */
+#define MARK_EVERY 16
+
+static bsc_status alloc1(bsc_context *ctx, bsc_dtype dt, size_t n, bsc_tensor *t)
+{
+    int64_t d = (int64_t)(n ? n : 1);
+    bsc_shape s = bsc_shape_make(1, &d);
+    return bsc_tensor_alloc(ctx, dt, &s, t);
+}
+
+bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch)
+{
+    const bsc_device_split *tr = &t->data->train;
+    size_t steps = (tr->n + (size_t)max_batch - 1) / (size_t)max_batch;
+    size_t smallest = (size_t)max_batch;
+    for (size_t i = 0; i < t->pipeline->training.n_batch_sizes; i++)
+        if ((size_t)t->pipeline->training.batch_sizes[i] < smallest)
+            smallest = (size_t)t->pipeline->training.batch_sizes[i];
+    steps = (tr->n + smallest - 1) / smallest;
+    bsc_status s;
+    if ((s = alloc1(t->ctx, BSC_I32, tr->n, &t->perm)) != BSC_OK ||
+        (s = alloc1(t->ctx, BSC_F32, (size_t)max_batch * tr->row_len, &t->x)) != BSC_OK ||
+        (s = alloc1(t->ctx, BSC_I32, (size_t)max_batch, &t->y)) != BSC_OK ||
+        (s = alloc1(t->ctx, BSC_F32, steps, &t->step_loss)) != BSC_OK ||
+        (s = alloc1(t->ctx, BSC_F32, bsc_model_n_params(t->model), &t->w0)) != BSC_OK)
+        return s;
+    return BSC_OK;
+}
+
+void bsc_trainer_release(bsc_trainer *t)
+{
+    bsc_tensor_free(&t->perm);
+    bsc_tensor_free(&t->x);
+    bsc_tensor_free(&t->y);
+    bsc_tensor_free(&t->step_loss);
+    bsc_tensor_free(&t->w0);
+}
+
+static void format_eta(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0)
+        s = 0;
+    long v = (long)(s + 0.5);
+    snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
+}
+
+static void progress(bsc_trainer *t, long bs, int epoch, int epochs, size_t step, size_t steps,
+                     double loss, double rate, double eta)
+{
+    if (t->quiet || !t->tty)
+        return;
+    char e[32];
+    format_eta(eta, e, sizeof e);
+    int width = 24;
+    double frac = ((double)(epoch - 1) + (double)step / (double)steps) / (double)epochs;
+    int fill = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(t->log, "\r  bs %-5ld [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
+            bs, bar, epoch, epochs, step, steps, loss, rate, e);
+    fflush(t->log);
+}
+
+static bsc_status write_run_json(const char *run_dir, const bsc_run_outcome *o)
+{
+    bsc_json j;
+    bsc_json_init(&j);
+    bsc_json_object(&j, NULL);
+    bsc_json_int(&j, "batch_size", o->batch_size);
+    bsc_json_string(&j, "status", o->status);
+    bsc_json_int(&j, "epochs_done", o->epochs_done);
+    if (o->diverged_epoch) {
+        bsc_json_int(&j, "diverged_epoch", o->diverged_epoch);
+        bsc_json_int(&j, "diverged_step", o->diverged_step);
+    }
+    bsc_json_number(&j, "seconds", o->seconds);
+    bsc_json_number(&j, "train_loss", o->train_loss);
+    bsc_json_number(&j, "train_acc", o->train_acc);
+    bsc_json_number(&j, "test_loss", o->test_loss);
+    bsc_json_number(&j, "test_acc", o->test_acc);
+    bsc_json_end(&j);
+    const char *text;
+    size_t len;
+    bsc_status s = bsc_json_finish(&j, &text, &len);
+    char *path = bsc_strdup_printf("%s/run.json", run_dir);
+    if (s == BSC_OK)
+        s = path ? bsc_write_file_atomic(path, text, len) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    free(path);
+    bsc_json_free(&j);
+    return s;
+}
+
+/* Evaluates, fills the epoch's row, calls observers, writes metrics.csv. */
+static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *metrics,
+                            int epoch, uint64_t step, double lr, double batch_loss,
+                            double seconds, const char *status, bsc_run_outcome *o)
+{
+    bsc_metrics_row row;
+    bsc_status s = bsc_table_add_row(metrics, &row);
+    double trl = NAN, tra = NAN, tel = NAN, tea = NAN;
+    if (s == BSC_OK)
+        s = bsc_eval_loss(t->eval, BSC_SPLIT_TRAIN, 0, &trl, &tra);
+    if (s == BSC_OK && t->data->test.n)
+        s = bsc_eval_loss(t->eval, BSC_SPLIT_TEST, 0, &tel, &tea);
+    if (s != BSC_OK)
+        return s;
+    bsc_metrics_set(&row, "epoch", epoch);
+    bsc_metrics_set(&row, "step", (double)step);
+    bsc_metrics_set(&row, "lr", lr);
+    bsc_metrics_set(&row, "train_loss", trl);
+    bsc_metrics_set(&row, "train_acc", tra);
+    bsc_metrics_set(&row, "test_loss", tel);
+    bsc_metrics_set(&row, "test_acc", tea);
+    bsc_metrics_set(&row, "batch_loss", batch_loss);
+    bsc_metrics_set(&row, "seconds", seconds);
+    bsc_metrics_set_str(&row, "status", status);
+    o->train_loss = trl;
+    o->train_acc = tra;
+    o->test_loss = tel;
+    o->test_acc = tea;
+    bsc_epoch_info ei = {epoch, step, &row};
+    for (size_t i = 0; i < t->n_observers; i++) {
+        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        if (ops->epoch_end && (s = ops->epoch_end(t->observers[i].self, run, &ei)) != BSC_OK)
+            return bsc_fail_context(s, "observer %s at epoch %d", t->observers[i].type->name,
+                                    epoch);
+    }
+    char *path = bsc_strdup_printf("%s/metrics.csv", run->run_dir);
+    if (!path)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    s = bsc_table_write_csv(metrics, path);
+    free(path);
+    return s;
+}
+
+static bsc_status save_ckpt(bsc_trainer *t, const char *run_dir, const char *name, long bs,
+                            int epoch)
+{
+    char *path = bsc_strdup_printf("%s/%s.safetensors", run_dir, name);
+    if (!path)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = bsc_checkpoint_save(t->model, path, bs, epoch);
+    free(path);
+    return s;
+}
+
+bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
+                         bsc_run_outcome *o)
+{
+    const bsc_training_cfg *cfg = &t->pipeline->training;
+    bsc_context *ctx = t->ctx;
+    bsc_model *m = t->model;
+    const bsc_device_split *tr = &t->data->train;
+    size_t B = (size_t)batch_size;
+    size_t steps = cfg->drop_last ? tr->n / B : (tr->n + B - 1) / B;
+    bsc_table *metrics = NULL;
+    uint32_t *perm = NULL;
+    float *losses = NULL;
+    cl_event marks[2] = {NULL, NULL};
+    bsc_status s = BSC_OK;
+    double t0 = bsc_now();
+
+    memset(o, 0, sizeof *o);
+    o->batch_size = batch_size;
+    o->status = "failed";
+    if (steps == 0)
+        return bsc_fail(BSC_ERR_INVALID, "batch size %ld with drop_last leaves no step: the "
+                        "training split has %zu examples", batch_size, tr->n);
+    perm = malloc(tr->n * sizeof *perm);
+    losses = malloc(steps * sizeof *losses);
+    if (!perm || !losses) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((s = bsc_table_new(&metrics)) != BSC_OK)
+        goto cleanup;
+
+    /* Same initial weights for every run (same_init), else keyed by batch size. */
+    if ((s = bsc_tensor_write(ctx, bsc_model_params(m), t->init_params)) != BSC_OK ||
+        (bsc_model_n_state(m) && (s = bsc_tensor_write(ctx, bsc_model_state(m),
+                                                        t->init_state)) != BSC_OK) ||
+        (s = bsc_tensor_write(ctx, &t->w0, t->init_params)) != BSC_OK ||
+        (s = bsc_optimizer_reset(t->opt)) != BSC_OK ||
+        (s = save_ckpt(t, run_dir, "init", batch_size, 0)) != BSC_OK)
+        goto cleanup;
+
+    bsc_run_info run = {ctx, m, B, steps, cfg->epochs, run_dir, &t->w0};
+    for (size_t i = 0; i < t->n_observers; i++) {
+        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        if (ops->run_start && (s = ops->run_start(t->observers[i].self, &run)) != BSC_OK) {
+            bsc_fail_context(s, "observer %s", t->observers[i].type->name);
+            goto cleanup;
+        }
+    }
+    if ((s = end_epoch(t, &run, metrics, 0, 0, bsc_lr_at(cfg, batch_size, 1, 0, steps), NAN,
+                       0.0, "ok", o)) != BSC_OK)
+        goto cleanup;
+
+    uint64_t step = 0;
+    double train_time = 0;
+    double last_loss = o->train_loss;
+    o->status = "completed";
+    for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
+        double e0 = bsc_now();
+        if (cfg->shuffle) {
+            if ((s = bsc_rng_permutation(t->pipeline->seed, BSC_RNG_SHUFFLE, (uint32_t)epoch,
+                                         perm, tr->n)) != BSC_OK)
+                goto cleanup;
+        } else {
+            for (size_t i = 0; i < tr->n; i++)
+                perm[i] = (uint32_t)i;
+        }
+        bsc_tensor pv = t->perm;
+        if ((s = bsc_tensor_write(ctx, &pv, perm)) != BSC_OK)
+            goto cleanup;
+        double lr = 0;
+        size_t done_mark = 0;
+        for (size_t k = 0; k < steps; k++) {
+            if (t->interrupted && *t->interrupted) {
+                o->status = "interrupted";
+                s = bsc_fail(BSC_ERR_INTERRUPTED, "interrupted at epoch %d, step %zu of bs%ld",
+                             epoch, k, batch_size);
+                goto cleanup;
+            }
+            size_t start = k * B;
+            size_t count = tr->n - start < B ? tr->n - start : B;
+            lr = bsc_lr_at(cfg, batch_size, epoch, k, steps);
+            step++;
+            bsc_pass p = {count, 1, t->pipeline->seed, step};
+            if ((s = bsc_dataset_gather(ctx, tr, &t->perm, start, count, &t->x, &t->y)) != BSC_OK ||
+                (s = bsc_model_forward_loss(m, &p, &t->x, &t->y)) != BSC_OK ||
+                (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK ||
+                (s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m),
+                                        (float)lr)) != BSC_OK ||
+                (s = bsc_sum(ctx, bsc_model_row_loss(m), count, 1.0f / (float)count,
+                             &t->step_loss, k)) != BSC_OK)
+                goto cleanup;
+            bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y};
+            for (size_t i = 0; i < t->n_observers; i++) {
+                const bsc_analysis_ops *ops = t->observers[i].type->ops;
+                if (ops->after_step &&
+                    (s = ops->after_step(t->observers[i].self, &run, &si)) != BSC_OK) {
+                    bsc_fail_context(s, "observer %s", t->observers[i].type->name);
+                    goto cleanup;
+                }
+            }
+            if ((k + 1) % MARK_EVERY == 0) {
+                /* Wait for the marker before last: the host stays at most two
+                 * marker intervals ahead, and progress shows real work. */
+                if (marks[0]) {
+                    clWaitForEvents(1, &marks[0]);
+                    clReleaseEvent(marks[0]);
+                    done_mark = k + 1 - MARK_EVERY;
+                }
+                marks[0] = marks[1];
+                marks[1] = NULL;
+                cl_int err = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &marks[1]);
+                if (err != CL_SUCCESS) {
+                    s = bsc_cl_fail(err, "clEnqueueMarkerWithWaitList");
+                    goto cleanup;
+                }
+                double el = train_time + (bsc_now() - e0);
+                double done = (double)(epoch - 1) * (double)steps + (double)done_mark;
+                double rate = el > 0 ? done * (double)B / el : 0;
+                double left = (double)cfg->epochs * (double)steps - done;
+                progress(t, batch_size, epoch, cfg->epochs, done_mark, steps, last_loss, rate,
+                         rate > 0 ? left * (double)B / rate : 0);
+            }
+        }
+        for (int i = 0; i < 2; i++)
+            if (marks[i]) {
+                clReleaseEvent(marks[i]);
+                marks[i] = NULL;
+            }
+        cl_int err = clEnqueueReadBuffer(ctx->queue, t->step_loss.mem, CL_TRUE, 0,
+                                         steps * sizeof(float), losses, 0, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            s = bsc_cl_fail(err, "reading step losses");
+            goto cleanup;
+        }
+        train_time += bsc_now() - e0;
+        double sum = 0;
+        long bad = -1;
+        for (size_t k = 0; k < steps; k++) {
+            if (!isfinite(losses[k]) && bad < 0)
+                bad = (long)k;
+            sum += losses[k];
+        }
+        if (bad >= 0) {
+            o->status = "diverged";
+            o->diverged_epoch = epoch;
+            o->diverged_step = (long)((uint64_t)(epoch - 1) * steps + (uint64_t)bad + 1);
+        }
+        last_loss = sum / (double)steps;
+        if ((s = end_epoch(t, &run, metrics, epoch, step, lr, last_loss, train_time,
+                           bad >= 0 ? "diverged" : "ok", o)) != BSC_OK)
+            goto cleanup;
+        o->epochs_done = epoch;
+        if (!t->quiet) {
+            if (t->tty)
+                fputs("\r\033[K", t->log);
+            fprintf(t->log, "  bs %-5ld epoch %d/%d  batch_loss %.4f  train %.4f/%.2f%%  "
+                    "test %.4f/%.2f%%  %.1fs%s\n", batch_size, epoch, cfg->epochs, last_loss,
+                    o->train_loss, 100 * o->train_acc, o->test_loss, 100 * o->test_acc,
+                    train_time, bad >= 0 ? "  DIVERGED" : "");
+            fflush(t->log);
+        }
+        if (bad >= 0)
+            break;
+        if (cfg->checkpoint_every > 0 && epoch % cfg->checkpoint_every == 0 &&
+            epoch < cfg->epochs) {
+            char name[32];
+            snprintf(name, sizeof name, "epoch%03d", epoch);
+            if ((s = save_ckpt(t, run_dir, name, batch_size, epoch)) != BSC_OK)
+                goto cleanup;
+        }
+    }
+    if ((s = save_ckpt(t, run_dir, "final", batch_size, o->epochs_done)) != BSC_OK)
+        goto cleanup;
+    for (size_t i = 0; i < t->n_observers; i++) {
+        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        if (ops->run_end && (s = ops->run_end(t->observers[i].self, &run)) != BSC_OK) {
+            bsc_fail_context(s, "observer %s", t->observers[i].type->name);
+            goto cleanup;
+        }
+    }
+    o->seconds = bsc_now() - t0;
+    s = write_run_json(run_dir, o);
+cleanup:
+    for (int i = 0; i < 2; i++)
+        if (marks[i])
+            clReleaseEvent(marks[i]);
+    if (s != BSC_OK)
+        o->seconds = bsc_now() - t0;
+    bsc_table_free(metrics);
+    free(perm);
+    free(losses);
+    return s;
+}

@@ -1,0 +1,67 @@
+/* Internal: one training run (one batch size) of a study. */
+#ifndef BATCHSCOPE_TRAIN_H
+#define BATCHSCOPE_TRAIN_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "batchscope/evaluator.h"
+#include "batchscope/optim.h"
+#include "batchscope/pipeline.h"
+#include "batchscope/plugin.h"
+
+typedef struct bsc_observer {
+    const bsc_analysis_type *type;
+    void *self;
+} bsc_observer;
+
+/* Everything the runs of a study share. */
+typedef struct bsc_trainer {
+    bsc_context *ctx;
+    const bsc_pipeline *pipeline;
+    bsc_model *model;
+    const bsc_device_dataset *data;
+    bsc_evaluator *eval;
+    bsc_optimizer *opt;
+    bsc_observer *observers;
+    size_t n_observers;
+    const float *init_params;   /* host, n_params (same_init) */
+    const float *init_state;    /* host, n_state */
+    bsc_tensor w0;              /* device copy of the run's initial parameters */
+    bsc_tensor perm;            /* I32 [n_train] */
+    bsc_tensor x, y;            /* one training batch */
+    bsc_tensor step_loss;       /* F32 [steps_per_epoch] of the largest run */
+    FILE *log;
+    int quiet;
+    int tty;
+    volatile sig_atomic_t *interrupted;
+} bsc_trainer;
+
+typedef struct bsc_run_outcome {
+    long batch_size;
+    const char *status;         /* "completed", "diverged", "interrupted", "failed" */
+    int epochs_done;
+    int diverged_epoch;         /* 0 when not diverged */
+    long diverged_step;
+    double seconds;
+    double train_loss, train_acc, test_loss, test_acc;
+} bsc_run_outcome;
+
+/* Allocates the shared batch/permutation/step buffers for the largest batch. */
+bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch);
+void bsc_trainer_release(bsc_trainer *t);
+
+/* Trains one run into run_dir (created by the caller): metrics.csv,
+ * init/final (and periodic) checkpoints, observers' files, run.json last. A
+ * diverged run returns BSC_OK with out->status "diverged". */
+bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
+                         bsc_run_outcome *out);
+
+/* Saves the model's current device parameters and state as safetensors. */
+bsc_status bsc_checkpoint_save(bsc_model *m, const char *path, long batch_size, int epoch);
+/* Loads a checkpoint written by bsc_checkpoint_save into host arrays
+ * (n_params / n_state floats), checking names and shapes against the model. */
+bsc_status bsc_checkpoint_load(const bsc_model *m, const char *path, float *params,
+                               float *state);
+
+#endif
