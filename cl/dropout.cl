@@ -1,0 +1,55 @@
+/* batchscope layers plugin: inverted dropout.
+ *
+ * The mask comes from Philox4x32-10 keyed by the study seed (mixed with a
+ * dropout purpose tag, so dropout never replays the numbers another stream
+ * draws from the same seed) with the counter (element group, layer, step):
+ * the same seed, layer and step give the same mask on any device and any
+ * launch shape. Each work item draws one block of four words for elements
+ * 4g .. 4g+3. The mask (0 or 1/(1-p)) is stored for backward. */
+#include "philox.cl"
+
+__kernel void dropout_forward(__global const float *x, const int xo,
+                              __global float *y, const int yo,
+                              __global float *mask, const int mo,
+                              const int n, const float p, const float scale,
+                              const uint key0, const uint key1, const uint layer,
+                              const uint step_lo, const uint step_hi)
+{
+    int g = get_global_id(0);
+    if (g >= (n + 3) / 4)
+        return;
+    uint4 r = philox4x32_10((uint4)((uint)g, layer, step_lo, step_hi), (uint2)(key0, key1));
+    uint w[4] = {r.x, r.y, r.z, r.w};
+    for (int j = 0; j < 4; j++) {
+        int e = 4 * g + j;
+        if (e >= n)
+            break;
+        float m = philox_uniform(w[j]) >= p ? scale : 0.0f;
+        mask[mo + e] = m;
+        y[yo + e] = x[xo + e] * m;
+    }
+}
+
+/* dx = dy * mask (elementwise; also usable as a generic masked product). */
+__kernel void dropout_backward(__global const float *dy, const int dyo,
+                               __global const float *mask, const int mo,
+                               __global float *dx, const int dxo, const int n)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    dx[dxo + i] = dy[dyo + i] * mask[mo + i];
+}
+
+/* One Philox block for the known-answer test: out[0..3] = philox(c, k). */
+__kernel void philox_block(const uint c0, const uint c1, const uint c2, const uint c3,
+                           const uint k0, const uint k1, __global uint *out)
+{
+    if (get_global_id(0) != 0)
+        return;
+    uint4 r = philox4x32_10((uint4)(c0, c1, c2, c3), (uint2)(k0, k1));
+    out[0] = r.x;
+    out[1] = r.y;
+    out[2] = r.z;
+    out[3] = r.w;
+}

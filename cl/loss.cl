@@ -1,0 +1,60 @@
+/* batchscope layers plugin: softmax cross-entropy over rows of logits.
+ *
+ * One work item per row: rows are short (the class count) and a fixed,
+ * serial order keeps the result bitwise reproducible. The log-sum-exp
+ * subtracts the row maximum, so logits of 1000 neither overflow nor lose the
+ * answer. A label outside [0, K) reads nothing: its loss is NaN (so the
+ * host's divergence check reports the bad data instead of training on it),
+ * it is never counted correct, and its gradient has no one-hot term. */
+
+__kernel void softmax_ce_forward(__global const float *z, const int zo,
+                                 __global const int *labels, const int lo,
+                                 const int B, const int K,
+                                 __global float *loss, const int losso,
+                                 __global float *correct, const int co, const int has_correct)
+{
+    int i = get_global_id(0);
+    if (i >= B)
+        return;
+    __global const float *row = z + zo + (size_t)i * K;
+    float m = row[0];
+    int am = 0;
+    for (int k = 1; k < K; k++)
+        if (row[k] > m) {   /* strict: ties keep the first maximum */
+            m = row[k];
+            am = k;
+        }
+    float s = 0.0f;
+    for (int k = 0; k < K; k++)
+        s += exp(row[k] - m);
+    float lse = m + log(s);
+    int y = labels[lo + i];
+    int ok = y >= 0 && y < K;
+    loss[losso + i] = ok ? lse - row[ok ? y : 0] : NAN;
+    if (has_correct)
+        correct[co + i] = (ok && am == y) ? 1.0f : 0.0f;
+}
+
+__kernel void softmax_ce_backward(__global const float *z, const int zo,
+                                  __global const int *labels, const int lo,
+                                  const int B, const int K, const float scale,
+                                  __global float *dz, const int dzo)
+{
+    int i = get_global_id(0);
+    if (i >= B)
+        return;
+    __global const float *row = z + zo + (size_t)i * K;
+    __global float *drow = dz + dzo + (size_t)i * K;
+    float m = row[0];
+    for (int k = 1; k < K; k++)
+        m = fmax(m, row[k]);
+    float s = 0.0f;
+    for (int k = 0; k < K; k++)
+        s += exp(row[k] - m);
+    float inv = 1.0f / s;
+    int y = labels[lo + i];
+    for (int k = 0; k < K; k++) {
+        float p = exp(row[k] - m) * inv;
+        drow[k] = scale * (p - (k == y ? 1.0f : 0.0f));
+    }
+}

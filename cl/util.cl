@@ -1,0 +1,27 @@
+/* Small generic kernels: fills and scaling over a range of a float buffer.
+ * Offsets are in elements (views into one flat buffer); every kernel guards
+ * i < n because launches round the range up to the work-group size. */
+
+__kernel void fill_f32(__global float *x, const ulong off, const ulong n, const float value)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        x[off + i] = value;
+}
+
+/* x[i] *= alpha */
+__kernel void scale_f32(__global float *x, const ulong off, const ulong n, const float alpha)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        x[off + i] *= alpha;
+}
+
+/* y[i] = alpha * x[i] + beta * y[i] */
+__kernel void axpby_f32(const ulong n, const float alpha, __global const float *x,
+                        const ulong xoff, const float beta, __global float *y, const ulong yoff)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        y[yoff + i] = alpha * x[xoff + i] + beta * y[yoff + i];
+}

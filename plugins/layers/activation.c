@@ -1,0 +1,196 @@
+/* batchscope layers plugin: parameter-free shape-preserving layers: the
+ * activations (relu, leaky_relu, tanh, sigmoid) and flatten.
+ *
+ * They share one state struct; the activations differ only in a mode number
+ * the kernels switch on (cl/layers.cl), flatten only copies. */
+#include <stdlib.h>
+#include "layers.h"
+
+enum { ACT_RELU = 0, ACT_LEAKY = 1, ACT_TANH = 2, ACT_SIGMOID = 3, ACT_FLATTEN = 4 };
+
+typedef struct act {
+    int mode;
+    float slope;
+    size_t n;            /* per-sample elements */
+    bsc_shape out_shape;
+    bsc_context *ctx;
+    cl_kernel k_fwd, k_bwd;
+} act;
+
+static bsc_status act_make(const bsc_layer_config *cfg, int mode, const char *const *keys,
+                           void **self)
+{
+    bsc_status st = bsc_node_check_keys(cfg->options, keys);
+    if (st != BSC_OK)
+        return st;
+    size_t n = layers_numel(&cfg->input);
+    if (n == 0 || cfg->input.ndim < 1)
+        return layers_shape_fail(cfg, mode == ACT_FLATTEN ? "flatten" : "activation",
+                                 "a non-empty");
+    double slope = 0.01;
+    if (mode == ACT_LEAKY &&
+        (st = bsc_opt_double(cfg->options, "negative_slope", 0.01, -1e30, 1e30, &slope)) !=
+            BSC_OK)
+        return st;
+    act *a = calloc(1, sizeof *a);
+    if (!a)
+        return bsc_fail(BSC_ERR_NOMEM, "activation: out of memory");
+    a->mode = mode;
+    a->slope = (float)slope;
+    a->n = n;
+    if (mode == ACT_FLATTEN) {
+        int64_t d = (int64_t)n;
+        a->out_shape = bsc_shape_make(1, &d);
+    } else {
+        a->out_shape = cfg->input;
+    }
+    *self = a;
+    return BSC_OK;
+}
+
+static const char *const plain_keys[] = {"type", NULL};
+
+static bsc_status relu_create(const bsc_layer_config *cfg, void **self)
+{
+    return act_make(cfg, ACT_RELU, plain_keys, self);
+}
+
+static bsc_status leaky_create(const bsc_layer_config *cfg, void **self)
+{
+    static const char *const keys[] = {"type", "negative_slope", NULL};
+    return act_make(cfg, ACT_LEAKY, keys, self);
+}
+
+static bsc_status tanh_create(const bsc_layer_config *cfg, void **self)
+{
+    return act_make(cfg, ACT_TANH, plain_keys, self);
+}
+
+static bsc_status sigmoid_create(const bsc_layer_config *cfg, void **self)
+{
+    return act_make(cfg, ACT_SIGMOID, plain_keys, self);
+}
+
+static bsc_status flatten_create(const bsc_layer_config *cfg, void **self)
+{
+    return act_make(cfg, ACT_FLATTEN, plain_keys, self);
+}
+
+static bsc_status act_output_shape(void *self, bsc_shape *out)
+{
+    *out = ((act *)self)->out_shape;
+    return BSC_OK;
+}
+
+static int act_n_params(void *self)
+{
+    (void)self;
+    return 0;
+}
+
+static bsc_status act_param_spec(void *self, int i, bsc_param_spec *out)
+{
+    (void)self;
+    (void)out;
+    return bsc_fail(BSC_ERR_INVALID, "parameter-free layer: no parameter %d", i);
+}
+
+static size_t act_workspace_size(void *self, size_t max_batch)
+{
+    (void)self;
+    (void)max_batch;
+    return 0;
+}
+
+static bsc_status act_bind(void *self, const bsc_layer_binding *b)
+{
+    act *a = self;
+    bsc_status st;
+    if (b->max_batch > (size_t)INT_MAX / a->n)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "batch %zu x %zu elements exceeds the 2^31 "
+                        "element index limit", b->max_batch, a->n);
+    a->ctx = b->ctx;
+    if (a->mode == ACT_FLATTEN)
+        return BSC_OK;
+    if ((st = bsc_kernel(a->ctx, "layers.cl", "activation_forward", &a->k_fwd)) != BSC_OK ||
+        (st = bsc_kernel(a->ctx, "layers.cl", "activation_backward", &a->k_bwd)) != BSC_OK)
+        return st;
+    return BSC_OK;
+}
+
+static bsc_status act_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                              bsc_tensor *out)
+{
+    act *a = self;
+    size_t total = p->batch * a->n;
+    if (a->mode == ACT_FLATTEN)
+        return layers_copy(a->ctx, in, out, total);
+    cl_int xo, yo, n = (cl_int)total, mode = a->mode;
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK)
+        return st;
+    bsc_karg k[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(out->mem), BSC_ARG(yo),
+                    BSC_ARG(n), BSC_ARG(mode), BSC_ARG(a->slope)};
+    return layers_run(a->ctx, a->k_fwd, total, 7, k);
+}
+
+static bsc_status act_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                               const bsc_tensor *out, const bsc_tensor *dout,
+                               bsc_tensor *din)
+{
+    act *a = self;
+    if (!din)
+        return BSC_OK;
+    size_t total = p->batch * a->n;
+    if (a->mode == ACT_FLATTEN)
+        return layers_copy(a->ctx, dout, din, total);
+    cl_int xo, yo, dyo, dxo, n = (cl_int)total, mode = a->mode;
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
+        (st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK)
+        return st;
+    bsc_karg k[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(out->mem), BSC_ARG(yo),
+                    BSC_ARG(dout->mem), BSC_ARG(dyo), BSC_ARG(din->mem), BSC_ARG(dxo),
+                    BSC_ARG(n), BSC_ARG(mode), BSC_ARG(a->slope)};
+    return layers_run(a->ctx, a->k_bwd, total, 11, k);
+}
+
+/* No parameters, so each row's squared gradient norm here is zero; saying so
+ * (instead of leaving the hook NULL) keeps the host off its micro-batch
+ * fallback for models made of dense layers and these. */
+static bsc_status act_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
+                             const bsc_tensor *dout, bsc_tensor *acc)
+{
+    (void)self;
+    (void)p;
+    (void)in;
+    (void)dout;
+    (void)acc;
+    return BSC_OK;
+}
+
+static void act_destroy(void *self)
+{
+    free(self);
+}
+
+#define ACT_OPS(var, create_fn)                         \
+    const bsc_layer_ops var = {                         \
+        .struct_size = sizeof(bsc_layer_ops),           \
+        .create = create_fn,                            \
+        .output_shape = act_output_shape,               \
+        .n_params = act_n_params,                       \
+        .param_spec = act_param_spec,                   \
+        .workspace_size = act_workspace_size,           \
+        .bind = act_bind,                               \
+        .forward = act_forward,                         \
+        .backward = act_backward,                       \
+        .destroy = act_destroy,                         \
+        .per_example_sqnorm = act_sqnorm,               \
+    }
+
+ACT_OPS(layers_relu_ops, relu_create);
+ACT_OPS(layers_leaky_relu_ops, leaky_create);
+ACT_OPS(layers_tanh_ops, tanh_create);
+ACT_OPS(layers_sigmoid_ops, sigmoid_create);
+ACT_OPS(layers_flatten_ops, flatten_create);

@@ -1,0 +1,195 @@
+/* batchscope layers plugin: dense (fully connected), out = in W^T + b.
+ *
+ * W is [units, in] as in torch.nn.Linear, so forward is one GEMM with W
+ * transposed and the gradients are two more: dW = dout^T in, din = dout W.
+ * The bias gradient is a column sum of dout in a fixed order. */
+#include <stdlib.h>
+#include "layers.h"
+
+typedef struct dense {
+    int64_t nin, nout;
+    int bias;
+    bsc_context *ctx;
+    size_t max_batch;
+    bsc_tensor w, b, dw, db;
+    cl_kernel k_bias, k_colsum, k_sqnorm;
+} dense;
+
+static bsc_status dense_create(const bsc_layer_config *cfg, void **self)
+{
+    static const char *const keys[] = {"type", "units", "bias", NULL};
+    bsc_status st = bsc_node_check_keys(cfg->options, keys);
+    if (st != BSC_OK)
+        return st;
+    if (cfg->input.ndim != 1)
+        return layers_shape_fail(cfg, "dense", "a 1-D (add a flatten layer before it)");
+    long units;
+    int bias;
+    if ((st = bsc_req_long(cfg->options, "units", 1, INT_MAX, &units)) != BSC_OK ||
+        (st = bsc_opt_bool(cfg->options, "bias", 1, &bias)) != BSC_OK)
+        return st;
+    if ((st = layers_check_count(cfg->options, (size_t)units * (size_t)cfg->input.dim[0],
+                                 "dense weight")) != BSC_OK)
+        return st;
+    dense *d = calloc(1, sizeof *d);
+    if (!d)
+        return bsc_fail(BSC_ERR_NOMEM, "dense: out of memory");
+    d->nin = cfg->input.dim[0];
+    d->nout = units;
+    d->bias = bias;
+    *self = d;
+    return BSC_OK;
+}
+
+static bsc_status dense_output_shape(void *self, bsc_shape *out)
+{
+    dense *d = self;
+    *out = bsc_shape_make(1, &d->nout);
+    return BSC_OK;
+}
+
+static int dense_n_params(void *self)
+{
+    return ((dense *)self)->bias ? 2 : 1;
+}
+
+static bsc_status dense_param_spec(void *self, int i, bsc_param_spec *out)
+{
+    dense *d = self;
+    if (i < 0 || i >= dense_n_params(self))
+        return bsc_fail(BSC_ERR_INVALID, "dense: no parameter %d", i);
+    bsc_param_spec s = {0};
+    if (i == 0) {
+        int64_t dim[2] = {d->nout, d->nin};
+        s.name = "weight";
+        s.shape = bsc_shape_make(2, dim);
+        s.role = BSC_ROLE_WEIGHT;
+        s.filter_axis = 0;
+    } else {
+        s.name = "bias";
+        s.shape = bsc_shape_make(1, &d->nout);
+        s.role = BSC_ROLE_BIAS;
+        s.filter_axis = -1;
+    }
+    /* torch draws the bias from the weight's bound too: both use fan_in = in. */
+    s.init = BSC_INIT_TORCH;
+    s.fan_in = d->nin;
+    s.fan_out = d->nout;
+    *out = s;
+    return BSC_OK;
+}
+
+static size_t dense_workspace_size(void *self, size_t max_batch)
+{
+    (void)self;
+    (void)max_batch;
+    return 0;
+}
+
+static bsc_status dense_bind(void *self, const bsc_layer_binding *b)
+{
+    dense *d = self;
+    bsc_status st;
+    size_t rows = b->max_batch * (size_t)(d->nin > d->nout ? d->nin : d->nout);
+    if (rows > (size_t)INT_MAX)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "dense: batch %zu x %lld features exceeds the "
+                        "2^31 element index limit", b->max_batch,
+                        (long long)(d->nin > d->nout ? d->nin : d->nout));
+    d->ctx = b->ctx;
+    d->max_batch = b->max_batch;
+    d->w = b->params[0];
+    d->dw = b->grads[0];
+    if (d->bias) {
+        d->b = b->params[1];
+        d->db = b->grads[1];
+    }
+    if ((st = bsc_kernel(d->ctx, "layers.cl", "bias_add_rows", &d->k_bias)) != BSC_OK ||
+        (st = bsc_kernel(d->ctx, "layers.cl", "channel_sum", &d->k_colsum)) != BSC_OK ||
+        (st = bsc_kernel(d->ctx, "layers.cl", "dense_sqnorm", &d->k_sqnorm)) != BSC_OK)
+        return st;
+    return BSC_OK;
+}
+
+static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                bsc_tensor *out)
+{
+    dense *d = self;
+    size_t m = p->batch, n = (size_t)d->nout, k = (size_t)d->nin;
+    if (m == 0)
+        return BSC_OK;
+    bsc_status st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, in, k, &d->w, k, 0.0f, out, n);
+    if (st != BSC_OK || !d->bias)
+        return st;
+    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
+    if ((st = layers_offset(out, &yo)) != BSC_OK || (st = layers_offset(&d->b, &bo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(d->b.mem), BSC_ARG(bo),
+                    BSC_ARG(rows), BSC_ARG(cols)};
+    return layers_run(d->ctx, d->k_bias, m * n, 6, a);
+}
+
+static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                 const bsc_tensor *out, const bsc_tensor *dout,
+                                 bsc_tensor *din)
+{
+    dense *d = self;
+    (void)out;
+    size_t m = p->batch, n = (size_t)d->nout, k = (size_t)d->nin;
+    bsc_status st;
+    if (m == 0) {
+        /* An empty batch contributes nothing: the gradients are zero. */
+        if ((st = bsc_tensor_fill(d->ctx, &d->dw, 0.0f)) != BSC_OK)
+            return st;
+        return d->bias ? bsc_tensor_fill(d->ctx, &d->db, 0.0f) : BSC_OK;
+    }
+    if ((st = bsc_gemm(d->ctx, 1, 0, n, k, m, 1.0f, dout, n, in, k, 0.0f, &d->dw, k)) != BSC_OK)
+        return st;
+    if (d->bias) {
+        cl_int xo, so, B = (cl_int)m, C = (cl_int)n, P = 1;
+        if ((st = layers_offset(dout, &xo)) != BSC_OK ||
+            (st = layers_offset(&d->db, &so)) != BSC_OK)
+            return st;
+        bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(xo), BSC_ARG(B), BSC_ARG(C), BSC_ARG(P),
+                        BSC_ARG(d->db.mem), BSC_ARG(so)};
+        if ((st = layers_run(d->ctx, d->k_colsum, n, 7, a)) != BSC_OK)
+            return st;
+    }
+    if (din)
+        return bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, dout, n, &d->w, k, 0.0f, din, k);
+    return BSC_OK;
+}
+
+static bsc_status dense_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
+                               const bsc_tensor *dout, bsc_tensor *acc)
+{
+    dense *d = self;
+    cl_int xo, dyo, ao, rows = (cl_int)p->batch, nin = (cl_int)d->nin,
+                        nout = (cl_int)d->nout, bias = d->bias;
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(dout, &dyo)) != BSC_OK ||
+        (st = layers_offset(acc, &ao)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(dout->mem), BSC_ARG(dyo),
+                    BSC_ARG(rows), BSC_ARG(nin), BSC_ARG(nout), BSC_ARG(bias),
+                    BSC_ARG(acc->mem), BSC_ARG(ao)};
+    return layers_run(d->ctx, d->k_sqnorm, p->batch, 10, a);
+}
+
+static void dense_destroy(void *self)
+{
+    free(self);
+}
+
+const bsc_layer_ops layers_dense_ops = {
+    .struct_size = sizeof(bsc_layer_ops),
+    .create = dense_create,
+    .output_shape = dense_output_shape,
+    .n_params = dense_n_params,
+    .param_spec = dense_param_spec,
+    .workspace_size = dense_workspace_size,
+    .bind = dense_bind,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .destroy = dense_destroy,
+    .per_example_sqnorm = dense_sqnorm,
+};

@@ -1,0 +1,168 @@
+/* batchscope layers plugin: inverted dropout (cl/dropout.cl has the mask).
+ *
+ * Training scales kept activations by 1/(1-p) so that eval is the identity.
+ * The mask is stored in the workspace because backward must use exactly the
+ * forward's mask (regenerating it would also work, but costs the RNG twice). */
+#include <stdlib.h>
+#include "layers.h"
+
+/* Mixed into the Philox key so the dropout stream differs from every other
+ * stream keyed by the same study seed: "DROP" in ASCII. */
+#define DROPOUT_PURPOSE 0x44524F50u
+
+typedef struct dropout {
+    double p;
+    size_t n;            /* per-sample elements */
+    bsc_shape shape;
+    int index;
+    bsc_context *ctx;
+    size_t max_batch;
+    bsc_tensor ws;
+    cl_kernel k_fwd, k_bwd;
+} dropout;
+
+static bsc_status dropout_create(const bsc_layer_config *cfg, void **self)
+{
+    static const char *const keys[] = {"type", "p", NULL};
+    bsc_status st = bsc_node_check_keys(cfg->options, keys);
+    if (st != BSC_OK)
+        return st;
+    double p;
+    if ((st = bsc_opt_double(cfg->options, "p", 0.5, 0.0, 1.0, &p)) != BSC_OK)
+        return st;
+    if (p >= 1.0)
+        return bsc_node_fail(bsc_node_get(cfg->options, "p"), BSC_ERR_INVALID,
+                             "dropout: p must be in [0, 1), got %g", p);
+    size_t n = layers_numel(&cfg->input);
+    if (n == 0)
+        return layers_shape_fail(cfg, "dropout", "a non-empty");
+    dropout *d = calloc(1, sizeof *d);
+    if (!d)
+        return bsc_fail(BSC_ERR_NOMEM, "dropout: out of memory");
+    d->p = p;
+    d->n = n;
+    d->shape = cfg->input;
+    d->index = cfg->index;
+    *self = d;
+    return BSC_OK;
+}
+
+static bsc_status dropout_output_shape(void *self, bsc_shape *out)
+{
+    *out = ((dropout *)self)->shape;
+    return BSC_OK;
+}
+
+static int dropout_n_params(void *self)
+{
+    (void)self;
+    return 0;
+}
+
+static bsc_status dropout_param_spec(void *self, int i, bsc_param_spec *out)
+{
+    (void)self;
+    (void)out;
+    return bsc_fail(BSC_ERR_INVALID, "dropout: no parameter %d", i);
+}
+
+static size_t dropout_workspace_size(void *self, size_t max_batch)
+{
+    return max_batch * ((dropout *)self)->n;
+}
+
+static bsc_status dropout_bind(void *self, const bsc_layer_binding *b)
+{
+    dropout *d = self;
+    bsc_status st;
+    size_t worst = b->max_batch * d->n;
+    if (worst > (size_t)INT_MAX || b->workspace.offset > (size_t)INT_MAX - worst)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "dropout: batch %zu x %zu elements exceeds the "
+                        "2^31 element index limit", b->max_batch, d->n);
+    d->ctx = b->ctx;
+    d->max_batch = b->max_batch;
+    d->ws = b->workspace;
+    if ((st = bsc_kernel(d->ctx, "dropout.cl", "dropout_forward", &d->k_fwd)) != BSC_OK ||
+        (st = bsc_kernel(d->ctx, "dropout.cl", "dropout_backward", &d->k_bwd)) != BSC_OK)
+        return st;
+    return BSC_OK;
+}
+
+static bsc_status dropout_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                  bsc_tensor *out)
+{
+    dropout *d = self;
+    size_t total = p->batch * d->n;
+    if (!p->training || d->p == 0.0)
+        return layers_copy(d->ctx, in, out, total);
+    if (p->batch > d->max_batch)
+        return bsc_fail(BSC_ERR_INVALID, "dropout: batch %zu exceeds the bound %zu", p->batch,
+                        d->max_batch);
+    cl_int xo, yo, mo, n = (cl_int)total;
+    float prob = (float)d->p, scale = (float)(1.0 / (1.0 - d->p));
+    cl_uint key0 = (cl_uint)p->seed, key1 = (cl_uint)(p->seed >> 32) ^ DROPOUT_PURPOSE;
+    cl_uint layer = (cl_uint)d->index, step_lo = (cl_uint)p->step,
+            step_hi = (cl_uint)(p->step >> 32);
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
+        (st = layers_offset(&d->ws, &mo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(out->mem), BSC_ARG(yo),
+                    BSC_ARG(d->ws.mem), BSC_ARG(mo), BSC_ARG(n), BSC_ARG(prob),
+                    BSC_ARG(scale), BSC_ARG(key0), BSC_ARG(key1), BSC_ARG(layer),
+                    BSC_ARG(step_lo), BSC_ARG(step_hi)};
+    return layers_run(d->ctx, d->k_fwd, (total + 3) / 4, 14, a);
+}
+
+static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                   const bsc_tensor *out, const bsc_tensor *dout,
+                                   bsc_tensor *din)
+{
+    dropout *d = self;
+    (void)in;
+    (void)out;
+    if (!din)
+        return BSC_OK;
+    size_t total = p->batch * d->n;
+    if (!p->training || d->p == 0.0)
+        return layers_copy(d->ctx, dout, din, total);
+    cl_int dyo, mo, dxo, n = (cl_int)total;
+    bsc_status st;
+    if ((st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK ||
+        (st = layers_offset(&d->ws, &mo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(dyo), BSC_ARG(d->ws.mem), BSC_ARG(mo),
+                    BSC_ARG(din->mem), BSC_ARG(dxo), BSC_ARG(n)};
+    return layers_run(d->ctx, d->k_bwd, total, 7, a);
+}
+
+/* No parameters: nothing to add (see activation.c). */
+static bsc_status dropout_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                 const bsc_tensor *dout, bsc_tensor *acc)
+{
+    (void)self;
+    (void)p;
+    (void)in;
+    (void)dout;
+    (void)acc;
+    return BSC_OK;
+}
+
+static void dropout_destroy(void *self)
+{
+    free(self);
+}
+
+const bsc_layer_ops layers_dropout_ops = {
+    .struct_size = sizeof(bsc_layer_ops),
+    .create = dropout_create,
+    .output_shape = dropout_output_shape,
+    .n_params = dropout_n_params,
+    .param_spec = dropout_param_spec,
+    .workspace_size = dropout_workspace_size,
+    .bind = dropout_bind,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .destroy = dropout_destroy,
+    .per_example_sqnorm = dropout_sqnorm,
+};

@@ -1,0 +1,77 @@
+/* batchscope layers plugin: what its files share (not a public header).
+ *
+ * Every layer keeps its kernels as cl_kernel handles looked up once in bind()
+ * (they are owned by the context), and passes tensor offsets and sizes to
+ * kernels as cl_int: bind() checks that everything a layer will ever index
+ * fits, so the per-step casts below cannot wrap.
+ */
+#ifndef BSC_LAYERS_INTERNAL_H
+#define BSC_LAYERS_INTERNAL_H
+
+#include <limits.h>
+#include <stdint.h>
+#include "batchscope/batchscope.h"
+
+extern const bsc_layer_ops layers_dense_ops;
+extern const bsc_layer_ops layers_conv2d_ops;
+extern const bsc_layer_ops layers_maxpool2d_ops;
+extern const bsc_layer_ops layers_avgpool2d_ops;
+extern const bsc_layer_ops layers_relu_ops;
+extern const bsc_layer_ops layers_leaky_relu_ops;
+extern const bsc_layer_ops layers_tanh_ops;
+extern const bsc_layer_ops layers_sigmoid_ops;
+extern const bsc_layer_ops layers_flatten_ops;
+extern const bsc_layer_ops layers_dropout_ops;
+extern const bsc_layer_ops layers_batchnorm_ops;
+extern const bsc_loss_ops layers_softmax_ce_ops;
+
+/* Enqueues a 1-D kernel over n work items (nothing when n == 0: an empty
+ * batch is legal and a zero global size is not). */
+bsc_status layers_run(bsc_context *ctx, cl_kernel k, size_t n, int nargs,
+                      const bsc_karg *args);
+/* Enqueues `groups` work-groups of `local` items each. */
+bsc_status layers_run_groups(bsc_context *ctx, cl_kernel k, size_t groups, size_t local,
+                             int nargs, const bsc_karg *args);
+
+/* Enqueues a copy of the first n elements of src to dst: flatten, and dropout
+ * in eval mode. Nothing when they alias (a host may pass one buffer as both). */
+bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst, size_t n);
+
+/* Fails unless every element index a kernel computes for `t` (offset +
+ * numel) fits a cl_int; *off receives the offset. */
+bsc_status layers_offset(const bsc_tensor *t, cl_int *off);
+/* Fails at node `at` when n elements do not fit a cl_int index. */
+bsc_status layers_check_count(const bsc_node *at, size_t n, const char *what);
+
+/* An option that is an int or a pair [a, b] (kernel_size, stride, padding):
+ * out[0], out[1] for height and width. When absent, out = {def, def}, or an
+ * error at the map's mark when `required`. */
+bsc_status layers_pair_option(const bsc_node *map, const char *key, int required, long def,
+                              long min, long max, long out[2]);
+
+/* Formats "layer N (type)" prefixes consistently in shape errors. */
+bsc_status layers_shape_fail(const bsc_layer_config *cfg, const char *type,
+                             const char *expect);
+
+/* The per-sample element count of a shape (0 for a malformed one). */
+size_t layers_numel(const bsc_shape *s);
+
+/* Window geometry of conv2d and the pools over a [C, H, W] input. */
+typedef struct layers_geom {
+    int C, H, W, KH, KW, SH, SW, PH, PW, OH, OW;
+} layers_geom;
+
+/* Reads kernel_size (required), stride (default: stride_def, or the kernel
+ * size when stride_def is 0) and padding from the options, checks the input
+ * is [C, H, W] and the window fits, and computes the output size. Errors are
+ * at the layer's node. max_pad_half: padding may not exceed half the kernel
+ * (the pools' rule, so that no window lies wholly in the padding). */
+bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long stride_def,
+                             int max_pad_half, layers_geom *g);
+/* Kernel arguments KH..OW of cl/conv.cl, in order; sets 8 entries that
+ * point into *g (keep it alive until the launch). */
+void layers_geom_args(const layers_geom *g, bsc_karg *a);
+
+#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/layers.cl */
+
+#endif

@@ -1,0 +1,186 @@
+/* batchscope layers plugin: maxpool2d and avgpool2d over [C, H, W].
+ *
+ * Max pooling records each window's winner (its index in the H*W plane) in
+ * the workspace during forward; backward lets every input cell gather the
+ * gradients of the windows it won, which needs no atomics. Average pooling
+ * needs no workspace: each input cell gathers dout/(KH*KW) of its windows. */
+#include <stdlib.h>
+#include "layers.h"
+
+typedef struct pool {
+    int is_max;
+    layers_geom g;
+    bsc_context *ctx;
+    size_t max_batch;
+    bsc_tensor ws;
+    cl_kernel k_fwd, k_bwd;
+} pool;
+
+static bsc_status pool_make(const bsc_layer_config *cfg, int is_max, void **self)
+{
+    static const char *const keys[] = {"type", "kernel_size", "stride", "padding", NULL};
+    const char *type = is_max ? "maxpool2d" : "avgpool2d";
+    bsc_status st = bsc_node_check_keys(cfg->options, keys);
+    if (st != BSC_OK)
+        return st;
+    layers_geom g;
+    if ((st = layers_geom_parse(cfg, type, 0, 1, &g)) != BSC_OK)
+        return st;
+    pool *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return bsc_fail(BSC_ERR_NOMEM, "%s: out of memory", type);
+    pl->is_max = is_max;
+    pl->g = g;
+    *self = pl;
+    return BSC_OK;
+}
+
+static bsc_status maxpool_create(const bsc_layer_config *cfg, void **self)
+{
+    return pool_make(cfg, 1, self);
+}
+
+static bsc_status avgpool_create(const bsc_layer_config *cfg, void **self)
+{
+    return pool_make(cfg, 0, self);
+}
+
+static bsc_status pool_output_shape(void *self, bsc_shape *out)
+{
+    pool *pl = self;
+    int64_t dim[3] = {pl->g.C, pl->g.OH, pl->g.OW};
+    *out = bsc_shape_make(3, dim);
+    return BSC_OK;
+}
+
+static int pool_n_params(void *self)
+{
+    (void)self;
+    return 0;
+}
+
+static bsc_status pool_param_spec(void *self, int i, bsc_param_spec *out)
+{
+    (void)self;
+    (void)out;
+    return bsc_fail(BSC_ERR_INVALID, "pooling layer: no parameter %d", i);
+}
+
+static size_t pool_workspace_size(void *self, size_t max_batch)
+{
+    pool *pl = self;
+    /* One int per output (the winner), stored in the float workspace. */
+    return pl->is_max ? max_batch * (size_t)pl->g.C * pl->g.OH * pl->g.OW : 0;
+}
+
+static bsc_status pool_bind(void *self, const bsc_layer_binding *b)
+{
+    pool *pl = self;
+    bsc_status st;
+    const char *file = "conv.cl";
+    size_t worst = b->max_batch * (size_t)pl->g.C * pl->g.H * pl->g.W;
+    if (worst > (size_t)INT_MAX || b->workspace.offset > (size_t)INT_MAX - worst)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "%s: batch %zu exceeds the 2^31 element index "
+                        "limit", pl->is_max ? "maxpool2d" : "avgpool2d", b->max_batch);
+    pl->ctx = b->ctx;
+    pl->max_batch = b->max_batch;
+    pl->ws = b->workspace;
+    if ((st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
+                         &pl->k_fwd)) != BSC_OK ||
+        (st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
+                         &pl->k_bwd)) != BSC_OK)
+        return st;
+    return BSC_OK;
+}
+
+static bsc_status pool_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                               bsc_tensor *out)
+{
+    pool *pl = self;
+    size_t m = p->batch;
+    if (m > pl->max_batch)
+        return bsc_fail(BSC_ERR_INVALID, "pooling: batch %zu exceeds the bound %zu", m,
+                        pl->max_batch);
+    cl_int xo, yo, ao, BC = (cl_int)(m * (size_t)pl->g.C);
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
+        (pl->is_max && (st = layers_offset(&pl->ws, &ao)) != BSC_OK))
+        return st;
+    bsc_karg a[17] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(BC), BSC_ARG(pl->g.H),
+                      BSC_ARG(pl->g.W)};
+    layers_geom_args(&pl->g, a + 5);
+    a[13] = BSC_ARG(out->mem);
+    a[14] = BSC_ARG(yo);
+    int nargs = 15;
+    if (pl->is_max) {
+        a[15] = BSC_ARG(pl->ws.mem);
+        a[16] = BSC_ARG(ao);
+        nargs = 17;
+    }
+    return layers_run(pl->ctx, pl->k_fwd, (size_t)BC * pl->g.OH * pl->g.OW, nargs, a);
+}
+
+static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                const bsc_tensor *out, const bsc_tensor *dout,
+                                bsc_tensor *din)
+{
+    pool *pl = self;
+    (void)in;
+    (void)out;
+    if (!din)
+        return BSC_OK;
+    cl_int dyo, dxo, ao, BC = (cl_int)(p->batch * (size_t)pl->g.C);
+    bsc_status st;
+    if ((st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK ||
+        (pl->is_max && (st = layers_offset(&pl->ws, &ao)) != BSC_OK))
+        return st;
+    bsc_karg a[17] = {BSC_ARG(dout->mem), BSC_ARG(dyo)};
+    int i = 2;
+    if (pl->is_max) {
+        a[i++] = BSC_ARG(pl->ws.mem);
+        a[i++] = BSC_ARG(ao);
+    }
+    a[i++] = BSC_ARG(BC);
+    a[i++] = BSC_ARG(pl->g.H);
+    a[i++] = BSC_ARG(pl->g.W);
+    layers_geom_args(&pl->g, a + i);
+    i += 8;
+    a[i++] = BSC_ARG(din->mem);
+    a[i++] = BSC_ARG(dxo);
+    return layers_run(pl->ctx, pl->k_bwd, (size_t)BC * pl->g.H * pl->g.W, i, a);
+}
+
+/* No parameters: nothing to add (see activation.c). */
+static bsc_status pool_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
+                              const bsc_tensor *dout, bsc_tensor *acc)
+{
+    (void)self;
+    (void)p;
+    (void)in;
+    (void)dout;
+    (void)acc;
+    return BSC_OK;
+}
+
+static void pool_destroy(void *self)
+{
+    free(self);
+}
+
+#define POOL_OPS(var, create_fn)                        \
+    const bsc_layer_ops var = {                         \
+        .struct_size = sizeof(bsc_layer_ops),           \
+        .create = create_fn,                            \
+        .output_shape = pool_output_shape,              \
+        .n_params = pool_n_params,                      \
+        .param_spec = pool_param_spec,                  \
+        .workspace_size = pool_workspace_size,          \
+        .bind = pool_bind,                              \
+        .forward = pool_forward,                        \
+        .backward = pool_backward,                      \
+        .destroy = pool_destroy,                        \
+        .per_example_sqnorm = pool_sqnorm,              \
+    }
+
+POOL_OPS(layers_maxpool2d_ops, maxpool_create);
+POOL_OPS(layers_avgpool2d_ops, avgpool_create);

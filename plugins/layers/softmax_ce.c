@@ -1,0 +1,123 @@
+/* batchscope layers plugin: the softmax cross-entropy loss.
+ *
+ * loss_i = logsumexp(z_i) - z_i[y_i]; the mean over the batch is the host's
+ * business (it passes scale = 1/batch to backward), so this file only ever
+ * deals in per-row losses. */
+#include <stdlib.h>
+#include "layers.h"
+
+typedef struct softmax_ce {
+    int K;
+    bsc_context *ctx;
+    cl_kernel k_fwd, k_bwd;
+} softmax_ce;
+
+static bsc_status ce_create(const bsc_loss_config *cfg, void **self)
+{
+    static const char *const keys[] = {"type", NULL};
+    bsc_status st;
+    /* `loss: softmax_cross_entropy` is a scalar and has no options to check. */
+    if (cfg->options && cfg->options->kind != BSC_NODE_SCALAR &&
+        (st = bsc_node_check_keys(cfg->options, keys)) != BSC_OK)
+        return st;
+    if (cfg->input.ndim != 1 || cfg->input.dim[0] < 1 || cfg->input.dim[0] > INT_MAX) {
+        char buf[96];
+        bsc_shape_format(&cfg->input, buf, sizeof buf);
+        if (cfg->options)
+            return bsc_node_fail(cfg->options, BSC_ERR_INVALID,
+                                 "softmax_cross_entropy expects 1-D logits per sample, got %s",
+                                 buf);
+        return bsc_fail(BSC_ERR_INVALID,
+                        "softmax_cross_entropy expects 1-D logits per sample, got %s", buf);
+    }
+    if (cfg->n_classes > 0 && cfg->input.dim[0] != cfg->n_classes) {
+        const char *fmt = "softmax_cross_entropy: the model outputs %lld logits but the "
+                          "dataset has %d classes";
+        if (cfg->options)
+            return bsc_node_fail(cfg->options, BSC_ERR_INVALID, fmt,
+                                 (long long)cfg->input.dim[0], cfg->n_classes);
+        return bsc_fail(BSC_ERR_INVALID, fmt, (long long)cfg->input.dim[0], cfg->n_classes);
+    }
+    softmax_ce *c = calloc(1, sizeof *c);
+    if (!c)
+        return bsc_fail(BSC_ERR_NOMEM, "softmax_cross_entropy: out of memory");
+    c->K = (int)cfg->input.dim[0];
+    *self = c;
+    return BSC_OK;
+}
+
+static size_t ce_workspace_size(void *self, size_t max_batch)
+{
+    (void)self;
+    (void)max_batch;
+    return 0;
+}
+
+static bsc_status ce_bind(void *self, bsc_context *ctx, size_t max_batch,
+                          bsc_tensor workspace)
+{
+    softmax_ce *c = self;
+    bsc_status st;
+    (void)workspace;
+    if (max_batch > (size_t)INT_MAX / (size_t)c->K)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "softmax_cross_entropy: batch %zu x %d logits "
+                        "exceeds the 2^31 element index limit", max_batch, c->K);
+    c->ctx = ctx;
+    if ((st = bsc_kernel(ctx, "loss.cl", "softmax_ce_forward", &c->k_fwd)) != BSC_OK ||
+        (st = bsc_kernel(ctx, "loss.cl", "softmax_ce_backward", &c->k_bwd)) != BSC_OK)
+        return st;
+    return BSC_OK;
+}
+
+static bsc_status ce_forward(void *self, size_t batch, const bsc_tensor *logits,
+                             const bsc_tensor *labels, bsc_tensor *loss, bsc_tensor *correct)
+{
+    softmax_ce *c = self;
+    cl_int zo, lo, losso, co = 0, B = (cl_int)batch, has_correct = correct != NULL;
+    bsc_status st;
+    if (labels->dtype != BSC_I32)
+        return bsc_fail(BSC_ERR_INVALID, "softmax_cross_entropy: labels must be I32");
+    if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
+        (st = layers_offset(loss, &losso)) != BSC_OK ||
+        (correct && (st = layers_offset(correct, &co)) != BSC_OK))
+        return st;
+    /* Without a `correct` tensor the kernel still needs a valid buffer
+     * argument; it never writes it. */
+    cl_mem cm = correct ? correct->mem : loss->mem;
+    bsc_karg a[] = {BSC_ARG(logits->mem), BSC_ARG(zo), BSC_ARG(labels->mem), BSC_ARG(lo),
+                    BSC_ARG(B), BSC_ARG(c->K), BSC_ARG(loss->mem), BSC_ARG(losso),
+                    BSC_ARG(cm), BSC_ARG(co), BSC_ARG(has_correct)};
+    return layers_run(c->ctx, c->k_fwd, batch, 11, a);
+}
+
+static bsc_status ce_backward(void *self, size_t batch, const bsc_tensor *logits,
+                              const bsc_tensor *labels, float scale, bsc_tensor *dlogits)
+{
+    softmax_ce *c = self;
+    cl_int zo, lo, dzo, B = (cl_int)batch;
+    bsc_status st;
+    if (labels->dtype != BSC_I32)
+        return bsc_fail(BSC_ERR_INVALID, "softmax_cross_entropy: labels must be I32");
+    if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
+        (st = layers_offset(dlogits, &dzo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(logits->mem), BSC_ARG(zo), BSC_ARG(labels->mem), BSC_ARG(lo),
+                    BSC_ARG(B), BSC_ARG(c->K), BSC_ARG(scale), BSC_ARG(dlogits->mem),
+                    BSC_ARG(dzo)};
+    return layers_run(c->ctx, c->k_bwd, batch, 9, a);
+}
+
+static void ce_destroy(void *self)
+{
+    free(self);
+}
+
+const bsc_loss_ops layers_softmax_ce_ops = {
+    .struct_size = sizeof(bsc_loss_ops),
+    .create = ce_create,
+    .workspace_size = ce_workspace_size,
+    .bind = ce_bind,
+    .forward = ce_forward,
+    .backward = ce_backward,
+    .destroy = ce_destroy,
+};

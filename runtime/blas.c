@@ -1,0 +1,258 @@
+/* BLAS over CLBlast's C API: row-major single precision, enqueued on the
+ * context's queue without events, tensor offsets passed through. */
+#include "batchscope/blas.h"
+
+#include <clblast_c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BSC_CLBLAST_TABLE(X)                       \
+    X(CLBlastSuccess)                              \
+    X(CLBlastOpenCLCompilerNotAvailable)           \
+    X(CLBlastTempBufferAllocFailure)               \
+    X(CLBlastOpenCLOutOfResources)                 \
+    X(CLBlastOpenCLOutOfHostMemory)                \
+    X(CLBlastOpenCLBuildProgramFailure)            \
+    X(CLBlastInvalidValue)                         \
+    X(CLBlastInvalidCommandQueue)                  \
+    X(CLBlastInvalidMemObject)                     \
+    X(CLBlastInvalidBinary)                        \
+    X(CLBlastInvalidBuildOptions)                  \
+    X(CLBlastInvalidProgram)                       \
+    X(CLBlastInvalidProgramExecutable)             \
+    X(CLBlastInvalidKernelName)                    \
+    X(CLBlastInvalidKernelDefinition)              \
+    X(CLBlastInvalidKernel)                        \
+    X(CLBlastInvalidArgIndex)                      \
+    X(CLBlastInvalidArgValue)                      \
+    X(CLBlastInvalidArgSize)                       \
+    X(CLBlastInvalidKernelArgs)                    \
+    X(CLBlastInvalidLocalNumDimensions)            \
+    X(CLBlastInvalidLocalThreadsTotal)             \
+    X(CLBlastInvalidLocalThreadsDim)               \
+    X(CLBlastInvalidGlobalOffset)                  \
+    X(CLBlastInvalidEventWaitList)                 \
+    X(CLBlastInvalidEvent)                         \
+    X(CLBlastInvalidOperation)                     \
+    X(CLBlastInvalidBufferSize)                    \
+    X(CLBlastInvalidGlobalWorkSize)                \
+    X(CLBlastNotImplemented)                       \
+    X(CLBlastInvalidMatrixA)                       \
+    X(CLBlastInvalidMatrixB)                       \
+    X(CLBlastInvalidMatrixC)                       \
+    X(CLBlastInvalidVectorX)                       \
+    X(CLBlastInvalidVectorY)                       \
+    X(CLBlastInvalidDimension)                     \
+    X(CLBlastInvalidLeadDimA)                      \
+    X(CLBlastInvalidLeadDimB)                      \
+    X(CLBlastInvalidLeadDimC)                      \
+    X(CLBlastInvalidIncrementX)                    \
+    X(CLBlastInvalidIncrementY)                    \
+    X(CLBlastInsufficientMemoryA)                  \
+    X(CLBlastInsufficientMemoryB)                  \
+    X(CLBlastInsufficientMemoryC)                  \
+    X(CLBlastInsufficientMemoryX)                  \
+    X(CLBlastInsufficientMemoryY)                  \
+    X(CLBlastInsufficientMemoryTemp)               \
+    X(CLBlastInvalidBatchCount)                    \
+    X(CLBlastInvalidOverrideKernel)                \
+    X(CLBlastMissingOverrideParameter)             \
+    X(CLBlastInvalidLocalMemUsage)                 \
+    X(CLBlastNoHalfPrecision)                      \
+    X(CLBlastNoDoublePrecision)                    \
+    X(CLBlastInvalidVectorScalar)                  \
+    X(CLBlastInsufficientMemoryScalar)             \
+    X(CLBlastDatabaseError)                        \
+    X(CLBlastUnknownError)                         \
+    X(CLBlastUnexpectedError)
+
+const char *bsc_clblast_error_name(int code)
+{
+    switch (code) {
+#define CLBLAST_CASE(name) case name: return #name;
+        BSC_CLBLAST_TABLE(CLBLAST_CASE)
+#undef CLBLAST_CASE
+    default: return "CLBlastUnknownStatus";
+    }
+}
+
+static bsc_status clblast_fail(CLBlastStatusCode code, const char *what)
+{
+    return bsc_fail(BSC_ERR_CLBLAST, "%s: %s (%d)", what, bsc_clblast_error_name(code),
+                    (int)code);
+}
+
+/* CLBlast would report a NULL buffer as an invalid matrix; saying which
+ * argument was empty is more useful. */
+static bsc_status need_buffer(const bsc_tensor *t, const char *op, const char *arg)
+{
+    if (!t || !t->mem)
+        return bsc_fail(BSC_ERR_INVALID, "%s: %s is an empty tensor", op, arg);
+    if (t->dtype != BSC_F32)
+        return bsc_fail(BSC_ERR_INVALID, "%s: %s is not a float32 tensor", op, arg);
+    return BSC_OK;
+}
+
+bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
+                    size_t m, size_t n, size_t k, float alpha,
+                    const bsc_tensor *a, size_t lda,
+                    const bsc_tensor *b, size_t ldb, float beta,
+                    bsc_tensor *c, size_t ldc)
+{
+    bsc_status st;
+    if ((st = need_buffer(a, "gemm", "A")) != BSC_OK
+        || (st = need_buffer(b, "gemm", "B")) != BSC_OK
+        || (st = need_buffer(c, "gemm", "C")) != BSC_OK)
+        return st;
+    CLBlastStatusCode s = CLBlastSgemm(
+        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+        a->mem, a->offset, lda, b->mem, b->offset, ldb, beta, c->mem, c->offset, ldc,
+        &ctx->queue, NULL);
+    if (s != CLBlastSuccess) {
+        char what[200];
+        snprintf(what, sizeof what, "gemm(%s%s, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu)",
+                 trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
+        return clblast_fail(s, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
+                                    size_t m, size_t n, size_t k, float alpha,
+                                    const bsc_tensor *a, size_t lda, size_t stride_a,
+                                    const bsc_tensor *b, size_t ldb, size_t stride_b,
+                                    float beta, bsc_tensor *c, size_t ldc, size_t stride_c,
+                                    size_t batch)
+{
+    bsc_status st;
+    if ((st = need_buffer(a, "gemm_strided_batched", "A")) != BSC_OK
+        || (st = need_buffer(b, "gemm_strided_batched", "B")) != BSC_OK
+        || (st = need_buffer(c, "gemm_strided_batched", "C")) != BSC_OK)
+        return st;
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+        a->mem, a->offset, lda, stride_a, b->mem, b->offset, ldb, stride_b, beta,
+        c->mem, c->offset, ldc, stride_c, batch, &ctx->queue, NULL);
+    if (s != CLBlastSuccess) {
+        char what[240];
+        snprintf(what, sizeof what,
+                 "gemm_strided_batched(%s%s, m=%zu n=%zu k=%zu, batch=%zu, strides %zu/%zu/%zu)",
+                 trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, batch, stride_a, stride_b,
+                 stride_c);
+        return clblast_fail(s, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_axpy(bsc_context *ctx, size_t n, float alpha, const bsc_tensor *x,
+                    bsc_tensor *y)
+{
+    bsc_status st;
+    if ((st = need_buffer(x, "axpy", "x")) != BSC_OK
+        || (st = need_buffer(y, "axpy", "y")) != BSC_OK)
+        return st;
+    CLBlastStatusCode s = CLBlastSaxpy(n, alpha, x->mem, x->offset, 1, y->mem, y->offset, 1,
+                                       &ctx->queue, NULL);
+    if (s != CLBlastSuccess) {
+        char what[64];
+        snprintf(what, sizeof what, "axpy(n=%zu)", n);
+        return clblast_fail(s, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_dot(bsc_context *ctx, size_t n, const bsc_tensor *x, const bsc_tensor *y,
+                   bsc_tensor *out)
+{
+    bsc_status st;
+    if ((st = need_buffer(x, "dot", "x")) != BSC_OK
+        || (st = need_buffer(y, "dot", "y")) != BSC_OK
+        || (st = need_buffer(out, "dot", "out")) != BSC_OK)
+        return st;
+    CLBlastStatusCode s = CLBlastSdot(n, out->mem, out->offset, x->mem, x->offset, 1,
+                                      y->mem, y->offset, 1, &ctx->queue, NULL);
+    if (s != CLBlastSuccess) {
+        char what[64];
+        snprintf(what, sizeof what, "dot(n=%zu)", n);
+        return clblast_fail(s, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_nrm2(bsc_context *ctx, size_t n, const bsc_tensor *x, bsc_tensor *out)
+{
+    bsc_status st;
+    if ((st = need_buffer(x, "nrm2", "x")) != BSC_OK
+        || (st = need_buffer(out, "nrm2", "out")) != BSC_OK)
+        return st;
+    CLBlastStatusCode s = CLBlastSnrm2(n, out->mem, out->offset, x->mem, x->offset, 1,
+                                       &ctx->queue, NULL);
+    if (s != CLBlastSuccess) {
+        char what[64];
+        snprintf(what, sizeof what, "nrm2(n=%zu)", n);
+        return clblast_fail(s, what);
+    }
+    return BSC_OK;
+}
+
+/* ------------------------------------------------------------------ tuning */
+
+/* Xgemm parameters from clblast_tuner_xgemm on PoCL (2-core AVX-512 CPU,
+ * 1024^3; see shared/notes/clblast-pocl-tuning.md). CLBlast's database has no
+ * entry for PoCL's device names, so without these it runs generic defaults. */
+static const char *pocl_xgemm_names[] = {
+    "GEMMK", "MWG", "NWG", "KWG", "MDIMC", "NDIMC", "MDIMA", "NDIMB",
+    "KWI", "VWM", "VWN", "STRM", "STRN", "SA", "SB", "KREG"};
+static const size_t pocl_xgemm_values[] = {
+    0, 128, 64, 32, 8, 8, 8, 8,
+    2, 8, 8, 1, 0, 1, 0, 1};
+
+/* CLBlast picks the tiled (indirect) Xgemm kernel only when m*n*k reaches
+ * XGEMM_MIN_INDIRECT_SIZE^3. Its default sent MLP-sized products such as
+ * 256x512x784 to the direct kernel at ~30 GFLOP/s, where the tuned Xgemm does
+ * 60-80 on PoCL; at 256 (16.7M multiply-adds) batch-32 layer products, which
+ * the 128-row tiles would mostly pad, stay direct. Measured with
+ * tools/bench/bench_gemm. */
+static const char *pocl_routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
+static const size_t pocl_routine_values[] = {256};
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_pocl(const bsc_device_info *di)
+{
+    return contains_ci(di->platform_name, "Portable Computing Language")
+           || contains_ci(di->platform_name, "pocl") || contains_ci(di->device_version, "PoCL");
+}
+
+/* The overrides live in CLBlast's process-wide table, keyed by device, so
+ * applying them again for a second context is harmless. */
+bsc_status bsc_blas_tune(bsc_context *ctx)
+{
+    const char *env = getenv("BATCHSCOPE_CLBLAST_TUNE");
+    if (env && strcmp(env, "0") == 0)
+        return BSC_OK;
+    if (!is_pocl(&ctx->info))
+        return BSC_OK;
+    CLBlastStatusCode s = CLBlastOverrideParameters(
+        ctx->info.device, "Xgemm", CLBlastPrecisionSingle,
+        sizeof pocl_xgemm_names / sizeof pocl_xgemm_names[0], pocl_xgemm_names,
+        pocl_xgemm_values);
+    if (s != CLBlastSuccess)
+        return clblast_fail(s, "CLBlastOverrideParameters(Xgemm, single, PoCL tuned set)");
+    s = CLBlastOverrideParameters(ctx->info.device, "GemmRoutine", CLBlastPrecisionSingle, 1,
+                                  pocl_routine_names, pocl_routine_values);
+    if (s != CLBlastSuccess)
+        return clblast_fail(s, "CLBlastOverrideParameters(GemmRoutine, single, "
+                            "XGEMM_MIN_INDIRECT_SIZE)");
+    return BSC_OK;
+}

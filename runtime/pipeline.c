@@ -1,0 +1,824 @@
+/* The study pipeline: YAML tree -> overrides -> validated plain structs.
+ *
+ * Validation reads every key the pipeline owns and rejects the rest, so a
+ * typo never silently falls back to a default. Options of layers, losses,
+ * analyses and the dataset belong to their modules and are left as nodes. */
+#include "batchscope/pipeline.h"
+#include "batchscope/registry.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pipeline_impl {
+    bsc_pipeline pub;          /* first: bsc_pipeline_free casts back */
+    char *default_name;        /* owned when `name:` is absent */
+} pipeline_impl;
+
+#define EPOCHS_MAX 100000L
+
+static const char *const top_keys[] = {
+    "version", "name", "seed", "device", "plugins", "dataset", "model", "loss",
+    "training", "observers", "analyses", "report", NULL};
+static const char *const training_keys[] = {
+    "epochs", "batch_sizes", "optimizer", "schedule", "lr_scaling", "base_batch_size",
+    "same_init", "drop_last", "shuffle", "eval_batch_size", "checkpoint_every", "init", NULL};
+static const char *const optimizer_types[] = {"sgd", "adam", NULL};
+static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
+static const char *const adam_keys[] = {"type", "lr", "weight_decay", "beta1", "beta2", "eps",
+                                        NULL};
+static const char *const schedule_types[] = {"constant", "step", "cosine", NULL};
+static const char *const constant_keys[] = {"type", "warmup_epochs", NULL};
+static const char *const step_keys[] = {"type", "step_epochs", "gamma", "warmup_epochs", NULL};
+static const char *const cosine_keys[] = {"type", "min_lr", "warmup_epochs", NULL};
+static const char *const scaling_names[] = {"none", "linear", "sqrt", NULL};
+static const char *const init_names[] = {"torch", "he_normal", "he_uniform", "glorot_uniform",
+                                         "glorot_normal", NULL};
+
+/* ---------------------------------------------------------------- helpers */
+
+static size_t count_names(const char *const *names)
+{
+    size_t n = 0;
+    while (names[n])
+        n++;
+    return n;
+}
+
+static int in_list(const char *s, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static void join_names(const char *const *names, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; names[i] && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* "training" + "epochs" -> "training.epochs"; an empty `where` is the top. */
+static const char *qualify(const char *where, const char *key, char *buf, size_t len)
+{
+    if (!where || !*where)
+        snprintf(buf, len, "%s", key);
+    else
+        snprintf(buf, len, "%s.%s", where, key);
+    return buf;
+}
+
+static const char *kind_word(const bsc_node *n)
+{
+    return n->kind == BSC_NODE_MAP ? "a mapping" : n->kind == BSC_NODE_SEQ ? "a list" : "a scalar";
+}
+
+/* The node layer checks the text; messages are made here so that they name
+ * the key by its full path ("training.optimizer.lr"), which a node alone
+ * cannot know. */
+static bsc_status bad_value(const bsc_node *v, const char *name, const char *what)
+{
+    if (v->kind != BSC_NODE_SCALAR)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got %s", name, what,
+                             kind_word(v));
+    if (v->quoted)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got the quoted string '%s'",
+                             name, what, v->value);
+    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got '%s'", name, what, v->value);
+}
+
+static bsc_status check_keys(const bsc_node *map, const char *where, const char *const *allowed,
+                             const char *const *other_keys, const char *type_word,
+                             const char *type)
+{
+    char list[512];
+    for (size_t i = 0; i < map->n; i++) {
+        const bsc_node *k = map->keys[i];
+        const char *hint;
+        if (in_list(k->value, allowed))
+            continue;
+        join_names(allowed, list, sizeof list);
+        /* A key that belongs to the other type is a wrong combination, not a
+         * typo: say so instead of suggesting an unrelated name. */
+        if (other_keys && in_list(k->value, other_keys))
+            return bsc_node_fail(k, BSC_ERR_INVALID,
+                                 "'%s' does not apply to %s '%s' (%s takes: %s)", k->value,
+                                 type_word, type, where, list);
+        hint = bsc_closest_name(k->value, allowed, count_names(allowed));
+        if (hint)
+            return bsc_node_fail(k, BSC_ERR_INVALID, "unknown key '%s' in %s (did you mean '%s'?)",
+                                 k->value, *where ? where : "the pipeline", hint);
+        return bsc_node_fail(k, BSC_ERR_INVALID, "unknown key '%s' in %s (expected one of: %s)",
+                             k->value, *where ? where : "the pipeline", list);
+    }
+    return BSC_OK;
+}
+
+static bsc_status get_long(const bsc_node *map, const char *where, const char *key,
+                           int required, long def, long min, long max, long *out)
+{
+    char name[128], what[96];
+    const bsc_node *v = bsc_node_get(map, key);
+    qualify(where, key, name, sizeof name);
+    if (!v) {
+        if (required)
+            return bsc_node_fail(map, BSC_ERR_INVALID, "%s is required", name);
+        *out = def;
+        return BSC_OK;
+    }
+    if (bsc_node_to_long(v, min, max, out) == BSC_OK)
+        return BSC_OK;
+    if (max == LONG_MAX)
+        snprintf(what, sizeof what, "an integer >= %ld", min);
+    else
+        snprintf(what, sizeof what, "an integer in [%ld, %ld]", min, max);
+    return bad_value(v, name, what);
+}
+
+enum { CLOSED = 0, LO_OPEN = 1, HI_OPEN = 2 };
+
+static bsc_status get_double(const bsc_node *map, const char *where, const char *key, double def,
+                             double min, double max, int open, double *out)
+{
+    char name[128], what[96];
+    const bsc_node *v = bsc_node_get(map, key);
+    double x;
+    if (!v) {
+        *out = def;
+        return BSC_OK;
+    }
+    if (bsc_node_to_double(v, -INFINITY, INFINITY, &x) == BSC_OK &&
+        ((open & LO_OPEN) ? x > min : x >= min) && ((open & HI_OPEN) ? x < max : x <= max)) {
+        *out = x;
+        return BSC_OK;
+    }
+    if (isinf(max))
+        snprintf(what, sizeof what, "a number %s %g", (open & LO_OPEN) ? ">" : ">=", min);
+    else
+        snprintf(what, sizeof what, "a number in %c%g, %g%c", (open & LO_OPEN) ? '(' : '[', min,
+                 max, (open & HI_OPEN) ? ')' : ']');
+    return bad_value(v, qualify(where, key, name, sizeof name), what);
+}
+
+static bsc_status get_bool(const bsc_node *map, const char *where, const char *key, int def,
+                           int *out)
+{
+    char name[128];
+    const bsc_node *v = bsc_node_get(map, key);
+    if (!v) {
+        *out = def;
+        return BSC_OK;
+    }
+    if (bsc_node_to_bool(v, out) == BSC_OK)
+        return BSC_OK;
+    return bad_value(v, qualify(where, key, name, sizeof name), "true or false");
+}
+
+/* A string scalar that must be one of `choices`; *index gets its position. */
+static bsc_status choice_value(const bsc_node *v, const char *name, const char *const *choices,
+                               int *index)
+{
+    char list[256];
+    const char *hint;
+    if (v->kind == BSC_NODE_SCALAR)
+        for (int i = 0; choices[i]; i++)
+            if (strcmp(choices[i], v->value) == 0) {
+                *index = i;
+                return BSC_OK;
+            }
+    join_names(choices, list, sizeof list);
+    if (v->kind != BSC_NODE_SCALAR)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be one of %s, got %s", name, list,
+                             kind_word(v));
+    hint = bsc_closest_name(v->value, choices, count_names(choices));
+    if (hint)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be one of %s, got '%s' (did you mean '%s'?)",
+                             name, list, v->value, hint);
+    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be one of %s, got '%s'", name, list,
+                         v->value);
+}
+
+static bsc_status get_choice(const bsc_node *map, const char *where, const char *key, int def,
+                             const char *const *choices, int *index)
+{
+    char name[128];
+    const bsc_node *v = bsc_node_get(map, key);
+    if (!v) {
+        *index = def;
+        return BSC_OK;
+    }
+    return choice_value(v, qualify(where, key, name, sizeof name), choices, index);
+}
+
+static bsc_status get_string(const bsc_node *map, const char *key, const char **out)
+{
+    const bsc_node *v = bsc_node_get(map, key);
+    *out = NULL;
+    if (!v)
+        return BSC_OK;
+    if (v->kind != BSC_NODE_SCALAR || v->value[0] == '\0')
+        return bad_value(v, key, "a non-empty string");
+    *out = v->value;
+    return BSC_OK;
+}
+
+/* YAML null: `key:` with nothing after it. */
+static int is_null(const bsc_node *n)
+{
+    return n->kind == BSC_NODE_SCALAR && !n->quoted &&
+           (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
+}
+
+static bsc_status expect_map(const bsc_node *v, const char *name)
+{
+    if (v->kind == BSC_NODE_MAP)
+        return BSC_OK;
+    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a mapping, got %s", name, kind_word(v));
+}
+
+/* ------------------------------------------------------------- components */
+
+static bsc_status parse_component(const bsc_node *n, const char *name, bsc_component *out)
+{
+    const bsc_node *t;
+    if (n->kind != BSC_NODE_MAP)
+        return bsc_node_fail(n, BSC_ERR_INVALID, "%s must be a mapping with a 'type', got %s",
+                             name, kind_word(n));
+    if (!(t = bsc_node_get(n, "type")))
+        return bsc_node_fail(n, BSC_ERR_INVALID, "%s has no 'type'", name);
+    if (t->kind != BSC_NODE_SCALAR || t->value[0] == '\0')
+        return bad_value(t, "type", "a type name");
+    out->type = t->value;
+    out->node = n;
+    return BSC_OK;
+}
+
+static bsc_status parse_components(const bsc_node *root, const char *key, int nonempty,
+                                   bsc_component **out, size_t *n)
+{
+    char name[64];
+    const bsc_node *v = bsc_node_get(root, key);
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return BSC_OK;
+    if (v->kind != BSC_NODE_SEQ)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a list of mappings, got %s", key,
+                             kind_word(v));
+    if (nonempty && v->n == 0)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must list at least one entry", key);
+    if (v->n == 0)
+        return BSC_OK;
+    if (!(*out = calloc(v->n, sizeof **out)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    *n = v->n;
+    for (size_t i = 0; i < v->n; i++) {
+        bsc_status st;
+        snprintf(name, sizeof name, "%s.%zu", key, i);
+        if ((st = parse_component(v->items[i], name, &(*out)[i])) != BSC_OK)
+            return st;   /* the caller frees *out with the pipeline */
+    }
+    return BSC_OK;
+}
+
+/* --------------------------------------------------------------- training */
+
+static bsc_status parse_optimizer(const bsc_node *training, bsc_optimizer_cfg *o)
+{
+    static const char *const where = "training.optimizer";
+    const bsc_node *v = bsc_node_get(training, "optimizer");
+    const bsc_node *map = NULL, *type_node = NULL;
+    int kind = BSC_OPT_SGD;
+    bsc_status st;
+
+    if (v && v->kind == BSC_NODE_MAP) {
+        map = v;
+        type_node = bsc_node_get(map, "type");
+    } else if (v) {
+        type_node = v;
+    }
+    if (type_node && (st = choice_value(type_node, v == map ? "training.optimizer.type" : where,
+                                        optimizer_types, &kind)) != BSC_OK)
+        return st;
+    o->kind = (bsc_optimizer_kind)kind;
+    if (map && (st = check_keys(map, where, kind == BSC_OPT_SGD ? sgd_keys : adam_keys,
+                                kind == BSC_OPT_SGD ? adam_keys : sgd_keys, "optimizer",
+                                optimizer_types[kind])) != BSC_OK)
+        return st;
+    if ((st = get_double(map, where, "lr", kind == BSC_OPT_SGD ? 0.01 : 0.001, 0, INFINITY,
+                         LO_OPEN, &o->lr)) != BSC_OK ||
+        (st = get_double(map, where, "momentum", 0, 0, 1, HI_OPEN, &o->momentum)) != BSC_OK ||
+        (st = get_bool(map, where, "nesterov", 0, &o->nesterov)) != BSC_OK ||
+        (st = get_double(map, where, "weight_decay", 0, 0, INFINITY, CLOSED,
+                         &o->weight_decay)) != BSC_OK ||
+        (st = get_double(map, where, "beta1", 0.9, 0, 1, HI_OPEN, &o->beta1)) != BSC_OK ||
+        (st = get_double(map, where, "beta2", 0.999, 0, 1, HI_OPEN, &o->beta2)) != BSC_OK ||
+        (st = get_double(map, where, "eps", 1e-8, 0, INFINITY, LO_OPEN, &o->eps)) != BSC_OK)
+        return st;
+    /* Nesterov's look-ahead is a no-op without momentum; torch rejects it too. */
+    if (o->nesterov && o->momentum <= 0)
+        return bsc_node_fail(bsc_node_get(map, "nesterov"), BSC_ERR_INVALID,
+                             "training.optimizer.nesterov requires momentum > 0");
+    return BSC_OK;
+}
+
+static bsc_status parse_schedule(const bsc_node *training, bsc_schedule_cfg *s)
+{
+    static const char *const where = "training.schedule";
+    static const char *const *const keys[] = {constant_keys, step_keys, cosine_keys};
+    /* Every key of the other types, for the "does not apply" message. */
+    static const char *const all_keys[] = {"type", "warmup_epochs", "step_epochs", "gamma",
+                                           "min_lr", NULL};
+    const bsc_node *v = bsc_node_get(training, "schedule");
+    const bsc_node *map = NULL, *type_node = NULL;
+    int kind = BSC_SCHED_CONSTANT;
+    long step_epochs;
+    bsc_status st;
+
+    if (v && v->kind == BSC_NODE_MAP) {
+        map = v;
+        type_node = bsc_node_get(map, "type");
+    } else if (v) {
+        type_node = v;
+    }
+    if (type_node && (st = choice_value(type_node, v == map ? "training.schedule.type" : where,
+                                        schedule_types, &kind)) != BSC_OK)
+        return st;
+    s->kind = (bsc_schedule_kind)kind;
+    if (map && (st = check_keys(map, where, keys[kind], all_keys, "schedule",
+                                schedule_types[kind])) != BSC_OK)
+        return st;
+    if ((st = get_long(map, where, "step_epochs", 0, 1, 1, EPOCHS_MAX, &step_epochs)) != BSC_OK ||
+        (st = get_double(map, where, "gamma", 0.1, 0, INFINITY, LO_OPEN, &s->gamma)) != BSC_OK ||
+        (st = get_double(map, where, "min_lr", 0, 0, INFINITY, CLOSED, &s->min_lr)) != BSC_OK ||
+        (st = get_double(map, where, "warmup_epochs", 0, 0, EPOCHS_MAX, CLOSED,
+                         &s->warmup_epochs)) != BSC_OK)
+        return st;
+    s->step_epochs = (int)step_epochs;
+    return BSC_OK;
+}
+
+static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *t)
+{
+    const bsc_node *v = bsc_node_get(training, "batch_sizes");
+    size_t n;
+    if (!v)
+        return bsc_node_fail(training, BSC_ERR_INVALID, "training.batch_sizes is required");
+    if (v->kind == BSC_NODE_MAP)
+        return bad_value(v, "training.batch_sizes", "an integer or a list of integers");
+    n = v->kind == BSC_NODE_SEQ ? v->n : 1;
+    if (n == 0)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "training.batch_sizes must not be empty");
+    if (!(t->batch_sizes = calloc(n, sizeof *t->batch_sizes)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    t->n_batch_sizes = n;
+    for (size_t i = 0; i < n; i++) {
+        const bsc_node *item = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
+        if (bsc_node_to_long(item, 1, LONG_MAX, &t->batch_sizes[i]) != BSC_OK)
+            return bad_value(item, "training.batch_sizes", "a list of integers >= 1");
+        for (size_t j = 0; j < i; j++)
+            if (t->batch_sizes[j] == t->batch_sizes[i])
+                return bsc_node_fail(item, BSC_ERR_INVALID,
+                                     "training.batch_sizes lists %ld twice (first at line %d, "
+                                     "column %d)",
+                                     t->batch_sizes[i], v->items[j]->line, v->items[j]->col);
+    }
+    return BSC_OK;
+}
+
+static bsc_status parse_training(const bsc_node *training, bsc_training_cfg *t)
+{
+    static const char *const where = "training";
+    long epochs, smallest, base, eval, ckpt;
+    int scaling, init;
+    bsc_status st;
+
+    if ((st = expect_map(training, where)) != BSC_OK ||
+        (st = check_keys(training, where, training_keys, NULL, NULL, NULL)) != BSC_OK ||
+        (st = get_long(training, where, "epochs", 1, 0, 1, EPOCHS_MAX, &epochs)) != BSC_OK ||
+        (st = parse_batch_sizes(training, t)) != BSC_OK ||
+        (st = parse_optimizer(training, &t->optimizer)) != BSC_OK ||
+        (st = parse_schedule(training, &t->schedule)) != BSC_OK ||
+        (st = get_choice(training, where, "lr_scaling", BSC_LR_NONE, scaling_names,
+                         &scaling)) != BSC_OK)
+        return st;
+    smallest = t->batch_sizes[0];
+    for (size_t i = 1; i < t->n_batch_sizes; i++)
+        if (t->batch_sizes[i] < smallest)
+            smallest = t->batch_sizes[i];
+    if ((st = get_long(training, where, "base_batch_size", 0, smallest, 1, LONG_MAX, &base)) !=
+            BSC_OK ||
+        (st = get_bool(training, where, "same_init", 1, &t->same_init)) != BSC_OK ||
+        (st = get_bool(training, where, "drop_last", 0, &t->drop_last)) != BSC_OK ||
+        (st = get_bool(training, where, "shuffle", 1, &t->shuffle)) != BSC_OK ||
+        (st = get_long(training, where, "eval_batch_size", 0, 1000, 1, LONG_MAX, &eval)) !=
+            BSC_OK ||
+        (st = get_long(training, where, "checkpoint_every", 0, 0, 0, INT_MAX, &ckpt)) != BSC_OK ||
+        (st = get_choice(training, where, "init", 0, init_names, &init)) != BSC_OK)
+        return st;
+    t->epochs = (int)epochs;
+    t->lr_scaling = (bsc_lr_scaling)scaling;
+    t->base_batch_size = base;
+    t->eval_batch_size = eval;
+    t->checkpoint_every = (int)ckpt;
+    t->init = init_names[init];
+    return BSC_OK;
+}
+
+/* ---------------------------------------------------------------- the top */
+
+static bsc_status parse_version(const bsc_node *root, int *version)
+{
+    const bsc_node *v = bsc_node_get(root, "version");
+    long x;
+    if (!v)
+        return bsc_node_fail(root, BSC_ERR_INVALID,
+                             "missing required key 'version' (this batchscope reads pipeline "
+                             "version %d)", BSC_PIPELINE_VERSION);
+    if (bsc_node_to_long(v, BSC_PIPELINE_VERSION, BSC_PIPELINE_VERSION, &x) != BSC_OK)
+        return bsc_node_fail(v, BSC_ERR_INVALID,
+                             "unsupported pipeline version '%s' (this batchscope reads version %d)",
+                             v->kind == BSC_NODE_SCALAR ? v->value : kind_word(v),
+                             BSC_PIPELINE_VERSION);
+    *version = (int)x;
+    return BSC_OK;
+}
+
+/* "dir/study.yaml" -> "study". */
+static char *name_from_path(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    const char *dot;
+    size_t len;
+    char *s;
+    base = base ? base + 1 : path;
+    dot = strrchr(base, '.');
+    len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    if (!(s = malloc(len + 1)))
+        return NULL;
+    memcpy(s, base, len);
+    s[len] = '\0';
+    return s;
+}
+
+/* Plugin paths in the file are relative to the file, not to wherever the
+ * command happens to run. */
+static bsc_status parse_plugins(const bsc_node *root, const char *path, bsc_pipeline *p)
+{
+    const bsc_node *v = bsc_node_get(root, "plugins");
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char **list;
+    size_t n;
+    if (!v)
+        return BSC_OK;
+    if (v->kind == BSC_NODE_MAP)
+        return bad_value(v, "plugins", "a list of paths");
+    n = v->kind == BSC_NODE_SEQ ? v->n : 1;
+    if (n == 0)
+        return BSC_OK;
+    if (!(list = calloc(n, sizeof *list)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    p->plugins = (const char **)list;
+    p->n_plugins = n;
+    for (size_t i = 0; i < n; i++) {
+        const bsc_node *item = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
+        size_t len;
+        int absolute;
+        if (item->kind != BSC_NODE_SCALAR || item->value[0] == '\0')
+            return bad_value(item, "plugins", "a list of paths");
+        absolute = item->value[0] == '/';
+        len = strlen(item->value);
+        if (!(list[i] = malloc((absolute ? 0 : dirlen) + len + 1)))
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        if (absolute) {
+            memcpy(list[i], item->value, len + 1);
+        } else {
+            memcpy(list[i], path, dirlen);
+            memcpy(list[i] + dirlen, item->value, len + 1);
+        }
+    }
+    return BSC_OK;
+}
+
+static bsc_status validate(pipeline_impl *pi)
+{
+    bsc_pipeline *p = &pi->pub;
+    const bsc_node *root = p->root;
+    const bsc_node *v;
+    long seed;
+    bsc_status st;
+
+    if (root->kind != BSC_NODE_MAP)
+        return bsc_node_fail(root, BSC_ERR_INVALID, "a pipeline must be a mapping, got %s",
+                             kind_word(root));
+    if ((st = check_keys(root, "", top_keys, NULL, NULL, NULL)) != BSC_OK ||
+        (st = parse_version(root, &p->version)) != BSC_OK ||
+        (st = get_string(root, "name", &p->name)) != BSC_OK ||
+        (st = get_long(root, "", "seed", 0, 0, 0, LONG_MAX, &seed)) != BSC_OK ||
+        (st = get_string(root, "device", &p->device)) != BSC_OK ||
+        (st = parse_plugins(root, p->path, p)) != BSC_OK)
+        return st;
+    p->seed = (uint64_t)seed;
+    if (!p->name) {
+        if (!(pi->default_name = name_from_path(p->path)))
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        p->name = pi->default_name;
+    }
+    if ((v = bsc_node_get(root, "dataset"))) {
+        if (v->kind == BSC_NODE_SEQ)
+            return bad_value(v, "dataset", "a dataset name or a mapping");
+        p->dataset = v;
+    }
+    if ((st = parse_components(root, "model", 1, &p->layers, &p->n_layers)) != BSC_OK)
+        return st;
+    if ((v = bsc_node_get(root, "loss"))) {
+        if (v->kind == BSC_NODE_SCALAR) {
+            if (v->value[0] == '\0')
+                return bad_value(v, "loss", "a loss type or a mapping with a 'type'");
+            p->loss.type = v->value;
+            p->loss.node = v;
+        } else if ((st = parse_component(v, "loss", &p->loss)) != BSC_OK) {
+            return st;
+        }
+    }
+    if ((v = bsc_node_get(root, "training"))) {
+        if ((st = parse_training(v, &p->training)) != BSC_OK)
+            return st;
+        p->has_training = 1;
+    } else if (p->n_layers) {
+        return bsc_node_fail(bsc_node_key(root, "model"), BSC_ERR_INVALID,
+                             "a pipeline with a model needs a 'training' section");
+    }
+    if ((st = parse_components(root, "observers", 0, &p->observers, &p->n_observers)) != BSC_OK ||
+        (st = parse_components(root, "analyses", 0, &p->analyses, &p->n_analyses)) != BSC_OK)
+        return st;
+    /* `report:` with nothing under it asks for the defaults, like no key. */
+    if ((v = bsc_node_get(root, "report")) && !is_null(v)) {
+        if ((st = expect_map(v, "report")) != BSC_OK)
+            return st;
+        p->report = v;
+    }
+    return BSC_OK;
+}
+
+/* -------------------------------------------------------------- overrides */
+
+static void relocate(bsc_node *n, int line)
+{
+    n->line = line;
+    n->offset = (size_t)(n->col - 1);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->keys)
+            relocate(n->keys[i], line);
+        relocate(n->items[i], line);
+    }
+}
+
+static bsc_node *new_node(bsc_node_kind kind, const char *file, int line, int col,
+                          const char *text, size_t len)
+{
+    bsc_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->kind = kind;
+    n->file = file;
+    n->line = line;
+    n->col = col;
+    n->offset = (size_t)(col - 1);
+    if (kind == BSC_NODE_SCALAR) {
+        if (!(n->value = malloc(len + 1))) {
+            free(n);
+            return NULL;
+        }
+        memcpy(n->value, text, len);
+        n->value[len] = '\0';
+    }
+    return n;
+}
+
+static bsc_status map_append(bsc_node *map, bsc_node *key, bsc_node *value)
+{
+    bsc_node **keys = realloc(map->keys, (map->n + 1) * sizeof *keys);
+    bsc_node **items;
+    if (!keys)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    map->keys = keys;
+    if (!(items = realloc(map->items, (map->n + 1) * sizeof *items)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    map->items = items;
+    keys[map->n] = key;
+    items[map->n++] = value;
+    return BSC_OK;
+}
+
+/* Applies one "a.b.c=value". Nodes it creates are marked "--set:<k>:<col>",
+ * k the override's 1-based position on the command line and col the column
+ * in its text, so an invalid value is reported where the user typed it. */
+static bsc_status apply_override(bsc_node *root, const char *ov, int index)
+{
+    bsc_status st = BSC_OK;
+    const char *eq = strchr(ov, '=');
+    bsc_node *value = NULL, *cur = root;
+    char *padded = NULL;
+    size_t vstart;
+    const char *comp;
+
+    if (!eq)
+        return bsc_fail(BSC_ERR_USAGE, "override '%s' has no '=' (expected key.path=value)", ov);
+    if (eq == ov)
+        return bsc_fail(BSC_ERR_USAGE, "override '%s' has an empty key path", ov);
+    if (eq[1] == '\0')
+        return bsc_fail(BSC_ERR_USAGE, "override '%s' has no value", ov);
+    /* Padding the value with spaces as wide as "path=" makes libyaml's
+     * columns the columns of the override text itself. */
+    vstart = (size_t)(eq - ov) + 1;
+    if (!(padded = malloc(vstart + strlen(eq + 1) + 1)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    memset(padded, ' ', vstart);
+    strcpy(padded + vstart, eq + 1);
+    if ((st = bsc_node_parse_string("--set", padded, &value)) != BSC_OK) {
+        st = bsc_fail_context(BSC_ERR_USAGE, "override '%s'", ov);
+        goto cleanup;
+    }
+    relocate(value, index);
+
+    for (comp = ov; comp < eq;) {
+        const char *end = memchr(comp, '.', (size_t)(eq - comp));
+        size_t len;
+        int last, col = (int)(comp - ov) + 1;
+        bsc_node **slot = NULL;
+        if (!end)
+            end = eq;
+        len = (size_t)(end - comp);
+        last = end == eq;
+        if (len == 0) {
+            st = bsc_fail(BSC_ERR_USAGE, "override '%s' has an empty key at column %d", ov, col);
+            goto cleanup;
+        }
+        if (cur->kind == BSC_NODE_MAP) {
+            for (size_t i = 0; i < cur->n; i++)
+                if (strlen(cur->keys[i]->value) == len &&
+                    memcmp(cur->keys[i]->value, comp, len) == 0)
+                    slot = &cur->items[i];
+            if (!slot) {
+                bsc_node *k = new_node(BSC_NODE_SCALAR, value->file, index, col, comp, len);
+                bsc_node *child = last ? value
+                                       : new_node(BSC_NODE_MAP, value->file, index, col, NULL, 0);
+                if (!k || !child || (st = map_append(cur, k, child)) != BSC_OK) {
+                    bsc_node_free(k);
+                    if (child != value)
+                        bsc_node_free(child);
+                    st = st != BSC_OK ? st : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                    goto cleanup;
+                }
+                if (last)
+                    value = NULL;   /* now owned by the tree */
+                cur = child;
+                comp = end + 1;
+                continue;
+            }
+        } else if (cur->kind == BSC_NODE_SEQ) {
+            size_t idx = 0;
+            for (size_t i = 0; i < len; i++) {
+                if (!isdigit((unsigned char)comp[i]) || idx > (SIZE_MAX - 9) / 10) {
+                    st = bsc_fail(BSC_ERR_USAGE,
+                                  "override '%s': '%.*s' must be a list index (at column %d)",
+                                  ov, (int)len, comp, col);
+                    goto cleanup;
+                }
+                idx = idx * 10 + (size_t)(comp[i] - '0');
+            }
+            if (idx >= cur->n) {
+                st = bsc_fail(BSC_ERR_USAGE,
+                              "override '%s': index %zu is out of range (the list at %s:%d:%d "
+                              "has %zu items)",
+                              ov, idx, cur->file, cur->line, cur->col, cur->n);
+                goto cleanup;
+            }
+            slot = &cur->items[idx];
+        } else if (cur == root) {
+            st = bsc_fail(BSC_ERR_USAGE, "override '%s': the pipeline is not a mapping", ov);
+            goto cleanup;
+        } else {
+            st = bsc_fail(BSC_ERR_USAGE,
+                          "override '%s': '%.*s' is a scalar (at %s:%d:%d), cannot set '%.*s' "
+                          "inside it",
+                          ov, (int)(comp - ov - 1), ov, cur->file, cur->line, cur->col,
+                          (int)len, comp);
+            goto cleanup;
+        }
+        if (last) {
+            bsc_node_free(*slot);
+            *slot = value;
+            value = NULL;
+            break;
+        }
+        /* `key:` with nothing after it is YAML null: setting inside it means
+         * the user wants a mapping there. */
+        if (is_null(*slot)) {
+            bsc_node *m = new_node(BSC_NODE_MAP, value->file, index, col, NULL, 0);
+            if (!m) {
+                st = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                goto cleanup;
+            }
+            bsc_node_free(*slot);
+            *slot = m;
+        }
+        cur = *slot;
+        comp = end + 1;
+    }
+cleanup:
+    bsc_node_free(value);
+    free(padded);
+    return st;
+}
+
+/* ------------------------------------------------------------ public API */
+
+bsc_status bsc_pipeline_load(const char *path, const char *const *overrides,
+                             size_t n_overrides, bsc_pipeline **out)
+{
+    bsc_status st;
+    pipeline_impl *pi = calloc(1, sizeof *pi);
+    *out = NULL;
+    if (!pi)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (!(pi->pub.path = strdup(path))) {
+        st = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((st = bsc_node_parse_file(path, &pi->pub.root)) != BSC_OK)
+        goto cleanup;
+    for (size_t i = 0; i < n_overrides; i++)
+        if ((st = apply_override(pi->pub.root, overrides[i], (int)i + 1)) != BSC_OK)
+            goto cleanup;
+    if ((st = validate(pi)) != BSC_OK)
+        goto cleanup;
+    *out = &pi->pub;
+    pi = NULL;
+cleanup:
+    if (pi)
+        bsc_pipeline_free(&pi->pub);
+    return st;
+}
+
+void bsc_pipeline_free(bsc_pipeline *p)
+{
+    pipeline_impl *pi = (pipeline_impl *)p;
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_plugins; i++)
+        free((char *)p->plugins[i]);
+    free((void *)p->plugins);
+    free(p->layers);
+    free(p->observers);
+    free(p->analyses);
+    free(p->training.batch_sizes);
+    free(pi->default_name);
+    bsc_node_free(p->root);
+    free(p->path);
+    free(pi);
+}
+
+static bsc_status check_component(const bsc_registry *r, bsc_type_kind kind,
+                                  const bsc_component *c)
+{
+    const bsc_node *at = c->node->kind == BSC_NODE_MAP ? bsc_node_get(c->node, "type") : c->node;
+    int known = kind == BSC_KIND_LAYER  ? bsc_registry_layer(r, c->type) != NULL
+              : kind == BSC_KIND_LOSS   ? bsc_registry_loss(r, c->type) != NULL
+                                        : bsc_registry_analysis(r, c->type) != NULL;
+    return known ? BSC_OK : bsc_registry_unknown(r, kind, at, c->type);
+}
+
+bsc_status bsc_pipeline_check_types(const bsc_pipeline *p, const bsc_registry *r)
+{
+    bsc_status st;
+    for (size_t i = 0; i < p->n_layers; i++)
+        if ((st = check_component(r, BSC_KIND_LAYER, &p->layers[i])) != BSC_OK)
+            return st;
+    if (p->loss.type && (st = check_component(r, BSC_KIND_LOSS, &p->loss)) != BSC_OK)
+        return st;
+    for (size_t i = 0; i < p->n_observers; i++)
+        if ((st = check_component(r, BSC_KIND_ANALYSIS, &p->observers[i])) != BSC_OK)
+            return st;
+    for (size_t i = 0; i < p->n_analyses; i++)
+        if ((st = check_component(r, BSC_KIND_ANALYSIS, &p->analyses[i])) != BSC_OK)
+            return st;
+    return BSC_OK;
+}
+
+bsc_status bsc_pipeline_write(const bsc_pipeline *p, const char *path)
+{
+    return bsc_node_write_file(p->root, path);
+}

@@ -1,0 +1,247 @@
+/* Tensors: shapes over ranges of OpenCL buffers, owning or viewing. */
+#include "batchscope/tensor.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+size_t bsc_dtype_size(bsc_dtype t)
+{
+    switch (t) {
+    case BSC_F32: return 4;
+    case BSC_I32: return 4;
+    case BSC_U8: return 1;
+    }
+    return 0;
+}
+
+static const char *dtype_name(bsc_dtype t)
+{
+    switch (t) {
+    case BSC_F32: return "f32";
+    case BSC_I32: return "i32";
+    case BSC_U8: return "u8";
+    }
+    return "?";
+}
+
+/* An empty shape (ndim 0) is a scalar: one element. A negative dimension
+ * counts as zero so a bad shape can never ask for a huge buffer. */
+size_t bsc_shape_numel(const bsc_shape *s)
+{
+    size_t n = 1;
+    for (int i = 0; i < s->ndim && i < BSC_MAX_DIMS; i++)
+        n *= s->dim[i] > 0 ? (size_t)s->dim[i] : 0;
+    return n;
+}
+
+/* ndim is clamped to [0, BSC_MAX_DIMS]; unused dimensions are zeroed so a
+ * shape never carries stale values past ndim. */
+bsc_shape bsc_shape_make(int ndim, const int64_t *dim)
+{
+    bsc_shape s;
+    memset(&s, 0, sizeof s);
+    if (ndim < 0)
+        ndim = 0;
+    if (ndim > BSC_MAX_DIMS)
+        ndim = BSC_MAX_DIMS;
+    s.ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        s.dim[i] = dim[i];
+    return s;
+}
+
+void bsc_shape_format(const bsc_shape *s, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    int w = snprintf(buf, len, "[");
+    for (int i = 0; w >= 0 && i < s->ndim && i < BSC_MAX_DIMS; i++) {
+        used += (size_t)w;
+        if (used >= len)
+            return;
+        w = snprintf(buf + used, len - used, i ? ", %" PRId64 : "%" PRId64, s->dim[i]);
+    }
+    if (w < 0)
+        return;
+    used += (size_t)w;
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+}
+
+int bsc_shape_equal(const bsc_shape *a, const bsc_shape *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim && i < BSC_MAX_DIMS; i++)
+        if (a->dim[i] != b->dim[i])
+            return 0;
+    return 1;
+}
+
+/* A zero-element shape yields an empty tensor (mem NULL): OpenCL refuses
+ * zero-sized buffers. */
+bsc_status bsc_tensor_alloc(bsc_context *ctx, bsc_dtype dtype, const bsc_shape *shape,
+                            bsc_tensor *out)
+{
+    char sbuf[128];
+    cl_int err;
+
+    memset(out, 0, sizeof *out);
+    if (bsc_dtype_size(dtype) == 0)
+        return bsc_fail(BSC_ERR_INVALID, "tensor alloc: unknown dtype %d", (int)dtype);
+    for (int i = 0; i < shape->ndim; i++)
+        if (shape->dim[i] < 0) {
+            bsc_shape_format(shape, sbuf, sizeof sbuf);
+            return bsc_fail(BSC_ERR_INVALID, "tensor alloc: negative dimension in %s", sbuf);
+        }
+    size_t numel = bsc_shape_numel(shape);
+    out->shape = *shape;
+    out->dtype = dtype;
+    out->numel = numel;
+    if (numel == 0)
+        return BSC_OK;
+    size_t bytes = numel * bsc_dtype_size(dtype);
+    if (bytes / bsc_dtype_size(dtype) != numel || bytes > ctx->info.max_alloc) {
+        bsc_shape_format(shape, sbuf, sizeof sbuf);
+        memset(out, 0, sizeof *out);
+        return bsc_fail(BSC_ERR_NOMEM,
+                        "tensor %s %s: %zu bytes exceeds the device's max allocation "
+                        "(%llu bytes)", dtype_name(dtype), sbuf, bytes,
+                        (unsigned long long)ctx->info.max_alloc);
+    }
+    out->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!out->mem) {
+        char what[256];
+        bsc_shape_format(shape, sbuf, sizeof sbuf);
+        snprintf(what, sizeof what, "clCreateBuffer(tensor %s %s, %zu bytes)", dtype_name(dtype),
+                 sbuf, bytes);
+        memset(out, 0, sizeof *out);
+        return bsc_cl_fail(err, what);
+    }
+    out->owns = 1;
+    return BSC_OK;
+}
+
+/* A view past the end of its base would let a kernel read or write out of
+ * bounds; it comes back empty instead, and every operation on it then fails
+ * with a message. */
+bsc_tensor bsc_tensor_view(const bsc_tensor *base, size_t offset, const bsc_shape *shape)
+{
+    bsc_tensor v;
+    memset(&v, 0, sizeof v);
+    v.shape = *shape;
+    v.dtype = base->dtype;
+    v.numel = bsc_shape_numel(shape);
+    if (!base->mem || offset > base->numel || v.numel > base->numel - offset) {
+        v.numel = 0;
+        return v;
+    }
+    v.mem = base->mem;
+    v.offset = base->offset + offset;
+    v.owns = 0;
+    return v;
+}
+
+void bsc_tensor_free(bsc_tensor *t)
+{
+    if (!t)
+        return;
+    if (t->owns && t->mem)
+        clReleaseMemObject(t->mem);
+    memset(t, 0, sizeof *t);
+}
+
+/* numel == 0 is a valid no-op; numel > 0 without a buffer is a bad view. */
+static bsc_status check_usable(const bsc_tensor *t, const char *op)
+{
+    if (t->numel > 0 && !t->mem)
+        return bsc_fail(BSC_ERR_INVALID, "%s: tensor of %zu elements has no buffer (an "
+                        "out-of-range view?)", op, t->numel);
+    return BSC_OK;
+}
+
+bsc_status bsc_tensor_write(bsc_context *ctx, bsc_tensor *t, const void *host)
+{
+    bsc_status st = check_usable(t, "tensor write");
+    if (st != BSC_OK || t->numel == 0)
+        return st;
+    size_t es = bsc_dtype_size(t->dtype);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es,
+                                      t->numel * es, host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char what[128];
+        snprintf(what, sizeof what, "clEnqueueWriteBuffer(%zu elements at offset %zu)",
+                 t->numel, t->offset);
+        return bsc_cl_fail(err, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_tensor_read(bsc_context *ctx, const bsc_tensor *t, void *host)
+{
+    bsc_status st = check_usable(t, "tensor read");
+    if (st != BSC_OK || t->numel == 0)
+        return st;
+    size_t es = bsc_dtype_size(t->dtype);
+    cl_int err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es,
+                                     t->numel * es, host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char what[128];
+        snprintf(what, sizeof what, "clEnqueueReadBuffer(%zu elements at offset %zu)",
+                 t->numel, t->offset);
+        return bsc_cl_fail(err, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_tensor_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst)
+{
+    bsc_status st = check_usable(src, "tensor copy (source)");
+    if (st == BSC_OK)
+        st = check_usable(dst, "tensor copy (destination)");
+    if (st != BSC_OK)
+        return st;
+    if (src->dtype != dst->dtype)
+        return bsc_fail(BSC_ERR_INVALID, "tensor copy: dtype %s to %s", dtype_name(src->dtype),
+                        dtype_name(dst->dtype));
+    if (dst->numel < src->numel)
+        return bsc_fail(BSC_ERR_INVALID, "tensor copy: %zu elements into a tensor of %zu",
+                        src->numel, dst->numel);
+    if (src->numel == 0)
+        return BSC_OK;
+    size_t es = bsc_dtype_size(src->dtype);
+    cl_int err = clEnqueueCopyBuffer(ctx->queue, src->mem, dst->mem, src->offset * es,
+                                     dst->offset * es, src->numel * es, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "clEnqueueCopyBuffer(%zu elements, offset %zu to %zu)",
+                 src->numel, src->offset, dst->offset);
+        return bsc_cl_fail(err, what);
+    }
+    return BSC_OK;
+}
+
+bsc_status bsc_tensor_fill(bsc_context *ctx, bsc_tensor *t, float value)
+{
+    bsc_status st = check_usable(t, "tensor fill");
+    if (st != BSC_OK)
+        return st;
+    if (t->dtype != BSC_F32)
+        return bsc_fail(BSC_ERR_INVALID, "tensor fill: a float value into a %s tensor",
+                        dtype_name(t->dtype));
+    if (t->numel == 0)
+        return BSC_OK;
+    /* Offsets and sizes are whole floats, as clEnqueueFillBuffer requires. */
+    cl_int err = clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value,
+                                     t->offset * sizeof(float), t->numel * sizeof(float), 0,
+                                     NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "clEnqueueFillBuffer(%zu floats at offset %zu)", t->numel,
+                 t->offset);
+        return bsc_cl_fail(err, what);
+    }
+    return BSC_OK;
+}

@@ -1,0 +1,19 @@
+/* Test plugin "abi_major": built for a plugin ABI major the host does not
+ * provide; the host must reject it before reading anything else. */
+#include <stddef.h>
+
+#include "batchscope/plugin.h"
+
+static const bsc_plugin_desc desc = {
+    .abi_major = BSC_ABI_MAJOR + 1,
+    .abi_minor = BSC_ABI_MINOR,
+    .name = "abi_major",
+    .version = "9.9.9",
+    .layers = NULL,
+    .n_layers = 0,
+};
+
+BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
+{
+    return &desc;
+}

@@ -1,0 +1,20 @@
+/* Test support: temporary directories, files and running the command. */
+#ifndef BSC_TEST_UTIL_H
+#define BSC_TEST_UTIL_H
+
+#include <stddef.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); the returned path is static
+ * storage per call site: copy it if you need several. Aborts on failure. */
+char *tu_tmpdir(const char *tag);
+/* Writes text to dir/name and returns the malloc'ed full path. */
+char *tu_write(const char *dir, const char *name, const char *text);
+/* Runs `sh -c cmd` with stderr folded into stdout; returns the exit status
+ * (or -1) and the output in *out (malloc'ed, may be NULL). */
+int tu_run(const char *cmd, char **out);
+/* Reads a whole file (malloc'ed, NUL-terminated) or NULL. */
+char *tu_read(const char *path, size_t *len);
+/* 1 when both files exist and have identical bytes. */
+int tu_same_file(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,187 @@
+/* The batchscope command: help, version, exit statuses, devices, the
+ * no-platform message, and a device-only pipeline writing its manifest. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static char *run_cli(const char *args, int *rc)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s", BSC_CLI, args);
+    char *out = NULL;
+    *rc = tu_run(cmd, &out);
+    assert_non_null(out);
+    return out;
+}
+
+static void test_help_version(void **state)
+{
+    (void)state;
+    int rc;
+    char *out = run_cli("--version", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "batchscope 0."));
+    assert_non_null(strstr(out, "plugin ABI 1.0"));
+    free(out);
+    out = run_cli("--help", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "run PIPELINE.yaml"));
+    free(out);
+    const char *cmds[] = {"run", "devices", "plugins", "check"};
+    for (size_t i = 0; i < 4; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        out = run_cli(a, &rc);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "usage: batchscope"));
+        free(out);
+    }
+}
+
+static void test_bad_usage(void **state)
+{
+    (void)state;
+    int rc;
+    char *out = run_cli("frobnicate", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+    free(out);
+    out = run_cli("run", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "missing PIPELINE.yaml"));
+    free(out);
+    out = run_cli("run x.yaml --bogus", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown option '--bogus'"));
+    free(out);
+    out = run_cli("run /nonexistent/p.yaml", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "/nonexistent/p.yaml"));
+    free(out);
+    out = run_cli("", &rc);
+    assert_int_equal(rc, 2);
+    free(out);
+}
+
+static void test_devices(void **state)
+{
+    (void)state;
+    int rc;
+    char *out = run_cli("devices", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "P:D"));
+    assert_non_null(strstr(out, "0:0"));
+    free(out);
+}
+
+static void test_no_platform(void **state)
+{
+    (void)state;
+    char *empty = tu_tmpdir("icd");
+    /* The ICD loader reads OCL_ICD_VENDORS: an empty directory means no
+     * driver at all, as on a machine without pocl-opencl-icd. */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "OCL_ICD_VENDORS='%s' '%s' devices", empty, BSC_CLI);
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "pocl-opencl-icd"));
+    free(out);
+    free(empty);
+}
+
+static const char *device_only =
+    "version: 1\n"
+    "name: devonly\n"
+    "seed: 7\n"
+    "device: cpu\n";
+
+static void test_device_only_pipeline(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "p.yaml", device_only);
+    char args[2048];
+    snprintf(args, sizeof args, "run '%s' --out '%s/out' --set seed=11 --quiet", yaml, dir);
+    int rc;
+    char *out = run_cli(args, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out/manifest.json", dir);
+    char *manifest = tu_read(path, NULL);
+    assert_non_null(manifest);
+    assert_non_null(strstr(manifest, "\"status\": \"completed\""));
+    assert_non_null(strstr(manifest, "\"seed\": 11"));
+    assert_non_null(strstr(manifest, "\"platform\": "));
+    assert_non_null(strstr(manifest, "\"driver_version\": "));
+    free(manifest);
+    snprintf(path, sizeof path, "%s/out/pipeline.yaml", dir);
+    char *resolved = tu_read(path, NULL);
+    assert_non_null(resolved);
+    assert_non_null(strstr(resolved, "seed: 11"));
+    free(resolved);
+    /* A second run into the same directory refuses instead of mixing. */
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--resume"));
+    free(out);
+    /* An unmatched device selector lists the devices. */
+    snprintf(args, sizeof args, "run '%s' --out '%s/o2' --device nosuchdevice", yaml, dir);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "nosuchdevice"));
+    assert_non_null(strstr(out, "0:0"));
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
+static void test_bad_yaml_location(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "bad.yaml", "version: 1\nname: x\nsede: 3\n");
+    char args[2048];
+    snprintf(args, sizeof args, "check '%s'", yaml);
+    int rc;
+    char *out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "bad.yaml:3:1"));
+    assert_non_null(strstr(out, "seed"));
+    free(out);
+    /* An unknown layer type names the closest known one. */
+    char *y2 = tu_write(dir, "layer.yaml",
+                        "version: 1\nname: x\ndataset: fashion-mnist\nmodel:\n"
+                        "  - {type: dnse, units: 3}\ntraining: {epochs: 1, batch_sizes: [4]}\n");
+    snprintf(args, sizeof args, "check '%s'", y2);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "layer.yaml:5:"));
+    assert_non_null(strstr(out, "dense"));
+    free(out);
+    free(y2);
+    free(yaml);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_bad_usage),
+        cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_no_platform),
+        cmocka_unit_test(test_device_only_pipeline),
+        cmocka_unit_test(test_bad_yaml_location),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,926 @@
+/* The layers plugin (plugins/layers, cl/layers.cl and friends): every layer
+ * and the loss against central finite differences, small hand-computed
+ * forwards, batchnorm's running statistics, dropout's mask, Philox's
+ * published known answers, dense's per-example gradient norms, and option
+ * errors with their file:line:col.
+ *
+ * The plugin is dlopen'ed straight from the build tree so that this test
+ * does not depend on the registry. */
+#include <dlfcn.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "batchscope/batchscope.h"
+#include "gradcheck.h"
+
+/* Finite-difference bound: |fd - an| / max(|fd|, |an|, 1e-3) <= 2e-2, with
+ * a step of 1e-2 on float32 values of order one (the forward is float32 on
+ * the device; the difference quotient is formed in double on the host). */
+#define GC_TOL 2e-2
+#define GC_STEP 1e-2
+#define GC_MAX_COORDS 200
+/* Forward results against hand computations done in double. */
+#define FWD_TOL 1e-5
+
+static bsc_context *ctx;
+static const bsc_plugin_desc *desc;
+
+#define CHECK(call)                                                                   \
+    do {                                                                              \
+        bsc_status st_ = (call);                                                      \
+        if (st_ != BSC_OK)                                                            \
+            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
+    } while (0)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    void *h = dlopen(BSC_PLUGIN_BUILD_DIR "/bsc_layers.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        print_error("dlopen bsc_layers.so: %s\n", dlerror());
+        return -1;
+    }
+    bsc_plugin_entry_fn entry;
+    *(void **)&entry = dlsym(h, BSC_PLUGIN_ENTRY_SYMBOL);
+    if (!entry || !(desc = entry())) {
+        print_error("bsc_layers.so: no entry point\n");
+        return -1;
+    }
+    if (bsc_context_open(NULL, &ctx) != BSC_OK) {
+        print_error("no OpenCL device: %s\n", bsc_last_error());
+        return -1;
+    }
+    /* Libraries stay loaded until the process ends (plugin.h). */
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    bsc_context_free(ctx);
+    ctx = NULL;
+    return 0;
+}
+
+static const bsc_layer_ops *layer_ops(const char *name)
+{
+    for (size_t i = 0; i < desc->n_layers; i++)
+        if (!strcmp(desc->layers[i].name, name))
+            return desc->layers[i].ops;
+    fail_msg("layer type %s not in the plugin", name);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ layer harness */
+
+#define MAXP 4
+
+typedef struct lt {
+    const bsc_layer_ops *ops;
+    void *self;
+    bsc_node *opts;
+    size_t batch, in_n, out_n;
+    bsc_shape in_shape, out_shape;
+    int np;
+    bsc_param_spec spec[MAXP];
+    size_t off[MAXP];        /* offset in the trainable or the state array */
+    size_t n_train, n_state;
+    bsc_tensor P, G, S, W, in, out, dout, din;
+    bsc_tensor params[MAXP], grads[MAXP];
+    float *hp, *hs, *hin, *hout, *hdin, *hg, *R;
+    bsc_pass pass;
+} lt;
+
+static bsc_shape shape_of(int ndim, const int64_t *dim)
+{
+    return bsc_shape_make(ndim, dim);
+}
+
+static bsc_shape batched(size_t batch, const bsc_shape *s)
+{
+    bsc_shape b;
+    b.ndim = s->ndim + 1;
+    b.dim[0] = (int64_t)batch;
+    for (int i = 0; i < s->ndim; i++)
+        b.dim[i + 1] = s->dim[i];
+    return b;
+}
+
+static void alloc_f32(bsc_tensor *t, size_t n)
+{
+    int64_t d = (int64_t)n;
+    bsc_shape s = shape_of(1, &d);
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &s, t));
+}
+
+/* Parses `yaml` (the layer's option mapping) and creates, binds and fills a
+ * layer: trainable parameters uniform in +-1 (away from 0), state tensors at
+ * their initial values, inputs uniform in +-1 away from 0 by `gap`. */
+static void lt_open(lt *t, const char *type, const char *yaml, int ndim, const int64_t *dim,
+                    size_t batch, uint64_t seed)
+{
+    memset(t, 0, sizeof *t);
+    uint64_t rng = seed;
+    CHECK(bsc_node_parse_string("layer.yaml", yaml, &t->opts));
+    t->ops = layer_ops(type);
+    t->in_shape = shape_of(ndim, dim);
+    t->batch = batch;
+    bsc_layer_config cfg = {t->opts, t->in_shape, 2};
+    CHECK(t->ops->create(&cfg, &t->self));
+    CHECK(t->ops->output_shape(t->self, &t->out_shape));
+    t->in_n = bsc_shape_numel(&t->in_shape);
+    t->out_n = bsc_shape_numel(&t->out_shape);
+    t->np = t->ops->n_params(t->self);
+    assert_true(t->np <= MAXP);
+    for (int i = 0; i < t->np; i++) {
+        CHECK(t->ops->param_spec(t->self, i, &t->spec[i]));
+        size_t n = bsc_shape_numel(&t->spec[i].shape);
+        if (t->spec[i].role == BSC_ROLE_STATE) {
+            t->off[i] = t->n_state;
+            t->n_state += n;
+        } else {
+            t->off[i] = t->n_train;
+            t->n_train += n;
+        }
+    }
+    alloc_f32(&t->P, t->n_train);
+    alloc_f32(&t->G, t->n_train);
+    alloc_f32(&t->S, t->n_state);
+    alloc_f32(&t->W, t->ops->workspace_size(t->self, batch));
+    for (int i = 0; i < t->np; i++) {
+        if (t->spec[i].role == BSC_ROLE_STATE) {
+            t->params[i] = bsc_tensor_view(&t->S, t->off[i], &t->spec[i].shape);
+        } else {
+            t->params[i] = bsc_tensor_view(&t->P, t->off[i], &t->spec[i].shape);
+            t->grads[i] = bsc_tensor_view(&t->G, t->off[i], &t->spec[i].shape);
+        }
+    }
+    bsc_shape bi = batched(batch, &t->in_shape), bo = batched(batch, &t->out_shape);
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bi, &t->in));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bi, &t->din));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bo, &t->out));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bo, &t->dout));
+    bsc_layer_binding b = {ctx, batch, t->params, t->grads, t->W};
+    CHECK(t->ops->bind(t->self, &b));
+
+    t->hp = calloc(t->n_train + 1, sizeof(float));
+    t->hg = calloc(t->n_train + 1, sizeof(float));
+    t->hs = calloc(t->n_state + 1, sizeof(float));
+    t->hin = calloc(batch * t->in_n, sizeof(float));
+    t->hdin = calloc(batch * t->in_n, sizeof(float));
+    t->hout = calloc(batch * t->out_n, sizeof(float));
+    t->R = calloc(batch * t->out_n, sizeof(float));
+    gc_fill(&rng, t->hp, t->n_train, -1.0f, 1.0f, 0.05f);
+    for (int i = 0; i < t->np; i++)
+        if (t->spec[i].role == BSC_ROLE_STATE)
+            for (size_t k = 0; k < bsc_shape_numel(&t->spec[i].shape); k++)
+                t->hs[t->off[i] + k] = t->spec[i].init == BSC_INIT_ONES ? 1.0f : 0.0f;
+    gc_fill(&rng, t->hin, batch * t->in_n, -1.0f, 1.0f, 0.05f);
+    gc_fill(&rng, t->R, batch * t->out_n, -1.0f, 1.0f, 0.0f);
+    if (t->n_state)
+        CHECK(bsc_tensor_write(ctx, &t->S, t->hs));
+    t->pass = (bsc_pass){batch, 1, 1234, 7};
+}
+
+static void lt_close(lt *t)
+{
+    t->ops->destroy(t->self);
+    bsc_node_free(t->opts);
+    bsc_tensor *ts[] = {&t->P, &t->G, &t->S, &t->W, &t->in, &t->out, &t->dout, &t->din};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        bsc_tensor_free(ts[i]);
+    free(t->hp);
+    free(t->hg);
+    free(t->hs);
+    free(t->hin);
+    free(t->hdin);
+    free(t->hout);
+    free(t->R);
+}
+
+/* Uploads the host input and parameters, runs forward, reads the output. */
+static bsc_status lt_forward(lt *t)
+{
+    bsc_status st;
+    if ((st = bsc_tensor_write(ctx, &t->in, t->hin)) != BSC_OK)
+        return st;
+    if (t->n_train && (st = bsc_tensor_write(ctx, &t->P, t->hp)) != BSC_OK)
+        return st;
+    if ((st = t->ops->forward(t->self, &t->pass, &t->in, &t->out)) != BSC_OK)
+        return st;
+    return bsc_tensor_read(ctx, &t->out, t->hout);
+}
+
+/* dout = R; reads din and the parameter gradients back. */
+static void lt_backward(lt *t)
+{
+    CHECK(bsc_tensor_write(ctx, &t->dout, t->R));
+    CHECK(t->ops->backward(t->self, &t->pass, &t->in, &t->out, &t->dout, &t->din));
+    CHECK(bsc_tensor_read(ctx, &t->din, t->hdin));
+    if (t->n_train)
+        CHECK(bsc_tensor_read(ctx, &t->G, t->hg));
+}
+
+/* L = sum(out * R) in double. */
+static int lt_objective(void *user, double *value)
+{
+    lt *t = user;
+    if (lt_forward(t) != BSC_OK)
+        return 1;
+    double s = 0.0;
+    for (size_t i = 0; i < t->batch * t->out_n; i++)
+        s += (double)t->hout[i] * t->R[i];
+    *value = s;
+    return 0;
+}
+
+static void expect_gc(gc_result r, const char *what)
+{
+    if (r.error)
+        fail_msg("%s: forward failed: %s", what, bsc_last_error());
+    if (r.failed)
+        fail_msg("%s: %zu of %zu coordinates over %g; worst at %zu: fd %.6g analytic %.6g "
+                 "(rel %.3g)", what, r.failed, r.checked, GC_TOL, r.worst_index, r.worst_fd,
+                 r.worst_an, r.worst);
+    assert_true(r.checked > 0);
+}
+
+/* Finite differences of L = sum(out * R) w.r.t. the input and every trainable
+ * parameter against backward's din and gradients. */
+static void gradcheck_layer(lt *t, const char *what)
+{
+    char buf[160];
+    assert_int_equal(lt_forward(t), BSC_OK);
+    lt_backward(t);
+    float *din = malloc(t->batch * t->in_n * sizeof(float));
+    float *g = malloc((t->n_train + 1) * sizeof(float));
+    memcpy(din, t->hdin, t->batch * t->in_n * sizeof(float));
+    memcpy(g, t->hg, t->n_train * sizeof(float));
+    snprintf(buf, sizeof buf, "%s: d/d input", what);
+    expect_gc(gc_check(t->hin, t->batch * t->in_n, din, GC_STEP, GC_TOL, GC_MAX_COORDS, 11,
+                       lt_objective, t), buf);
+    if (t->n_train) {
+        snprintf(buf, sizeof buf, "%s: d/d params", what);
+        expect_gc(gc_check(t->hp, t->n_train, g, GC_STEP, GC_TOL, GC_MAX_COORDS, 12,
+                           lt_objective, t), buf);
+    }
+    free(din);
+    free(g);
+}
+
+static void assert_near(double got, double want, double tol, const char *what, size_t i)
+{
+    if (!(fabs(got - want) <= tol * (1.0 + fabs(want))))
+        fail_msg("%s[%zu]: got %.8g, want %.8g", what, i, got, want);
+}
+
+/* ------------------------------------------------------------ gradient checks */
+
+static void test_dense_grad(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[1] = {4};
+    lt_open(&t, "dense", "{type: dense, units: 3}", 1, d, 3, 1);
+    gradcheck_layer(&t, "dense");
+    lt_close(&t);
+    lt_open(&t, "dense", "{type: dense, units: 2, bias: false}", 1, d, 3, 2);
+    assert_int_equal(t.np, 1);
+    gradcheck_layer(&t, "dense without bias");
+    lt_close(&t);
+}
+
+static void test_activation_grads(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"relu", "leaky_relu", "tanh", "sigmoid", "flatten"};
+    static const char *const yaml[] = {"{type: relu}", "{type: leaky_relu, negative_slope: 0.2}",
+                                       "{type: tanh}", "{type: sigmoid}", "{type: flatten}"};
+    int64_t d[3] = {2, 3, 2};
+    for (size_t i = 0; i < 5; i++) {
+        lt t;
+        lt_open(&t, types[i], yaml[i], 3, d, 3, 10 + i);
+        gradcheck_layer(&t, types[i]);
+        lt_close(&t);
+    }
+}
+
+static void test_conv2d_grad(void **state)
+{
+    (void)state;
+    int64_t d[3] = {2, 5, 5};
+    lt t;
+    lt_open(&t, "conv2d", "{type: conv2d, filters: 3, kernel_size: 3}", 3, d, 3, 3);
+    assert_int_equal(t.out_shape.dim[1], 3);
+    gradcheck_layer(&t, "conv2d k3");
+    lt_close(&t);
+    lt_open(&t, "conv2d",
+            "{type: conv2d, filters: 2, kernel_size: [3, 2], stride: 2, padding: 1, bias: false}",
+            3, d, 3, 4);
+    assert_int_equal(t.out_shape.dim[1], 3);
+    assert_int_equal(t.out_shape.dim[2], 3);
+    gradcheck_layer(&t, "conv2d k3x2 s2 p1");
+    lt_close(&t);
+}
+
+/* Pooling inputs are distinct and at least 0.05 apart, so a +-1e-2 step never
+ * changes which cell wins a window. */
+static void spread_inputs(lt *t, uint64_t seed)
+{
+    size_t n = t->batch * t->in_n;
+    uint64_t rng = seed;
+    for (size_t i = 0; i < n; i++)
+        t->hin[i] = (float)i * 0.05f - 2.0f;
+    for (size_t i = n; i-- > 1;) {
+        size_t j = (size_t)(gc_next(&rng) % (i + 1));
+        float v = t->hin[i];
+        t->hin[i] = t->hin[j];
+        t->hin[j] = v;
+    }
+}
+
+static void test_pool_grads(void **state)
+{
+    (void)state;
+    int64_t d[3] = {2, 5, 5};
+    lt t;
+    lt_open(&t, "maxpool2d", "{type: maxpool2d, kernel_size: 2}", 3, d, 3, 5);
+    assert_int_equal(t.out_shape.dim[1], 2);
+    spread_inputs(&t, 5);
+    gradcheck_layer(&t, "maxpool2d k2");
+    lt_close(&t);
+    /* Overlapping windows: an input cell may win several of them. */
+    lt_open(&t, "maxpool2d", "{type: maxpool2d, kernel_size: 3, stride: 1, padding: 1}", 3, d,
+            3, 6);
+    assert_int_equal(t.out_shape.dim[1], 5);
+    spread_inputs(&t, 6);
+    gradcheck_layer(&t, "maxpool2d k3 s1 p1");
+    lt_close(&t);
+    lt_open(&t, "avgpool2d", "{type: avgpool2d, kernel_size: 3, stride: 2, padding: 1}", 3, d,
+            3, 7);
+    gradcheck_layer(&t, "avgpool2d k3 s2 p1");
+    lt_close(&t);
+}
+
+static void test_dropout_grad(void **state)
+{
+    (void)state;
+    int64_t d[1] = {10};
+    lt t;
+    /* Training mode with a fixed (seed, step): the mask is the same on every
+     * forward, so the layer is a fixed linear map the check can difference. */
+    lt_open(&t, "dropout", "{type: dropout, p: 0.4}", 1, d, 3, 8);
+    gradcheck_layer(&t, "dropout (training, fixed mask)");
+    t.pass.training = 0;
+    gradcheck_layer(&t, "dropout (eval)");
+    lt_close(&t);
+}
+
+static void test_batchnorm_grad(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d3[3] = {2, 3, 3};
+    lt_open(&t, "batchnorm", "{type: batchnorm}", 3, d3, 3, 9);
+    assert_int_equal(t.np, 4);
+    assert_int_equal(t.n_train, 4);
+    assert_int_equal(t.n_state, 4);
+    gradcheck_layer(&t, "batchnorm2d (training)");
+    t.pass.training = 0;
+    gradcheck_layer(&t, "batchnorm2d (eval)");
+    lt_close(&t);
+    int64_t d1[1] = {4};
+    lt_open(&t, "batchnorm", "{type: batchnorm, momentum: 0.2, eps: 1e-3}", 1, d1, 5, 10);
+    gradcheck_layer(&t, "batchnorm1d (training)");
+    lt_close(&t);
+}
+
+/* ------------------------------------------------------------ the loss */
+
+typedef struct lossh {
+    const bsc_loss_ops *ops;
+    void *self;
+    size_t B, K;
+    float scale;
+    bsc_tensor z, y, loss, correct, dz;
+    float *hz, *hloss, *hcorrect, *hdz;
+    int *hy;
+} lossh;
+
+static void loss_open(lossh *h, size_t B, size_t K, const int *labels)
+{
+    memset(h, 0, sizeof *h);
+    assert_int_equal(desc->n_losses, 1);
+    assert_string_equal(desc->losses[0].name, "softmax_cross_entropy");
+    h->ops = desc->losses[0].ops;
+    h->B = B;
+    h->K = K;
+    int64_t k = (int64_t)K;
+    bsc_loss_config cfg = {NULL, shape_of(1, &k), (int)K};
+    CHECK(h->ops->create(&cfg, &h->self));
+    bsc_tensor ws = {0};
+    CHECK(h->ops->bind(h->self, ctx, B, ws));
+    int64_t zd[2] = {(int64_t)B, k}, bd = (int64_t)B;
+    bsc_shape zs = shape_of(2, zd), bs = shape_of(1, &bd);
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &zs, &h->z));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &zs, &h->dz));
+    CHECK(bsc_tensor_alloc(ctx, BSC_I32, &bs, &h->y));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bs, &h->loss));
+    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bs, &h->correct));
+    h->hz = calloc(B * K, sizeof(float));
+    h->hdz = calloc(B * K, sizeof(float));
+    h->hloss = calloc(B, sizeof(float));
+    h->hcorrect = calloc(B, sizeof(float));
+    h->hy = calloc(B, sizeof(int));
+    memcpy(h->hy, labels, B * sizeof(int));
+    CHECK(bsc_tensor_write(ctx, &h->y, h->hy));
+}
+
+static void loss_close(lossh *h)
+{
+    h->ops->destroy(h->self);
+    bsc_tensor_free(&h->z);
+    bsc_tensor_free(&h->dz);
+    bsc_tensor_free(&h->y);
+    bsc_tensor_free(&h->loss);
+    bsc_tensor_free(&h->correct);
+    free(h->hz);
+    free(h->hdz);
+    free(h->hloss);
+    free(h->hcorrect);
+    free(h->hy);
+}
+
+static bsc_status loss_forward(lossh *h)
+{
+    bsc_status st;
+    if ((st = bsc_tensor_write(ctx, &h->z, h->hz)) != BSC_OK ||
+        (st = h->ops->forward(h->self, h->B, &h->z, &h->y, &h->loss, &h->correct)) != BSC_OK ||
+        (st = bsc_tensor_read(ctx, &h->loss, h->hloss)) != BSC_OK)
+        return st;
+    return bsc_tensor_read(ctx, &h->correct, h->hcorrect);
+}
+
+static int loss_objective(void *user, double *value)
+{
+    lossh *h = user;
+    if (loss_forward(h) != BSC_OK)
+        return 1;
+    double s = 0.0;
+    for (size_t i = 0; i < h->B; i++)
+        s += h->hloss[i];
+    *value = h->scale * s;
+    return 0;
+}
+
+static void test_softmax_ce_grad(void **state)
+{
+    (void)state;
+    static const int labels[3] = {0, 3, 2};
+    lossh h;
+    uint64_t rng = 21;
+    loss_open(&h, 3, 4, labels);
+    gc_fill(&rng, h.hz, 12, -2.0f, 2.0f, 0.0f);
+    h.scale = 1.0f / 3.0f;
+    CHECK(bsc_tensor_write(ctx, &h.z, h.hz));
+    CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, h.scale, &h.dz));
+    CHECK(bsc_tensor_read(ctx, &h.dz, h.hdz));
+    expect_gc(gc_check(h.hz, 12, h.hdz, GC_STEP, GC_TOL, GC_MAX_COORDS, 13, loss_objective, &h),
+              "softmax_cross_entropy");
+    loss_close(&h);
+}
+
+/* ------------------------------------------------------------ hand-computed forwards */
+
+static void test_dense_forward(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[1] = {3};
+    lt_open(&t, "dense", "{type: dense, units: 2}", 1, d, 2, 1);
+    /* W = [[1, 2, 3], [-1, 0, 0.5]], b = [0.5, -1]; rows x = [1, 1, 1], [2, -1, 0]. */
+    const float W[6] = {1, 2, 3, -1, 0, 0.5f}, b[2] = {0.5f, -1}, x[6] = {1, 1, 1, 2, -1, 0};
+    const float want[4] = {6.5f, -1.5f, 0.5f, -3.0f};
+    memcpy(t.hp, W, sizeof W);
+    memcpy(t.hp + 6, b, sizeof b);
+    memcpy(t.hin, x, sizeof x);
+    CHECK(lt_forward(&t));
+    for (size_t i = 0; i < 4; i++)
+        assert_near(t.hout[i], want[i], FWD_TOL, "dense out", i);
+    /* Parameter specs follow torch.nn.Linear. */
+    assert_string_equal(t.spec[0].name, "weight");
+    assert_int_equal(t.spec[0].shape.dim[0], 2);
+    assert_int_equal(t.spec[0].shape.dim[1], 3);
+    assert_int_equal(t.spec[0].filter_axis, 0);
+    assert_int_equal(t.spec[0].fan_in, 3);
+    assert_int_equal(t.spec[1].role, BSC_ROLE_BIAS);
+    assert_int_equal(t.spec[1].filter_axis, -1);
+    lt_close(&t);
+}
+
+static void test_conv2d_forward(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[3] = {1, 3, 3};
+    lt_open(&t, "conv2d", "{type: conv2d, filters: 1, kernel_size: 2}", 3, d, 1, 1);
+    /* x = 1..9 row-major, kernel [[1, 0], [0, -1]]: out = x[i][j] - x[i+1][j+1]
+     * = -4 everywhere, plus bias 0.5. */
+    const float W[4] = {1, 0, 0, -1};
+    memcpy(t.hp, W, sizeof W);
+    t.hp[4] = 0.5f;
+    for (int i = 0; i < 9; i++)
+        t.hin[i] = (float)(i + 1);
+    CHECK(lt_forward(&t));
+    for (size_t i = 0; i < 4; i++)
+        assert_near(t.hout[i], -3.5, FWD_TOL, "conv2d out", i);
+    assert_int_equal(t.spec[0].shape.ndim, 4);
+    assert_int_equal(t.spec[0].fan_in, 4);
+    lt_close(&t);
+
+    /* With padding 1 the corners see only x[0][0]'s and x[2][2]'s neighbours. */
+    lt_open(&t, "conv2d", "{type: conv2d, filters: 1, kernel_size: 2, padding: 1, bias: false}",
+            3, d, 1, 1);
+    memcpy(t.hp, W, sizeof W);
+    for (int i = 0; i < 9; i++)
+        t.hin[i] = (float)(i + 1);
+    CHECK(lt_forward(&t));
+    assert_int_equal(t.out_shape.dim[1], 4);
+    /* out[0][0] = 1*pad - x[0][0] = -1; out[3][3] = x[2][2] - 0 = 9. */
+    assert_near(t.hout[0], -1.0, FWD_TOL, "conv2d padded", 0);
+    assert_near(t.hout[15], 9.0, FWD_TOL, "conv2d padded", 15);
+    assert_near(t.hout[5], -4.0, FWD_TOL, "conv2d padded", 5);
+    lt_close(&t);
+}
+
+static void test_maxpool_forward(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[3] = {1, 4, 4};
+    lt_open(&t, "maxpool2d", "{type: maxpool2d, kernel_size: 2}", 3, d, 1, 1);
+    const float x[16] = {1, 5, 2, 0,  3, 4, 8, 8,  -1, -2, 0, 0,  -3, -4, 0, 7};
+    memcpy(t.hin, x, sizeof x);
+    CHECK(lt_forward(&t));
+    const float want[4] = {5, 8, -1, 7};
+    for (size_t i = 0; i < 4; i++)
+        assert_near(t.hout[i], want[i], 0, "maxpool out", i);
+    /* Gradients go to the winners; the tie 8, 8 goes to the first 8. */
+    const float R[4] = {1, 2, 3, 4};
+    memcpy(t.R, R, sizeof R);
+    lt_backward(&t);
+    float want_din[16] = {0};
+    want_din[1] = 1;
+    want_din[6] = 2;
+    want_din[8] = 3;
+    want_din[15] = 4;
+    for (size_t i = 0; i < 16; i++)
+        assert_near(t.hdin[i], want_din[i], 0, "maxpool din", i);
+    lt_close(&t);
+}
+
+static void test_relu_forward(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[1] = {4};
+    lt_open(&t, "relu", "{type: relu}", 1, d, 1, 1);
+    const float x[4] = {-2, 0, 0.5f, 3};
+    memcpy(t.hin, x, sizeof x);
+    CHECK(lt_forward(&t));
+    const float want[4] = {0, 0, 0.5f, 3};
+    for (size_t i = 0; i < 4; i++)
+        assert_near(t.hout[i], want[i], 0, "relu out", i);
+    lt_close(&t);
+}
+
+static void test_batchnorm_forward_and_running_stats(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[1] = {2};
+    lt_open(&t, "batchnorm", "{type: batchnorm}", 1, d, 3, 1);
+    /* Feature 0 = 1, 2, 3 (mean 2, biased var 2/3, unbiased 1); feature 1 =
+     * 0, 0, 6 (mean 2, biased var 8, unbiased 12). gamma = 1, beta = 0. */
+    const float x[6] = {1, 0, 2, 0, 3, 6};
+    memcpy(t.hin, x, sizeof x);
+    t.hp[0] = t.hp[1] = 1.0f;
+    t.hp[2] = t.hp[3] = 0.0f;
+    CHECK(lt_forward(&t));
+    const double mean[2] = {2, 2}, var[2] = {2.0 / 3.0, 8}, unb[2] = {1, 12};
+    for (size_t i = 0; i < 6; i++) {
+        size_t c = i % 2;
+        assert_near(t.hout[i], (x[i] - mean[c]) / sqrt(var[c] + 1e-5), FWD_TOL, "bn out", i);
+    }
+    /* running = 0.9 * initial + 0.1 * batch (initial mean 0, var 1). */
+    CHECK(bsc_tensor_read(ctx, &t.S, t.hs));
+    for (size_t c = 0; c < 2; c++) {
+        assert_near(t.hs[c], 0.1 * mean[c], FWD_TOL, "running_mean", c);
+        assert_near(t.hs[2 + c], 0.9 + 0.1 * unb[c], FWD_TOL, "running_var", c);
+    }
+    /* A second step moves them again from there. */
+    CHECK(lt_forward(&t));
+    CHECK(bsc_tensor_read(ctx, &t.S, t.hs));
+    for (size_t c = 0; c < 2; c++) {
+        assert_near(t.hs[c], 0.9 * 0.1 * mean[c] + 0.1 * mean[c], FWD_TOL, "running_mean 2", c);
+        assert_near(t.hs[2 + c], 0.9 * (0.9 + 0.1 * unb[c]) + 0.1 * unb[c], FWD_TOL,
+                    "running_var 2", c);
+    }
+    /* Eval uses them and leaves them alone. */
+    t.pass.training = 0;
+    CHECK(lt_forward(&t));
+    float rs[4];
+    CHECK(bsc_tensor_read(ctx, &t.S, rs));
+    for (size_t i = 0; i < 6; i++) {
+        size_t c = i % 2;
+        assert_near(t.hout[i], (x[i] - t.hs[c]) / sqrt(t.hs[2 + c] + 1e-5), FWD_TOL,
+                    "bn eval out", i);
+    }
+    assert_memory_equal(rs, t.hs, sizeof rs);
+    lt_close(&t);
+}
+
+static void test_softmax_ce_forward(void **state)
+{
+    (void)state;
+    /* Rows: uniform logits (loss log 3); huge logits that overflow a naive
+     * exp (loss ~0 for the max, 1000 for the next); a tie (first max wins
+     * argmax); an out-of-range label (NaN loss, never correct, no read). */
+    static const int labels[5] = {1, 0, 1, 1, 7};
+    const float z[15] = {0, 0, 0,  1000, 0, -1000,  1000, 0, -1000,  2, 2, 1,  1, 2, 3};
+    lossh h;
+    loss_open(&h, 5, 3, labels);
+    memcpy(h.hz, z, sizeof z);
+    CHECK(loss_forward(&h));
+    assert_near(h.hloss[0], log(3.0), FWD_TOL, "ce loss", 0);
+    assert_near(h.hloss[1], 0.0, FWD_TOL, "ce loss", 1);
+    assert_near(h.hloss[2], 1000.0, FWD_TOL, "ce loss", 2);
+    assert_near(h.hloss[3], log(2 * exp(2.0) + exp(1.0)) - 2.0, FWD_TOL, "ce loss", 3);
+    assert_true(isnan(h.hloss[4]));
+    const float want_correct[5] = {0, 1, 0, 0, 0};
+    for (size_t i = 0; i < 5; i++)
+        assert_near(h.hcorrect[i], want_correct[i], 0, "ce correct", i);
+    /* Backward of the huge row stays finite: softmax = one-hot at 0. */
+    CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, 0.5f, &h.dz));
+    CHECK(bsc_tensor_read(ctx, &h.dz, h.hdz));
+    assert_near(h.hdz[3], 0.0, FWD_TOL, "ce dz", 3);
+    assert_near(h.hdz[6], 0.5, FWD_TOL, "ce dz", 6);
+    assert_near(h.hdz[7], -0.5, FWD_TOL, "ce dz", 7);
+    for (size_t i = 0; i < 15; i++)
+        assert_true(isfinite(h.hdz[i]));
+    loss_close(&h);
+}
+
+/* ------------------------------------------------------------ dropout */
+
+static void test_dropout_mask(void **state)
+{
+    (void)state;
+    lt t;
+    int64_t d[1] = {1000};
+    const double p = 0.3;
+    lt_open(&t, "dropout", "{type: dropout, p: 0.3}", 1, d, 4, 3);
+    size_t n = 4 * 1000;
+    /* Eval is the identity. */
+    t.pass.training = 0;
+    CHECK(lt_forward(&t));
+    assert_memory_equal(t.hout, t.hin, n * sizeof(float));
+    /* Training: about p of the elements dropped, the rest scaled by 1/(1-p).
+     * With n = 4000 the dropped fraction has sd sqrt(p(1-p)/n) ~ 0.0072; the
+     * bound is over 5 sd. */
+    t.pass.training = 1;
+    CHECK(lt_forward(&t));
+    float *first = malloc(n * sizeof(float));
+    memcpy(first, t.hout, n * sizeof(float));
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t.hout[i] == 0.0f)
+            dropped++;
+        else
+            assert_near(t.hout[i], t.hin[i] / (1.0 - p), 1e-6, "dropout kept", i);
+    }
+    double frac = (double)dropped / (double)n;
+    if (fabs(frac - p) > 0.04)
+        fail_msg("dropped fraction %.4f, want %.2f +- 0.04", frac, p);
+    /* Backward applies the same mask. */
+    for (size_t i = 0; i < n; i++)
+        t.R[i] = 1.0f;
+    lt_backward(&t);
+    for (size_t i = 0; i < n; i++)
+        assert_near(t.hdin[i], first[i] == 0.0f ? 0.0 : 1.0 / (1.0 - p), 1e-6, "dropout din", i);
+    /* Same (seed, step): the same mask; another step or seed: another. */
+    CHECK(lt_forward(&t));
+    assert_memory_equal(t.hout, first, n * sizeof(float));
+    t.pass.step++;
+    CHECK(lt_forward(&t));
+    assert_true(memcmp(t.hout, first, n * sizeof(float)) != 0);
+    t.pass.step--;
+    t.pass.seed++;
+    CHECK(lt_forward(&t));
+    assert_true(memcmp(t.hout, first, n * sizeof(float)) != 0);
+    free(first);
+    lt_close(&t);
+}
+
+/* Known answers from Random123's kat_vectors for philox4x32_10. */
+static void test_philox_known_answers(void **state)
+{
+    (void)state;
+    static const cl_uint in[3][6] = {
+        {0, 0, 0, 0, 0, 0},
+        {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+        {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u},
+    };
+    static const cl_uint want[3][4] = {
+        {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u},
+        {0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu},
+        {0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u},
+    };
+    cl_kernel k;
+    CHECK(bsc_kernel(ctx, "dropout.cl", "philox_block", &k));
+    int64_t four = 4;
+    bsc_shape s = shape_of(1, &four);
+    bsc_tensor out;
+    CHECK(bsc_tensor_alloc(ctx, BSC_I32, &s, &out));
+    for (int v = 0; v < 3; v++) {
+        bsc_karg a[7];
+        for (int j = 0; j < 6; j++)
+            a[j] = BSC_ARG(in[v][j]);
+        a[6] = BSC_ARG(out.mem);
+        size_t g = 1;
+        CHECK(bsc_launch(ctx, k, 7, a, 1, &g, NULL));
+        cl_uint got[4];
+        CHECK(bsc_tensor_read(ctx, &out, got));
+        for (int j = 0; j < 4; j++)
+            if (got[j] != want[v][j])
+                fail_msg("philox vector %d word %d: got %08x want %08x", v, j, got[j],
+                         want[v][j]);
+    }
+    bsc_tensor_free(&out);
+}
+
+/* ------------------------------------------------------------ per-example norms */
+
+static void test_dense_per_example_sqnorm(void **state)
+{
+    (void)state;
+    const char *yaml[2] = {"{type: dense, units: 3}", "{type: dense, units: 3, bias: false}"};
+    for (int v = 0; v < 2; v++) {
+        lt t;
+        int64_t d[1] = {5};
+        lt_open(&t, "dense", yaml[v], 1, d, 4, 30 + v);
+        assert_non_null(t.ops->per_example_sqnorm);
+        CHECK(lt_forward(&t));
+        /* acc starts at 1 to show the hook adds rather than overwrites. */
+        bsc_tensor acc;
+        alloc_f32(&acc, t.batch);
+        float ones[4] = {1, 1, 1, 1}, got[4];
+        CHECK(bsc_tensor_write(ctx, &acc, ones));
+        CHECK(bsc_tensor_write(ctx, &t.dout, t.R));
+        CHECK(t.ops->per_example_sqnorm(t.self, &t.pass, &t.in, &t.dout, &acc));
+        CHECK(bsc_tensor_read(ctx, &acc, got));
+        /* Explicitly: backward with only row i's output gradient gives row i's
+         * parameter gradient. */
+        float *R = malloc(t.batch * t.out_n * sizeof(float));
+        memcpy(R, t.R, t.batch * t.out_n * sizeof(float));
+        for (size_t i = 0; i < t.batch; i++) {
+            memset(t.R, 0, t.batch * t.out_n * sizeof(float));
+            memcpy(t.R + i * t.out_n, R + i * t.out_n, t.out_n * sizeof(float));
+            lt_backward(&t);
+            double s = 0.0;
+            for (size_t k = 0; k < t.n_train; k++)
+                s += (double)t.hg[k] * t.hg[k];
+            assert_near(got[i] - 1.0, s, 1e-5, "per-example sqnorm", i);
+        }
+        free(R);
+        bsc_tensor_free(&acc);
+        lt_close(&t);
+    }
+}
+
+/* ------------------------------------------------------------ option errors */
+
+/* Writes yaml to a temporary file, parses it, and creates the layer the
+ * mapping under `layer:` describes; returns the status (message in
+ * bsc_last_error()). */
+static bsc_status create_from_file(const char *type, const char *yaml, int ndim,
+                                   const int64_t *dim, char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/bsc_test_layers_%ld.yaml", (long)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(yaml, f);
+    fclose(f);
+    bsc_node *root;
+    CHECK(bsc_node_parse_file(path, &root));
+    const bsc_node *opts = bsc_node_get(root, "layer");
+    assert_non_null(opts);
+    bsc_layer_config cfg = {opts, shape_of(ndim, dim), 0};
+    void *self = NULL;
+    bsc_status st = layer_ops(type)->create(&cfg, &self);
+    if (st == BSC_OK)
+        layer_ops(type)->destroy(self);
+    bsc_node_free(root);
+    remove(path);
+    return st;
+}
+
+static void expect_error_at(bsc_status st, const char *path, const char *where,
+                            const char *words)
+{
+    char want[512];
+    assert_int_not_equal(st, BSC_OK);
+    snprintf(want, sizeof want, "%s:%s", path, where);
+    const char *msg = bsc_last_error();
+    if (!strstr(msg, want) || !strstr(msg, words))
+        fail_msg("error '%s' lacks '%s' or '%s'", msg, want, words);
+}
+
+static void test_option_errors(void **state)
+{
+    (void)state;
+    char path[256];
+    int64_t d1[1] = {8}, d3[3] = {1, 5, 5};
+    bsc_status st;
+
+    st = create_from_file("dense", "layer:\n  type: dense\n  units: 4\n  unitz: 5\n", 1, d1,
+                          path, sizeof path);
+    expect_error_at(st, path, "4:3", "unitz");
+
+    st = create_from_file("dense", "layer:\n  type: dense\n", 1, d1, path, sizeof path);
+    expect_error_at(st, path, "2:3", "units");
+
+    st = create_from_file("conv2d", "layer:\n  type: conv2d\n  filters: 2\n  kernel_size: 3\n",
+                          1, d1, path, sizeof path);
+    expect_error_at(st, path, "2:3", "[C, H, W]");
+
+    st = create_from_file("conv2d", "layer:\n  type: conv2d\n  filters: 2\n  kernel_size: 7\n",
+                          3, d3, path, sizeof path);
+    expect_error_at(st, path, "2:3", "does not fit");
+
+    st = create_from_file("conv2d",
+                          "layer:\n  type: conv2d\n  filters: 2\n  kernel_size: [3, 3, 3]\n",
+                          3, d3, path, sizeof path);
+    expect_error_at(st, path, "4:16", "kernel_size");
+
+    st = create_from_file("dropout", "layer:\n  type: dropout\n  p: 1.0\n", 1, d1, path,
+                          sizeof path);
+    expect_error_at(st, path, "3:6", "p");
+
+    st = create_from_file("maxpool2d", "layer:\n  type: maxpool2d\n  kernel_size: 2\n"
+                          "  padding: 2\n", 3, d3, path, sizeof path);
+    expect_error_at(st, path, "4:12", "padding");
+
+    st = create_from_file("batchnorm", "layer:\n  type: batchnorm\n  momentun: 0.1\n", 1, d1,
+                          path, sizeof path);
+    expect_error_at(st, path, "3:3", "momentum");
+}
+
+static void test_descriptor(void **state)
+{
+    (void)state;
+    assert_int_equal(desc->abi_major, BSC_ABI_MAJOR);
+    assert_int_equal(desc->abi_minor, BSC_ABI_MINOR);
+    assert_string_equal(desc->name, "layers");
+    assert_string_equal(desc->version, "0.1.0");
+    static const char *const names[] = {"dense", "conv2d", "maxpool2d", "avgpool2d", "relu",
+                                        "leaky_relu", "tanh", "sigmoid", "flatten", "dropout",
+                                        "batchnorm"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const bsc_layer_ops *ops = layer_ops(names[i]);
+        assert_true(ops->struct_size == sizeof(bsc_layer_ops));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptor),
+        cmocka_unit_test(test_dense_forward),
+        cmocka_unit_test(test_dense_grad),
+        cmocka_unit_test(test_dense_per_example_sqnorm),
+        cmocka_unit_test(test_relu_forward),
+        cmocka_unit_test(test_activation_grads),
+        cmocka_unit_test(test_softmax_ce_forward),
+        cmocka_unit_test(test_softmax_ce_grad),
+        cmocka_unit_test(test_conv2d_forward),
+        cmocka_unit_test(test_conv2d_grad),
+        cmocka_unit_test(test_maxpool_forward),
+        cmocka_unit_test(test_pool_grads),
+        cmocka_unit_test(test_philox_known_answers),
+        cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_dropout_grad),
+        cmocka_unit_test(test_batchnorm_forward_and_running_stats),
+        cmocka_unit_test(test_batchnorm_grad),
+        cmocka_unit_test(test_option_errors),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,247 @@
+/* End-to-end training through bsc_study_run on a tiny Fashion-MNIST subset:
+ * the loss falls, runs are bitwise reproducible, divergence is recorded and
+ * the other runs go on, and --resume keeps finished runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batchscope/batchscope.h"
+#include "batchscope/safetensors.h"
+#include "batchscope/study.h"
+#include "batchscope/table.h"
+#include "testutil.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+static const char *tiny =
+    "version: 1\n"
+    "name: tiny\n"
+    "seed: 3\n"
+    "dataset: {name: fashion-mnist, subset: 512, test_subset: 256}\n"
+    "model:\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 16}\n"
+    "  - {type: relu}\n"
+    "  - {type: dense, units: 10}\n"
+    "training:\n"
+    "  epochs: 2\n"
+    "  batch_sizes: [16, 64]\n"
+    "  optimizer: {type: sgd, lr: 0.05, momentum: 0.5}\n"
+    "  eval_batch_size: 256\n"
+    "  checkpoint_every: 1\n";
+
+static int skip_without_data(void)
+{
+    if (access(FMNIST, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s missing (tools/setup.sh installs it)\n", FMNIST);
+        return 1;
+    }
+    return 0;
+}
+
+static bsc_status run(const char *yaml, const char *out, const char *const *sets, size_t n,
+                      int resume)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = resume ? NULL : out;
+    o.resume_dir = resume ? out : NULL;
+    o.overrides = sets;
+    o.n_overrides = n;
+    o.quiet = 1;
+    o.log = devnull;
+    bsc_status s = bsc_study_run(&o);
+    fclose(devnull);
+    return s;
+}
+
+static char *path2(const char *a, const char *b)
+{
+    char *p = malloc(strlen(a) + strlen(b) + 2);
+    sprintf(p, "%s/%s", a, b);
+    return p;
+}
+
+static void test_loss_falls_and_files(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("study");
+    char *yaml = tu_write(dir, "tiny.yaml", tiny);
+    char *out = path2(dir, "out");
+    bsc_status s = run(yaml, out, NULL, 0, 0);
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    const char *files[] = {"manifest.json", "pipeline.yaml", "runs/bs16/metrics.csv",
+                           "runs/bs16/init.safetensors", "runs/bs16/final.safetensors",
+                           "runs/bs16/epoch001.safetensors", "runs/bs64/run.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *p = path2(out, files[i]);
+        assert_true(access(p, R_OK) == 0);
+        free(p);
+    }
+    char *m = path2(out, "runs/bs16/metrics.csv");
+    bsc_table *t = NULL;
+    assert_int_equal(bsc_table_read_csv(m, &t), BSC_OK);
+    assert_int_equal(bsc_table_n_rows(t), 3);
+    long c = bsc_table_find(t, "train_loss");
+    assert_true(c >= 0);
+    double l0 = bsc_table_get(t, 0, (size_t)c), l2 = bsc_table_get(t, 2, (size_t)c);
+    assert_true(l0 > 2.0 && l0 < 2.6); /* ~ln 10 at PyTorch's default init */
+    assert_true(l2 < 0.8 * l0);
+    long a = bsc_table_find(t, "test_acc");
+    assert_true(bsc_table_get(t, 2, (size_t)a) > 0.5);
+    bsc_table_free(t);
+    free(m);
+    /* Checkpoints are named like torch.nn.Sequential's state_dict. */
+    char *ck = path2(out, "runs/bs16/final.safetensors");
+    bsc_safetensors *f = NULL;
+    assert_int_equal(bsc_safetensors_open(ck, &f), BSC_OK);
+    const bsc_st_info *w = bsc_safetensors_find(f, "1.weight");
+    assert_non_null(w);
+    assert_int_equal(w->shape.dim[0], 16);
+    assert_int_equal(w->shape.dim[1], 784);
+    assert_non_null(bsc_safetensors_find(f, "3.bias"));
+    bsc_safetensors_close(f);
+    free(ck);
+    /* Same initial weights for every batch size (same_init). */
+    char *i16 = path2(out, "runs/bs16/init.safetensors");
+    char *i64 = path2(out, "runs/bs64/init.safetensors");
+    bsc_safetensors *a16 = NULL, *a64 = NULL;
+    assert_int_equal(bsc_safetensors_open(i16, &a16), BSC_OK);
+    assert_int_equal(bsc_safetensors_open(i64, &a64), BSC_OK);
+    float x[16 * 784], y[16 * 784];
+    assert_int_equal(bsc_safetensors_read(a16, "1.weight", x, 16 * 784), BSC_OK);
+    assert_int_equal(bsc_safetensors_read(a64, "1.weight", y, 16 * 784), BSC_OK);
+    assert_memory_equal(x, y, sizeof x);
+    float bound = 1.0f / sqrtf(784.0f);
+    for (size_t i = 0; i < 16 * 784; i++)
+        assert_true(fabsf(x[i]) <= bound);
+    bsc_safetensors_close(a16);
+    bsc_safetensors_close(a64);
+    free(i16);
+    free(i64);
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
+/* metrics.csv without its wall-clock column. */
+static char *metrics_without_seconds(const char *path)
+{
+    bsc_table *t = NULL;
+    assert_int_equal(bsc_table_read_csv(path, &t), BSC_OK);
+    long sc = bsc_table_find(t, "seconds");
+    size_t cap = 1 << 16, len = 0;
+    char *buf = calloc(cap, 1);
+    for (size_t r = 0; r < bsc_table_n_rows(t); r++)
+        for (size_t c = 0; c < bsc_table_n_cols(t); c++)
+            if ((long)c != sc && len + 64 < cap)
+                len += (size_t)snprintf(buf + len, cap - len, "%.9g,", bsc_table_get(t, r, c));
+    bsc_table_free(t);
+    return buf;
+}
+
+static void test_bitwise_reproducible(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("repro");
+    char *yaml = tu_write(dir, "tiny.yaml", tiny);
+    char *o1 = path2(dir, "a"), *o2 = path2(dir, "b");
+    assert_int_equal(run(yaml, o1, NULL, 0, 0), BSC_OK);
+    assert_int_equal(run(yaml, o2, NULL, 0, 0), BSC_OK);
+    const char *runs[] = {"runs/bs16", "runs/bs64"};
+    for (int i = 0; i < 2; i++) {
+        char *a = path2(o1, runs[i]), *b = path2(o2, runs[i]);
+        char *fa = path2(a, "final.safetensors"), *fb = path2(b, "final.safetensors");
+        assert_true(tu_same_file(fa, fb));
+        char *ma = path2(a, "metrics.csv"), *mb = path2(b, "metrics.csv");
+        char *ta = metrics_without_seconds(ma), *tb = metrics_without_seconds(mb);
+        assert_string_equal(ta, tb);
+        free(ta), free(tb), free(ma), free(mb), free(fa), free(fb), free(a), free(b);
+    }
+    free(o1), free(o2), free(yaml), free(dir);
+}
+
+static void test_divergence_recorded(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("diverge");
+    char *yaml = tu_write(dir, "tiny.yaml", tiny);
+    char *out = path2(dir, "out");
+    /* A learning rate this large overflows the weights within an epoch. */
+    const char *sets[] = {"training.optimizer.lr=1e30", "training.batch_sizes=[64,16]"};
+    assert_int_equal(run(yaml, out, sets, 2, 0), BSC_OK);
+    char *mf = path2(out, "manifest.json");
+    char *m = tu_read(mf, NULL);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\"status\": \"completed\""));
+    assert_non_null(strstr(m, "\"status\": \"diverged\""));
+    assert_non_null(strstr(m, "\"diverged_step\""));
+    /* Both runs were attempted: the first diverging did not stop the study. */
+    assert_non_null(strstr(m, "\"batch_size\": 64"));
+    assert_non_null(strstr(m, "\"batch_size\": 16"));
+    free(m);
+    char *met = path2(out, "runs/bs16/metrics.csv");
+    char *text = tu_read(met, NULL);
+    assert_non_null(strstr(text, "diverged"));
+    free(text), free(met), free(mf), free(out), free(yaml), free(dir);
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("resume");
+    char *yaml = tu_write(dir, "tiny.yaml", tiny);
+    char *out = path2(dir, "out");
+    assert_int_equal(run(yaml, out, NULL, 0, 0), BSC_OK);
+    /* Simulate a crash during the second run: its run.json (written last)
+     * and final checkpoint are missing. */
+    char *done = path2(out, "runs/bs64/run.json");
+    char *fin = path2(out, "runs/bs64/final.safetensors");
+    char *keep = path2(dir, "final64.safetensors");
+    assert_int_equal(rename(fin, keep), 0);
+    assert_int_equal(unlink(done), 0);
+    char *f16 = path2(out, "runs/bs16/final.safetensors");
+    struct stat before, after;
+    assert_int_equal(stat(f16, &before), 0);
+    /* Resuming with another pipeline is refused. */
+    const char *other[] = {"training.epochs=3"};
+    assert_int_equal(run(yaml, out, other, 1, 1), BSC_ERR_USAGE);
+    assert_non_null(strstr(bsc_last_error(), "differs"));
+    assert_int_equal(run(yaml, out, NULL, 0, 1), BSC_OK);
+    assert_int_equal(stat(f16, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_mtime, after.st_mtime);
+    assert_true(access(done, R_OK) == 0);
+    assert_true(tu_same_file(fin, keep));
+    free(f16), free(keep), free(fin), free(done), free(out), free(yaml), free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loss_falls_and_files),
+        cmocka_unit_test(test_bitwise_reproducible),
+        cmocka_unit_test(test_divergence_recorded),
+        cmocka_unit_test(test_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
