@@ -27,8 +27,7 @@ static bsc_status alloc1(bsc_context *ctx, bsc_dtype dt, size_t n, bsc_tensor *t
 bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch)
 {
     const bsc_device_split *tr = &t->data->train;
-    size_t steps = (tr->n + (size_t)max_batch - 1) / (size_t)max_batch;
-    size_t smallest = (size_t)max_batch;
+    size_t steps, smallest = (size_t)max_batch;
     for (size_t i = 0; i < t->pipeline->training.n_batch_sizes; i++)
         if ((size_t)t->pipeline->training.batch_sizes[i] < smallest)
             smallest = (size_t)t->pipeline->training.batch_sizes[i];
@@ -50,6 +49,22 @@ void bsc_trainer_release(bsc_trainer *t)
     bsc_tensor_free(&t->y);
     bsc_tensor_free(&t->step_loss);
     bsc_tensor_free(&t->w0);
+}
+
+bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+                          size_t slot)
+{
+    bsc_model *m = t->model;
+    bsc_pass p = {count, 1, t->pipeline->seed, step};
+    bsc_status s;
+    if ((s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start, count, &t->x,
+                                &t->y)) != BSC_OK ||
+        (s = bsc_model_forward_loss(m, &p, &t->x, &t->y)) != BSC_OK ||
+        (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK ||
+        (s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m), lr)) != BSC_OK)
+        return s;
+    return bsc_sum(t->ctx, bsc_model_row_loss(m), count, 1.0f / (float)count, &t->step_loss,
+                   slot);
 }
 
 static void format_eta(double s, char *buf, size_t len)
@@ -244,14 +259,7 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
             size_t count = tr->n - start < B ? tr->n - start : B;
             lr = bsc_lr_at(cfg, batch_size, epoch, k, steps);
             step++;
-            bsc_pass p = {count, 1, t->pipeline->seed, step};
-            if ((s = bsc_dataset_gather(ctx, tr, &t->perm, start, count, &t->x, &t->y)) != BSC_OK ||
-                (s = bsc_model_forward_loss(m, &p, &t->x, &t->y)) != BSC_OK ||
-                (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK ||
-                (s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m),
-                                        (float)lr)) != BSC_OK ||
-                (s = bsc_sum(ctx, bsc_model_row_loss(m), count, 1.0f / (float)count,
-                             &t->step_loss, k)) != BSC_OK)
+            if ((s = bsc_train_step(t, start, count, step, (float)lr, k)) != BSC_OK)
                 goto cleanup;
             bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y};
             for (size_t i = 0; i < t->n_observers; i++) {

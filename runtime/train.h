@@ -51,6 +51,13 @@ typedef struct bsc_run_outcome {
 bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch);
 void bsc_trainer_release(bsc_trainer *t);
 
+/* Enqueues one training step on examples perm[start, start+count) of the
+ * training split (t->perm must hold the epoch's permutation): gather,
+ * forward, backward, optimizer update, and the step's mean loss into
+ * t->step_loss[slot]. */
+bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+                          size_t slot);
+
 /* Trains one run into run_dir (created by the caller): metrics.csv,
  * init/final (and periodic) checkpoints, observers' files, run.json last. A
  * diverged run returns BSC_OK with out->status "diverged". */

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "batchscope/batchscope.h"
+#include "batchscope/rng.h"
 #include "gradcheck.h"
 
 /* Finite-difference bound: |fd - an| / max(|fd|, |an|, 1e-3) <= 2e-2, with
@@ -722,7 +723,17 @@ static void test_dropout_mask(void **state)
     t.pass.step++;
     CHECK(lt_forward(&t));
     assert_true(memcmp(t.hout, first, n * sizeof(float)) != 0);
+    /* The mask is the host RNG's dropout stream (rng.h): layer 2 (lt_open's
+     * index), stream = step, block = element / 4 + (layer << 32). */
     t.pass.step--;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t idx = 4 * ((uint64_t)(i / 4) + ((uint64_t)2 << 32)) + i % 4;
+        float u = bsc_rng_uniform(t.pass.seed, BSC_RNG_DROPOUT, (uint32_t)t.pass.step, idx);
+        int keep = u >= (float)p;
+        if (keep != (first[i] != 0.0f))
+            fail_msg("dropout element %zu: device %s, host stream %s", i,
+                     first[i] != 0.0f ? "keeps" : "drops", keep ? "keeps" : "drops");
+    }
     t.pass.seed++;
     CHECK(lt_forward(&t));
     assert_true(memcmp(t.hout, first, n * sizeof(float)) != 0);

@@ -2,13 +2,11 @@
  *
  * Training scales kept activations by 1/(1-p) so that eval is the identity.
  * The mask is stored in the workspace because backward must use exactly the
- * forward's mask (regenerating it would also work, but costs the RNG twice). */
+ * forward's mask (regenerating it would also work, but costs the RNG twice).
+ * cl/dropout.cl documents the stream: the host's BSC_RNG_DROPOUT numbers. */
 #include <stdlib.h>
 #include "layers.h"
-
-/* Mixed into the Philox key so the dropout stream differs from every other
- * stream keyed by the same study seed: "DROP" in ASCII. */
-#define DROPOUT_PURPOSE 0x44524F50u
+#include "batchscope/rng.h"
 
 typedef struct dropout {
     double p;
@@ -100,9 +98,11 @@ static bsc_status dropout_forward(void *self, const bsc_pass *p, const bsc_tenso
                         d->max_batch);
     cl_int xo, yo, mo, n = (cl_int)total;
     float prob = (float)d->p, scale = (float)(1.0 / (1.0 - d->p));
-    cl_uint key0 = (cl_uint)p->seed, key1 = (cl_uint)(p->seed >> 32) ^ DROPOUT_PURPOSE;
-    cl_uint layer = (cl_uint)d->index, step_lo = (cl_uint)p->step,
-            step_hi = (cl_uint)(p->step >> 32);
+    /* The stream is the step's low 32 bits: masks repeat only after 2^32
+     * optimizer steps. */
+    cl_uint key0 = (cl_uint)p->seed, key1 = (cl_uint)(p->seed >> 32);
+    cl_uint layer = (cl_uint)d->index, stream = (cl_uint)p->step,
+            purpose = (cl_uint)BSC_RNG_DROPOUT;
     bsc_status st;
     if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
         (st = layers_offset(&d->ws, &mo)) != BSC_OK)
@@ -110,7 +110,7 @@ static bsc_status dropout_forward(void *self, const bsc_pass *p, const bsc_tenso
     bsc_karg a[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(out->mem), BSC_ARG(yo),
                     BSC_ARG(d->ws.mem), BSC_ARG(mo), BSC_ARG(n), BSC_ARG(prob),
                     BSC_ARG(scale), BSC_ARG(key0), BSC_ARG(key1), BSC_ARG(layer),
-                    BSC_ARG(step_lo), BSC_ARG(step_hi)};
+                    BSC_ARG(stream), BSC_ARG(purpose)};
     return layers_run(d->ctx, d->k_fwd, (total + 3) / 4, 14, a);
 }
 

@@ -72,6 +72,6 @@ bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
-#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/layers.cl */
+#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/batchnorm.cl */
 
 #endif
