@@ -134,10 +134,8 @@ bsc_tensor bsc_tensor_view(const bsc_tensor *base, size_t offset, const bsc_shap
     v.shape = *shape;
     v.dtype = base->dtype;
     v.numel = bsc_shape_numel(shape);
-    if (!base->mem || offset > base->numel || v.numel > base->numel - offset) {
-        v.numel = 0;
-        return v;
-    }
+    if (!base->mem || offset > base->numel || v.numel > base->numel - offset)
+        return v; /* numel kept, mem NULL: check_usable() rejects it */
     v.mem = base->mem;
     v.offset = base->offset + offset;
     v.owns = 0;
