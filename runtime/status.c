@@ -47,10 +47,21 @@ bsc_status bsc_fail_context(bsc_status s, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
-    if (old[0])
-        snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
-    else
-        snprintf(last_error, sizeof last_error, "%s: %s", prefix, bsc_status_str(s));
+    /* prefix + ": " + old, cut at the buffer's end (a long message keeps its
+     * context rather than its tail). */
+    const char *tail = old[0] ? old : bsc_status_str(s);
+    size_t n = strlen(prefix), cap = sizeof last_error - 1;
+    if (n > cap)
+        n = cap;
+    memcpy(last_error, prefix, n);
+    size_t pos = n;
+    for (const char *sep = ": "; *sep && pos < cap; sep++)
+        last_error[pos++] = *sep;
+    size_t t = strlen(tail);
+    if (t > cap - pos)
+        t = cap - pos;
+    memcpy(last_error + pos, tail, t);
+    last_error[pos + t] = '\0';
     return s;
 }
 
