@@ -1,5 +1,6 @@
 /* A JSON writer: enough for manifests, no parser. */
 #include "batchscope/json.h"
+#include "batchscope/fsutil.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -157,4 +158,12 @@ bsc_status bsc_json_finish(bsc_json *j, const char **text, size_t *len)
     if (len)
         *len = j->len;
     return BSC_OK;
+}
+
+bsc_status bsc_json_write_file(bsc_json *j, const char *path)
+{
+    const char *text;
+    size_t len;
+    bsc_status s = bsc_json_finish(j, &text, &len);
+    return s == BSC_OK ? bsc_write_file_atomic(path, text, len) : s;
 }

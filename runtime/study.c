@@ -56,7 +56,9 @@ static bsc_status write_manifest(study *st, const char *status, const char *erro
     bsc_json_init(&j);
     bsc_json_object(&j, NULL);
     bsc_json_string(&j, "batchscope_version", bsc_version());
-    bsc_json_string(&j, "plugin_abi", BSC_ABI_MAJOR == 1 ? "1.0" : "?");
+    char abi[32];
+    snprintf(abi, sizeof abi, "%d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
+    bsc_json_string(&j, "plugin_abi", abi);
     bsc_json_string(&j, "pipeline", st->p->path);
     bsc_json_string(&j, "name", st->p->name);
     bsc_json_int(&j, "seed", (int64_t)st->p->seed);
@@ -125,14 +127,9 @@ static bsc_status write_manifest(study *st, const char *status, const char *erro
     }
     bsc_json_end(&j);
     bsc_json_end(&j);
-    const char *text;
-    size_t len;
-    bsc_status s = bsc_json_finish(&j, &text, &len);
-    if (s == BSC_OK) {
-        char *path = bsc_strdup_printf("%s/manifest.json", st->out);
-        s = path ? bsc_write_file_atomic(path, text, len) : bsc_fail(BSC_ERR_NOMEM, "oom");
-        free(path);
-    }
+    char *path = bsc_strdup_printf("%s/manifest.json", st->out);
+    bsc_status s = path ? bsc_json_write_file(&j, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    free(path);
     bsc_json_free(&j);
     return s;
 }

@@ -112,12 +112,8 @@ static bsc_status write_run_json(const char *run_dir, const bsc_run_outcome *o)
     bsc_json_number(&j, "test_loss", o->test_loss);
     bsc_json_number(&j, "test_acc", o->test_acc);
     bsc_json_end(&j);
-    const char *text;
-    size_t len;
-    bsc_status s = bsc_json_finish(&j, &text, &len);
     char *path = bsc_strdup_printf("%s/run.json", run_dir);
-    if (s == BSC_OK)
-        s = path ? bsc_write_file_atomic(path, text, len) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    bsc_status s = path ? bsc_json_write_file(&j, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
     free(path);
     bsc_json_free(&j);
     return s;

@@ -35,6 +35,8 @@ void bsc_json_bool(bsc_json *j, const char *key, int value);
 /* Returns the text (owned by j until bsc_json_free) or an error. */
 bsc_status bsc_json_finish(bsc_json *j, const char **text, size_t *len);
 void bsc_json_free(bsc_json *j);
+/* bsc_json_finish, then writes the text to path atomically. */
+bsc_status bsc_json_write_file(bsc_json *j, const char *path);
 
 #ifdef __cplusplus
 }
