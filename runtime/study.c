@@ -37,6 +37,7 @@ typedef struct study {
     bsc_run_outcome *outcomes;
     size_t n_outcomes;
     bsc_dataset_config dcfg;
+    bsc_dataset *host;       /* until uploaded */
     bsc_device_dataset data;
     int have_data;
     bsc_model *model;
@@ -265,19 +266,43 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
     return s;
 }
 
+/* Host-side preparation, before anything is written or a device opened:
+ * every option of every component is checked here (layers by their plugin
+ * through create(), shapes inferred), and the dataset files are read. */
+static bsc_status prepare(study *st)
+{
+    const bsc_pipeline *p = st->p;
+    bsc_status s = bsc_registry_new(&st->reg);
+    if (s == BSC_OK)
+        s = bsc_registry_load_default(st->reg);
+    for (size_t i = 0; s == BSC_OK && i < p->n_plugins; i++)
+        s = bsc_registry_load_path(st->reg, p->plugins[i], "pipeline");
+    if (s == BSC_OK)
+        s = bsc_pipeline_check_types(p, st->reg);
+    if (s == BSC_OK && p->dataset) {
+        char *dup = strdup(p->path);
+        s = dup ? bsc_dataset_config_parse(p->dataset, dirname(dup), &st->dcfg)
+                : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        free(dup);
+    }
+    if (s == BSC_OK && p->n_layers && !p->dataset)
+        s = bsc_fail(BSC_ERR_INVALID, "%s: a pipeline with a model needs a `dataset:`", p->path);
+    if (s != BSC_OK || !p->n_layers)
+        return s;
+    if ((s = bsc_dataset_load(&st->dcfg, &st->host)) != BSC_OK ||
+        (s = bsc_model_create(st->reg, p->layers, p->n_layers, &p->loss, &st->host->sample,
+                              st->host->n_classes, &st->model)) != BSC_OK)
+        return s;
+    return create_components(st);
+}
+
 static bsc_status train_all(study *st)
 {
     const bsc_pipeline *p = st->p;
     const bsc_training_cfg *tc = &p->training;
-    bsc_status s;
-    st->have_data = 0;
-    bsc_dataset *host = NULL;
-    if ((s = bsc_dataset_load(&st->dcfg, &host)) != BSC_OK)
-        return s;
-    s = bsc_dataset_upload(st->ctx, host, &st->data);
-    bsc_shape sample = host->sample;
-    int n_classes = host->n_classes;
-    bsc_dataset_free(host);
+    bsc_status s = bsc_dataset_upload(st->ctx, st->host, &st->data);
+    bsc_dataset_free(st->host);
+    st->host = NULL;
     if (s != BSC_OK)
         return s;
     st->have_data = 1;
@@ -287,9 +312,7 @@ static bsc_status train_all(study *st)
         if (tc->batch_sizes[i] > max_bs)
             max_bs = tc->batch_sizes[i];
     size_t max_batch = (size_t)(max_bs > tc->eval_batch_size ? max_bs : tc->eval_batch_size);
-    if ((s = bsc_model_create(st->reg, p->layers, p->n_layers, &p->loss, &sample, n_classes,
-                              &st->model)) != BSC_OK ||
-        (s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
+    if ((s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
         (s = bsc_evaluator_create(st->model, &st->data, (size_t)tc->eval_batch_size,
                                   &st->eval)) != BSC_OK ||
         (s = bsc_optimizer_create(st->ctx, &tc->optimizer, bsc_model_n_params(st->model),
@@ -303,8 +326,6 @@ static bsc_status train_all(study *st)
     st->finals = calloc(2 * tc->n_batch_sizes, sizeof *st->finals);
     if (!st->init_params || !st->init_state || !st->outcomes || !st->results || !st->finals)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if ((s = create_components(st)) != BSC_OK)
-        return s;
     if (!st->opt->quiet)
         fprintf(st->log, "batchscope: model %zu parameters, %s: %zu train / %zu test examples\n",
                 np, st->dcfg.name, st->data.train.n, st->data.test.n);
@@ -427,6 +448,7 @@ static void study_free(study *st)
     bsc_model_free(st->model);
     if (st->have_data)
         bsc_device_dataset_free(&st->data);
+    bsc_dataset_free(st->host);
     bsc_context_free(st->ctx);
     bsc_registry_free(st->reg);
     bsc_pipeline_free(st->p);
@@ -449,24 +471,9 @@ bsc_status bsc_study_run(const bsc_run_options *o)
 
     bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st.p);
     if (s == BSC_OK)
-        s = bsc_registry_new(&st.reg);
-    if (s == BSC_OK)
-        s = bsc_registry_load_default(st.reg);
-    for (size_t i = 0; s == BSC_OK && i < st.p->n_plugins; i++)
-        s = bsc_registry_load_path(st.reg, st.p->plugins[i], "pipeline");
-    if (s == BSC_OK)
-        s = bsc_pipeline_check_types(st.p, st.reg);
-    if (s == BSC_OK && st.p->dataset) {
-        char *dup = strdup(st.p->path);
-        s = dup ? bsc_dataset_config_parse(st.p->dataset, dirname(dup), &st.dcfg)
-                : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        free(dup);
-    }
-    if (s == BSC_OK && st.p->n_layers && !st.p->dataset)
-        s = bsc_fail(BSC_ERR_INVALID, "%s: a pipeline with a model needs a `dataset:`",
-                     st.p->path);
-    if (s == BSC_OK)
         s = choose_out(&st);
+    if (s == BSC_OK)
+        s = prepare(&st);
     if (s == BSC_OK)
         s = bsc_context_open(o->device ? o->device : st.p->device, &st.ctx);
     if (s == BSC_OK && !o->quiet) {
@@ -504,6 +511,41 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         free(err);
         if (s == BSC_OK && !o->quiet)
             fprintf(st.log, "batchscope: results in %s\n", st.out);
+    }
+    study_free(&st);
+    return s;
+}
+
+bsc_status bsc_study_check(const bsc_run_options *o, FILE *out)
+{
+    study st;
+    memset(&st, 0, sizeof st);
+    st.opt = o;
+    st.out = strdup(".");
+    bsc_status s = st.out ? bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides,
+                                              &st.p)
+                          : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = prepare(&st);
+    if (s == BSC_OK && out) {
+        fprintf(out, "%s: ok\n", o->pipeline_path);
+        if (st.model) {
+            bsc_shape in = st.host->sample;
+            char buf[128];
+            bsc_shape_format(&in, buf, sizeof buf);
+            fprintf(out, "  dataset %s: %zu train, %zu test, input %s, %d classes\n",
+                    st.dcfg.name, st.host->train.n, st.host->test.n, buf, st.host->n_classes);
+            for (size_t i = 0; i < st.p->n_layers; i++) {
+                bsc_shape sh = bsc_model_output_shape(st.model, i);
+                bsc_shape_format(&sh, buf, sizeof buf);
+                fprintf(out, "  %2zu %-12s -> %s\n", i, st.p->layers[i].type, buf);
+            }
+            fprintf(out, "  %zu parameters in %zu tensors", bsc_model_n_params(st.model),
+                    bsc_model_n_tensors(st.model));
+            if (bsc_model_n_state(st.model))
+                fprintf(out, ", %zu state values", bsc_model_n_state(st.model));
+            fprintf(out, "\n");
+        }
     }
     study_free(&st);
     return s;

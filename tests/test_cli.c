@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -173,6 +174,36 @@ static void test_bad_yaml_location(void **state)
     free(dir);
 }
 
+/* A layer's own option error is found before anything is written. */
+static void test_layer_option_error_writes_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "opt.yaml",
+                          "version: 1\nname: x\ndataset: {name: fashion-mnist, subset: 64}\n"
+                          "model:\n  - {type: flatten}\n  - {type: dense, unts: 3}\n"
+                          "training: {epochs: 1, batch_sizes: [4]}\n");
+    char args[2048];
+    snprintf(args, sizeof args, "run '%s' --out '%s/out'", yaml, dir);
+    int rc;
+    char *out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "opt.yaml:6:"));
+    assert_non_null(strstr(out, "unts"));
+    assert_non_null(strstr(out, "units"));
+    free(out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out", dir);
+    assert_true(access(path, F_OK) != 0);
+    snprintf(args, sizeof args, "check '%s'", yaml);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "opt.yaml:6:"));
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_no_platform),
         cmocka_unit_test(test_device_only_pipeline),
         cmocka_unit_test(test_bad_yaml_location),
+        cmocka_unit_test(test_layer_option_error_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,13 @@ typedef struct bsc_run_options {
 
 bsc_status bsc_study_run(const bsc_run_options *o);
 
+/* What `batchscope check` does: everything bsc_study_run checks before it
+ * opens a device -- the pipeline, plugin types, the dataset files, every
+ * layer's and analysis' options and the model's shapes -- writing nothing
+ * but a summary to `out` (may be NULL). Only pipeline_path and the overrides
+ * of o are used. */
+bsc_status bsc_study_check(const bsc_run_options *o, FILE *out);
+
 #ifdef __cplusplus
 }
 #endif
