@@ -204,6 +204,44 @@ static void test_layer_option_error_writes_nothing(void **state)
     free(dir);
 }
 
+/* Ctrl-C stops the study cleanly (manifest "interrupted", exit 1) and
+ * --resume finishes it. */
+static void test_interrupt_and_resume(void **state)
+{
+    (void)state;
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "long.yaml",
+                          "version: 1\nname: long\ndataset: {name: fashion-mnist, subset: 2048, "
+                          "test_subset: 256}\nmodel:\n  - {type: flatten}\n"
+                          "  - {type: dense, units: 32}\n  - {type: relu}\n"
+                          "  - {type: dense, units: 10}\n"
+                          "training: {epochs: 400, batch_sizes: [8, 64], eval_batch_size: 256}\n");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 4 '%s' run '%s' --out '%s/out' --quiet", BSC_CLI,
+             yaml, dir);
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "interrupted"));
+    free(out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out/manifest.json", dir);
+    char *m = tu_read(path, NULL);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\"status\": \"interrupted\""));
+    free(m);
+    /* Resume the same study, made short, is refused: the pipeline differs. */
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --resume '%s/out' --quiet --set training.epochs=1",
+             BSC_CLI, yaml, dir);
+    rc = tu_run(cmd, &out);
+    assert_int_equal(rc, 2);
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_device_only_pipeline),
         cmocka_unit_test(test_bad_yaml_location),
         cmocka_unit_test(test_layer_option_error_writes_nothing),
+        cmocka_unit_test(test_interrupt_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
