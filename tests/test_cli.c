@@ -204,8 +204,9 @@ static void test_layer_option_error_writes_nothing(void **state)
     free(dir);
 }
 
-/* Ctrl-C stops the study cleanly (manifest "interrupted", exit 1) and
- * --resume finishes it. */
+/* Ctrl-C stops the study cleanly (manifest "interrupted", exit 1); resuming
+ * it with another pipeline is refused (test_study covers a resume that
+ * completes). */
 static void test_interrupt_and_resume(void **state)
 {
     (void)state;
@@ -232,7 +233,7 @@ static void test_interrupt_and_resume(void **state)
     assert_non_null(m);
     assert_non_null(strstr(m, "\"status\": \"interrupted\""));
     free(m);
-    /* Resume the same study, made short, is refused: the pipeline differs. */
+    /* The same study made shorter is another pipeline: refused. */
     snprintf(cmd, sizeof cmd, "'%s' run '%s' --resume '%s/out' --quiet --set training.epochs=1",
              BSC_CLI, yaml, dir);
     rc = tu_run(cmd, &out);
