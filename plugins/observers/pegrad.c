@@ -1,0 +1,245 @@
+/* batchscope observers plugin: per-example gradient statistics of a batch.
+ *
+ * One extra forward and backward of the step's batch with the loss scale 1
+ * (the SUM of the per-example losses, not the mean the optimizer used) gives
+ * two things at once: the gradient buffer holds sum_i g_i, and each row of
+ * every layer's output gradient is that example's own d loss_i / d out, which
+ * is exactly what a layer's per_example_sqnorm hook wants. Dense layers turn
+ * that into ||g_i||^2 from their outer-product structure (||x_i||^2 ||dy_i||^2,
+ * plus ||dy_i||^2 for the bias) at O(B (in + out)) instead of O(B in out).
+ *
+ * A layer with trainable tensors and no hook (conv2d, batchnorm) falls back to
+ * micro-batches of one: example i alone through forward and backward, then
+ * the squared norm of the gradient over the fallback layers' ranges is added
+ * to q_i. That costs B small forward/backward passes (B launches of every
+ * layer's kernels), which is why these observers run every K steps only.
+ *
+ * Caveats: a micro-batch of one sees batch-norm statistics of that example
+ * alone, and dropout draws the mask of row 0 for it; for models with those
+ * layers the fallback's per-example gradients are those of the micro-batch,
+ * which is the usual definition for Monte-Carlo per-example gradients.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observers.h"
+
+static int has_hook(const bsc_layer_ops *ops)
+{
+    return ops->struct_size >= offsetof(bsc_layer_ops, per_example_sqnorm) +
+                                   sizeof ops->per_example_sqnorm &&
+           ops->per_example_sqnorm != NULL;
+}
+
+static bsc_tensor rows_view(const bsc_tensor *base, size_t first, size_t count,
+                            size_t row_len, const bsc_shape *per)
+{
+    bsc_shape s;
+    s.ndim = per->ndim + 1;
+    s.dim[0] = (int64_t)count;
+    for (int d = 0; d < per->ndim; d++)
+        s.dim[d + 1] = per->dim[d];
+    return bsc_tensor_view(base, first * row_len, &s);
+}
+
+void obs_pegrad_free(obs_pegrad *pg)
+{
+    free(pg->hook_layers);
+    bsc_tensor_free(&pg->acc);
+    bsc_tensor_free(&pg->state_copy);
+    bsc_tensor_free(&pg->all_range);
+    bsc_tensor_free(&pg->fb_ranges);
+    memset(pg, 0, sizeof *pg);
+}
+
+bsc_status obs_pegrad_start(obs_pegrad *pg, const bsc_run_info *run, int force_microbatch)
+{
+    obs_pegrad_free(pg);
+    bsc_model *m = run->model;
+    bsc_context *ctx = run->ctx;
+    pg->ctx = ctx;
+    pg->model = m;
+    pg->force_microbatch = force_microbatch;
+    size_t nl = bsc_model_n_layers(m), nt = bsc_model_n_tensors(m);
+    bsc_shape in = bsc_model_output_shape(m, nl);   /* past the last layer: the input */
+    pg->row_len = bsc_shape_numel(&in);
+    pg->hook_layers = calloc(nl ? nl : 1, sizeof *pg->hook_layers);
+    uint32_t *fb = calloc(2 * (nl ? nl : 1), sizeof *fb);
+    bsc_status s = BSC_OK;
+    if (!pg->hook_layers || !fb) {
+        s = bsc_fail(BSC_ERR_NOMEM, "observers: out of memory");
+        goto cleanup;
+    }
+    for (size_t li = 0; li < nl; li++) {
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (size_t i = 0; i < nt; i++) {
+            const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
+            if ((size_t)t->layer != li || t->spec.role == BSC_ROLE_STATE || t->numel == 0)
+                continue;
+            if (t->offset < lo)
+                lo = (uint32_t)t->offset;
+            if (t->offset + t->numel > hi)
+                hi = (uint32_t)(t->offset + t->numel);
+        }
+        if (lo >= hi)
+            continue;   /* no trainable tensors: contributes nothing */
+        if (!force_microbatch && has_hook(bsc_model_layer_ops(m, li))) {
+            pg->hook_layers[pg->n_hook++] = (int)li;
+        } else {
+            fb[2 * pg->n_fallback] = lo;
+            fb[2 * pg->n_fallback + 1] = hi;
+            pg->n_fallback++;
+        }
+    }
+    uint32_t all[2] = {0, (uint32_t)bsc_model_n_params(m)};
+    if ((s = obs_alloc(ctx, BSC_F32, bsc_model_max_batch(m), &pg->acc)) != BSC_OK ||
+        (s = obs_alloc(ctx, BSC_F32, bsc_model_n_state(m), &pg->state_copy)) != BSC_OK ||
+        (s = obs_alloc(ctx, BSC_I32, 2, &pg->all_range)) != BSC_OK ||
+        (s = bsc_tensor_write(ctx, &pg->all_range, all)) != BSC_OK ||
+        (s = obs_alloc(ctx, BSC_I32, 2 * (pg->n_fallback ? pg->n_fallback : 1),
+                       &pg->fb_ranges)) != BSC_OK ||
+        (pg->n_fallback && (s = bsc_tensor_write(ctx, &pg->fb_ranges, fb)) != BSC_OK) ||
+        (s = bsc_kernel(ctx, "observers.cl", "obs_ranges_sqnorm", &pg->k_ranges)) != BSC_OK ||
+        (s = bsc_kernel(ctx, "observers.cl", "obs_pe_reduce", &pg->k_reduce)) != BSC_OK ||
+        (s = obs_local_size(ctx, pg->k_ranges, &pg->local_ranges)) != BSC_OK ||
+        (s = obs_local_size(ctx, pg->k_reduce, &pg->local_reduce)) != BSC_OK)
+        goto cleanup;
+cleanup:
+    free(fb);
+    return s;
+}
+
+/* out[oo] (+)= sum of x^2 over `ranges` (n of them), one work-group. */
+static bsc_status ranges_sqnorm(obs_pegrad *pg, const bsc_tensor *x, const bsc_tensor *ranges,
+                                size_t n, bsc_tensor *out, size_t oo, int accumulate)
+{
+    cl_uint xo = (cl_uint)x->offset, nr = (cl_uint)n, o = (cl_uint)(out->offset + oo);
+    cl_int acc = accumulate;
+    size_t l = pg->local_ranges;
+    bsc_karg a[] = {BSC_ARG(x->mem), BSC_ARG(xo), BSC_ARG(ranges->mem), BSC_ARG(nr),
+                    BSC_ARG(out->mem), BSC_ARG(o), BSC_ARG(acc), BSC_LOCAL(l * sizeof(float))};
+    return bsc_launch(pg->ctx, pg->k_ranges, 8, a, 1, &l, &l);
+}
+
+bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t seed,
+                              bsc_tensor *out, size_t o)
+{
+    bsc_model *m = pg->model;
+    bsc_context *ctx = pg->ctx;
+    size_t B = si->batch, nl = bsc_model_n_layers(m);
+    int has_state = bsc_model_n_state(m) > 0;
+    bsc_shape in_shape = bsc_model_output_shape(m, nl);
+    bsc_status s;
+    if (B == 0 || B > pg->acc.numel)
+        return bsc_fail(BSC_ERR_INTERNAL, "observers: batch %zu outside [1, %zu]", B,
+                        pg->acc.numel);
+    /* Training-mode batch norm moves its running statistics in forward: keep
+     * them as the optimizer step left them. */
+    if (has_state && (s = bsc_tensor_copy(ctx, bsc_model_state(m), &pg->state_copy)) != BSC_OK)
+        return s;
+    bsc_pass p = {B, 1, seed, si->step};
+    int64_t bd = (int64_t)B;
+    bsc_shape bshape = bsc_shape_make(1, &bd);
+    bsc_tensor q = bsc_tensor_view(&pg->acc, 0, &bshape);
+    if ((s = bsc_model_forward_loss(m, &p, si->x, si->y)) != BSC_OK ||
+        (s = bsc_model_backward(m, &p, si->x, si->y, 1.0f)) != BSC_OK ||
+        (s = bsc_tensor_fill(ctx, &q, 0.0f)) != BSC_OK)
+        return s;
+    for (size_t k = 0; k < pg->n_hook; k++) {
+        size_t li = (size_t)pg->hook_layers[k];
+        bsc_shape pin = bsc_model_output_shape(m, li ? li - 1 : nl);
+        bsc_shape pout = bsc_model_output_shape(m, li);
+        bsc_tensor in = li ? rows_view(bsc_model_activation(m, li - 1), 0, B, 0, &pin)
+                           : rows_view(si->x, 0, B, 0, &pin);
+        bsc_tensor dout = rows_view(bsc_model_dactivation(m, li), 0, B, 0, &pout);
+        const bsc_layer_ops *ops = bsc_model_layer_ops(m, li);
+        if ((s = ops->per_example_sqnorm(bsc_model_layer_self(m, li), &p, &in, &dout, &q)) !=
+            BSC_OK)
+            return bsc_fail_context(s, "per-example gradient norms of layer %zu", li);
+    }
+    if ((s = ranges_sqnorm(pg, bsc_model_grads(m), &pg->all_range, 1, out, o + 2, 0)) != BSC_OK)
+        return s;
+    if (pg->n_fallback) {
+        int64_t one = 1;
+        bsc_shape yshape = bsc_shape_make(1, &one);
+        bsc_pass p1 = {1, 1, seed, si->step};
+        for (size_t i = 0; i < B; i++) {
+            bsc_tensor xi = rows_view(si->x, i, 1, pg->row_len, &in_shape);
+            bsc_tensor yi = bsc_tensor_view(si->y, i, &yshape);
+            if ((s = bsc_model_forward_loss(m, &p1, &xi, &yi)) != BSC_OK ||
+                (s = bsc_model_backward(m, &p1, &xi, &yi, 1.0f)) != BSC_OK ||
+                (s = ranges_sqnorm(pg, bsc_model_grads(m), &pg->fb_ranges, pg->n_fallback,
+                                   &pg->acc, i, 1)) != BSC_OK)
+                return s;
+        }
+    }
+    cl_uint qo = (cl_uint)pg->acc.offset, n = (cl_uint)B, oo = (cl_uint)(out->offset + o);
+    size_t l = pg->local_reduce;
+    bsc_karg a[] = {BSC_ARG(pg->acc.mem), BSC_ARG(qo), BSC_ARG(n), BSC_ARG(out->mem),
+                    BSC_ARG(oo), BSC_LOCAL(2 * l * sizeof(float))};
+    if ((s = bsc_launch(ctx, pg->k_reduce, 6, a, 1, &l, &l)) != BSC_OK)
+        return s;
+    if (has_state)
+        return bsc_tensor_copy(ctx, &pg->state_copy, bsc_model_state(m));
+    return BSC_OK;
+}
+
+/* ---- samples every K steps */
+
+bsc_status obs_pe_series_options(const bsc_node *options, obs_pe_series *ps)
+{
+    bsc_status s = bsc_opt_long(options, "every_steps", 50, 1, 1L << 40, &ps->every);
+    if (s == BSC_OK)
+        s = obs_parse_method(options, &ps->force_microbatch);
+    return s;
+}
+
+void obs_pe_series_free(obs_pe_series *ps)
+{
+    obs_pegrad_free(&ps->pg);
+    bsc_tensor_free(&ps->out);
+    free(ps->step);
+    free(ps->epoch);
+    free(ps->batch);
+    free(ps->host);
+    ps->step = NULL;
+    ps->epoch = NULL;
+    ps->batch = NULL;
+    ps->host = NULL;
+    ps->slots = ps->n = 0;
+}
+
+bsc_status obs_pe_series_start(obs_pe_series *ps, const bsc_run_info *run)
+{
+    obs_pe_series_free(ps);
+    ps->slots = run->steps_per_epoch / (size_t)ps->every + 2;
+    ps->step = calloc(ps->slots, sizeof *ps->step);
+    ps->epoch = calloc(ps->slots, sizeof *ps->epoch);
+    ps->batch = calloc(ps->slots, sizeof *ps->batch);
+    ps->host = calloc(3 * ps->slots, sizeof *ps->host);
+    if (!ps->step || !ps->epoch || !ps->batch || !ps->host)
+        return bsc_fail(BSC_ERR_NOMEM, "observers: out of memory");
+    bsc_status s = obs_pegrad_start(&ps->pg, run, ps->force_microbatch);
+    if (s == BSC_OK)
+        s = obs_alloc(run->ctx, BSC_F32, 3 * ps->slots, &ps->out);
+    return s;
+}
+
+bsc_status obs_pe_series_step(obs_pe_series *ps, const bsc_step_info *si)
+{
+    if (si->step % (uint64_t)ps->every != 0 || si->batch < 2 || ps->n >= ps->slots)
+        return BSC_OK;
+    size_t k = ps->n++;
+    ps->step[k] = si->step;
+    ps->epoch[k] = si->epoch;
+    ps->batch[k] = si->batch;
+    return obs_pegrad_enqueue(&ps->pg, si, ps->seed, &ps->out, 3 * k);
+}
+
+bsc_status obs_pe_series_read(obs_pe_series *ps)
+{
+    if (ps->n == 0)
+        return BSC_OK;
+    return obs_read(ps->pg.ctx, &ps->out, 3 * ps->n, ps->host);
+}

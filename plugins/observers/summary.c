@@ -1,0 +1,280 @@
+/* batchscope observers plugin: `summary` -- the study's tables, after all runs.
+ *
+ * Reads only result files (each run's metrics.csv, update_norms.csv and
+ * run.json), so it gives the same tables for a resumed study and never
+ * touches the device:
+ *
+ *   OUT/analyses/summary.csv  one row per batch size: batch_size, status,
+ *       epochs, steps, seconds, train_loss, train_acc, test_loss, test_acc,
+ *       generalization_gap (train_acc - test_acc), distance_from_init,
+ *       update_norm_q25, update_norm_median, update_norm_q75 (of the
+ *       per-step total update norms, quartiles interpolated as numpy does).
+ *       Values of observers that were not on are left empty.
+ *   OUT/analyses/epoch_distance_ratio.csv  epoch, small, large,
+ *       small_epoch_distance, large_epoch_distance, ratio (small / large),
+ *       for every pair of `pairs: [[32, 256], ...]`; default one pair, the
+ *       smallest batch size and 256 when it ran, else the largest.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchscope/fsutil.h"
+#include "observers.h"
+
+typedef struct summary {
+    long (*pairs)[2];
+    const bsc_node **pair_at;
+    size_t n_pairs;
+} summary;
+
+static void sum_destroy(void *self);
+
+static bsc_status parse_pairs(const bsc_node *p, summary *sm)
+{
+    if (p->kind != BSC_NODE_SEQ)
+        return bsc_node_fail(p, BSC_ERR_INVALID, "'pairs' must be a list of [small, large] "
+                             "batch-size pairs, e.g. [[32, 256]]");
+    sm->pairs = calloc(p->n ? p->n : 1, sizeof *sm->pairs);
+    sm->pair_at = calloc(p->n ? p->n : 1, sizeof *sm->pair_at);
+    if (!sm->pairs || !sm->pair_at)
+        return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    for (size_t i = 0; i < p->n; i++) {
+        const bsc_node *it = p->items[i];
+        if (it->kind != BSC_NODE_SEQ || it->n != 2)
+            return bsc_node_fail(it, BSC_ERR_INVALID, "a pair must be [small, large], two "
+                                 "batch sizes");
+        for (int k = 0; k < 2; k++) {
+            bsc_status s = bsc_node_to_long(it->items[k], 1, 1L << 40, &sm->pairs[i][k]);
+            if (s != BSC_OK)
+                return s;
+        }
+        sm->pair_at[i] = it;
+    }
+    sm->n_pairs = p->n;
+    return BSC_OK;
+}
+
+static bsc_status sum_create(const bsc_analysis_config *cfg, void **self)
+{
+    static const char *const keys[] = {"type", "pairs", NULL};
+    bsc_status s = bsc_node_check_keys(cfg->options, keys);
+    if (s != BSC_OK)
+        return s;
+    summary *sm = calloc(1, sizeof *sm);
+    if (!sm)
+        return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    const bsc_node *p = bsc_node_get(cfg->options, "pairs");
+    if (p && (s = parse_pairs(p, sm)) != BSC_OK) {
+        sum_destroy(sm);
+        return s;
+    }
+    *self = sm;
+    return BSC_OK;
+}
+
+/* The run's file `name` as a table; *t NULL (and BSC_OK) when it is absent. */
+static bsc_status read_table(const bsc_run_result *r, const char *name, bsc_table **t)
+{
+    *t = NULL;
+    char *path = bsc_strdup_printf("%s/%s", r->dir, name);
+    if (!path)
+        return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    bsc_status s = bsc_path_exists(path) ? bsc_table_read_csv(path, t) : BSC_OK;
+    free(path);
+    return s;
+}
+
+static double last_value(const bsc_table *t, const char *col)
+{
+    long c = t ? bsc_table_find(t, col) : -1;
+    size_t n = t ? bsc_table_n_rows(t) : 0;
+    return c >= 0 && n ? bsc_table_get(t, n - 1, (size_t)c) : NAN;
+}
+
+/* A number field of run.json ("seconds": 12.5); NaN when absent. */
+static double json_number(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = text ? strstr(text, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
+{
+    bsc_table *metrics = NULL, *norms = NULL;
+    char *json = NULL, *jpath = bsc_strdup_printf("%s/run.json", r->dir);
+    double *v = NULL;
+    bsc_status s = jpath ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    if (s == BSC_OK && bsc_path_exists(jpath))
+        s = bsc_read_file(jpath, &json, NULL);
+    if (s == BSC_OK)
+        s = read_table(r, "metrics.csv", &metrics);
+    if (s == BSC_OK)
+        s = read_table(r, "update_norms.csv", &norms);
+    if (s != BSC_OK)
+        goto cleanup;
+    double q25 = NAN, q50 = NAN, q75 = NAN;
+    long nc = norms ? bsc_table_find(norms, "norm") : -1;
+    if (nc >= 0) {
+        size_t n = bsc_table_n_rows(norms), m = 0;
+        v = malloc((n ? n : 1) * sizeof *v);
+        if (!v) {
+            s = bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+            goto cleanup;
+        }
+        for (size_t i = 0; i < n; i++) {
+            double x = bsc_table_get(norms, i, (size_t)nc);
+            if (!isnan(x))
+                v[m++] = x;
+        }
+        obs_quartiles(v, m, &q25, &q50, &q75);
+    }
+    double tra = last_value(metrics, "train_acc"), tea = last_value(metrics, "test_acc");
+    bsc_metrics_row row;
+    if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
+        goto cleanup;
+    bsc_metrics_set(&row, "batch_size", (double)r->batch_size);
+    bsc_metrics_set_str(&row, "status", r->status ? r->status : "");
+    bsc_metrics_set(&row, "epochs", last_value(metrics, "epoch"));
+    bsc_metrics_set(&row, "steps", last_value(metrics, "step"));
+    bsc_metrics_set(&row, "seconds", json_number(json, "seconds"));
+    bsc_metrics_set(&row, "train_loss", last_value(metrics, "train_loss"));
+    bsc_metrics_set(&row, "train_acc", tra);
+    bsc_metrics_set(&row, "test_loss", last_value(metrics, "test_loss"));
+    bsc_metrics_set(&row, "test_acc", tea);
+    bsc_metrics_set(&row, "generalization_gap", tra - tea);
+    bsc_metrics_set(&row, "distance_from_init", last_value(metrics, "distance_from_init"));
+    bsc_metrics_set(&row, "update_norm_q25", q25);
+    bsc_metrics_set(&row, "update_norm_median", q50);
+    bsc_metrics_set(&row, "update_norm_q75", q75);
+cleanup:
+    bsc_table_free(metrics);
+    bsc_table_free(norms);
+    free(json);
+    free(jpath);
+    free(v);
+    return s;
+}
+
+static const bsc_run_result *find_run(const bsc_study *st, long bs)
+{
+    for (size_t i = 0; i < st->n_runs; i++)
+        if ((long)st->runs[i].batch_size == bs)
+            return &st->runs[i];
+    return NULL;
+}
+
+static bsc_status ratio_rows(const bsc_run_result *a, const bsc_run_result *b, bsc_table *out)
+{
+    bsc_table *ta = NULL, *tb = NULL;
+    bsc_status s = read_table(a, "metrics.csv", &ta);
+    if (s == BSC_OK)
+        s = read_table(b, "metrics.csv", &tb);
+    long ea = ta ? bsc_table_find(ta, "epoch") : -1, eb = tb ? bsc_table_find(tb, "epoch") : -1;
+    long da = ta ? bsc_table_find(ta, "epoch_distance") : -1;
+    long db = tb ? bsc_table_find(tb, "epoch_distance") : -1;
+    /* Epoch 0 has no distance travelled yet: the ratio starts at epoch 1. */
+    for (size_t i = 0; s == BSC_OK && ea >= 0 && eb >= 0 && da >= 0 && db >= 0 &&
+                       i < bsc_table_n_rows(ta); i++) {
+        double e = bsc_table_get(ta, i, (size_t)ea);
+        if (!(e >= 1))
+            continue;
+        for (size_t j = 0; j < bsc_table_n_rows(tb); j++) {
+            if (bsc_table_get(tb, j, (size_t)eb) != e)
+                continue;
+            double x = bsc_table_get(ta, i, (size_t)da), y = bsc_table_get(tb, j, (size_t)db);
+            bsc_metrics_row row;
+            if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
+                break;
+            bsc_metrics_set(&row, "epoch", e);
+            bsc_metrics_set(&row, "small", (double)a->batch_size);
+            bsc_metrics_set(&row, "large", (double)b->batch_size);
+            bsc_metrics_set(&row, "small_epoch_distance", x);
+            bsc_metrics_set(&row, "large_epoch_distance", y);
+            bsc_metrics_set(&row, "ratio", y > 0 ? x / y : NAN);
+            break;
+        }
+    }
+    bsc_table_free(ta);
+    bsc_table_free(tb);
+    return s;
+}
+
+static bsc_status sum_post(void *self, const bsc_study *st)
+{
+    summary *sm = self;
+    bsc_table *sum = NULL, *ratio = NULL;
+    char *dir = bsc_strdup_printf("%s/analyses", st->out_dir);
+    char *p1 = bsc_strdup_printf("%s/analyses/summary.csv", st->out_dir);
+    char *p2 = bsc_strdup_printf("%s/analyses/epoch_distance_ratio.csv", st->out_dir);
+    bsc_status s = dir && p1 && p2 ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    if (s == BSC_OK)
+        s = bsc_mkdir_p(dir);
+    if (s == BSC_OK)
+        s = bsc_table_new(&sum);
+    if (s == BSC_OK)
+        s = bsc_table_new(&ratio);
+    static const char *const rcols[] = {"epoch", "small", "large", "small_epoch_distance",
+                                        "large_epoch_distance", "ratio"};
+    for (size_t i = 0; s == BSC_OK && i < sizeof rcols / sizeof rcols[0]; i++)
+        s = bsc_table_column(ratio, rcols[i]);
+    for (size_t i = 0; s == BSC_OK && i < st->n_runs; i++)
+        s = summary_row(&st->runs[i], sum);
+    if (s == BSC_OK && sm->n_pairs) {
+        for (size_t i = 0; s == BSC_OK && i < sm->n_pairs; i++) {
+            const bsc_run_result *a = find_run(st, sm->pairs[i][0]);
+            const bsc_run_result *b = find_run(st, sm->pairs[i][1]);
+            if (!a || !b)
+                s = bsc_node_fail(sm->pair_at[i], BSC_ERR_INVALID, "no run with batch size %ld "
+                                  "in this study", !a ? sm->pairs[i][0] : sm->pairs[i][1]);
+            else
+                s = ratio_rows(a, b, ratio);
+        }
+    } else if (s == BSC_OK && st->n_runs >= 2) {
+        const bsc_run_result *small = &st->runs[0], *large = NULL, *big = &st->runs[0];
+        for (size_t i = 0; i < st->n_runs; i++) {
+            if (st->runs[i].batch_size < small->batch_size)
+                small = &st->runs[i];
+            if (st->runs[i].batch_size > big->batch_size)
+                big = &st->runs[i];
+        }
+        large = find_run(st, 256);
+        if (!large || large == small)
+            large = big;
+        if (large != small)
+            s = ratio_rows(small, large, ratio);
+    }
+    if (s == BSC_OK)
+        s = bsc_table_write_csv(sum, p1);
+    if (s == BSC_OK)
+        s = bsc_table_write_csv(ratio, p2);
+    bsc_table_free(sum);
+    bsc_table_free(ratio);
+    free(dir);
+    free(p1);
+    free(p2);
+    return s;
+}
+
+static void sum_destroy(void *self)
+{
+    summary *sm = self;
+    if (!sm)
+        return;
+    free(sm->pairs);
+    free(sm->pair_at);
+    free(sm);
+}
+
+const bsc_analysis_ops obs_summary_ops = {
+    .struct_size = sizeof(bsc_analysis_ops),
+    .create = sum_create,
+    .run_start = NULL,
+    .after_step = NULL,
+    .epoch_end = NULL,
+    .run_end = NULL,
+    .post = sum_post,
+    .destroy = sum_destroy,
+};

@@ -1,0 +1,111 @@
+/* bench_observers: the extra time of a training epoch with the distance and
+ * update_norms observers on, versus off, on the quick-start model.
+ *
+ *   bench_observers [pipeline.yaml] [epochs] [repeats] [batch]
+ *
+ * Defaults: pipelines/quickstart.yaml (from the source tree), 4 epochs, 3
+ * repeats, batch 32 (the smallest batch has the most steps per epoch, so the
+ * per-step kernel of update_norms weighs most there). Runs alternate off/on so
+ * that drift of the machine hits both alike. The first epoch of every run is
+ * left out (program builds and caches warm up there); the time per epoch is
+ * the engine's training time (metrics.csv `seconds`: the steps and the
+ * once-per-epoch read-back, evaluation excluded), and the wall time of the
+ * whole run is shown beside it. The target is a ratio under 1.05.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchscope/fsutil.h"
+#include "batchscope/study.h"
+#include "batchscope/table.h"
+
+#ifndef BSC_SOURCE_DIR
+#define BSC_SOURCE_DIR "."
+#endif
+
+static int run_once(const char *pipeline, const char *out, int epochs, long batch, int on,
+                    double *per_epoch, double *wall)
+{
+    char s_epochs[64], s_batch[64];
+    snprintf(s_epochs, sizeof s_epochs, "training.epochs=%d", epochs);
+    snprintf(s_batch, sizeof s_batch, "training.batch_sizes=[%ld]", batch);
+    const char *sets[] = {s_epochs, s_batch,
+                          on ? "observers=[{type: distance}, {type: update_norms}]"
+                             : "observers=[]"};
+    bsc_run_options o = {0};
+    o.pipeline_path = pipeline;
+    o.out_dir = out;
+    o.overrides = sets;
+    o.n_overrides = 3;
+    o.quiet = 1;
+    double t0 = bsc_now();
+    bsc_status s = bsc_study_run(&o);
+    *wall = bsc_now() - t0;
+    if (s != BSC_OK) {
+        fprintf(stderr, "bench_observers: %s\n", bsc_last_error());
+        return -1;
+    }
+    char *path = bsc_strdup_printf("%s/runs/bs%ld/metrics.csv", out, batch);
+    bsc_table *t = NULL;
+    s = path ? bsc_table_read_csv(path, &t) : BSC_ERR_NOMEM;
+    free(path);
+    if (s != BSC_OK) {
+        fprintf(stderr, "bench_observers: %s\n", bsc_last_error());
+        return -1;
+    }
+    long c = bsc_table_find(t, "seconds");
+    size_t n = bsc_table_n_rows(t);
+    /* Rows: epoch 0 (before training), 1, ..., epochs; seconds is cumulative. */
+    *per_epoch = c >= 0 && n >= 3 ? (bsc_table_get(t, n - 1, (size_t)c) -
+                                     bsc_table_get(t, 1, (size_t)c)) / (double)(n - 2)
+                                  : NAN;
+    bsc_table_free(t);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *pipeline = argc > 1 ? argv[1] : BSC_SOURCE_DIR "/pipelines/quickstart.yaml";
+    int epochs = argc > 2 ? atoi(argv[2]) : 4;
+    int repeats = argc > 3 ? atoi(argv[3]) : 3;
+    long batch = argc > 4 ? atol(argv[4]) : 32;
+    if (epochs < 2 || repeats < 1 || batch < 1) {
+        fprintf(stderr, "usage: bench_observers [pipeline.yaml] [epochs >= 2] [repeats] "
+                        "[batch]\n");
+        return 2;
+    }
+    char tmpl[] = "/tmp/bench-observers-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    double sum[2] = {0, 0}, best[2] = {INFINITY, INFINITY}, wall_sum[2] = {0, 0};
+    printf("%-4s %-4s %14s %10s\n", "rep", "obs", "s/epoch", "wall s");
+    for (int r = 0; r < repeats; r++)
+        for (int on = 0; on < 2; on++) {
+            char *out = bsc_strdup_printf("%s/r%d-%s", tmpl, r, on ? "on" : "off");
+            double pe, wall;
+            if (!out || run_once(pipeline, out, epochs, batch, on, &pe, &wall) != 0)
+                return 1;
+            printf("%-4d %-4s %14.4f %10.2f\n", r, on ? "on" : "off", pe, wall);
+            fflush(stdout);
+            sum[on] += pe;
+            wall_sum[on] += wall;
+            if (pe < best[on])
+                best[on] = pe;
+            free(out);
+        }
+    printf("batch %ld, %d epochs (first left out), %d repeats\n", batch, epochs, repeats);
+    printf("mean s/epoch  off %.4f  on %.4f  ratio %.4f\n", sum[0] / repeats, sum[1] / repeats,
+           sum[1] / sum[0]);
+    printf("best s/epoch  off %.4f  on %.4f  ratio %.4f\n", best[0], best[1], best[1] / best[0]);
+    printf("wall per run  off %.2f  on %.2f  ratio %.4f\n", wall_sum[0] / repeats,
+           wall_sum[1] / repeats, wall_sum[1] / wall_sum[0]);
+    char *cmd = bsc_strdup_printf("rm -rf '%s'", tmpl);
+    if (cmd && system(cmd) != 0)
+        fprintf(stderr, "bench_observers: could not remove %s\n", tmpl);
+    free(cmd);
+    return 0;
+}
