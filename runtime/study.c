@@ -25,6 +25,11 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+int bsc_study_interrupted(void)
+{
+    return interrupted != 0;
+}
+
 typedef struct study {
     const bsc_run_options *opt;
     FILE *log;
@@ -48,6 +53,8 @@ typedef struct study {
     float *init_params, *init_state;
     bsc_trainer tr;
     bsc_run_result *results;
+    const bsc_analysis_type *report;
+    void *report_self;
     bsc_tensor *finals;      /* params and state per run */
 } study;
 
@@ -266,6 +273,8 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
     return s;
 }
 
+static bsc_status create_report(study *st);
+
 /* Host-side preparation, before anything is written or a device opened:
  * every option of every component is checked here (layers by their plugin
  * through create(), shapes inferred), and the dataset files are read. */
@@ -291,9 +300,10 @@ static bsc_status prepare(study *st)
         return s;
     if ((s = bsc_dataset_load(&st->dcfg, &st->host)) != BSC_OK ||
         (s = bsc_model_create(st->reg, p->layers, p->n_layers, &p->loss, &st->host->sample,
-                              st->host->n_classes, &st->model)) != BSC_OK)
+                              st->host->n_classes, &st->model)) != BSC_OK ||
+        (s = create_components(st)) != BSC_OK)
         return s;
-    return create_components(st);
+    return create_report(st);
 }
 
 static bsc_status train_all(study *st)
@@ -407,26 +417,88 @@ static bsc_status train_all(study *st)
 
 static bsc_status post_analyses(study *st)
 {
+    /* Only the runs that finished (a view: st->results keeps ownership). */
+    bsc_run_result *done = calloc(st->n_outcomes ? st->n_outcomes : 1, sizeof *done);
+    if (!done)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < st->n_outcomes; i++)
         if (st->results[i].dir)
-            st->results[n++] = st->results[i];
-    bsc_study sv = {st->ctx, st->model, st->results, n, st->out, st->p->seed, st->eval};
+            done[n++] = st->results[i];
+    bsc_study sv = {st->ctx, st->model, done, n, st->out, st->p->seed, st->eval};
+    bsc_status s = BSC_OK;
     for (size_t i = 0; i < st->n_obs; i++) {
         const bsc_analysis_ops *ops = st->obs[i].type->ops;
         if (!ops->post)
             continue;
         if (!st->opt->quiet)
             fprintf(st->log, "batchscope: analysis %s\n", st->obs[i].type->name);
-        bsc_status s = ops->post(st->obs[i].self, &sv);
-        if (s != BSC_OK)
-            return bsc_fail_context(s, "analysis %s", st->obs[i].type->name);
+        s = ops->post(st->obs[i].self, &sv);
+        if (s != BSC_OK) {
+            bsc_fail_context(s, "analysis %s", st->obs[i].type->name);
+            break;
+        }
     }
+    free(done);
+    return s;
+}
+
+/* ---- the report (plugins/report) -------------------------------------
+ * Figures and OUT/report.html, drawn from the result files alone, after the
+ * final manifest is written so that the page shows the study as it ended.
+ * It runs unless the pipeline says `report: {enabled: false}`. Its options
+ * are checked with everything else, before training (create_report). The
+ * report plugin is built only where PLplot is installed: without it the
+ * study still succeeds (with a note), unless the pipeline asked for a report. */
+static bsc_status create_report(study *st)
+{
+    const bsc_node *opts = st->p->report;
+    int enabled = 1;
+    bsc_status s = opts ? bsc_opt_bool(opts, "enabled", 1, &enabled) : BSC_OK;
+    if (s != BSC_OK || !enabled)
+        return s;
+    st->report = bsc_registry_analysis(st->reg, "report");
+    if (!st->report && opts)
+        return bsc_node_fail(opts, BSC_ERR_NOT_FOUND, "`report:` asks for a report, but no "
+                             "plugin provides the analysis type 'report' (bsc_report is built "
+                             "only with PLplot: libplplot-dev)");
+    if (!st->report)
+        return BSC_OK;
+    bsc_analysis_config cfg = {opts, st->out, st->p->seed};
+    s = st->report->ops->create(&cfg, &st->report_self);
+    if (s != BSC_OK)
+        st->report = NULL;
+    return s;
+}
+
+static bsc_status run_report(study *st)
+{
+    if (!st->report) {
+        if (!st->opt->quiet && !st->p->report)
+            fprintf(st->log, "batchscope: no report plugin (bsc_report needs PLplot); "
+                    "figures skipped\n");
+        return BSC_OK;
+    }
+    size_t n = 0;
+    while (n < st->n_outcomes && st->results[n].dir)
+        n++;
+    bsc_study sv = {st->ctx, st->model, st->results, n, st->out, st->p->seed, st->eval};
+    if (!st->opt->quiet)
+        fprintf(st->log, "batchscope: report\n");
+    bsc_status s = st->report->ops->post(st->report_self, &sv);
+    if (s != BSC_OK)
+        return bsc_fail_context(s, "report");
+    char *html = bsc_strdup_printf("%s/report.html", st->out);
+    if (html && bsc_path_exists(html) && !st->opt->quiet)
+        fprintf(st->log, "batchscope: report in %s\n", html);
+    free(html);
     return BSC_OK;
 }
 
 static void study_free(study *st)
 {
+    if (st->report && st->report_self)
+        st->report->ops->destroy(st->report_self);
     for (size_t i = 0; i < st->n_obs; i++)
         if (st->obs[i].self)
             st->obs[i].type->ops->destroy(st->obs[i].self);
@@ -511,6 +583,15 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         free(err);
         if (s == BSC_OK && !o->quiet)
             fprintf(st.log, "batchscope: results in %s\n", st.out);
+    }
+    if (s == BSC_OK && out_ready && st.p->n_layers) {
+        s = run_report(&st);
+        if (s != BSC_OK) {
+            char *err = strdup(bsc_last_error());
+            write_manifest(&st, "failed", err);
+            bsc_fail(s, "%s", err ? err : bsc_status_str(s));
+            free(err);
+        }
     }
     study_free(&st);
     return s;

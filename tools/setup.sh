@@ -27,6 +27,7 @@ packages=(
   libclblast-dev libyaml-dev libcmocka-dev zlib1g-dev libssl-dev
   librandom123-dev liblbfgsb-dev
   dataset-fashion-mnist
+  libplplot-dev plplot-driver-cairo chromium
 )
 
 missing=()

@@ -1,8 +1,10 @@
 /* The batchscope command: devices, plugins, run. Thin: the work is in
  * libbatchscope so that tests can drive it without a subprocess. */
 #include "batchscope/batchscope.h"
+#include "batchscope/fsutil.h"
 #include "batchscope/study.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static const char *usage_main =
     "  plugins                 list plugins and the types they provide\n"
     "  run PIPELINE.yaml       run a study (see `batchscope run --help`)\n"
     "  check PIPELINE.yaml     validate a pipeline without running it\n"
+    "  report OUT              redraw the figures and OUT/report.html\n"
     "\n"
     "exit status: 0 success, 1 a failed run, 2 bad usage or input\n";
 
@@ -33,14 +36,22 @@ static const char *usage_run =
 static const char *usage_check =
     "usage: batchscope check PIPELINE.yaml [--set key.path=value]...\n"
     "\n"
-    "Parses and validates the pipeline and resolves every plugin type it names,\n"
-    "without opening a device.\n";
+    "Validates the pipeline without opening a device: its keys and values, the\n"
+    "plugin types it names, the dataset files, every layer's and analysis'\n"
+    "options and the model's shapes; prints the model's shapes.\n";
 
 static const char *usage_devices = "usage: batchscope devices\n\nLists every OpenCL platform and device.\n";
 static const char *usage_plugins =
     "usage: batchscope plugins [--plugin PATH]...\n\n"
     "Lists every plugin found (build tree or install directory, then\n"
     "$BATCHSCOPE_PLUGIN_PATH, then each --plugin file or directory).\n";
+
+static const char *usage_report =
+    "usage: batchscope report OUT [--quiet]\n"
+    "\n"
+    "Redraws the figures (OUT/figures) and OUT/report.html from the result files\n"
+    "in OUT alone, without retraining; options come from OUT/pipeline.yaml's\n"
+    "`report:` when it has one.\n";
 
 static int fail(bsc_status s)
 {
@@ -173,25 +184,131 @@ static int cmd_check(int argc, char **argv)
     const char **overrides = NULL;
     int rc = parse_run_args(argc, argv, usage_check, 0, &o, &overrides);
     if (rc < 0) {
-        bsc_pipeline *p = NULL;
-        bsc_registry *r = NULL;
-        bsc_status s = bsc_pipeline_load(o.pipeline_path, o.overrides, o.n_overrides, &p);
-        if (s == BSC_OK)
-            s = bsc_registry_new(&r);
-        if (s == BSC_OK)
-            s = bsc_registry_load_default(r);
-        for (size_t i = 0; s == BSC_OK && i < p->n_plugins; i++)
-            s = bsc_registry_load_path(r, p->plugins[i], "pipeline");
-        if (s == BSC_OK)
-            s = bsc_pipeline_check_types(p, r);
-        if (s == BSC_OK)
-            printf("%s: ok\n", o.pipeline_path);
+        bsc_status s = bsc_study_check(&o, stdout);
         rc = s == BSC_OK ? 0 : fail(s);
-        bsc_registry_free(r);
-        bsc_pipeline_free(p);
     }
     free(overrides);
     return rc;
+}
+
+/* ---- `batchscope report OUT`: the report plugin over a results directory,
+ * with no device: the study it sees has only the out dir and the runs. */
+
+static int cmp_run_result(const void *a, const void *b)
+{
+    size_t x = ((const bsc_run_result *)a)->batch_size, y = ((const bsc_run_result *)b)->batch_size;
+    return (x > y) - (x < y);
+}
+
+/* OUT/runs/bs<B> directories as run results (no tensors); status from run.json. */
+static bsc_status list_runs(const char *out, bsc_run_result **runs, size_t *n)
+{
+    char *dir = bsc_strdup_printf("%s/runs", out);
+    DIR *d = dir ? opendir(dir) : NULL;
+    bsc_status s = BSC_OK;
+    size_t cap = 0;
+    *runs = NULL;
+    *n = 0;
+    if (!d) {
+        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s: no runs directory (is %s a batchscope results "
+                     "directory?)", dir ? dir : out, out);
+        free(dir);
+        return s;
+    }
+    struct dirent *e;
+    while (s == BSC_OK && (e = readdir(d))) {
+        char *end;
+        long bs = strncmp(e->d_name, "bs", 2) ? 0 : strtol(e->d_name + 2, &end, 10);
+        if (bs <= 0 || *end)
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            bsc_run_result *g = realloc(*runs, cap * sizeof *g);
+            if (!g) {
+                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *runs = g;
+        }
+        bsc_run_result *r = &(*runs)[*n];
+        memset(r, 0, sizeof *r);
+        r->batch_size = (size_t)bs;
+        r->dir = bsc_strdup_printf("%s/%s", dir, e->d_name);
+        char *json = bsc_strdup_printf("%s/%s/run.json", dir, e->d_name);
+        char *text = NULL;
+        r->status = "incomplete";
+        if (json && bsc_path_exists(json) && bsc_read_file(json, &text, NULL) == BSC_OK)
+            r->status = strstr(text, "\"diverged\"") ? "diverged" : "completed";
+        free(text);
+        free(json);
+        ++*n;
+        if (!r->dir)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    closedir(d);
+    free(dir);
+    if (*n)
+        qsort(*runs, *n, sizeof **runs, cmp_run_result);
+    return s;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(usage_report, stdout);
+        return 0;
+    }
+    const char *out = NULL;
+    int quiet = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--quiet"))
+            quiet = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error(usage_report, "unknown option '%s'", argv[i]);
+        else if (!out)
+            out = argv[i];
+        else
+            return usage_error(usage_report, "unexpected argument '%s'", argv[i]);
+    }
+    if (!out)
+        return usage_error(usage_report, "%s", "missing OUT (a results directory)");
+    bsc_pipeline *p = NULL;
+    bsc_registry *reg = NULL;
+    bsc_run_result *runs = NULL;
+    size_t n_runs = 0;
+    void *self = NULL;
+    const bsc_analysis_type *t = NULL;
+    char *yaml = bsc_strdup_printf("%s/pipeline.yaml", out);
+    bsc_status s = yaml ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && bsc_path_exists(yaml))
+        s = bsc_pipeline_load(yaml, NULL, 0, &p);
+    if (s == BSC_OK)
+        s = list_runs(out, &runs, &n_runs);
+    if (s == BSC_OK && (s = bsc_registry_new(&reg)) == BSC_OK)
+        s = bsc_registry_load_default(reg);
+    if (s == BSC_OK && !(t = bsc_registry_analysis(reg, "report")))
+        s = bsc_fail(BSC_ERR_NOT_FOUND, "no plugin provides the analysis type 'report' (was "
+                     "bsc_report built? it needs PLplot: libplplot-dev)");
+    if (s == BSC_OK) {
+        bsc_analysis_config cfg = {p ? p->report : NULL, out, p ? p->seed : 0};
+        s = t->ops->create(&cfg, &self);
+    }
+    if (s == BSC_OK) {
+        bsc_study sv = {NULL, NULL, runs, n_runs, out, p ? p->seed : 0, NULL};
+        s = t->ops->post(self, &sv);
+        t->ops->destroy(self);
+    }
+    char *html = bsc_strdup_printf("%s/report.html", out);
+    if (s == BSC_OK && !quiet && html && bsc_path_exists(html))
+        printf("batchscope: report in %s\n", html);
+    free(html);
+    for (size_t i = 0; i < n_runs; i++)
+        free((char *)runs[i].dir);
+    free(runs);
+    bsc_registry_free(reg);
+    bsc_pipeline_free(p);
+    free(yaml);
+    return s == BSC_OK ? 0 : fail(s);
 }
 
 int main(int argc, char **argv)
@@ -217,5 +334,7 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 2, argv + 2);
     return usage_error(usage_main, "unknown command '%s'", cmd);
 }

@@ -30,6 +30,11 @@ typedef struct bsc_run_options {
 
 bsc_status bsc_study_run(const bsc_run_options *o);
 
+/* 1 once SIGINT arrived while a study runs (its handler swallows the
+ * signal). Long post-training analyses poll it between evaluations and
+ * return BSC_ERR_INTERRUPTED, keeping what they finished for --resume. */
+int bsc_study_interrupted(void);
+
 /* What `batchscope check` does: everything bsc_study_run checks before it
  * opens a device -- the pipeline, plugin types, the dataset files, every
  * layer's and analysis' options and the model's shapes -- writing nothing

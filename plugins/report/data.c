@@ -1,0 +1,327 @@
+/* The report's inputs: the runs under OUT/runs and checked CSV access. */
+#include "report.h"
+
+#include "batchscope/fsutil.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *rep_path(const rep *r, const char *rel)
+{
+    return bsc_strdup_printf("%s/%s", r->out, rel);
+}
+
+bsc_status rep_skip(rep_fig *f, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(f->note);
+    f->note = strdup(buf);
+    return f->note ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+/* ----------------------------------------------------------------- CSV */
+
+bsc_status rep_csv(const char *path, bsc_table **t)
+{
+    *t = NULL;
+    if (!bsc_path_exists(path))
+        return BSC_OK;
+    /* bsc_table_read_csv catches a short last row; a cut that falls exactly
+     * between fields of the last row, or inside its last number, is only
+     * visible as the missing end of line. */
+    char *text = NULL;
+    size_t len = 0;
+    bsc_status s = bsc_read_file(path, &text, &len);
+    if (s != BSC_OK)
+        return s;
+    int lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    int cut = len > 0 && text[len - 1] != '\n';
+    free(text);
+    if (len == 0)
+        return bsc_fail(BSC_ERR_DATA, "%s:1: empty file (no CSV header)", path);
+    if (cut)
+        return bsc_fail(BSC_ERR_DATA, "%s:%d: truncated: the last line has no end of line "
+                        "(was the file cut short?)", path, lines + 1);
+    return bsc_table_read_csv(path, t);
+}
+
+bsc_status rep_col(const bsc_table *t, const char *path, const char *name, size_t *col)
+{
+    long c = bsc_table_find(t, name);
+    if (c >= 0) {
+        *col = (size_t)c;
+        return BSC_OK;
+    }
+    char have[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < bsc_table_n_cols(t) && used < sizeof have - 1; i++)
+        used += (size_t)snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "",
+                                 bsc_table_col_name(t, i));
+    return bsc_fail(BSC_ERR_DATA, "%s:1: missing column '%s' (the header has: %s)", path, name,
+                    have);
+}
+
+long rep_col_any(const bsc_table *t, const char *const *names)
+{
+    for (; *names; names++) {
+        long c = bsc_table_find(t, *names);
+        if (c >= 0)
+            return c;
+    }
+    return -1;
+}
+
+bsc_status rep_num(const bsc_table *t, const char *path, size_t row, size_t col, double *v)
+{
+    const char *str = bsc_table_get_str(t, row, col);
+    if (str)
+        return bsc_fail(BSC_ERR_DATA, "%s:%zu: column '%s': '%s' is not a number", path, row + 2,
+                        bsc_table_col_name(t, col), str);
+    *v = bsc_table_get(t, row, col);
+    return BSC_OK;
+}
+
+bsc_status rep_column(const bsc_table *t, const char *path, size_t col, double **v)
+{
+    size_t n = bsc_table_n_rows(t);
+    *v = malloc((n ? n : 1) * sizeof **v);
+    if (!*v)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        bsc_status s = rep_num(t, path, i, col, &(*v)[i]);
+        if (s != BSC_OK) {
+            free(*v);
+            *v = NULL;
+            return s;
+        }
+    }
+    return BSC_OK;
+}
+
+int rep_row_is_total(const bsc_table *t, long layer_col, size_t row)
+{
+    if (layer_col < 0)
+        return 1;
+    const char *s = bsc_table_get_str(t, row, (size_t)layer_col);
+    if (s)
+        return !strcmp(s, "total") || !strcmp(s, "all");
+    /* A numeric layer index is one layer; an empty cell is the total. */
+    return isnan(bsc_table_get(t, row, (size_t)layer_col));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double rep_quantile(double *v, size_t *n, double q)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (isfinite(v[i]))
+            v[m++] = v[i];
+    *n = m;
+    if (m == 0)
+        return NAN;
+    qsort(v, m, sizeof *v, cmp_double);
+    /* numpy's default: linear between the order statistics around q(m-1) */
+    double pos = q * (double)(m - 1);
+    size_t lo = (size_t)floor(pos);
+    size_t hi = lo + 1 < m ? lo + 1 : lo;
+    return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
+}
+
+/* ---------------------------------------------------------------- runs */
+
+static int cmp_run(const void *a, const void *b)
+{
+    long x = ((const rep_run *)a)->bs, y = ((const rep_run *)b)->bs;
+    return (x > y) - (x < y);
+}
+
+/* The status string of run.json (written by the engine: "status": "..."). */
+static void read_status(const char *dir, char *out, size_t len)
+{
+    char *path = bsc_strdup_printf("%s/run.json", dir);
+    char *text = NULL;
+    snprintf(out, len, "incomplete");
+    if (path && bsc_path_exists(path) && bsc_read_file(path, &text, NULL) == BSC_OK) {
+        const char *k = strstr(text, "\"status\"");
+        const char *q = k ? strchr(k + 8, '"') : NULL;
+        const char *e = q ? strchr(q + 1, '"') : NULL;
+        if (e && (size_t)(e - q - 1) < len)
+            snprintf(out, len, "%.*s", (int)(e - q - 1), q + 1);
+    }
+    free(text);
+    free(path);
+}
+
+/* Steps per epoch: the step count at the end of epoch 1 (metrics.csv). */
+static double steps_per_epoch(const rep_run *run)
+{
+    const bsc_table *t = run->metrics;
+    long ce = bsc_table_find(t, "epoch"), cs = bsc_table_find(t, "step");
+    if (ce < 0 || cs < 0)
+        return NAN;
+    for (size_t i = 0; i < bsc_table_n_rows(t); i++) {
+        double e = bsc_table_get(t, i, (size_t)ce), st = bsc_table_get(t, i, (size_t)cs);
+        if (e >= 1 && st > 0)
+            return st / e;
+    }
+    return NAN;
+}
+
+double rep_epoch_of_step(const rep_run *run, double step)
+{
+    return isfinite(run->steps_per_epoch) ? step / run->steps_per_epoch : step;
+}
+
+bsc_status rep_load_runs(rep *r)
+{
+    char *runs_dir = rep_path(r, "runs");
+    if (!runs_dir)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    DIR *d = opendir(runs_dir);
+    if (!d) {
+        bsc_status s = bsc_fail(BSC_ERR_NOT_FOUND, "%s: no runs directory (is %s a batchscope "
+                                "results directory?)", runs_dir, r->out);
+        free(runs_dir);
+        return s;
+    }
+    bsc_status s = BSC_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    while (s == BSC_OK && (e = readdir(d))) {
+        char *end;
+        if (strncmp(e->d_name, "bs", 2) != 0 || !e->d_name[2])
+            continue;
+        long bs = strtol(e->d_name + 2, &end, 10);
+        if (*end || bs <= 0)
+            continue;
+        if (r->n_runs == cap) {
+            cap = cap ? 2 * cap : 8;
+            rep_run *g = realloc(r->runs, cap * sizeof *g);
+            if (!g) {
+                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            r->runs = g;
+        }
+        rep_run *run = &r->runs[r->n_runs];
+        memset(run, 0, sizeof *run);
+        run->bs = bs;
+        run->steps_per_epoch = NAN;
+        run->dir = bsc_strdup_printf("%s/%s", runs_dir, e->d_name);
+        run->metrics_path = run->dir ? bsc_strdup_printf("%s/metrics.csv", run->dir) : NULL;
+        r->n_runs++;
+        if (!run->metrics_path)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    closedir(d);
+    free(runs_dir);
+    if (s != BSC_OK)
+        return s;
+    if (r->n_runs)
+        qsort(r->runs, r->n_runs, sizeof *r->runs, cmp_run);
+    for (size_t i = 0; i < r->n_runs; i++) {
+        rep_run *run = &r->runs[i];
+        /* The color follows the batch size's rank in the study, so every
+         * figure of one report agrees; past the palette, the line style
+         * tells repeated colors apart. */
+        run->color = REP_COL_BS0 + (int)(i % REP_N_BS_COLORS);
+        run->style = 1 + (int)(i / REP_N_BS_COLORS) % 8;
+        read_status(run->dir, run->status, sizeof run->status);
+        if ((s = rep_csv(run->metrics_path, &run->metrics)) != BSC_OK)
+            return s;
+        if (run->metrics)
+            run->steps_per_epoch = steps_per_epoch(run);
+    }
+    return BSC_OK;
+}
+
+const rep_run *rep_find_run(const rep *r, long bs)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (r->runs[i].bs == bs)
+            return &r->runs[i];
+    return NULL;
+}
+
+void rep_free(rep *r)
+{
+    for (size_t i = 0; i < r->n_runs; i++) {
+        free(r->runs[i].dir);
+        free(r->runs[i].metrics_path);
+        bsc_table_free(r->runs[i].metrics);
+    }
+    free(r->runs);
+    for (size_t i = 0; i < r->n_figs; i++) {
+        free(r->figs[i].note);
+        free(r->figs[i].svg);
+    }
+    free(r->fig_dir);
+    memset(r, 0, sizeof *r);
+}
+
+bsc_status rep_metrics_series(const rep *r, const char *xname, const char *const *ynames,
+                              int ny, int required, rep_series **out, size_t *found)
+{
+    *found = 0;
+    *out = calloc(r->n_runs ? r->n_runs : 1, sizeof **out);
+    if (!*out)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++) {
+        const rep_run *run = &r->runs[i];
+        rep_series *se = &(*out)[i];
+        se->run = run;
+        if (!run->metrics)
+            continue;
+        size_t cx, cy[4];
+        int have = bsc_table_find(run->metrics, xname) >= 0;
+        for (int k = 0; k < ny; k++)
+            have = have && bsc_table_find(run->metrics, ynames[k]) >= 0;
+        if (!have && !required)
+            continue;
+        if ((s = rep_col(run->metrics, run->metrics_path, xname, &cx)) != BSC_OK)
+            break;
+        for (int k = 0; s == BSC_OK && k < ny; k++)
+            s = rep_col(run->metrics, run->metrics_path, ynames[k], &cy[k]);
+        if (s == BSC_OK)
+            s = rep_column(run->metrics, run->metrics_path, cx, &se->x);
+        for (int k = 0; s == BSC_OK && k < ny; k++)
+            s = rep_column(run->metrics, run->metrics_path, cy[k], &se->y[k]);
+        if (s == BSC_OK) {
+            se->n = bsc_table_n_rows(run->metrics);
+            ++*found;
+        }
+    }
+    if (s != BSC_OK) {
+        rep_series_free(*out, r->n_runs);
+        *out = NULL;
+    }
+    return s;
+}
+
+void rep_series_free(rep_series *s, size_t n)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].x);
+        for (int k = 0; k < 4; k++)
+            free(s[i].y[k]);
+    }
+    free(s);
+}

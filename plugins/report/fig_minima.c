@@ -1,0 +1,324 @@
+/* Figures 4 and 5: the minimizers compared -- interpolation between two of
+ * them, Keskar sharpness and the top Hessian eigenvalue against batch size
+ * (OUT/analyses/interpolate_*.csv, sharpness.csv, hessian.csv). */
+#include "report.h"
+
+#include "batchscope/fsutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------ interpolation */
+
+typedef struct interp_fig {
+    size_t n;
+    double *alpha, *y[4];     /* train_loss, test_loss, train_acc, test_acc */
+    int has_test, log_loss;
+    long bs_a, bs_b;
+} interp_fig;
+
+static void draw_interp(const rep *r, const void *data)
+{
+    const interp_fig *d = data;
+    double x0, x1, lo = INFINITY, hi = -INFINITY, a, b;
+    rep_range(d->n, d->alpha, &x0, &x1);
+    rep_pad(&x0, &x1, 0.02);
+    for (int k = 0; k < (d->has_test ? 2 : 1); k++) {
+        rep_range(d->n, d->y[k], &a, &b);
+        lo = fmin(lo, a);
+        hi = fmax(hi, b);
+    }
+    rep_pad(&lo, &hi, 0.05);
+    int kind = d->log_loss ? REP_AX_LOG10 : REP_AX_LIN;
+    char title[160];
+    if (d->bs_a > 0)
+        snprintf(title, sizeof title, "θ(α) = α θ#dB=%ld#u + (1 − α) θ#dB=%ld#u", d->bs_b,
+                 d->bs_a);
+    else
+        snprintf(title, sizeof title, "θ(α) = α θ#dB#u + (1 − α) θ#dA#u");
+    rep_panel(0, 0, 1, 1, 520);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, kind, "α (0: first minimizer, 1: second)",
+             d->log_loss ? "cross-entropy loss (nats, log scale)" : "cross-entropy loss (nats)",
+             title);
+    /* the two minimizers, in their batch sizes' colors */
+    const rep_run *ra = rep_find_run(r, d->bs_a), *rb = rep_find_run(r, d->bs_b);
+    for (int m = 0; m < 2; m++) {
+        const rep_run *run = m ? rb : ra;
+        int color = run ? run->color : REP_COL_MUTED;
+        double mx[2] = {m, m}, my[2] = {lo, hi};
+        char label[48];
+        rep_line(2, mx, my, color, 2, 2.0);
+        if (run)
+            snprintf(label, sizeof label, "B = %ld", run->bs);
+        else
+            snprintf(label, sizeof label, "%s", m ? "B" : "A");
+        rep_text(m + (m ? 0.03 : -0.03) * (x1 - x0), hi - 0.06 * (hi - lo), m ? 0.0 : 1.0,
+                 color, 0.9, label);
+    }
+    rep_line(d->n, d->alpha, d->y[0], REP_COL_LOSS, 1, 3.0);
+    if (d->has_test)
+        rep_line(d->n, d->alpha, d->y[1], REP_COL_LOSS, 3, 3.0);
+    rep_axis_right(0, 100, "accuracy (%)", REP_COL_ACC);
+    rep_line(d->n, d->alpha, d->y[2], REP_COL_ACC, 1, 3.0);
+    if (d->has_test)
+        rep_line(d->n, d->alpha, d->y[3], REP_COL_ACC, 3, 3.0);
+    rep_legend l = {0};
+    rep_legend_add(&l, "train loss", REP_COL_LOSS, 1, 0);
+    if (d->has_test)
+        rep_legend_add(&l, "test loss", REP_COL_LOSS, 3, 0);
+    rep_legend_add(&l, "train accuracy", REP_COL_ACC, 1, 0);
+    if (d->has_test)
+        rep_legend_add(&l, "test accuracy", REP_COL_ACC, 3, 0);
+    rep_legend_draw(&l, 2);
+}
+
+bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
+{
+    static const char *const cols[] = {"train_loss", "test_loss", "train_acc", "test_acc"};
+    interp_fig d;
+    memset(&d, 0, sizeof d);
+    char *rel = bsc_strdup_printf("analyses/%s", csv);
+    char *path = rel ? rep_path(r, rel) : NULL;
+    bsc_table *t = NULL;
+    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t ca, c[4];
+    if (s == BSC_OK && !t)
+        s = rep_skip(f, "no analyses/%s", csv);
+    else if (s == BSC_OK && (s = rep_col(t, path, "alpha", &ca)) == BSC_OK) {
+        d.has_test = bsc_table_find(t, "test_loss") >= 0;
+        d.n = bsc_table_n_rows(t);
+        if (sscanf(csv, "interpolate_bs%ld_bs%ld.csv", &d.bs_a, &d.bs_b) != 2)
+            d.bs_a = d.bs_b = -1;
+        s = rep_column(t, path, ca, &d.alpha);
+        for (int k = 0; s == BSC_OK && k < 4; k++) {
+            if (!d.has_test && (k == 1 || k == 3))
+                continue;
+            if ((s = rep_col(t, path, cols[k], &c[k])) == BSC_OK)
+                s = rep_column(t, path, c[k], &d.y[k]);
+        }
+        for (size_t j = 0; s == BSC_OK && j < d.n; j++)
+            for (int k = 2; k < 4; k++)
+                if (d.y[k])
+                    d.y[k][j] *= 100;
+        if (s == BSC_OK && d.n == 0)
+            s = rep_skip(f, "analyses/%s has no rows", csv);
+        else if (s == BSC_OK) {
+            /* Far from both minimizers the loss explodes; a log axis keeps
+             * the basins around alpha = 0 and 1 readable. */
+            double lo, hi, lo2, hi2;
+            rep_range(d.n, d.y[0], &lo, &hi);
+            if (d.has_test) {
+                rep_range(d.n, d.y[1], &lo2, &hi2);
+                lo = fmin(lo, lo2);
+                hi = fmax(hi, hi2);
+            }
+            d.log_loss = lo > 0 && hi / lo > 20;
+            if (d.log_loss)
+                for (size_t j = 0; j < d.n; j++)
+                    for (int k = 0; k < 2; k++)
+                        if (d.y[k])
+                            d.y[k][j] = rep_tx(d.y[k][j], REP_AX_LOG10);
+            s = rep_render(r, f, 1650, 800, draw_interp, &d);
+        }
+    }
+    bsc_table_free(t);
+    free(path);
+    free(rel);
+    free(d.alpha);
+    for (int k = 0; k < 4; k++)
+        free(d.y[k]);
+    return s;
+}
+
+/* ----------------------------------------- quantity vs batch size */
+
+#define MAX_SERIES 8
+
+/* Series of (batch size, value) points, each with a label; the points
+ * take the batch sizes' colors, the series differ by line and symbol. */
+typedef struct bs_fig {
+    int n_panels;
+    const char *title[2], *ylabel[2];
+    int ykind[2];
+    size_t n_series[2];
+    char label[2][MAX_SERIES][64];
+    size_t n[2][MAX_SERIES];
+    double lb[2][MAX_SERIES][64], v[2][MAX_SERIES][64];
+    int color[2][MAX_SERIES][64];
+} bs_fig;
+
+static void draw_bs(const rep *r, const void *data)
+{
+    (void)r;
+    const bs_fig *d = data;
+    double x0 = INFINITY, x1 = -INFINITY;
+    for (int p = 0; p < d->n_panels; p++)
+        for (size_t k = 0; k < d->n_series[p]; k++)
+            for (size_t i = 0; i < d->n[p][k]; i++) {
+                x0 = fmin(x0, d->lb[p][k][i]);
+                x1 = fmax(x1, d->lb[p][k][i]);
+            }
+    x0 -= 0.5;
+    x1 += 0.5;
+    for (int p = 0; p < d->n_panels; p++) {
+        double lo = INFINITY, hi = -INFINITY, a, b;
+        for (size_t k = 0; k < d->n_series[p]; k++) {
+            rep_range(d->n[p][k], d->v[p][k], &a, &b);
+            lo = fmin(lo, a);
+            hi = fmax(hi, b);
+        }
+        if (d->ykind[p] == REP_AX_LIN)
+            lo = fmin(lo, 0);
+        rep_pad(&lo, &hi, 0.1);
+        rep_panel(p, 0, d->n_panels, 1, 420);
+        rep_axes(x0, x1, REP_AX_LOG2, lo, hi, d->ykind[p], "batch size (log#d2#u scale)",
+                 d->ylabel[p], d->title[p]);
+        rep_legend l = {0};
+        for (size_t k = 0; k < d->n_series[p]; k++) {
+            int style = 1 + (int)k % 4, symbol = 1 + (int)k % 5;
+            rep_line(d->n[p][k], d->lb[p][k], d->v[p][k], REP_COL_FG, style, 1.8);
+            for (size_t i = 0; i < d->n[p][k]; i++)
+                rep_points(1, &d->lb[p][k][i], &d->v[p][k][i], d->color[p][k][i], symbol, 1.7);
+            if (d->n_series[p] > 1 || d->label[p][k][0])
+                rep_legend_add(&l, d->label[p][k], REP_COL_FG, style, symbol);
+        }
+        if (p == d->n_panels - 1)
+            rep_legend_draw(&l, 1);
+    }
+}
+
+/* Appends (bs, v) to the series called label of panel p. */
+static void bs_add(const rep *r, bs_fig *d, int p, const char *label, long bs, double v)
+{
+    size_t k = 0;
+    while (k < d->n_series[p] && strcmp(d->label[p][k], label) != 0)
+        k++;
+    if (k == d->n_series[p]) {
+        if (k == MAX_SERIES)
+            return;
+        snprintf(d->label[p][k], sizeof d->label[p][k], "%s", label);
+        d->n_series[p]++;
+    }
+    size_t i = d->n[p][k];
+    if (i == 64 || bs <= 0)
+        return;
+    const rep_run *run = rep_find_run(r, bs);
+    double lb = log2((double)bs);
+    /* kept sorted by batch size, so the connecting line runs left to right */
+    for (; i > 0 && d->lb[p][k][i - 1] > lb; i--) {
+        d->lb[p][k][i] = d->lb[p][k][i - 1];
+        d->v[p][k][i] = d->v[p][k][i - 1];
+        d->color[p][k][i] = d->color[p][k][i - 1];
+    }
+    d->lb[p][k][i] = lb;
+    d->v[p][k][i] = rep_tx(v, d->ykind[p]);
+    d->color[p][k][i] = run ? run->color : REP_COL_FG;
+    d->n[p][k]++;
+}
+
+bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
+{
+    char *path = rep_path(r, "analyses/sharpness.csv");
+    bsc_table *t = NULL;
+    bs_fig *d = calloc(1, sizeof *d);
+    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t cb, ce, cs;
+    long cv = -1;
+    if (s == BSC_OK && !t)
+        s = rep_skip(f, "no analyses/sharpness.csv (the sharpness analysis was not run)");
+    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
+             (s = rep_col(t, path, "eps", &ce)) == BSC_OK &&
+             (s = rep_col(t, path, "sharpness", &cs)) == BSC_OK) {
+        cv = bsc_table_find(t, "variant");
+        d->n_panels = 1;
+        d->title[0] = "Keskar sharpness of the minimizer";
+        d->ylabel[0] = "φ (max loss increase in the ε-box, %)";
+        d->ykind[0] = REP_AX_LIN;
+        for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
+            double bs, eps, v;
+            if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
+                (s = rep_num(t, path, i, ce, &eps)) != BSC_OK ||
+                (s = rep_num(t, path, i, cs, &v)) != BSC_OK)
+                break;
+            const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
+            char label[64];
+            snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : "full", eps);
+            bs_add(r, d, 0, label, (long)bs, v);
+        }
+        if (s == BSC_OK && d->n_series[0] == 0)
+            s = rep_skip(f, "analyses/sharpness.csv has no rows");
+        else if (s == BSC_OK)
+            s = rep_render(r, f, 1500, 760, draw_bs, d);
+    }
+    bsc_table_free(t);
+    free(path);
+    free(d);
+    return s;
+}
+
+bsc_status rep_fig_hessian(rep *r, rep_fig *f)
+{
+    static const char *const eig_names[] = {"top_eigenvalue", "eigenvalue", "lambda_max",
+                                            "lambda", "value", NULL};
+    char *path = rep_path(r, "analyses/hessian.csv");
+    bsc_table *t = NULL;
+    bs_fig *d = calloc(1, sizeof *d);
+    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t cb, ce;
+    if (s == BSC_OK && !t)
+        s = rep_skip(f, "no analyses/hessian.csv (the hessian analysis was not run)");
+    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK) {
+        long c = rep_col_any(t, eig_names);
+        long ctr = bsc_table_find(t, "trace");
+        if (c < 0)
+            s = rep_col(t, path, "eigenvalue", &ce);
+        else
+            ce = (size_t)c;
+        d->n_panels = ctr >= 0 ? 2 : 1;
+        d->title[0] = "Top eigenvalue of the training-loss Hessian";
+        d->ylabel[0] = "λ#dmax#u (nats per squared weight unit)";
+        d->title[1] = "Hessian trace (Hutchinson)";
+        d->ylabel[1] = "tr(H) (nats per squared weight unit)";
+        /* The top eigenvalue of a run is the largest of its rows, whether
+         * the file lists one eigenvalue per run or the top k. */
+        long bsv[64];
+        double top[64], trace[64];
+        size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
+        for (size_t i = 0; s == BSC_OK && i < rows; i++) {
+            double bs, v, tr = NAN;
+            if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
+                (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
+                (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
+                break;
+            size_t j = 0;
+            while (j < nb && bsv[j] != (long)bs)
+                j++;
+            if (j == nb) {
+                if (nb == 64)
+                    continue;
+                bsv[nb] = (long)bs;
+                top[nb] = v;
+                trace[nb++] = tr;
+            }
+            if (v > top[j] || !isfinite(top[j]))
+                top[j] = v;
+            if (!isfinite(trace[j]))
+                trace[j] = tr;
+        }
+        for (size_t j = 0; s == BSC_OK && j < nb; j++) {
+            bs_add(r, d, 0, "", bsv[j], top[j]);
+            if (ctr >= 0 && isfinite(trace[j]))
+                bs_add(r, d, 1, "", bsv[j], trace[j]);
+        }
+        if (s == BSC_OK && d->n_series[0] == 0)
+            s = rep_skip(f, "analyses/hessian.csv has no rows");
+        else if (s == BSC_OK)
+            s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
+    }
+    bsc_table_free(t);
+    free(path);
+    free(d);
+    return s;
+}

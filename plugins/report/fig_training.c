@@ -1,0 +1,474 @@
+/* Figures 1 and 2: learning curves, the generalization gap, and how far the
+ * weights travel (from metrics.csv and analyses/epoch_distance_ratio.csv). */
+#include "report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEGEND_PX 300
+
+typedef struct series_fig {
+    rep_series *s;
+    size_t n;
+} series_fig;
+
+/* The range of y[k] over every run (k = -1: x). */
+static void runs_range(const series_fig *d, int k, int kind, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (size_t i = 0; i < d->n; i++) {
+        const rep_series *s = &d->s[i];
+        for (size_t j = 0; j < s->n; j++) {
+            double v = rep_tx(k < 0 ? s->x[j] : s->y[k][j], kind);
+            if (isfinite(v)) {
+                *lo = fmin(*lo, v);
+                *hi = fmax(*hi, v);
+            }
+        }
+    }
+}
+
+static void draw_runs(const series_fig *d, int k, int style, double xscale_steps)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const rep_series *s = &d->s[i];
+        if (!s->n)
+            continue;
+        double *x = malloc(s->n * sizeof *x);
+        if (!x)
+            continue;
+        for (size_t j = 0; j < s->n; j++)
+            x[j] = xscale_steps > 0 ? s->x[j] / xscale_steps : s->x[j];
+        rep_line(s->n, x, s->y[k], s->run->color, style ? style : s->run->style, 3.0);
+        free(x);
+    }
+}
+
+/* ------------------------------------------------------ learning curves */
+
+static void draw_curves(const rep *r, const void *data)
+{
+    const series_fig *d = data;
+    double x0, x1, lo, hi, lo2, hi2;
+    runs_range(d, -1, REP_AX_LIN, &x0, &x1);
+    rep_pad(&x0, &x1, 0.02);
+    runs_range(d, 0, REP_AX_LIN, &lo, &hi);
+    runs_range(d, 1, REP_AX_LIN, &lo2, &hi2);
+    lo = fmin(lo, lo2);
+    hi = fmax(hi, hi2);
+    rep_pad(&lo, &hi, 0.05);
+    rep_panel(0, 0, 2, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch", "cross-entropy loss (nats)",
+             "Loss");
+    draw_runs(d, 0, 1, 0);
+    draw_runs(d, 1, 3, 0);
+
+    runs_range(d, 2, REP_AX_LIN, &lo, &hi);
+    runs_range(d, 3, REP_AX_LIN, &lo2, &hi2);
+    lo = fmax(0, fmin(lo, lo2));
+    hi = fmin(100, fmax(hi, hi2));
+    rep_pad(&lo, &hi, 0.05);
+    hi = fmin(hi, 100.5);
+    rep_panel(1, 0, 2, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch", "accuracy (%)", "Accuracy");
+    draw_runs(d, 2, 1, 0);
+    draw_runs(d, 3, 3, 0);
+
+    rep_legend l = {0};
+    rep_legend_runs(r, &l);
+    rep_legend_add(&l, "", -1, 1, 0);
+    rep_legend_add(&l, "train", REP_COL_FG, 1, 0);
+    rep_legend_add(&l, "test", REP_COL_FG, 3, 0);
+    rep_legend_draw(&l, 1);
+}
+
+bsc_status rep_fig_curves(rep *r, rep_fig *f)
+{
+    static const char *const cols[] = {"train_loss", "test_loss", "train_acc", "test_acc"};
+    series_fig d = {0};
+    bsc_status s = rep_metrics_series(r, "epoch", cols, 4, 1, &d.s, &d.n);
+    if (s != BSC_OK)
+        return s;
+    if (d.n == 0) {
+        rep_series_free(d.s, r->n_runs);
+        return rep_skip(f, "no run has a metrics.csv");
+    }
+    for (size_t i = 0; i < r->n_runs; i++)
+        for (size_t j = 0; j < d.s[i].n; j++) {
+            d.s[i].y[2][j] *= 100;
+            d.s[i].y[3][j] *= 100;
+        }
+    d.n = r->n_runs;
+    s = rep_render(r, f, 1800, 760, draw_curves, &d);
+    rep_series_free(d.s, r->n_runs);
+    return s;
+}
+
+/* ------------------------------------------------- generalization gap */
+
+typedef struct gap_fig {
+    size_t n;
+    double *lb, *train, *test, *gap;
+    int *color;
+} gap_fig;
+
+static void draw_gap(const rep *r, const void *data)
+{
+    const gap_fig *d = data;
+    double x0, x1, lo, hi, lo2, hi2;
+    rep_range(d->n, d->lb, &x0, &x1);
+    x0 -= 0.5;
+    x1 += 0.5;
+    rep_range(d->n, d->train, &lo, &hi);
+    rep_range(d->n, d->test, &lo2, &hi2);
+    lo = fmin(lo, lo2);
+    hi = fmax(hi, hi2);
+    rep_pad(&lo, &hi, 0.15);
+    rep_panel(0, 0, 2, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LOG2, lo, hi, REP_AX_LIN, "batch size (log#d2#u scale)",
+             "final accuracy (%)", "Final train and test accuracy");
+    rep_line(d->n, d->lb, d->train, REP_COL_FG, 1, 2.0);
+    rep_line(d->n, d->lb, d->test, REP_COL_FG, 3, 2.0);
+    for (size_t i = 0; i < d->n; i++) {
+        rep_points(1, &d->lb[i], &d->train[i], d->color[i], 1, 1.6);
+        rep_points(1, &d->lb[i], &d->test[i], d->color[i], 2, 1.6);
+    }
+
+    rep_range(d->n, d->gap, &lo, &hi);
+    lo = fmin(lo, 0);
+    hi = fmax(hi, 0);
+    rep_pad(&lo, &hi, 0.15);
+    rep_panel(1, 0, 2, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LOG2, lo, hi, REP_AX_LIN, "batch size (log#d2#u scale)",
+             "gap (percentage points)", "Gap: train − test accuracy");
+    double zx[2] = {x0, x1}, zy[2] = {0, 0};
+    rep_line(2, zx, zy, REP_COL_MUTED, 2, 1.0);
+    rep_line(d->n, d->lb, d->gap, REP_COL_FG, 1, 2.0);
+    for (size_t i = 0; i < d->n; i++) {
+        char label[32];
+        rep_points(1, &d->lb[i], &d->gap[i], d->color[i], 1, 1.8);
+        snprintf(label, sizeof label, "%.2f", d->gap[i]);
+        rep_text(d->lb[i], d->gap[i] + rep_px_y(32), 0.5, REP_COL_FG, 0.8, label);
+    }
+    rep_legend l = {0};
+    rep_legend_runs(r, &l);
+    for (int i = 0; i < l.n; i++)
+        l.style[i] = -1, l.symbol[i] = 1;  /* the runs are markers here */
+    rep_legend_add(&l, "", -1, 1, 0);
+    rep_legend_add(&l, "train", REP_COL_FG, 1, 1);
+    rep_legend_add(&l, "test", REP_COL_FG, 3, 2);
+    rep_legend_draw(&l, 1);
+}
+
+/* The last row with a test accuracy: the final evaluation of the run. */
+static long last_eval_row(const rep_series *s)
+{
+    for (size_t j = s->n; j-- > 0;)
+        if (isfinite(s->y[0][j]) && isfinite(s->y[1][j]))
+            return (long)j;
+    return -1;
+}
+
+bsc_status rep_fig_gap(rep *r, rep_fig *f)
+{
+    static const char *const cols[] = {"train_acc", "test_acc"};
+    rep_series *ss = NULL;
+    size_t found;
+    bsc_status s = rep_metrics_series(r, "epoch", cols, 2, 1, &ss, &found);
+    if (s != BSC_OK)
+        return s;
+    gap_fig d = {0};
+    d.lb = calloc(r->n_runs + 1, sizeof *d.lb);
+    d.train = calloc(r->n_runs + 1, sizeof *d.train);
+    d.test = calloc(r->n_runs + 1, sizeof *d.test);
+    d.gap = calloc(r->n_runs + 1, sizeof *d.gap);
+    d.color = calloc(r->n_runs + 1, sizeof *d.color);
+    if (!d.lb || !d.train || !d.test || !d.gap || !d.color)
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++) {
+        long j = last_eval_row(&ss[i]);
+        if (j < 0)
+            continue;
+        d.lb[d.n] = log2((double)r->runs[i].bs);
+        d.train[d.n] = 100 * ss[i].y[0][j];
+        d.test[d.n] = 100 * ss[i].y[1][j];
+        d.gap[d.n] = d.train[d.n] - d.test[d.n];
+        d.color[d.n] = r->runs[i].color;
+        d.n++;
+    }
+    if (s == BSC_OK && d.n == 0)
+        s = rep_skip(f, "no run has a final evaluation in metrics.csv");
+    else if (s == BSC_OK)
+        s = rep_render(r, f, 1800, 760, draw_gap, &d);
+    rep_series_free(ss, r->n_runs);
+    free(d.lb);
+    free(d.train);
+    free(d.test);
+    free(d.gap);
+    free(d.color);
+    return s;
+}
+
+/* ------------------------------------------------ distance from init */
+
+static void draw_distance(const rep *r, const void *data)
+{
+    const series_fig *d = data;
+    double x0, x1, lo, hi;
+    runs_range(d, -1, REP_AX_LIN, &x0, &x1);
+    rep_pad(&x0, &x1, 0.02);
+    runs_range(d, 0, REP_AX_LIN, &lo, &hi);
+    lo = fmin(lo, 0);
+    rep_pad(&lo, &hi, 0.05);
+    lo = fmax(lo, 0);
+    rep_panel(0, 0, 2, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch", "‖w#dt#u − w#d0#u‖ (L2 norm)",
+             "Distance from the initial weights, by epoch");
+    draw_runs(d, 0, 0, 0);
+
+    /* Against optimizer steps: the small batch takes many more of them. */
+    double s0 = INFINITY, s1 = -INFINITY;
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t j = 0; j < d->s[i].n; j++)
+            if (isfinite(d->s[i].y[1][j])) {
+                s0 = fmin(s0, d->s[i].y[1][j]);
+                s1 = fmax(s1, d->s[i].y[1][j]);
+            }
+    rep_pad(&s0, &s1, 0.02);
+    s0 = fmax(s0, 0);
+    rep_panel(1, 0, 2, 1, LEGEND_PX);
+    rep_axes(s0, s1, REP_AX_LIN, lo, hi, REP_AX_LIN, "optimizer step",
+             "‖w#dt#u − w#d0#u‖ (L2 norm)", "Distance from the initial weights, by step");
+    for (size_t i = 0; i < d->n; i++)
+        if (d->s[i].n)
+            rep_line(d->s[i].n, d->s[i].y[1], d->s[i].y[0], d->s[i].run->color,
+                     d->s[i].run->style, 3.0);
+    rep_legend l = {0};
+    rep_legend_runs(r, &l);
+    rep_legend_draw(&l, 1);
+}
+
+bsc_status rep_fig_distance(rep *r, rep_fig *f)
+{
+    static const char *const cols[] = {"distance_from_init", "step"};
+    series_fig d = {0};
+    bsc_status s = rep_metrics_series(r, "epoch", cols, 2, 0, &d.s, &d.n);
+    if (s == BSC_OK && d.n == 0)
+        s = rep_skip(f, "no metrics.csv has a distance_from_init column (the distance "
+                     "observer was not run)");
+    else if (s == BSC_OK) {
+        d.n = r->n_runs;
+        s = rep_render(r, f, 1800, 760, draw_distance, &d);
+    }
+    rep_series_free(d.s, r->n_runs);
+    return s;
+}
+
+/* ---------------------------------------------------- epoch distance */
+
+static void draw_epoch_distance(const rep *r, const void *data)
+{
+    const series_fig *d = data;
+    double x0, x1, lo, hi;
+    runs_range(d, -1, REP_AX_LIN, &x0, &x1);
+    rep_pad(&x0, &x1, 0.02);
+    runs_range(d, 0, REP_AX_LIN, &lo, &hi);
+    lo = fmin(lo, 0);
+    rep_pad(&lo, &hi, 0.05);
+    lo = fmax(lo, 0);
+    rep_panel(0, 0, 1, 1, LEGEND_PX);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch",
+             "‖w#dend(e)#u − w#dstart(e)#u‖ (L2 norm)", "Distance travelled in each epoch");
+    draw_runs(d, 0, 0, 0);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->s[i].n)
+            rep_points(d->s[i].n, d->s[i].x, d->s[i].y[0], d->s[i].run->color, 1, 1.0);
+    rep_legend l = {0};
+    rep_legend_runs(r, &l);
+    rep_legend_draw(&l, 1);
+}
+
+bsc_status rep_fig_epoch_distance(rep *r, rep_fig *f)
+{
+    static const char *const cols[] = {"epoch_distance"};
+    series_fig d = {0};
+    bsc_status s = rep_metrics_series(r, "epoch", cols, 1, 0, &d.s, &d.n);
+    if (s == BSC_OK && d.n == 0)
+        s = rep_skip(f, "no metrics.csv has an epoch_distance column (the distance observer "
+                     "was not run)");
+    else if (s == BSC_OK) {
+        d.n = r->n_runs;
+        s = rep_render(r, f, 1300, 760, draw_epoch_distance, &d);
+    }
+    rep_series_free(d.s, r->n_runs);
+    return s;
+}
+
+/* ----------------------------------------- ratio of epoch distances */
+
+#define MAX_PAIRS 8
+
+typedef struct ratio_fig {
+    size_t n_pairs;
+    long small[MAX_PAIRS], large[MAX_PAIRS];
+    size_t n[MAX_PAIRS];
+    double *epoch[MAX_PAIRS], *ratio[MAX_PAIRS];
+    char label[MAX_PAIRS][48];
+} ratio_fig;
+
+static void draw_ratio(const rep *r, const void *data)
+{
+    const ratio_fig *d = data;
+    double x0 = INFINITY, x1 = -INFINITY, lo = INFINITY, hi = -INFINITY, a, b;
+    for (size_t p = 0; p < d->n_pairs; p++) {
+        rep_range(d->n[p], d->epoch[p], &a, &b);
+        x0 = fmin(x0, a);
+        x1 = fmax(x1, b);
+        rep_range(d->n[p], d->ratio[p], &a, &b);
+        lo = fmin(lo, a);
+        hi = fmax(hi, b);
+    }
+    lo = fmin(lo, 1);
+    hi = fmax(hi, 1);
+    rep_pad(&x0, &x1, 0.03);
+    rep_pad(&lo, &hi, 0.08);
+    rep_panel(0, 0, 1, 1, LEGEND_PX + 60);
+    rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch",
+             "epoch distance, small batch / large batch", "Ratio of epoch distances");
+    double ox[2] = {x0, x1}, oy[2] = {1, 1};
+    rep_line(2, ox, oy, REP_COL_MUTED, 2, 1.0);
+    rep_legend l = {0};
+    for (size_t p = 0; p < d->n_pairs; p++) {
+        const rep_run *big = rep_find_run(r, d->large[p]);
+        int color = big ? big->color : REP_COL_FG;
+        rep_line(d->n[p], d->epoch[p], d->ratio[p], color, 1, 3.0);
+        rep_points(d->n[p], d->epoch[p], d->ratio[p], color, 1, 1.0);
+        rep_legend_add(&l, d->label[p], color, 1, 1);
+    }
+    rep_legend_draw(&l, 1);
+}
+
+static void free_ratio(ratio_fig *d)
+{
+    for (size_t p = 0; p < MAX_PAIRS; p++) {
+        free(d->epoch[p]);
+        free(d->ratio[p]);
+    }
+}
+
+/* Pairs from analyses/epoch_distance_ratio.csv: epoch and ratio columns,
+ * and the pair's batch sizes when the file holds more than one pair. */
+static bsc_status ratio_from_file(const char *path, const bsc_table *t, ratio_fig *d)
+{
+    static const char *const ratio_names[] = {"ratio", "epoch_distance_ratio", NULL};
+    static const char *const small_names[] = {"small", "bs_small", "small_batch",
+                                              "batch_small", NULL};
+    static const char *const large_names[] = {"large", "bs_large", "large_batch",
+                                              "batch_large", NULL};
+    size_t ce, cr;
+    bsc_status s = rep_col(t, path, "epoch", &ce);
+    if (s != BSC_OK)
+        return s;
+    long r = rep_col_any(t, ratio_names);
+    if (r < 0)
+        return rep_col(t, path, "ratio", &cr);
+    cr = (size_t)r;
+    long cs = rep_col_any(t, small_names), cl = rep_col_any(t, large_names);
+    size_t rows = bsc_table_n_rows(t);
+    for (size_t i = 0; i < rows; i++) {
+        double e, v, sm = 0, lg = 0;
+        if ((s = rep_num(t, path, i, ce, &e)) != BSC_OK ||
+            (s = rep_num(t, path, i, cr, &v)) != BSC_OK ||
+            (cs >= 0 && (s = rep_num(t, path, i, (size_t)cs, &sm)) != BSC_OK) ||
+            (cl >= 0 && (s = rep_num(t, path, i, (size_t)cl, &lg)) != BSC_OK))
+            return s;
+        size_t p = 0;
+        while (p < d->n_pairs && !(d->small[p] == (long)sm && d->large[p] == (long)lg))
+            p++;
+        if (p == d->n_pairs) {
+            if (p == MAX_PAIRS)
+                continue;
+            d->small[p] = (long)sm;
+            d->large[p] = (long)lg;
+            d->epoch[p] = malloc(rows * sizeof(double));
+            d->ratio[p] = malloc(rows * sizeof(double));
+            if (!d->epoch[p] || !d->ratio[p])
+                return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+            if (cs >= 0 && cl >= 0)
+                snprintf(d->label[p], sizeof d->label[p], "B = %ld / B = %ld", (long)sm,
+                         (long)lg);
+            else
+                snprintf(d->label[p], sizeof d->label[p], "small / large");
+            d->n_pairs++;
+        }
+        d->epoch[p][d->n[p]] = e;
+        d->ratio[p][d->n[p]] = v;
+        d->n[p]++;
+    }
+    return BSC_OK;
+}
+
+/* Without the file: the smallest batch against 256 (else the largest),
+ * the default pair of the observers, from their metrics.csv columns. */
+static bsc_status ratio_from_metrics(rep *r, ratio_fig *d)
+{
+    static const char *const cols[] = {"epoch_distance"};
+    rep_series *ss = NULL;
+    size_t found;
+    bsc_status s = rep_metrics_series(r, "epoch", cols, 1, 0, &ss, &found);
+    if (s != BSC_OK || found < 2) {
+        rep_series_free(ss, r->n_runs);
+        return s;
+    }
+    const rep_series *a = NULL, *b = NULL;
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (ss[i].n) {
+            if (!a)
+                a = &ss[i];
+            if (ss[i].run->bs == 256 || !b || b->run->bs != 256)
+                b = &ss[i];
+        }
+    if (a && b && a != b) {
+        d->epoch[0] = malloc(a->n * sizeof(double));
+        d->ratio[0] = malloc(a->n * sizeof(double));
+        if (!d->epoch[0] || !d->ratio[0])
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; s == BSC_OK && j < a->n; j++)
+            for (size_t k = 0; k < b->n; k++)
+                if (a->x[j] == b->x[k] && a->x[j] >= 1) {
+                    d->epoch[0][d->n[0]] = a->x[j];
+                    d->ratio[0][d->n[0]++] = a->y[0][j] / b->y[0][k];
+                }
+        d->small[0] = a->run->bs;
+        d->large[0] = b->run->bs;
+        snprintf(d->label[0], sizeof d->label[0], "B = %ld / B = %ld", a->run->bs, b->run->bs);
+        d->n_pairs = d->n[0] ? 1 : 0;
+    }
+    rep_series_free(ss, r->n_runs);
+    return s;
+}
+
+bsc_status rep_fig_distance_ratio(rep *r, rep_fig *f)
+{
+    ratio_fig d;
+    memset(&d, 0, sizeof d);
+    char *path = rep_path(r, "analyses/epoch_distance_ratio.csv");
+    bsc_table *t = NULL;
+    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && t)
+        s = ratio_from_file(path, t, &d);
+    else if (s == BSC_OK)
+        s = ratio_from_metrics(r, &d);
+    if (s == BSC_OK && d.n_pairs == 0)
+        s = rep_skip(f, "no analyses/epoch_distance_ratio.csv, and fewer than two runs with "
+                     "epoch distances");
+    else if (s == BSC_OK)
+        s = rep_render(r, f, 1300, 760, draw_ratio, &d);
+    bsc_table_free(t);
+    free(path);
+    free_ratio(&d);
+    return s;
+}

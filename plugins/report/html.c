@@ -1,0 +1,391 @@
+/* OUT/report.html: one self-contained page -- no network, no scripts; the
+ * figures are inlined as SVG, so the file can be mailed or archived alone. */
+#include "report.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/node.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void esc(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* PLplot's text escapes (#u, #d, #dX#u, ##) made plain for the page. */
+static void esc_plplot(FILE *f, const char *s)
+{
+    char buf[512];
+    size_t n = 0;
+    for (; s && *s && n < sizeof buf - 1; s++) {
+        if (s[0] == '#' && (s[1] == 'u' || s[1] == 'd')) {
+            s++;
+            continue;
+        }
+        if (s[0] == '#' && s[1] == '#')
+            s++;
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+    esc(f, buf);
+}
+
+static const char *style =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
+    "max-width:1100px;margin:2em auto;padding:0 1em;color:#1b1b1b;line-height:1.45}"
+    "h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:.92em}"
+    "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
+    "th{background:#f3f3f3}td.l,th.l{text-align:left}"
+    "figure{margin:.5em 0 1.5em}figure svg{width:100%;height:auto;display:block}"
+    ".what{margin:.2em 0}.note{color:#8a4b00;background:#fff6e5;padding:.4em .8em;"
+    "border-left:4px solid #e69f00}.files{color:#666;font-size:.85em}"
+    "pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.85em}"
+    "span.sw{display:inline-block;width:.9em;height:.9em;border-radius:2px;"
+    "margin-right:.4em;vertical-align:-.1em}";
+
+/* ------------------------------------------------------ summary table */
+
+enum { C_STATUS_DUMMY = -1, C_EPOCHS, C_STEPS, C_TRL, C_TEL, C_TRA, C_TEA, C_GAP, C_DIST,
+       C_UPD, C_SHARP, C_HESS, C_SEC, NC };
+
+static const struct {
+    const char *head, *fmt;
+} cols[NC] = {
+    {"epochs", "%.0f"},
+    {"steps", "%.0f"},
+    {"train loss", "%.4f"},
+    {"test loss", "%.4f"},
+    {"train acc. (%)", "%.2f"},
+    {"test acc. (%)", "%.2f"},
+    {"gap (pp)", "%.2f"},
+    {"‖w − w<sub>0</sub>‖", "%.4g"},
+    {"median ‖Δw‖", "%.3g"},
+    {"sharpness φ (%)", "%.3g"},
+    {"λ<sub>max</sub>", "%.4g"},
+    {"seconds", "%.1f"},
+};
+
+/* The run's index for a batch size, or -1. */
+static long run_index(const rep *r, double bs)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if ((double)r->runs[i].bs == bs)
+            return (long)i;
+    return -1;
+}
+
+static double metric_at(const rep_run *run, const char *name, size_t row)
+{
+    long c = bsc_table_find(run->metrics, name);
+    return c < 0 ? NAN : bsc_table_get(run->metrics, row, (size_t)c);
+}
+
+/* Values from one analyses/<file> table: for each row's batch_size, column
+ * `col` into v[run][k] (first row per run, or the largest when take_max). */
+static bsc_status from_table(const rep *r, const char *file, const char *const *names,
+                             int k, int take_max, const char *only_variant, double (*v)[NC])
+{
+    char *path = rep_path(r, file);
+    bsc_table *t = NULL;
+    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t cb;
+    long c = -1;
+    if (s == BSC_OK && t && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK)
+        c = rep_col_any(t, names);
+    long cv = t ? bsc_table_find(t, "variant") : -1;
+    for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
+        double bs, x;
+        if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
+            (s = rep_num(t, path, i, (size_t)c, &x)) != BSC_OK)
+            break;
+        const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
+        if (only_variant && variant && strcmp(variant, only_variant) != 0)
+            continue;
+        long ri = run_index(r, bs);
+        if (ri < 0)
+            continue;
+        if (isnan(v[ri][k]) || (take_max && x > v[ri][k]))
+            v[ri][k] = x;
+    }
+    bsc_table_free(t);
+    free(path);
+    return s;
+}
+
+static bsc_status write_summary(FILE *f, const rep *r)
+{
+    double (*v)[NC] = malloc((r->n_runs ? r->n_runs : 1) * sizeof *v);
+    if (!v)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const rep_run *run = &r->runs[i];
+        for (int k = 0; k < NC; k++)
+            v[i][k] = NAN;
+        if (!run->metrics)
+            continue;
+        /* the last row that was evaluated: the run's final state */
+        long tc = bsc_table_find(run->metrics, "test_acc");
+        size_t n = bsc_table_n_rows(run->metrics), row = n ? n - 1 : 0;
+        for (size_t j = n; tc >= 0 && j-- > 0;)
+            if (isfinite(bsc_table_get(run->metrics, j, (size_t)tc))) {
+                row = j;
+                break;
+            }
+        if (!n)
+            continue;
+        v[i][C_EPOCHS] = metric_at(run, "epoch", row);
+        v[i][C_STEPS] = metric_at(run, "step", row);
+        v[i][C_TRL] = metric_at(run, "train_loss", row);
+        v[i][C_TEL] = metric_at(run, "test_loss", row);
+        v[i][C_TRA] = 100 * metric_at(run, "train_acc", row);
+        v[i][C_TEA] = 100 * metric_at(run, "test_acc", row);
+        v[i][C_GAP] = v[i][C_TRA] - v[i][C_TEA];
+        v[i][C_DIST] = metric_at(run, "distance_from_init", row);
+        v[i][C_SEC] = metric_at(run, "seconds", row);
+    }
+    static const char *const upd[] = {"update_norm_median", NULL};
+    static const char *const sec[] = {"seconds", NULL};
+    static const char *const sharp[] = {"sharpness", NULL};
+    static const char *const eig[] = {"top_eigenvalue", "eigenvalue", "lambda_max", "lambda",
+                                      "value", NULL};
+    bsc_status s = from_table(r, "analyses/summary.csv", upd, C_UPD, 0, NULL, v);
+    if (s == BSC_OK) {
+        /* the summary's seconds include evaluation; prefer them */
+        for (size_t i = 0; i < r->n_runs; i++)
+            v[i][C_SEC] = NAN;
+        s = from_table(r, "analyses/summary.csv", sec, C_SEC, 0, NULL, v);
+        for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++)
+            if (isnan(v[i][C_SEC]) && r->runs[i].metrics) {
+                size_t n = bsc_table_n_rows(r->runs[i].metrics);
+                v[i][C_SEC] = n ? metric_at(&r->runs[i], "seconds", n - 1) : NAN;
+            }
+    }
+    if (s == BSC_OK)
+        s = from_table(r, "analyses/sharpness.csv", sharp, C_SHARP, 0, "full", v);
+    if (s == BSC_OK)
+        s = from_table(r, "analyses/hessian.csv", eig, C_HESS, 1, NULL, v);
+    if (s != BSC_OK) {
+        free(v);
+        return s;
+    }
+    int shown[NC];
+    for (int k = 0; k < NC; k++) {
+        shown[k] = 0;
+        for (size_t i = 0; i < r->n_runs; i++)
+            shown[k] |= !isnan(v[i][k]);
+    }
+    fputs("<table><tr><th class=\"l\">batch size</th><th class=\"l\">status</th>", f);
+    for (int k = 0; k < NC; k++)
+        if (shown[k])
+            fprintf(f, "<th>%s</th>", cols[k].head);
+    fputs("</tr>\n", f);
+    for (size_t i = 0; i < r->n_runs; i++) {
+        char hex[16];
+        rep_color_hex(r->runs[i].color, hex, sizeof hex);
+        fprintf(f, "<tr><td class=\"l\"><span class=\"sw\" style=\"background:%s\"></span>%ld"
+                "</td><td class=\"l\">", hex, r->runs[i].bs);
+        esc(f, r->runs[i].status);
+        fputs("</td>", f);
+        for (int k = 0; k < NC; k++) {
+            if (!shown[k])
+                continue;
+            if (isnan(v[i][k]))
+                fputs("<td>–</td>", f);
+            else {
+                fputs("<td>", f);
+                fprintf(f, cols[k].fmt, v[i][k]);
+                fputs("</td>", f);
+            }
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    free(v);
+    return BSC_OK;
+}
+
+/* ------------------------------------------------- manifest and pipeline */
+
+/* Scalars of the manifest as "key.sub: value" rows; lists of {name,
+ * version} maps (the plugins) as one row; the runs are in the summary. */
+static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
+{
+    for (size_t i = 0; n->kind == BSC_NODE_MAP && i < n->n; i++) {
+        const char *key = n->keys[i]->value;
+        const bsc_node *v = n->items[i];
+        char full[128];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!strcmp(full, "runs"))
+            continue;
+        if (v->kind == BSC_NODE_SCALAR) {
+            fputs("<tr><th class=\"l\">", f);
+            esc(f, full);
+            fputs("</th><td class=\"l\">", f);
+            esc(f, v->value);
+            fputs("</td></tr>\n", f);
+        } else if (v->kind == BSC_NODE_MAP) {
+            manifest_rows(f, v, full);
+        } else {
+            fputs("<tr><th class=\"l\">", f);
+            esc(f, full);
+            fputs("</th><td class=\"l\">", f);
+            for (size_t j = 0; j < v->n; j++) {
+                const bsc_node *it = v->items[j];
+                const bsc_node *nm = bsc_node_get(it, "name"), *ver = bsc_node_get(it, "version");
+                if (j)
+                    fputs(", ", f);
+                if (it->kind == BSC_NODE_SCALAR)
+                    esc(f, it->value);
+                else if (nm && nm->value) {
+                    esc(f, nm->value);
+                    if (ver && ver->value) {
+                        fputc(' ', f);
+                        esc(f, ver->value);
+                    }
+                }
+            }
+            fputs("</td></tr>\n", f);
+        }
+    }
+}
+
+static bsc_status write_manifest(FILE *f, const rep *r)
+{
+    char *path = rep_path(r, "manifest.json");
+    bsc_node *root = NULL;
+    bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    fputs("<h2 id=\"device\">Device and versions</h2>\n", f);
+    if (s == BSC_OK && !bsc_path_exists(path))
+        fputs("<p class=\"note\">No manifest.json in the results directory.</p>\n", f);
+    /* JSON is YAML's flow style: the pipeline's YAML reader parses the
+     * manifest and reports a damaged one at file:line:col. */
+    else if (s == BSC_OK && (s = bsc_node_parse_file(path, &root)) == BSC_OK) {
+        fputs("<table>\n", f);
+        manifest_rows(f, root, "");
+        fputs("</table>\n", f);
+    }
+    bsc_node_free(root);
+    free(path);
+    return s;
+}
+
+static bsc_status write_pipeline(FILE *f, const rep *r)
+{
+    char *path = rep_path(r, "pipeline.yaml");
+    char *text = NULL;
+    bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    fputs("<h2 id=\"pipeline\">Pipeline</h2>\n", f);
+    if (s == BSC_OK && !bsc_path_exists(path))
+        fputs("<p class=\"note\">No pipeline.yaml in the results directory.</p>\n", f);
+    else if (s == BSC_OK && (s = bsc_read_file(path, &text, NULL)) == BSC_OK) {
+        fputs("<p class=\"files\">pipeline.yaml, as resolved (overrides applied):</p><pre>", f);
+        esc(f, text);
+        fputs("</pre>\n", f);
+    }
+    free(text);
+    free(path);
+    return s;
+}
+
+/* ------------------------------------------------------------ figures */
+
+static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
+{
+    fprintf(f, "<section id=\"fig-%s\">\n<h3>Figure %d. ", g->name, number);
+    esc_plplot(f, g->title);
+    fputs("</h3>\n", f);
+    if (!g->made) {
+        fputs("<p class=\"note\">Skipped: ", f);
+        esc(f, g->note ? g->note : "no data");
+        fputs(".</p>\n</section>\n", f);
+        return;
+    }
+    fputs("<p class=\"what\">", f);
+    esc_plplot(f, g->what);
+    fputs("</p>\n<figure>\n", f);
+    const char *svg = g->svg ? strstr(g->svg, "<svg") : NULL;
+    if (svg)
+        fputs(svg, f);
+    fputs("</figure>\n<p class=\"files\">", f);
+    if (r->png)
+        fprintf(f, "<a href=\"figures/%s.png\">figures/%s.png</a> ", g->name, g->name);
+    if (r->svg)
+        fprintf(f, "<a href=\"figures/%s.svg\">figures/%s.svg</a>", g->name, g->name);
+    fputs("</p>\n</section>\n", f);
+}
+
+bsc_status rep_write_html(rep *r)
+{
+    char *path = rep_path(r, "report.html");
+    if (!path)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_afile a;
+    bsc_status s = bsc_afile_open(&a, path);
+    free(path);
+    if (s != BSC_OK)
+        return s;
+    FILE *f = a.f;
+    const char *title = r->title;
+    char *name_buf = NULL;
+    char *mpath = rep_path(r, "manifest.json");
+    /* the study's name, for the title, from the manifest when there is one */
+    if (!title && mpath && bsc_path_exists(mpath)) {
+        char *text = NULL;
+        if (bsc_read_file(mpath, &text, NULL) == BSC_OK) {
+            const char *k = strstr(text, "\"name\": \"");
+            const char *e = k ? strchr(k + 9, '"') : NULL;
+            if (e)
+                name_buf = bsc_strdup_printf("%.*s", (int)(e - k - 9), k + 9);
+        }
+        free(text);
+    }
+    free(mpath);
+    if (!title)
+        title = name_buf ? name_buf : r->out;
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
+          "batchscope: ", f);
+    esc(f, title);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>batchscope: ", style);
+    esc(f, title);
+    fputs("</h1>\n<p class=\"files\">How batch size shapes training: every figure below is "
+          "drawn from the result files in this directory (<code>batchscope report DIR</code> "
+          "redraws them).</p>\n", f);
+    int made = 0;
+    for (size_t i = 0; i < r->n_figs; i++)
+        made += r->figs[i].made;
+    fprintf(f, "<p>%zu runs; %d of %zu figures drawn. <a href=\"#summary\">Summary</a> · "
+            "<a href=\"#figures\">Figures</a> · <a href=\"#device\">Device and versions</a> · "
+            "<a href=\"#pipeline\">Pipeline</a></p>\n", r->n_runs, made, r->n_figs);
+    fputs("<h2 id=\"summary\">Summary per batch size</h2>\n", f);
+    s = write_summary(f, r);
+    if (s == BSC_OK) {
+        fputs("<p class=\"files\">Final epoch; gap = train − test accuracy in percentage "
+              "points; sharpness for the full-space variant at the first ε; λ<sub>max</sub> "
+              "the top Hessian eigenvalue.</p>\n<h2 id=\"figures\">Figures</h2>\n", f);
+        for (size_t i = 0; i < r->n_figs; i++)
+            write_figure(f, r, &r->figs[i], (int)i + 1);
+        s = write_manifest(f, r);
+    }
+    if (s == BSC_OK)
+        s = write_pipeline(f, r);
+    fputs("</body>\n</html>\n", f);
+    free(name_buf);
+    if (s != BSC_OK) {
+        bsc_afile_abort(&a);
+        return s;
+    }
+    return bsc_afile_commit(&a);
+}

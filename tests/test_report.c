@@ -1,0 +1,582 @@
+/* The report plugin: every figure from a synthetic results directory (valid,
+ * non-blank PNG and SVG), the page in headless Chromium, `batchscope report`
+ * on a directory with only some analyses, and bad result files reported at
+ * file:line. No device is needed: the report reads files only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "batchscope/batchscope.h"
+#include "batchscope/fsutil.h"
+#include "testutil.h"
+
+#define REPORT_SO BSC_PLUGIN_BUILD_DIR "/bsc_report.so"
+
+/* ------------------------------------------------ synthetic results */
+
+static void put(const char *dir, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes dir/rel (directories made) from a printf format. */
+static void put(const char *dir, const char *rel, const char *fmt, ...)
+{
+    char *path = bsc_strdup_printf("%s/%s", dir, rel);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    assert_int_equal(bsc_mkdir_p(path), BSC_OK);
+    *slash = '/';
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+    free(path);
+}
+
+/* Appends to dir/rel. */
+static FILE *open_rel(const char *dir, const char *rel, const char *mode)
+{
+    char *path = bsc_strdup_printf("%s/%s", dir, rel);
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    free(path);
+    return f;
+}
+
+static const long sizes[3] = {32, 256, 1024};
+
+static void write_common(const char *dir)
+{
+    put(dir, "manifest.json",
+        "{\n  \"batchscope_version\": \"0.1.0\",\n  \"name\": \"synthetic\",\n"
+        "  \"seed\": 42,\n  \"status\": \"completed\",\n  \"device\": {\n"
+        "    \"platform\": \"Portable Computing Language\",\n    \"name\": \"cpu \\\"x\\\"\",\n"
+        "    \"driver_version\": \"3.1\"\n  },\n  \"plugins\": [\n"
+        "    {\"name\": \"layers\", \"version\": \"0.1.0\", \"path\": \"/x/bsc_layers.so\"}\n"
+        "  ],\n  \"runs\": [{\"batch_size\": 32}]\n}\n");
+    put(dir, "pipeline.yaml", "version: 1\nname: synthetic\nseed: 42\nreport:\n"
+        "  formats: [png, svg]\n");
+}
+
+/* metrics.csv (with the distance observer's columns) and run.json. */
+static void write_metrics(const char *dir, long bs, int with_distance)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "runs/bs%ld/metrics.csv", bs);
+    put(dir, rel, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,batch_loss,seconds,"
+        "status%s\n", with_distance ? ",distance_from_init,epoch_distance,weight_norm" : "");
+    FILE *f = open_rel(dir, rel, "a");
+    double steps = 10000.0 / (double)bs, k = log2((double)bs) - 4;
+    for (int e = 0; e <= 8; e++) {
+        double tl = 0.3 + 2.0 * exp(-e * 0.9 / k), al = 1 - 0.9 * exp(-e * 0.8 / k);
+        fprintf(f, "%d,%.0f,0.05,%.6f,%.6f,%.6f,%.6f,%s,%.3f,ok", e, e * steps, tl * 0.9,
+                al, tl * (1.1 + 0.02 * k), al - 0.01 * k, e ? "0.5" : "nan", e * 1.5);
+        if (with_distance)
+            fprintf(f, ",%.6f,%s,%.6f", 4.0 * sqrt(e) * (1.5 - 0.2 * k),
+                    e ? "1.2" : "nan", 20 + e * 0.3);
+        fputc('\n', f);
+    }
+    fclose(f);
+    snprintf(rel, sizeof rel, "runs/bs%ld/run.json", bs);
+    put(dir, rel, "{\n  \"batch_size\": %ld,\n  \"status\": \"completed\"\n}\n", bs);
+}
+
+static void write_observers(const char *dir, long bs)
+{
+    char rel[128];
+    double steps = 10000.0 / (double)bs, k = log2((double)bs);
+    snprintf(rel, sizeof rel, "runs/bs%ld/update_norms.csv", bs);
+    put(dir, rel, "step,epoch,lr,norm\n");
+    FILE *f = open_rel(dir, rel, "a");
+    for (int s = 1; s <= (int)(8 * steps); s++)
+        fprintf(f, "%d,%d,0.05,%.6g\n", s, 1 + (int)((s - 1) / steps),
+                5e-3 / sqrt(k) * exp(0.4 * sin(s * 12.9898) + 0.2 * cos(s * 0.37)));
+    fclose(f);
+    snprintf(rel, sizeof rel, "runs/bs%ld/gradient_diversity.csv", bs);
+    put(dir, rel, "step,epoch,batch,sum_sqnorm,sum_norm,norm_of_sum,diversity,norm_ratio\n");
+    f = open_rel(dir, rel, "a");
+    for (int s = 10; s <= (int)(8 * steps); s += 10) {
+        double ratio = 0.6 / sqrt(k) * (1 - 0.3 * s / (8 * steps));
+        fprintf(f, "%d,%d,%ld,1,1,1,%.6g,%.6g\n", s, 1 + (int)((s - 1) / steps), bs,
+                1 / (ratio * ratio * (double)bs), ratio);
+    }
+    fclose(f);
+    snprintf(rel, sizeof rel, "runs/bs%ld/noise_scale.csv", bs);
+    put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema\n");
+    f = open_rel(dir, rel, "a");
+    for (int s = 10; s <= (int)(8 * steps); s += 10) {
+        double b = 100 + 400.0 * s / (8 * steps);
+        fprintf(f, "%d,%d,%ld,1,1,%.6g,1,1,%.6g\n", s, 1 + (int)((s - 1) / steps), bs,
+                b * exp(0.5 * sin(s * 7.1)), b);
+    }
+    fclose(f);
+}
+
+static void write_analyses(const char *dir)
+{
+    put(dir, "analyses/summary.csv", "batch_size,status,epochs,steps,seconds,train_loss,"
+        "train_acc,test_loss,test_acc,generalization_gap,distance_from_init,update_norm_q25,"
+        "update_norm_median,update_norm_q75\n"
+        "32,completed,8,2500,40.5,0.3,0.98,0.4,0.9,0.08,9.1,0.002,0.0033,0.004\n"
+        "256,completed,8,312,12.25,0.3,0.97,0.5,0.86,0.11,5.5,0.001,0.0015,0.002\n"
+        "1024,completed,8,78,8,0.31,0.96,0.55,0.84,0.12,3.5,0.0005,0.0008,0.001\n");
+    put(dir, "analyses/epoch_distance_ratio.csv",
+        "epoch,small,large,small_epoch_distance,large_epoch_distance,ratio\n"
+        "1,32,256,3,2,1.5\n2,32,256,2.5,1.5,1.667\n3,32,256,2,1,2\n4,32,256,1.8,0.8,2.25\n");
+    FILE *f = open_rel(dir, "analyses/interpolate_bs32_bs256.csv", "w");
+    fprintf(f, "alpha,train_loss,train_acc,test_loss,test_acc\n");
+    for (int i = 0; i <= 30; i++) {
+        double a = -1 + 3.0 * i / 30;
+        double l = 0.2 + 0.5 * a * a * (1 - a) * (1 - a) + 3 * fmax(0, -a) * fmax(0, -a) +
+                   8 * fmax(0, a - 1) * fmax(0, a - 1);
+        fprintf(f, "%.6g,%.6g,%.6g,%.6g,%.6g\n", a, l, 1 / (1 + l * l), l * 1.2,
+                0.95 / (1 + l * l));
+    }
+    fclose(f);
+    put(dir, "analyses/sharpness.csv",
+        "batch_size,eps,variant,f0,fmax,sharpness,iterations,evaluations,seconds\n"
+        "32,0.001,full,0.3,0.31,0.77,10,12,1.5\n256,0.001,full,0.3,0.35,3.8,10,12,1.2\n"
+        "1024,0.001,full,0.3,0.5,15.4,10,13,1.0\n32,0.001,subspace,0.3,0.305,0.38,10,11,0.5\n"
+        "256,0.001,subspace,0.3,0.32,1.5,10,11,0.5\n1024,0.001,subspace,0.3,0.4,7.7,10,11,0.4\n");
+    put(dir, "analyses/hessian.csv", "batch_size,k,eigenvalue,iterations,trace\n"
+        "32,1,12.5,20,150\n32,2,8.1,20,150\n256,1,48.0,20,420\n256,2,30.5,20,420\n"
+        "1024,1,120.0,20,900\n1024,2,60,20,900\n");
+    for (int r = 0; r < 2; r++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "analyses/surface_bs%ld.csv", sizes[r]);
+        f = open_rel(dir, rel, "w");
+        fprintf(f, "x,y,loss,accuracy\n");
+        double c = r ? 4.0 : 1.5;
+        for (int j = 0; j < 21; j++)
+            for (int i = 0; i < 21; i++) {
+                double x = -1 + i / 10.0, y = -1 + j / 10.0;
+                double l = 0.25 + c * (x * x + 0.6 * y * y) + 0.3 * c * x * x * x * x;
+                fprintf(f, "%.6g,%.6g,%.6g,%.6g\n", x, y, l, 1 / (1 + l));
+            }
+        fclose(f);
+    }
+    f = open_rel(dir, "analyses/surface1d_bs1024.csv", "w");
+    fprintf(f, "x,loss,accuracy\n");
+    for (int i = 0; i < 21; i++) {
+        double x = -1 + i / 10.0;
+        fprintf(f, "%.6g,%.6g,%.6g\n", x, 0.3 + 9 * x * x, 0.9);
+    }
+    fclose(f);
+}
+
+static char *full_results(const char *tag)
+{
+    char *dir = strdup(tu_tmpdir(tag));
+    write_common(dir);
+    for (int r = 0; r < 3; r++) {
+        write_metrics(dir, sizes[r], 1);
+        write_observers(dir, sizes[r]);
+    }
+    write_analyses(dir);
+    return dir;
+}
+
+/* ------------------------------------------------- running the report */
+
+static const bsc_analysis_type *report_type(bsc_registry **reg)
+{
+    if (!bsc_path_exists(REPORT_SO))
+        return NULL;
+    assert_int_equal(bsc_registry_new(reg), BSC_OK);
+    bsc_status s = bsc_registry_load_path(*reg, REPORT_SO, "test");
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    return bsc_registry_analysis(*reg, "report");
+}
+
+/* Runs the report over dir with options (YAML text, may be NULL). */
+static bsc_status run_report(const char *dir, const char *options_yaml)
+{
+    bsc_registry *reg = NULL;
+    const bsc_analysis_type *t = report_type(&reg);
+    assert_non_null(t);
+    bsc_node *opts = NULL;
+    if (options_yaml)
+        assert_int_equal(bsc_node_parse_string("opts.yaml", options_yaml, &opts), BSC_OK);
+    bsc_analysis_config cfg = {opts, dir, 42};
+    void *self = NULL;
+    bsc_status s = t->ops->create(&cfg, &self);
+    if (s == BSC_OK) {
+        /* as `batchscope report` calls it: no device, model or evaluator */
+        bsc_study st = {NULL, NULL, NULL, 0, dir, 42, NULL};
+        s = t->ops->post(self, &st);
+        t->ops->destroy(self);
+    }
+    bsc_node_free(opts);
+    bsc_registry_free(reg);
+    return s;
+}
+
+static int have_plugin(void)
+{
+    if (bsc_path_exists(REPORT_SO))
+        return 1;
+    print_message("  (skipped: %s not built; it needs PLplot)\n", REPORT_SO);
+    return 0;
+}
+
+/* ------------------------------------------------- checking the files */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/* Decodes an 8-bit RGB/RGBA PNG and counts its distinct colors (up to 64):
+ * a blank figure has one. Also checks the signature and the size. */
+static int png_colors(const char *path, int *width, int *height)
+{
+    size_t len;
+    unsigned char *data = (unsigned char *)tu_read(path, &len);
+    assert_non_null(data);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    assert_true(len > 8 && memcmp(data, sig, 8) == 0);
+    size_t pos = 8, idat_len = 0;
+    unsigned char *idat = malloc(len);
+    int w = 0, h = 0, ctype = -1, depth = 0;
+    while (pos + 12 <= len) {
+        uint32_t n = be32(data + pos);
+        const unsigned char *type = data + pos + 4, *body = data + pos + 8;
+        assert_true(pos + 12 + n <= len);
+        if (!memcmp(type, "IHDR", 4)) {
+            w = (int)be32(body);
+            h = (int)be32(body + 4);
+            depth = body[8];
+            ctype = body[9];
+        } else if (!memcmp(type, "IDAT", 4)) {
+            memcpy(idat + idat_len, body, n);
+            idat_len += n;
+        }
+        pos += 12 + n;
+    }
+    assert_int_equal(depth, 8);
+    assert_true(ctype == 2 || ctype == 6);
+    int bpp = ctype == 6 ? 4 : 3;
+    size_t stride = (size_t)w * bpp, raw_len = (size_t)h * (stride + 1);
+    unsigned char *raw = malloc(raw_len);
+    uLongf out_len = raw_len;
+    assert_int_equal(uncompress(raw, &out_len, idat, idat_len), Z_OK);
+    assert_int_equal(out_len, raw_len);
+    /* undo the per-row filters in place */
+    for (int y = 0; y < h; y++) {
+        unsigned char *row = raw + (size_t)y * (stride + 1) + 1;
+        const unsigned char *up = y ? row - (stride + 1) : NULL;
+        int ft = row[-1];
+        for (size_t i = 0; i < stride; i++) {
+            int a = i >= (size_t)bpp ? row[i - bpp] : 0, b = up ? up[i] : 0;
+            int c = up && i >= (size_t)bpp ? up[i - bpp] : 0;
+            int pred = ft == 1 ? a : ft == 2 ? b : ft == 3 ? (a + b) / 2 : ft == 4 ? paeth(a, b, c) : 0;
+            row[i] = (unsigned char)(row[i] + pred);
+        }
+    }
+    uint32_t seen[64];
+    int n_seen = 0;
+    for (int y = 0; y < h && n_seen < 64; y++)
+        for (int x = 0; x < w && n_seen < 64; x++) {
+            const unsigned char *p = raw + (size_t)y * (stride + 1) + 1 + (size_t)x * bpp;
+            uint32_t c = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+            int k = 0;
+            while (k < n_seen && seen[k] != c)
+                k++;
+            if (k == n_seen)
+                seen[n_seen++] = c;
+        }
+    free(raw);
+    free(idat);
+    free(data);
+    *width = w;
+    *height = h;
+    return n_seen;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void check_figure(const char *dir, const char *name)
+{
+    char *png = bsc_strdup_printf("%s/figures/%s.png", dir, name);
+    char *svg = bsc_strdup_printf("%s/figures/%s.svg", dir, name);
+    if (!bsc_path_exists(png))
+        fail_msg("figure %s: %s missing", name, png);
+    int w, h;
+    int colors = png_colors(png, &w, &h);
+    if (colors < 4)
+        fail_msg("figure %s: PNG looks blank (%d colors)", name, colors);
+    assert_true(w >= 800 && h >= 500);
+    char *text = tu_read(svg, NULL);
+    if (!text)
+        fail_msg("figure %s: %s missing", name, svg);
+    const char *root = strstr(text, "<svg");
+    assert_non_null(root);
+    assert_non_null(strstr(root, "viewBox"));
+    assert_non_null(strstr(text, "</svg>"));
+    int drawn = count(text, "<polyline") + count(text, "<path") + count(text, "<polygon");
+    if (drawn < 20 || count(text, "<text") < 5)
+        fail_msg("figure %s: SVG has %d drawing and %d text elements", name, drawn,
+                 count(text, "<text"));
+    free(text);
+    free(png);
+    free(svg);
+}
+
+static const char *const all_figures[] = {
+    "curves", "generalization_gap", "distance_from_init", "epoch_distance",
+    "epoch_distance_ratio", "update_norms", "gradient_diversity", "noise_scale",
+    "interpolate_bs32_bs256", "sharpness", "hessian", "surfaces", "surface_cuts"};
+#define N_FIGURES (sizeof all_figures / sizeof *all_figures)
+
+/* ----------------------------------------------------------------- tests */
+
+static void test_every_figure(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = full_results("report-full");
+    bsc_status s = run_report(dir, NULL);
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    for (size_t i = 0; i < N_FIGURES; i++)
+        check_figure(dir, all_figures[i]);
+    char *html_path = bsc_strdup_printf("%s/report.html", dir);
+    char *html = tu_read(html_path, NULL);
+    assert_non_null(html);
+    /* every figure inlined, none skipped, nothing fetched from elsewhere */
+    assert_int_equal(count(html, "<svg"), (int)N_FIGURES);
+    assert_null(strstr(html, "Skipped"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "http://www.w3.org/Graphics"));   /* no DOCTYPE inside */
+    assert_null(strstr(html, "src=\"http"));
+    assert_null(strstr(html, "<?xml"));
+    /* the summary, device and pipeline */
+    assert_non_null(strstr(html, "<td>0.0033</td>"));
+    assert_non_null(strstr(html, "Portable Computing Language"));
+    assert_non_null(strstr(html, "cpu &quot;x&quot;"));
+    assert_non_null(strstr(html, "layers 0.1.0"));
+    assert_non_null(strstr(html, "formats: [png, svg]"));
+    free(html);
+    free(html_path);
+    free(dir);
+}
+
+static const char *chromium(void)
+{
+    static const char *const candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser",
+                                             "/usr/bin/google-chrome"};
+    for (size_t i = 0; i < 3; i++)
+        if (access(candidates[i], X_OK) == 0)
+            return candidates[i];
+    return NULL;
+}
+
+static void test_page_in_chromium(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    const char *browser = chromium();
+    if (!browser) {
+        print_message("  (skipped: chromium is not installed)\n");
+        return;
+    }
+    char *dir = full_results("report-chromium");
+    if (run_report(dir, NULL) != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    /* Network off (a page that needs it fails to show), a private profile,
+     * and the DOM after load: every inline SVG must have become an element. */
+    char *cmd = bsc_strdup_printf(
+        "HOME='%s' timeout 120 '%s' --headless --disable-gpu --no-sandbox --no-first-run "
+        "--user-data-dir='%s/chromium-profile' --proxy-server=127.0.0.1:9 "
+        "--dump-dom 'file://%s/report.html' 2>'%s/chromium.err'",
+        dir, browser, dir, dir, dir);
+    char *dom = NULL;
+    int rc = tu_run(cmd, &dom);
+    char *err_path = bsc_strdup_printf("%s/chromium.err", dir);
+    char *err = tu_read(err_path, NULL);
+    if (rc != 0 || !dom)
+        fail_msg("chromium exit %d: %s", rc, err ? err : "");
+    assert_non_null(strstr(dom, "</html>"));
+    int svgs = count(dom, "<svg");
+    if (svgs != (int)N_FIGURES)
+        fail_msg("chromium shows %d of %zu figures", svgs, N_FIGURES);
+    /* each figure's drawing survived parsing as SVG (text and lines) */
+    assert_true(count(dom, "<polyline") > 100);
+    if (err && (strstr(err, "net::ERR") || strstr(err, "Uncaught")))
+        fail_msg("chromium reported: %s", err);
+    free(err);
+    free(err_path);
+    free(dom);
+    free(cmd);
+    free(dir);
+}
+
+static void test_cli_some_analyses(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = strdup(tu_tmpdir("report-partial"));
+    write_common(dir);
+    write_metrics(dir, 32, 0);
+    write_metrics(dir, 256, 1);
+    write_observers(dir, 256);
+    put(dir, "analyses/sharpness.csv",
+        "batch_size,eps,variant,f0,fmax,sharpness,iterations,evaluations,seconds\n"
+        "32,0.001,full,0.3,0.31,0.77,10,12,1.5\n256,0.001,full,0.3,0.35,3.8,10,12,1.2\n");
+    char *cmd = bsc_strdup_printf("'%s' report '%s'", BSC_CLI, dir);
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("batchscope report: exit %d: %s", rc, out ? out : "");
+    assert_non_null(strstr(out, "report.html"));
+    check_figure(dir, "curves");
+    check_figure(dir, "update_norms");
+    check_figure(dir, "sharpness");
+    char *p = bsc_strdup_printf("%s/figures/hessian.png", dir);
+    assert_false(bsc_path_exists(p));
+    free(p);
+    p = bsc_strdup_printf("%s/report.html", dir);
+    char *html = tu_read(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "Skipped: no analyses/hessian.csv"));
+    assert_non_null(strstr(html, "Skipped: no analyses/surface_bs"));
+    assert_non_null(strstr(html, "Skipped: no analyses/interpolate_"));
+    free(html);
+    free(p);
+    free(out);
+    free(cmd);
+    free(dir);
+}
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = strdup(tu_tmpdir("report-bad"));
+    write_common(dir);
+    write_metrics(dir, 32, 1);
+    write_metrics(dir, 256, 1);
+
+    /* a metrics.csv cut in the middle of its last row */
+    char *path = bsc_strdup_printf("%s/runs/bs256/metrics.csv", dir);
+    size_t len;
+    char *text = tu_read(path, &len);
+    FILE *f = fopen(path, "w");
+    fwrite(text, 1, len - 30, f);
+    fclose(f);
+    assert_int_not_equal(run_report(dir, NULL), BSC_OK);
+    char *want = bsc_strdup_printf("%s:10:", path);
+    if (!strstr(bsc_last_error(), want))
+        fail_msg("error '%s' does not name %s", bsc_last_error(), want);
+    free(want);
+
+    /* the same file cut exactly at a field boundary (fewer fields) */
+    const char *cut = strrchr(text, ',');
+    f = fopen(path, "w");
+    fwrite(text, 1, (size_t)(cut - text), f);
+    fputc('\n', f);
+    fclose(f);
+    assert_int_not_equal(run_report(dir, NULL), BSC_OK);
+    assert_non_null(strstr(bsc_last_error(), "metrics.csv:10"));
+    f = fopen(path, "w");
+    fwrite(text, 1, len, f);
+    fclose(f);
+    free(text);
+    free(path);
+
+    /* a missing column names the header line */
+    put(dir, "analyses/sharpness.csv", "batch_size,eps,variant,f0\n32,0.001,full,0.3\n");
+    assert_int_not_equal(run_report(dir, NULL), BSC_OK);
+    assert_non_null(strstr(bsc_last_error(), "sharpness.csv:1: missing column 'sharpness'"));
+
+    /* text where a number belongs names its line */
+    put(dir, "analyses/sharpness.csv",
+        "batch_size,eps,variant,f0,fmax,sharpness,iterations,evaluations,seconds\n"
+        "32,0.001,full,0.3,0.31,0.77,10,12,1.5\n256,0.001,full,0.3,0.35,oops,10,12,1.2\n");
+    assert_int_not_equal(run_report(dir, NULL), BSC_OK);
+    assert_non_null(strstr(bsc_last_error(), "sharpness.csv:3: column 'sharpness': 'oops'"));
+
+    /* an incomplete surface grid */
+    put(dir, "analyses/sharpness.csv",
+        "batch_size,eps,variant,f0,fmax,sharpness,iterations,evaluations,seconds\n");
+    put(dir, "analyses/surface_bs32.csv", "x,y,loss,accuracy\n0,0,1,1\n1,0,2,1\n0,1,2,1\n");
+    assert_int_not_equal(run_report(dir, NULL), BSC_OK);
+    assert_non_null(strstr(bsc_last_error(), "surface_bs32.csv: 3 points do not fill"));
+    free(dir);
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = strdup(tu_tmpdir("report-opts"));
+    write_common(dir);
+    write_metrics(dir, 32, 0);
+    /* a bad format is an error at its place in the YAML */
+    assert_int_equal(run_report(dir, "formats: [png, jpg]\n"), BSC_ERR_INVALID);
+    assert_non_null(strstr(bsc_last_error(), "opts.yaml:1:"));
+    assert_non_null(strstr(bsc_last_error(), "jpg"));
+    assert_int_equal(run_report(dir, "formts: [png]\n"), BSC_ERR_INVALID);
+    /* disabled: nothing drawn */
+    assert_int_equal(run_report(dir, "enabled: false\n"), BSC_OK);
+    char *p = bsc_strdup_printf("%s/report.html", dir);
+    assert_false(bsc_path_exists(p));
+    /* PNG only: the page still inlines the SVG, which is not kept */
+    assert_int_equal(run_report(dir, "formats: png\ntitle: A <b>title</b>\n"), BSC_OK);
+    char *html = tu_read(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "A &lt;b&gt;title&lt;/b&gt;"));
+    assert_int_equal(count(html, "<svg"), 2);
+    char *svg = bsc_strdup_printf("%s/figures/curves.svg", dir);
+    assert_false(bsc_path_exists(svg));
+    free(svg);
+    free(html);
+    free(p);
+    /* no runs at all is an error, not an empty report */
+    char *empty = strdup(tu_tmpdir("report-empty"));
+    assert_int_not_equal(run_report(empty, NULL), BSC_OK);
+    assert_non_null(strstr(bsc_last_error(), "runs"));
+    free(empty);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_figure),
+        cmocka_unit_test(test_page_in_chromium),
+        cmocka_unit_test(test_cli_some_analyses),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
