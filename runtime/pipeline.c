@@ -1,12 +1,14 @@
-/* The study pipeline: YAML tree -> overrides -> validated plain structs.
+/* The study pipeline: YAML tree -> overrides (pipeline_override.c) ->
+ * validated plain structs.
  *
  * Validation reads every key the pipeline owns and rejects the rest, so a
  * typo never silently falls back to a default. Options of layers, losses,
  * analyses and the dataset belong to their modules and are left as nodes. */
 #include "batchscope/pipeline.h"
 #include "batchscope/registry.h"
+#include "node_internal.h"
+#include "pipeline_internal.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,32 +42,12 @@ static const char *const init_names[] = {"torch", "he_normal", "he_uniform", "gl
 
 /* ---------------------------------------------------------------- helpers */
 
-static size_t count_names(const char *const *names)
-{
-    size_t n = 0;
-    while (names[n])
-        n++;
-    return n;
-}
-
 static int in_list(const char *s, const char *const *names)
 {
     for (size_t i = 0; names[i]; i++)
         if (strcmp(names[i], s) == 0)
             return 1;
     return 0;
-}
-
-static void join_names(const char *const *names, char *buf, size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; names[i] && used < len; i++) {
-        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
 }
 
 /* "training" + "epochs" -> "training.epochs"; an empty `where` is the top. */
@@ -78,25 +60,6 @@ static const char *qualify(const char *where, const char *key, char *buf, size_t
     return buf;
 }
 
-static const char *kind_word(const bsc_node *n)
-{
-    return n->kind == BSC_NODE_MAP ? "a mapping" : n->kind == BSC_NODE_SEQ ? "a list" : "a scalar";
-}
-
-/* The node layer checks the text; messages are made here so that they name
- * the key by its full path ("training.optimizer.lr"), which a node alone
- * cannot know. */
-static bsc_status bad_value(const bsc_node *v, const char *name, const char *what)
-{
-    if (v->kind != BSC_NODE_SCALAR)
-        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got %s", name, what,
-                             kind_word(v));
-    if (v->quoted)
-        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got the quoted string '%s'",
-                             name, what, v->value);
-    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be %s, got '%s'", name, what, v->value);
-}
-
 static bsc_status check_keys(const bsc_node *map, const char *where, const char *const *allowed,
                              const char *const *other_keys, const char *type_word,
                              const char *type)
@@ -107,14 +70,14 @@ static bsc_status check_keys(const bsc_node *map, const char *where, const char 
         const char *hint;
         if (in_list(k->value, allowed))
             continue;
-        join_names(allowed, list, sizeof list);
+        bsc_names_join(allowed, list, sizeof list);
         /* A key that belongs to the other type is a wrong combination, not a
          * typo: say so instead of suggesting an unrelated name. */
         if (other_keys && in_list(k->value, other_keys))
             return bsc_node_fail(k, BSC_ERR_INVALID,
                                  "'%s' does not apply to %s '%s' (%s takes: %s)", k->value,
                                  type_word, type, where, list);
-        hint = bsc_closest_name(k->value, allowed, count_names(allowed));
+        hint = bsc_closest_name(k->value, allowed, bsc_names_count(allowed));
         if (hint)
             return bsc_node_fail(k, BSC_ERR_INVALID, "unknown key '%s' in %s (did you mean '%s'?)",
                                  k->value, *where ? where : "the pipeline", hint);
@@ -124,6 +87,9 @@ static bsc_status check_keys(const bsc_node *map, const char *where, const char 
     return BSC_OK;
 }
 
+/* The node layer checks the text; messages are made here so that they name
+ * the key by its full path ("training.optimizer.lr"), which a node alone
+ * cannot know. */
 static bsc_status get_long(const bsc_node *map, const char *where, const char *key,
                            int required, long def, long min, long max, long *out)
 {
@@ -142,7 +108,7 @@ static bsc_status get_long(const bsc_node *map, const char *where, const char *k
         snprintf(what, sizeof what, "an integer >= %ld", min);
     else
         snprintf(what, sizeof what, "an integer in [%ld, %ld]", min, max);
-    return bad_value(v, name, what);
+    return bsc_node_bad_value(v, name, what);
 }
 
 enum { CLOSED = 0, LO_OPEN = 1, HI_OPEN = 2 };
@@ -167,7 +133,7 @@ static bsc_status get_double(const bsc_node *map, const char *where, const char 
     else
         snprintf(what, sizeof what, "a number in %c%g, %g%c", (open & LO_OPEN) ? '(' : '[', min,
                  max, (open & HI_OPEN) ? ')' : ']');
-    return bad_value(v, qualify(where, key, name, sizeof name), what);
+    return bsc_node_bad_value(v, qualify(where, key, name, sizeof name), what);
 }
 
 static bsc_status get_bool(const bsc_node *map, const char *where, const char *key, int def,
@@ -181,7 +147,7 @@ static bsc_status get_bool(const bsc_node *map, const char *where, const char *k
     }
     if (bsc_node_to_bool(v, out) == BSC_OK)
         return BSC_OK;
-    return bad_value(v, qualify(where, key, name, sizeof name), "true or false");
+    return bsc_node_bad_value(v, qualify(where, key, name, sizeof name), "true or false");
 }
 
 /* A string scalar that must be one of `choices`; *index gets its position. */
@@ -196,11 +162,11 @@ static bsc_status choice_value(const bsc_node *v, const char *name, const char *
                 *index = i;
                 return BSC_OK;
             }
-    join_names(choices, list, sizeof list);
+    bsc_names_join(choices, list, sizeof list);
     if (v->kind != BSC_NODE_SCALAR)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be one of %s, got %s", name, list,
-                             kind_word(v));
-    hint = bsc_closest_name(v->value, choices, count_names(choices));
+                             bsc_node_kind_word(v));
+    hint = bsc_closest_name(v->value, choices, bsc_names_count(choices));
     if (hint)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be one of %s, got '%s' (did you mean '%s'?)",
                              name, list, v->value, hint);
@@ -227,23 +193,17 @@ static bsc_status get_string(const bsc_node *map, const char *key, const char **
     if (!v)
         return BSC_OK;
     if (v->kind != BSC_NODE_SCALAR || v->value[0] == '\0')
-        return bad_value(v, key, "a non-empty string");
+        return bsc_node_bad_value(v, key, "a non-empty string");
     *out = v->value;
     return BSC_OK;
-}
-
-/* YAML null: `key:` with nothing after it. */
-static int is_null(const bsc_node *n)
-{
-    return n->kind == BSC_NODE_SCALAR && !n->quoted &&
-           (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
 }
 
 static bsc_status expect_map(const bsc_node *v, const char *name)
 {
     if (v->kind == BSC_NODE_MAP)
         return BSC_OK;
-    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a mapping, got %s", name, kind_word(v));
+    return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a mapping, got %s", name,
+                         bsc_node_kind_word(v));
 }
 
 /* ------------------------------------------------------------- components */
@@ -253,11 +213,11 @@ static bsc_status parse_component(const bsc_node *n, const char *name, bsc_compo
     const bsc_node *t;
     if (n->kind != BSC_NODE_MAP)
         return bsc_node_fail(n, BSC_ERR_INVALID, "%s must be a mapping with a 'type', got %s",
-                             name, kind_word(n));
+                             name, bsc_node_kind_word(n));
     if (!(t = bsc_node_get(n, "type")))
         return bsc_node_fail(n, BSC_ERR_INVALID, "%s has no 'type'", name);
     if (t->kind != BSC_NODE_SCALAR || t->value[0] == '\0')
-        return bad_value(t, "type", "a type name");
+        return bsc_node_bad_value(t, "type", "a type name");
     out->type = t->value;
     out->node = n;
     return BSC_OK;
@@ -274,7 +234,7 @@ static bsc_status parse_components(const bsc_node *root, const char *key, int no
         return BSC_OK;
     if (v->kind != BSC_NODE_SEQ)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a list of mappings, got %s", key,
-                             kind_word(v));
+                             bsc_node_kind_word(v));
     if (nonempty && v->n == 0)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must list at least one entry", key);
     if (v->n == 0)
@@ -375,7 +335,7 @@ static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *
     if (!v)
         return bsc_node_fail(training, BSC_ERR_INVALID, "training.batch_sizes is required");
     if (v->kind == BSC_NODE_MAP)
-        return bad_value(v, "training.batch_sizes", "an integer or a list of integers");
+        return bsc_node_bad_value(v, "training.batch_sizes", "an integer or a list of integers");
     n = v->kind == BSC_NODE_SEQ ? v->n : 1;
     if (n == 0)
         return bsc_node_fail(v, BSC_ERR_INVALID, "training.batch_sizes must not be empty");
@@ -385,7 +345,7 @@ static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *
     for (size_t i = 0; i < n; i++) {
         const bsc_node *item = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
         if (bsc_node_to_long(item, 1, LONG_MAX, &t->batch_sizes[i]) != BSC_OK)
-            return bad_value(item, "training.batch_sizes", "a list of integers >= 1");
+            return bsc_node_bad_value(item, "training.batch_sizes", "a list of integers >= 1");
         for (size_t j = 0; j < i; j++)
             if (t->batch_sizes[j] == t->batch_sizes[i])
                 return bsc_node_fail(item, BSC_ERR_INVALID,
@@ -448,7 +408,7 @@ static bsc_status parse_version(const bsc_node *root, int *version)
     if (bsc_node_to_long(v, BSC_PIPELINE_VERSION, BSC_PIPELINE_VERSION, &x) != BSC_OK)
         return bsc_node_fail(v, BSC_ERR_INVALID,
                              "unsupported pipeline version '%s' (this batchscope reads version %d)",
-                             v->kind == BSC_NODE_SCALAR ? v->value : kind_word(v),
+                             v->kind == BSC_NODE_SCALAR ? v->value : bsc_node_kind_word(v),
                              BSC_PIPELINE_VERSION);
     *version = (int)x;
     return BSC_OK;
@@ -483,7 +443,7 @@ static bsc_status parse_plugins(const bsc_node *root, const char *path, bsc_pipe
     if (!v)
         return BSC_OK;
     if (v->kind == BSC_NODE_MAP)
-        return bad_value(v, "plugins", "a list of paths");
+        return bsc_node_bad_value(v, "plugins", "a list of paths");
     n = v->kind == BSC_NODE_SEQ ? v->n : 1;
     if (n == 0)
         return BSC_OK;
@@ -496,7 +456,7 @@ static bsc_status parse_plugins(const bsc_node *root, const char *path, bsc_pipe
         size_t len;
         int absolute;
         if (item->kind != BSC_NODE_SCALAR || item->value[0] == '\0')
-            return bad_value(item, "plugins", "a list of paths");
+            return bsc_node_bad_value(item, "plugins", "a list of paths");
         absolute = item->value[0] == '/';
         len = strlen(item->value);
         if (!(list[i] = malloc((absolute ? 0 : dirlen) + len + 1)))
@@ -521,7 +481,7 @@ static bsc_status validate(pipeline_impl *pi)
 
     if (root->kind != BSC_NODE_MAP)
         return bsc_node_fail(root, BSC_ERR_INVALID, "a pipeline must be a mapping, got %s",
-                             kind_word(root));
+                             bsc_node_kind_word(root));
     if ((st = check_keys(root, "", top_keys, NULL, NULL, NULL)) != BSC_OK ||
         (st = parse_version(root, &p->version)) != BSC_OK ||
         (st = get_string(root, "name", &p->name)) != BSC_OK ||
@@ -537,7 +497,7 @@ static bsc_status validate(pipeline_impl *pi)
     }
     if ((v = bsc_node_get(root, "dataset"))) {
         if (v->kind == BSC_NODE_SEQ)
-            return bad_value(v, "dataset", "a dataset name or a mapping");
+            return bsc_node_bad_value(v, "dataset", "a dataset name or a mapping");
         p->dataset = v;
     }
     if ((st = parse_components(root, "model", 1, &p->layers, &p->n_layers)) != BSC_OK)
@@ -545,7 +505,7 @@ static bsc_status validate(pipeline_impl *pi)
     if ((v = bsc_node_get(root, "loss"))) {
         if (v->kind == BSC_NODE_SCALAR) {
             if (v->value[0] == '\0')
-                return bad_value(v, "loss", "a loss type or a mapping with a 'type'");
+                return bsc_node_bad_value(v, "loss", "a loss type or a mapping with a 'type'");
             p->loss.type = v->value;
             p->loss.node = v;
         } else if ((st = parse_component(v, "loss", &p->loss)) != BSC_OK) {
@@ -564,184 +524,12 @@ static bsc_status validate(pipeline_impl *pi)
         (st = parse_components(root, "analyses", 0, &p->analyses, &p->n_analyses)) != BSC_OK)
         return st;
     /* `report:` with nothing under it asks for the defaults, like no key. */
-    if ((v = bsc_node_get(root, "report")) && !is_null(v)) {
+    if ((v = bsc_node_get(root, "report")) && !bsc_node_is_null(v)) {
         if ((st = expect_map(v, "report")) != BSC_OK)
             return st;
         p->report = v;
     }
     return BSC_OK;
-}
-
-/* -------------------------------------------------------------- overrides */
-
-static void relocate(bsc_node *n, int line)
-{
-    n->line = line;
-    n->offset = (size_t)(n->col - 1);
-    for (size_t i = 0; i < n->n; i++) {
-        if (n->keys)
-            relocate(n->keys[i], line);
-        relocate(n->items[i], line);
-    }
-}
-
-static bsc_node *new_node(bsc_node_kind kind, const char *file, int line, int col,
-                          const char *text, size_t len)
-{
-    bsc_node *n = calloc(1, sizeof *n);
-    if (!n)
-        return NULL;
-    n->kind = kind;
-    n->file = file;
-    n->line = line;
-    n->col = col;
-    n->offset = (size_t)(col - 1);
-    if (kind == BSC_NODE_SCALAR) {
-        if (!(n->value = malloc(len + 1))) {
-            free(n);
-            return NULL;
-        }
-        memcpy(n->value, text, len);
-        n->value[len] = '\0';
-    }
-    return n;
-}
-
-static bsc_status map_append(bsc_node *map, bsc_node *key, bsc_node *value)
-{
-    bsc_node **keys = realloc(map->keys, (map->n + 1) * sizeof *keys);
-    bsc_node **items;
-    if (!keys)
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    map->keys = keys;
-    if (!(items = realloc(map->items, (map->n + 1) * sizeof *items)))
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    map->items = items;
-    keys[map->n] = key;
-    items[map->n++] = value;
-    return BSC_OK;
-}
-
-/* Applies one "a.b.c=value". Nodes it creates are marked "--set:<k>:<col>",
- * k the override's 1-based position on the command line and col the column
- * in its text, so an invalid value is reported where the user typed it. */
-static bsc_status apply_override(bsc_node *root, const char *ov, int index)
-{
-    bsc_status st = BSC_OK;
-    const char *eq = strchr(ov, '=');
-    bsc_node *value = NULL, *cur = root;
-    char *padded = NULL;
-    size_t vstart;
-    const char *comp;
-
-    if (!eq)
-        return bsc_fail(BSC_ERR_USAGE, "override '%s' has no '=' (expected key.path=value)", ov);
-    if (eq == ov)
-        return bsc_fail(BSC_ERR_USAGE, "override '%s' has an empty key path", ov);
-    if (eq[1] == '\0')
-        return bsc_fail(BSC_ERR_USAGE, "override '%s' has no value", ov);
-    /* Padding the value with spaces as wide as "path=" makes libyaml's
-     * columns the columns of the override text itself. */
-    vstart = (size_t)(eq - ov) + 1;
-    if (!(padded = malloc(vstart + strlen(eq + 1) + 1)))
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    memset(padded, ' ', vstart);
-    strcpy(padded + vstart, eq + 1);
-    if ((st = bsc_node_parse_string("--set", padded, &value)) != BSC_OK) {
-        st = bsc_fail_context(BSC_ERR_USAGE, "override '%s'", ov);
-        goto cleanup;
-    }
-    relocate(value, index);
-
-    for (comp = ov; comp < eq;) {
-        const char *end = memchr(comp, '.', (size_t)(eq - comp));
-        size_t len;
-        int last, col = (int)(comp - ov) + 1;
-        bsc_node **slot = NULL;
-        if (!end)
-            end = eq;
-        len = (size_t)(end - comp);
-        last = end == eq;
-        if (len == 0) {
-            st = bsc_fail(BSC_ERR_USAGE, "override '%s' has an empty key at column %d", ov, col);
-            goto cleanup;
-        }
-        if (cur->kind == BSC_NODE_MAP) {
-            for (size_t i = 0; i < cur->n; i++)
-                if (strlen(cur->keys[i]->value) == len &&
-                    memcmp(cur->keys[i]->value, comp, len) == 0)
-                    slot = &cur->items[i];
-            if (!slot) {
-                bsc_node *k = new_node(BSC_NODE_SCALAR, value->file, index, col, comp, len);
-                bsc_node *child = last ? value
-                                       : new_node(BSC_NODE_MAP, value->file, index, col, NULL, 0);
-                if (!k || !child || (st = map_append(cur, k, child)) != BSC_OK) {
-                    bsc_node_free(k);
-                    if (child != value)
-                        bsc_node_free(child);
-                    st = st != BSC_OK ? st : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-                    goto cleanup;
-                }
-                if (last)
-                    value = NULL;   /* now owned by the tree */
-                cur = child;
-                comp = end + 1;
-                continue;
-            }
-        } else if (cur->kind == BSC_NODE_SEQ) {
-            size_t idx = 0;
-            for (size_t i = 0; i < len; i++) {
-                if (!isdigit((unsigned char)comp[i]) || idx > (SIZE_MAX - 9) / 10) {
-                    st = bsc_fail(BSC_ERR_USAGE,
-                                  "override '%s': '%.*s' must be a list index (at column %d)",
-                                  ov, (int)len, comp, col);
-                    goto cleanup;
-                }
-                idx = idx * 10 + (size_t)(comp[i] - '0');
-            }
-            if (idx >= cur->n) {
-                st = bsc_fail(BSC_ERR_USAGE,
-                              "override '%s': index %zu is out of range (the list at %s:%d:%d "
-                              "has %zu items)",
-                              ov, idx, cur->file, cur->line, cur->col, cur->n);
-                goto cleanup;
-            }
-            slot = &cur->items[idx];
-        } else if (cur == root) {
-            st = bsc_fail(BSC_ERR_USAGE, "override '%s': the pipeline is not a mapping", ov);
-            goto cleanup;
-        } else {
-            st = bsc_fail(BSC_ERR_USAGE,
-                          "override '%s': '%.*s' is a scalar (at %s:%d:%d), cannot set '%.*s' "
-                          "inside it",
-                          ov, (int)(comp - ov - 1), ov, cur->file, cur->line, cur->col,
-                          (int)len, comp);
-            goto cleanup;
-        }
-        if (last) {
-            bsc_node_free(*slot);
-            *slot = value;
-            value = NULL;
-            break;
-        }
-        /* `key:` with nothing after it is YAML null: setting inside it means
-         * the user wants a mapping there. */
-        if (is_null(*slot)) {
-            bsc_node *m = new_node(BSC_NODE_MAP, value->file, index, col, NULL, 0);
-            if (!m) {
-                st = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-                goto cleanup;
-            }
-            bsc_node_free(*slot);
-            *slot = m;
-        }
-        cur = *slot;
-        comp = end + 1;
-    }
-cleanup:
-    bsc_node_free(value);
-    free(padded);
-    return st;
 }
 
 /* ------------------------------------------------------------ public API */
@@ -761,7 +549,7 @@ bsc_status bsc_pipeline_load(const char *path, const char *const *overrides,
     if ((st = bsc_node_parse_file(path, &pi->pub.root)) != BSC_OK)
         goto cleanup;
     for (size_t i = 0; i < n_overrides; i++)
-        if ((st = apply_override(pi->pub.root, overrides[i], (int)i + 1)) != BSC_OK)
+        if ((st = bsc_pipeline_apply_override(pi->pub.root, overrides[i], (int)i + 1)) != BSC_OK)
             goto cleanup;
     if ((st = validate(pi)) != BSC_OK)
         goto cleanup;

@@ -1,5 +1,7 @@
 /* The plugin registry: finds, loads and checks plugins, and looks up the
- * layer, loss and analysis types they provide.
+ * layer, loss and analysis types they provide. A descriptor's own
+ * consistency is checked in registry_check.c; clashes with plugins already
+ * loaded are checked here.
  *
  * Accepted plugins are never dlclose'd: OpenCL event callbacks and kernels'
  * host-side helpers may point into them until the process ends. A plugin that
@@ -8,6 +10,7 @@
 
 #include "batchscope/batchscope.h"
 #include "batchscope/registry.h"
+#include "registry_internal.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -31,15 +34,6 @@
 
 #define PLUGIN_PATH_ENV "BATCHSCOPE_PLUGIN_PATH"
 
-/* Bytes up to and including `member`: the size an ops table had in the ABI
- * version whose last member that was. Minor versions only append, so a table
- * smaller than its ABI 1.0 size would make the host read past the plugin's
- * data. */
-#define END_OF(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-#define LAYER_OPS_SIZE_1_0 END_OF(bsc_layer_ops, per_example_sqnorm)
-#define LOSS_OPS_SIZE_1_0 END_OF(bsc_loss_ops, destroy)
-#define ANALYSIS_OPS_SIZE_1_0 END_OF(bsc_analysis_ops, destroy)
-
 typedef struct reg_plugin {
     bsc_plugin_info info;   /* handed out by pointer: the struct never moves */
     char *path;             /* as given (what messages show) */
@@ -52,44 +46,6 @@ struct bsc_registry {
     reg_plugin **plugins;
     size_t n, cap;
 };
-
-static const char *kind_word(bsc_type_kind k)
-{
-    switch (k) {
-    case BSC_KIND_LAYER: return "layer";
-    case BSC_KIND_LOSS: return "loss";
-    case BSC_KIND_ANALYSIS: return "analysis";
-    }
-    return "type";
-}
-
-static size_t kind_count(const bsc_plugin_desc *d, bsc_type_kind k)
-{
-    switch (k) {
-    case BSC_KIND_LAYER: return d->n_layers;
-    case BSC_KIND_LOSS: return d->n_losses;
-    case BSC_KIND_ANALYSIS: return d->n_analyses;
-    }
-    return 0;
-}
-
-/* The i-th type of kind k as an opaque pointer, and its name. */
-static const void *kind_type(const bsc_plugin_desc *d, bsc_type_kind k, size_t i,
-                             const char **name)
-{
-    switch (k) {
-    case BSC_KIND_LAYER: *name = d->layers[i].name; return &d->layers[i];
-    case BSC_KIND_LOSS: *name = d->losses[i].name; return &d->losses[i];
-    case BSC_KIND_ANALYSIS: *name = d->analyses[i].name; return &d->analyses[i];
-    }
-    *name = NULL;
-    return NULL;
-}
-
-static const char *or_default(const char *s, const char *def)
-{
-    return s ? s : def;
-}
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -175,128 +131,15 @@ const bsc_analysis_type *bsc_registry_analysis(const bsc_registry *r, const char
 
 /* ------------------------------------------------------------ checks */
 
-static bsc_status check_ops_size(const char *path, bsc_type_kind k, const char *name,
-                                 const void *ops, size_t struct_size, size_t min_size)
-{
-    if (!ops)
-        return bsc_fail(BSC_ERR_PLUGIN, "%s: %s type '%s' has no ops table", path,
-                        kind_word(k), name);
-    if (struct_size < min_size)
-        return bsc_fail(BSC_ERR_PLUGIN,
-                        "%s: %s type '%s': ops table struct_size is %zu bytes, smaller than "
-                        "the %zu bytes of plugin ABI 1.0",
-                        path, kind_word(k), name, struct_size, min_size);
-    return BSC_OK;
-}
-
-/* The first required op that is NULL, or NULL when all are present. */
-static const char *missing_op(bsc_type_kind k, const void *ops)
-{
-    if (k == BSC_KIND_LAYER) {
-        const bsc_layer_ops *o = ops;
-        if (!o->create) return "create";
-        if (!o->destroy) return "destroy";
-        if (!o->output_shape) return "output_shape";
-        if (!o->n_params) return "n_params";
-        if (!o->param_spec) return "param_spec";
-        if (!o->bind) return "bind";
-        if (!o->forward) return "forward";
-        if (!o->backward) return "backward";
-    } else if (k == BSC_KIND_LOSS) {
-        const bsc_loss_ops *o = ops;
-        if (!o->create) return "create";
-        if (!o->destroy) return "destroy";
-        if (!o->bind) return "bind";
-        if (!o->forward) return "forward";
-        if (!o->backward) return "backward";
-    } else {
-        const bsc_analysis_ops *o = ops;
-        if (!o->create) return "create";
-        if (!o->destroy) return "destroy";
-    }
-    return NULL;
-}
-
-static bsc_status check_type(const char *path, const bsc_plugin_desc *d, bsc_type_kind k,
-                             size_t i)
-{
-    const char *name;
-    const void *t = kind_type(d, k, i, &name);
-    const void *ops = NULL;
-    size_t struct_size = 0, min_size = 0;
-    bsc_status st;
-
-    if (!name || !name[0])
-        return bsc_fail(BSC_ERR_PLUGIN, "%s: %s type #%zu has no name", path, kind_word(k), i);
-    switch (k) {
-    case BSC_KIND_LAYER: {
-        const bsc_layer_ops *o = ((const bsc_layer_type *)t)->ops;
-        ops = o;
-        struct_size = o ? o->struct_size : 0;
-        min_size = LAYER_OPS_SIZE_1_0;
-        break;
-    }
-    case BSC_KIND_LOSS: {
-        const bsc_loss_ops *o = ((const bsc_loss_type *)t)->ops;
-        ops = o;
-        struct_size = o ? o->struct_size : 0;
-        min_size = LOSS_OPS_SIZE_1_0;
-        break;
-    }
-    case BSC_KIND_ANALYSIS: {
-        const bsc_analysis_ops *o = ((const bsc_analysis_type *)t)->ops;
-        ops = o;
-        struct_size = o ? o->struct_size : 0;
-        min_size = ANALYSIS_OPS_SIZE_1_0;
-        break;
-    }
-    }
-    st = check_ops_size(path, k, name, ops, struct_size, min_size);
-    if (st != BSC_OK)
-        return st;
-    const char *missing = missing_op(k, ops);
-    if (missing)
-        return bsc_fail(BSC_ERR_PLUGIN, "%s: %s type '%s' has no %s() op, which is required",
-                        path, kind_word(k), name, missing);
-    /* A name twice in one plugin would make lookups silently pick the first. */
-    for (size_t j = 0; j < i; j++) {
-        const char *other;
-        kind_type(d, k, j, &other);
-        if (other && strcmp(other, name) == 0)
-            return bsc_fail(BSC_ERR_PLUGIN, "%s: %s type '%s' is provided twice by this plugin",
-                            path, kind_word(k), name);
-    }
-    return BSC_OK;
-}
-
+/* A descriptor sound on its own must also not provide a type name that a
+ * plugin already loaded provides: lookups would silently pick the first. */
 static bsc_status check_desc(const bsc_registry *r, const char *path, const bsc_plugin_desc *d)
 {
     static const bsc_type_kind kinds[] = {BSC_KIND_LAYER, BSC_KIND_LOSS, BSC_KIND_ANALYSIS};
-    const char *pname = or_default(d->name, "(unnamed)");
-    const char *pver = or_default(d->version, "(no version)");
+    bsc_status st = bsc_plugin_desc_check(path, d);
 
-    /* The ABI is checked before anything else in the descriptor is read: a
-     * different major may have laid it out differently. */
-    if (d->abi_major != BSC_ABI_MAJOR || d->abi_minor > BSC_ABI_MINOR)
-        return bsc_fail(BSC_ERR_ABI,
-                        "%s: plugin '%s' %s was built for plugin ABI %u.%u; this batchscope "
-                        "(%s) provides ABI %d.%d",
-                        path, pname, pver, (unsigned)d->abi_major, (unsigned)d->abi_minor,
-                        bsc_version(), BSC_ABI_MAJOR, BSC_ABI_MINOR);
-    if (!d->name || !d->name[0])
-        return bsc_fail(BSC_ERR_PLUGIN, "%s: plugin descriptor has no name", path);
-    if ((d->n_layers && !d->layers) || (d->n_losses && !d->losses) ||
-        (d->n_analyses && !d->analyses))
-        return bsc_fail(BSC_ERR_PLUGIN, "%s: plugin '%s' declares types but has no table of them",
-                        path, pname);
-
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        for (size_t i = 0; i < kind_count(d, kinds[k]); i++) {
-            bsc_status st = check_type(path, d, kinds[k], i);
-            if (st != BSC_OK)
-                return st;
-        }
-    }
+    if (st != BSC_OK)
+        return st;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         for (size_t i = 0; i < kind_count(d, kinds[k]); i++) {
             const char *name;

@@ -16,22 +16,27 @@
 
 #include "batchscope/dataset.h"
 #include "batchscope/rng.h"
+#include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/bsc_test_dataset_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    tmpdir = tu_tmpdir("dataset");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     char cmd[300];
+    int rc;
     (void)state;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    rc = system(cmd) == 0 ? 0 : -1;
+    free(tmpdir);
+    tmpdir = NULL;
+    return rc;
 }
 
 /* tmpdir/name in a rotating static buffer (several paths live at once). */
@@ -294,19 +299,6 @@ static void test_idx_label_out_of_range(void **state)
     free(lab);
 }
 
-static uint8_t *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void test_idx_corrupt_gzip(void **state)
 {
     size_t len, glen;
@@ -314,7 +306,8 @@ static void test_idx_corrupt_gzip(void **state)
     bsc_raw_images r;
     (void)state;
     const char *good = write_gz("src.gz", img, len);
-    uint8_t *gz = read_whole(good, &glen);
+    uint8_t *gz = (uint8_t *)tu_read(good, &glen);
+    assert_non_null(gz);
     /* Wrong CRC in the trailer: the data decompresses, the check fails. */
     gz[glen - 8] ^= 0xff;
     const char *p = write_bytes("crc.gz", gz, glen);

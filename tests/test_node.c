@@ -15,34 +15,35 @@
 #include <unistd.h>
 
 #include "batchscope/node.h"
+#include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/bsc_test_node_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    tmpdir = tu_tmpdir("node");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     char cmd[300];
+    int rc;
     (void)state;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    rc = system(cmd) == 0 ? 0 : -1;
+    free(tmpdir);
+    tmpdir = NULL;
+    return rc;
 }
 
-/* Writes text to tmpdir/name; the path lives in a static buffer. */
+/* Writes text to tmpdir/name; the path is valid until the next call. */
 static const char *write_yaml(const char *name, const char *text)
 {
-    static char path[512];
-    FILE *f;
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
+    static char *path;
+    free(path);
+    path = tu_write(tmpdir, name, text);
     return path;
 }
 

@@ -13,22 +13,27 @@
 #include <unistd.h>
 
 #include "batchscope/safetensors.h"
+#include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/bsc_test_safetensors_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    tmpdir = tu_tmpdir("safetensors");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     char cmd[300];
+    int rc;
     (void)state;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    rc = system(cmd) == 0 ? 0 : -1;
+    free(tmpdir);
+    tmpdir = NULL;
+    return rc;
 }
 
 static const char *tmp_path(const char *name)
@@ -38,19 +43,6 @@ static const char *tmp_path(const char *name)
     char *p = paths[next++ % 4];
     snprintf(p, 512, "%s/%s", tmpdir, name);
     return p;
-}
-
-static uint8_t *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len ? *len : 1);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
 }
 
 /* A file with header length `hlen` (as stored), header text `json` and
@@ -96,7 +88,8 @@ static void test_round_trip(void **state)
     if (bsc_safetensors_write(path, t, 4, mk, mv, 2) != BSC_OK)
         fail_msg("%s", bsc_last_error());
     size_t len;
-    uint8_t *raw = read_whole(path, &len);
+    uint8_t *raw = (uint8_t *)tu_read(path, &len);
+    assert_non_null(raw);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | raw[i];
@@ -309,7 +302,8 @@ static void test_every_truncation(void **state)
     size_t len;
     (void)state;
     assert_int_equal(bsc_safetensors_write(path, t, 2, mk, mv, 1), BSC_OK);
-    uint8_t *raw = read_whole(path, &len);
+    uint8_t *raw = (uint8_t *)tu_read(path, &len);
+    assert_non_null(raw);
     const char *cut = tmp_path("cut.safetensors");
     for (size_t n = 0; n < len; n++) {
         FILE *f = fopen(cut, "wb");

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-/* A fresh directory under $TMPDIR (or /tmp); the returned path is static
- * storage per call site: copy it if you need several. Aborts on failure. */
+/* A fresh directory under $TMPDIR (or /tmp); the returned path is
+ * malloc'ed (free it). Aborts on failure. */
 char *tu_tmpdir(const char *tag);
 /* Writes text to dir/name and returns the malloc'ed full path. */
 char *tu_write(const char *dir, const char *name, const char *text);
