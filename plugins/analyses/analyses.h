@@ -1,0 +1,173 @@
+/* batchscope analyses plugin: what its files share.
+ *
+ * The plugin is split in two layers so that the mathematics can be tested on
+ * cases known on paper without a device:
+ *
+ *  - math cores that see only host vectors and a callback (the L-BFGS-B
+ *    driver, power iteration with deflation, Hutchinson's trace, the
+ *    resumable grid, filter normalization of one tensor);
+ *  - the four analyses (interpolate, sharpness, surface, hessian), which wire
+ *    those callbacks to the evaluator and the model's flat buffers.
+ *
+ * Random numbers: every draw is bsc_rng (Philox) keyed by the study seed and
+ * a purpose; the streams used here are fixed so that files can be
+ * regenerated elsewhere:
+ *   BSC_RNG_DIRECTIONS stream 0 / 1      surface directions x / y
+ *   BSC_RNG_DIRECTIONS stream 100 + j    power iteration start vector j
+ *   BSC_RNG_DIRECTIONS stream 200 + s    Hutchinson probe s (Rademacher)
+ *   BSC_RNG_SHARPNESS  stream 0          the subspace matrix A (n x p)
+ *   BSC_RNG_SHARPNESS  stream 1          random start points in the box
+ */
+#ifndef BSC_ANALYSES_H
+#define BSC_ANALYSES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batchscope/batchscope.h"
+#include "batchscope/evaluator.h"
+#include "batchscope/model.h"
+
+extern const bsc_analysis_ops ana_interpolate_ops;
+extern const bsc_analysis_ops ana_sharpness_ops;
+extern const bsc_analysis_ops ana_surface_ops;
+extern const bsc_analysis_ops ana_hessian_ops;
+
+/* ------------------------------------------------------------ L-BFGS-B */
+
+/* f and its gradient at x (n doubles). Returns BSC_OK or a failure that
+ * stops the optimizer. */
+typedef bsc_status (*ana_fg_fn)(void *user, const double *x, double *f, double *g);
+
+typedef struct ana_lbfgsb_opts {
+    int memory;          /* m, corrections kept (10) */
+    int max_iter;        /* iterations (NEW_X reports); 0 = no limit */
+    int max_eval;        /* f/g evaluations; 0 = no limit */
+    double factr;        /* setulb's relative-decrease test, in units of eps */
+    double pgtol;        /* setulb's projected-gradient test */
+} ana_lbfgsb_opts;
+
+typedef struct ana_lbfgsb_result {
+    double f;            /* f at the returned x: the smallest f evaluated */
+    double f_min;        /* the same (kept for clarity at call sites) */
+    int iterations;
+    int evaluations;
+    char task[61];       /* setulb's last task ("CONVERGENCE: ...", "STOP") */
+} ana_lbfgsb_result;
+
+/* Minimizes f over the box lo <= x <= hi with the reference L-BFGS-B
+ * (Byrd, Lu, Nocedal, Zhu; version 3.0, setulb), starting from x (projected
+ * into the box), and leaves in x the evaluated point with the smallest f.
+ * Every point f is evaluated at lies in the box (setulb projects). Stops at
+ * max_iter iterations, max_eval evaluations, convergence or an abnormal line
+ * search (not an error: the best point so far is kept). */
+bsc_status ana_lbfgsb_minimize(size_t n, double *x, const double *lo, const double *hi,
+                               const ana_lbfgsb_opts *o, ana_fg_fn fg, void *user,
+                               ana_lbfgsb_result *r);
+
+/* ------------------------------------------------ eigenvalues and trace */
+
+/* hv = H v for a symmetric operator H (n doubles each). */
+typedef bsc_status (*ana_hv_fn)(void *user, const double *v, double *hv);
+
+typedef struct ana_eig_opts {
+    int k;               /* eigenpairs wanted */
+    int max_iter;        /* Hessian-vector products per eigenpair, at most */
+    double tol;          /* stop when |lambda_t - lambda_{t-1}| <= tol * |lambda_t| */
+    uint64_t seed;
+} ana_eig_opts;
+
+/* The k eigenvalues of largest magnitude by power iteration, each run on the
+ * orthogonal complement of the eigenvectors already found (deflation by
+ * projection: exact for a symmetric H). lambda[j] is the Rayleigh quotient
+ * v.Hv of the last iterate; iters[j] the products it took; vecs (optional,
+ * n*k doubles) receives the unit eigenvectors. Start vectors are Gaussian
+ * (BSC_RNG_DIRECTIONS stream 100 + j). */
+bsc_status ana_power_topk(size_t n, const ana_eig_opts *o, ana_hv_fn hv, void *user,
+                          double *lambda, int *iters, double *vecs);
+
+/* Hutchinson's estimate of tr(H): the mean of z.Hz over `samples`
+ * Rademacher vectors z (BSC_RNG_DIRECTIONS stream 200 + s); *std_err is the
+ * standard error of that mean (0 for one sample). Exact for diagonal H. */
+bsc_status ana_hutchinson(size_t n, int samples, uint64_t seed, ana_hv_fn hv, void *user,
+                          double *trace, double *std_err);
+
+/* ------------------------------------------------- the resumable grid */
+
+/* Loss and accuracy at grid point (x, y). */
+typedef bsc_status (*ana_point_fn)(void *user, double x, double y, double *loss, double *acc);
+
+typedef struct ana_grid {
+    double x0, x1, y0, y1;
+    int nx, ny;          /* points per axis; ny == 1 with y0 == y1 for a line */
+} ana_grid;
+
+/* Coordinate i of n evenly spaced points over [a, b] (a when n == 1). */
+double ana_linspace(double a, double b, int n, int i);
+
+/* Fills loss/acc (nx*ny doubles each, row-major: index j*nx + i for y_j,
+ * x_i) point by point. Each finished point is appended to `partial_path`
+ * (a text file whose first line is `signature`) and flushed, so that a run
+ * that stops for any reason -- point() failing, an interrupt, a crash --
+ * leaves every completed point there; a later call with the same signature
+ * reads them back (bit-exact: %.17g) and computes only the rest. A partial
+ * file with another signature is discarded. *computed (optional) counts the
+ * points evaluated by this call. The partial file is left in place; the
+ * caller removes it once the final result is written. */
+bsc_status ana_grid_run(const ana_grid *g, const char *partial_path, const char *signature,
+                        ana_point_fn point, void *user, double *loss, double *acc,
+                        size_t *computed);
+
+/* --------------------------------------------------- filter normalization */
+
+typedef enum ana_ignore { ANA_IGNORE_BIASBN = 0, ANA_IGNORE_NONE = 1 } ana_ignore;
+
+/* Li et al.'s filter normalization of direction d for one model tensor t
+ * (params-buffer arrays w and d, indexed by t->offset): each slice along
+ * spec.filter_axis (a neuron of a dense weight, an output channel of a conv)
+ * is rescaled to the Euclidean norm of the same slice of w; a weight without
+ * a filter axis is scaled as a whole. Bias and norm tensors become zero with
+ * ANA_IGNORE_BIASBN, and a copy of w with ANA_IGNORE_NONE (what the
+ * reference code does for 1-D tensors). State tensors are not touched. */
+void ana_filter_normalize(const bsc_model_tensor *t, const float *w, float *d, ana_ignore ig);
+
+/* ----------------------------------------------------- shared plumbing */
+
+/* Enqueues out = a*x + b*y + c*z over n elements. The y and z terms are
+ * skipped when their coefficient is zero (y, z may then be NULL), so that
+ * 1*x is x bit for bit. */
+bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
+                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out);
+
+/* BSC_ERR_INTERRUPTED once Ctrl-C reached the study (polled between
+ * evaluations, so that a long analysis stops with its partial results on
+ * disk), else BSC_OK. */
+bsc_status ana_interrupted(void);
+
+/* The run with this batch size, or NULL. */
+const bsc_run_result *ana_find_run(const bsc_study *st, size_t batch_size);
+
+/* OUT/analyses/<name> (the directory is created); malloc'ed. */
+bsc_status ana_out_path(const bsc_study *st, const char *name, char **path);
+
+/* Reads a safetensors checkpoint with the model's tensor names and shapes
+ * into host arrays (n_params / n_state floats); state tensors missing from
+ * the file are an error only when the model has state. */
+bsc_status ana_load_checkpoint(const bsc_model *m, const char *path, float *params,
+                               float *state);
+
+/* Saves a params-shaped host vector with the weights' tensor names. */
+bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
+                           const char *const *meta_keys, const char *const *meta_values,
+                           size_t n_meta);
+
+/* An owning F32 device vector of n elements. */
+bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);
+
+/* `key` as a list of batch sizes; absent: *n = 0. */
+bsc_status ana_opt_batch_sizes(const bsc_node *map, const char *key, long **out, size_t *n);
+
+/* The interpretation of a `subset:` option: 0 = the whole split. */
+bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out);
+
+#endif

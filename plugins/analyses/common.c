@@ -1,0 +1,142 @@
+/* Plumbing the four analyses share: the lincomb kernel, run lookup, result
+ * paths, checkpoints by tensor name, option helpers. */
+#include "analyses.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/safetensors.h"
+#include "batchscope/study.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
+                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out)
+{
+    if (n == 0)
+        return BSC_OK;
+    cl_kernel k;
+    bsc_status s = bsc_kernel(ctx, "analyses.cl", "lincomb3", &k);
+    if (s != BSC_OK)
+        return s;
+    /* An unused operand still needs a valid buffer argument. */
+    if (!y || b == 0.0f) {
+        y = x;
+        b = 0.0f;
+    }
+    if (!z || c == 0.0f) {
+        z = x;
+        c = 0.0f;
+    }
+    cl_ulong nn = n, xo = x->offset, yo = y->offset, zo = z->offset, oo = out->offset;
+    bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(a), BSC_ARG(x->mem), BSC_ARG(xo),
+                       BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
+                       BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
+                       BSC_ARG(out->mem), BSC_ARG(oo)};
+    size_t g = n, l = 256;
+    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
+}
+
+const bsc_run_result *ana_find_run(const bsc_study *st, size_t batch_size)
+{
+    for (size_t i = 0; i < st->n_runs; i++)
+        if (st->runs[i].batch_size == batch_size)
+            return &st->runs[i];
+    return NULL;
+}
+
+bsc_status ana_out_path(const bsc_study *st, const char *name, char **path)
+{
+    *path = NULL;
+    char *dir = bsc_strdup_printf("%s/analyses", st->out_dir);
+    if (!dir)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = bsc_mkdir_p(dir);
+    if (s == BSC_OK) {
+        *path = bsc_strdup_printf("%s/%s", dir, name);
+        if (!*path)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    free(dir);
+    return s;
+}
+
+bsc_status ana_load_checkpoint(const bsc_model *m, const char *path, float *params,
+                               float *state)
+{
+    bsc_safetensors *f = NULL;
+    bsc_status s = bsc_safetensors_open(path, &f);
+    if (s != BSC_OK)
+        return s;
+    for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
+        const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
+        const bsc_st_info *info = bsc_safetensors_find(f, t->name);
+        if (!info) {
+            s = bsc_fail(BSC_ERR_DATA, "%s: no tensor '%s' (is it a checkpoint of this model?)",
+                         path, t->name);
+            break;
+        }
+        if (!bsc_shape_equal(&info->shape, &t->spec.shape)) {
+            char a[64], b[64];
+            bsc_shape_format(&info->shape, a, sizeof a);
+            bsc_shape_format(&t->spec.shape, b, sizeof b);
+            s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' has shape %s, the model needs %s", path,
+                         t->name, a, b);
+            break;
+        }
+        float *dst = (t->spec.role == BSC_ROLE_STATE ? state : params) + t->offset;
+        s = bsc_safetensors_read(f, t->name, dst, t->numel);
+    }
+    bsc_safetensors_close(f);
+    return s;
+}
+
+bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
+                           const char *const *meta_keys, const char *const *meta_values,
+                           size_t n_meta)
+{
+    size_t nt = bsc_model_n_tensors(m), k = 0;
+    bsc_st_entry *e = calloc(nt ? nt : 1, sizeof *e);
+    if (!e)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nt; i++) {
+        const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
+        if (t->spec.role == BSC_ROLE_STATE)
+            continue;
+        e[k].name = t->name;
+        e[k].shape = t->spec.shape;
+        e[k].data = v + t->offset;
+        k++;
+    }
+    bsc_status s = bsc_safetensors_write(path, e, k, meta_keys, meta_values, n_meta);
+    free(e);
+    return s;
+}
+
+bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out)
+{
+    int64_t d = (int64_t)(n ? n : 1);
+    bsc_shape sh = bsc_shape_make(1, &d);
+    return bsc_tensor_alloc(ctx, BSC_F32, &sh, out);
+}
+
+bsc_status ana_opt_batch_sizes(const bsc_node *map, const char *key, long **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!bsc_node_get(map, key))
+        return BSC_OK;
+    return bsc_opt_long_list(map, key, NULL, 0, 1, 1L << 30, out, n);
+}
+
+bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out)
+{
+    long v;
+    bsc_status s = bsc_opt_long(map, key, 0, 0, 1L << 40, &v);
+    *out = (size_t)v;
+    return s;
+}
+
+bsc_status ana_interrupted(void)
+{
+    return bsc_study_interrupted() ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
+}

@@ -1,0 +1,242 @@
+/* hessian: curvature of the training loss at each run's minimizer, from
+ * Hessian-vector products by central finite differences of the gradient,
+ *
+ *     H v ~ (g(x + t v) - g(x - t v)) / (2 t),   t = fd_step / |v|,
+ *
+ * so the perturbation always has Euclidean norm fd_step whatever the scale
+ * of v (a Rademacher probe has |v| = sqrt(n)). The error is O(t^2) from the
+ * third derivative plus float32 rounding of the two gradients divided by
+ * 2t; fd_step = 1e-2 against weight vectors of norm ~10-100 keeps both
+ * small (it is exact for a quadratic; see tests/test_analyses.c). Note that
+ * for ReLU networks the difference also averages the curvature over the
+ * kinks within fd_step of x -- the smoothing any finite difference does.
+ *
+ *   - type: hessian
+ *     runs: [32, 256]      # default: every run
+ *     top_k: 1             # eigenvalues of largest magnitude (power iteration,
+ *                          # deflation by projection)
+ *     max_iter: 100        # products per eigenvalue, at most
+ *     tol: 1e-3            # relative change of the Rayleigh quotient
+ *     trace_samples: 10    # Hutchinson probes (0: no trace)
+ *     fd_step: 1e-2
+ *     subset: 0            # training examples (0: all)
+ *
+ * Output OUT/analyses/hessian.csv, one row per quantity: batch_size,
+ * quantity (eigenvalue | trace), k (1-based rank; 0 for the trace), value,
+ * std_err (trace only), hv_products, seconds.
+ */
+#include "analyses.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/table.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hess {
+    const bsc_node *node;
+    long *runs;
+    size_t n_runs;
+    long top_k, max_iter, trace_samples;
+    double tol, fd_step;
+    size_t subset;
+} hess;
+
+static const char *const keys[] = {"type", "runs", "top_k", "max_iter", "tol",
+                                   "trace_samples", "fd_step", "subset", NULL};
+
+static void destroy(void *self)
+{
+    hess *h = self;
+    if (!h)
+        return;
+    free(h->runs);
+    free(h);
+}
+
+static bsc_status create(const bsc_analysis_config *cfg, void **self)
+{
+    *self = NULL;
+    const bsc_node *o = cfg->options;
+    bsc_status s = bsc_node_check_keys(o, keys);
+    if (s != BSC_OK)
+        return s;
+    hess *h = calloc(1, sizeof *h);
+    if (!h)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    h->node = o;
+    if ((s = ana_opt_batch_sizes(o, "runs", &h->runs, &h->n_runs)) != BSC_OK ||
+        (s = bsc_opt_long(o, "top_k", 1, 1, 100, &h->top_k)) != BSC_OK ||
+        (s = bsc_opt_long(o, "max_iter", 100, 1, 100000, &h->max_iter)) != BSC_OK ||
+        (s = bsc_opt_double(o, "tol", 1e-3, 0, 1, &h->tol)) != BSC_OK ||
+        (s = bsc_opt_long(o, "trace_samples", 10, 0, 100000, &h->trace_samples)) != BSC_OK ||
+        (s = bsc_opt_double(o, "fd_step", 1e-2, 1e-8, 1e3, &h->fd_step)) != BSC_OK ||
+        (s = ana_opt_subset(o, "subset", &h->subset)) != BSC_OK) {
+        destroy(h);
+        return s;
+    }
+    *self = h;
+    return BSC_OK;
+}
+
+typedef struct hv_ctx {
+    const bsc_study *st;
+    const hess *h;
+    const bsc_tensor *x;
+    bsc_tensor v, gp, gm;
+    float *hv;
+    long products;
+    double *stamp;       /* stamp[i]: when product i finished (stamp[0]: start) */
+    long max_stamps;
+} hv_ctx;
+
+static bsc_status hvp(void *user, const double *v, double *out)
+{
+    hv_ctx *c = user;
+    bsc_context *ctx = c->st->ctx;
+    bsc_model *m = c->st->model;
+    size_t np = bsc_model_n_params(m);
+    double nv = 0;
+    for (size_t i = 0; i < np; i++) {
+        nv += v[i] * v[i];
+        c->hv[i] = (float)v[i];
+    }
+    nv = sqrt(nv);
+    if (!(nv > 0)) {
+        memset(out, 0, np * sizeof *out);
+        return BSC_OK;
+    }
+    double t = c->h->fd_step / nv;
+    bsc_status s = ana_interrupted();
+    if (s != BSC_OK)
+        return s;
+    if ((s = bsc_tensor_write(ctx, &c->v, c->hv)) != BSC_OK ||
+        (s = ana_lincomb(ctx, np, 1.0f, c->x, (float)t, &c->v, 0, NULL,
+                         bsc_model_params(m))) != BSC_OK ||
+        (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->h->subset, &c->gp, NULL)) !=
+            BSC_OK ||
+        (s = ana_lincomb(ctx, np, 1.0f, c->x, (float)-t, &c->v, 0, NULL,
+                         bsc_model_params(m))) != BSC_OK ||
+        (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->h->subset, &c->gm, NULL)) !=
+            BSC_OK ||
+        (s = bsc_tensor_read(ctx, &c->gp, c->hv)) != BSC_OK)
+        return s;
+    for (size_t i = 0; i < np; i++)
+        out[i] = c->hv[i];
+    if ((s = bsc_tensor_read(ctx, &c->gm, c->hv)) != BSC_OK)
+        return s;
+    /* Difference and division in double on the host, where the power
+     * iteration wants the product anyway: one rounding fewer than on the
+     * device. */
+    for (size_t i = 0; i < np; i++)
+        out[i] = (out[i] - c->hv[i]) / (2.0 * t);
+    c->products++;
+    if (c->products < c->max_stamps)
+        c->stamp[c->products] = bsc_now();
+    return BSC_OK;
+}
+
+static bsc_status add_row(bsc_table *t, size_t bs, const char *q, int k, double value,
+                          double se, long products, double seconds)
+{
+    bsc_metrics_row row;
+    bsc_status s;
+    if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "batch_size", (double)bs)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, "quantity", q)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "value", value)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "std_err", se)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK)
+        return s;
+    return bsc_metrics_set(&row, "seconds", seconds);
+}
+
+static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *r,
+                      bsc_table *t)
+{
+    bsc_context *ctx = st->ctx;
+    bsc_model *m = st->model;
+    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    hv_ctx c;
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.h = h;
+    c.x = r->final_params;
+    c.hv = malloc(np * sizeof *c.hv);
+    c.max_stamps = h->top_k * h->max_iter + 1;
+    c.stamp = malloc((size_t)c.max_stamps * sizeof *c.stamp);
+    double *lambda = calloc((size_t)h->top_k, sizeof *lambda);
+    int *iters = calloc((size_t)h->top_k, sizeof *iters);
+    bsc_status s = c.hv && c.stamp && lambda && iters ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && ns)
+        s = bsc_tensor_copy(ctx, r->final_state, bsc_model_state(m));
+    if (s == BSC_OK && (s = ana_vec_alloc(ctx, np, &c.v)) == BSC_OK &&
+        (s = ana_vec_alloc(ctx, np, &c.gp)) == BSC_OK)
+        s = ana_vec_alloc(ctx, np, &c.gm);
+    if (s != BSC_OK)
+        goto cleanup;
+    c.stamp[0] = bsc_now();
+    ana_eig_opts eo = {(int)h->top_k, (int)h->max_iter, h->tol, st->seed};
+    if ((s = ana_power_topk(np, &eo, hvp, &c, lambda, iters, NULL)) != BSC_OK)
+        goto cleanup;
+    double t1 = bsc_now();
+    for (long k = 0, first = 0; k < h->top_k; first += iters[k], k++)
+        if ((s = add_row(t, r->batch_size, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
+                         c.stamp[first + iters[k]] - c.stamp[first])) != BSC_OK)
+            goto cleanup;
+    if (h->trace_samples > 0) {
+        double tr, se;
+        long before = c.products;
+        if ((s = ana_hutchinson(np, (int)h->trace_samples, st->seed, hvp, &c, &tr, &se)) !=
+                BSC_OK ||
+            (s = add_row(t, r->batch_size, "trace", 0, tr, se, c.products - before,
+                         bsc_now() - t1)) != BSC_OK)
+            goto cleanup;
+    }
+cleanup:
+    bsc_tensor_free(&c.v);
+    bsc_tensor_free(&c.gp);
+    bsc_tensor_free(&c.gm);
+    free(c.hv);
+    free(c.stamp);
+    free(lambda);
+    free(iters);
+    return s;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    hess *h = self;
+    for (size_t i = 0; i < h->n_runs; i++)
+        if (!ana_find_run(st, (size_t)h->runs[i]))
+            return bsc_node_fail(bsc_node_get(h->node, "runs"), BSC_ERR_INVALID,
+                                 "no completed run with batch size %ld", h->runs[i]);
+    bsc_table *t = NULL;
+    char *path = NULL;
+    bsc_status s = bsc_table_new(&t);
+    static const char *const cols[] = {"batch_size", "quantity", "k", "value", "std_err",
+                                       "hv_products", "seconds"};
+    for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
+        s = bsc_table_column(t, cols[k]);
+    size_t n = h->n_runs ? h->n_runs : st->n_runs;
+    for (size_t i = 0; s == BSC_OK && i < n; i++) {
+        const bsc_run_result *r = h->n_runs ? ana_find_run(st, (size_t)h->runs[i])
+                                            : &st->runs[i];
+        if ((s = one(h, st, r, t)) != BSC_OK)
+            s = bsc_fail_context(s, "hessian of bs%zu", r->batch_size);
+    }
+    if (s == BSC_OK && (s = ana_out_path(st, "hessian.csv", &path)) == BSC_OK)
+        s = bsc_table_write_csv(t, path);
+    bsc_table_free(t);
+    free(path);
+    return s;
+}
+
+const bsc_analysis_ops ana_hessian_ops = {
+    .struct_size = sizeof(bsc_analysis_ops),
+    .create = create,
+    .post = post,
+    .destroy = destroy,
+};

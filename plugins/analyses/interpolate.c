@@ -1,0 +1,249 @@
+/* interpolate: the loss along the straight line between two minimizers
+ * (Goodfellow et al. 2015; Keskar et al. 2016, figure 3),
+ *
+ *     theta(alpha) = alpha * theta_B + (1 - alpha) * theta_A,
+ *
+ * train and test loss and accuracy at each alpha. Batch-norm running
+ * statistics (the state buffer) follow the same line.
+ *
+ *   - type: interpolate
+ *     from: 32              # batch size A (default: the smallest)
+ *     to: 256               # batch size B (default: 256 when run, else the largest)
+ *     from_path: a.safetensors   # or two checkpoints instead of runs
+ *     to_path: b.safetensors     # (relative to the pipeline's directory)
+ *     range: [-1, 2]        # alpha from, to
+ *     points: 31
+ *     subset: 0             # training examples evaluated (0: all)
+ *     test_subset: 0        # test examples evaluated (0: all)
+ *     output: name.csv      # default interpolate_bs<A>_bs<B>.csv
+ *                           # (interpolate_checkpoints.csv for paths)
+ *
+ * Output OUT/analyses/<output>: alpha, train_loss, train_acc, test_loss,
+ * test_acc.
+ */
+#include "analyses.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/table.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct interp {
+    const bsc_node *node;
+    long from, to;             /* 0: default */
+    char *from_path, *to_path; /* resolved */
+    double a0, a1;
+    long points;
+    size_t subset, test_subset;
+    const char *output;
+} interp;
+
+static const char *const keys[] = {"type", "from", "to", "from_path", "to_path", "range",
+                                   "points", "subset", "test_subset", "output", NULL};
+
+/* A path option resolved against the directory of the file it was written in. */
+static bsc_status opt_path(const bsc_node *map, const char *key, char **out)
+{
+    *out = NULL;
+    const bsc_node *n = bsc_node_get(map, key);
+    if (!n)
+        return BSC_OK;
+    const char *v;
+    bsc_status s = bsc_node_to_string(n, &v);
+    if (s != BSC_OK)
+        return s;
+    if (v[0] == '/' || !n->file) {
+        *out = strdup(v);
+    } else {
+        char *dup = strdup(n->file);
+        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
+        free(dup);
+    }
+    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+static void destroy(void *self)
+{
+    interp *ip = self;
+    if (!ip)
+        return;
+    free(ip->from_path);
+    free(ip->to_path);
+    free(ip);
+}
+
+static bsc_status create(const bsc_analysis_config *cfg, void **self)
+{
+    *self = NULL;
+    const bsc_node *o = cfg->options;
+    bsc_status s = bsc_node_check_keys(o, keys);
+    if (s != BSC_OK)
+        return s;
+    interp *ip = calloc(1, sizeof *ip);
+    if (!ip)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    ip->node = o;
+    double *range = NULL;
+    size_t nr = 0;
+    const double def_range[2] = {-1.0, 2.0};
+    if ((s = bsc_opt_long(o, "from", 0, 1, 1L << 30, &ip->from)) != BSC_OK ||
+        (s = bsc_opt_long(o, "to", 0, 1, 1L << 30, &ip->to)) != BSC_OK ||
+        (s = opt_path(o, "from_path", &ip->from_path)) != BSC_OK ||
+        (s = opt_path(o, "to_path", &ip->to_path)) != BSC_OK ||
+        (s = bsc_opt_double_list(o, "range", def_range, 2, -1e6, 1e6, &range, &nr)) != BSC_OK ||
+        (s = bsc_opt_long(o, "points", 31, 1, 100000, &ip->points)) != BSC_OK ||
+        (s = ana_opt_subset(o, "subset", &ip->subset)) != BSC_OK ||
+        (s = ana_opt_subset(o, "test_subset", &ip->test_subset)) != BSC_OK ||
+        (s = bsc_opt_string(o, "output", NULL, NULL, &ip->output)) != BSC_OK)
+        goto fail;
+    if (nr != 2 || !(range[0] < range[1])) {
+        s = bsc_node_fail(bsc_node_get(o, "range"), BSC_ERR_INVALID,
+                          "range must be [from, to] with from < to");
+        goto fail;
+    }
+    ip->a0 = range[0];
+    ip->a1 = range[1];
+    if (!ip->from_path != !ip->to_path) {
+        s = bsc_node_fail(o, BSC_ERR_INVALID, "from_path and to_path go together");
+        goto fail;
+    }
+    if (ip->from_path && (ip->from || ip->to)) {
+        s = bsc_node_fail(bsc_node_get(o, ip->from ? "from" : "to"), BSC_ERR_INVALID,
+                          "give either batch sizes (from/to) or checkpoints (from_path/to_path)");
+        goto fail;
+    }
+    if (ip->output && (strchr(ip->output, '/') || !ip->output[0])) {
+        s = bsc_node_fail(bsc_node_get(o, "output"), BSC_ERR_INVALID,
+                          "output is a file name inside OUT/analyses, without '/'");
+        goto fail;
+    }
+    free(range);
+    *self = ip;
+    return BSC_OK;
+fail:
+    free(range);
+    destroy(ip);
+    return s;
+}
+
+/* Device copies of a checkpoint's params and state. */
+static bsc_status upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
+                                    bsc_tensor *q)
+{
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
+    bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = ana_load_checkpoint(st->model, path, hp, hs);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
+        s = bsc_tensor_write(st->ctx, p, hp);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)
+        s = bsc_tensor_write(st->ctx, q, hs);
+    free(hp);
+    free(hs);
+    return s;
+}
+
+static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run_result **a,
+                            const bsc_run_result **b)
+{
+    *a = *b = NULL;
+    if (st->n_runs < 2 && !(ip->from && ip->to))
+        return bsc_node_fail(ip->node, BSC_ERR_INVALID,
+                             "interpolate needs two runs; the study has %zu", st->n_runs);
+    const bsc_run_result *lo = NULL, *hi = NULL;
+    for (size_t i = 0; i < st->n_runs; i++) {
+        if (!lo || st->runs[i].batch_size < lo->batch_size)
+            lo = &st->runs[i];
+        if (!hi || st->runs[i].batch_size > hi->batch_size)
+            hi = &st->runs[i];
+    }
+    *a = ip->from ? ana_find_run(st, (size_t)ip->from) : lo;
+    if (ip->to)
+        *b = ana_find_run(st, (size_t)ip->to);
+    else
+        *b = ana_find_run(st, 256) && ana_find_run(st, 256) != *a ? ana_find_run(st, 256) : hi;
+    if (!*a || !*b)
+        return bsc_node_fail(bsc_node_get(ip->node, !*a ? "from" : "to"), BSC_ERR_INVALID,
+                             "no completed run with batch size %ld", !*a ? ip->from : ip->to);
+    if (*a == *b)
+        return bsc_node_fail(ip->node, BSC_ERR_INVALID,
+                             "interpolate: both ends are the run with batch size %zu",
+                             (*a)->batch_size);
+    return BSC_OK;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    interp *ip = self;
+    bsc_context *ctx = st->ctx;
+    bsc_model *m = st->model;
+    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    bsc_tensor own[4];
+    memset(own, 0, sizeof own);
+    const bsc_tensor *pa, *pb, *sa, *sb;
+    bsc_table *t = NULL;
+    char *name = NULL, *path = NULL;
+    bsc_status s;
+    if (ip->from_path) {
+        if ((s = upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
+            (s = upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
+            goto cleanup;
+        pa = &own[0], sa = &own[1], pb = &own[2], sb = &own[3];
+        name = strdup(ip->output ? ip->output : "interpolate_checkpoints.csv");
+    } else {
+        const bsc_run_result *a, *b;
+        if ((s = pick_runs(ip, st, &a, &b)) != BSC_OK)
+            goto cleanup;
+        pa = a->final_params, sa = a->final_state, pb = b->final_params, sb = b->final_state;
+        name = ip->output ? strdup(ip->output)
+                          : bsc_strdup_printf("interpolate_bs%zu_bs%zu.csv", a->batch_size,
+                                              b->batch_size);
+    }
+    if (!name) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((s = ana_out_path(st, name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
+        goto cleanup;
+    int has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
+    for (long i = 0; i < ip->points; i++) {
+        double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
+        float fa = (float)(1.0 - alpha), fb = (float)alpha;
+        double trl, tra, tel = 0, tea = 0;
+        bsc_metrics_row row;
+        if ((s = ana_interrupted()) != BSC_OK ||
+            (s = ana_lincomb(ctx, np, fa, pa, fb, pb, 0, NULL, bsc_model_params(m))) != BSC_OK ||
+            (ns && (s = ana_lincomb(ctx, ns, fa, sa, fb, sb, 0, NULL, bsc_model_state(m))) !=
+                       BSC_OK) ||
+            (s = bsc_eval_loss(st->eval, BSC_SPLIT_TRAIN, ip->subset, &trl, &tra)) != BSC_OK ||
+            (has_test &&
+             (s = bsc_eval_loss(st->eval, BSC_SPLIT_TEST, ip->test_subset, &tel, &tea)) !=
+                 BSC_OK) ||
+            (s = bsc_table_add_row(t, &row)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, "alpha", alpha)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, "train_loss", trl)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, "train_acc", tra)) != BSC_OK)
+            goto cleanup;
+        if (has_test && ((s = bsc_metrics_set(&row, "test_loss", tel)) != BSC_OK ||
+                         (s = bsc_metrics_set(&row, "test_acc", tea)) != BSC_OK))
+            goto cleanup;
+    }
+    s = bsc_table_write_csv(t, path);
+cleanup:
+    for (int i = 0; i < 4; i++)
+        bsc_tensor_free(&own[i]);
+    bsc_table_free(t);
+    free(name);
+    free(path);
+    return s;
+}
+
+const bsc_analysis_ops ana_interpolate_ops = {
+    .struct_size = sizeof(bsc_analysis_ops),
+    .create = create,
+    .post = post,
+    .destroy = destroy,
+};

@@ -1,0 +1,383 @@
+/* sharpness: Keskar et al. (2016), "On Large-Batch Training for Deep
+ * Learning: Generalization Gap and Sharp Minima", metric 2.1:
+ *
+ *     phi = 100 * (max_{z in C} f(x + z) - f(x)) / (1 + f(x)),
+ *     C = { z : |z_i| <= eps (|x_i| + 1) },
+ *
+ * f the mean training loss, the max found by L-BFGS-B (minimizing -f) from
+ * z = 0 in at most max_iter iterations (10 in the paper). The random-subspace
+ * variant searches x + A y, A an n x p matrix of standard normals, over
+ * |y_i| <= eps (|(A^+ x)_i| + 1), A^+ = (A^T A)^-1 A^T the pseudo-inverse.
+ *
+ *   - type: sharpness
+ *     runs: [32, 256]        # default: every run
+ *     eps: 1e-3              # or a list: [1e-3, 5e-4]
+ *     variants: [full, subspace]
+ *     p: 100                 # subspace dimension
+ *     memory: 10             # L-BFGS-B corrections
+ *     max_iter: 10
+ *     max_evals: 0           # 0: no limit beyond setulb's line searches
+ *     start: zero            # zero | random (uniform in the box)
+ *     subset: 0              # training examples (0: all)
+ *
+ * fmax is the largest loss of every point L-BFGS-B evaluated (each is in
+ * the box), so phi is a lower bound of the true maximum, as in the paper.
+ * Output OUT/analyses/sharpness.csv: batch_size, eps, variant, f0, fmax,
+ * sharpness, iterations, evaluations, seconds, stop (why L-BFGS-B stopped:
+ * "STOP: iteration limit", or setulb's own "CONVERGENCE: ..." -- in the
+ * subspace the box corners are often reached within a few iterations).
+ */
+#include "analyses.h"
+
+#include "batchscope/blas.h"
+#include "batchscope/fsutil.h"
+#include "batchscope/rng.h"
+#include "batchscope/table.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sharp {
+    const bsc_node *node;
+    long *runs;
+    size_t n_runs;
+    double *eps;
+    size_t n_eps;
+    int full, subspace;
+    long p, memory, max_iter, max_evals;
+    int random_start;
+    size_t subset;
+} sharp;
+
+static const char *const keys[] = {"type", "runs", "eps", "variants", "p", "memory",
+                                   "max_iter", "max_evals", "start", "subset", NULL};
+
+static void destroy(void *self)
+{
+    sharp *sh = self;
+    if (!sh)
+        return;
+    free(sh->runs);
+    free(sh->eps);
+    free(sh);
+}
+
+static bsc_status create(const bsc_analysis_config *cfg, void **self)
+{
+    *self = NULL;
+    const bsc_node *o = cfg->options;
+    bsc_status s = bsc_node_check_keys(o, keys);
+    if (s != BSC_OK)
+        return s;
+    sharp *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    sh->node = o;
+    const double def_eps = 1e-3;
+    const char *start;
+    static const char *const starts[] = {"zero", "random", NULL};
+    if ((s = ana_opt_batch_sizes(o, "runs", &sh->runs, &sh->n_runs)) != BSC_OK ||
+        (s = bsc_opt_double_list(o, "eps", &def_eps, 1, 1e-12, 1e3, &sh->eps, &sh->n_eps)) !=
+            BSC_OK ||
+        (s = bsc_opt_long(o, "p", 100, 1, 100000, &sh->p)) != BSC_OK ||
+        (s = bsc_opt_long(o, "memory", 10, 1, 100, &sh->memory)) != BSC_OK ||
+        (s = bsc_opt_long(o, "max_iter", 10, 1, 100000, &sh->max_iter)) != BSC_OK ||
+        (s = bsc_opt_long(o, "max_evals", 0, 0, 1000000, &sh->max_evals)) != BSC_OK ||
+        (s = bsc_opt_string(o, "start", "zero", starts, &start)) != BSC_OK ||
+        (s = ana_opt_subset(o, "subset", &sh->subset)) != BSC_OK)
+        goto fail;
+    sh->random_start = strcmp(start, "random") == 0;
+    const bsc_node *v = bsc_node_get(o, "variants");
+    if (!v) {
+        sh->full = sh->subspace = 1;
+    } else {
+        size_t n = v->kind == BSC_NODE_SEQ ? v->n : 1;
+        for (size_t i = 0; i < n; i++) {
+            const bsc_node *it = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
+            static const char *const names[] = {"full", "subspace", NULL};
+            const char *name;
+            if ((s = bsc_node_to_string(it, &name)) != BSC_OK)
+                goto fail;
+            if (strcmp(name, "full") == 0) {
+                sh->full = 1;
+            } else if (strcmp(name, "subspace") == 0) {
+                sh->subspace = 1;
+            } else {
+                const char *hint = bsc_closest_name(name, names, 2);
+                s = bsc_node_fail(it, BSC_ERR_INVALID, "unknown variant '%s'%s%s%s (full or "
+                                  "subspace)", name, hint ? " (did you mean '" : "",
+                                  hint ? hint : "", hint ? "'?)" : "");
+                goto fail;
+            }
+        }
+    }
+    *self = sh;
+    return BSC_OK;
+fail:
+    destroy(sh);
+    return s;
+}
+
+/* f(y) = -loss(x + A y) (A = identity for the full space) and its gradient. */
+typedef struct fg_ctx {
+    const bsc_study *st;
+    size_t subset;
+    size_t n;            /* variables: n_params or p */
+    const bsc_tensor *x; /* the minimizer */
+    bsc_tensor *a;       /* [n_params, p] or NULL */
+    bsc_tensor z, g, y, gy;
+    float *hz, *hg;
+} fg_ctx;
+
+static bsc_status fg(void *user, const double *v, double *f, double *g)
+{
+    fg_ctx *c = user;
+    bsc_context *ctx = c->st->ctx;
+    bsc_model *m = c->st->model;
+    size_t np = bsc_model_n_params(m);
+    bsc_status s = ana_interrupted();
+    if (s != BSC_OK)
+        return s;
+    for (size_t i = 0; i < c->n; i++)
+        c->hz[i] = (float)v[i];
+    if (c->a) {
+        size_t p = c->n;
+        if ((s = bsc_tensor_write(ctx, &c->y, c->hz)) != BSC_OK ||
+            (s = bsc_gemm(ctx, 0, 0, np, 1, p, 1.0f, c->a, p, &c->y, 1, 0.0f, &c->z, 1)) !=
+                BSC_OK)
+            return s;
+    } else if ((s = bsc_tensor_write(ctx, &c->z, c->hz)) != BSC_OK) {
+        return s;
+    }
+    double loss;
+    if ((s = ana_lincomb(ctx, np, 1.0f, c->x, 1.0f, &c->z, 0, NULL, bsc_model_params(m))) !=
+            BSC_OK ||
+        (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->subset, &c->g, &loss)) != BSC_OK)
+        return s;
+    if (c->a) {
+        /* d/dy loss(x + A y) = A^T g */
+        if ((s = bsc_gemm(ctx, 1, 0, c->n, 1, np, 1.0f, c->a, c->n, &c->g, 1, 0.0f, &c->gy,
+                          1)) != BSC_OK ||
+            (s = bsc_tensor_read(ctx, &c->gy, c->hg)) != BSC_OK)
+            return s;
+    } else if ((s = bsc_tensor_read(ctx, &c->g, c->hg)) != BSC_OK) {
+        return s;
+    }
+    *f = -loss;
+    for (size_t i = 0; i < c->n; i++)
+        g[i] = -(double)c->hg[i];
+    return BSC_OK;
+}
+
+/* Solves the SPD system M b = r (p x p, row-major, overwritten) by Cholesky. */
+static bsc_status cholesky_solve(size_t p, double *M, double *r)
+{
+    for (size_t j = 0; j < p; j++) {
+        double d = M[j * p + j];
+        for (size_t k = 0; k < j; k++)
+            d -= M[j * p + k] * M[j * p + k];
+        if (!(d > 0))
+            return bsc_fail(BSC_ERR_INTERNAL, "sharpness: A^T A is not positive definite "
+                            "(p larger than the number of parameters?)");
+        d = sqrt(d);
+        M[j * p + j] = d;
+        for (size_t i = j + 1; i < p; i++) {
+            double e = M[i * p + j];
+            for (size_t k = 0; k < j; k++)
+                e -= M[i * p + k] * M[j * p + k];
+            M[i * p + j] = e / d;
+        }
+    }
+    for (size_t i = 0; i < p; i++) {       /* L w = r */
+        for (size_t k = 0; k < i; k++)
+            r[i] -= M[i * p + k] * r[k];
+        r[i] /= M[i * p + i];
+    }
+    for (size_t i = p; i-- > 0;) {         /* L^T b = w */
+        for (size_t k = i + 1; k < p; k++)
+            r[i] -= M[k * p + i] * r[k];
+        r[i] /= M[i * p + i];
+    }
+    return BSC_OK;
+}
+
+/* The subspace matrix A (standard normals, BSC_RNG_SHARPNESS stream 0, the
+ * same for every run) on the device, and A^+ x for the run's x. */
+static bsc_status subspace_setup(const sharp *sh, const bsc_study *st, const bsc_tensor *x,
+                                 bsc_tensor *a, double *apx)
+{
+    bsc_context *ctx = st->ctx;
+    size_t np = bsc_model_n_params(st->model), p = (size_t)sh->p;
+    if (p > np)
+        return bsc_node_fail(bsc_node_get(sh->node, "p"), BSC_ERR_INVALID,
+                             "p = %zu exceeds the %zu parameters", p, np);
+    bsc_status s = BSC_OK;
+    if (!a->mem) {
+        float *h = malloc(np * p * sizeof *h);
+        if (!h)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory for the %zu x %zu subspace", np, p);
+        bsc_rng_fill_normal(st->seed, BSC_RNG_SHARPNESS, 0, h, np * p, 0.0f, 1.0f);
+        int64_t d[2] = {(int64_t)np, (int64_t)p};
+        bsc_shape sh2 = bsc_shape_make(2, d);
+        if ((s = bsc_tensor_alloc(ctx, BSC_F32, &sh2, a)) == BSC_OK)
+            s = bsc_tensor_write(ctx, a, h);
+        free(h);
+        if (s != BSC_OK)
+            return s;
+    }
+    /* A^T A and A^T x on the device (one GEMM each), the p x p solve on the
+     * host in double. */
+    bsc_tensor ata = {0}, atx = {0};
+    float *h_ata = malloc(p * p * sizeof *h_ata), *h_atx = malloc(p * sizeof *h_atx);
+    double *M = malloc(p * p * sizeof *M);
+    if (!h_ata || !h_atx || !M)
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && (s = ana_vec_alloc(ctx, p * p, &ata)) == BSC_OK &&
+        (s = ana_vec_alloc(ctx, p, &atx)) == BSC_OK &&
+        (s = bsc_gemm(ctx, 1, 0, p, p, np, 1.0f, a, p, a, p, 0.0f, &ata, p)) == BSC_OK &&
+        (s = bsc_gemm(ctx, 1, 0, p, 1, np, 1.0f, a, p, x, 1, 0.0f, &atx, 1)) == BSC_OK &&
+        (s = bsc_tensor_read(ctx, &ata, h_ata)) == BSC_OK &&
+        (s = bsc_tensor_read(ctx, &atx, h_atx)) == BSC_OK) {
+        for (size_t i = 0; i < p * p; i++)
+            M[i] = h_ata[i];
+        for (size_t i = 0; i < p; i++)
+            apx[i] = h_atx[i];
+        s = cholesky_solve(p, M, apx);
+    }
+    bsc_tensor_free(&ata);
+    bsc_tensor_free(&atx);
+    free(h_ata);
+    free(h_atx);
+    free(M);
+    return s;
+}
+
+static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result *r, double eps,
+                      int subspace, bsc_tensor *a, bsc_table *t)
+{
+    bsc_context *ctx = st->ctx;
+    bsc_model *m = st->model;
+    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    size_t n = subspace ? (size_t)sh->p : np;
+    double t0 = bsc_now(), f0;
+    fg_ctx c;
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.subset = sh->subset;
+    c.n = n;
+    c.x = r->final_params;
+    c.a = subspace ? a : NULL;
+    double *v = calloc(n, sizeof *v), *lo = malloc(n * sizeof *lo), *hi = malloc(n * sizeof *hi);
+    double *center = malloc(n * sizeof *center);
+    float *hx = subspace ? NULL : malloc(np * sizeof *hx);
+    c.hz = malloc(n * sizeof *c.hz);
+    c.hg = malloc(n * sizeof *c.hg);
+    bsc_status s = v && lo && hi && center && c.hz && c.hg && (subspace || hx)
+                       ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && ns)
+        s = bsc_tensor_copy(ctx, r->final_state, bsc_model_state(m));
+    if (s == BSC_OK)
+        s = bsc_eval_loss_at(st->eval, r->final_params, NULL, BSC_SPLIT_TRAIN, sh->subset, &f0,
+                             NULL);
+    if (s == BSC_OK && subspace) {
+        s = subspace_setup(sh, st, r->final_params, a, center);
+    } else if (s == BSC_OK) {
+        s = bsc_tensor_read(ctx, r->final_params, hx);
+        for (size_t i = 0; s == BSC_OK && i < n; i++)
+            center[i] = hx[i];
+    }
+    if (s == BSC_OK && (s = ana_vec_alloc(ctx, np, &c.z)) == BSC_OK &&
+        (s = ana_vec_alloc(ctx, np, &c.g)) == BSC_OK && subspace &&
+        (s = ana_vec_alloc(ctx, n, &c.y)) == BSC_OK)
+        s = ana_vec_alloc(ctx, n, &c.gy);
+    if (s != BSC_OK)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        double b = eps * (fabs(center[i]) + 1.0);
+        lo[i] = -b;
+        hi[i] = b;
+        v[i] = sh->random_start
+                   ? (2.0 * bsc_rng_uniform(st->seed, BSC_RNG_SHARPNESS, 1, i) - 1.0) * b
+                   : 0.0;
+    }
+    ana_lbfgsb_opts lo_opts = {(int)sh->memory, (int)sh->max_iter, (int)sh->max_evals,
+                               1e7, 1e-5};
+    ana_lbfgsb_result res;
+    if ((s = ana_lbfgsb_minimize(n, v, lo, hi, &lo_opts, fg, &c, &res)) != BSC_OK)
+        goto cleanup;
+    double fmax = -res.f;
+    bsc_metrics_row row;
+    if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "eps", eps)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, "variant", subspace ? "subspace" : "full")) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "f0", f0)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "fmax", fmax)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "sharpness", 100.0 * (fmax - f0) / (1.0 + f0))) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "iterations", res.iterations)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "evaluations", res.evaluations)) != BSC_OK)
+        goto cleanup;
+    if ((s = bsc_metrics_set(&row, "seconds", bsc_now() - t0)) == BSC_OK)
+        s = bsc_metrics_set_str(&row, "stop", res.task);
+cleanup:
+    bsc_tensor_free(&c.z);
+    bsc_tensor_free(&c.g);
+    bsc_tensor_free(&c.y);
+    bsc_tensor_free(&c.gy);
+    free(c.hz);
+    free(c.hg);
+    free(v);
+    free(lo);
+    free(hi);
+    free(center);
+    free(hx);
+    return s;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    sharp *sh = self;
+    bsc_table *t = NULL;
+    bsc_tensor a = {0};
+    char *path = NULL;
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; i < sh->n_runs; i++)
+        if (!ana_find_run(st, (size_t)sh->runs[i]))
+            return bsc_node_fail(bsc_node_get(sh->node, "runs"), BSC_ERR_INVALID,
+                                 "no completed run with batch size %ld", sh->runs[i]);
+    if ((s = bsc_table_new(&t)) != BSC_OK)
+        return s;
+    /* Declared up front so the header is complete even for zero rows. */
+    static const char *const cols[] = {"batch_size", "eps", "variant", "f0", "fmax",
+                                       "sharpness", "iterations", "evaluations", "seconds",
+                                       "stop"};
+    for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
+        s = bsc_table_column(t, cols[k]);
+    size_t n = sh->n_runs ? sh->n_runs : st->n_runs;
+    for (size_t i = 0; s == BSC_OK && i < n; i++) {
+        const bsc_run_result *r = sh->n_runs ? ana_find_run(st, (size_t)sh->runs[i])
+                                             : &st->runs[i];
+        for (size_t e = 0; s == BSC_OK && e < sh->n_eps; e++) {
+            if (sh->full)
+                s = one(sh, st, r, sh->eps[e], 0, &a, t);
+            if (s == BSC_OK && sh->subspace)
+                s = one(sh, st, r, sh->eps[e], 1, &a, t);
+        }
+        if (s != BSC_OK)
+            s = bsc_fail_context(s, "sharpness of bs%zu", r->batch_size);
+    }
+    if (s == BSC_OK && (s = ana_out_path(st, "sharpness.csv", &path)) == BSC_OK)
+        s = bsc_table_write_csv(t, path);
+    bsc_tensor_free(&a);
+    bsc_table_free(t);
+    free(path);
+    return s;
+}
+
+const bsc_analysis_ops ana_sharpness_ops = {
+    .struct_size = sizeof(bsc_analysis_ops),
+    .create = create,
+    .post = post,
+    .destroy = destroy,
+};

@@ -1,0 +1,551 @@
+/* surface: the training loss around a minimizer along filter-normalized
+ * random directions (Li et al. 2018), on a line or a plane, or on the plane
+ * through three points (two minimizers and a third).
+ *
+ *   - type: surface
+ *     runs: [32, 256]       # batch sizes (default: every run)
+ *     dims: 2               # 1: theta* + x d1; 2: theta* + x d1 + y d2
+ *     x: [-1, 1, 51]        # from, to, points
+ *     y: [-1, 1, 51]
+ *     ignore: biasbn        # zero direction on bias/norm tensors; none: keep them
+ *     orthogonalize: false  # d2 -= (d2.d1 / d1.d1) d1 after normalization
+ *     subset: 0             # training examples evaluated (0: all)
+ *     directions: [dx.safetensors, dy.safetensors]  # reuse saved directions
+ *     plane: [32, 256, init]  # instead: the plane through these three points
+ *                             # (batch sizes or `init`, the initial weights)
+ *
+ * Outputs in OUT/analyses: surface_bs<B>.csv (x, y, loss, accuracy) with
+ * its directions surface_bs<B>_x.safetensors / _y.safetensors (the weights'
+ * tensor names, so the surface can be recomputed elsewhere), or
+ * surface1d_bs<B>.csv (x, loss, accuracy); for a plane
+ * surface_plane_<P1>_<P2>_<P3>.csv and ..._points.csv (where the three
+ * points lie: theta = P1 + x u + y v, u = P2 - P1, v the part of P3 - P1
+ * orthogonal to u scaled to |u|, so P1 = (0,0), P2 = (1,0)).
+ *
+ * The grid resumes: finished points go to <csv>.partial as they are
+ * computed and a rerun (batchscope run --resume) computes only the rest.
+ */
+#include "analyses.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/rng.h"
+#include "batchscope/safetensors.h"
+#include "batchscope/table.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct surface {
+    const bsc_node *node;
+    long *runs;
+    size_t n_runs;
+    int dims;
+    double x[3], y[3];
+    int x_given, y_given;
+    ana_ignore ignore;
+    int orthogonalize;
+    size_t subset;
+    char *dir_path[2];
+    int plane;
+    char plane_pt[3][32];       /* "32" or "init" */
+} surface;
+
+static const char *const keys[] = {"type", "runs", "dims", "x", "y", "ignore",
+                                   "orthogonalize", "subset", "directions", "plane", NULL};
+
+static void destroy(void *self)
+{
+    surface *sf = self;
+    if (!sf)
+        return;
+    free(sf->runs);
+    free(sf->dir_path[0]);
+    free(sf->dir_path[1]);
+    free(sf);
+}
+
+static bsc_status opt_axis(const bsc_node *o, const char *key, double *ax, int *given)
+{
+    const bsc_node *n = bsc_node_get(o, key);
+    *given = n != NULL;
+    if (!n)
+        return BSC_OK;
+    double *v = NULL;
+    size_t k = 0;
+    bsc_status s = bsc_opt_double_list(o, key, NULL, 0, -1e6, 1e6, &v, &k);
+    if (s != BSC_OK)
+        return s;
+    if (k != 3 || !(v[0] <= v[1]) || v[2] < 1 || v[2] > 100000 || v[2] != floor(v[2]) ||
+        (v[2] == 1) != (v[0] == v[1]))
+        s = bsc_node_fail(n, BSC_ERR_INVALID,
+                          "%s must be [from, to, points] with from < to and points >= 2 "
+                          "(or from == to and 1 point)", key);
+    else
+        memcpy(ax, v, 3 * sizeof *v);
+    free(v);
+    return s;
+}
+
+static bsc_status resolve_path(const bsc_node *n, char **out)
+{
+    const char *v;
+    bsc_status s = bsc_node_to_string(n, &v);
+    if (s != BSC_OK)
+        return s;
+    if (v[0] == '/' || !n->file) {
+        *out = strdup(v);
+    } else {
+        char *dup = strdup(n->file);
+        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
+        free(dup);
+    }
+    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+static bsc_status create(const bsc_analysis_config *cfg, void **self)
+{
+    *self = NULL;
+    const bsc_node *o = cfg->options;
+    bsc_status s = bsc_node_check_keys(o, keys);
+    if (s != BSC_OK)
+        return s;
+    surface *sf = calloc(1, sizeof *sf);
+    if (!sf)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    sf->node = o;
+    long dims;
+    const char *ignore;
+    static const char *const ignores[] = {"biasbn", "none", NULL};
+    sf->x[0] = sf->y[0] = -1;
+    sf->x[1] = sf->y[1] = 1;
+    sf->x[2] = sf->y[2] = 51;
+    if ((s = ana_opt_batch_sizes(o, "runs", &sf->runs, &sf->n_runs)) != BSC_OK ||
+        (s = bsc_opt_long(o, "dims", 2, 1, 2, &dims)) != BSC_OK ||
+        (s = opt_axis(o, "x", sf->x, &sf->x_given)) != BSC_OK ||
+        (s = opt_axis(o, "y", sf->y, &sf->y_given)) != BSC_OK ||
+        (s = bsc_opt_string(o, "ignore", "biasbn", ignores, &ignore)) != BSC_OK ||
+        (s = bsc_opt_bool(o, "orthogonalize", 0, &sf->orthogonalize)) != BSC_OK ||
+        (s = ana_opt_subset(o, "subset", &sf->subset)) != BSC_OK)
+        goto fail;
+    sf->dims = (int)dims;
+    sf->ignore = strcmp(ignore, "none") == 0 ? ANA_IGNORE_NONE : ANA_IGNORE_BIASBN;
+    if (sf->dims == 1 && sf->y_given) {
+        s = bsc_node_fail(bsc_node_get(o, "y"), BSC_ERR_INVALID, "y is for dims: 2");
+        goto fail;
+    }
+    const bsc_node *dn = bsc_node_get(o, "directions");
+    if (dn) {
+        if (dn->kind != BSC_NODE_SEQ || dn->n != (size_t)sf->dims) {
+            s = bsc_node_fail(dn, BSC_ERR_INVALID, "directions: a list of %d safetensors "
+                              "file(s), one per axis", sf->dims);
+            goto fail;
+        }
+        for (size_t i = 0; i < dn->n; i++)
+            if ((s = resolve_path(dn->items[i], &sf->dir_path[i])) != BSC_OK)
+                goto fail;
+    }
+    const bsc_node *pn = bsc_node_get(o, "plane");
+    if (pn) {
+        if (pn->kind != BSC_NODE_SEQ || pn->n != 3) {
+            s = bsc_node_fail(pn, BSC_ERR_INVALID, "plane: three points, batch sizes or init "
+                              "(e.g. [32, 256, init])");
+            goto fail;
+        }
+        for (size_t i = 0; i < 3; i++) {
+            const char *v;
+            long bs;
+            if ((s = bsc_node_to_string(pn->items[i], &v)) != BSC_OK)
+                goto fail;
+            if (strcmp(v, "init") != 0 &&
+                (s = bsc_node_to_long(pn->items[i], 1, 1L << 30, &bs)) != BSC_OK)
+                goto fail;
+            snprintf(sf->plane_pt[i], sizeof sf->plane_pt[i], "%s", v);
+        }
+        if (dn || sf->n_runs || bsc_node_get(o, "dims") || bsc_node_get(o, "ignore") ||
+            bsc_node_get(o, "orthogonalize")) {
+            s = bsc_node_fail(pn, BSC_ERR_INVALID, "plane takes x, y and subset only (not "
+                              "runs, dims, directions, ignore or orthogonalize)");
+            goto fail;
+        }
+        sf->plane = 1;
+        sf->dims = 2;
+    }
+    *self = sf;
+    return BSC_OK;
+fail:
+    destroy(sf);
+    return s;
+}
+
+/* FNV-1a over floats: ties a partial grid to the exact vectors it used. */
+static uint64_t fnv(uint64_t h, const float *v, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < n * sizeof *v; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* What a grid point evaluates: params = c[0] p[0] + c[1] p[1] + c[2] p[2]
+ * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane. */
+typedef struct point_ctx {
+    const bsc_study *st;
+    size_t subset;
+    int plane;
+    const bsc_tensor *p[3], *q[3];   /* params (and states, plane) */
+    double pc, ps;                   /* plane: a = x - y*ps*pc, b = y*ps */
+} point_ctx;
+
+static bsc_status eval_point(void *user, double x, double y, double *loss, double *acc)
+{
+    point_ctx *pc = user;
+    bsc_model *m = pc->st->model;
+    bsc_context *ctx = pc->st->ctx;
+    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    bsc_status s = ana_interrupted();
+    if (s != BSC_OK)
+        return s;
+    if (pc->plane) {
+        double a = x - y * pc->ps * pc->pc, b = y * pc->ps;
+        float c0 = (float)(1.0 - a - b), c1 = (float)a, c2 = (float)b;
+        if ((s = ana_lincomb(ctx, np, c0, pc->p[0], c1, pc->p[1], c2, pc->p[2],
+                             bsc_model_params(m))) != BSC_OK ||
+            (ns && (s = ana_lincomb(ctx, ns, c0, pc->q[0], c1, pc->q[1], c2, pc->q[2],
+                                    bsc_model_state(m))) != BSC_OK))
+            return s;
+    } else if ((s = ana_lincomb(ctx, np, 1.0f, pc->p[0], (float)x, pc->p[1], (float)y,
+                                pc->p[2], bsc_model_params(m))) != BSC_OK) {
+        return s;
+    }
+    return bsc_eval_loss(pc->st->eval, BSC_SPLIT_TRAIN, pc->subset, loss, acc);
+}
+
+/* Runs the grid into OUT/analyses/<stem>.csv through <stem>.csv.partial. */
+static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *stem,
+                           const ana_grid *g, const char *signature, point_ctx *pc)
+{
+    size_t npts = (size_t)g->nx * (size_t)g->ny;
+    double *loss = malloc(npts * sizeof *loss), *acc = malloc(npts * sizeof *acc);
+    char *csv = NULL, *partial = NULL, *name = bsc_strdup_printf("%s.csv", stem);
+    bsc_table *t = NULL;
+    bsc_status s = loss && acc && name ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && (s = ana_out_path(st, name, &csv)) == BSC_OK &&
+        !(partial = bsc_strdup_printf("%s.partial", csv)))
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = ana_grid_run(g, partial, signature, eval_point, pc, loss, acc, NULL);
+    if (s == BSC_OK)
+        s = bsc_table_new(&t);
+    for (int j = 0; s == BSC_OK && j < g->ny; j++)
+        for (int i = 0; s == BSC_OK && i < g->nx; i++) {
+            size_t idx = (size_t)j * (size_t)g->nx + (size_t)i;
+            bsc_metrics_row row;
+            if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+                (s = bsc_metrics_set(&row, "x", ana_linspace(g->x0, g->x1, g->nx, i))) != BSC_OK)
+                break;
+            if (sf->dims == 2 &&
+                (s = bsc_metrics_set(&row, "y", ana_linspace(g->y0, g->y1, g->ny, j))) != BSC_OK)
+                break;
+            if ((s = bsc_metrics_set(&row, "loss", loss[idx])) != BSC_OK ||
+                (s = bsc_metrics_set(&row, "accuracy", acc[idx])) != BSC_OK)
+                break;
+        }
+    if (s == BSC_OK && (s = bsc_table_write_csv(t, csv)) == BSC_OK)
+        remove(partial);
+    bsc_table_free(t);
+    free(loss);
+    free(acc);
+    free(csv);
+    free(partial);
+    free(name);
+    return s;
+}
+
+static void make_grid(const surface *sf, ana_grid *g)
+{
+    g->x0 = sf->x[0], g->x1 = sf->x[1], g->nx = (int)sf->x[2];
+    if (sf->dims == 2)
+        g->y0 = sf->y[0], g->y1 = sf->y[1], g->ny = (int)sf->y[2];
+    else
+        g->y0 = g->y1 = 0, g->ny = 1;
+}
+
+static char *signature(const char *what, const bsc_study *st, const ana_grid *g,
+                       const surface *sf, uint64_t hash)
+{
+    return bsc_strdup_printf("# batchscope surface v1 %s seed=%llu x=%.17g:%.17g:%d "
+                             "y=%.17g:%.17g:%d subset=%zu ignore=%d orth=%d hash=%016llx",
+                             what, (unsigned long long)st->seed, g->x0, g->x1, g->nx, g->y0,
+                             g->y1, g->ny, sf->subset, (int)sf->ignore, sf->orthogonalize,
+                             (unsigned long long)hash);
+}
+
+/* Filter-normalized directions for the weights w (host), or the saved ones. */
+static bsc_status make_directions(const surface *sf, const bsc_study *st, const float *w,
+                                  float *d[2])
+{
+    bsc_model *m = st->model;
+    size_t np = bsc_model_n_params(m);
+    for (int k = 0; k < sf->dims; k++) {
+        if (sf->dir_path[k]) {
+            /* A direction file has no state tensors: read tensor by tensor. */
+            bsc_safetensors *f = NULL;
+            bsc_status s = bsc_safetensors_open(sf->dir_path[k], &f);
+            for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
+                const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
+                if (t->spec.role == BSC_ROLE_STATE)
+                    continue;
+                const bsc_st_info *info = bsc_safetensors_find(f, t->name);
+                if (!info || !bsc_shape_equal(&info->shape, &t->spec.shape))
+                    s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' %s", sf->dir_path[k], t->name,
+                                 info ? "has another shape than the model's" : "is missing");
+                else
+                    s = bsc_safetensors_read(f, t->name, d[k] + t->offset, t->numel);
+            }
+            bsc_safetensors_close(f);
+            if (s != BSC_OK)
+                return s;
+            continue;
+        }
+        bsc_rng_fill_normal(st->seed, BSC_RNG_DIRECTIONS, (uint32_t)k, d[k], np, 0.0f, 1.0f);
+        for (size_t i = 0; i < bsc_model_n_tensors(m); i++)
+            ana_filter_normalize(bsc_model_tensor_at(m, i), w, d[k], sf->ignore);
+    }
+    if (sf->dims == 2 && sf->orthogonalize && !sf->dir_path[0]) {
+        double d01 = 0, d00 = 0;
+        for (size_t i = 0; i < np; i++) {
+            d01 += (double)d[0][i] * d[1][i];
+            d00 += (double)d[0][i] * d[0][i];
+        }
+        double c = d00 > 0 ? d01 / d00 : 0;
+        for (size_t i = 0; i < np; i++)
+            d[1][i] = (float)(d[1][i] - c * d[0][i]);
+    }
+    return BSC_OK;
+}
+
+static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_run_result *r)
+{
+    bsc_context *ctx = st->ctx;
+    bsc_model *m = st->model;
+    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    float *w = malloc(np * sizeof *w);
+    float *d[2] = {calloc(np, sizeof(float)), calloc(np, sizeof(float))};
+    bsc_tensor dt[2];
+    memset(dt, 0, sizeof dt);
+    char *stem = NULL, *sig = NULL, *path = NULL;
+    bsc_status s = w && d[0] && d[1] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = bsc_tensor_read(ctx, r->final_params, w);
+    if (s == BSC_OK)
+        s = make_directions(sf, st, w, d);
+    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? "surface_bs%zu"
+                                                                  : "surface1d_bs%zu",
+                                                  r->batch_size)))
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    static const char *const axis[2] = {"x", "y"};
+    for (int k = 0; s == BSC_OK && k < sf->dims; k++) {
+        char bs[32];
+        snprintf(bs, sizeof bs, "%zu", r->batch_size);
+        const char *mk[] = {"kind", "axis", "batch_size", "ignore", "normalization"};
+        const char *mv[] = {"direction", axis[k], bs,
+                            sf->ignore == ANA_IGNORE_NONE ? "none" : "biasbn",
+                            sf->dir_path[k] ? "given" : "filter"};
+        char *name = bsc_strdup_printf("%s_%s.safetensors", stem, axis[k]);
+        free(path);
+        path = NULL;
+        s = name ? ana_out_path(st, name, &path) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        free(name);
+        if (s == BSC_OK)
+            s = ana_save_params(m, path, d[k], mk, mv, 5);
+        if (s == BSC_OK && (s = ana_vec_alloc(ctx, np, &dt[k])) == BSC_OK)
+            s = bsc_tensor_write(ctx, &dt[k], d[k]);
+    }
+    ana_grid g;
+    make_grid(sf, &g);
+    uint64_t h = fnv(0xcbf29ce484222325ull, w, np);
+    h = fnv(h, d[0], np);
+    if (sf->dims == 2)
+        h = fnv(h, d[1], np);
+    if (s == BSC_OK && !(sig = signature(stem, st, &g, sf, h)))
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* The state (running statistics) stays the minimizer's along the grid. */
+    if (s == BSC_OK && ns)
+        s = bsc_tensor_copy(ctx, r->final_state, bsc_model_state(m));
+    if (s == BSC_OK) {
+        point_ctx pc = {st, sf->subset, 0, {r->final_params, &dt[0],
+                                            sf->dims == 2 ? &dt[1] : NULL}, {NULL, NULL, NULL},
+                        0, 0};
+        s = run_grid(sf, st, stem, &g, sig, &pc);
+    }
+    bsc_tensor_free(&dt[0]);
+    bsc_tensor_free(&dt[1]);
+    free(w);
+    free(d[0]);
+    free(d[1]);
+    free(stem);
+    free(sig);
+    free(path);
+    return s;
+}
+
+/* ------------------------------------------------------------------ plane */
+
+/* Params and state of a plane point: a run's final weights, or the initial
+ * weights (init.safetensors of the first run: the runs share them when
+ * training.same_init holds, and the first run's otherwise). */
+static bsc_status plane_point(const surface *sf, const bsc_study *st, const char *pt,
+                              bsc_tensor *p, bsc_tensor *q)
+{
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    const bsc_run_result *r = NULL;
+    char *path = NULL;
+    if (strcmp(pt, "init") == 0) {
+        if (st->n_runs == 0)
+            return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
+                                 "plane: no run to take the initial weights from");
+        path = bsc_strdup_printf("%s/init.safetensors", st->runs[0].dir);
+    } else {
+        r = ana_find_run(st, (size_t)strtol(pt, NULL, 10));
+        if (!r)
+            return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
+                                 "plane: no completed run with batch size %s", pt);
+    }
+    bsc_status s = ana_vec_alloc(st->ctx, np, p);
+    if (s == BSC_OK)
+        s = ana_vec_alloc(st->ctx, ns, q);
+    if (s == BSC_OK && r) {
+        s = bsc_tensor_copy(st->ctx, r->final_params, p);
+        if (s == BSC_OK && ns)
+            s = bsc_tensor_copy(st->ctx, r->final_state, q);
+    } else if (s == BSC_OK) {
+        float *hp = malloc(np * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
+        s = hp && hs && path ? ana_load_checkpoint(st->model, path, hp, hs)
+                             : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        if (s == BSC_OK)
+            s = bsc_tensor_write(st->ctx, p, hp);
+        if (s == BSC_OK && ns)
+            s = bsc_tensor_write(st->ctx, q, hs);
+        free(hp);
+        free(hs);
+    }
+    free(path);
+    return s;
+}
+
+static bsc_status plane_run(surface *sf, const bsc_study *st)
+{
+    bsc_context *ctx = st->ctx;
+    size_t np = bsc_model_n_params(st->model);
+    bsc_tensor p[3], q[3];
+    memset(p, 0, sizeof p);
+    memset(q, 0, sizeof q);
+    float *h[3] = {malloc(np * sizeof(float)), malloc(np * sizeof(float)),
+                   malloc(np * sizeof(float))};
+    char *stem = NULL, *sig = NULL, *ppath = NULL;
+    bsc_table *t = NULL;
+    bsc_status s = h[0] && h[1] && h[2] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (int k = 0; s == BSC_OK && k < 3; k++)
+        if ((s = plane_point(sf, st, sf->plane_pt[k], &p[k], &q[k])) == BSC_OK)
+            s = bsc_tensor_read(ctx, &p[k], h[k]);
+    if (s != BSC_OK)
+        goto cleanup;
+    /* u = P2 - P1, w = P3 - P1; c = w.u / u.u; v = (w - c u) * |u| / |w - c u|. */
+    double uu = 0, wu = 0, ww = 0;
+    for (size_t i = 0; i < np; i++) {
+        double u = (double)h[1][i] - h[0][i], w = (double)h[2][i] - h[0][i];
+        uu += u * u;
+        wu += w * u;
+        ww += w * w;
+    }
+    double c = uu > 0 ? wu / uu : 0, perp2 = ww - c * wu;
+    if (!(uu > 0) || !(perp2 > 1e-12 * ww)) {
+        s = bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
+                          "plane: the three points are (nearly) on one line");
+        goto cleanup;
+    }
+    double scale = sqrt(uu) / sqrt(perp2), py = 1.0 / scale;
+    /* Default ranges: every point with half a unit of margin. */
+    if (!sf->x_given) {
+        sf->x[0] = (c < 0 ? c : 0) - 0.5;
+        sf->x[1] = (c > 1 ? c : 1) + 0.5;
+    }
+    if (!sf->y_given) {
+        sf->y[0] = -0.5 * py;
+        sf->y[1] = 1.5 * py;
+    }
+    stem = bsc_strdup_printf("surface_plane_%s%s_%s%s_%s%s",
+                             strcmp(sf->plane_pt[0], "init") ? "bs" : "", sf->plane_pt[0],
+                             strcmp(sf->plane_pt[1], "init") ? "bs" : "", sf->plane_pt[1],
+                             strcmp(sf->plane_pt[2], "init") ? "bs" : "", sf->plane_pt[2]);
+    char *pname = stem ? bsc_strdup_printf("%s_points.csv", stem) : NULL;
+    s = pname ? ana_out_path(st, pname, &ppath) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    free(pname);
+    const double px[3] = {0, 1, c}, pyv[3] = {0, 0, py};
+    if (s == BSC_OK)
+        s = bsc_table_new(&t);
+    for (int k = 0; s == BSC_OK && k < 3; k++) {
+        bsc_metrics_row row;
+        if ((s = bsc_table_add_row(t, &row)) == BSC_OK &&
+            (s = bsc_metrics_set_str(&row, "point", sf->plane_pt[k])) == BSC_OK &&
+            (s = bsc_metrics_set(&row, "x", px[k])) == BSC_OK)
+            s = bsc_metrics_set(&row, "y", pyv[k]);
+    }
+    if (s == BSC_OK)
+        s = bsc_table_write_csv(t, ppath);
+    ana_grid g;
+    make_grid(sf, &g);
+    uint64_t hh = 0xcbf29ce484222325ull;
+    for (int k = 0; k < 3; k++)
+        hh = fnv(hh, h[k], np);
+    if (s == BSC_OK && !(sig = signature(stem, st, &g, sf, hh)))
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK) {
+        point_ctx pc = {st, sf->subset, 1, {&p[0], &p[1], &p[2]}, {&q[0], &q[1], &q[2]}, c,
+                        scale};
+        s = run_grid(sf, st, stem, &g, sig, &pc);
+    }
+cleanup:
+    for (int k = 0; k < 3; k++) {
+        bsc_tensor_free(&p[k]);
+        bsc_tensor_free(&q[k]);
+        free(h[k]);
+    }
+    bsc_table_free(t);
+    free(stem);
+    free(sig);
+    free(ppath);
+    return s;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    surface *sf = self;
+    if (sf->plane)
+        return plane_run(sf, st);
+    for (size_t i = 0; i < sf->n_runs; i++)
+        if (!ana_find_run(st, (size_t)sf->runs[i]))
+            return bsc_node_fail(bsc_node_get(sf->node, "runs"), BSC_ERR_INVALID,
+                                 "no completed run with batch size %ld", sf->runs[i]);
+    size_t n = sf->n_runs ? sf->n_runs : st->n_runs;
+    for (size_t i = 0; i < n; i++) {
+        const bsc_run_result *r = sf->n_runs ? ana_find_run(st, (size_t)sf->runs[i])
+                                             : &st->runs[i];
+        bsc_status s = surface_run(sf, st, r);
+        if (s != BSC_OK)
+            return bsc_fail_context(s, "surface of bs%zu", r->batch_size);
+    }
+    return BSC_OK;
+}
+
+const bsc_analysis_ops ana_surface_ops = {
+    .struct_size = sizeof(bsc_analysis_ops),
+    .create = create,
+    .post = post,
+    .destroy = destroy,
+};

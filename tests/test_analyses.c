@@ -1,0 +1,954 @@
+/* The analyses plugin (plugins/analyses) on cases known on paper.
+ *
+ * The math cores take callbacks, so they are tested on a quadratic
+ * f = 1/2 sum_i h_i (x_i - c_i)^2 with known diagonal H, on the host:
+ * L-BFGS-B's box maximum has a closed form (each coordinate goes to the
+ * bound farthest from c_i when h_i > 0, to c_i clipped into the box when
+ * h_i < 0) and no evaluated point leaves the box; power iteration finds the
+ * known top eigenvalues; Hutchinson's trace is exact for a diagonal H; the
+ * resumable grid gives bitwise the same numbers interrupted and resumed as
+ * in one go; filter normalization is checked filter by filter. On the
+ * device: the interpolation kernel along a line gives the parabola of a
+ * quadratic with exact endpoints. End to end: a linear softmax model
+ * trained by a real study, whose interpolation, surface, sharpness f0 and
+ * Hessian eigenvalues are recomputed here in double (its Hessian is known
+ * in closed form: mean over examples of (diag p - p p^T) (x) [x;1][x;1]^T).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "analyses.h"
+#include "batchscope/fsutil.h"
+#include "batchscope/rng.h"
+#include "batchscope/safetensors.h"
+#include "batchscope/study.h"
+#include "batchscope/table.h"
+
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        bsc_status st_ = (call);                                                     \
+        if (st_ != BSC_OK)                                                           \
+            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
+    } while (0)
+
+static void near(double got, double want, double rtol, double atol, const char *what, int i)
+{
+    double tol = atol + rtol * fabs(want);
+    if (!(fabs(got - want) <= tol))
+        fail_msg("%s[%d]: got %.12g, want %.12g (tolerance %.3g)", what, i, got, want, tol);
+}
+
+static char *temp_dir(void)
+{
+    char tmpl[] = "/tmp/bsc-ana-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+static void rm_rf(const char *dir)
+{
+    char *cmd = bsc_strdup_printf("rm -rf '%s'", dir);
+    if (cmd && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+}
+
+/* ------------------------------------------------------ the quadratic */
+
+typedef struct quad {
+    size_t n;
+    const double *h, *c;
+    const double *lo, *hi;   /* the box every evaluation must respect */
+    int sign;                /* +1: f; -1: -f (maximization) */
+    int evals;
+    int outside;
+} quad;
+
+static bsc_status quad_fg(void *user, const double *x, double *f, double *g)
+{
+    quad *q = user;
+    double s = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (q->lo && (x[i] < q->lo[i] || x[i] > q->hi[i]))
+            q->outside++;
+        double d = x[i] - q->c[i];
+        s += 0.5 * q->h[i] * d * d;
+        g[i] = q->sign * q->h[i] * d;
+    }
+    *f = q->sign * s;
+    q->evals++;
+    return BSC_OK;
+}
+
+#define QN 40
+
+static void quad_setup(double *h, double *c, double *b, int mixed)
+{
+    for (int i = 0; i < QN; i++) {
+        h[i] = 0.5 + i * 0.25;
+        if (mixed && i % 3 == 2)
+            h[i] = -h[i];
+        /* c never 0 (a zero gradient at the start would leave a coordinate
+         * on a saddle); some c inside the box, some outside */
+        c[i] = (i % 2 ? 1 : -1) * (0.1 + 0.05 * (i % 7));
+        b[i] = 0.2 + 0.01 * i;
+    }
+}
+
+static void test_lbfgsb_box_maximum(void **state)
+{
+    (void)state;
+    double h[QN], c[QN], b[QN], lo[QN], hi[QN], x[QN];
+    quad_setup(h, c, b, 1);
+    double want = 0;
+    for (int i = 0; i < QN; i++) {
+        lo[i] = -b[i];
+        hi[i] = b[i];
+        x[i] = 0;
+        double z = h[i] > 0 ? (c[i] > 0 ? -b[i] : b[i]) : fmin(fmax(c[i], -b[i]), b[i]);
+        want += 0.5 * h[i] * (z - c[i]) * (z - c[i]);
+    }
+    quad q = {QN, h, c, lo, hi, -1, 0, 0};
+    ana_lbfgsb_opts o = {10, 100, 0, 10.0, 0.0};
+    ana_lbfgsb_result r;
+    CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
+    assert_int_equal(q.outside, 0);
+    near(-r.f, want, 1e-9, 0, "box maximum", 0);
+    assert_int_equal(r.evaluations, q.evals);
+    for (int i = 0; i < QN; i++)
+        assert_true(x[i] >= lo[i] && x[i] <= hi[i]);
+}
+
+static void test_lbfgsb_clipped_minimum(void **state)
+{
+    (void)state;
+    double h[QN], c[QN], b[QN], lo[QN], hi[QN], x[QN];
+    quad_setup(h, c, b, 0);
+    for (int i = 0; i < QN; i++) {
+        lo[i] = -0.5 * b[i];
+        hi[i] = 0.5 * b[i];
+        x[i] = hi[i];
+    }
+    quad q = {QN, h, c, lo, hi, +1, 0, 0};
+    ana_lbfgsb_opts o = {10, 200, 0, 10.0, 1e-12};
+    ana_lbfgsb_result r;
+    CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
+    assert_int_equal(q.outside, 0);
+    for (int i = 0; i < QN; i++)
+        near(x[i], fmin(fmax(c[i], lo[i]), hi[i]), 0, 1e-7, "clipped minimizer", i);
+}
+
+/* An unbounded-below linear f with huge gradients: every step wants to
+ * leave the box; the iteration limit holds. */
+static bsc_status linear_fg(void *user, const double *x, double *f, double *g)
+{
+    quad *q = user;
+    double s = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (x[i] < q->lo[i] || x[i] > q->hi[i])
+            q->outside++;
+        g[i] = 1e6 * q->c[i];
+        s += g[i] * x[i];
+    }
+    *f = s;
+    q->evals++;
+    return BSC_OK;
+}
+
+static void test_lbfgsb_never_leaves_box(void **state)
+{
+    (void)state;
+    double h[QN], c[QN], b[QN], lo[QN], hi[QN], x[QN];
+    quad_setup(h, c, b, 1);
+    for (int i = 0; i < QN; i++) {
+        lo[i] = -b[i];
+        hi[i] = b[i];
+        /* a random start in the box */
+        x[i] = (2.0 * bsc_rng_uniform(3, BSC_RNG_SHARPNESS, 1, (uint64_t)i) - 1.0) * b[i];
+    }
+    quad q = {QN, h, c, lo, hi, +1, 0, 0};
+    ana_lbfgsb_opts o = {5, 3, 0, 0.0, 0.0};
+    ana_lbfgsb_result r;
+    CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, linear_fg, &q, &r));
+    assert_int_equal(q.outside, 0);
+    assert_true(r.iterations <= 3);
+    /* the minimum of a linear function over a box: the corner against g */
+    double want = 0;
+    for (int i = 0; i < QN; i++)
+        want += 1e6 * c[i] * (c[i] > 0 ? lo[i] : hi[i]);
+    near(r.f, want, 1e-9, 0, "corner", 0);
+    /* evaluation limit */
+    quad q2 = {QN, h, c, lo, hi, -1, 0, 0};
+    ana_lbfgsb_opts o2 = {10, 100, 2, 10.0, 0.0};
+    for (int i = 0; i < QN; i++)
+        x[i] = 0;
+    CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o2, quad_fg, &q2, &r));
+    assert_int_equal(r.evaluations, 2);
+    assert_int_equal(q2.evals, 2);
+}
+
+/* ------------------------------------------------ eigenvalues and trace */
+
+typedef struct diag {
+    size_t n;
+    const double *d;
+    int products;
+} diag;
+
+static bsc_status diag_hv(void *user, const double *v, double *hv)
+{
+    diag *D = user;
+    for (size_t i = 0; i < D->n; i++)
+        hv[i] = D->d[i] * v[i];
+    D->products++;
+    return BSC_OK;
+}
+
+#define DN 200
+
+static void test_power_iteration_diagonal(void **state)
+{
+    (void)state;
+    double d[DN];
+    for (int i = 0; i < DN; i++)
+        d[i] = 0.01 * ((i * 37) % DN);   /* in [0, 2): a bulk */
+    d[17] = 10.0;
+    d[101] = 6.0;
+    d[150] = -4.0;   /* largest magnitudes: 10, 6, -4 */
+    diag D = {DN, d, 0};
+    ana_eig_opts o = {3, 2000, 1e-12, 42};
+    double lambda[3], vecs[3 * DN];
+    int iters[3];
+    CHECK(ana_power_topk(DN, &o, diag_hv, &D, lambda, iters, vecs));
+    near(lambda[0], 10.0, 1e-9, 0, "lambda", 0);
+    near(lambda[1], 6.0, 1e-9, 0, "lambda", 1);
+    near(lambda[2], -4.0, 1e-9, 0, "lambda", 2);
+    near(fabs(vecs[0 * DN + 17]), 1.0, 1e-6, 0, "eigenvector", 0);
+    near(fabs(vecs[1 * DN + 101]), 1.0, 1e-6, 0, "eigenvector", 1);
+    near(fabs(vecs[2 * DN + 150]), 1.0, 1e-6, 0, "eigenvector", 2);
+    assert_int_equal(D.products, iters[0] + iters[1] + iters[2]);
+    /* the iteration limit is honoured */
+    D.products = 0;
+    ana_eig_opts o2 = {1, 5, 0.0, 42};
+    CHECK(ana_power_topk(DN, &o2, diag_hv, &D, lambda, iters, NULL));
+    assert_int_equal(iters[0], 5);
+    assert_int_equal(D.products, 5);
+}
+
+static void test_hutchinson_diagonal_exact(void **state)
+{
+    (void)state;
+    double d[DN], want = 0;
+    for (int i = 0; i < DN; i++) {
+        d[i] = sin(0.1 * i) * 3.0 + 1.0;
+        want += d[i];
+    }
+    diag D = {DN, d, 0};
+    double tr, se;
+    CHECK(ana_hutchinson(DN, 7, 5, diag_hv, &D, &tr, &se));
+    near(tr, want, 1e-12, 0, "trace", 0);
+    near(se, 0.0, 0, 1e-9, "std_err", 0);
+    assert_int_equal(D.products, 7);
+}
+
+/* ------------------------------------------------------ resumable grid */
+
+typedef struct gridfn {
+    int calls, fail_after;
+} gridfn;
+
+static bsc_status bowl(void *user, double x, double y, double *loss, double *acc)
+{
+    gridfn *g = user;
+    if (g->fail_after >= 0 && g->calls >= g->fail_after)
+        return bsc_fail(BSC_ERR_INTERRUPTED, "interrupted");
+    g->calls++;
+    /* values with every bit significant, so a lossy round trip would show */
+    *loss = 0.5 * (3.0 * x * x + 0.7 * y * y) + 1.0 / 3.0 + sin(x * y);
+    *acc = exp(-x * x - y * y) / 7.0;
+    return BSC_OK;
+}
+
+static void test_grid_resume_equals_one_go(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    char *p1 = bsc_strdup_printf("%s/a.partial", dir), *p2 = bsc_strdup_printf("%s/b.partial", dir);
+    ana_grid g = {-1, 1, -0.5, 2, 9, 7};
+    const size_t n = 63;
+    double l1[63], a1[63], l2[63], a2[63];
+    size_t computed;
+    gridfn one = {0, -1};
+    CHECK(ana_grid_run(&g, p1, "# sig", bowl, &one, l1, a1, &computed));
+    assert_int_equal(computed, n);
+    /* interrupted after 20 points, then once more after 5 */
+    gridfn f = {0, 20};
+    assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
+                     BSC_ERR_INTERRUPTED);
+    assert_int_equal(computed, 20);
+    /* a torn line, as a crash mid-write leaves it */
+    FILE *fp = fopen(p2, "a");
+    assert_non_null(fp);
+    fputs("21 0.12", fp);
+    fclose(fp);
+    f.calls = 0;
+    f.fail_after = 5;
+    assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
+                     BSC_ERR_INTERRUPTED);
+    assert_int_equal(computed, 5);
+    memset(l2, 0, sizeof l2);
+    memset(a2, 0, sizeof a2);
+    f.calls = 0;
+    f.fail_after = -1;
+    CHECK(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed));
+    assert_int_equal(computed, n - 25);
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_memory_equal(a1, a2, sizeof a1);
+    /* another signature starts over */
+    f.calls = 0;
+    CHECK(ana_grid_run(&g, p2, "# other", bowl, &f, l2, a2, &computed));
+    assert_int_equal(computed, n);
+    near(ana_linspace(-1, 2, 31, 0), -1, 0, 0, "linspace", 0);
+    near(ana_linspace(-1, 2, 31, 30), 2, 0, 0, "linspace", 30);
+    near(ana_linspace(-1, 2, 31, 10), 0, 0, 1e-15, "linspace", 10);
+    rm_rf(dir);
+    free(dir);
+    free(p1);
+    free(p2);
+}
+
+/* ------------------------------------------------ filter normalization */
+
+static bsc_model_tensor tensor(const char *name, bsc_param_role role, int ndim,
+                               const int64_t *dim, int axis, size_t offset)
+{
+    bsc_model_tensor t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.spec.role = role;
+    t.spec.shape = bsc_shape_make(ndim, dim);
+    t.spec.filter_axis = axis;
+    t.offset = offset;
+    t.numel = bsc_shape_numel(&t.spec.shape);
+    return t;
+}
+
+static void check_filters(const bsc_model_tensor *t, const float *w, const float *d)
+{
+    const bsc_shape *s = &t->spec.shape;
+    int ax = t->spec.filter_axis;
+    size_t outer = 1, F = (size_t)s->dim[ax], inner = 1;
+    for (int k = 0; k < ax; k++)
+        outer *= (size_t)s->dim[k];
+    for (int k = ax + 1; k < s->ndim; k++)
+        inner *= (size_t)s->dim[k];
+    for (size_t f = 0; f < F; f++) {
+        double wn = 0, dn = 0;
+        for (size_t o = 0; o < outer; o++)
+            for (size_t i = 0; i < inner; i++) {
+                size_t e = t->offset + (o * F + f) * inner + i;
+                wn += (double)w[e] * w[e];
+                dn += (double)d[e] * d[e];
+            }
+        near(sqrt(dn), sqrt(wn), 1e-6, 0, t->name, (int)f);
+    }
+}
+
+static void test_filter_normalization(void **state)
+{
+    (void)state;
+    const int64_t dense[2] = {5, 7}, conv[4] = {4, 3, 2, 2}, bias[1] = {5}, odd[3] = {2, 3, 4};
+    bsc_model_tensor ts[5] = {
+        tensor("0.weight", BSC_ROLE_WEIGHT, 2, dense, 0, 0),
+        tensor("0.bias", BSC_ROLE_BIAS, 1, bias, -1, 35),
+        tensor("2.weight", BSC_ROLE_WEIGHT, 4, conv, 0, 40),
+        tensor("3.weight", BSC_ROLE_WEIGHT, 3, odd, 1, 88),  /* filters along axis 1 */
+        tensor("4.gamma", BSC_ROLE_NORM, 1, bias, -1, 112),
+    };
+    enum { N = 117 };
+    float w[N], d[N], d0[N], d2[N];
+    bsc_rng_fill_normal(1, BSC_RNG_INIT, 0, w, N, 0.0f, 0.3f);
+    bsc_rng_fill_normal(1, BSC_RNG_DIRECTIONS, 0, d0, N, 0.0f, 1.0f);
+    w[3] = 0.0f;   /* not a whole filter; fine */
+    memcpy(d, d0, sizeof d);
+    memcpy(d2, d0, sizeof d2);
+    for (int i = 0; i < 5; i++) {
+        ana_filter_normalize(&ts[i], w, d, ANA_IGNORE_BIASBN);
+        ana_filter_normalize(&ts[i], w, d2, ANA_IGNORE_NONE);
+    }
+    check_filters(&ts[0], w, d);
+    check_filters(&ts[2], w, d);
+    check_filters(&ts[3], w, d);
+    /* direction along a filter keeps its shape: d_f = d0_f * ||w_f|| / ||d0_f|| */
+    double wn = 0, dn = 0;
+    for (int j = 0; j < 7; j++) {
+        wn += (double)w[7 + j] * w[7 + j];
+        dn += (double)d0[7 + j] * d0[7 + j];
+    }
+    for (int j = 0; j < 7; j++)
+        near(d[7 + j], d0[7 + j] * sqrt(wn) / sqrt(dn), 1e-6, 1e-7, "filter 1 of 0.weight", j);
+    for (int i = 0; i < 5; i++) {
+        near(d[35 + i], 0, 0, 0, "bias (biasbn)", i);
+        near(d[112 + i], 0, 0, 0, "norm (biasbn)", i);
+        near(d2[35 + i], w[35 + i], 0, 0, "bias (none)", i);
+        near(d2[112 + i], w[112 + i], 0, 0, "norm (none)", i);
+    }
+    for (int i = 0; i < 35; i++)
+        near(d2[i], d[i], 0, 0, "weights unaffected by ignore", i);
+}
+
+/* ------------------------------------ the lincomb kernel: a parabola */
+
+static void test_interpolation_parabola(void **state)
+{
+    (void)state;
+    bsc_context *ctx = NULL;
+    if (bsc_context_open(NULL, &ctx) != BSC_OK)
+        fail_msg("no OpenCL device: %s", bsc_last_error());
+    enum { N = 1000 };
+    static float a[N], b[N], th[N];
+    double h[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)sin(0.37 * i);
+        b[i] = (float)cos(0.11 * i) * 0.5f;
+        h[i] = 0.1 + (i % 13) * 0.3;
+    }
+    bsc_tensor ta, tb, tt;
+    CHECK(ana_vec_alloc(ctx, N, &ta));
+    CHECK(ana_vec_alloc(ctx, N, &tb));
+    CHECK(ana_vec_alloc(ctx, N, &tt));
+    CHECK(bsc_tensor_write(ctx, &ta, a));
+    CHECK(bsc_tensor_write(ctx, &tb, b));
+    /* q(alpha) = 1/2 (A + alpha D)^T H (A + alpha D) = q0 + q1 alpha + q2 alpha^2 */
+    double q0 = 0, q1 = 0, q2 = 0;
+    for (int i = 0; i < N; i++) {
+        double dd = (double)b[i] - a[i];
+        q0 += 0.5 * h[i] * a[i] * a[i];
+        q1 += h[i] * a[i] * dd;
+        q2 += 0.5 * h[i] * dd * dd;
+    }
+    for (int k = 0; k <= 12; k++) {
+        double alpha = ana_linspace(-1, 2, 13, k);
+        CHECK(ana_lincomb(ctx, N, (float)(1 - alpha), &ta, (float)alpha, &tb, 0, NULL, &tt));
+        CHECK(bsc_tensor_read(ctx, &tt, th));
+        double q = 0;
+        for (int i = 0; i < N; i++)
+            q += 0.5 * h[i] * th[i] * th[i];
+        near(q, q0 + q1 * alpha + q2 * alpha * alpha, 1e-6, 0, "parabola", k);
+        if (k == 4)
+            assert_memory_equal(th, a, sizeof a);   /* alpha = 0: A exactly */
+        if (k == 8)
+            assert_memory_equal(th, b, sizeof b);   /* alpha = 1: B exactly */
+    }
+    bsc_tensor_free(&ta);
+    bsc_tensor_free(&tb);
+    bsc_tensor_free(&tt);
+    bsc_context_free(ctx);
+}
+
+/* ------------------------------------- end to end: linear softmax */
+
+enum { NX = 48, F = 4, K = 3, NP = K * F + K };
+
+static uint8_t pix[NX * F], lab[NX];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    assert_int_equal(fwrite(b, 1, 4, f), 4);
+}
+
+static void write_dataset(const char *dir)
+{
+    uint64_t st = 99;
+    for (int n = 0; n < NX; n++) {
+        lab[n] = (uint8_t)(n % K);
+        for (int j = 0; j < F; j++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            /* class-dependent means plus noise: learnable, not separable */
+            int v = (int)((st >> 33) % 120) + (j == lab[n] ? 100 : 20);
+            pix[n * F + j] = (uint8_t)v;
+        }
+    }
+    char *p = bsc_strdup_printf("%s/img", dir);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    put_be32(f, 0x803);
+    put_be32(f, NX);
+    put_be32(f, 2);
+    put_be32(f, 2);
+    assert_int_equal(fwrite(pix, 1, sizeof pix, f), sizeof pix);
+    fclose(f);
+    free(p);
+    p = bsc_strdup_printf("%s/lbl", dir);
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    put_be32(f, 0x801);
+    put_be32(f, NX);
+    assert_int_equal(fwrite(lab, 1, sizeof lab, f), sizeof lab);
+    fclose(f);
+    free(p);
+}
+
+static double xval(int n, int j)
+{
+    return j < F ? (double)((float)pix[n * F + j] / 255.0f) : 1.0;
+}
+
+/* theta = [W (K x F row-major), b (K)] as the model lays it out. */
+static double host_loss(const double *th, double *acc)
+{
+    double L = 0;
+    int right = 0;
+    for (int n = 0; n < NX; n++) {
+        double z[K], m = -INFINITY, s = 0;
+        int arg = 0;
+        for (int k = 0; k < K; k++) {
+            z[k] = th[K * F + k];
+            for (int j = 0; j < F; j++)
+                z[k] += th[k * F + j] * xval(n, j);
+            if (z[k] > m)
+                m = z[k], arg = k;
+        }
+        for (int k = 0; k < K; k++)
+            s += exp(z[k] - m);
+        L += m + log(s) - z[lab[n]];
+        right += arg == lab[n];
+    }
+    if (acc)
+        *acc = (double)right / NX;
+    return L / NX;
+}
+
+static void host_hessian(const double *th, double H[NP][NP])
+{
+    memset(H, 0, sizeof(double) * NP * NP);
+    for (int n = 0; n < NX; n++) {
+        double z[K], p[K], m = -INFINITY, s = 0;
+        for (int k = 0; k < K; k++) {
+            z[k] = th[K * F + k];
+            for (int j = 0; j < F; j++)
+                z[k] += th[k * F + j] * xval(n, j);
+            m = fmax(m, z[k]);
+        }
+        for (int k = 0; k < K; k++)
+            s += (p[k] = exp(z[k] - m));
+        for (int k = 0; k < K; k++)
+            p[k] /= s;
+        /* parameter (k, j): j < F weight k*F+j, j == F bias K*F+k */
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j <= F; j++)
+                for (int k2 = 0; k2 < K; k2++)
+                    for (int j2 = 0; j2 <= F; j2++) {
+                        int a = j < F ? k * F + j : K * F + k;
+                        int b = j2 < F ? k2 * F + j2 : K * F + k2;
+                        double c = (k == k2 ? p[k] : 0.0) - p[k] * p[k2];
+                        H[a][b] += c * xval(n, j) * xval(n, j2) / NX;
+                    }
+    }
+}
+
+/* Eigenvalues of a symmetric matrix by cyclic Jacobi rotations, sorted by
+ * decreasing magnitude. */
+static void jacobi_eigen(double A[NP][NP], double *ev)
+{
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0;
+        for (int i = 0; i < NP; i++)
+            for (int j = i + 1; j < NP; j++)
+                off += A[i][j] * A[i][j];
+        if (off < 1e-30)
+            break;
+        for (int p = 0; p < NP; p++)
+            for (int q = p + 1; q < NP; q++) {
+                if (fabs(A[p][q]) < 1e-300)
+                    continue;
+                double theta = (A[q][q] - A[p][p]) / (2 * A[p][q]);
+                double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+                double c = 1 / sqrt(t * t + 1), s = t * c;
+                for (int k = 0; k < NP; k++) {
+                    double akp = A[k][p], akq = A[k][q];
+                    A[k][p] = c * akp - s * akq;
+                    A[k][q] = s * akp + c * akq;
+                }
+                for (int k = 0; k < NP; k++) {
+                    double apk = A[p][k], aqk = A[q][k];
+                    A[p][k] = c * apk - s * aqk;
+                    A[q][k] = s * apk + c * aqk;
+                }
+            }
+    }
+    for (int i = 0; i < NP; i++)
+        ev[i] = A[i][i];
+    for (int i = 0; i < NP; i++)
+        for (int j = i + 1; j < NP; j++)
+            if (fabs(ev[j]) > fabs(ev[i])) {
+                double t = ev[i];
+                ev[i] = ev[j];
+                ev[j] = t;
+            }
+}
+
+static void read_params(const char *path, double *th)
+{
+    bsc_safetensors *f = NULL;
+    float w[K * F], b[K];
+    CHECK(bsc_safetensors_open(path, &f));
+    CHECK(bsc_safetensors_read(f, "1.weight", w, K * F));
+    CHECK(bsc_safetensors_read(f, "1.bias", b, K));
+    bsc_safetensors_close(f);
+    for (int i = 0; i < K * F; i++)
+        th[i] = w[i];
+    for (int k = 0; k < K; k++)
+        th[K * F + k] = b[k];
+}
+
+static bsc_table *csv(const char *out, const char *name)
+{
+    char *p = bsc_strdup_printf("%s/analyses/%s", out, name);
+    bsc_table *t = NULL;
+    CHECK(bsc_table_read_csv(p, &t));
+    free(p);
+    return t;
+}
+
+static double cell(const bsc_table *t, size_t row, const char *col)
+{
+    long c = bsc_table_find(t, col);
+    if (c < 0)
+        fail_msg("no column %s", col);
+    assert_true(row < bsc_table_n_rows(t));
+    return bsc_table_get(t, row, (size_t)c);
+}
+
+static const char *PIPELINE =
+    "version: 1\nname: ana\nseed: 5\n"
+    "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+    "  test: {images: img, labels: lbl}\n  normalize: false\n  n_classes: 3\n"
+    "model:\n  - {type: flatten}\n  - {type: dense, units: 3}\n"
+    "loss: softmax_cross_entropy\n"
+    "training:\n  epochs: 4\n  batch_sizes: [8, 48]\n"
+    "  optimizer: {type: sgd, lr: 0.5}\n  eval_batch_size: 48\n"
+    "analyses:\n"
+    "  - {type: interpolate, points: 7}\n"
+    "  - {type: interpolate, points: 7, output: paths.csv,\n"
+    "     from_path: out/runs/bs8/final.safetensors, to_path: out/runs/bs48/final.safetensors}\n"
+    "  - {type: surface, x: [-1, 1, 3], y: [-0.5, 0.5, 3], orthogonalize: true}\n"
+    "  - {type: surface, dims: 1, x: [-1, 1, 5], ignore: none, runs: [48]}\n"
+    "  - {type: sharpness, eps: [1e-3, 1e-2], p: 5}\n"
+    "  - {type: hessian, top_k: 2, tol: 1e-9, max_iter: 500, trace_samples: 6}\n"
+    "  - {type: surface, plane: [8, 48, init], x: [0, 1, 2], y: [0, 1, 2]}\n";
+
+static void test_linear_softmax_end_to_end(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    write_dataset(dir);
+    char *yaml = bsc_strdup_printf("%s/ana.yaml", dir), *out = bsc_strdup_printf("%s/out", dir);
+    CHECK(bsc_write_file_atomic(yaml, PIPELINE, strlen(PIPELINE)));
+    FILE *devnull = fopen("/dev/null", "w");
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = out;
+    o.quiet = 1;
+    o.log = devnull;
+    bsc_status s = bsc_study_run(&o);
+    fclose(devnull);
+    if (s != BSC_OK)
+        fail_msg("study: %s: %s", bsc_status_name(s), bsc_last_error());
+
+    double A[NP], B[NP], th[NP], acc;
+    char *pa = bsc_strdup_printf("%s/runs/bs8/final.safetensors", out);
+    char *pb = bsc_strdup_printf("%s/runs/bs48/final.safetensors", out);
+    read_params(pa, A);
+    read_params(pb, B);
+
+    /* interpolation: CE of (1-a)A + aB recomputed in double */
+    bsc_table *t = csv(out, "interpolate_bs8_bs48.csv");
+    assert_int_equal(bsc_table_n_rows(t), 7);
+    for (size_t r = 0; r < 7; r++) {
+        double alpha = cell(t, r, "alpha");
+        near(alpha, -1 + 0.5 * (double)r, 0, 1e-12, "alpha", (int)r);
+        for (int i = 0; i < NP; i++)
+            th[i] = (double)(float)((float)(1 - alpha) * (float)A[i] + (float)alpha * (float)B[i]);
+        double L = host_loss(th, &acc);
+        near(cell(t, r, "train_loss"), L, 2e-5, 1e-6, "interpolated train loss", (int)r);
+        near(cell(t, r, "test_loss"), L, 2e-5, 1e-6, "interpolated test loss", (int)r);
+        near(cell(t, r, "train_acc"), acc, 0, 1e-9, "interpolated accuracy", (int)r);
+    }
+    /* between the same two checkpoints given by path: the same numbers */
+    bsc_table *tp = csv(out, "paths.csv");
+    assert_int_equal(bsc_table_n_rows(tp), 7);
+    for (size_t r = 0; r < 7; r++)
+        for (size_t c = 0; c < bsc_table_n_cols(t); c++)
+            near(bsc_table_get(tp, r, c), bsc_table_get(t, r, c), 0, 0, "by path", (int)r);
+    bsc_table_free(tp);
+    bsc_table_free(t);
+
+    /* surface: the saved directions are filter-normalized against B's rows,
+     * zero on the bias, d2 orthogonal to d1; the grid is theta* + x d1 + y d2 */
+    char *px = bsc_strdup_printf("%s/analyses/surface_bs48_x.safetensors", out);
+    char *py = bsc_strdup_printf("%s/analyses/surface_bs48_y.safetensors", out);
+    double dx[NP], dy[NP];
+    read_params(px, dx);
+    read_params(py, dy);
+    double dot = 0, n1 = 0;
+    for (int k = 0; k < K; k++) {
+        double wn = 0, dn = 0;
+        for (int j = 0; j < F; j++) {
+            wn += B[k * F + j] * B[k * F + j];
+            dn += dx[k * F + j] * dx[k * F + j];
+        }
+        near(sqrt(dn), sqrt(wn), 1e-5, 0, "surface direction row norm", k);
+        near(dx[K * F + k], 0, 0, 0, "surface direction bias", k);
+        near(dy[K * F + k], 0, 0, 0, "surface direction bias", k);
+    }
+    for (int i = 0; i < NP; i++) {
+        dot += dx[i] * dy[i];
+        n1 += dx[i] * dx[i];
+    }
+    near(dot / n1, 0, 0, 1e-6, "orthogonalized", 0);
+    t = csv(out, "surface_bs48.csv");
+    assert_int_equal(bsc_table_n_rows(t), 9);
+    for (size_t r = 0; r < 9; r++) {
+        double x = cell(t, r, "x"), y = cell(t, r, "y");
+        near(x, -1 + (double)(r % 3), 0, 1e-12, "x", (int)r);
+        near(y, -0.5 + 0.5 * (double)(r / 3), 0, 1e-12, "y", (int)r);
+        for (int i = 0; i < NP; i++)
+            th[i] = B[i] + x * dx[i] + y * dy[i];
+        double L = host_loss(th, &acc);
+        near(cell(t, r, "loss"), L, 2e-5, 1e-6, "surface loss", (int)r);
+    }
+    bsc_table_free(t);
+    /* 1-D with ignore: none: the bias direction is the bias itself */
+    free(px);
+    px = bsc_strdup_printf("%s/analyses/surface1d_bs48_x.safetensors", out);
+    read_params(px, dx);
+    for (int k = 0; k < K; k++)
+        near(dx[K * F + k], B[K * F + k], 0, 0, "ignore none bias", k);
+    t = csv(out, "surface1d_bs48.csv");
+    assert_int_equal(bsc_table_n_rows(t), 5);
+    assert_true(bsc_table_find(t, "y") < 0);
+    for (size_t r = 0; r < 5; r++) {
+        double x = cell(t, r, "x");
+        for (int i = 0; i < NP; i++)
+            th[i] = B[i] + x * dx[i];
+        near(cell(t, r, "loss"), host_loss(th, NULL), 2e-5, 1e-6, "1-D loss", (int)r);
+    }
+    bsc_table_free(t);
+
+    /* sharpness: f0 is the loss at the minimizer, the max is no lower, and
+     * no higher than the box allows: f(x+z) <= f0 + |g.z| + 1/2 lmax |z|^2 */
+    t = csv(out, "sharpness.csv");
+    assert_int_equal(bsc_table_n_rows(t), 8);   /* 2 runs x 2 eps x 2 variants */
+    for (size_t r = 0; r < 8; r++) {
+        const double *X = cell(t, r, "batch_size") == 8 ? A : B;
+        double f0 = host_loss(X, NULL), eps = cell(t, r, "eps");
+        near(cell(t, r, "f0"), f0, 2e-5, 1e-6, "f0", (int)r);
+        double fmax = cell(t, r, "fmax");
+        assert_true(fmax >= cell(t, r, "f0") - 1e-7);
+        near(cell(t, r, "sharpness"), 100 * (fmax - cell(t, r, "f0")) / (1 + cell(t, r, "f0")),
+             1e-6, 1e-5, "phi", (int)r);
+        if (strcmp(bsc_table_get_str(t, r, (size_t)bsc_table_find(t, "variant")), "full") == 0) {
+            double box2 = 0;
+            for (int i = 0; i < NP; i++)
+                box2 += pow(eps * (fabs(X[i]) + 1), 2);
+            /* |g| <= 1 + max|x| per logit, generously: f moves by at most
+             * sqrt(NP) * 2 * |z| + |z|^2 */
+            assert_true(fmax <= f0 + 2 * sqrt(NP) * sqrt(box2) + box2 + 1e-6);
+            assert_true(cell(t, r, "iterations") <= 10);
+        }
+    }
+    bsc_table_free(t);
+
+    /* hessian: top-2 eigenvalues and the trace of the closed-form Hessian */
+    t = csv(out, "hessian.csv");
+    assert_int_equal(bsc_table_n_rows(t), 6);
+    for (size_t r = 0; r < 6; r++) {
+        const double *X = cell(t, r, "batch_size") == 8 ? A : B;
+        double H[NP][NP], ev[NP], tr = 0;
+        host_hessian(X, H);
+        for (int i = 0; i < NP; i++)
+            tr += H[i][i];
+        jacobi_eigen(H, ev);
+        const char *q = bsc_table_get_str(t, r, (size_t)bsc_table_find(t, "quantity"));
+        if (strcmp(q, "eigenvalue") == 0) {
+            int k = (int)cell(t, r, "k");
+            near(cell(t, r, "value"), ev[k - 1], 2e-3, 1e-5, "eigenvalue", k);
+        } else {
+            double se = cell(t, r, "std_err");
+            assert_true(fabs(cell(t, r, "value") - tr) <= 4 * se + 1e-3 * tr);
+        }
+    }
+    bsc_table_free(t);
+
+    /* plane through bs8, bs48 and init: the points file puts them at
+     * (0,0), (1,0), (c, h); the grid's (0,0) and (1,0) are the two minimizers */
+    t = csv(out, "surface_plane_bs8_bs48_init_points.csv");
+    assert_int_equal(bsc_table_n_rows(t), 3);
+    near(cell(t, 1, "x"), 1, 0, 0, "plane P2 x", 0);
+    bsc_table_free(t);
+    t = csv(out, "surface_plane_bs8_bs48_init.csv");
+    assert_int_equal(bsc_table_n_rows(t), 4);
+    near(cell(t, 0, "loss"), host_loss(A, NULL), 2e-5, 1e-6, "plane at P1", 0);
+    near(cell(t, 1, "loss"), host_loss(B, NULL), 2e-5, 1e-6, "plane at P2", 0);
+    bsc_table_free(t);
+
+    free(pa);
+    free(pb);
+    free(px);
+    free(py);
+    free(yaml);
+    free(out);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* A surface interrupted by Ctrl-C in the middle of its grid and resumed
+ * with `batchscope run --resume` equals the same surface computed in one go,
+ * through the real command: SIGINT is sent once the partial file holds some
+ * points. */
+static const char *RESUME_PIPELINE =
+    "version: 1\nname: resume\nseed: 5\n"
+    "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+    "  test: {images: img, labels: lbl}\n  normalize: false\n  n_classes: 3\n"
+    "model:\n  - {type: flatten}\n  - {type: dense, units: 3}\n"
+    "loss: softmax_cross_entropy\n"
+    "training:\n  epochs: 1\n  batch_sizes: [48]\n"
+    "  optimizer: {type: sgd, lr: 0.5}\n  eval_batch_size: 48\n"
+    "analyses:\n"
+    "  - {type: surface, x: [-1, 1, 81], y: [-1, 1, 81]}\n";
+
+static int run_cli(const char *yaml, const char *flag, const char *out, const char *watch,
+                   int interrupt_after)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(BSC_CLI, BSC_CLI, "run", yaml, flag, out, (char *)NULL);
+        _exit(127);
+    }
+    int sent = 0;
+    while (interrupt_after > 0 && !sent) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        FILE *f = fopen(watch, "r");
+        int lines = 0, ch;
+        while (f && (ch = fgetc(f)) != EOF)
+            lines += ch == '\n';
+        if (f)
+            fclose(f);
+        if (lines > interrupt_after) {
+            kill(pid, SIGINT);
+            sent = 1;
+        } else {
+            usleep(2000);
+        }
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_surface_interrupted_and_resumed(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    write_dataset(dir);
+    char *yaml = bsc_strdup_printf("%s/resume.yaml", dir);
+    char *one = bsc_strdup_printf("%s/one", dir), *two = bsc_strdup_printf("%s/two", dir);
+    char *partial = bsc_strdup_printf("%s/analyses/surface_bs48.csv.partial", two);
+    CHECK(bsc_write_file_atomic(yaml, RESUME_PIPELINE, strlen(RESUME_PIPELINE)));
+    assert_int_equal(run_cli(yaml, "--out", one, NULL, 0), 0);
+    int rc = run_cli(yaml, "--out", two, partial, 200);
+    /* interrupted: a nonzero exit, the partial file kept, no CSV yet */
+    assert_int_not_equal(rc, 0);
+    assert_true(bsc_path_exists(partial));
+    char *csv2 = bsc_strdup_printf("%s/analyses/surface_bs48.csv", two);
+    assert_false(bsc_path_exists(csv2));
+    assert_int_equal(run_cli(yaml, "--resume", two, NULL, 0), 0);
+    assert_false(bsc_path_exists(partial));
+    char *csv1 = bsc_strdup_printf("%s/analyses/surface_bs48.csv", one);
+    char *a = NULL, *b = NULL;
+    size_t la, lb;
+    CHECK(bsc_read_file(csv1, &a, &la));
+    CHECK(bsc_read_file(csv2, &b, &lb));
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    free(csv1);
+    free(csv2);
+    free(partial);
+    free(one);
+    free(two);
+    free(yaml);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* An option error names the file, line and column. */
+static void test_option_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"{type: interpolate, pionts: 3}", "unknown key 'pionts'"},
+        {"{type: surface, x: [1, -1, 5]}", "x must be"},
+        {"{type: sharpness, variants: [ful]}", "unknown variant 'ful'"},
+        {"{type: hessian, top_k: 0}", "top_k"},
+        {"{type: surface, plane: [8, 48]}", "three points"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *text = bsc_strdup_printf("%s\n", bad[i][0]);
+        bsc_node *n = NULL;
+        CHECK(bsc_node_parse_string("opts.yaml", text, &n));
+        const bsc_analysis_ops *ops = strstr(bad[i][0], "interpolate") ? &ana_interpolate_ops
+                                      : strstr(bad[i][0], "surface")   ? &ana_surface_ops
+                                      : strstr(bad[i][0], "sharpness") ? &ana_sharpness_ops
+                                                                       : &ana_hessian_ops;
+        bsc_analysis_config cfg = {n, "/tmp", 1};
+        void *self = NULL;
+        assert_int_not_equal(ops->create(&cfg, &self), BSC_OK);
+        assert_null(self);
+        if (!strstr(bsc_last_error(), bad[i][1]) || !strstr(bsc_last_error(), "opts.yaml:1:"))
+            fail_msg("case %zu: message '%s' lacks '%s' or a location", i, bsc_last_error(),
+                     bad[i][1]);
+        bsc_node_free(n);
+        free(text);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lbfgsb_box_maximum),
+        cmocka_unit_test(test_lbfgsb_clipped_minimum),
+        cmocka_unit_test(test_lbfgsb_never_leaves_box),
+        cmocka_unit_test(test_power_iteration_diagonal),
+        cmocka_unit_test(test_hutchinson_diagonal_exact),
+        cmocka_unit_test(test_grid_resume_equals_one_go),
+        cmocka_unit_test(test_filter_normalization),
+        cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_interpolation_parabola),
+        cmocka_unit_test(test_linear_softmax_end_to_end),
+        cmocka_unit_test(test_surface_interrupted_and_resumed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
