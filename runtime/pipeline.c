@@ -26,7 +26,7 @@ static const char *const top_keys[] = {
     "version", "name", "seed", "device", "plugins", "dataset", "model", "loss",
     "training", "observers", "analyses", "report", NULL};
 static const char *const training_keys[] = {
-    "epochs", "batch_sizes", "optimizer", "schedule", "lr_scaling", "base_batch_size",
+    "epochs", "batch_sizes", "runs", "optimizer", "schedule", "lr_scaling", "base_batch_size",
     "same_init", "drop_last", "shuffle", "eval_batch_size", "checkpoint_every", "init", NULL};
 static const char *const optimizer_types[] = {"sgd", "adam", NULL};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
@@ -37,6 +37,8 @@ static const char *const constant_keys[] = {"type", "warmup_epochs", NULL};
 static const char *const step_keys[] = {"type", "step_epochs", "gamma", "warmup_epochs", NULL};
 static const char *const cosine_keys[] = {"type", "min_lr", "warmup_epochs", NULL};
 static const char *const scaling_names[] = {"none", "linear", "sqrt", NULL};
+static const char *const run_keys[] = {"name", "batch_size", "lr", "lr_scaling",
+                                       "warmup_epochs", NULL};
 static const char *const init_names[] = {"torch", "he_normal", "he_uniform", "glorot_uniform",
                                          "glorot_normal", NULL};
 
@@ -356,6 +358,83 @@ static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *
     return BSC_OK;
 }
 
+/* A run name is a directory name under OUT/runs. */
+static int valid_run_name(const char *s)
+{
+    if (!*s || *s == '.' || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* The run list: batch_sizes first, then `runs:`. Names must be unique. */
+static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
+{
+    static const char *const where = "training.runs";
+    const bsc_node *v = bsc_node_get(training, "runs");
+    size_t extra = v && v->kind == BSC_NODE_SEQ ? v->n : 0;
+    bsc_status st;
+    if (v && v->kind != BSC_NODE_SEQ)
+        return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a list of mappings, got %s", where,
+                             bsc_node_kind_word(v));
+    if (!(t->runs = calloc(t->n_batch_sizes + extra, sizeof *t->runs)) ||
+        !(t->run_names = calloc(t->n_batch_sizes, sizeof *t->run_names)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_batch_sizes; i++) {
+        bsc_run_cfg *r = &t->runs[t->n_runs++];
+        char name[32];
+        snprintf(name, sizeof name, "bs%ld", t->batch_sizes[i]);
+        if (!(t->run_names[i] = strdup(name)))
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        r->name = t->run_names[i];
+        r->batch_size = t->batch_sizes[i];
+        r->lr = t->optimizer.lr;
+        r->lr_scaling = t->lr_scaling;
+        r->warmup_epochs = t->schedule.warmup_epochs;
+    }
+    for (size_t i = 0; i < extra; i++) {
+        const bsc_node *m = v->items[i];
+        char w[64];
+        snprintf(w, sizeof w, "%s.%zu", where, i);
+        bsc_run_cfg *r = &t->runs[t->n_runs];
+        int scaling;
+        if ((st = expect_map(m, w)) != BSC_OK ||
+            (st = check_keys(m, w, run_keys, NULL, NULL, NULL)) != BSC_OK)
+            return st;
+        const bsc_node *bs = bsc_node_get(m, "batch_size");
+        if (!bs)
+            return bsc_node_fail(m, BSC_ERR_INVALID, "%s.batch_size is required", w);
+        if ((st = get_long(m, w, "batch_size", 0, 1, 1, LONG_MAX, &r->batch_size)) != BSC_OK ||
+            (st = get_double(m, w, "lr", t->optimizer.lr, 0, INFINITY, LO_OPEN, &r->lr)) !=
+                BSC_OK ||
+            (st = get_choice(m, w, "lr_scaling", (int)t->lr_scaling, scaling_names, &scaling)) !=
+                BSC_OK ||
+            (st = get_double(m, w, "warmup_epochs", t->schedule.warmup_epochs, 0, EPOCHS_MAX,
+                             CLOSED, &r->warmup_epochs)) != BSC_OK)
+            return st;
+        r->lr_scaling = (bsc_lr_scaling)scaling;
+        const bsc_node *nm = bsc_node_get(m, "name");
+        if (!nm)
+            return bsc_node_fail(m, BSC_ERR_INVALID, "%s.name is required (it names the run's "
+                                 "directory OUT/runs/<name>)", w);
+        if ((st = bsc_node_to_string(nm, &r->name)) != BSC_OK)
+            return st;
+        if (!valid_run_name(r->name))
+            return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' must be 1-64 letters, "
+                                 "digits, '-', '_' or '.', not starting with '.'", w, r->name);
+        for (size_t j = 0; j < t->n_runs; j++)
+            if (!strcmp(t->runs[j].name, r->name))
+                return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' is already a run of "
+                                     "this study%s", w, r->name, j < t->n_batch_sizes
+                                     ? " (from training.batch_sizes)" : "");
+        t->n_runs++;
+    }
+    return BSC_OK;
+}
+
 static bsc_status parse_training(const bsc_node *training, bsc_training_cfg *t)
 {
     static const char *const where = "training";
@@ -372,10 +451,13 @@ static bsc_status parse_training(const bsc_node *training, bsc_training_cfg *t)
         (st = get_choice(training, where, "lr_scaling", BSC_LR_NONE, scaling_names,
                          &scaling)) != BSC_OK)
         return st;
-    smallest = t->batch_sizes[0];
-    for (size_t i = 1; i < t->n_batch_sizes; i++)
-        if (t->batch_sizes[i] < smallest)
-            smallest = t->batch_sizes[i];
+    t->lr_scaling = (bsc_lr_scaling)scaling;
+    if ((st = parse_runs(training, t)) != BSC_OK)
+        return st;
+    smallest = t->runs[0].batch_size;
+    for (size_t i = 1; i < t->n_runs; i++)
+        if (t->runs[i].batch_size < smallest)
+            smallest = t->runs[i].batch_size;
     if ((st = get_long(training, where, "base_batch_size", 0, smallest, 1, LONG_MAX, &base)) !=
             BSC_OK ||
         (st = get_bool(training, where, "same_init", 1, &t->same_init)) != BSC_OK ||
@@ -573,6 +655,10 @@ void bsc_pipeline_free(bsc_pipeline *p)
     free(p->observers);
     free(p->analyses);
     free(p->training.batch_sizes);
+    free(p->training.runs);
+    for (size_t i = 0; p->training.run_names && i < p->training.n_batch_sizes; i++)
+        free(p->training.run_names[i]);
+    free(p->training.run_names);
     free(pi->default_name);
     bsc_node_free(p->root);
     free(p->path);

@@ -121,6 +121,7 @@ static bsc_status write_manifest(study *st, const char *status, const char *erro
         if (!o->status)
             continue;
         bsc_json_object(&j, NULL);
+        bsc_json_string(&j, "name", o->name);
         bsc_json_int(&j, "batch_size", o->batch_size);
         bsc_json_string(&j, "status", o->status);
         bsc_json_int(&j, "epochs_done", o->epochs_done);
@@ -306,6 +307,19 @@ static bsc_status prepare(study *st)
     return create_report(st);
 }
 
+/* Initial weights: the study's seed for every run (same_init), else a seed
+ * keyed by the run's name, so a run keeps its weights when others are
+ * added or reordered. */
+static uint64_t run_seed(const bsc_pipeline *p, const bsc_run_cfg *rc)
+{
+    if (p->training.same_init)
+        return p->seed;
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+    for (const char *c = rc->name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    return p->seed ^ h;
+}
+
 static bsc_status train_all(study *st)
 {
     const bsc_pipeline *p = st->p;
@@ -318,9 +332,9 @@ static bsc_status train_all(study *st)
     st->have_data = 1;
 
     long max_bs = 0;
-    for (size_t i = 0; i < tc->n_batch_sizes; i++)
-        if (tc->batch_sizes[i] > max_bs)
-            max_bs = tc->batch_sizes[i];
+    for (size_t i = 0; i < tc->n_runs; i++)
+        if (tc->runs[i].batch_size > max_bs)
+            max_bs = tc->runs[i].batch_size;
     size_t max_batch = (size_t)(max_bs > tc->eval_batch_size ? max_bs : tc->eval_batch_size);
     if ((s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
         (s = bsc_evaluator_create(st->model, &st->data, (size_t)tc->eval_batch_size,
@@ -331,9 +345,9 @@ static bsc_status train_all(study *st)
     size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
     st->init_params = malloc((np ? np : 1) * sizeof(float));
     st->init_state = malloc((ns ? ns : 1) * sizeof(float));
-    st->outcomes = calloc(tc->n_batch_sizes, sizeof *st->outcomes);
-    st->results = calloc(tc->n_batch_sizes, sizeof *st->results);
-    st->finals = calloc(2 * tc->n_batch_sizes, sizeof *st->finals);
+    st->outcomes = calloc(tc->n_runs, sizeof *st->outcomes);
+    st->results = calloc(tc->n_runs, sizeof *st->results);
+    st->finals = calloc(2 * tc->n_runs, sizeof *st->finals);
     if (!st->init_params || !st->init_state || !st->outcomes || !st->results || !st->finals)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (!st->opt->quiet)
@@ -359,36 +373,37 @@ static bsc_status train_all(study *st)
         return s;
 
     bsc_status failed = BSC_OK;
-    for (size_t i = 0; i < tc->n_batch_sizes; i++) {
-        long B = tc->batch_sizes[i];
+    for (size_t i = 0; i < tc->n_runs; i++) {
+        const bsc_run_cfg *rc = &tc->runs[i];
         bsc_run_outcome *o = &st->outcomes[i];
         st->n_outcomes = i + 1;
-        char *dir = bsc_strdup_printf("%s/runs/bs%ld", st->out, B);
-        char *done = bsc_strdup_printf("%s/runs/bs%ld/run.json", st->out, B);
+        char *dir = bsc_strdup_printf("%s/runs/%s", st->out, rc->name);
+        char *done = bsc_strdup_printf("%s/runs/%s/run.json", st->out, rc->name);
         if (!dir || !done) {
             free(dir);
             free(done);
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
         }
         if (st->opt->resume_dir && bsc_path_exists(done)) {
-            o->batch_size = B;
+            o->batch_size = rc->batch_size;
+            o->name = rc->name;
             s = read_run_json(dir, o);
             if (s == BSC_OK)
                 s = load_final(st, i, dir);
             if (s == BSC_OK && !st->opt->quiet)
-                fprintf(st->log, "  bs %-5ld already %s: kept\n", B, o->status);
+                fprintf(st->log, "  %-8s already %s: kept\n", rc->name, o->status);
         } else {
-            uint64_t seed = tc->same_init ? p->seed : p->seed + 0x9E3779B97F4A7C15ull * (uint64_t)B;
             s = bsc_mkdir_p(dir);
             if (s == BSC_OK)
-                s = bsc_model_init_host(st->model, seed, tc->init, st->init_params,
+                s = bsc_model_init_host(st->model, run_seed(p, rc), tc->init, st->init_params,
                                         st->init_state);
             if (s == BSC_OK)
-                s = bsc_train_run(t, B, dir, o);
+                s = bsc_train_run(t, rc, dir, o);
             if (s == BSC_OK)
                 s = keep_final(st, i);
         }
-        st->results[i].batch_size = (size_t)B;
+        st->results[i].batch_size = (size_t)rc->batch_size;
+        st->results[i].name = rc->name;
         st->results[i].dir = NULL;
         free(done);
         if (s != BSC_OK) {
@@ -397,7 +412,9 @@ static bsc_status train_all(study *st)
                 return s;
             /* One run failing (e.g. out of memory at a huge batch) must not
              * lose the others: note it and go on. */
-            fprintf(st->log, "batchscope: run bs%ld failed: %s\n", B, bsc_last_error());
+            fprintf(st->log, "batchscope: run %s failed: %s\n", rc->name, bsc_last_error());
+            o->batch_size = rc->batch_size;
+            o->name = rc->name;
             o->status = "failed";
             failed = s;
             write_manifest(st, "running", NULL);
@@ -505,11 +522,11 @@ static void study_free(study *st)
     free(st->obs);
     bsc_trainer_release(&st->tr);
     if (st->finals)
-        for (size_t i = 0; i < 2 * st->p->training.n_batch_sizes; i++)
+        for (size_t i = 0; i < 2 * st->p->training.n_runs; i++)
             bsc_tensor_free(&st->finals[i]);
     free(st->finals);
     if (st->results)
-        for (size_t i = 0; i < st->p->training.n_batch_sizes; i++)
+        for (size_t i = 0; i < st->p->training.n_runs; i++)
             free((char *)st->results[i].dir);
     free(st->results);
     free(st->outcomes);

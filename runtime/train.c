@@ -28,9 +28,9 @@ bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch)
 {
     const bsc_device_split *tr = &t->data->train;
     size_t steps, smallest = (size_t)max_batch;
-    for (size_t i = 0; i < t->pipeline->training.n_batch_sizes; i++)
-        if ((size_t)t->pipeline->training.batch_sizes[i] < smallest)
-            smallest = (size_t)t->pipeline->training.batch_sizes[i];
+    for (size_t i = 0; i < t->pipeline->training.n_runs; i++)
+        if ((size_t)t->pipeline->training.runs[i].batch_size < smallest)
+            smallest = (size_t)t->pipeline->training.runs[i].batch_size;
     steps = (tr->n + smallest - 1) / smallest;
     bsc_status s;
     if ((s = alloc1(t->ctx, BSC_I32, tr->n, &t->perm)) != BSC_OK ||
@@ -75,7 +75,7 @@ static void format_eta(double s, char *buf, size_t len)
     snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
 }
 
-static void progress(bsc_trainer *t, long bs, int epoch, int epochs, size_t step, size_t steps,
+static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, size_t step, size_t steps,
                      double loss, double rate, double eta)
 {
     if (t->quiet || !t->tty)
@@ -89,8 +89,8 @@ static void progress(bsc_trainer *t, long bs, int epoch, int epochs, size_t step
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    fprintf(t->log, "\r  bs %-5ld [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
-            bs, bar, epoch, epochs, step, steps, loss, rate, e);
+    fprintf(t->log, "\r  %-8s [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
+            name, bar, epoch, epochs, step, steps, loss, rate, e);
     fflush(t->log);
 }
 
@@ -99,6 +99,7 @@ static bsc_status write_run_json(const char *run_dir, const bsc_run_outcome *o)
     bsc_json j;
     bsc_json_init(&j);
     bsc_json_object(&j, NULL);
+    bsc_json_string(&j, "name", o->name);
     bsc_json_int(&j, "batch_size", o->batch_size);
     bsc_json_string(&j, "status", o->status);
     bsc_json_int(&j, "epochs_done", o->epochs_done);
@@ -173,10 +174,16 @@ static bsc_status save_ckpt(bsc_trainer *t, const char *run_dir, const char *nam
     return s;
 }
 
-bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
+bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_dir,
                          bsc_run_outcome *o)
 {
-    const bsc_training_cfg *cfg = &t->pipeline->training;
+    /* The training block as this run sees it: its own rate, scaling, warm-up. */
+    bsc_training_cfg run_cfg = t->pipeline->training;
+    run_cfg.optimizer.lr = rc->lr;
+    run_cfg.lr_scaling = rc->lr_scaling;
+    run_cfg.schedule.warmup_epochs = rc->warmup_epochs;
+    const bsc_training_cfg *cfg = &run_cfg;
+    long batch_size = rc->batch_size;
     bsc_context *ctx = t->ctx;
     bsc_model *m = t->model;
     const bsc_device_split *tr = &t->data->train;
@@ -191,6 +198,7 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
 
     memset(o, 0, sizeof *o);
     o->batch_size = batch_size;
+    o->name = rc->name;
     o->status = "failed";
     if (steps == 0)
         return bsc_fail(BSC_ERR_INVALID, "batch size %ld with drop_last leaves no step: the "
@@ -213,7 +221,7 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
         (s = save_ckpt(t, run_dir, "init", batch_size, 0)) != BSC_OK)
         goto cleanup;
 
-    bsc_run_info run = {ctx, m, B, steps, cfg->epochs, run_dir, &t->w0};
+    bsc_run_info run = {ctx, m, B, steps, cfg->epochs, run_dir, &t->w0, rc->name};
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_analysis_ops *ops = t->observers[i].type->ops;
         if (ops->run_start && (s = ops->run_start(t->observers[i].self, &run)) != BSC_OK) {
@@ -247,8 +255,8 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
         for (size_t k = 0; k < steps; k++) {
             if (t->interrupted && *t->interrupted) {
                 o->status = "interrupted";
-                s = bsc_fail(BSC_ERR_INTERRUPTED, "interrupted at epoch %d, step %zu of bs%ld",
-                             epoch, k, batch_size);
+                s = bsc_fail(BSC_ERR_INTERRUPTED, "interrupted at epoch %d, step %zu of run %s",
+                             epoch, k, rc->name);
                 goto cleanup;
             }
             size_t start = k * B;
@@ -285,7 +293,7 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
                 double done = (double)(epoch - 1) * (double)steps + (double)done_mark;
                 double rate = el > 0 ? done * (double)B / el : 0;
                 double left = (double)cfg->epochs * (double)steps - done;
-                progress(t, batch_size, epoch, cfg->epochs, done_mark, steps, last_loss, rate,
+                progress(t, rc->name, epoch, cfg->epochs, done_mark, steps, last_loss, rate,
                          rate > 0 ? left * (double)B / rate : 0);
             }
         }
@@ -321,8 +329,8 @@ bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
         if (!t->quiet) {
             if (t->tty)
                 fputs("\r\033[K", t->log);
-            fprintf(t->log, "  bs %-5ld epoch %d/%d  batch_loss %.4f  train %.4f/%.2f%%  "
-                    "test %.4f/%.2f%%  %.1fs%s\n", batch_size, epoch, cfg->epochs, last_loss,
+            fprintf(t->log, "  %-8s epoch %d/%d  batch_loss %.4f  train %.4f/%.2f%%  "
+                    "test %.4f/%.2f%%  %.1fs%s\n", rc->name, epoch, cfg->epochs, last_loss,
                     o->train_loss, 100 * o->train_acc, o->test_loss, 100 * o->test_acc,
                     train_time, bad >= 0 ? "  DIVERGED" : "");
             fflush(t->log);

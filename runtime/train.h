@@ -39,6 +39,7 @@ typedef struct bsc_trainer {
 
 typedef struct bsc_run_outcome {
     long batch_size;
+    const char *name;
     const char *status;         /* "completed", "diverged", "interrupted", "failed" */
     int epochs_done;
     int diverged_epoch;         /* 0 when not diverged */
@@ -61,7 +62,7 @@ bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t s
 /* Trains one run into run_dir (created by the caller): metrics.csv,
  * init/final (and periodic) checkpoints, observers' files, run.json last. A
  * diverged run returns BSC_OK with out->status "diverged". */
-bsc_status bsc_train_run(bsc_trainer *t, long batch_size, const char *run_dir,
+bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *run, const char *run_dir,
                          bsc_run_outcome *out);
 
 /* Saves the model's current device parameters and state as safetensors. */

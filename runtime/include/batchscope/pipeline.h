@@ -46,10 +46,27 @@ typedef struct bsc_schedule_cfg {
     double warmup_epochs;      /* linear warm-up from 0 (may be fractional) */
 } bsc_schedule_cfg;
 
+/* One training run of the study: its directory OUT/runs/<name> and what it
+ * may change from the training block. */
+typedef struct bsc_run_cfg {
+    const char *name;          /* "bs256" for a batch_sizes entry */
+    long batch_size;
+    double lr;                 /* base rate, before lr_scaling */
+    bsc_lr_scaling lr_scaling;
+    double warmup_epochs;
+} bsc_run_cfg;
+
 typedef struct bsc_training_cfg {
     int epochs;
     long *batch_sizes;
     size_t n_batch_sizes;
+    /* Every run, in order: one per batch_sizes entry (named bs<B>, with the
+     * block's lr, lr_scaling and warm-up), then the `runs:` entries, which
+     * may set their own lr, lr_scaling and warmup_epochs -- so that, e.g.,
+     * batch 256 with linear and with sqrt scaling run beside batch 32. */
+    bsc_run_cfg *runs;
+    size_t n_runs;
+    char **run_names;          /* owned names of the batch_sizes runs */
     bsc_optimizer_cfg optimizer;
     bsc_schedule_cfg schedule;
     bsc_lr_scaling lr_scaling;

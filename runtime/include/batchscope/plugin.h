@@ -178,8 +178,9 @@ typedef struct bsc_run_info {
     size_t batch_size;
     size_t steps_per_epoch;
     int epochs;
-    const char *run_dir;       /* OUT/runs/bs<B> (exists) */
+    const char *run_dir;       /* OUT/runs/<name> (exists) */
     const bsc_tensor *init_params;  /* w_0, flat, device */
+    const char *name;          /* the run's name: "bs256", or a `training.runs` name */
 } bsc_run_info;
 
 typedef struct bsc_step_info {
@@ -201,7 +202,8 @@ typedef struct bsc_epoch_info {
 /* A finished run as post-training analyses see it. */
 typedef struct bsc_run_result {
     size_t batch_size;
-    const char *dir;           /* OUT/runs/bs<B> */
+    const char *name;          /* "bs256", or a `training.runs` name */
+    const char *dir;           /* OUT/runs/<name> */
     const char *status;        /* "completed", "diverged" */
     const bsc_tensor *init_params, *final_params, *final_state;
 } bsc_run_result;
