@@ -4,19 +4,24 @@
 # configures and builds into build/. Idempotent: packages already present are
 # not touched and the build is incremental.
 #
-#   tools/setup.sh [--debug] [--sanitize] [--no-build]
+#   tools/setup.sh [--debug] [--sanitize] [--no-build] [--bench]
+#
+# --bench also installs the PyTorch CPU reference of tools/bench (Debian's
+# python3-torch with OpenBLAS; not needed to build, test or run studies).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 build_type=Release
 sanitize=OFF
 do_build=1
+bench=0
 for arg in "$@"; do
   case "$arg" in
     --debug) build_type=Debug ;;
     --sanitize) sanitize=ON; build_type=Debug ;;
     --no-build) do_build=0 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --bench) bench=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +34,9 @@ packages=(
   dataset-fashion-mnist
   libplplot-dev plplot-driver-cairo chromium
 )
+if ((bench)); then
+  packages+=(python3-torch python3-yaml python3-numpy libopenblas0-pthread)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
