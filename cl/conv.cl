@@ -1,95 +1,198 @@
 /* batchscope layers plugin: convolution and pooling over NCHW images.
  *
- * conv2d lowers to one GEMM over the whole batch: im2col writes one row per
- * output pixel, col[(b*P + p), q] with P = OH*OW pixels and q = (c*KH + ki)*KW
- * + kj, so out^T = col W^T. Backward inverts each step by gathering: every
- * input pixel sums the columns that read it (col2im) and every pooled input
- * cell sums the windows that chose it, so no two work items write the same
- * element and no atomics are needed. */
+ * conv2d lowers to GEMMs over the whole batch (plugins/layers/conv2d.c says
+ * which): with P = OH*OW output pixels, N = B*P and q = (c*KH + ki)*KW + kj,
+ * im2col_t writes colT[q, n] and im2col_pm col[n, q]. Backward never lets two
+ * work items write the same element: col2im_t and maxpool_backward give each
+ * item its own (b, c) plane, so no atomics are needed and sums run in a fixed
+ * order. */
 
-__kernel void im2col(__global const float *x, const int xo,
-                     const int B, const int C, const int H, const int W,
-                     const int KH, const int KW, const int SH, const int SW,
-                     const int PH, const int PW, const int OH, const int OW,
-                     __global float *col, const int colo)
+/* Each kernel below gives one work item a whole contiguous run of its output
+ * (a plane, a row, a strip) and decodes its coordinates once: on a CPU
+ * (PoCL) the integer divisions of a per-element decode cost more than the
+ * copy itself. Outputs are written in address order. */
+
+/* colT[q, b*P + p] (row q at colo + q*ld) = the input pixel that output pixel
+ * p of sample b reads through weight q, 0 in the padding. One item per
+ * (q, b): a P-long run, read along input rows. Rows q in [Q, rows) are
+ * zero-filled. */
+__kernel void im2col_t(__global const float *x, const int xo,
+                       const int B, const int C, const int H, const int W,
+                       const int KH, const int KW, const int SH, const int SW,
+                       const int PH, const int PW, const int OH, const int OW,
+                       __global float *col, const int colo, const int ld, const int rows)
 {
     int i = get_global_id(0);
-    int Q = C * KH * KW, P = OH * OW;
-    if (i >= B * P * Q)
+    if (i >= rows * B)
         return;
-    int q = i % Q, r = i / Q;
-    int p = r % P, b = r / P;
-    int ox = p % OW, oy = p / OW;
+    int b = i % B, q = i / B;
+    int P = OH * OW;
+    __global float *dst = col + colo + (size_t)q * ld + (size_t)b * P;
+    if (q >= C * KH * KW) {
+        for (int p = 0; p < P; p++)
+            dst[p] = 0.0f;
+        return;
+    }
     int kj = q % KW, t = q / KW;
     int ki = t % KH, c = t / KH;
-    int yy = oy * SH - PH + ki, xx = ox * SW - PW + kj;
-    float v = 0.0f;
-    if (yy >= 0 && yy < H && xx >= 0 && xx < W)
-        v = x[xo + ((b * C + c) * H + yy) * W + xx];
-    col[colo + i] = v;
-}
-
-/* dx[b, c, y, x] = sum of the dcol entries im2col copied x[b, c, y, x] into,
- * in (ki, kj) order. */
-__kernel void col2im(__global const float *col, const int colo,
-                     const int B, const int C, const int H, const int W,
-                     const int KH, const int KW, const int SH, const int SW,
-                     const int PH, const int PW, const int OH, const int OW,
-                     __global float *dx, const int dxo)
-{
-    int i = get_global_id(0);
-    if (i >= B * C * H * W)
-        return;
-    int xx = i % W, t = i / W;
-    int yy = t % H, bc = t / H;
-    int c = bc % C, b = bc / C;
-    int Q = C * KH * KW, P = OH * OW;
-    float acc = 0.0f;
-    for (int ki = 0; ki < KH; ki++) {
-        int ty = yy + PH - ki;
-        if (ty < 0 || ty % SH != 0 || ty / SH >= OH)
+    __global const float *src = x + xo + (size_t)(b * C + c) * H * W;
+    for (int oy = 0; oy < OH; oy++) {
+        int yy = oy * SH - PH + ki;
+        __global float *row = dst + oy * OW;
+        if (yy < 0 || yy >= H) {
+            for (int ox = 0; ox < OW; ox++)
+                row[ox] = 0.0f;
             continue;
-        int oy = ty / SH;
-        for (int kj = 0; kj < KW; kj++) {
-            int tx = xx + PW - kj;
-            if (tx < 0 || tx % SW != 0 || tx / SW >= OW)
-                continue;
-            int ox = tx / SW;
-            acc += col[colo + (b * P + oy * OW + ox) * Q + (c * KH + ki) * KW + kj];
+        }
+        __global const float *srow = src + yy * W;
+        for (int ox = 0; ox < OW; ox++) {
+            int xx = ox * SW - PW + kj;
+            row[ox] = (xx >= 0 && xx < W) ? srow[xx] : 0.0f;
         }
     }
-    dx[dxo + i] = acc;
 }
 
-/* y[b, f, p] = t[b*P + p, f] + bias[f]: the GEMM's pixel-major result back to
- * NCHW. */
-__kernel void pixels_to_nchw_bias(__global const float *t, const int to,
-                                  const int B, const int F, const int P,
-                                  __global const float *bias, const int bo, const int has_bias,
-                                  __global float *y, const int yo)
+/* col[b*P + p, q] (row length ld >= Q, columns past Q zeroed): the
+ * pixel-major im2col the weight gradient contracts over. One item per output
+ * pixel writes its ld-long row. */
+__kernel void im2col_pm(__global const float *x, const int xo,
+                        const int B, const int C, const int H, const int W,
+                        const int KH, const int KW, const int SH, const int SW,
+                        const int PH, const int PW, const int OH, const int OW,
+                        __global float *col, const int colo, const int ld)
 {
     int i = get_global_id(0);
-    if (i >= B * F * P)
+    int P = OH * OW;
+    if (i >= B * P)
         return;
-    int p = i % P, r = i / P;
-    int f = r % F, b = r / F;
-    float v = t[to + (b * P + p) * F + f];
-    if (has_bias)
-        v += bias[bo + f];
-    y[yo + i] = v;
+    int p = i % P, b = i / P;
+    int ox = p % OW, oy = p / OW;
+    int y0 = oy * SH - PH, x0 = ox * SW - PW;
+    __global float *dst = col + colo + (size_t)i * ld;
+    __global const float *src = x + xo + (size_t)b * C * H * W;
+    int q = 0;
+    for (int c = 0; c < C; c++) {
+        __global const float *plane = src + (size_t)c * H * W;
+        for (int ki = 0; ki < KH; ki++) {
+            int yy = y0 + ki;
+            int rowok = yy >= 0 && yy < H;
+            for (int kj = 0; kj < KW; kj++, q++) {
+                int xx = x0 + kj;
+                dst[q] = (rowok && xx >= 0 && xx < W) ? plane[yy * W + xx] : 0.0f;
+            }
+        }
+    }
+    for (; q < ld; q++)
+        dst[q] = 0.0f;
 }
 
-/* t[b*P + p, f] = y[b, f, p]: dout in the GEMM's pixel-major layout. */
-__kernel void nchw_to_pixels(__global const float *y, const int yo,
-                             const int B, const int F, const int P,
-                             __global float *t, const int to)
+/* dx[b, c] = the sum of the dcolT entries im2col_t copied each of its cells
+ * into. One item per (b, c) plane scatters into its own plane only, in
+ * (ki, kj) order for every cell -- the order of a gather, so no atomics and
+ * a fixed summation order. */
+__kernel void col2im_t(__global const float *col, const int colo, const int ld,
+                       const int B, const int C, const int H, const int W,
+                       const int KH, const int KW, const int SH, const int SW,
+                       const int PH, const int PW, const int OH, const int OW,
+                       __global float *dx, const int dxo)
 {
     int i = get_global_id(0);
-    if (i >= B * F * P)
+    if (i >= B * C)
         return;
-    int f = i % F, r = i / F;
-    int p = r % P, b = r / P;
-    t[to + i] = y[yo + (b * F + f) * P + p];
+    int c = i % C, b = i / C;
+    int P = OH * OW;
+    __global float *dst = dx + dxo + (size_t)i * H * W;
+    for (int k = 0; k < H * W; k++)
+        dst[k] = 0.0f;
+    for (int ki = 0; ki < KH; ki++)
+        for (int kj = 0; kj < KW; kj++) {
+            int q = (c * KH + ki) * KW + kj;
+            __global const float *src = col + colo + (size_t)q * ld + (size_t)b * P;
+            for (int oy = 0; oy < OH; oy++) {
+                int yy = oy * SH - PH + ki;
+                if (yy < 0 || yy >= H)
+                    continue;
+                __global float *drow = dst + yy * W;
+                __global const float *srow = src + oy * OW;
+                for (int ox = 0; ox < OW; ox++) {
+                    int xx = ox * SW - PW + kj;
+                    if (xx >= 0 && xx < W)
+                        drow[xx] += srow[ox];
+                }
+            }
+        }
+}
+
+/* y[b, f, :] = ft[f, b*P : b*P + P] + bias[f]: the GEMM's filter-major
+ * result [F, B*P] back to NCHW. One item per (b, f) row of P. */
+__kernel void ft_to_nchw_bias(__global const float *ft, const int fto, const int ld,
+                              const int B, const int F, const int P,
+                              __global const float *bias, const int bo, const int has_bias,
+                              __global float *y, const int yo)
+{
+    int i = get_global_id(0);
+    if (i >= B * F)
+        return;
+    int f = i % F, b = i / F;
+    float add = has_bias ? bias[bo + f] : 0.0f;
+    __global const float *src = ft + fto + (size_t)f * ld + (size_t)b * P;
+    __global float *dst = y + yo + (size_t)i * P;
+    for (int p = 0; p < P; p++)
+        dst[p] = src[p] + add;
+}
+
+/* ft[f, b*P + p] = y[b, f, p]: dout filter-major, the input-gradient GEMM's
+ * operand. One item per (f, b) row of P; rows f in [F, rows) are zeroed. */
+__kernel void nchw_to_ft(__global const float *y, const int yo,
+                         const int B, const int F, const int P,
+                         __global float *ft, const int fto, const int ld, const int rows)
+{
+    int i = get_global_id(0);
+    if (i >= rows * B)
+        return;
+    int b = i % B, f = i / B;
+    __global float *dst = ft + fto + (size_t)f * ld + (size_t)b * P;
+    if (f >= F) {
+        for (int p = 0; p < P; p++)
+            dst[p] = 0.0f;
+        return;
+    }
+    __global const float *src = y + yo + ((size_t)b * F + f) * P;
+    for (int p = 0; p < P; p++)
+        dst[p] = src[p];
+}
+
+/* t[b*P + p, f] = y[b, f, p] (row length ld >= F, the rest zeroed): dout
+ * pixel-major, the weight-gradient GEMM's operand. One item per pixel row;
+ * its reads stride by P but stay within one sample's block. */
+__kernel void nchw_to_pm(__global const float *y, const int yo,
+                         const int B, const int F, const int P,
+                         __global float *t, const int to, const int ld)
+{
+    int i = get_global_id(0);
+    if (i >= B * P)
+        return;
+    int p = i % P, b = i / P;
+    __global const float *src = y + yo + (size_t)b * F * P + p;
+    __global float *dst = t + to + (size_t)i * ld;
+    int f = 0;
+    for (; f < F; f++)
+        dst[f] = src[(size_t)f * P];
+    for (; f < ld; f++)
+        dst[f] = 0.0f;
+}
+
+/* dst[r, c] = src[r, c] (row length sld) for r < srows, c < ncopy, else 0,
+ * over dst [drows, dcols]: pads or crops a small weight-shaped matrix. */
+__kernel void copy_cols(__global const float *src, const int so, const int sld,
+                        const int srows, const int ncopy, const int drows, const int dcols,
+                        __global float *dst, const int dso)
+{
+    int i = get_global_id(0);
+    if (i >= drows * dcols)
+        return;
+    int c = i % dcols, r = i / dcols;
+    dst[dso + i] = (r < srows && c < ncopy) ? src[so + r * sld + c] : 0.0f;
 }
 
 /* One work item per pooled output. The window scans row-major and a later
@@ -129,6 +232,11 @@ __kernel void maxpool_forward(__global const float *x, const int xo,
     arg[ao + i] = where;
 }
 
+/* dx = dy routed to each window's recorded winner. One item per (b, c)
+ * plane zeroes its plane and adds every window's gradient to its winner in
+ * window order: the plane is private to the item (no atomics), overlapping
+ * windows that share a winner sum in a fixed order, and nothing is decoded
+ * per input cell. */
 __kernel void maxpool_backward(__global const float *dy, const int dyo,
                                __global const int *arg, const int ao,
                                const int BC, const int H, const int W,
@@ -137,26 +245,16 @@ __kernel void maxpool_backward(__global const float *dy, const int dyo,
                                __global float *dx, const int dxo)
 {
     int i = get_global_id(0);
-    if (i >= BC * H * W)
+    if (i >= BC)
         return;
-    int xx = i % W, t = i / W;
-    int yy = t % H, plane = t / H;
-    int me = yy * W + xx, base = plane * OH * OW;
-    float acc = 0.0f;
-    for (int ki = 0; ki < KH; ki++) {
-        int ty = yy + PH - ki;
-        if (ty < 0 || ty % SH != 0 || ty / SH >= OH)
-            continue;
-        for (int kj = 0; kj < KW; kj++) {
-            int tx = xx + PW - kj;
-            if (tx < 0 || tx % SW != 0 || tx / SW >= OW)
-                continue;
-            int o = base + (ty / SH) * OW + tx / SW;
-            if (arg[ao + o] == me)
-                acc += dy[dyo + o];
-        }
-    }
-    dx[dxo + i] = acc;
+    __global float *dst = dx + dxo + (size_t)i * H * W;
+    __global const float *g = dy + dyo + (size_t)i * OH * OW;
+    __global const int *win = arg + ao + (size_t)i * OH * OW;
+    for (int k = 0; k < H * W; k++)
+        dst[k] = 0.0f;
+    for (int o = 0; o < OH * OW; o++)
+        if (win[o] >= 0)   /* a window wholly in the padding has no winner */
+            dst[win[o]] += g[o];
 }
 
 /* Average over the KH*KW window, padding counted as zeros (PyTorch's

@@ -94,6 +94,27 @@ static bsc_status need_buffer(const bsc_tensor *t, const char *op, const char *a
     return BSC_OK;
 }
 
+/* The GEMMs are issued to CLBlast in column-major order with A and B swapped
+ * (row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, the same
+ * products over the same memory). CLBlast's tiled Xgemm keeps C column-major,
+ * so a row-major call makes it transpose C into a temporary and back out on
+ * every call -- on the CNN that was as much time as the GEMM kernel itself --
+ * while the swapped call needs no copy of C at all and the same copies of A
+ * and B as before. CLBlast then names our B where it means A: swap the codes
+ * back so that messages name the caller's argument. */
+static CLBlastStatusCode swap_ab_code(CLBlastStatusCode s)
+{
+    switch (s) {
+    case CLBlastInvalidMatrixA: return CLBlastInvalidMatrixB;
+    case CLBlastInvalidMatrixB: return CLBlastInvalidMatrixA;
+    case CLBlastInvalidLeadDimA: return CLBlastInvalidLeadDimB;
+    case CLBlastInvalidLeadDimB: return CLBlastInvalidLeadDimA;
+    case CLBlastInsufficientMemoryA: return CLBlastInsufficientMemoryB;
+    case CLBlastInsufficientMemoryB: return CLBlastInsufficientMemoryA;
+    default: return s;
+    }
+}
+
 bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
                     size_t m, size_t n, size_t k, float alpha,
                     const bsc_tensor *a, size_t lda,
@@ -105,11 +126,14 @@ bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
         || (st = need_buffer(b, "gemm", "B")) != BSC_OK
         || (st = need_buffer(c, "gemm", "C")) != BSC_OK)
         return st;
+    /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: see
+     * swap_ab_code for why CLBlast is called that way. */
     CLBlastStatusCode s = CLBlastSgemm(
-        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
-        a->mem, a->offset, lda, b->mem, b->offset, ldb, beta, c->mem, c->offset, ldc,
+        CLBlastLayoutColMajor, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_a ? CLBlastTransposeYes : CLBlastTransposeNo, n, m, k, alpha,
+        b->mem, b->offset, ldb, a->mem, a->offset, lda, beta, c->mem, c->offset, ldc,
         &ctx->queue, NULL);
+    s = swap_ab_code(s);
     if (s != CLBlastSuccess) {
         char what[200];
         snprintf(what, sizeof what, "gemm(%s%s, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu)",
@@ -132,10 +156,11 @@ bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
         || (st = need_buffer(c, "gemm_strided_batched", "C")) != BSC_OK)
         return st;
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
-        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
-        a->mem, a->offset, lda, stride_a, b->mem, b->offset, ldb, stride_b, beta,
+        CLBlastLayoutColMajor, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_a ? CLBlastTransposeYes : CLBlastTransposeNo, n, m, k, alpha,
+        b->mem, b->offset, ldb, stride_b, a->mem, a->offset, lda, stride_a, beta,
         c->mem, c->offset, ldc, stride_c, batch, &ctx->queue, NULL);
+    s = swap_ab_code(s);
     if (s != CLBlastSuccess) {
         char what[240];
         snprintf(what, sizeof what,
@@ -214,8 +239,9 @@ static const size_t pocl_xgemm_values[] = {
  * XGEMM_MIN_INDIRECT_SIZE^3. Its default sent MLP-sized products such as
  * 256x512x784 to the direct kernel at ~30 GFLOP/s, where the tuned Xgemm does
  * 60-80 on PoCL; at 256 (16.7M multiply-adds) batch-32 layer products, which
- * the 128-row tiles would mostly pad, stay direct. Measured with
- * tools/bench/bench_gemm. */
+ * the tiles would mostly pad, stay direct. Re-measured after the column-major
+ * switch below with BATCHSCOPE_XGEMM_MIN_INDIRECT (bench_train, MLP): 128 or
+ * 64 cost batch 32 about 40%, 420 cost batch 256 about 35%. */
 static const char *pocl_routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
 static const size_t pocl_routine_values[] = {256};
 
@@ -249,8 +275,12 @@ bsc_status bsc_blas_tune(bsc_context *ctx)
         pocl_xgemm_values);
     if (s != CLBlastSuccess)
         return clblast_fail(s, "CLBlastOverrideParameters(Xgemm, single, PoCL tuned set)");
+    size_t routine[1] = {pocl_routine_values[0]};
+    const char *mis = getenv("BATCHSCOPE_XGEMM_MIN_INDIRECT");
+    if (mis && atol(mis) > 0)   /* for measuring the switch point (bench_gemm, bench_train) */
+        routine[0] = (size_t)atol(mis);
     s = CLBlastOverrideParameters(ctx->info.device, "GemmRoutine", CLBlastPrecisionSingle, 1,
-                                  pocl_routine_names, pocl_routine_values);
+                                  pocl_routine_names, routine);
     if (s != CLBlastSuccess)
         return clblast_fail(s, "CLBlastOverrideParameters(GemmRoutine, single, "
                             "XGEMM_MIN_INDIRECT_SIZE)");

@@ -320,6 +320,19 @@ bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *p, const bsc_ten
     return m->loss_type->ops->forward(m->loss_self, p->batch, &in, &labels, &loss, &correct);
 }
 
+/* Index of the first layer that owns a parameter with a gradient (role other
+ * than STATE); n_layers when none does. */
+static size_t first_trained_layer(const bsc_model *m)
+{
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const layer *L = &m->layers[i];
+        for (int k = 0; k < L->n_params; k++)
+            if (m->tensors[L->first_tensor + (size_t)k].spec.role != BSC_ROLE_STATE)
+                return i;
+    }
+    return m->n_layers;
+}
+
 bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
                               const bsc_tensor *y, float scale)
 {
@@ -335,16 +348,23 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor 
                                                &dlogits);
     if (s != BSC_OK)
         return s;
-    for (size_t i = m->n_layers; i-- > 0;) {
+    /* Layers before the first one with trained parameters have no gradient
+     * to produce, so backward stops there, and that layer is not asked for
+     * its input gradient: for the MLP (flatten, dense, ...) that is a whole
+     * [batch, 784] x [784, 512] GEMM per step whose result nobody reads.
+     * Their dactivation buffers are therefore not written. */
+    size_t first = first_trained_layer(m);
+    for (size_t i = m->n_layers; i-- > first;) {
         layer *L = &m->layers[i];
         bsc_tensor in = i ? batch_view(&m->layers[i - 1].act, p->batch, &m->layers[i - 1].out)
                           : batch_view(x, p->batch, &m->input);
         bsc_tensor out = batch_view(&L->act, p->batch, &L->out);
         bsc_tensor dout = batch_view(&L->dact, p->batch, &L->out);
         bsc_tensor din;
-        if (i)
+        int want_din = i > first;
+        if (want_din)
             din = batch_view(&m->layers[i - 1].dact, p->batch, &m->layers[i - 1].out);
-        s = L->type->ops->backward(L->self, p, &in, &out, &dout, i ? &din : NULL);
+        s = L->type->ops->backward(L->self, p, &in, &out, &dout, want_din ? &din : NULL);
         if (s != BSC_OK)
             return bsc_fail_context(s, "backward of layer %zu (%s)", i, L->type->name);
     }

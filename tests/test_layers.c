@@ -330,6 +330,15 @@ static void test_conv2d_grad(void **state)
     assert_int_equal(t.out_shape.dim[2], 3);
     gradcheck_layer(&t, "conv2d k3x2 s2 p1");
     lt_close(&t);
+    /* Q = 8*4*4 = 128 weights per filter and 64 filters are whole CLBlast
+     * tiles: the layer's unpadded path (no weight copies, dW straight into
+     * the gradient buffer). */
+    int64_t d8[3] = {8, 6, 6};
+    lt_open(&t, "conv2d", "{type: conv2d, filters: 64, kernel_size: 4, padding: 1}", 3, d8, 2,
+            8);
+    assert_int_equal(t.out_shape.dim[1], 5);
+    gradcheck_layer(&t, "conv2d 8x6x6 f64 k4 p1");
+    lt_close(&t);
 }
 
 /* Pooling inputs are distinct and at least 0.05 apart, so a +-1e-2 step never

@@ -1,25 +1,60 @@
 /* batchscope layers plugin: conv2d over [C, H, W] images.
  *
- * The whole batch becomes one GEMM (cl/conv.cl explains the layout):
- *   forward   col = im2col(x); t = col W^T; out = NCHW(t) + b
- *   backward  t = pixel-major(dout); dW = t^T col; db = channel sums of dout;
- *             dcol = t W; dx = col2im(dcol)
+ * The whole batch becomes three GEMMs, with P = OH*OW output pixels, N = B*P
+ * columns, Q = C*KH*KW weights per filter (cl/conv.cl has the layouts):
+ *   forward   colT = im2col_t(x) [Q, N]; ft = W colT [F, N]; out = NCHW(ft) + b
+ *   backward  t = pixel-major(dout) [N, F]; col = im2col_pm(x) [N, Q];
+ *             dW = t^T col; db = channel sums of dout;
+ *             ft = filter-major(dout) [F, N]; dcolT = W^T ft [Q, N];
+ *             dx = col2im_t(dcolT)
  * One large GEMM per step suits CLBlast far better than one per sample, and
  * the weight gradient sums over the batch inside the GEMM, in its fixed order.
- * The workspace holds col (which backward reuses from forward, then
- * overwrites with dcol) and t. */
+ *
+ * Every product has the form C = X^T Y with X and Y stored K-major, the one
+ * form in which CLBlast's tiled Xgemm (see runtime/blas.c) copies none of its
+ * three matrices -- provided each has offset 0 in its buffer and its
+ * dimensions are whole tiles. Copies of the big operands (col alone is
+ * 40M floats for the second conv of pipelines/cnn.yaml) cost as much as the
+ * GEMM, so the layer pads its own matrices instead: col rows to CONV_TILE_M
+ * floats, filter counts to CONV_TILE_N, colT rows to CONV_TILE_K, zero-filled
+ * by the kernels that write them (zero rows add nothing to any sum), and it
+ * gives each big matrix its own sub-buffer of the workspace. Only the small
+ * weight-shaped matrices are copied, by copy_cols. */
 #include <stdlib.h>
 #include "layers.h"
+
+/* CLBlast's tile sizes for the tuned PoCL Xgemm (MWG, NWG, KWG in
+ * runtime/blas.c): dimensions that are multiples of them need no padding
+ * copy. Elsewhere they merely pad a little. */
+#define CONV_TILE_M 128
+#define CONV_TILE_N 64
+#define CONV_TILE_K 32
+/* Slack per workspace region, in floats, so that each can start on the
+ * device's sub-buffer alignment (CL_DEVICE_MEM_BASE_ADDR_ALIGN, 128 bytes on
+ * PoCL; up to 4 KiB supported). */
+#define CONV_ALIGN_FLOATS 1024
 
 typedef struct conv2d {
     layers_geom g;
     int F, bias;
     size_t P, Q;         /* output pixels per sample, weights per filter */
+    size_t Qk, Qc, Qr;   /* Q padded: colT rows, col row length, dcolT rows */
+    size_t Fp;           /* F padded: rows of ft, row length of t */
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor w, b, dw, db, ws;
-    cl_kernel k_im2col, k_col2im, k_to_nchw, k_to_pixels, k_chsum;
+    /* Workspace regions: big = colT / col / dcolT, mid = ft / t (offset 0 in
+     * their sub-buffers when sub = 1), then the small weight-shaped ones. */
+    cl_mem sub[2];
+    bsc_tensor big, mid, wk, dwc, wr;
+    cl_kernel k_im2col_t, k_im2col_pm, k_col2im_t, k_to_nchw, k_to_ft, k_to_pm, k_copy,
+        k_chsum;
 } conv2d;
+
+static size_t round_up(size_t v, size_t m)
+{
+    return (v + m - 1) / m * m;
+}
 
 static bsc_status conv_create(const bsc_layer_config *cfg, void **self)
 {
@@ -46,6 +81,10 @@ static bsc_status conv_create(const bsc_layer_config *cfg, void **self)
     c->bias = bias;
     c->P = (size_t)g.OH * (size_t)g.OW;
     c->Q = Q;
+    c->Qk = round_up(Q, CONV_TILE_K);
+    c->Qc = round_up(Q, CONV_TILE_M);
+    c->Qr = round_up(Q, CONV_TILE_N);
+    c->Fp = round_up((size_t)filters, CONV_TILE_N);
     *self = c;
     return BSC_OK;
 }
@@ -89,10 +128,84 @@ static bsc_status conv_param_spec(void *self, int i, bsc_param_spec *out)
     return BSC_OK;
 }
 
+/* Floats of each region for max_batch rows. big holds colT [Qk, N], col
+ * [N, Qc] or dcolT [Qr, N] in turn (Qc is the largest); mid holds ft [Fp, N]
+ * or t [N, Fp]; the small ones hold W padded for forward [Fp, Qk], dW padded
+ * [Fp, Qc] and W padded for the input gradient [Fp, Qr]. */
+static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
+{
+    size_t N = max_batch * c->P;
+    n[0] = N * c->Qc;
+    n[1] = N * c->Fp;
+    n[2] = c->Fp * c->Qk;
+    n[3] = c->Fp * c->Qc;
+    n[4] = c->Fp * c->Qr;
+}
+
 static size_t conv_workspace_size(void *self, size_t max_batch)
 {
-    conv2d *c = self;
-    return max_batch * c->P * (c->Q + (size_t)c->F);
+    size_t n[5], total = 0;
+    conv_regions(self, max_batch, n);
+    for (int i = 0; i < 5; i++)
+        total += round_up(n[i], CONV_ALIGN_FLOATS);
+    return total + CONV_ALIGN_FLOATS;
+}
+
+static bsc_tensor flat_view(const bsc_tensor *base, size_t offset, size_t n)
+{
+    int64_t d = (int64_t)n;
+    bsc_shape s = bsc_shape_make(1, &d);
+    return bsc_tensor_view(base, offset, &s);
+}
+
+/* A tensor over a whole sub-buffer, offset 0, that the layer owns (the
+ * cl_mem is released in destroy, so the tensor itself does not own it). */
+static bsc_tensor sub_tensor(cl_mem mem, size_t n)
+{
+    bsc_tensor t = {0};
+    t.mem = mem;
+    t.numel = n;
+    t.shape = bsc_shape_make(1, (int64_t[]){(int64_t)n});
+    t.dtype = BSC_F32;
+    return t;
+}
+
+/* Lays the regions out in the workspace. The two big ones become sub-buffers
+ * when the device's alignment allows; otherwise they stay views at an
+ * offset, which is correct but lets CLBlast copy them. */
+static bsc_status conv_layout(conv2d *c)
+{
+    size_t n[5], off[5];
+    conv_regions(c, c->max_batch, n);
+    cl_uint align_bits = 0;
+    cl_int err = clGetDeviceInfo(c->ctx->info.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+                                 sizeof align_bits, &align_bits, NULL);
+    size_t align = err == CL_SUCCESS && align_bits ? align_bits / 32 : 0;
+    int sub = align > 0 && align <= CONV_ALIGN_FLOATS && CONV_ALIGN_FLOATS % align == 0;
+    size_t at = c->ws.offset;
+    if (sub)
+        at = round_up(at, align);
+    for (int i = 0; i < 5; i++) {
+        off[i] = at - c->ws.offset;
+        at += round_up(n[i], CONV_ALIGN_FLOATS);
+    }
+    c->big = flat_view(&c->ws, off[0], n[0]);
+    c->mid = flat_view(&c->ws, off[1], n[1]);
+    c->wk = flat_view(&c->ws, off[2], n[2]);
+    c->dwc = flat_view(&c->ws, off[3], n[3]);
+    c->wr = flat_view(&c->ws, off[4], n[4]);
+    if (!sub)
+        return BSC_OK;
+    bsc_tensor *t[2] = {&c->big, &c->mid};
+    for (int i = 0; i < 2; i++) {
+        cl_buffer_region r = {t[i]->offset * sizeof(float), n[i] * sizeof(float)};
+        c->sub[i] = clCreateSubBuffer(c->ws.mem, CL_MEM_READ_WRITE,
+                                      CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+        if (err != CL_SUCCESS)
+            return bsc_cl_fail(err, "conv2d: clCreateSubBuffer of the workspace");
+        *t[i] = sub_tensor(c->sub[i], n[i]);
+    }
+    return BSC_OK;
 }
 
 static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
@@ -117,39 +230,72 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
         c->db = b->grads[1];
     }
     c->ws = b->workspace;
-    if ((st = bsc_kernel(c->ctx, "conv.cl", "im2col", &c->k_im2col)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "col2im", &c->k_col2im)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "pixels_to_nchw_bias", &c->k_to_nchw)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "nchw_to_pixels", &c->k_to_pixels)) != BSC_OK ||
+    if ((st = conv_layout(c)) != BSC_OK)
+        return st;
+    if ((st = bsc_kernel(c->ctx, "conv.cl", "im2col_t", &c->k_im2col_t)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "im2col_pm", &c->k_im2col_pm)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "col2im_t", &c->k_col2im_t)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "ft_to_nchw_bias", &c->k_to_nchw)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "nchw_to_ft", &c->k_to_ft)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "nchw_to_pm", &c->k_to_pm)) != BSC_OK ||
+        (st = bsc_kernel(c->ctx, "conv.cl", "copy_cols", &c->k_copy)) != BSC_OK ||
         (st = bsc_kernel(c->ctx, "layers.cl", "channel_sum", &c->k_chsum)) != BSC_OK)
         return st;
     return BSC_OK;
 }
 
-/* Views of the workspace for `batch` rows: col [batch*P, Q] then t [batch*P, F]. */
-static void conv_views(conv2d *c, size_t batch, bsc_tensor *col, bsc_tensor *t)
+/* A view of the first n floats of a region. */
+static bsc_tensor conv_take(const bsc_tensor *region, size_t n)
 {
-    int64_t cd[2] = {(int64_t)(batch * c->P), (int64_t)c->Q};
-    int64_t td[2] = {(int64_t)(batch * c->P), c->F};
-    bsc_shape cs = bsc_shape_make(2, cd), ts = bsc_shape_make(2, td);
-    *col = bsc_tensor_view(&c->ws, 0, &cs);
-    *t = bsc_tensor_view(&c->ws, c->max_batch * c->P * c->Q, &ts);
+    return flat_view(region, 0, n);
 }
 
-/* im2col and col2im share their argument list but for the two tensors. */
-static bsc_status conv_col_kernel(conv2d *c, cl_kernel k, size_t batch, const bsc_tensor *a,
-                                  const bsc_tensor *z, size_t n)
+/* im2col_t / im2col_pm over `batch` samples of x into z (row length or
+ * leading dimension ld); rows is im2col_t's zero-filled row count. */
+static bsc_status conv_im2col(conv2d *c, cl_kernel k, size_t batch, const bsc_tensor *x,
+                              const bsc_tensor *z, size_t ld, size_t rows, size_t items)
 {
-    cl_int ao, zo, B = (cl_int)batch;
+    cl_int xo, zo, B = (cl_int)batch, L = (cl_int)ld, R = (cl_int)rows;
     bsc_status st;
-    if ((st = layers_offset(a, &ao)) != BSC_OK || (st = layers_offset(z, &zo)) != BSC_OK)
+    if ((st = layers_offset(x, &xo)) != BSC_OK || (st = layers_offset(z, &zo)) != BSC_OK)
         return st;
-    bsc_karg args[18] = {BSC_ARG(a->mem), BSC_ARG(ao), BSC_ARG(B), BSC_ARG(c->g.C),
+    bsc_karg args[19] = {BSC_ARG(x->mem), BSC_ARG(xo), BSC_ARG(B), BSC_ARG(c->g.C),
                          BSC_ARG(c->g.H), BSC_ARG(c->g.W)};
     layers_geom_args(&c->g, args + 6);
     args[14] = BSC_ARG(z->mem);
     args[15] = BSC_ARG(zo);
-    return layers_run(c->ctx, k, n, 16, args);
+    args[16] = BSC_ARG(L);
+    args[17] = BSC_ARG(R);
+    return layers_run(c->ctx, k, items, k == c->k_im2col_t ? 18 : 17, args);
+}
+
+/* dst [drows, dcols] = src [srows, ncopy] (row length sld), zero elsewhere. */
+static bsc_status conv_copy(conv2d *c, const bsc_tensor *src, size_t sld, size_t srows,
+                            size_t ncopy, bsc_tensor *dst, size_t drows, size_t dcols)
+{
+    cl_int so, dso, L = (cl_int)sld, R = (cl_int)srows, NC = (cl_int)ncopy,
+                    DR = (cl_int)drows, DC = (cl_int)dcols;
+    bsc_status st;
+    if ((st = layers_offset(src, &so)) != BSC_OK || (st = layers_offset(dst, &dso)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(src->mem), BSC_ARG(so), BSC_ARG(L), BSC_ARG(R), BSC_ARG(NC),
+                    BSC_ARG(DR), BSC_ARG(DC), BSC_ARG(dst->mem), BSC_ARG(dso)};
+    return layers_run(c->ctx, c->k_copy, drows * dcols, 9, a);
+}
+
+/* dout [B, F, P] into ft [Fp, N] (k_to_ft: leading dimension ld = N, rows
+ * past F zeroed) or t [N, Fp] (k_to_pm: row length ld = Fp). */
+static bsc_status conv_relayout(conv2d *c, cl_kernel k, size_t batch, const bsc_tensor *dout,
+                                const bsc_tensor *z, size_t ld, size_t items)
+{
+    cl_int yo, zo, B = (cl_int)batch, F = c->F, P = (cl_int)c->P, L = (cl_int)ld,
+                   R = (cl_int)c->Fp;
+    bsc_status st;
+    if ((st = layers_offset(dout, &yo)) != BSC_OK || (st = layers_offset(z, &zo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
+                    BSC_ARG(z->mem), BSC_ARG(zo), BSC_ARG(L), BSC_ARG(R)};
+    return layers_run(c->ctx, k, items, k == c->k_to_ft ? 9 : 8, a);
 }
 
 static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -162,23 +308,31 @@ static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *
     if (m > c->max_batch)
         return bsc_fail(BSC_ERR_INVALID, "conv2d: batch %zu exceeds the bound %zu", m,
                         c->max_batch);
-    bsc_tensor col, t;
+    size_t N = m * c->P;
+    bsc_tensor colT = conv_take(&c->big, c->Qk * N), ft = conv_take(&c->mid, c->Fp * N);
+    const bsc_tensor *wk = &c->w;
     bsc_status st;
-    conv_views(c, m, &col, &t);
-    if ((st = conv_col_kernel(c, c->k_im2col, m, in, &col, m * c->P * c->Q)) != BSC_OK)
+    if ((st = conv_im2col(c, c->k_im2col_t, m, in, &colT, N, c->Qk, c->Qk * m)) != BSC_OK)
         return st;
-    if ((st = bsc_gemm(c->ctx, 0, 1, m * c->P, (size_t)c->F, c->Q, 1.0f, &col, c->Q, &c->w,
-                       c->Q, 0.0f, &t, (size_t)c->F)) != BSC_OK)
+    if (c->Qk != c->Q || c->Fp != (size_t)c->F) {
+        if ((st = conv_copy(c, &c->w, c->Q, (size_t)c->F, c->Q, &c->wk, c->Fp, c->Qk)) !=
+            BSC_OK)
+            return st;
+        wk = &c->wk;
+    }
+    if ((st = bsc_gemm(c->ctx, 0, 0, c->Fp, N, c->Qk, 1.0f, wk, c->Qk, &colT, N, 0.0f, &ft,
+                       N)) != BSC_OK)
         return st;
-    cl_int to, bo = 0, yo, B = (cl_int)m, F = c->F, P = (cl_int)c->P, hb = c->bias;
-    const bsc_tensor *bias = c->bias ? &c->b : &t;   /* any valid buffer when unused */
-    if ((st = layers_offset(&t, &to)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
+    cl_int fto, bo = 0, yo, L = (cl_int)N, B = (cl_int)m, F = c->F, P = (cl_int)c->P,
+                    hb = c->bias;
+    const bsc_tensor *bias = c->bias ? &c->b : &ft;   /* any valid buffer when unused */
+    if ((st = layers_offset(&ft, &fto)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
         (c->bias && (st = layers_offset(&c->b, &bo)) != BSC_OK))
         return st;
-    bsc_karg a[] = {BSC_ARG(t.mem), BSC_ARG(to), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
-                    BSC_ARG(bias->mem), BSC_ARG(bo), BSC_ARG(hb), BSC_ARG(out->mem),
-                    BSC_ARG(yo)};
-    return layers_run(c->ctx, c->k_to_nchw, m * c->P * (size_t)c->F, 10, a);
+    bsc_karg a[] = {BSC_ARG(ft.mem), BSC_ARG(fto), BSC_ARG(L), BSC_ARG(B), BSC_ARG(F),
+                    BSC_ARG(P), BSC_ARG(bias->mem), BSC_ARG(bo), BSC_ARG(hb),
+                    BSC_ARG(out->mem), BSC_ARG(yo)};
+    return layers_run(c->ctx, c->k_to_nchw, m * (size_t)c->F, 11, a);
 }
 
 static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -188,28 +342,30 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     conv2d *c = self;
     size_t m = p->batch;
     bsc_status st;
-    (void)in;
     (void)out;
     if (m == 0) {
         if ((st = bsc_tensor_fill(c->ctx, &c->dw, 0.0f)) != BSC_OK)
             return st;
         return c->bias ? bsc_tensor_fill(c->ctx, &c->db, 0.0f) : BSC_OK;
     }
-    bsc_tensor col, t;
-    conv_views(c, m, &col, &t);
-    cl_int yo, to, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
-    if ((st = layers_offset(dout, &yo)) != BSC_OK || (st = layers_offset(&t, &to)) != BSC_OK)
+    size_t N = m * c->P;
+    bsc_tensor col = conv_take(&c->big, N * c->Qc), t = conv_take(&c->mid, N * c->Fp);
+    /* Weight gradient: dW [F, Q] = t^T col, over padded copies. */
+    if ((st = conv_relayout(c, c->k_to_pm, m, dout, &t, c->Fp, N)) != BSC_OK ||
+        (st = conv_im2col(c, c->k_im2col_pm, m, in, &col, c->Qc, 0, N)) != BSC_OK)
         return st;
-    bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
-                    BSC_ARG(t.mem), BSC_ARG(to)};
-    if ((st = layers_run(c->ctx, c->k_to_pixels, m * c->P * (size_t)c->F, 7, a)) != BSC_OK)
+    int direct = c->Qc == c->Q && c->Fp == (size_t)c->F;
+    bsc_tensor *dwc = direct ? &c->dw : &c->dwc;
+    if ((st = bsc_gemm(c->ctx, 1, 0, c->Fp, c->Qc, N, 1.0f, &t, c->Fp, &col, c->Qc, 0.0f, dwc,
+                       c->Qc)) != BSC_OK)
         return st;
-    if ((st = bsc_gemm(c->ctx, 1, 0, (size_t)c->F, c->Q, m * c->P, 1.0f, &t, (size_t)c->F,
-                       &col, c->Q, 0.0f, &c->dw, c->Q)) != BSC_OK)
+    if (!direct && (st = conv_copy(c, &c->dwc, c->Qc, (size_t)c->F, c->Q, &c->dw,
+                                   (size_t)c->F, c->Q)) != BSC_OK)
         return st;
     if (c->bias) {
-        cl_int so;
-        if ((st = layers_offset(&c->db, &so)) != BSC_OK)
+        cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
+        if ((st = layers_offset(dout, &yo)) != BSC_OK ||
+            (st = layers_offset(&c->db, &so)) != BSC_OK)
             return st;
         bsc_karg s[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
                         BSC_ARG(c->db.mem), BSC_ARG(so)};
@@ -218,17 +374,39 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     }
     if (!din)
         return BSC_OK;
-    /* dW above has consumed col, so dcol may overwrite it (in-order queue). */
-    if ((st = bsc_gemm(c->ctx, 0, 0, m * c->P, c->Q, (size_t)c->F, 1.0f, &t, (size_t)c->F,
-                       &c->w, c->Q, 0.0f, &col, c->Q)) != BSC_OK)
+    /* Input gradient: dcolT [Qr, N] = Wr^T ft, K = Fp. The GEMM above has
+     * consumed t and col (in-order queue), so ft and dcolT reuse their room. */
+    bsc_tensor ft = conv_take(&c->mid, c->Fp * N), dcolT = conv_take(&c->big, c->Qr * N);
+    const bsc_tensor *wr = &c->w;
+    if ((st = conv_relayout(c, c->k_to_ft, m, dout, &ft, N, m * c->Fp)) != BSC_OK)
         return st;
-    return conv_col_kernel(c, c->k_col2im, m, &col, din,
-                           m * (size_t)c->g.C * c->g.H * c->g.W);
+    if (c->Qr != c->Q || c->Fp != (size_t)c->F) {
+        if ((st = conv_copy(c, &c->w, c->Q, (size_t)c->F, c->Q, &c->wr, c->Fp, c->Qr)) !=
+            BSC_OK)
+            return st;
+        wr = &c->wr;
+    }
+    if ((st = bsc_gemm(c->ctx, 1, 0, c->Qr, N, c->Fp, 1.0f, wr, c->Qr, &ft, N, 0.0f, &dcolT,
+                       N)) != BSC_OK)
+        return st;
+    cl_int co, dxo, L = (cl_int)N, B = (cl_int)m;
+    if ((st = layers_offset(&dcolT, &co)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK)
+        return st;
+    bsc_karg a[17] = {BSC_ARG(dcolT.mem), BSC_ARG(co), BSC_ARG(L), BSC_ARG(B),
+                      BSC_ARG(c->g.C), BSC_ARG(c->g.H), BSC_ARG(c->g.W)};
+    layers_geom_args(&c->g, a + 7);
+    a[15] = BSC_ARG(din->mem);
+    a[16] = BSC_ARG(dxo);
+    return layers_run(c->ctx, c->k_col2im_t, m * (size_t)c->g.C, 17, a);
 }
 
 static void conv_destroy(void *self)
 {
-    free(self);
+    conv2d *c = self;
+    for (int i = 0; i < 2; i++)
+        if (c->sub[i])
+            clReleaseMemObject(c->sub[i]);
+    free(c);
 }
 
 const bsc_layer_ops layers_conv2d_ops = {

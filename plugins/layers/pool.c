@@ -1,8 +1,9 @@
 /* batchscope layers plugin: maxpool2d and avgpool2d over [C, H, W].
  *
  * Max pooling records each window's winner (its index in the H*W plane) in
- * the workspace during forward; backward lets every input cell gather the
- * gradients of the windows it won, which needs no atomics. Average pooling
+ * the workspace during forward; backward gives each (b, c) plane to one work
+ * item that routes every window's gradient to its winner, which needs no
+ * atomics and no per-cell search of the windows. Average pooling
  * needs no workspace: each input cell gathers dout/(KH*KW) of its windows. */
 #include <stdlib.h>
 #include "layers.h"
@@ -147,7 +148,9 @@ static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor 
     i += 8;
     a[i++] = BSC_ARG(din->mem);
     a[i++] = BSC_ARG(dxo);
-    return layers_run(pl->ctx, pl->k_bwd, (size_t)BC * pl->g.H * pl->g.W, i, a);
+    /* maxpool_backward runs one item per plane, avgpool_backward one per cell. */
+    size_t n = pl->is_max ? (size_t)BC : (size_t)BC * pl->g.H * pl->g.W;
+    return layers_run(pl->ctx, pl->k_bwd, n, i, a);
 }
 
 /* No parameters: nothing to add (see activation.c). */

@@ -82,7 +82,9 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor 
 
 /* The output of layer i ([max_batch, output shape], use the first batch
  * rows) and the gradient of the loss w.r.t. it, as of the last
- * forward_loss/backward (needed by per-example gradient norms). */
+ * forward_loss/backward (needed by per-example gradient norms). Backward
+ * stops at the first layer with trained parameters, so the gradients of the
+ * outputs of the layers before it are not written. */
 const bsc_tensor *bsc_model_activation(bsc_model *m, size_t i);
 const bsc_tensor *bsc_model_dactivation(bsc_model *m, size_t i);
 /* The layer instance and ops of layer i (for per_example_sqnorm). */
