@@ -115,7 +115,7 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
                          double *acc)
 {
     const bsc_device_split *sp;
-    size_t n;
+    size_t n = 0;
     bsc_status s = resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
@@ -172,7 +172,7 @@ bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset, bs
                          double *loss)
 {
     const bsc_device_split *sp;
-    size_t n;
+    size_t n = 0;
     bsc_status s = resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;

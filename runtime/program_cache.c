@@ -172,7 +172,10 @@ static void entry_path(const bsc_program_cache *pc, const unsigned char key[32],
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", key[i]);
-    snprintf(buf, len, "%s/%s.bin", pc->stats.dir, hex);
+    /* A path too long for buf becomes "": the entry is then simply not
+     * cached (open fails), never a truncated, wrong path. */
+    if (snprintf(buf, len, "%s/%s.bin", pc->stats.dir, hex) >= (int)len)
+        buf[0] = '\0';
 }
 
 /* A program built from the entry at path, or NULL: a missing entry is a plain

@@ -44,15 +44,17 @@ static void tmpdir_make(tmpdir *t, const char *const *plugins, int n)
     strcpy(t->path, "/tmp/bsc-test-registry-XXXXXX");
     assert_non_null(mkdtemp(t->path));
     t->n = 0;
+    char dir[sizeof t->path];
+    memcpy(dir, t->path, sizeof dir);
     for (int i = 0; i < n; i++) {
-        snprintf(t->files[t->n], sizeof t->files[0], "%s/%s.so", t->path, plugins[i]);
+        snprintf(t->files[t->n], sizeof t->files[0], "%s/%s.so", dir, plugins[i]);
         char target[256];
         snprintf(target, sizeof target, "%s/%s.so", BSC_TEST_PLUGIN_DIR, plugins[i]);
         assert_int_equal(symlink(target, t->files[t->n]), 0);
         t->n++;
     }
     /* Not a plugin: must be ignored by the *.so scan. */
-    snprintf(t->files[t->n], sizeof t->files[0], "%s/README.txt", t->path);
+    snprintf(t->files[t->n], sizeof t->files[0], "%s/README.txt", dir);
     FILE *f = fopen(t->files[t->n], "w");
     assert_non_null(f);
     fputs("not a plugin\n", f);

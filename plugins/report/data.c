@@ -288,7 +288,7 @@ bsc_status rep_metrics_series(const rep *r, const char *xname, const char *const
         se->run = run;
         if (!run->metrics)
             continue;
-        size_t cx, cy[4];
+        size_t cx = 0, cy[4] = {0, 0, 0, 0};
         int have = bsc_table_find(run->metrics, xname) >= 0;
         for (int k = 0; k < ny; k++)
             have = have && bsc_table_find(run->metrics, ynames[k]) >= 0;
