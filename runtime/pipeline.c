@@ -6,6 +6,7 @@
  * analyses and the dataset belong to their modules and are left as nodes. */
 #include "batchscope/pipeline.h"
 #include "batchscope/registry.h"
+#include "batchscope/runs.h"
 #include "node_internal.h"
 #include "pipeline_internal.h"
 
@@ -358,18 +359,6 @@ static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *
     return BSC_OK;
 }
 
-/* A run name is a directory name under OUT/runs. */
-static int valid_run_name(const char *s)
-{
-    if (!*s || *s == '.' || strlen(s) > 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_' || *s == '.'))
-            return 0;
-    return 1;
-}
-
 /* The run list: batch_sizes first, then `runs:`. Names must be unique. */
 static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
 {
@@ -422,7 +411,7 @@ static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
                                  "directory OUT/runs/<name>)", w);
         if ((st = bsc_node_to_string(nm, &r->name)) != BSC_OK)
             return st;
-        if (!valid_run_name(r->name))
+        if (!bsc_run_name_valid(r->name))
             return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' must be 1-64 letters, "
                                  "digits, '-', '_' or '.', not starting with '.'", w, r->name);
         for (size_t j = 0; j < t->n_runs; j++)

@@ -817,6 +817,151 @@ static void test_linear_softmax_end_to_end(void **state)
     free(dir);
 }
 
+/* Named runs (training.runs): options select runs by batch size (unquoted
+ * 48: the run bs48) or by name (b48-fast, or "48" quoted: the run named
+ * 48, whatever its batch size); files are named by run and per-run rows
+ * carry the name. */
+static const char *NAMED_PIPELINE =
+    "version: 1\nname: named\nseed: 5\n"
+    "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+    "  test: {images: img, labels: lbl}\n  normalize: false\n  n_classes: 3\n"
+    "model:\n  - {type: flatten}\n  - {type: dense, units: 3}\n"
+    "loss: softmax_cross_entropy\n"
+    "training:\n  epochs: 2\n  batch_sizes: [48]\n"
+    "  optimizer: {type: sgd, lr: 0.5}\n  eval_batch_size: 48\n"
+    "  runs:\n"
+    "    - {name: b48-fast, batch_size: 48, lr: 1.0}\n"
+    "    - {name: \"48\", batch_size: 8}\n"
+    "analyses:\n"
+    "  - {type: interpolate, to: b48-fast, points: 3, range: [0, 1]}\n"
+    "  - {type: interpolate, from: b48-fast, to: \"48\", points: 3, range: [0, 1]}\n"
+    "  - {type: surface, runs: [b48-fast], x: [-1, 1, 3], y: [-1, 1, 3]}\n"
+    "  - {type: surface, dims: 1, runs: 48, x: [-1, 1, 3]}\n"
+    "  - {type: sharpness, runs: [b48-fast, 48, \"48\"], variants: [full], max_iter: 1}\n"
+    "  - {type: hessian, top_k: 1, max_iter: 5, trace_samples: 0}\n"
+    "  - {type: surface, plane: [48, b48-fast, init], x: [0, 1, 2], y: [0, 1, 2]}\n";
+
+/* The run column of a row: a name, or a name of digits read back as a number. */
+static void run_is(const bsc_table *t, size_t row, const char *name)
+{
+    long c = bsc_table_find(t, "run");
+    if (c < 0)
+        fail_msg("no run column");
+    const char *v = bsc_table_get_str(t, row, (size_t)c);
+    char buf[32];
+    if (!v) {
+        snprintf(buf, sizeof buf, "%.0f", bsc_table_get(t, row, (size_t)c));
+        v = buf;
+    }
+    if (strcmp(v, name) != 0)
+        fail_msg("row %zu: run '%s', expected '%s'", row, v, name);
+}
+
+static char *run_named_study(const char *dir, const char *text, bsc_status *st)
+{
+    char *yaml = bsc_strdup_printf("%s/named.yaml", dir), *out = bsc_strdup_printf("%s/out", dir);
+    CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
+    FILE *devnull = fopen("/dev/null", "w");
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = out;
+    o.quiet = 1;
+    o.log = devnull;
+    *st = bsc_study_run(&o);
+    fclose(devnull);
+    free(yaml);
+    return out;
+}
+
+static void test_named_runs(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    write_dataset(dir);
+    bsc_status s;
+    char *out = run_named_study(dir, NAMED_PIPELINE, &s);
+    if (s != BSC_OK)
+        fail_msg("study: %s: %s", bsc_status_name(s), bsc_last_error());
+    double P48[NP], Pfast[NP], Pq[NP];
+    static const char *const finals[] = {"bs48", "b48-fast", "48"};
+    double *ps[] = {P48, Pfast, Pq};
+    for (int i = 0; i < 3; i++) {
+        char *p = bsc_strdup_printf("%s/runs/%s/final.safetensors", out, finals[i]);
+        read_params(p, ps[i]);
+        free(p);
+    }
+    /* default A: the first run of the smallest batch size, the run "48" */
+    bsc_table *t = csv(out, "interpolate_48_b48-fast.csv");
+    assert_int_equal(bsc_table_n_rows(t), 3);
+    near(cell(t, 1, "alpha"), 0.5, 0, 1e-12, "alpha", 1);
+    near(cell(t, 0, "train_loss"), host_loss(Pq, NULL), 2e-5, 1e-6, "A end", 0);
+    near(cell(t, 2, "train_loss"), host_loss(Pfast, NULL), 2e-5, 1e-6, "B end", 0);
+    bsc_table_free(t);
+    t = csv(out, "interpolate_b48-fast_48.csv");
+    near(cell(t, 0, "train_loss"), host_loss(Pfast, NULL), 2e-5, 1e-6, "A end", 1);
+    near(cell(t, 2, "train_loss"), host_loss(Pq, NULL), 2e-5, 1e-6, "B end", 1);
+    bsc_table_free(t);
+    /* surfaces by run name; the centre of the grid is the run's minimizer */
+    t = csv(out, "surface_b48-fast.csv");
+    assert_int_equal(bsc_table_n_rows(t), 9);
+    near(cell(t, 4, "loss"), host_loss(Pfast, NULL), 2e-5, 1e-6, "surface centre", 0);
+    bsc_table_free(t);
+    static const char *const files[] = {"surface_b48-fast_x.safetensors",
+                                        "surface_b48-fast_y.safetensors", "surface1d_bs48.csv",
+                                        "surface_plane_bs48_b48-fast_init.csv",
+                                        "surface_plane_bs48_b48-fast_init_points.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *p = bsc_strdup_printf("%s/analyses/%s", out, files[i]);
+        if (!bsc_path_exists(p))
+            fail_msg("%s missing", files[i]);
+        free(p);
+    }
+    t = csv(out, "surface1d_bs48.csv");
+    near(cell(t, 1, "loss"), host_loss(P48, NULL), 2e-5, 1e-6, "1-D centre", 0);
+    bsc_table_free(t);
+    t = csv(out, "surface_plane_bs48_b48-fast_init.csv");
+    near(cell(t, 0, "loss"), host_loss(P48, NULL), 2e-5, 1e-6, "plane at P1", 0);
+    near(cell(t, 1, "loss"), host_loss(Pfast, NULL), 2e-5, 1e-6, "plane at P2", 0);
+    bsc_table_free(t);
+    /* rows per run: in the order asked for, named, with their batch sizes */
+    t = csv(out, "sharpness.csv");
+    assert_string_equal(bsc_table_col_name(t, 0), "run");
+    assert_int_equal(bsc_table_n_rows(t), 3);
+    run_is(t, 0, "b48-fast");
+    run_is(t, 1, "bs48");
+    run_is(t, 2, "48");
+    near(cell(t, 2, "batch_size"), 8, 0, 0, "batch size", 2);
+    near(cell(t, 0, "f0"), host_loss(Pfast, NULL), 2e-5, 1e-6, "f0", 0);
+    near(cell(t, 2, "f0"), host_loss(Pq, NULL), 2e-5, 1e-6, "f0", 2);
+    bsc_table_free(t);
+    t = csv(out, "hessian.csv");
+    assert_string_equal(bsc_table_col_name(t, 0), "run");
+    assert_int_equal(bsc_table_n_rows(t), 3);   /* every run, in study order */
+    run_is(t, 0, "bs48");
+    run_is(t, 1, "b48-fast");
+    run_is(t, 2, "48");
+    near(cell(t, 1, "batch_size"), 48, 0, 0, "batch size", 1);
+    bsc_table_free(t);
+    free(out);
+    rm_rf(dir);
+    free(dir);
+
+    /* a name the study does not have: an error at the name, after training */
+    dir = temp_dir();
+    write_dataset(dir);
+    char *bad = strdup(NAMED_PIPELINE);
+    char *at = strstr(bad, "to: b48-fast");
+    memcpy(at, "to: b48-slow", 12);
+    out = run_named_study(dir, bad, &s);
+    assert_int_equal(s, BSC_ERR_INVALID);
+    if (!strstr(bsc_last_error(), "named.yaml:23:29: no completed run named 'b48-slow'"))
+        fail_msg("unexpected error: %s", bsc_last_error());
+    free(bad);
+    free(out);
+    rm_rf(dir);
+    free(dir);
+}
+
 /* A surface interrupted by Ctrl-C in the middle of its grid and resumed
  * with `batchscope run --resume` equals the same surface computed in one go,
  * through the real command: SIGINT is sent once the partial file holds some
@@ -914,6 +1059,10 @@ static void test_option_errors(void **state)
         {"{type: sharpness, variants: [ful]}", "unknown variant 'ful'"},
         {"{type: hessian, top_k: 0}", "top_k"},
         {"{type: surface, plane: [8, 48]}", "three points"},
+        {"{type: sharpness, runs: [8, a/b]}", "'a/b' is neither a batch size nor a run name"},
+        {"{type: interpolate, from: [8]}", "a run is a batch size"},
+        {"{type: hessian, runs: [0]}", "batch size 0 is not positive"},
+        {"{type: surface, plane: [8, x y, init]}", "'x y' is neither"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *text = bsc_strdup_printf("%s\n", bad[i][0]);
@@ -948,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_interpolation_parabola),
         cmocka_unit_test(test_linear_softmax_end_to_end),
+        cmocka_unit_test(test_named_runs),
         cmocka_unit_test(test_surface_interrupted_and_resumed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batchscope/plugin.h"
 #include "testutil.h"
 
 static char *run_cli(const char *args, int *rc)
@@ -30,7 +31,9 @@ static void test_help_version(void **state)
     char *out = run_cli("--version", &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "batchscope 0."));
-    assert_non_null(strstr(out, "plugin ABI 1.0"));
+    char abi[48];
+    snprintf(abi, sizeof abi, "plugin ABI %d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
+    assert_non_null(strstr(out, abi));
     free(out);
     out = run_cli("--help", &rc);
     assert_int_equal(rc, 0);

@@ -568,6 +568,8 @@ static void test_trajectory_unchanged(void **state)
     bsc_table *m16 = read_csv(obs, "runs/bs16/metrics.csv");
     assert_int_equal(bsc_table_n_rows(sum), 2);
     assert_close(cell(sum, 0, "batch_size"), 8, 0, 0, "batch size", 0);
+    assert_string_equal(bsc_table_col_name(sum, 0), "run");
+    assert_string_equal(bsc_table_get_str(sum, 1, 0), "bs16");
     assert_close(cell(sum, 0, "steps"), 16, 0, 0, "steps", 0);
     assert_close(cell(sum, 1, "steps"), 8, 0, 0, "steps", 1);
     assert_close(cell(sum, 0, "generalization_gap"),
@@ -590,6 +592,136 @@ static void test_trajectory_unchanged(void **state)
     bsc_table_free(m16);
     free(plain);
     free(obs);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* The string in (row, col), failing the test when there is none. */
+static const char *text_cell(const bsc_table *t, size_t row, const char *col)
+{
+    long c = bsc_table_find(t, col);
+    if (c < 0)
+        fail_msg("no column %s", col);
+    const char *v = bsc_table_get_str(t, row, (size_t)c);
+    if (!v)
+        fail_msg("row %zu, column %s: no text", row, col);
+    return v;
+}
+
+/* Named runs (training.runs) in the study's tables: one summary row per
+ * run with its name first, pairs by batch size or by name, and the
+ * batch_sizes runs exactly what they are in a study without named runs. */
+static void test_summary_named_runs(void **state)
+{
+    (void)state;
+    enum { N = 48, F = 9 };
+    uint8_t pix[N * F], lab[N];
+    uint32_t r = 777u;
+    for (int i = 0; i < N * F; i++) {
+        r = r * 1664525u + 1013904223u;
+        pix[i] = (uint8_t)(r >> 24);
+    }
+    for (int i = 0; i < N; i++)
+        lab[i] = (uint8_t)(pix[i * F + 4] % 2);
+    char *dir = temp_dir();
+    write_idx(dir, "train", N, 3, 3, pix, lab);
+    const char *model = "  - {type: flatten}\n  - {type: dense, units: 2}\n";
+    const char *base = "  epochs: 2\n  batch_sizes: [8, 16]\n"
+                       "  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}\n"
+                       "  eval_batch_size: 48\n";
+    char *training = bsc_strdup_printf("%s  runs:\n    - {name: bs16-fast, batch_size: 16, "
+                                       "lr: 0.4, lr_scaling: linear, warmup_epochs: 1}\n",
+                                       base);
+    char *plain = run_study(dir, "plain", 2, model, base,
+                            "  - {type: distance}\n  - {type: summary}\n");
+    char *named = run_study(dir, "named", 2, model, training,
+                            "  - {type: distance}\n  - {type: update_norms}\n"
+                            "  - {type: summary, pairs: [[8, 16], [bs8, bs16-fast]]}\n");
+    /* adding a run changes none of the others */
+    static const char *const files[] = {"runs/bs8/final.safetensors",
+                                        "runs/bs16/final.safetensors",
+                                        "runs/bs16/init.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        char *a = path2(plain, files[i]), *b = path2(named, files[i]);
+        if (!same_file(a, b))
+            fail_msg("%s differs when a named run is added", files[i]);
+        free(a);
+        free(b);
+    }
+    bsc_table *sum = read_csv(named, "analyses/summary.csv");
+    bsc_table *ratio = read_csv(named, "analyses/epoch_distance_ratio.csv");
+    bsc_table *mf = read_csv(named, "runs/bs16-fast/metrics.csv");
+    bsc_table *m16 = read_csv(named, "runs/bs16/metrics.csv");
+    assert_string_equal(bsc_table_col_name(sum, 0), "run");
+    assert_int_equal(bsc_table_n_rows(sum), 3);
+    static const char *const names[] = {"bs8", "bs16", "bs16-fast"};
+    static const double bs[] = {8, 16, 16};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(text_cell(sum, i, "run"), names[i]);
+        assert_close(cell(sum, i, "batch_size"), bs[i], 0, 0, "batch size", (int)i);
+    }
+    assert_string_equal(text_cell(sum, 2, "status"), "completed");
+    assert_close(cell(sum, 2, "steps"), 6, 0, 0, "steps", 2);
+    assert_close(cell(sum, 2, "test_acc"), cell(mf, 2, "test_acc"), 0, 0, "test_acc", 2);
+    /* its own rate: lr 0.4 * 16/8 after the warm-up epoch */
+    assert_close(cell(mf, 2, "lr"), 0.8, 1e-6, 0, "lr", 2);
+    assert_close(cell(m16, 2, "lr"), 0.1, 1e-6, 0, "lr", 2);
+    /* two pairs, two epochs each: [8, 16] is bs8 / bs16, then bs8 / bs16-fast */
+    assert_int_equal(bsc_table_n_rows(ratio), 4);
+    for (size_t e = 0; e < 4; e++) {
+        const bsc_table *big = e < 2 ? m16 : mf;
+        assert_string_equal(text_cell(ratio, e, "small_run"), "bs8");
+        assert_string_equal(text_cell(ratio, e, "large_run"), e < 2 ? "bs16" : "bs16-fast");
+        assert_close(cell(ratio, e, "small"), 8, 0, 0, "small", (int)e);
+        assert_close(cell(ratio, e, "large"), 16, 0, 0, "large", (int)e);
+        assert_close(cell(ratio, e, "large_epoch_distance"),
+                     cell(big, e % 2 + 1, "epoch_distance"), 0, 0, "large distance", (int)e);
+    }
+    bsc_table_free(sum);
+    bsc_table_free(ratio);
+    bsc_table_free(mf);
+    bsc_table_free(m16);
+    free(plain);
+    free(named);
+    free(training);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* A pair naming a run the study does not have is an error at the name. */
+static void test_summary_unknown_run(void **state)
+{
+    (void)state;
+    enum { N = 16, F = 4 };
+    uint8_t pix[N * F], lab[N];
+    for (int i = 0; i < N * F; i++)
+        pix[i] = (uint8_t)(i * 53);
+    for (int i = 0; i < N; i++)
+        lab[i] = (uint8_t)(i % 2);
+    char *dir = temp_dir();
+    write_idx(dir, "train", N, 2, 2, pix, lab);
+    char *yaml = bsc_strdup_printf("version: 1\nname: pair\n%s  n_classes: 2\nmodel:\n"
+                                   "  - {type: flatten}\n  - {type: dense, units: 2}\n"
+                                   "training:\n  epochs: 1\n  batch_sizes: [4, 8]\n"
+                                   "observers:\n  - {type: summary, pairs: [[bs4, bs8-x]]}\n",
+                                   DATASET);
+    char *file = path2(dir, "pair.yaml");
+    CHECK(bsc_write_file_atomic(file, yaml, strlen(yaml)));
+    FILE *devnull = fopen("/dev/null", "w");
+    char *out = path2(dir, "pair");
+    bsc_run_options o = {0};
+    o.pipeline_path = file;
+    o.out_dir = out;
+    o.quiet = 1;
+    o.log = devnull;
+    assert_int_not_equal(bsc_study_run(&o), BSC_OK);
+    fclose(devnull);
+    if (!strstr(bsc_last_error(), "pair.yaml:16:35:") ||
+        !strstr(bsc_last_error(), "no run named 'bs8-x'"))
+        fail_msg("unexpected error: %s", bsc_last_error());
+    free(yaml);
+    free(file);
+    free(out);
     rm_rf(dir);
     free(dir);
 }
@@ -642,6 +774,8 @@ int main(void)
         cmocka_unit_test(test_orthogonal_examples),
         cmocka_unit_test(test_noise_scale_known_variance),
         cmocka_unit_test(test_trajectory_unchanged),
+        cmocka_unit_test(test_summary_named_runs),
+        cmocka_unit_test(test_summary_unknown_run),
         cmocka_unit_test(test_option_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -384,6 +384,94 @@ static void test_single_batch_size(void **state)
     bsc_pipeline_free(p);
 }
 
+/* training.runs: runs beside batch_sizes, named, inheriting the block's
+ * rate, scaling and warm-up unless they set their own. */
+static void test_named_runs(void **state)
+{
+    (void)state;
+    bsc_pipeline *p = load_ok("runs.yaml",
+                              "version: 1\n"
+                              "training:\n"
+                              "  epochs: 1\n"
+                              "  batch_sizes: [32, 256]\n"
+                              "  optimizer: {type: sgd, lr: 0.01, momentum: 0.9}\n"
+                              "  lr_scaling: sqrt\n"
+                              "  schedule: {type: constant, warmup_epochs: 0.5}\n"
+                              "  runs:\n"
+                              "    - {name: bs256-linear, batch_size: 256, lr_scaling: linear,"
+                              " warmup_epochs: 1}\n"
+                              "    - {name: big_lr.2, batch_size: 64, lr: 0.05}\n",
+                              NULL, 0);
+    const bsc_training_cfg *t = &p->training;
+    assert_int_equal(t->n_batch_sizes, 2);
+    assert_int_equal(t->n_runs, 4);
+    /* the batch_sizes runs first, named bs<B>, with the block's values */
+    static const char *const names[] = {"bs32", "bs256", "bs256-linear", "big_lr.2"};
+    static const long bs[] = {32, 256, 256, 64};
+    static const double lr[] = {0.01, 0.01, 0.01, 0.05};
+    static const bsc_lr_scaling scaling[] = {BSC_LR_SQRT, BSC_LR_SQRT, BSC_LR_LINEAR,
+                                             BSC_LR_SQRT};
+    static const double warmup[] = {0.5, 0.5, 1.0, 0.5};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(t->runs[i].name, names[i]);
+        assert_int_equal(t->runs[i].batch_size, bs[i]);
+        assert_true(t->runs[i].lr == lr[i]);
+        assert_int_equal(t->runs[i].lr_scaling, scaling[i]);
+        assert_true(t->runs[i].warmup_epochs == warmup[i]);
+    }
+    /* the named runs count for the default base batch size */
+    assert_int_equal(t->base_batch_size, 32);
+    bsc_pipeline_free(p);
+
+    /* without runs: one run per batch size, named bs<B> */
+    p = load_ok("noruns.yaml", "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [8, 16]\n",
+                NULL, 0);
+    assert_int_equal(p->training.n_runs, 2);
+    assert_string_equal(p->training.runs[0].name, "bs8");
+    assert_string_equal(p->training.runs[1].name, "bs16");
+    assert_int_equal(p->training.runs[1].batch_size, 16);
+    bsc_pipeline_free(p);
+}
+
+static void test_named_run_errors(void **state)
+{
+    (void)state;
+#define RUNS_HEAD "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [32]\n  runs:\n"
+    load_fails("run_dup_bs.yaml", RUNS_HEAD "    - {name: bs32, batch_size: 32}\n", NULL, 0,
+               BSC_ERR_INVALID,
+               "6:14: training.runs.0.name 'bs32' is already a run of this study (from "
+               "training.batch_sizes)");
+    load_fails("run_dup.yaml",
+               RUNS_HEAD "    - {name: a, batch_size: 64}\n    - {name: a, batch_size: 128}\n",
+               NULL, 0, BSC_ERR_INVALID,
+               "7:14: training.runs.1.name 'a' is already a run of this study");
+    load_fails("run_chars.yaml", RUNS_HEAD "    - {name: a/b, batch_size: 64}\n", NULL, 0,
+               BSC_ERR_INVALID,
+               "6:14: training.runs.0.name 'a/b' must be 1-64 letters, digits, '-', '_' or "
+               "'.', not starting with '.'");
+    load_fails("run_dot.yaml", RUNS_HEAD "    - {name: .hidden, batch_size: 64}\n", NULL, 0,
+               BSC_ERR_INVALID,
+               "6:14: training.runs.0.name '.hidden' must be 1-64 letters, digits, '-', '_' or "
+               "'.', not starting with '.'");
+    load_fails("run_no_bs.yaml", RUNS_HEAD "    - {name: x, lr: 0.1}\n", NULL, 0,
+               BSC_ERR_INVALID, "6:7: training.runs.0.batch_size is required");
+    load_fails("run_no_name.yaml", RUNS_HEAD "    - {batch_size: 64}\n", NULL, 0,
+               BSC_ERR_INVALID,
+               "6:7: training.runs.0.name is required (it names the run's directory "
+               "OUT/runs/<name>)");
+    load_fails("run_key.yaml", RUNS_HEAD "    - {name: x, batch_size: 64, lr_scale: sqrt}\n",
+               NULL, 0, BSC_ERR_INVALID,
+               "6:33: unknown key 'lr_scale' in training.runs.0 (expected one of: name, "
+               "batch_size, lr, lr_scaling, warmup_epochs)");
+    load_fails("run_scaling.yaml",
+               RUNS_HEAD "    - {name: x, batch_size: 64, lr_scaling: cube}\n", NULL, 0,
+               BSC_ERR_INVALID,
+               "6:45: training.runs.0.lr_scaling must be one of none, linear, sqrt, got 'cube'");
+    load_fails("run_list.yaml", RUNS_HEAD "    x: 1\n", NULL, 0, BSC_ERR_INVALID,
+               "6:5: training.runs must be a list of mappings, got a mapping");
+#undef RUNS_HEAD
+}
+
 static const char ov_text[] = "version: 1\n"
                               "model:\n"
                               "  - type: flatten\n"
@@ -558,6 +646,8 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_wrong_types_and_ranges),
         cmocka_unit_test(test_single_batch_size),
+        cmocka_unit_test(test_named_runs),
+        cmocka_unit_test(test_named_run_errors),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_override_before_validation),
         cmocka_unit_test(test_malformed_overrides),

@@ -69,11 +69,12 @@ static void write_common(const char *dir)
         "  formats: [png, svg]\n");
 }
 
-/* metrics.csv (with the distance observer's columns) and run.json. */
-static void write_metrics(const char *dir, long bs, int with_distance)
+/* metrics.csv (with the distance observer's columns) and run.json of the
+ * run OUT/runs/<name>; run.json names it unless name is a bs<B> one. */
+static void write_run(const char *dir, const char *name, long bs, int with_distance)
 {
-    char rel[128];
-    snprintf(rel, sizeof rel, "runs/bs%ld/metrics.csv", bs);
+    char rel[160];
+    snprintf(rel, sizeof rel, "runs/%s/metrics.csv", name);
     put(dir, rel, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,batch_loss,seconds,"
         "status%s\n", with_distance ? ",distance_from_init,epoch_distance,weight_norm" : "");
     FILE *f = open_rel(dir, rel, "a");
@@ -88,22 +89,33 @@ static void write_metrics(const char *dir, long bs, int with_distance)
         fputc('\n', f);
     }
     fclose(f);
-    snprintf(rel, sizeof rel, "runs/bs%ld/run.json", bs);
-    put(dir, rel, "{\n  \"batch_size\": %ld,\n  \"status\": \"completed\"\n}\n", bs);
+    snprintf(rel, sizeof rel, "runs/%s/run.json", name);
+    if (strncmp(name, "bs", 2) == 0 && atol(name + 2) == bs)
+        put(dir, rel, "{\n  \"batch_size\": %ld,\n  \"status\": \"completed\"\n}\n", bs);
+    else
+        put(dir, rel, "{\n  \"name\": \"%s\",\n  \"batch_size\": %ld,\n  \"status\": "
+            "\"completed\"\n}\n", name, bs);
 }
 
-static void write_observers(const char *dir, long bs)
+static void write_metrics(const char *dir, long bs, int with_distance)
 {
-    char rel[128];
+    char name[32];
+    snprintf(name, sizeof name, "bs%ld", bs);
+    write_run(dir, name, bs, with_distance);
+}
+
+static void write_run_observers(const char *dir, const char *name, long bs)
+{
+    char rel[160];
     double steps = 10000.0 / (double)bs, k = log2((double)bs);
-    snprintf(rel, sizeof rel, "runs/bs%ld/update_norms.csv", bs);
+    snprintf(rel, sizeof rel, "runs/%s/update_norms.csv", name);
     put(dir, rel, "step,epoch,lr,norm\n");
     FILE *f = open_rel(dir, rel, "a");
     for (int s = 1; s <= (int)(8 * steps); s++)
         fprintf(f, "%d,%d,0.05,%.6g\n", s, 1 + (int)((s - 1) / steps),
                 5e-3 / sqrt(k) * exp(0.4 * sin(s * 12.9898) + 0.2 * cos(s * 0.37)));
     fclose(f);
-    snprintf(rel, sizeof rel, "runs/bs%ld/gradient_diversity.csv", bs);
+    snprintf(rel, sizeof rel, "runs/%s/gradient_diversity.csv", name);
     put(dir, rel, "step,epoch,batch,sum_sqnorm,sum_norm,norm_of_sum,diversity,norm_ratio\n");
     f = open_rel(dir, rel, "a");
     for (int s = 10; s <= (int)(8 * steps); s += 10) {
@@ -112,7 +124,7 @@ static void write_observers(const char *dir, long bs)
                 1 / (ratio * ratio * (double)bs), ratio);
     }
     fclose(f);
-    snprintf(rel, sizeof rel, "runs/bs%ld/noise_scale.csv", bs);
+    snprintf(rel, sizeof rel, "runs/%s/noise_scale.csv", name);
     put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema\n");
     f = open_rel(dir, rel, "a");
     for (int s = 10; s <= (int)(8 * steps); s += 10) {
@@ -121,6 +133,13 @@ static void write_observers(const char *dir, long bs)
                 b * exp(0.5 * sin(s * 7.1)), b);
     }
     fclose(f);
+}
+
+static void write_observers(const char *dir, long bs)
+{
+    char name[32];
+    snprintf(name, sizeof name, "bs%ld", bs);
+    write_run_observers(dir, name, bs);
 }
 
 static void write_analyses(const char *dir)
@@ -569,6 +588,143 @@ static void test_options(void **state)
     free(dir);
 }
 
+/* s as PLplot's SVG writes text: every character a hex entity. */
+static char *svg_text(const char *s)
+{
+    char *out = malloc(strlen(s) * 8 + 1), *o = out;
+    for (; *s; s++)
+        o += sprintf(o, "&#x%x;", (unsigned char)*s);
+    *o = '\0';
+    return out;
+}
+
+static int figure_says(const char *dir, const char *name, const char *text)
+{
+    char *path = bsc_strdup_printf("%s/figures/%s.svg", dir, name);
+    char *svg = tu_read(path, NULL), *want = svg_text(text);
+    int found = svg && strstr(svg, want);
+    free(svg);
+    free(want);
+    free(path);
+    return found;
+}
+
+/* Runs named by training.runs beside the batch_sizes ones: every run
+ * directory is found (name and batch size from run.json, or bs<B>), the
+ * legends and the table name them, analyses' rows and file names are
+ * matched to runs by name, and a directory that is no run is skipped. */
+static void test_named_runs(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = full_results("report-named");
+    write_run(dir, "bs256-sqrt", 256, 1);
+    write_run_observers(dir, "bs256-sqrt", 256);
+    write_run(dir, "lr.2_warm", 1024, 1);
+    /* not runs: no run.json and no bs<B> name, a hidden directory, a file */
+    put(dir, "runs/notes/readme.txt", "scratch\n");
+    put(dir, "runs/.partial/run.json", "{\"batch_size\": 64}\n");
+    put(dir, "runs/stray.txt", "x\n");
+    put(dir, "analyses/summary.csv", "run,batch_size,status,epochs,steps,seconds,train_loss,"
+        "train_acc,test_loss,test_acc,generalization_gap,distance_from_init,update_norm_q25,"
+        "update_norm_median,update_norm_q75\n"
+        "bs32,32,completed,8,2500,40.5,0.3,0.98,0.4,0.9,0.08,9.1,0.002,0.0033,0.004\n"
+        "bs256,256,completed,8,312,12.25,0.3,0.97,0.5,0.86,0.11,5.5,0.001,0.0015,0.002\n"
+        "bs256-sqrt,256,completed,8,312,12.5,0.3,0.975,0.45,0.89,0.085,7.5,0.002,0.0027,0.003\n"
+        "bs1024,1024,completed,8,78,8,0.31,0.96,0.55,0.84,0.12,3.5,0.0005,0.0008,0.001\n"
+        "lr.2_warm,1024,completed,8,78,8.5,0.31,0.96,0.5,0.85,0.11,4.5,0.0005,0.0009,0.001\n");
+    put(dir, "analyses/epoch_distance_ratio.csv",
+        "epoch,small,large,small_run,large_run,small_epoch_distance,large_epoch_distance,ratio\n"
+        "1,32,256,bs32,bs256,3,2,1.5\n2,32,256,bs32,bs256,2.5,1.5,1.667\n"
+        "1,32,256,bs32,bs256-sqrt,3,2.5,1.2\n2,32,256,bs32,bs256-sqrt,2.5,2,1.25\n");
+    FILE *f = open_rel(dir, "analyses/interpolate_bs32_bs256-sqrt.csv", "w");
+    fprintf(f, "alpha,train_loss,train_acc,test_loss,test_acc\n");
+    for (int i = 0; i <= 20; i++) {
+        double a = -1 + 3.0 * i / 20, l = 0.2 + (a - 0.5) * (a - 0.5);
+        fprintf(f, "%.6g,%.6g,%.6g,%.6g,%.6g\n", a, l, 1 / (1 + l), l * 1.1, 0.9 / (1 + l));
+    }
+    fclose(f);
+    put(dir, "analyses/sharpness.csv",
+        "run,batch_size,eps,variant,f0,fmax,sharpness,iterations,evaluations,seconds,stop\n"
+        "bs32,32,0.001,full,0.3,0.31,0.77,10,12,1.5,STOP\n"
+        "bs256,256,0.001,full,0.3,0.35,3.8,10,12,1.2,STOP\n"
+        "bs256-sqrt,256,0.001,full,0.3,0.33,2.75,10,12,1.2,STOP\n"
+        "lr.2_warm,1024,0.001,full,0.3,0.4,9.25,10,12,1.2,STOP\n");
+    /* the hessian analysis' own format: one quantity per row */
+    put(dir, "analyses/hessian.csv",
+        "run,batch_size,quantity,k,value,std_err,hv_products,seconds\n"
+        "bs32,32,eigenvalue,1,12.5,,20,1\nbs32,32,trace,0,150,3,10,1\n"
+        "bs256,256,eigenvalue,1,48,,20,1\nbs256,256,trace,0,420,3,10,1\n"
+        "bs256-sqrt,256,eigenvalue,1,31.5,,20,1\nbs256-sqrt,256,eigenvalue,2,20,,20,1\n"
+        "bs256-sqrt,256,trace,0,333,3,10,1\n");
+    f = open_rel(dir, "analyses/surface_bs256-sqrt.csv", "w");
+    fprintf(f, "x,y,loss,accuracy\n");
+    for (int j = 0; j < 11; j++)
+        for (int i = 0; i < 11; i++) {
+            double x = -1 + i / 5.0, y = -1 + j / 5.0, l = 0.25 + 2 * (x * x + y * y);
+            fprintf(f, "%.6g,%.6g,%.6g,%.6g\n", x, y, l, 1 / (1 + l));
+        }
+    fclose(f);
+
+    /* the enumeration the report and `batchscope report` share */
+    bsc_run_result *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(bsc_runs_scan(dir, &runs, &n), BSC_OK);
+    static const char *const names[] = {"bs32", "bs256", "bs256-sqrt", "bs1024", "lr.2_warm"};
+    static const size_t bs[] = {32, 256, 256, 1024, 1024};
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(runs[i].name, names[i]);
+        assert_int_equal(runs[i].batch_size, bs[i]);
+        assert_string_equal(runs[i].status, "completed");
+    }
+    bsc_runs_free(runs, n);
+
+    char *cmd = bsc_strdup_printf("'%s' report --quiet '%s'", BSC_CLI, dir);
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("batchscope report: exit %d: %s", rc, out ? out : "");
+    static const char *const figs[] = {"curves", "generalization_gap", "epoch_distance_ratio",
+                                       "update_norms", "interpolate_bs32_bs256-sqrt",
+                                       "interpolate_bs32_bs256", "sharpness", "hessian",
+                                       "surfaces", "surface_cuts"};
+    for (size_t i = 0; i < sizeof figs / sizeof *figs; i++)
+        check_figure(dir, figs[i]);
+    /* bs<B> runs keep "B = 256"; the others show their names */
+    assert_true(figure_says(dir, "curves", "B = 256"));
+    assert_true(figure_says(dir, "curves", "bs256-sqrt (B = 256)"));
+    assert_true(figure_says(dir, "curves", "lr.2_warm (B = 1024)"));
+    assert_true(figure_says(dir, "generalization_gap", "bs256-sqrt"));
+    assert_true(figure_says(dir, "epoch_distance_ratio", "B = 32 / B = 256"));
+    assert_true(figure_says(dir, "epoch_distance_ratio", "bs32 / bs256-sqrt"));
+    assert_true(figure_says(dir, "update_norms", "bs256-sqrt (B = 256)"));
+    assert_true(figure_says(dir, "surfaces", "bs256-sqrt (B = 256)"));
+    assert_true(figure_says(dir, "sharpness", "lr.2_warm (B = 1024)"));
+    char *p = bsc_strdup_printf("%s/report.html", dir);
+    char *html = tu_read(p, NULL);
+    assert_non_null(html);
+    assert_null(strstr(html, "Skipped"));
+    assert_non_null(strstr(html, "<th class=\"l\">run</th>"));
+    assert_non_null(strstr(html, "bs256-sqrt</td><td class=\"l\">256</td>"));
+    assert_non_null(strstr(html, "lr.2_warm</td><td class=\"l\">1024</td>"));
+    assert_null(strstr(html, "notes</td>"));
+    /* rows matched by run name: bs256-sqrt's sharpness and update norm, its
+     * largest eigenvalue (not its trace) */
+    assert_non_null(strstr(html, "<td>2.75</td>"));
+    assert_non_null(strstr(html, "<td>0.0027</td>"));
+    assert_non_null(strstr(html, "<td>31.5</td>"));
+    assert_null(strstr(html, "<td>333</td>"));
+    assert_non_null(strstr(html, "Linear interpolation from B = 32 (α = 0) to bs256-sqrt "
+                                 "(B = 256) (α = 1)"));
+    free(html);
+    free(p);
+    free(out);
+    free(cmd);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_cli_some_analyses),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_named_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

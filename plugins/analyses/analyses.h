@@ -144,8 +144,10 @@ bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
  * disk), else BSC_OK. */
 bsc_status ana_interrupted(void);
 
-/* The run with this batch size, or NULL. */
-const bsc_run_result *ana_find_run(const bsc_study *st, size_t batch_size);
+/* The run a selector picks (a batch size B: the run bs<B>, else the first
+ * run of that size; otherwise a run's name -- see runs.h), or an error at
+ * the selector's file:line:col naming what was asked for. */
+bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out);
 
 /* OUT/analyses/<name> (the directory is created); malloc'ed. */
 bsc_status ana_out_path(const bsc_study *st, const char *name, char **path);
@@ -164,8 +166,11 @@ bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
 /* An owning F32 device vector of n elements. */
 bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);
 
-/* `key` as a list of batch sizes; absent: *n = 0. */
-bsc_status ana_opt_batch_sizes(const bsc_node *map, const char *key, long **out, size_t *n);
+/* `key` as a list of runs, batch sizes or names (one scalar is a list of
+ * one), each checked for its form; absent: *n = 0. *out (malloc'ed) points
+ * into the options tree, which outlives the analysis. */
+bsc_status ana_opt_runs(const bsc_node *map, const char *key, const bsc_node ***out,
+                        size_t *n);
 
 /* The interpretation of a `subset:` option: 0 = the whole split. */
 bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out);

@@ -1,8 +1,9 @@
-/* Plumbing the four analyses share: the lincomb kernel, run lookup, result
- * paths, checkpoints by tensor name, option helpers. */
+/* Plumbing the four analyses share: the lincomb kernel, run selection,
+ * result paths, checkpoints by tensor name, option helpers. */
 #include "analyses.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
 #include "batchscope/study.h"
 
@@ -36,12 +37,16 @@ bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
     return bsc_launch(ctx, k, 12, args, 1, &g, &l);
 }
 
-const bsc_run_result *ana_find_run(const bsc_study *st, size_t batch_size)
+bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out)
 {
-    for (size_t i = 0; i < st->n_runs; i++)
-        if (st->runs[i].batch_size == batch_size)
-            return &st->runs[i];
-    return NULL;
+    long bs;
+    *out = bsc_run_select(st->runs, st->n_runs, sel);
+    if (*out)
+        return BSC_OK;
+    if (bsc_run_selector_batch_size(sel, &bs))
+        return bsc_node_fail(sel, BSC_ERR_INVALID, "no completed run with batch size %ld", bs);
+    return bsc_node_fail(sel, BSC_ERR_INVALID, "no completed run named '%s'",
+                         sel && sel->value ? sel->value : "");
 }
 
 bsc_status ana_out_path(const bsc_study *st, const char *name, char **path)
@@ -119,13 +124,29 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out)
     return bsc_tensor_alloc(ctx, BSC_F32, &sh, out);
 }
 
-bsc_status ana_opt_batch_sizes(const bsc_node *map, const char *key, long **out, size_t *n)
+bsc_status ana_opt_runs(const bsc_node *map, const char *key, const bsc_node ***out,
+                        size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (!bsc_node_get(map, key))
+    const bsc_node *v = bsc_node_get(map, key);
+    if (!v)
         return BSC_OK;
-    return bsc_opt_long_list(map, key, NULL, 0, 1, 1L << 30, out, n);
+    size_t m = v->kind == BSC_NODE_SEQ ? v->n : 1;
+    if (!(*out = calloc(m ? m : 1, sizeof **out)))
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m; i++) {
+        const bsc_node *it = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
+        bsc_status s = bsc_run_selector_check(it, key);
+        if (s != BSC_OK) {
+            free(*out);
+            *out = NULL;
+            return s;
+        }
+        (*out)[i] = it;
+    }
+    *n = m;
+    return BSC_OK;
 }
 
 bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out)

@@ -12,7 +12,7 @@
  * kinks within fd_step of x -- the smoothing any finite difference does.
  *
  *   - type: hessian
- *     runs: [32, 256]      # default: every run
+ *     runs: [32, bs256-sqrt]  # batch sizes or run names (default: every run)
  *     top_k: 1             # eigenvalues of largest magnitude (power iteration,
  *                          # deflation by projection)
  *     max_iter: 100        # products per eigenvalue, at most
@@ -21,7 +21,7 @@
  *     fd_step: 1e-2
  *     subset: 0            # training examples (0: all)
  *
- * Output OUT/analyses/hessian.csv, one row per quantity: batch_size,
+ * Output OUT/analyses/hessian.csv, one row per quantity: run, batch_size,
  * quantity (eigenvalue | trace), k (1-based rank; 0 for the trace), value,
  * std_err (trace only), hv_products, seconds.
  */
@@ -36,7 +36,7 @@
 
 typedef struct hess {
     const bsc_node *node;
-    long *runs;
+    const bsc_node **runs;     /* selectors; NULL: every run */
     size_t n_runs;
     long top_k, max_iter, trace_samples;
     double tol, fd_step;
@@ -66,7 +66,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     if (!h)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     h->node = o;
-    if ((s = ana_opt_batch_sizes(o, "runs", &h->runs, &h->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(o, "runs", &h->runs, &h->n_runs)) != BSC_OK ||
         (s = bsc_opt_long(o, "top_k", 1, 1, 100, &h->top_k)) != BSC_OK ||
         (s = bsc_opt_long(o, "max_iter", 100, 1, 100000, &h->max_iter)) != BSC_OK ||
         (s = bsc_opt_double(o, "tol", 1e-3, 0, 1, &h->tol)) != BSC_OK ||
@@ -137,13 +137,16 @@ static bsc_status hvp(void *user, const double *v, double *out)
     return BSC_OK;
 }
 
-static bsc_status add_row(bsc_table *t, size_t bs, const char *q, int k, double value,
-                          double se, long products, double seconds)
+static bsc_status add_row(bsc_table *t, const bsc_run_result *r, const char *q, int k,
+                          double value, double se, long products, double seconds)
 {
     bsc_metrics_row row;
     bsc_status s;
+    char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", (double)bs)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+            BSC_OK ||
+        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
         (s = bsc_metrics_set_str(&row, "quantity", q)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "value", value)) != BSC_OK ||
@@ -183,7 +186,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         goto cleanup;
     double t1 = bsc_now();
     for (long k = 0, first = 0; k < h->top_k; first += iters[k], k++)
-        if ((s = add_row(t, r->batch_size, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
+        if ((s = add_row(t, r, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
                          c.stamp[first + iters[k]] - c.stamp[first])) != BSC_OK)
             goto cleanup;
     if (h->trace_samples > 0) {
@@ -191,7 +194,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         long before = c.products;
         if ((s = ana_hutchinson(np, (int)h->trace_samples, st->seed, hvp, &c, &tr, &se)) !=
                 BSC_OK ||
-            (s = add_row(t, r->batch_size, "trace", 0, tr, se, c.products - before,
+            (s = add_row(t, r, "trace", 0, tr, se, c.products - before,
                          bsc_now() - t1)) != BSC_OK)
             goto cleanup;
     }
@@ -209,23 +212,28 @@ cleanup:
 static bsc_status post(void *self, const bsc_study *st)
 {
     hess *h = self;
+    const bsc_run_result *r;
+    bsc_status s;
+    /* Every named run must exist before the first (long) computation. */
     for (size_t i = 0; i < h->n_runs; i++)
-        if (!ana_find_run(st, (size_t)h->runs[i]))
-            return bsc_node_fail(bsc_node_get(h->node, "runs"), BSC_ERR_INVALID,
-                                 "no completed run with batch size %ld", h->runs[i]);
+        if ((s = ana_pick_run(st, h->runs[i], &r)) != BSC_OK)
+            return s;
     bsc_table *t = NULL;
     char *path = NULL;
-    bsc_status s = bsc_table_new(&t);
-    static const char *const cols[] = {"batch_size", "quantity", "k", "value", "std_err",
+    s = bsc_table_new(&t);
+    static const char *const cols[] = {"run", "batch_size", "quantity", "k", "value", "std_err",
                                        "hv_products", "seconds"};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     size_t n = h->n_runs ? h->n_runs : st->n_runs;
     for (size_t i = 0; s == BSC_OK && i < n; i++) {
-        const bsc_run_result *r = h->n_runs ? ana_find_run(st, (size_t)h->runs[i])
-                                            : &st->runs[i];
+        char nb[32];
+        if (h->n_runs)
+            ana_pick_run(st, h->runs[i], &r);
+        else
+            r = &st->runs[i];
         if ((s = one(h, st, r, t)) != BSC_OK)
-            s = bsc_fail_context(s, "hessian of bs%zu", r->batch_size);
+            s = bsc_fail_context(s, "hessian of run %s", bsc_run_result_name(r, nb, sizeof nb));
     }
     if (s == BSC_OK && (s = ana_out_path(st, "hessian.csv", &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);

@@ -7,15 +7,17 @@
  * statistics (the state buffer) follow the same line.
  *
  *   - type: interpolate
- *     from: 32              # batch size A (default: the smallest)
- *     to: 256               # batch size B (default: 256 when run, else the largest)
+ *     from: 32              # run A, a batch size or a run's name (default: the
+ *                           # first run of the smallest batch size)
+ *     to: bs256-sqrt        # run B (default: bs256 when run, else the first run
+ *                           # of the largest batch size)
  *     from_path: a.safetensors   # or two checkpoints instead of runs
  *     to_path: b.safetensors     # (relative to the pipeline's directory)
  *     range: [-1, 2]        # alpha from, to
  *     points: 31
  *     subset: 0             # training examples evaluated (0: all)
  *     test_subset: 0        # test examples evaluated (0: all)
- *     output: name.csv      # default interpolate_bs<A>_bs<B>.csv
+ *     output: name.csv      # default interpolate_<A>_<B>.csv by run name
  *                           # (interpolate_checkpoints.csv for paths)
  *
  * Output OUT/analyses/<output>: alpha, train_loss, train_acc, test_loss,
@@ -32,7 +34,7 @@
 
 typedef struct interp {
     const bsc_node *node;
-    long from, to;             /* 0: default */
+    const bsc_node *from, *to; /* run selectors; NULL: default */
     char *from_path, *to_path; /* resolved */
     double a0, a1;
     long points;
@@ -88,8 +90,10 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     double *range = NULL;
     size_t nr = 0;
     const double def_range[2] = {-1.0, 2.0};
-    if ((s = bsc_opt_long(o, "from", 0, 1, 1L << 30, &ip->from)) != BSC_OK ||
-        (s = bsc_opt_long(o, "to", 0, 1, 1L << 30, &ip->to)) != BSC_OK ||
+    ip->from = bsc_node_get(o, "from");
+    ip->to = bsc_node_get(o, "to");
+    if ((ip->from && (s = bsc_run_selector_check(ip->from, "from")) != BSC_OK) ||
+        (ip->to && (s = bsc_run_selector_check(ip->to, "to")) != BSC_OK) ||
         (s = opt_path(o, "from_path", &ip->from_path)) != BSC_OK ||
         (s = opt_path(o, "to_path", &ip->to_path)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "range", def_range, 2, -1e6, 1e6, &range, &nr)) != BSC_OK ||
@@ -110,8 +114,8 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
         goto fail;
     }
     if (ip->from_path && (ip->from || ip->to)) {
-        s = bsc_node_fail(bsc_node_get(o, ip->from ? "from" : "to"), BSC_ERR_INVALID,
-                          "give either batch sizes (from/to) or checkpoints (from_path/to_path)");
+        s = bsc_node_fail(ip->from ? ip->from : ip->to, BSC_ERR_INVALID,
+                          "give either runs (from/to) or checkpoints (from_path/to_path)");
         goto fail;
     }
     if (ip->output && (strchr(ip->output, '/') || !ip->output[0])) {
@@ -153,6 +157,8 @@ static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run
     if (st->n_runs < 2 && !(ip->from && ip->to))
         return bsc_node_fail(ip->node, BSC_ERR_INVALID,
                              "interpolate needs two runs; the study has %zu", st->n_runs);
+    /* Strict comparisons keep the first run of a batch size (study order:
+     * the batch_sizes run before the named ones). */
     const bsc_run_result *lo = NULL, *hi = NULL;
     for (size_t i = 0; i < st->n_runs; i++) {
         if (!lo || st->runs[i].batch_size < lo->batch_size)
@@ -160,18 +166,22 @@ static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run
         if (!hi || st->runs[i].batch_size > hi->batch_size)
             hi = &st->runs[i];
     }
-    *a = ip->from ? ana_find_run(st, (size_t)ip->from) : lo;
-    if (ip->to)
-        *b = ana_find_run(st, (size_t)ip->to);
-    else
-        *b = ana_find_run(st, 256) && ana_find_run(st, 256) != *a ? ana_find_run(st, 256) : hi;
-    if (!*a || !*b)
-        return bsc_node_fail(bsc_node_get(ip->node, !*a ? "from" : "to"), BSC_ERR_INVALID,
-                             "no completed run with batch size %ld", !*a ? ip->from : ip->to);
-    if (*a == *b)
-        return bsc_node_fail(ip->node, BSC_ERR_INVALID,
-                             "interpolate: both ends are the run with batch size %zu",
-                             (*a)->batch_size);
+    bsc_status s;
+    if (ip->from && (s = ana_pick_run(st, ip->from, a)) != BSC_OK)
+        return s;
+    if (ip->to && (s = ana_pick_run(st, ip->to, b)) != BSC_OK)
+        return s;
+    if (!ip->from)
+        *a = lo;
+    if (!ip->to) {
+        const bsc_run_result *b256 = bsc_run_find_name(st->runs, st->n_runs, "bs256");
+        *b = b256 && b256 != *a ? b256 : hi;
+    }
+    if (*a == *b) {
+        char nb[32];
+        return bsc_node_fail(ip->node, BSC_ERR_INVALID, "interpolate: both ends are the run %s",
+                             bsc_run_result_name(*a, nb, sizeof nb));
+    }
     return BSC_OK;
 }
 
@@ -195,12 +205,15 @@ static bsc_status post(void *self, const bsc_study *st)
         name = strdup(ip->output ? ip->output : "interpolate_checkpoints.csv");
     } else {
         const bsc_run_result *a, *b;
+        char na[32], nb[32];
         if ((s = pick_runs(ip, st, &a, &b)) != BSC_OK)
             goto cleanup;
         pa = a->final_params, sa = a->final_state, pb = b->final_params, sb = b->final_state;
+        /* By run name: interpolate_bs32_bs256.csv for batch_sizes runs. */
         name = ip->output ? strdup(ip->output)
-                          : bsc_strdup_printf("interpolate_bs%zu_bs%zu.csv", a->batch_size,
-                                              b->batch_size);
+                          : bsc_strdup_printf("interpolate_%s_%s.csv",
+                                              bsc_run_result_name(a, na, sizeof na),
+                                              bsc_run_result_name(b, nb, sizeof nb));
     }
     if (!name) {
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");

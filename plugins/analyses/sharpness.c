@@ -10,7 +10,7 @@
  * |y_i| <= eps (|(A^+ x)_i| + 1), A^+ = (A^T A)^-1 A^T the pseudo-inverse.
  *
  *   - type: sharpness
- *     runs: [32, 256]        # default: every run
+ *     runs: [32, bs256-sqrt] # batch sizes or run names (default: every run)
  *     eps: 1e-3              # or a list: [1e-3, 5e-4]
  *     variants: [full, subspace]
  *     p: 100                 # subspace dimension
@@ -22,7 +22,7 @@
  *
  * fmax is the largest loss of every point L-BFGS-B evaluated (each is in
  * the box), so phi is a lower bound of the true maximum, as in the paper.
- * Output OUT/analyses/sharpness.csv: batch_size, eps, variant, f0, fmax,
+ * Output OUT/analyses/sharpness.csv: run, batch_size, eps, variant, f0, fmax,
  * sharpness, iterations, evaluations, seconds, stop (why L-BFGS-B stopped:
  * "STOP: iteration limit", or setulb's own "CONVERGENCE: ..." -- in the
  * subspace the box corners are often reached within a few iterations).
@@ -40,7 +40,7 @@
 
 typedef struct sharp {
     const bsc_node *node;
-    long *runs;
+    const bsc_node **runs;     /* selectors; NULL: every run */
     size_t n_runs;
     double *eps;
     size_t n_eps;
@@ -77,7 +77,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     const double def_eps = 1e-3;
     const char *start;
     static const char *const starts[] = {"zero", "random", NULL};
-    if ((s = ana_opt_batch_sizes(o, "runs", &sh->runs, &sh->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(o, "runs", &sh->runs, &sh->n_runs)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "eps", &def_eps, 1, 1e-12, 1e3, &sh->eps, &sh->n_eps)) !=
             BSC_OK ||
         (s = bsc_opt_long(o, "p", 100, 1, 100000, &sh->p)) != BSC_OK ||
@@ -308,7 +308,10 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
         goto cleanup;
     double fmax = -res.f;
     bsc_metrics_row row;
+    char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+            BSC_OK ||
         (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "eps", eps)) != BSC_OK ||
         (s = bsc_metrics_set_str(&row, "variant", subspace ? "subspace" : "full")) != BSC_OK ||
@@ -341,31 +344,35 @@ static bsc_status post(void *self, const bsc_study *st)
     bsc_table *t = NULL;
     bsc_tensor a = {0};
     char *path = NULL;
+    const bsc_run_result *r;
     bsc_status s = BSC_OK;
+    /* Every named run must exist before the first (long) computation. */
     for (size_t i = 0; i < sh->n_runs; i++)
-        if (!ana_find_run(st, (size_t)sh->runs[i]))
-            return bsc_node_fail(bsc_node_get(sh->node, "runs"), BSC_ERR_INVALID,
-                                 "no completed run with batch size %ld", sh->runs[i]);
+        if ((s = ana_pick_run(st, sh->runs[i], &r)) != BSC_OK)
+            return s;
     if ((s = bsc_table_new(&t)) != BSC_OK)
         return s;
     /* Declared up front so the header is complete even for zero rows. */
-    static const char *const cols[] = {"batch_size", "eps", "variant", "f0", "fmax",
+    static const char *const cols[] = {"run", "batch_size", "eps", "variant", "f0", "fmax",
                                        "sharpness", "iterations", "evaluations", "seconds",
                                        "stop"};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     size_t n = sh->n_runs ? sh->n_runs : st->n_runs;
     for (size_t i = 0; s == BSC_OK && i < n; i++) {
-        const bsc_run_result *r = sh->n_runs ? ana_find_run(st, (size_t)sh->runs[i])
-                                             : &st->runs[i];
+        if (sh->n_runs)
+            ana_pick_run(st, sh->runs[i], &r);
+        else
+            r = &st->runs[i];
         for (size_t e = 0; s == BSC_OK && e < sh->n_eps; e++) {
             if (sh->full)
                 s = one(sh, st, r, sh->eps[e], 0, &a, t);
             if (s == BSC_OK && sh->subspace)
                 s = one(sh, st, r, sh->eps[e], 1, &a, t);
         }
+        char nb[32];
         if (s != BSC_OK)
-            s = bsc_fail_context(s, "sharpness of bs%zu", r->batch_size);
+            s = bsc_fail_context(s, "sharpness of run %s", bsc_run_result_name(r, nb, sizeof nb));
     }
     if (s == BSC_OK && (s = ana_out_path(st, "sharpness.csv", &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);

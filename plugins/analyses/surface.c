@@ -3,7 +3,7 @@
  * through three points (two minimizers and a third).
  *
  *   - type: surface
- *     runs: [32, 256]       # batch sizes (default: every run)
+ *     runs: [32, bs256-sqrt]  # batch sizes or run names (default: every run)
  *     dims: 2               # 1: theta* + x d1; 2: theta* + x d1 + y d2
  *     x: [-1, 1, 51]        # from, to, points
  *     y: [-1, 1, 51]
@@ -12,13 +12,15 @@
  *     subset: 0             # training examples evaluated (0: all)
  *     directions: [dx.safetensors, dy.safetensors]  # reuse saved directions
  *     plane: [32, 256, init]  # instead: the plane through these three points
- *                             # (batch sizes or `init`, the initial weights)
+ *                             # (batch sizes, run names, or `init`, the
+ *                             # initial weights)
  *
- * Outputs in OUT/analyses: surface_bs<B>.csv (x, y, loss, accuracy) with
- * its directions surface_bs<B>_x.safetensors / _y.safetensors (the weights'
- * tensor names, so the surface can be recomputed elsewhere), or
- * surface1d_bs<B>.csv (x, loss, accuracy); for a plane
- * surface_plane_<P1>_<P2>_<P3>.csv and ..._points.csv (where the three
+ * Outputs in OUT/analyses, by run name: surface_<run>.csv (x, y, loss,
+ * accuracy; surface_bs256.csv for batch size 256) with its directions
+ * surface_<run>_x.safetensors / _y.safetensors (the weights' tensor names,
+ * so the surface can be recomputed elsewhere), or surface1d_<run>.csv (x,
+ * loss, accuracy); for a plane surface_plane_<P1>_<P2>_<P3>.csv (each a
+ * run name or init) and ..._points.csv (where the three
  * points lie: theta = P1 + x u + y v, u = P2 - P1, v the part of P3 - P1
  * orthogonal to u scaled to |u|, so P1 = (0,0), P2 = (1,0)).
  *
@@ -40,7 +42,7 @@
 
 typedef struct surface {
     const bsc_node *node;
-    long *runs;
+    const bsc_node **runs;      /* selectors; NULL: every run */
     size_t n_runs;
     int dims;
     double x[3], y[3];
@@ -50,7 +52,8 @@ typedef struct surface {
     size_t subset;
     char *dir_path[2];
     int plane;
-    char plane_pt[3][32];       /* "32" or "init" */
+    const bsc_node *plane_at[3];   /* run selectors; NULL: init */
+    char plane_pt[3][72];       /* as written: "32", "bs256-sqrt" or "init" */
 } surface;
 
 static const char *const keys[] = {"type", "runs", "dims", "x", "y", "ignore",
@@ -122,7 +125,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     sf->x[0] = sf->y[0] = -1;
     sf->x[1] = sf->y[1] = 1;
     sf->x[2] = sf->y[2] = 51;
-    if ((s = ana_opt_batch_sizes(o, "runs", &sf->runs, &sf->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(o, "runs", &sf->runs, &sf->n_runs)) != BSC_OK ||
         (s = bsc_opt_long(o, "dims", 2, 1, 2, &dims)) != BSC_OK ||
         (s = opt_axis(o, "x", sf->x, &sf->x_given)) != BSC_OK ||
         (s = opt_axis(o, "y", sf->y, &sf->y_given)) != BSC_OK ||
@@ -150,18 +153,19 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     const bsc_node *pn = bsc_node_get(o, "plane");
     if (pn) {
         if (pn->kind != BSC_NODE_SEQ || pn->n != 3) {
-            s = bsc_node_fail(pn, BSC_ERR_INVALID, "plane: three points, batch sizes or init "
-                              "(e.g. [32, 256, init])");
+            s = bsc_node_fail(pn, BSC_ERR_INVALID, "plane: three points, batch sizes, run "
+                              "names or init (e.g. [32, 256, init])");
             goto fail;
         }
         for (size_t i = 0; i < 3; i++) {
             const char *v;
-            long bs;
             if ((s = bsc_node_to_string(pn->items[i], &v)) != BSC_OK)
                 goto fail;
-            if (strcmp(v, "init") != 0 &&
-                (s = bsc_node_to_long(pn->items[i], 1, 1L << 30, &bs)) != BSC_OK)
-                goto fail;
+            if (strcmp(v, "init") != 0) {
+                if ((s = bsc_run_selector_check(pn->items[i], "plane")) != BSC_OK)
+                    goto fail;
+                sf->plane_at[i] = pn->items[i];
+            }
             snprintf(sf->plane_pt[i], sizeof sf->plane_pt[i], "%s", v);
         }
         if (dn || sf->n_runs || bsc_node_get(o, "dims") || bsc_node_get(o, "ignore") ||
@@ -344,25 +348,26 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
         s = bsc_tensor_read(ctx, r->final_params, w);
     if (s == BSC_OK)
         s = make_directions(sf, st, w, d);
-    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? "surface_bs%zu"
-                                                                  : "surface1d_bs%zu",
-                                                  r->batch_size)))
+    char nb[32];
+    const char *run_name = bsc_run_result_name(r, nb, sizeof nb);
+    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? "surface_%s" : "surface1d_%s",
+                                                  run_name)))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     static const char *const axis[2] = {"x", "y"};
     for (int k = 0; s == BSC_OK && k < sf->dims; k++) {
         char bs[32];
         snprintf(bs, sizeof bs, "%zu", r->batch_size);
-        const char *mk[] = {"kind", "axis", "batch_size", "ignore", "normalization"};
+        const char *mk[] = {"kind", "axis", "batch_size", "ignore", "normalization", "run"};
         const char *mv[] = {"direction", axis[k], bs,
                             sf->ignore == ANA_IGNORE_NONE ? "none" : "biasbn",
-                            sf->dir_path[k] ? "given" : "filter"};
+                            sf->dir_path[k] ? "given" : "filter", run_name};
         char *name = bsc_strdup_printf("%s_%s.safetensors", stem, axis[k]);
         free(path);
         path = NULL;
         s = name ? ana_out_path(st, name, &path) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         free(name);
         if (s == BSC_OK)
-            s = ana_save_params(m, path, d[k], mk, mv, 5);
+            s = ana_save_params(m, path, d[k], mk, mv, 6);
         if (s == BSC_OK && (s = ana_vec_alloc(ctx, np, &dt[k])) == BSC_OK)
             s = bsc_tensor_write(ctx, &dt[k], d[k]);
     }
@@ -396,25 +401,29 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
 
 /* ------------------------------------------------------------------ plane */
 
-/* Params and state of a plane point: a run's final weights, or the initial
+/* Params and state of plane point k: a run's final weights, or the initial
  * weights (init.safetensors of the first run: the runs share them when
- * training.same_init holds, and the first run's otherwise). */
-static bsc_status plane_point(const surface *sf, const bsc_study *st, const char *pt,
-                              bsc_tensor *p, bsc_tensor *q)
+ * training.same_init holds, and the first run's otherwise). name (>= 72
+ * bytes) gets what the point is called in file names: the run's name or
+ * "init". */
+static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc_tensor *p,
+                              bsc_tensor *q, char *name)
 {
     size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
     const bsc_run_result *r = NULL;
     char *path = NULL;
-    if (strcmp(pt, "init") == 0) {
+    if (!sf->plane_at[k]) {
         if (st->n_runs == 0)
             return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
                                  "plane: no run to take the initial weights from");
         path = bsc_strdup_printf("%s/init.safetensors", st->runs[0].dir);
+        snprintf(name, 72, "init");
     } else {
-        r = ana_find_run(st, (size_t)strtol(pt, NULL, 10));
-        if (!r)
-            return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
-                                 "plane: no completed run with batch size %s", pt);
+        char nb[32];
+        bsc_status s = ana_pick_run(st, sf->plane_at[k], &r);
+        if (s != BSC_OK)
+            return bsc_fail_context(s, "plane");
+        snprintf(name, 72, "%s", bsc_run_result_name(r, nb, sizeof nb));
     }
     bsc_status s = ana_vec_alloc(st->ctx, np, p);
     if (s == BSC_OK)
@@ -449,9 +458,10 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
                    malloc(np * sizeof(float))};
     char *stem = NULL, *sig = NULL, *ppath = NULL;
     bsc_table *t = NULL;
+    char pt_name[3][72];
     bsc_status s = h[0] && h[1] && h[2] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     for (int k = 0; s == BSC_OK && k < 3; k++)
-        if ((s = plane_point(sf, st, sf->plane_pt[k], &p[k], &q[k])) == BSC_OK)
+        if ((s = plane_point(sf, st, k, &p[k], &q[k], pt_name[k])) == BSC_OK)
             s = bsc_tensor_read(ctx, &p[k], h[k]);
     if (s != BSC_OK)
         goto cleanup;
@@ -479,10 +489,7 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         sf->y[0] = -0.5 * py;
         sf->y[1] = 1.5 * py;
     }
-    stem = bsc_strdup_printf("surface_plane_%s%s_%s%s_%s%s",
-                             strcmp(sf->plane_pt[0], "init") ? "bs" : "", sf->plane_pt[0],
-                             strcmp(sf->plane_pt[1], "init") ? "bs" : "", sf->plane_pt[1],
-                             strcmp(sf->plane_pt[2], "init") ? "bs" : "", sf->plane_pt[2]);
+    stem = bsc_strdup_printf("surface_plane_%s_%s_%s", pt_name[0], pt_name[1], pt_name[2]);
     char *pname = stem ? bsc_strdup_printf("%s_points.csv", stem) : NULL;
     s = pname ? ana_out_path(st, pname, &ppath) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     free(pname);
@@ -526,19 +533,24 @@ cleanup:
 static bsc_status post(void *self, const bsc_study *st)
 {
     surface *sf = self;
+    const bsc_run_result *r;
+    bsc_status s;
     if (sf->plane)
         return plane_run(sf, st);
+    /* Every named run must exist before the first (long) grid. */
     for (size_t i = 0; i < sf->n_runs; i++)
-        if (!ana_find_run(st, (size_t)sf->runs[i]))
-            return bsc_node_fail(bsc_node_get(sf->node, "runs"), BSC_ERR_INVALID,
-                                 "no completed run with batch size %ld", sf->runs[i]);
+        if ((s = ana_pick_run(st, sf->runs[i], &r)) != BSC_OK)
+            return s;
     size_t n = sf->n_runs ? sf->n_runs : st->n_runs;
     for (size_t i = 0; i < n; i++) {
-        const bsc_run_result *r = sf->n_runs ? ana_find_run(st, (size_t)sf->runs[i])
-                                             : &st->runs[i];
-        bsc_status s = surface_run(sf, st, r);
-        if (s != BSC_OK)
-            return bsc_fail_context(s, "surface of bs%zu", r->batch_size);
+        char nb[32];
+        if (sf->n_runs)
+            ana_pick_run(st, sf->runs[i], &r);
+        else
+            r = &st->runs[i];
+        if ((s = surface_run(sf, st, r)) != BSC_OK)
+            return bsc_fail_context(s, "surface of run %s",
+                                    bsc_run_result_name(r, nb, sizeof nb));
     }
     return BSC_OK;
 }

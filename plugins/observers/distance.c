@@ -3,7 +3,7 @@
  * At every epoch end: ||w_t - w_0|| (distance from init), ||w_end(e) -
  * w_start(e)|| (epoch distance) and ||w_t||, in total and per layer. Totals go
  * into metrics.csv (distance_from_init, epoch_distance, weight_norm); the
- * per-layer values into OUT/runs/bs<B>/layer_distance.csv, tidy: epoch,
+ * per-layer values into OUT/runs/<run>/layer_distance.csv, tidy: epoch,
  * layer (the model's layer index, as in the checkpoint's "1.weight"),
  * distance_from_init, epoch_distance, weight_norm.
  *

@@ -12,7 +12,7 @@
  *
  * The g_i are the gradients of each example's own loss; the optimizer's step
  * uses (1/B) sum_i g_i, and both ratios are invariant to that factor.
- * OUT/runs/bs<B>/gradient_diversity.csv: step, epoch, batch, sum_sqnorm,
+ * OUT/runs/<run>/gradient_diversity.csv: step, epoch, batch, sum_sqnorm,
  * sum_norm, norm_of_sum, diversity, norm_ratio.
  *
  * Cost per sample: one forward and backward of the batch plus O(B (in + out))

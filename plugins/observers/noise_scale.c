@@ -17,7 +17,7 @@
  * samples, i.e. 500 steps at K = 50 -- roughly one epoch of the quick start at
  * batch 32) with Adam's bias correction, and B_simple is their ratio.
  *
- * OUT/runs/bs<B>/noise_scale.csv: step, epoch, batch, g2, trace, b_simple
+ * OUT/runs/<run>/noise_scale.csv: step, epoch, batch, g2, trace, b_simple
  * (this sample alone), g2_ema, trace_ema, b_simple_ema. Cost: as
  * gradient_diversity (the two do not share their passes).
  */

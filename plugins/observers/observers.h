@@ -56,10 +56,10 @@ bsc_status obs_alloc(bsc_context *ctx, bsc_dtype dt, size_t n, bsc_tensor *t);
 /* Blocking read of the first n floats of a device tensor. */
 bsc_status obs_read(bsc_context *ctx, const bsc_tensor *t, size_t n, float *host);
 
-/* OUT/runs/bs<B>/<name> (malloc'ed) or NULL on out of memory. */
+/* OUT/runs/<run>/<name> (malloc'ed) or NULL on out of memory. */
 char *obs_run_path(const bsc_run_info *run, const char *name);
 
-/* Writes a table to OUT/runs/bs<B>/<name> atomically. */
+/* Writes a table to OUT/runs/<run>/<name> atomically. */
 bsc_status obs_write_run_table(const bsc_run_info *run, const bsc_table *t, const char *name);
 
 /* Clamped sqrt of a float sum read back from the device. */

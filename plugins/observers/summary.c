@@ -4,27 +4,29 @@
  * run.json), so it gives the same tables for a resumed study and never
  * touches the device:
  *
- *   OUT/analyses/summary.csv  one row per batch size: batch_size, status,
- *       epochs, steps, seconds, train_loss, train_acc, test_loss, test_acc,
+ *   OUT/analyses/summary.csv  one row per run: run (its name), batch_size,
+ *       status, epochs, steps, seconds, train_loss, train_acc, test_loss, test_acc,
  *       generalization_gap (train_acc - test_acc), distance_from_init,
  *       update_norm_q25, update_norm_median, update_norm_q75 (of the
  *       per-step total update norms, quartiles interpolated as numpy does).
  *       Values of observers that were not on are left empty.
- *   OUT/analyses/epoch_distance_ratio.csv  epoch, small, large,
- *       small_epoch_distance, large_epoch_distance, ratio (small / large),
- *       for every pair of `pairs: [[32, 256], ...]`; default one pair, the
- *       smallest batch size and 256 when it ran, else the largest.
+ *   OUT/analyses/epoch_distance_ratio.csv  epoch, small, large (batch
+ *       sizes), small_run, large_run (names), small_epoch_distance,
+ *       large_epoch_distance, ratio (small / large), for every pair of
+ *       `pairs: [[32, 256], [bs32, bs256-sqrt], ...]` -- a batch size B
+ *       means the run bs<B>, anything else a run's name; default one pair,
+ *       the smallest batch size and bs256 when it ran, else the largest.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchscope/fsutil.h"
+#include "batchscope/runs.h"
 #include "observers.h"
 
 typedef struct summary {
-    long (*pairs)[2];
-    const bsc_node **pair_at;
+    const bsc_node *(*pairs)[2];   /* run selectors, resolved after the runs */
     size_t n_pairs;
 } summary;
 
@@ -34,22 +36,21 @@ static bsc_status parse_pairs(const bsc_node *p, summary *sm)
 {
     if (p->kind != BSC_NODE_SEQ)
         return bsc_node_fail(p, BSC_ERR_INVALID, "'pairs' must be a list of [small, large] "
-                             "batch-size pairs, e.g. [[32, 256]]");
+                             "run pairs, e.g. [[32, 256]] or [[bs32, bs256-sqrt]]");
     sm->pairs = calloc(p->n ? p->n : 1, sizeof *sm->pairs);
-    sm->pair_at = calloc(p->n ? p->n : 1, sizeof *sm->pair_at);
-    if (!sm->pairs || !sm->pair_at)
+    if (!sm->pairs)
         return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
     for (size_t i = 0; i < p->n; i++) {
         const bsc_node *it = p->items[i];
         if (it->kind != BSC_NODE_SEQ || it->n != 2)
             return bsc_node_fail(it, BSC_ERR_INVALID, "a pair must be [small, large], two "
-                                 "batch sizes");
+                                 "batch sizes or run names");
         for (int k = 0; k < 2; k++) {
-            bsc_status s = bsc_node_to_long(it->items[k], 1, 1L << 40, &sm->pairs[i][k]);
+            bsc_status s = bsc_run_selector_check(it->items[k], "summary.pairs");
             if (s != BSC_OK)
                 return s;
+            sm->pairs[i][k] = it->items[k];
         }
-        sm->pair_at[i] = it;
     }
     sm->n_pairs = p->n;
     return BSC_OK;
@@ -135,6 +136,8 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
     bsc_metrics_row row;
     if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
         goto cleanup;
+    char nb[32];
+    bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb));
     bsc_metrics_set(&row, "batch_size", (double)r->batch_size);
     bsc_metrics_set_str(&row, "status", r->status ? r->status : "");
     bsc_metrics_set(&row, "epochs", last_value(metrics, "epoch"));
@@ -156,14 +159,6 @@ cleanup:
     free(jpath);
     free(v);
     return s;
-}
-
-static const bsc_run_result *find_run(const bsc_study *st, long bs)
-{
-    for (size_t i = 0; i < st->n_runs; i++)
-        if ((long)st->runs[i].batch_size == bs)
-            return &st->runs[i];
-    return NULL;
 }
 
 static bsc_status ratio_rows(const bsc_run_result *a, const bsc_run_result *b, bsc_table *out)
@@ -189,8 +184,11 @@ static bsc_status ratio_rows(const bsc_run_result *a, const bsc_run_result *b, b
             if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
                 break;
             bsc_metrics_set(&row, "epoch", e);
+            char na[32], nb[32];
             bsc_metrics_set(&row, "small", (double)a->batch_size);
             bsc_metrics_set(&row, "large", (double)b->batch_size);
+            bsc_metrics_set_str(&row, "small_run", bsc_run_result_name(a, na, sizeof na));
+            bsc_metrics_set_str(&row, "large_run", bsc_run_result_name(b, nb, sizeof nb));
             bsc_metrics_set(&row, "small_epoch_distance", x);
             bsc_metrics_set(&row, "large_epoch_distance", y);
             bsc_metrics_set(&row, "ratio", y > 0 ? x / y : NAN);
@@ -216,33 +214,34 @@ static bsc_status sum_post(void *self, const bsc_study *st)
         s = bsc_table_new(&sum);
     if (s == BSC_OK)
         s = bsc_table_new(&ratio);
-    static const char *const rcols[] = {"epoch", "small", "large", "small_epoch_distance",
-                                        "large_epoch_distance", "ratio"};
+    static const char *const rcols[] = {"epoch", "small", "large", "small_run", "large_run",
+                                        "small_epoch_distance", "large_epoch_distance",
+                                        "ratio"};
     for (size_t i = 0; s == BSC_OK && i < sizeof rcols / sizeof rcols[0]; i++)
         s = bsc_table_column(ratio, rcols[i]);
     for (size_t i = 0; s == BSC_OK && i < st->n_runs; i++)
         s = summary_row(&st->runs[i], sum);
     if (s == BSC_OK && sm->n_pairs) {
         for (size_t i = 0; s == BSC_OK && i < sm->n_pairs; i++) {
-            const bsc_run_result *a = find_run(st, sm->pairs[i][0]);
-            const bsc_run_result *b = find_run(st, sm->pairs[i][1]);
-            if (!a || !b)
-                s = bsc_node_fail(sm->pair_at[i], BSC_ERR_INVALID, "no run with batch size %ld "
-                                  "in this study", !a ? sm->pairs[i][0] : sm->pairs[i][1]);
-            else
-                s = ratio_rows(a, b, ratio);
+            const bsc_run_result *ab[2];
+            for (int k = 0; s == BSC_OK && k < 2; k++) {
+                long bs;
+                const bsc_node *sel = sm->pairs[i][k];
+                if ((ab[k] = bsc_run_select(st->runs, st->n_runs, sel)))
+                    continue;
+                if (bsc_run_selector_batch_size(sel, &bs))
+                    s = bsc_node_fail(sel, BSC_ERR_INVALID, "no run with batch size %ld in this "
+                                      "study", bs);
+                else
+                    s = bsc_node_fail(sel, BSC_ERR_INVALID, "no run named '%s' in this study",
+                                      sel->value);
+            }
+            if (s == BSC_OK)
+                s = ratio_rows(ab[0], ab[1], ratio);
         }
     } else if (s == BSC_OK && st->n_runs >= 2) {
-        const bsc_run_result *small = &st->runs[0], *large = NULL, *big = &st->runs[0];
-        for (size_t i = 0; i < st->n_runs; i++) {
-            if (st->runs[i].batch_size < small->batch_size)
-                small = &st->runs[i];
-            if (st->runs[i].batch_size > big->batch_size)
-                big = &st->runs[i];
-        }
-        large = find_run(st, 256);
-        if (!large || large == small)
-            large = big;
+        const bsc_run_result *small, *large;
+        bsc_run_default_pair(st->runs, st->n_runs, &small, &large);
         if (large != small)
             s = ratio_rows(small, large, ratio);
     }
@@ -264,7 +263,6 @@ static void sum_destroy(void *self)
     if (!sm)
         return;
     free(sm->pairs);
-    free(sm->pair_at);
     free(sm);
 }
 

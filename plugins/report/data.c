@@ -2,8 +2,8 @@
 #include "report.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/runs.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,29 +144,6 @@ double rep_quantile(double *v, size_t *n, double q)
 
 /* ---------------------------------------------------------------- runs */
 
-static int cmp_run(const void *a, const void *b)
-{
-    long x = ((const rep_run *)a)->bs, y = ((const rep_run *)b)->bs;
-    return (x > y) - (x < y);
-}
-
-/* The status string of run.json (written by the engine: "status": "..."). */
-static void read_status(const char *dir, char *out, size_t len)
-{
-    char *path = bsc_strdup_printf("%s/run.json", dir);
-    char *text = NULL;
-    snprintf(out, len, "incomplete");
-    if (path && bsc_path_exists(path) && bsc_read_file(path, &text, NULL) == BSC_OK) {
-        const char *k = strstr(text, "\"status\"");
-        const char *q = k ? strchr(k + 8, '"') : NULL;
-        const char *e = q ? strchr(q + 1, '"') : NULL;
-        if (e && (size_t)(e - q - 1) < len)
-            snprintf(out, len, "%.*s", (int)(e - q - 1), q + 1);
-    }
-    free(text);
-    free(path);
-}
-
 /* Steps per epoch: the step count at the end of epoch 1 (metrics.csv). */
 static double steps_per_epoch(const rep_run *run)
 {
@@ -187,61 +164,78 @@ double rep_epoch_of_step(const rep_run *run, double step)
     return isfinite(run->steps_per_epoch) ? step / run->steps_per_epoch : step;
 }
 
+/* Each run's label, and its place among the runs of its batch size. */
+static void place_runs(rep *r)
+{
+    /* Spacing of runs at one batch size on a log2 axis whose batch sizes
+     * are a unit apart: a marker apart, and the widest group still clear
+     * of the neighbouring batch sizes. */
+    size_t widest = 1;
+    for (size_t i = 0, j; i < r->n_runs; i = j) {
+        for (j = i; j < r->n_runs && r->runs[j].bs == r->runs[i].bs;)
+            j++;
+        if (j - i > widest)
+            widest = j - i;
+    }
+    const double step = widest > 1 ? fmin(0.25, 0.6 / (double)(widest - 1)) : 0;
+    for (size_t i = 0; i < r->n_runs;) {
+        size_t j = i, main = i;
+        while (j < r->n_runs && r->runs[j].bs == r->runs[i].bs)
+            j++;
+        for (size_t k = i; k < j; k++) {
+            rep_run *run = &r->runs[k];
+            run->is_default = bsc_run_name_is_default(run->name, run->bs);
+            if (run->is_default)
+                snprintf(run->label, sizeof run->label, "B = %ld", run->bs);
+            else
+                snprintf(run->label, sizeof run->label, "%s (B = %ld)", run->name, run->bs);
+            r->named |= !run->is_default;
+            run->xoff = ((double)(k - i) - 0.5 * (double)(j - i - 1)) * step;
+            run->shared = j - i > 1;
+            if (run->is_default)
+                main = k;
+        }
+        r->runs[main].main = 1;
+        i = j;
+    }
+}
+
 bsc_status rep_load_runs(rep *r)
 {
-    char *runs_dir = rep_path(r, "runs");
-    if (!runs_dir)
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    DIR *d = opendir(runs_dir);
-    if (!d) {
-        bsc_status s = bsc_fail(BSC_ERR_NOT_FOUND, "%s: no runs directory (is %s a batchscope "
-                                "results directory?)", runs_dir, r->out);
-        free(runs_dir);
-        return s;
-    }
-    bsc_status s = BSC_OK;
-    size_t cap = 0;
-    struct dirent *e;
-    while (s == BSC_OK && (e = readdir(d))) {
-        char *end;
-        if (strncmp(e->d_name, "bs", 2) != 0 || !e->d_name[2])
-            continue;
-        long bs = strtol(e->d_name + 2, &end, 10);
-        if (*end || bs <= 0)
-            continue;
-        if (r->n_runs == cap) {
-            cap = cap ? 2 * cap : 8;
-            rep_run *g = realloc(r->runs, cap * sizeof *g);
-            if (!g) {
-                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-                break;
-            }
-            r->runs = g;
-        }
-        rep_run *run = &r->runs[r->n_runs];
-        memset(run, 0, sizeof *run);
-        run->bs = bs;
-        run->steps_per_epoch = NAN;
-        run->dir = bsc_strdup_printf("%s/%s", runs_dir, e->d_name);
-        run->metrics_path = run->dir ? bsc_strdup_printf("%s/metrics.csv", run->dir) : NULL;
-        r->n_runs++;
-        if (!run->metrics_path)
-            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    }
-    closedir(d);
-    free(runs_dir);
+    bsc_run_result *found = NULL;
+    size_t n = 0;
+    bsc_status s = bsc_runs_scan(r->out, &found, &n);
     if (s != BSC_OK)
         return s;
-    if (r->n_runs)
-        qsort(r->runs, r->n_runs, sizeof *r->runs, cmp_run);
+    if (n && !(r->runs = calloc(n, sizeof *r->runs))) {
+        bsc_runs_free(found, n);
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    /* The scan's order (batch size, then name) is the report's: colors,
+     * legends, table rows. */
+    for (size_t i = 0; i < n; i++) {
+        rep_run *run = &r->runs[i];
+        run->bs = (long)found[i].batch_size;
+        run->name = (char *)found[i].name;
+        run->dir = (char *)found[i].dir;
+        found[i].name = found[i].dir = NULL;
+        snprintf(run->status, sizeof run->status, "%s", found[i].status);
+        run->steps_per_epoch = NAN;
+        r->n_runs++;
+        if (!(run->metrics_path = bsc_strdup_printf("%s/metrics.csv", run->dir)))
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    bsc_runs_free(found, n);
+    if (s != BSC_OK)
+        return s;
+    place_runs(r);
     for (size_t i = 0; i < r->n_runs; i++) {
         rep_run *run = &r->runs[i];
-        /* The color follows the batch size's rank in the study, so every
-         * figure of one report agrees; past the palette, the line style
-         * tells repeated colors apart. */
+        /* The color follows the run's rank in the study, so every figure
+         * of one report agrees; past the palette, the line style tells
+         * repeated colors apart. */
         run->color = REP_COL_BS0 + (int)(i % REP_N_BS_COLORS);
         run->style = 1 + (int)(i / REP_N_BS_COLORS) % 8;
-        read_status(run->dir, run->status, sizeof run->status);
         if ((s = rep_csv(run->metrics_path, &run->metrics)) != BSC_OK)
             return s;
         if (run->metrics)
@@ -252,15 +246,82 @@ bsc_status rep_load_runs(rep *r)
 
 const rep_run *rep_find_run(const rep *r, long bs)
 {
+    const rep_run *first = NULL;
     for (size_t i = 0; i < r->n_runs; i++)
-        if (r->runs[i].bs == bs)
+        if (r->runs[i].bs == bs) {
+            if (r->runs[i].is_default)
+                return &r->runs[i];
+            if (!first)
+                first = &r->runs[i];
+        }
+    return first;
+}
+
+const rep_run *rep_find_run_name(const rep *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strcmp(r->runs[i].name, name) == 0)
             return &r->runs[i];
     return NULL;
+}
+
+const rep_run *rep_row_run(const rep *r, const bsc_table *t, long run_col, size_t row,
+                           double bs)
+{
+    if (run_col >= 0) {
+        const char *name = bsc_table_get_str(t, row, (size_t)run_col);
+        char buf[32];
+        double v = bsc_table_get(t, row, (size_t)run_col);
+        /* a name of digits only ("512") reads back as a number */
+        if (!name && isfinite(v)) {
+            snprintf(buf, sizeof buf, "%.0f", v);
+            name = buf;
+        }
+        if (name)
+            return rep_find_run_name(r, name);
+    }
+    return bs > 0 ? rep_find_run(r, (long)bs) : NULL;
+}
+
+int rep_split_pair(const rep *r, const char *stem, const rep_run **a, const rep_run **b,
+                   long *bs_a, long *bs_b)
+{
+    *a = *b = NULL;
+    *bs_a = *bs_b = -1;
+    size_t len = strlen(stem);
+    char buf[256];
+    if (len < sizeof buf) {
+        memcpy(buf, stem, len + 1);
+        for (size_t i = 1; i + 1 < len; i++) {
+            if (buf[i] != '_')
+                continue;
+            buf[i] = '\0';
+            const rep_run *x = rep_find_run_name(r, buf), *y = rep_find_run_name(r, buf + i + 1);
+            buf[i] = '_';
+            if (x && y) {
+                *a = x;
+                *b = y;
+                *bs_a = x->bs;
+                *bs_b = y->bs;
+                return 1;
+            }
+        }
+    }
+    /* runs no longer under OUT/runs: their batch sizes at least */
+    char tail;
+    if (sscanf(stem, "bs%ld_bs%ld%c", bs_a, bs_b, &tail) == 2) {
+        *a = rep_find_run(r, *bs_a);
+        *b = rep_find_run(r, *bs_b);
+        return 1;
+    }
+    *bs_a = *bs_b = -1;
+    return 0;
 }
 
 void rep_free(rep *r)
 {
     for (size_t i = 0; i < r->n_runs; i++) {
+        free(r->runs[i].name);
         free(r->runs[i].dir);
         free(r->runs[i].metrics_path);
         bsc_table_free(r->runs[i].metrics);

@@ -16,7 +16,8 @@ typedef struct interp_fig {
     size_t n;
     double *alpha, *y[4];     /* train_loss, test_loss, train_acc, test_acc */
     int has_test, log_loss;
-    long bs_a, bs_b;
+    long bs_a, bs_b;          /* from the file name; -1 unknown */
+    const rep_run *ra, *rb;   /* the two runs, when they are under OUT/runs */
 } interp_fig;
 
 static void draw_interp(const rep *r, const void *data)
@@ -32,8 +33,12 @@ static void draw_interp(const rep *r, const void *data)
     }
     rep_pad(&lo, &hi, 0.05);
     int kind = d->log_loss ? REP_AX_LOG10 : REP_AX_LIN;
-    char title[160];
-    if (d->bs_a > 0)
+    char title[240];
+    /* subscripts: the batch size of a bs<B> run, the name of another */
+    if (d->ra && d->rb && (!d->ra->is_default || !d->rb->is_default))
+        snprintf(title, sizeof title, "θ(α) = α θ#d%s#u + (1 − α) θ#d%s#u", d->rb->name,
+                 d->ra->name);
+    else if (d->bs_a > 0)
         snprintf(title, sizeof title, "θ(α) = α θ#dB=%ld#u + (1 − α) θ#dB=%ld#u", d->bs_b,
                  d->bs_a);
     else
@@ -42,16 +47,17 @@ static void draw_interp(const rep *r, const void *data)
     rep_axes(x0, x1, REP_AX_LIN, lo, hi, kind, "α (0: first minimizer, 1: second)",
              d->log_loss ? "cross-entropy loss (nats, log scale)" : "cross-entropy loss (nats)",
              title);
-    /* the two minimizers, in their batch sizes' colors */
-    const rep_run *ra = rep_find_run(r, d->bs_a), *rb = rep_find_run(r, d->bs_b);
+    /* the two minimizers, in their runs' colors */
+    (void)r;
     for (int m = 0; m < 2; m++) {
-        const rep_run *run = m ? rb : ra;
+        const rep_run *run = m ? d->rb : d->ra;
         int color = run ? run->color : REP_COL_MUTED;
         double mx[2] = {m, m}, my[2] = {lo, hi};
-        char label[48];
+        char label[112];
         rep_line(2, mx, my, color, 2, 2.0);
+        /* the name alone for a named run: the label must fit beside the line */
         if (run)
-            snprintf(label, sizeof label, "B = %ld", run->bs);
+            snprintf(label, sizeof label, "%s", run->is_default ? run->label : run->name);
         else
             snprintf(label, sizeof label, "%s", m ? "B" : "A");
         rep_text(m + (m ? 0.03 : -0.03) * (x1 - x0), hi - 0.06 * (hi - lo), m ? 0.0 : 1.0,
@@ -89,8 +95,15 @@ bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
     else if (s == BSC_OK && (s = rep_col(t, path, "alpha", &ca)) == BSC_OK) {
         d.has_test = bsc_table_find(t, "test_loss") >= 0;
         d.n = bsc_table_n_rows(t);
-        if (sscanf(csv, "interpolate_bs%ld_bs%ld.csv", &d.bs_a, &d.bs_b) != 2)
+        char stem[160];
+        size_t len = strlen(csv);
+        /* interpolate_<A>_<B>.csv by run name (see the interpolate analysis) */
+        if (len > 16 && !strncmp(csv, "interpolate_", 12) && len - 16 < sizeof stem) {
+            snprintf(stem, sizeof stem, "%.*s", (int)(len - 16), csv + 12);
+            rep_split_pair(r, stem, &d.ra, &d.rb, &d.bs_a, &d.bs_b);
+        } else {
             d.bs_a = d.bs_b = -1;
+        }
         s = rep_column(t, path, ca, &d.alpha);
         for (int k = 0; s == BSC_OK && k < 4; k++) {
             if (!d.has_test && (k == 1 || k == 3))
@@ -137,7 +150,9 @@ bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
 #define MAX_SERIES 8
 
 /* Series of (batch size, value) points, each with a label; the points
- * take the batch sizes' colors, the series differ by line and symbol. */
+ * take the runs' colors, the series differ by line and symbol. Runs that
+ * share a batch size sit side by side (rep_run.xoff); a series' line joins
+ * one run per batch size (rep_run.main), the sweep over batch sizes. */
 typedef struct bs_fig {
     int n_panels;
     const char *title[2], *ylabel[2];
@@ -147,11 +162,11 @@ typedef struct bs_fig {
     size_t n[2][MAX_SERIES];
     double lb[2][MAX_SERIES][64], v[2][MAX_SERIES][64];
     int color[2][MAX_SERIES][64];
+    int on_line[2][MAX_SERIES][64];
 } bs_fig;
 
 static void draw_bs(const rep *r, const void *data)
 {
-    (void)r;
     const bs_fig *d = data;
     double x0 = INFINITY, x1 = -INFINITY;
     for (int p = 0; p < d->n_panels; p++)
@@ -172,25 +187,44 @@ static void draw_bs(const rep *r, const void *data)
         if (d->ykind[p] == REP_AX_LIN)
             lo = fmin(lo, 0);
         rep_pad(&lo, &hi, 0.1);
-        rep_panel(p, 0, d->n_panels, 1, 420);
+        rep_panel(p, 0, d->n_panels, 1, r->named ? rep_legend_px(r, 420) : 420);
         rep_axes(x0, x1, REP_AX_LOG2, lo, hi, d->ykind[p], "batch size (log#d2#u scale)",
                  d->ylabel[p], d->title[p]);
         rep_legend l = {0};
         for (size_t k = 0; k < d->n_series[p]; k++) {
             int style = 1 + (int)k % 4, symbol = 1 + (int)k % 5;
-            rep_line(d->n[p][k], d->lb[p][k], d->v[p][k], REP_COL_FG, style, 1.8);
+            double lx[64], ly[64];
+            size_t m = 0;
+            for (size_t i = 0; i < d->n[p][k]; i++)
+                if (d->on_line[p][k][i]) {
+                    lx[m] = d->lb[p][k][i];
+                    ly[m++] = d->v[p][k][i];
+                }
+            rep_line(m, lx, ly, REP_COL_FG, style, 1.8);
             for (size_t i = 0; i < d->n[p][k]; i++)
                 rep_points(1, &d->lb[p][k][i], &d->v[p][k][i], d->color[p][k][i], symbol, 1.7);
             if (d->n_series[p] > 1 || d->label[p][k][0])
                 rep_legend_add(&l, d->label[p][k], REP_COL_FG, style, symbol);
+        }
+        /* Named runs: the batch size no longer tells the points apart, the
+         * colors do. */
+        if (r->named) {
+            int first = l.n;
+            if (l.n)
+                rep_legend_add(&l, "", -1, 1, 0);
+            rep_legend_runs(r, &l);
+            for (int i = first; i < l.n; i++)
+                if (l.color[i] >= 0)
+                    l.style[i] = -1, l.symbol[i] = 1;
         }
         if (p == d->n_panels - 1)
             rep_legend_draw(&l, 1);
     }
 }
 
-/* Appends (bs, v) to the series called label of panel p. */
-static void bs_add(const rep *r, bs_fig *d, int p, const char *label, long bs, double v)
+/* Appends (bs, v) of a run (NULL: one not under OUT/runs) to the series
+ * called label of panel p. */
+static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
 {
     size_t k = 0;
     while (k < d->n_series[p] && strcmp(d->label[p][k], label) != 0)
@@ -204,17 +238,18 @@ static void bs_add(const rep *r, bs_fig *d, int p, const char *label, long bs, d
     size_t i = d->n[p][k];
     if (i == 64 || bs <= 0)
         return;
-    const rep_run *run = rep_find_run(r, bs);
-    double lb = log2((double)bs);
+    double lb = log2((double)bs) + (run ? run->xoff : 0);
     /* kept sorted by batch size, so the connecting line runs left to right */
     for (; i > 0 && d->lb[p][k][i - 1] > lb; i--) {
         d->lb[p][k][i] = d->lb[p][k][i - 1];
         d->v[p][k][i] = d->v[p][k][i - 1];
         d->color[p][k][i] = d->color[p][k][i - 1];
+        d->on_line[p][k][i] = d->on_line[p][k][i - 1];
     }
     d->lb[p][k][i] = lb;
     d->v[p][k][i] = rep_tx(v, d->ykind[p]);
     d->color[p][k][i] = run ? run->color : REP_COL_FG;
+    d->on_line[p][k][i] = run ? run->main : 1;
     d->n[p][k]++;
 }
 
@@ -232,6 +267,7 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
              (s = rep_col(t, path, "eps", &ce)) == BSC_OK &&
              (s = rep_col(t, path, "sharpness", &cs)) == BSC_OK) {
         cv = bsc_table_find(t, "variant");
+        long crun = bsc_table_find(t, "run");
         d->n_panels = 1;
         d->title[0] = "Keskar sharpness of the minimizer";
         d->ylabel[0] = "φ (max loss increase in the ε-box, %)";
@@ -245,7 +281,7 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
             const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
             char label[64];
             snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : "full", eps);
-            bs_add(r, d, 0, label, (long)bs, v);
+            bs_add(d, 0, label, rep_row_run(r, t, crun, i, bs), (long)bs, v);
         }
         if (s == BSC_OK && d->n_series[0] == 0)
             s = rep_skip(f, "analyses/sharpness.csv has no rows");
@@ -276,14 +312,18 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             s = rep_col(t, path, "eigenvalue", &ce);
         else
             ce = (size_t)c;
-        d->n_panels = ctr >= 0 ? 2 : 1;
         d->title[0] = "Top eigenvalue of the training-loss Hessian";
         d->ylabel[0] = "λ#dmax#u (nats per squared weight unit)";
         d->title[1] = "Hessian trace (Hutchinson)";
         d->ylabel[1] = "tr(H) (nats per squared weight unit)";
         /* The top eigenvalue of a run is the largest of its rows, whether
-         * the file lists one eigenvalue per run or the top k. */
-        long bsv[64];
+         * the file lists one eigenvalue per run or the top k. Rows belong
+         * to a run by its name (the `run` column), else by batch size. */
+        long bsv[64], crun = bsc_table_find(t, "run");
+        /* The hessian analysis writes one quantity per row (eigenvalue k,
+         * or the trace) in `value`: a trace row is no eigenvalue. */
+        long cq = bsc_table_find(t, "quantity");
+        const rep_run *runv[64];
         double top[64], trace[64];
         size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
         for (size_t i = 0; s == BSC_OK && i < rows; i++) {
@@ -292,13 +332,22 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
                 (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
                 break;
+            const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
+            if (q && !strcmp(q, "trace")) {
+                tr = v;
+                v = NAN;
+            } else if (q && strcmp(q, "eigenvalue") != 0) {
+                continue;
+            }
+            const rep_run *run = rep_row_run(r, t, crun, i, bs);
             size_t j = 0;
-            while (j < nb && bsv[j] != (long)bs)
+            while (j < nb && !(bsv[j] == (long)bs && runv[j] == run))
                 j++;
             if (j == nb) {
                 if (nb == 64)
                     continue;
                 bsv[nb] = (long)bs;
+                runv[nb] = run;
                 top[nb] = v;
                 trace[nb++] = tr;
             }
@@ -307,10 +356,14 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             if (!isfinite(trace[j]))
                 trace[j] = tr;
         }
+        d->n_panels = 1;
         for (size_t j = 0; s == BSC_OK && j < nb; j++) {
-            bs_add(r, d, 0, "", bsv[j], top[j]);
-            if (ctr >= 0 && isfinite(trace[j]))
-                bs_add(r, d, 1, "", bsv[j], trace[j]);
+            if (isfinite(top[j]))
+                bs_add(d, 0, "", runv[j], bsv[j], top[j]);
+            if (isfinite(trace[j])) {
+                bs_add(d, 1, "", runv[j], bsv[j], trace[j]);
+                d->n_panels = 2;
+            }
         }
         if (s == BSC_OK && d->n_series[0] == 0)
             s = rep_skip(f, "analyses/hessian.csv has no rows");

@@ -1,7 +1,8 @@
 /* Figure 6: filter-normalized loss surfaces around each minimizer
- * (OUT/analyses/surface_bs<B>.csv: x, y, loss, accuracy; and the 1D
- * surface1d_bs<B>.csv: x, loss, accuracy) as filled contours on one shared
- * color scale, and as 1D cuts through the minimizer. */
+ * (OUT/analyses/surface_<run>.csv: x, y, loss, accuracy; and the 1D
+ * surface1d_<run>.csv: x, loss, accuracy; <run> is bs<B> for a batch_sizes
+ * run) as filled contours on one shared color scale, and as 1D cuts
+ * through the minimizer. */
 #include "report.h"
 
 #include "batchscope/fsutil.h"
@@ -19,8 +20,9 @@
 #define BAR_PX 300
 
 typedef struct surf {
-    const rep_run *run;
+    const rep_run *run;     /* NULL: its run is not under OUT/runs */
     long bs;
+    char label[112];        /* panel title and legend text */
     size_t nx, ny;
     double *xs, *ys;        /* grid coordinates, increasing */
     double *loss;           /* [i * ny + j] for (xs[i], ys[j]) */
@@ -164,10 +166,40 @@ static int cmp_surf(const void *a, const void *b)
     int dx = x->ny == 1, dy = y->ny == 1;
     if (dx != dy)
         return dx - dy;
-    return (x->bs > y->bs) - (x->bs < y->bs);
+    if (x->bs != y->bs)
+        return (x->bs > y->bs) - (x->bs < y->bs);
+    /* the report's order of runs (batch size, then name) */
+    return strcmp(x->run ? x->run->name : "", y->run ? y->run->name : "");
 }
 
-/* Every surface_bs<B>.csv and surface1d_bs<B>.csv of OUT/analyses. */
+/* The run of a surface file name <prefix><run>.csv: by the names of the
+ * runs under OUT/runs, else (a run since removed) bs<B>. */
+static int surface_run(const rep *r, const char *file, const char *prefix, surf *sf)
+{
+    size_t lp = strlen(prefix), len = strlen(file);
+    if (len <= lp + 4 || strncmp(file, prefix, lp) != 0 || strcmp(file + len - 4, ".csv") != 0)
+        return 0;
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const rep_run *run = &r->runs[i];
+        if (strlen(run->name) == len - lp - 4 && !strncmp(file + lp, run->name, len - lp - 4)) {
+            sf->run = run;
+            sf->bs = run->bs;
+            snprintf(sf->label, sizeof sf->label, "%s", run->label);
+            return 1;
+        }
+    }
+    char tail[8];
+    long bs;
+    if (strncmp(file + lp, "bs", 2) != 0 ||
+        sscanf(file + lp + 2, "%ld.%7s", &bs, tail) != 2 || strcmp(tail, "csv") != 0)
+        return 0;
+    sf->run = rep_find_run(r, bs);
+    sf->bs = bs;
+    snprintf(sf->label, sizeof sf->label, "B = %ld", bs);
+    return 1;
+}
+
+/* Every surface_<run>.csv and surface1d_<run>.csv of OUT/analyses. */
 static bsc_status load_surfaces(const rep *r, surf_set *d)
 {
     char *dir = rep_path(r, "analyses");
@@ -177,20 +209,16 @@ static bsc_status load_surfaces(const rep *r, surf_set *d)
     bsc_status s = BSC_OK;
     struct dirent *e;
     while (dh && s == BSC_OK && (e = readdir(dh)) && d->n < MAX_SURF) {
-        long bs;
-        char tail[8];
+        surf *sf = &d->s[d->n];
         int two_d;
-        if (sscanf(e->d_name, "surface_bs%ld.%7s", &bs, tail) == 2 && !strcmp(tail, "csv"))
+        memset(sf, 0, sizeof *sf);
+        if (surface_run(r, e->d_name, "surface_", sf))
             two_d = 1;
-        else if (sscanf(e->d_name, "surface1d_bs%ld.%7s", &bs, tail) == 2 && !strcmp(tail, "csv"))
+        else if (surface_run(r, e->d_name, "surface1d_", sf))
             two_d = 0;
         else
             continue;
         char *path = bsc_strdup_printf("%s/%s", dir, e->d_name);
-        surf *sf = &d->s[d->n];
-        memset(sf, 0, sizeof *sf);
-        sf->bs = bs;
-        sf->run = rep_find_run(r, bs);
         d->n++;
         s = path ? load_surface(path, two_d, sf) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         free(path);
@@ -273,8 +301,6 @@ static void draw_surfaces(const rep *r, const void *data)
         const surf *sf = &d->s[k];
         int col = (int)k % d->cols, row = (int)k / d->cols;
         rep_panel(col, row, d->cols, d->rows, BAR_PX);
-        char title[64];
-        snprintf(title, sizeof title, "B = %ld", sf->bs);
         rep_axes(sf->xs[0], sf->xs[sf->nx - 1], REP_AX_LIN, sf->ys[0], sf->ys[sf->ny - 1],
                  REP_AX_LIN, "direction 1 (filter-normalized)",
                  "direction 2 (filter-normalized)", NULL);
@@ -308,7 +334,7 @@ static void draw_surfaces(const rep *r, const void *data)
         plwidth(1.0);
         plcol0(sf->run ? sf->run->color : REP_COL_FG);
         plschr(0, 1.15);
-        plmtex("t", 0.8, 0.5, 0.5, title);
+        plmtex("t", 0.8, 0.5, 0.5, sf->label);
         plschr(0, 1.0);
         plcol0(REP_COL_FG);
         if (col == d->cols - 1 && row == 0) {
@@ -337,7 +363,7 @@ bsc_status rep_fig_surfaces(rep *r, rep_fig *f)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_status s = load_surfaces(r, d);
     if (s == BSC_OK && d->n2d == 0)
-        s = rep_skip(f, d->n ? "only 1D surfaces (surface1d_bs*.csv): see the cuts below"
+        s = rep_skip(f, d->n ? "only 1D surfaces (surface1d_*.csv): see the cuts below"
                              : "no analyses/surface_bs*.csv (the surface analysis was not run)");
     else if (s == BSC_OK) {
         d->cols = d->n2d < 3 ? (int)d->n2d : 3;
@@ -357,7 +383,7 @@ typedef struct cut_fig {
     int n_panels;
     size_t n;
     const rep_run *run[MAX_SURF];
-    long bs[MAX_SURF];
+    const char *label[MAX_SURF];
     size_t len[2][MAX_SURF];
     double *x[2][MAX_SURF], *y[2][MAX_SURF];
     int log_y;
@@ -371,10 +397,8 @@ static void draw_cuts(const rep *r, const void *data)
     static const char *const xl[2] = {"direction 1 (filter-normalized)",
                                       "direction 2 (filter-normalized)"};
     rep_legend l = {0};
-    static char names[MAX_SURF][32];
     for (size_t k = 0; k < d->n; k++) {
-        snprintf(names[k], sizeof names[k], "B = %ld", d->bs[k]);
-        rep_legend_add(&l, names[k], d->run[k] ? d->run[k]->color : REP_COL_FG,
+        rep_legend_add(&l, d->label[k], d->run[k] ? d->run[k]->color : REP_COL_FG,
                        d->run[k] ? d->run[k]->style : 1, 0);
     }
     for (int p = 0; p < d->n_panels; p++) {
@@ -388,7 +412,7 @@ static void draw_cuts(const rep *r, const void *data)
             hi = fmax(hi, b);
         }
         rep_pad(&lo, &hi, 0.05);
-        rep_panel(p, 0, d->n_panels, 1, 250);
+        rep_panel(p, 0, d->n_panels, 1, rep_legend_px(r, 250));
         rep_axes(x0, x1, REP_AX_LIN, lo, hi, d->log_y ? REP_AX_LOG10 : REP_AX_LIN, xl[p],
                  d->log_y ? "training loss (nats, log scale)" : "training loss (nats)",
                  titles[p]);
@@ -422,7 +446,7 @@ bsc_status rep_fig_surface_cuts(rep *r, rep_fig *f)
         if (j0 >= sf->ny || (j0 > 0 && fabs(sf->ys[j0 - 1]) < fabs(sf->ys[j0])))
             j0 = j0 > 0 ? j0 - 1 : 0;
         c->run[c->n] = sf->run;
-        c->bs[c->n] = sf->bs;
+        c->label[c->n] = sf->label;
         for (int p = 0; p < (sf->ny > 1 ? 2 : 1); p++) {
             size_t len = p ? sf->ny : sf->nx;
             c->x[p][c->n] = malloc(len * sizeof(double));

@@ -1,6 +1,6 @@
 /* Figure 3: the size of each step (update-norm histograms, median marked),
  * gradient diversity and gradient noise scale over training, from the
- * per-run files of the observers (OUT/runs/bs<B>/<name>.csv). */
+ * per-run files of the observers (OUT/runs/<run>/<file>.csv). */
 #include "report.h"
 
 #include "batchscope/fsutil.h"
@@ -100,11 +100,11 @@ static void draw_hist(const rep *r, const void *data)
         double mx = log10(d->median[p]);
         double lx[2] = {mx, mx}, ly[2] = {0, top};
         rep_line(2, lx, ly, REP_COL_FG, 2, 2.0);
-        char label[96], num[48];
+        char label[160], num[48];
         sci(d->median[p], num, sizeof num);
         snprintf(label, sizeof label, " median %s", num);
         rep_text(mx, top * 0.86, 0.0, REP_COL_FG, 0.9, label);
-        snprintf(label, sizeof label, "B = %ld  (%zu steps)", d->run[p]->bs, d->steps[p]);
+        snprintf(label, sizeof label, "%s  (%zu steps)", d->run[p]->label, d->steps[p]);
         rep_text(d->lo + 0.02 * (d->hi - d->lo), top * 0.86, 0.0, d->run[p]->color, 0.9, label);
     }
 }
@@ -222,7 +222,7 @@ static void draw_trace(const rep *r, const void *data)
             lo = mid - 0.5;
             hi = mid + 0.5;
         }
-        rep_panel(p, 0, d->n_panels, 1, LEGEND_PX);
+        rep_panel(p, 0, d->n_panels, 1, rep_legend_px(r, LEGEND_PX));
         rep_axes(x0, x1, REP_AX_LIN, lo, hi, d->ykind[p], "epoch", d->ylabel[p], d->title[p]);
         for (size_t i = 0; i < d->n_runs; i++) {
             if (p == 0 && d->raw[i])

@@ -77,14 +77,6 @@ static const struct {
     {"seconds", "%.1f"},
 };
 
-/* The run's index for a batch size, or -1. */
-static long run_index(const rep *r, double bs)
-{
-    for (size_t i = 0; i < r->n_runs; i++)
-        if ((double)r->runs[i].bs == bs)
-            return (long)i;
-    return -1;
-}
 
 static double metric_at(const rep_run *run, const char *name, size_t row)
 {
@@ -92,8 +84,10 @@ static double metric_at(const rep_run *run, const char *name, size_t row)
     return c < 0 ? NAN : bsc_table_get(run->metrics, row, (size_t)c);
 }
 
-/* Values from one analyses/<file> table: for each row's batch_size, column
- * `col` into v[run][k] (first row per run, or the largest when take_max). */
+/* Values from one analyses/<file> table: for each row's run (its `run`
+ * column, else its batch_size), column `col` into v[run][k] (first row per
+ * run, or the largest when take_max). Of the hessian's rows (a `quantity`
+ * column) only eigenvalues count. */
 static bsc_status from_table(const rep *r, const char *file, const char *const *names,
                              int k, int take_max, const char *only_variant, double (*v)[NC])
 {
@@ -105,6 +99,7 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
     if (s == BSC_OK && t && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK)
         c = rep_col_any(t, names);
     long cv = t ? bsc_table_find(t, "variant") : -1;
+    long crun = t ? bsc_table_find(t, "run") : -1, cq = t ? bsc_table_find(t, "quantity") : -1;
     for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
         double bs, x;
         if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
@@ -113,9 +108,13 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
         const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
         if (only_variant && variant && strcmp(variant, only_variant) != 0)
             continue;
-        long ri = run_index(r, bs);
-        if (ri < 0)
+        const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
+        if (q && strcmp(q, "eigenvalue") != 0)
             continue;
+        const rep_run *run = rep_row_run(r, t, crun, i, bs);
+        if (!run)
+            continue;
+        size_t ri = (size_t)(run - r->runs);
         if (isnan(v[ri][k]) || (take_max && x > v[ri][k]))
             v[ri][k] = x;
     }
@@ -186,7 +185,11 @@ static bsc_status write_summary(FILE *f, const rep *r)
         for (size_t i = 0; i < r->n_runs; i++)
             shown[k] |= !isnan(v[i][k]);
     }
-    fputs("<table><tr><th class=\"l\">batch size</th><th class=\"l\">status</th>", f);
+    /* Runs beyond the batch-size sweep (training.runs) need their names. */
+    fputs("<table><tr>", f);
+    if (r->named)
+        fputs("<th class=\"l\">run</th>", f);
+    fputs("<th class=\"l\">batch size</th><th class=\"l\">status</th>", f);
     for (int k = 0; k < NC; k++)
         if (shown[k])
             fprintf(f, "<th>%s</th>", cols[k].head);
@@ -194,8 +197,14 @@ static bsc_status write_summary(FILE *f, const rep *r)
     for (size_t i = 0; i < r->n_runs; i++) {
         char hex[16];
         rep_color_hex(r->runs[i].color, hex, sizeof hex);
-        fprintf(f, "<tr><td class=\"l\"><span class=\"sw\" style=\"background:%s\"></span>%ld"
-                "</td><td class=\"l\">", hex, r->runs[i].bs);
+        /* the color swatch goes with the first column, the run's key */
+        fprintf(f, "<tr><td class=\"l\"><span class=\"sw\" style=\"background:%s\"></span>",
+                hex);
+        if (r->named) {
+            esc(f, r->runs[i].name);
+            fputs("</td><td class=\"l\">", f);
+        }
+        fprintf(f, "%ld</td><td class=\"l\">", r->runs[i].bs);
         esc(f, r->runs[i].status);
         fputs("</td>", f);
         for (int k = 0; k < NC; k++) {
@@ -369,7 +378,7 @@ bsc_status rep_write_html(rep *r)
     fprintf(f, "<p>%zu runs; %d of %zu figures drawn. <a href=\"#summary\">Summary</a> · "
             "<a href=\"#figures\">Figures</a> · <a href=\"#device\">Device and versions</a> · "
             "<a href=\"#pipeline\">Pipeline</a></p>\n", r->n_runs, made, r->n_figs);
-    fputs("<h2 id=\"summary\">Summary per batch size</h2>\n", f);
+    fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {
         fputs("<p class=\"files\">Final epoch; gap = train − test accuracy in percentage "

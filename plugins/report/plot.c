@@ -42,7 +42,8 @@ static void on_plabort(const char *msg)
         snprintf(pl_error, sizeof pl_error, "%s", msg ? msg : "PLplot call failed");
 }
 
-/* Okabe & Ito's palette, readable by color-blind readers and in gray. */
+/* Okabe & Ito's palette, readable by color-blind readers and in gray; one
+ * entry per run, in the report's order of runs. */
 static const unsigned char bs_palette[REP_N_BS_COLORS][3] = {
     {0x00, 0x72, 0xB2}, {0xD5, 0x5E, 0x00}, {0x00, 0x9E, 0x73}, {0xCC, 0x79, 0xA7},
     {0xE6, 0x9F, 0x00}, {0x56, 0xB4, 0xE9}, {0x59, 0x59, 0x59}, {0xF0, 0xE4, 0x42},
@@ -339,6 +340,20 @@ static void world_per_px(double *wx, double *wy)
     *wy = (y1 - y0) / ((vy1 - vy0) * page_h);
 }
 
+int rep_panel_height_px(void)
+{
+    PLFLT vx0, vx1, vy0, vy1;
+    plgvpd(&vx0, &vx1, &vy0, &vy1);
+    return (int)((vy1 - vy0) * page_h);
+}
+
+double rep_px_x(double px)
+{
+    double wx, wy;
+    world_per_px(&wx, &wy);
+    return px * wx;
+}
+
 double rep_px_y(double px)
 {
     double wx, wy;
@@ -437,11 +452,20 @@ void rep_legend_add(rep_legend *l, const char *text, int color, int style, int s
 
 void rep_legend_runs(const rep *r, rep_legend *l)
 {
-    static char names[16][32];
-    for (size_t i = 0; i < r->n_runs && l->n < 16; i++) {
-        snprintf(names[l->n], sizeof names[l->n], "B = %ld", r->runs[i].bs);
-        rep_legend_add(l, names[l->n], r->runs[i].color, r->runs[i].style, 0);
-    }
+    for (size_t i = 0; i < r->n_runs && l->n < 16; i++)
+        rep_legend_add(l, r->runs[i].label, r->runs[i].color, r->runs[i].style, 0);
+}
+
+int rep_legend_px(const rep *r, int base)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strlen(r->runs[i].label) > longest)
+            longest = strlen(r->runs[i].label);
+    /* the box's margins and line sample, then about 17 px a character at
+     * the legend's text size (measured on the PNGs) */
+    int px = 140 + 17 * (int)longest;
+    return px > base ? px : base;
 }
 
 void rep_legend_draw(const rep_legend *l, int outside)
@@ -476,6 +500,16 @@ void rep_legend_draw(const rep_legend *l, int outside)
              l->n, 1, l->n, opt, 0.6, 0.85, 2.0, 0.0, tcol, (const char *const *)l->text, NULL,
              NULL, NULL, NULL, lcol, lsty, lwid, scol, sscale, snum,
              (const char *const *)sym);
+    plcol0(REP_COL_FG);
+}
+
+void rep_text_up(double x, double y, int color, double scale, const char *text)
+{
+    plcol0(color);
+    plschr(0, scale);
+    /* the glyphs of upward text lie left of its baseline: centre them on x */
+    plptex(x + rep_px_x(7 * scale), y, 0, 1, 0.0, text);
+    plschr(0, 1.0);
     plcol0(REP_COL_FG);
 }
 

@@ -188,9 +188,13 @@ static bsc_status interpolation_figures(rep *r)
     }
     for (size_t i = 0; i < n; i++) {
         long a, b;
-        char stem[96], title[160];
+        const rep_run *ra, *rb;
+        char stem[160], title[320];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 4), names[i]);
-        if (sscanf(names[i], "interpolate_bs%ld_bs%ld", &a, &b) == 2)
+        if (rep_split_pair(r, stem + 12, &ra, &rb, &a, &b) && ra && rb)
+            snprintf(title, sizeof title, "Linear interpolation from %s (α = 0) to %s (α = 1)",
+                     ra->label, rb->label);
+        else if (a > 0)
             snprintf(title, sizeof title, "Linear interpolation from B = %ld (α = 0) to B = "
                      "%ld (α = 1)", a, b);
         else
@@ -221,8 +225,8 @@ static bsc_status report_post(void *self, const bsc_study *study)
     if (s == BSC_OK)
         s = rep_load_runs(&r);
     if (s == BSC_OK && r.n_runs == 0)
-        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/runs: no bs<B> run directories to report on",
-                     r.out);
+        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/runs: no run directories to report on (a run "
+                     "has a run.json with its batch size, or is named bs<B>)", r.out);
     for (size_t i = 0; s == BSC_OK && i < sizeof figures / sizeof *figures; i++) {
         if (!figures[i].fn) {
             s = interpolation_figures(&r);

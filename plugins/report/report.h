@@ -4,11 +4,12 @@
  * `batchscope report OUT`, where there is no device, model or evaluator), so
  * the plugin is three layers:
  *
- *  - data.c: the runs found under OUT/runs, and checked access to the result
- *    CSVs (every error names the file and the line);
+ *  - data.c: the runs found under OUT/runs (every run directory, by name:
+ *    bs<B> for a batch_sizes entry, or a training.runs name), and checked
+ *    access to the result CSVs (every error names the file and the line);
  *  - plot.c: a thin layer over PLplot's C API (one page per figure, rendered
  *    once per output format, PLplot's exit()ing error path turned into a
- *    status), the fixed color of each batch size, axes, series, legends;
+ *    status), the fixed color of each run, axes, series, legends;
  *  - fig_*.c: one function per figure, and html.c: OUT/report.html.
  *
  * A figure whose data is absent (its observer or analysis was not run) is
@@ -22,22 +23,34 @@
 #include "batchscope/plugin.h"
 #include "batchscope/table.h"
 
-/* One training run, OUT/runs/bs<B>. */
+/* One training run, OUT/runs/<name>. */
 typedef struct rep_run {
     long bs;
+    char *name;             /* run.json's name, else the directory's */
+    /* What legends and titles call it: "B = 256" for the run bs256, and
+     * "bs256-sqrt (B = 256)" for a named one, whose batch size alone would
+     * not tell it from the others at 256. */
+    char label[96];
+    int is_default;         /* named bs<B>: a training.batch_sizes run */
+    /* Against batch size, the runs of one B would fall on one x: each is
+     * shifted by xoff (log2 units), and lines join only the `main` run of
+     * each B (the bs<B> run, else the first by name). */
+    double xoff;
+    int main;
+    int shared;             /* another run has this batch size */
     char *dir;
     char *metrics_path;
     bsc_table *metrics;     /* NULL when the run has no metrics.csv */
     char status[32];        /* run.json's status; "incomplete" without one */
-    int color;              /* cmap0 index, fixed for this batch size */
+    int color;              /* cmap0 index, fixed for this run */
     int style;              /* line style: changes only past the palette's size */
     double steps_per_epoch; /* from metrics.csv (NaN when unknown) */
 } rep_run;
 
 /* One figure of the report: produced, or skipped with a note. */
 typedef struct rep_fig {
-    char name[96];          /* file stem under OUT/figures */
-    char title[160];
+    char name[160];         /* file stem under OUT/figures */
+    char title[320];
     const char *what;       /* one sentence: what to look for */
     char *note;             /* malloc'ed; non-NULL when skipped */
     int made;
@@ -52,21 +65,38 @@ typedef struct rep {
     int png, svg;           /* keep these formats under OUT/figures */
     int html;               /* write OUT/report.html */
     const char *title;
-    rep_run *runs;          /* sorted by batch size */
+    rep_run *runs;          /* sorted by batch size, then name */
     size_t n_runs;
+    int named;              /* some run is not a bs<B> one (training.runs) */
     rep_fig figs[REP_MAX_FIGS];
     size_t n_figs;
 } rep;
 
 /* ------------------------------------------------------------- data.c */
 
-/* Finds OUT/runs/bs<B> directories, reads their metrics.csv and run.json
- * and assigns each batch size its color. */
+/* Finds the run directories under OUT/runs (bsc_runs_scan: name and batch
+ * size from run.json, else a bs<B> directory name), reads their
+ * metrics.csv and assigns each run its color, label and offset. */
 bsc_status rep_load_runs(rep *r);
 void rep_free(rep *r);
 
-/* The run with this batch size, or NULL. */
+/* The run of batch size bs (the run bs<B> first, else the first of that
+ * size), or NULL. */
 const rep_run *rep_find_run(const rep *r, long bs);
+/* The run with this name, or NULL. */
+const rep_run *rep_find_run_name(const rep *r, const char *name);
+
+/* The run a result row is about: by its `run` column (name) when the table
+ * has one (run_col >= 0; NULL for a name not among the runs), else by the
+ * batch size bs. */
+const rep_run *rep_row_run(const rep *r, const bsc_table *t, long run_col, size_t row,
+                           double bs);
+
+/* The runs a file name is about: stem "<A>_<B>" of interpolate_<A>_<B>.csv
+ * split into two run names (names may hold '_': every split is tried), else
+ * read as "bs<A>_bs<B>" batch sizes. 0 when neither fits. */
+int rep_split_pair(const rep *r, const char *stem, const rep_run **a, const rep_run **b,
+                   long *bs_a, long *bs_b);
 
 /* OUT/<rel> (malloc'ed) or NULL on out of memory. */
 char *rep_path(const rep *r, const char *rel);
@@ -118,7 +148,7 @@ bsc_status rep_skip(rep_fig *f, const char *fmt, ...) __attribute__((format(prin
 
 /* ------------------------------------------------------------- plot.c */
 
-/* Named cmap0 entries (the batch sizes come after REP_COL_BS0). */
+/* Named cmap0 entries (the runs' colors come after REP_COL_BS0). */
 enum {
     REP_COL_BG = 0, REP_COL_FG, REP_COL_GRID, REP_COL_MUTED, REP_COL_LOSS, REP_COL_ACC,
     REP_COL_BS0, REP_N_BS_COLORS = 8, REP_N_COLORS = REP_COL_BS0 + REP_N_BS_COLORS
@@ -135,7 +165,7 @@ typedef void (*rep_draw_fn)(const rep *r, const void *data);
 bsc_status rep_render(rep *r, rep_fig *f, int width, int height, rep_draw_fn draw,
                       const void *data);
 
-/* "#RRGGBB" of a cmap0 entry (batch sizes; black otherwise), for the page. */
+/* "#RRGGBB" of a cmap0 entry (runs; black otherwise), for the page. */
 void rep_color_hex(int color, char *buf, size_t len);
 
 /* Page geometry of the figure being drawn. */
@@ -187,10 +217,17 @@ typedef struct rep_legend {
 void rep_legend_add(rep_legend *l, const char *text, int color, int style, int symbol);
 void rep_legend_draw(const rep_legend *l, int outside);  /* 2: clear of a right axis */
 
-/* The legend entries for every run (one line per batch size). */
+/* The legend entries for every run (one line per run, its label). */
 void rep_legend_runs(const rep *r, rep_legend *l);
+/* Pixels to leave right of the panels for an outside legend of the runs:
+ * base, or more when a run's label is longer than base allows. */
+int rep_legend_px(const rep *r, int base);
 
-/* World y units of px pixels in the current panel (to offset labels). */
+/* Height in pixels of the current panel (after rep_panel). */
+int rep_panel_height_px(void);
+
+/* World x / y units of px pixels in the current panel (to offset labels). */
+double rep_px_x(double px);
 double rep_px_y(double px);
 
 /* While on, custom-labelled ('o') axes show 10^v (log10 data) instead of
@@ -199,6 +236,9 @@ void rep_label_pow10(int on);
 
 /* Text at world coordinates (PLplot escapes apply). */
 void rep_text(double x, double y, double just, int color, double scale, const char *text);
+/* Text written upward from (x, y), centred on x: labels of points that sit
+ * side by side. */
+void rep_text_up(double x, double y, int color, double scale, const char *text);
 
 /* ------------------------------------------------------------ figures */
 

@@ -4,7 +4,6 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/study.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,65 +191,8 @@ static int cmd_check(int argc, char **argv)
 }
 
 /* ---- `batchscope report OUT`: the report plugin over a results directory,
- * with no device: the study it sees has only the out dir and the runs. */
-
-static int cmp_run_result(const void *a, const void *b)
-{
-    size_t x = ((const bsc_run_result *)a)->batch_size, y = ((const bsc_run_result *)b)->batch_size;
-    return (x > y) - (x < y);
-}
-
-/* OUT/runs/bs<B> directories as run results (no tensors); status from run.json. */
-static bsc_status list_runs(const char *out, bsc_run_result **runs, size_t *n)
-{
-    char *dir = bsc_strdup_printf("%s/runs", out);
-    DIR *d = dir ? opendir(dir) : NULL;
-    bsc_status s = BSC_OK;
-    size_t cap = 0;
-    *runs = NULL;
-    *n = 0;
-    if (!d) {
-        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s: no runs directory (is %s a batchscope results "
-                     "directory?)", dir ? dir : out, out);
-        free(dir);
-        return s;
-    }
-    struct dirent *e;
-    while (s == BSC_OK && (e = readdir(d))) {
-        char *end;
-        long bs = strncmp(e->d_name, "bs", 2) ? 0 : strtol(e->d_name + 2, &end, 10);
-        if (bs <= 0 || *end)
-            continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 8;
-            bsc_run_result *g = realloc(*runs, cap * sizeof *g);
-            if (!g) {
-                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-                break;
-            }
-            *runs = g;
-        }
-        bsc_run_result *r = &(*runs)[*n];
-        memset(r, 0, sizeof *r);
-        r->batch_size = (size_t)bs;
-        r->dir = bsc_strdup_printf("%s/%s", dir, e->d_name);
-        char *json = bsc_strdup_printf("%s/%s/run.json", dir, e->d_name);
-        char *text = NULL;
-        r->status = "incomplete";
-        if (json && bsc_path_exists(json) && bsc_read_file(json, &text, NULL) == BSC_OK)
-            r->status = strstr(text, "\"diverged\"") ? "diverged" : "completed";
-        free(text);
-        free(json);
-        ++*n;
-        if (!r->dir)
-            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    }
-    closedir(d);
-    free(dir);
-    if (*n)
-        qsort(*runs, *n, sizeof **runs, cmp_run_result);
-    return s;
-}
+ * with no device: the study it sees has only the out dir and the runs
+ * (every OUT/runs/<name>, enumerated as the report does: runs.h). */
 
 static int cmd_report(int argc, char **argv)
 {
@@ -283,7 +225,7 @@ static int cmd_report(int argc, char **argv)
     if (s == BSC_OK && bsc_path_exists(yaml))
         s = bsc_pipeline_load(yaml, NULL, 0, &p);
     if (s == BSC_OK)
-        s = list_runs(out, &runs, &n_runs);
+        s = bsc_runs_scan(out, &runs, &n_runs);
     if (s == BSC_OK && (s = bsc_registry_new(&reg)) == BSC_OK)
         s = bsc_registry_load_default(reg);
     if (s == BSC_OK && !(t = bsc_registry_analysis(reg, "report")))
@@ -302,9 +244,7 @@ static int cmd_report(int argc, char **argv)
     if (s == BSC_OK && !quiet && html && bsc_path_exists(html))
         printf("batchscope: report in %s\n", html);
     free(html);
-    for (size_t i = 0; i < n_runs; i++)
-        free((char *)runs[i].dir);
-    free(runs);
+    bsc_runs_free(runs, n_runs);
     bsc_registry_free(reg);
     bsc_pipeline_free(p);
     free(yaml);

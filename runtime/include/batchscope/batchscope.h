@@ -10,6 +10,7 @@
 #include "batchscope/plugin.h"
 #include "batchscope/registry.h"
 #include "batchscope/pipeline.h"
+#include "batchscope/runs.h"
 
 /* The library's version, "0.1.0". */
 const char *bsc_version(void);

@@ -32,7 +32,8 @@ extern "C" {
 #endif
 
 #define BSC_ABI_MAJOR 1
-#define BSC_ABI_MINOR 0
+/* 1: bsc_run_info and bsc_run_result gained `name` (appended). */
+#define BSC_ABI_MINOR 1
 #define BSC_PLUGIN_ENTRY_SYMBOL "bsc_plugin_entry"
 
 #if defined(__GNUC__)
@@ -171,7 +172,7 @@ typedef struct bsc_analysis_config {
     uint64_t seed;
 } bsc_analysis_config;
 
-/* One training run (one batch size), as observers see it. */
+/* One training run (a batch size and its own rate), as observers see it. */
 typedef struct bsc_run_info {
     struct bsc_context *ctx;
     struct bsc_model *model;   /* params/grads/state buffers: see model.h */
@@ -202,10 +203,13 @@ typedef struct bsc_epoch_info {
 /* A finished run as post-training analyses see it. */
 typedef struct bsc_run_result {
     size_t batch_size;
-    const char *name;          /* "bs256", or a `training.runs` name */
     const char *dir;           /* OUT/runs/<name> */
     const char *status;        /* "completed", "diverged" */
     const bsc_tensor *init_params, *final_params, *final_state;
+    /* Appended (ABI 1.1) so that a plugin built for 1.0 still finds dir and
+     * the tensors where it expects them. A program that fills the struct
+     * may leave it NULL: the run is then "bs<B>" (bsc_run_result_name). */
+    const char *name;          /* "bs256", or a `training.runs` name */
 } bsc_run_result;
 
 typedef struct bsc_study {

@@ -1,0 +1,295 @@
+/* Runs by name: selectors, the default pair, and the run directories of a
+ * results directory. */
+#include "batchscope/runs.h"
+
+#include "batchscope/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int bsc_run_name_valid(const char *s)
+{
+    if (!s || !*s || *s == '.' || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+int bsc_run_name_is_default(const char *name, long batch_size)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "bs%ld", batch_size);
+    return name && strcmp(name, buf) == 0;
+}
+
+const char *bsc_run_result_name(const bsc_run_result *r, char *buf, size_t len)
+{
+    if (r->name)
+        return r->name;
+    snprintf(buf, len, "bs%zu", r->batch_size);
+    return buf;
+}
+
+int bsc_run_selector_batch_size(const bsc_node *sel, long *bs)
+{
+    if (!sel || sel->kind != BSC_NODE_SCALAR || sel->quoted || !sel->value || !*sel->value)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(sel->value, &end, 10);
+    if (*end || errno)
+        return 0;
+    *bs = v;
+    return 1;
+}
+
+bsc_status bsc_run_selector_check(const bsc_node *sel, const char *what)
+{
+    long bs;
+    if (!sel)
+        return bsc_fail(BSC_ERR_INVALID, "%s: no run given", what);
+    if (sel->kind != BSC_NODE_SCALAR)
+        return bsc_node_fail(sel, BSC_ERR_INVALID, "%s: a run is a batch size (256) or a run "
+                             "name (bs256-sqrt)", what);
+    if (bsc_run_selector_batch_size(sel, &bs)) {
+        if (bs < 1)
+            return bsc_node_fail(sel, BSC_ERR_INVALID, "%s: batch size %ld is not positive",
+                                 what, bs);
+        return BSC_OK;
+    }
+    if (!bsc_run_name_valid(sel->value))
+        return bsc_node_fail(sel, BSC_ERR_INVALID, "%s: '%s' is neither a batch size nor a run "
+                             "name (1-64 letters, digits, '-', '_' or '.')", what,
+                             sel->value ? sel->value : "");
+    return BSC_OK;
+}
+
+const bsc_run_result *bsc_run_find_name(const bsc_run_result *runs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        char buf[32];
+        if (strcmp(bsc_run_result_name(&runs[i], buf, sizeof buf), name) == 0)
+            return &runs[i];
+    }
+    return NULL;
+}
+
+const bsc_run_result *bsc_run_find_bs(const bsc_run_result *runs, size_t n, long bs)
+{
+    if (bs < 1)
+        return NULL;
+    char name[32];
+    snprintf(name, sizeof name, "bs%ld", bs);
+    /* The batch_sizes run first: `32` keeps meaning what it meant before
+     * runs had names, however the named runs at 32 are ordered. */
+    const bsc_run_result *r = bsc_run_find_name(runs, n, name);
+    for (size_t i = 0; !r && i < n; i++)
+        if (runs[i].batch_size == (size_t)bs)
+            r = &runs[i];
+    return r;
+}
+
+const bsc_run_result *bsc_run_select(const bsc_run_result *runs, size_t n, const bsc_node *sel)
+{
+    long bs;
+    if (!sel || sel->kind != BSC_NODE_SCALAR || !sel->value)
+        return NULL;
+    if (bsc_run_selector_batch_size(sel, &bs))
+        return bsc_run_find_bs(runs, n, bs);
+    return bsc_run_find_name(runs, n, sel->value);
+}
+
+void bsc_run_default_pair(const bsc_run_result *runs, size_t n, const bsc_run_result **a,
+                          const bsc_run_result **b)
+{
+    const bsc_run_result *lo = NULL, *hi = NULL;
+    /* Strict comparisons keep the first run of a batch size: in study
+     * order, that is the batch_sizes run before the named ones. */
+    for (size_t i = 0; i < n; i++) {
+        if (!lo || runs[i].batch_size < lo->batch_size)
+            lo = &runs[i];
+        if (!hi || runs[i].batch_size > hi->batch_size)
+            hi = &runs[i];
+    }
+    const bsc_run_result *b256 = bsc_run_find_name(runs, n, "bs256");
+    *a = lo;
+    *b = b256 && b256 != lo ? b256 : hi;
+}
+
+/* ------------------------------------------------------------- scanning */
+
+/* The text of a string field of a flat JSON object written by json.c
+ * ("key": "value"), malloc'ed; NULL when absent or escaped (a run name
+ * never needs escapes, so an escaped one is not ours). */
+static char *json_string_field(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = text ? strstr(text, pat) : NULL;
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    p += strspn(p, " \t\r\n");
+    if (*p++ != ':')
+        return NULL;
+    p += strspn(p, " \t\r\n");
+    if (*p++ != '"')
+        return NULL;
+    size_t len = strcspn(p, "\"\\");
+    if (p[len] != '"')
+        return NULL;
+    char *out = malloc(len + 1);
+    if (out) {
+        memcpy(out, p, len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+/* A positive integer field ("batch_size": 256); 0 when absent. */
+static long json_long_field(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = text ? strstr(text, pat) : NULL;
+    if (!p)
+        return 0;
+    p += strlen(pat);
+    p += strspn(p, " \t\r\n");
+    if (*p++ != ':')
+        return 0;
+    char *end;
+    long v = strtol(p, &end, 10);
+    return end > p && v > 0 ? v : 0;
+}
+
+static int cmp_found(const void *a, const void *b)
+{
+    const bsc_run_result *x = a, *y = b;
+    if (x->batch_size != y->batch_size)
+        return x->batch_size < y->batch_size ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Fills r from the directory runs_dir/entry; *keep 0 when it is not a run. */
+static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_result *r,
+                           int *keep)
+{
+    *keep = 0;
+    memset(r, 0, sizeof *r);
+    char *dir = bsc_strdup_printf("%s/%s", runs_dir, entry);
+    char *json = dir ? bsc_strdup_printf("%s/run.json", dir) : NULL;
+    char *text = NULL, *name = NULL, *status = NULL;
+    struct stat st;
+    bsc_status s = json ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s != BSC_OK || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        goto cleanup;
+    /* An unreadable run.json is a run we cannot describe: skip it like a
+     * stray directory rather than fail the whole report. */
+    if (bsc_path_exists(json) && bsc_read_file(json, &text, NULL) != BSC_OK)
+        bsc_clear_error();
+    long bs = json_long_field(text, "batch_size");
+    name = json_string_field(text, "name");
+    if (name && !bsc_run_name_valid(name)) {
+        free(name);
+        name = NULL;
+    }
+    if (bs <= 0 && strncmp(entry, "bs", 2) == 0 && entry[2] >= '0' && entry[2] <= '9') {
+        char *end;
+        errno = 0;
+        long v = strtol(entry + 2, &end, 10);
+        if (!*end && !errno && v > 0)
+            bs = v;
+    }
+    if (bs <= 0)
+        goto cleanup;
+    if (!name && !(name = strdup(entry))) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    status = text ? json_string_field(text, "status") : NULL;
+    if (!status && !(status = strdup(text ? "completed" : "incomplete"))) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    r->batch_size = (size_t)bs;
+    r->name = name;
+    r->dir = dir;
+    r->status = status;
+    name = status = dir = NULL;
+    *keep = 1;
+cleanup:
+    free(dir);
+    free(json);
+    free(text);
+    free(name);
+    free(status);
+    return s;
+}
+
+bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n)
+{
+    *runs = NULL;
+    *n = 0;
+    char *runs_dir = bsc_strdup_printf("%s/runs", out_dir);
+    if (!runs_dir)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    DIR *d = opendir(runs_dir);
+    if (!d) {
+        bsc_status s = bsc_fail(BSC_ERR_NOT_FOUND, "%s: no runs directory (is %s a batchscope "
+                                "results directory?)", runs_dir, out_dir);
+        free(runs_dir);
+        return s;
+    }
+    bsc_status s = BSC_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    while (s == BSC_OK && (e = readdir(d))) {
+        /* dot entries, and hidden ones: no run name starts with '.' */
+        if (e->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            bsc_run_result *g = realloc(*runs, nc * sizeof *g);
+            if (!g) {
+                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *runs = g;
+            cap = nc;
+        }
+        int keep;
+        s = scan_one(runs_dir, e->d_name, &(*runs)[*n], &keep);
+        if (s == BSC_OK && keep)
+            ++*n;
+    }
+    closedir(d);
+    free(runs_dir);
+    if (s != BSC_OK) {
+        bsc_runs_free(*runs, *n);
+        *runs = NULL;
+        *n = 0;
+        return s;
+    }
+    if (*n)
+        qsort(*runs, *n, sizeof **runs, cmp_found);
+    return BSC_OK;
+}
+
+void bsc_runs_free(bsc_run_result *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++) {
+        free((char *)runs[i].name);
+        free((char *)runs[i].dir);
+        free((char *)runs[i].status);
+    }
+    free(runs);
+}
