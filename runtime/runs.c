@@ -51,7 +51,8 @@ int bsc_run_selector_batch_size(const bsc_node *sel, long *bs)
     return 1;
 }
 
-bsc_status bsc_run_selector_check(const bsc_node *sel, const char *what)
+/* The form alone: a batch size or a valid name. */
+static bsc_status selector_form(const bsc_node *sel, const char *what)
 {
     long bs;
     if (!sel)
@@ -292,4 +293,26 @@ void bsc_runs_free(bsc_run_result *runs, size_t n)
         free((char *)runs[i].status);
     }
     free(runs);
+}
+
+bsc_status bsc_run_selector_check(const bsc_analysis_config *cfg, const bsc_node *sel,
+                                  const char *what)
+{
+    bsc_status s = selector_form(sel, what);
+    if (s != BSC_OK || !cfg || !cfg->planned_runs)
+        return s;
+    if (bsc_run_select(cfg->planned_runs, cfg->n_planned_runs, sel))
+        return BSC_OK;
+    char names[512];
+    size_t len = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < cfg->n_planned_runs && len + 80 < sizeof names; i++) {
+        char buf[32];
+        int w = snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+                         bsc_run_result_name(&cfg->planned_runs[i], buf, sizeof buf));
+        if (w > 0)
+            len += (size_t)w;
+    }
+    return bsc_node_fail(sel, BSC_ERR_INVALID, "%s: no run %s in this study (runs: %s)", what,
+                         sel->value, names);
 }

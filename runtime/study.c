@@ -53,6 +53,8 @@ typedef struct study {
     float *init_params, *init_state;
     bsc_trainer tr;
     bsc_run_result *results;
+    bsc_run_result *planned;  /* names and batch sizes, for create() */
+    size_t n_planned;
     const bsc_analysis_type *report;
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
@@ -196,9 +198,29 @@ static bsc_status choose_out(study *st)
     return BSC_OK;
 }
 
+/* The runs the study will train, as analyses' create() sees them. */
+static bsc_status plan_runs(study *st)
+{
+    const bsc_training_cfg *tc = &st->p->training;
+    if (!st->p->has_training || st->planned)
+        return BSC_OK;
+    st->planned = calloc(tc->n_runs ? tc->n_runs : 1, sizeof *st->planned);
+    if (!st->planned)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < tc->n_runs; i++) {
+        st->planned[i].batch_size = (size_t)tc->runs[i].batch_size;
+        st->planned[i].name = tc->runs[i].name;
+    }
+    st->n_planned = tc->n_runs;
+    return BSC_OK;
+}
+
 static bsc_status create_components(study *st)
 {
     const bsc_pipeline *p = st->p;
+    bsc_status ps = plan_runs(st);
+    if (ps != BSC_OK)
+        return ps;
     size_t n = p->n_observers + p->n_analyses;
     st->obs = calloc(n ? n : 1, sizeof *st->obs);
     if (!st->obs)
@@ -210,7 +232,7 @@ static bsc_status create_components(study *st)
         if (!t)
             return bsc_registry_unknown(st->reg, BSC_KIND_ANALYSIS, bsc_node_get(c->node, "type"),
                                         c->type);
-        bsc_analysis_config cfg = {c->node, st->out, p->seed};
+        bsc_analysis_config cfg = {c->node, st->out, p->seed, st->planned, st->n_planned};
         bsc_status s = t->ops->create(&cfg, &st->obs[i].self);
         if (s != BSC_OK)
             return s;
@@ -481,7 +503,10 @@ static bsc_status create_report(study *st)
                              "only with PLplot: libplplot-dev)");
     if (!st->report)
         return BSC_OK;
-    bsc_analysis_config cfg = {opts, st->out, st->p->seed};
+    bsc_status ps = plan_runs(st);
+    if (ps != BSC_OK)
+        return ps;
+    bsc_analysis_config cfg = {opts, st->out, st->p->seed, st->planned, st->n_planned};
     s = st->report->ops->create(&cfg, &st->report_self);
     if (s != BSC_OK)
         st->report = NULL;
@@ -529,6 +554,7 @@ static void study_free(study *st)
         for (size_t i = 0; i < st->p->training.n_runs; i++)
             free((char *)st->results[i].dir);
     free(st->results);
+    free(st->planned);
     free(st->outcomes);
     free(st->init_params);
     free(st->init_state);

@@ -75,6 +75,18 @@ static void format_eta(double s, char *buf, size_t len)
     snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
 }
 
+/* Width of the run-name column: the longest name of the study. */
+static int name_width(const bsc_trainer *t)
+{
+    size_t w = 6;
+    for (size_t i = 0; i < t->pipeline->training.n_runs; i++) {
+        size_t l = strlen(t->pipeline->training.runs[i].name);
+        if (l > w)
+            w = l;
+    }
+    return (int)(w > 64 ? 64 : w);
+}
+
 static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, size_t step, size_t steps,
                      double loss, double rate, double eta)
 {
@@ -89,8 +101,8 @@ static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, si
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    fprintf(t->log, "\r  %-8s [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
-            name, bar, epoch, epochs, step, steps, loss, rate, e);
+    fprintf(t->log, "\r  %-*s [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
+            name_width(t), name, bar, epoch, epochs, step, steps, loss, rate, e);
     fflush(t->log);
 }
 
@@ -329,8 +341,8 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         if (!t->quiet) {
             if (t->tty)
                 fputs("\r\033[K", t->log);
-            fprintf(t->log, "  %-8s epoch %d/%d  batch_loss %.4f  train %.4f/%.2f%%  "
-                    "test %.4f/%.2f%%  %.1fs%s\n", rc->name, epoch, cfg->epochs, last_loss,
+            fprintf(t->log, "  %-*s epoch %d/%d  batch_loss %.4f  train %.4f/%.2f%%  "
+                    "test %.4f/%.2f%%  %.1fs%s\n", name_width(t), rc->name, epoch, cfg->epochs, last_loss,
                     o->train_loss, 100 * o->train_acc, o->test_loss, 100 * o->test_acc,
                     train_time, bad >= 0 ? "  DIVERGED" : "");
             fflush(t->log);

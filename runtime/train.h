@@ -65,11 +65,5 @@ bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t s
 bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *run, const char *run_dir,
                          bsc_run_outcome *out);
 
-/* Saves the model's current device parameters and state as safetensors. */
-bsc_status bsc_checkpoint_save(bsc_model *m, const char *path, long batch_size, int epoch);
-/* Loads a checkpoint written by bsc_checkpoint_save into host arrays
- * (n_params / n_state floats), checking names and shapes against the model. */
-bsc_status bsc_checkpoint_load(const bsc_model *m, const char *path, float *params,
-                               float *state);
 
 #endif

@@ -946,7 +946,7 @@ static void test_named_runs(void **state)
     rm_rf(dir);
     free(dir);
 
-    /* a name the study does not have: an error at the name, after training */
+    /* a name the study does not have: an error at the name, before training */
     dir = temp_dir();
     write_dataset(dir);
     char *bad = strdup(NAMED_PIPELINE);
@@ -954,8 +954,9 @@ static void test_named_runs(void **state)
     memcpy(at, "to: b48-slow", 12);
     out = run_named_study(dir, bad, &s);
     assert_int_equal(s, BSC_ERR_INVALID);
-    if (!strstr(bsc_last_error(), "named.yaml:23:29: no completed run named 'b48-slow'"))
+    if (!strstr(bsc_last_error(), "named.yaml:23:29: to: no run b48-slow in this study"))
         fail_msg("unexpected error: %s", bsc_last_error());
+    assert_false(bsc_path_exists(out));
     free(bad);
     free(out);
     rm_rf(dir);
@@ -1072,7 +1073,7 @@ static void test_option_errors(void **state)
                                       : strstr(bad[i][0], "surface")   ? &ana_surface_ops
                                       : strstr(bad[i][0], "sharpness") ? &ana_sharpness_ops
                                                                        : &ana_hessian_ops;
-        bsc_analysis_config cfg = {n, "/tmp", 1};
+        bsc_analysis_config cfg = {n, "/tmp", 1, NULL, 0};
         void *self = NULL;
         assert_int_not_equal(ops->create(&cfg, &self), BSC_OK);
         assert_null(self);

@@ -207,6 +207,30 @@ static void test_layer_option_error_writes_nothing(void **state)
     free(dir);
 }
 
+/* An analysis naming a run the study does not train is an error before
+ * training, at the option's line and column. */
+static void test_unknown_run_before_training(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "run.yaml",
+                          "version: 1\nname: x\ndataset: {name: fashion-mnist, subset: 64}\n"
+                          "model:\n  - {type: flatten}\n  - {type: dense, units: 10}\n"
+                          "training: {epochs: 1, batch_sizes: [16, 32]}\n"
+                          "analyses:\n  - {type: interpolate, from: 16, to: 512}\n");
+    char args[2048];
+    snprintf(args, sizeof args, "check '%s'", yaml);
+    int rc;
+    char *out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "run.yaml:9:"));
+    assert_non_null(strstr(out, "no run 512"));
+    assert_non_null(strstr(out, "bs16, bs32"));
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
 /* Ctrl-C stops the study cleanly (manifest "interrupted", exit 1); resuming
  * it with another pipeline is refused (test_study covers a resume that
  * completes). */
@@ -256,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_device_only_pipeline),
         cmocka_unit_test(test_bad_yaml_location),
         cmocka_unit_test(test_layer_option_error_writes_nothing),
+        cmocka_unit_test(test_unknown_run_before_training),
         cmocka_unit_test(test_interrupt_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -717,7 +717,7 @@ static void test_summary_unknown_run(void **state)
     assert_int_not_equal(bsc_study_run(&o), BSC_OK);
     fclose(devnull);
     if (!strstr(bsc_last_error(), "pair.yaml:16:35:") ||
-        !strstr(bsc_last_error(), "no run named 'bs8-x'"))
+        !strstr(bsc_last_error(), "no run bs8-x in this study"))
         fail_msg("unexpected error: %s", bsc_last_error());
     free(yaml);
     free(file);

@@ -228,7 +228,7 @@ static bsc_status run_report(const char *dir, const char *options_yaml)
     bsc_node *opts = NULL;
     if (options_yaml)
         assert_int_equal(bsc_node_parse_string("opts.yaml", options_yaml, &opts), BSC_OK);
-    bsc_analysis_config cfg = {opts, dir, 42};
+    bsc_analysis_config cfg = {opts, dir, 42, NULL, 0};
     void *self = NULL;
     bsc_status s = t->ops->create(&cfg, &self);
     if (s == BSC_OK) {

@@ -152,11 +152,6 @@ bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_
 /* OUT/analyses/<name> (the directory is created); malloc'ed. */
 bsc_status ana_out_path(const bsc_study *st, const char *name, char **path);
 
-/* Reads a safetensors checkpoint with the model's tensor names and shapes
- * into host arrays (n_params / n_state floats); state tensors missing from
- * the file are an error only when the model has state. */
-bsc_status ana_load_checkpoint(const bsc_model *m, const char *path, float *params,
-                               float *state);
 
 /* Saves a params-shaped host vector with the weights' tensor names. */
 bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
@@ -169,8 +164,8 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);
 /* `key` as a list of runs, batch sizes or names (one scalar is a list of
  * one), each checked for its form; absent: *n = 0. *out (malloc'ed) points
  * into the options tree, which outlives the analysis. */
-bsc_status ana_opt_runs(const bsc_node *map, const char *key, const bsc_node ***out,
-                        size_t *n);
+bsc_status ana_opt_runs(const bsc_analysis_config *cfg, const bsc_node *map, const char *key,
+                        const bsc_node ***out, size_t *n);
 
 /* The interpretation of a `subset:` option: 0 = the whole split. */
 bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out);

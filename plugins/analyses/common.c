@@ -65,36 +65,6 @@ bsc_status ana_out_path(const bsc_study *st, const char *name, char **path)
     return s;
 }
 
-bsc_status ana_load_checkpoint(const bsc_model *m, const char *path, float *params,
-                               float *state)
-{
-    bsc_safetensors *f = NULL;
-    bsc_status s = bsc_safetensors_open(path, &f);
-    if (s != BSC_OK)
-        return s;
-    for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
-        const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
-        const bsc_st_info *info = bsc_safetensors_find(f, t->name);
-        if (!info) {
-            s = bsc_fail(BSC_ERR_DATA, "%s: no tensor '%s' (is it a checkpoint of this model?)",
-                         path, t->name);
-            break;
-        }
-        if (!bsc_shape_equal(&info->shape, &t->spec.shape)) {
-            char a[64], b[64];
-            bsc_shape_format(&info->shape, a, sizeof a);
-            bsc_shape_format(&t->spec.shape, b, sizeof b);
-            s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' has shape %s, the model needs %s", path,
-                         t->name, a, b);
-            break;
-        }
-        float *dst = (t->spec.role == BSC_ROLE_STATE ? state : params) + t->offset;
-        s = bsc_safetensors_read(f, t->name, dst, t->numel);
-    }
-    bsc_safetensors_close(f);
-    return s;
-}
-
 bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
                            const char *const *meta_keys, const char *const *meta_values,
                            size_t n_meta)
@@ -124,8 +94,8 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out)
     return bsc_tensor_alloc(ctx, BSC_F32, &sh, out);
 }
 
-bsc_status ana_opt_runs(const bsc_node *map, const char *key, const bsc_node ***out,
-                        size_t *n)
+bsc_status ana_opt_runs(const bsc_analysis_config *cfg, const bsc_node *map, const char *key,
+                        const bsc_node ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -137,7 +107,7 @@ bsc_status ana_opt_runs(const bsc_node *map, const char *key, const bsc_node ***
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m; i++) {
         const bsc_node *it = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
-        bsc_status s = bsc_run_selector_check(it, key);
+        bsc_status s = bsc_run_selector_check(cfg, it, key);
         if (s != BSC_OK) {
             free(*out);
             *out = NULL;

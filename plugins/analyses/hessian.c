@@ -66,7 +66,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     if (!h)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     h->node = o;
-    if ((s = ana_opt_runs(o, "runs", &h->runs, &h->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(cfg, o, "runs", &h->runs, &h->n_runs)) != BSC_OK ||
         (s = bsc_opt_long(o, "top_k", 1, 1, 100, &h->top_k)) != BSC_OK ||
         (s = bsc_opt_long(o, "max_iter", 100, 1, 100000, &h->max_iter)) != BSC_OK ||
         (s = bsc_opt_double(o, "tol", 1e-3, 0, 1, &h->tol)) != BSC_OK ||

@@ -92,8 +92,8 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     const double def_range[2] = {-1.0, 2.0};
     ip->from = bsc_node_get(o, "from");
     ip->to = bsc_node_get(o, "to");
-    if ((ip->from && (s = bsc_run_selector_check(ip->from, "from")) != BSC_OK) ||
-        (ip->to && (s = bsc_run_selector_check(ip->to, "to")) != BSC_OK) ||
+    if ((ip->from && (s = bsc_run_selector_check(cfg, ip->from, "from")) != BSC_OK) ||
+        (ip->to && (s = bsc_run_selector_check(cfg, ip->to, "to")) != BSC_OK) ||
         (s = opt_path(o, "from_path", &ip->from_path)) != BSC_OK ||
         (s = opt_path(o, "to_path", &ip->to_path)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "range", def_range, 2, -1e6, 1e6, &range, &nr)) != BSC_OK ||
@@ -140,7 +140,7 @@ static bsc_status upload_checkpoint(const bsc_study *st, const char *path, bsc_t
     float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
     bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
-        s = ana_load_checkpoint(st->model, path, hp, hs);
+        s = bsc_checkpoint_load(st->model, path, hp, hs);
     if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
         s = bsc_tensor_write(st->ctx, p, hp);
     if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)

@@ -77,7 +77,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     const double def_eps = 1e-3;
     const char *start;
     static const char *const starts[] = {"zero", "random", NULL};
-    if ((s = ana_opt_runs(o, "runs", &sh->runs, &sh->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(cfg, o, "runs", &sh->runs, &sh->n_runs)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "eps", &def_eps, 1, 1e-12, 1e3, &sh->eps, &sh->n_eps)) !=
             BSC_OK ||
         (s = bsc_opt_long(o, "p", 100, 1, 100000, &sh->p)) != BSC_OK ||

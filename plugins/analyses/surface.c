@@ -125,7 +125,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
     sf->x[0] = sf->y[0] = -1;
     sf->x[1] = sf->y[1] = 1;
     sf->x[2] = sf->y[2] = 51;
-    if ((s = ana_opt_runs(o, "runs", &sf->runs, &sf->n_runs)) != BSC_OK ||
+    if ((s = ana_opt_runs(cfg, o, "runs", &sf->runs, &sf->n_runs)) != BSC_OK ||
         (s = bsc_opt_long(o, "dims", 2, 1, 2, &dims)) != BSC_OK ||
         (s = opt_axis(o, "x", sf->x, &sf->x_given)) != BSC_OK ||
         (s = opt_axis(o, "y", sf->y, &sf->y_given)) != BSC_OK ||
@@ -162,7 +162,7 @@ static bsc_status create(const bsc_analysis_config *cfg, void **self)
             if ((s = bsc_node_to_string(pn->items[i], &v)) != BSC_OK)
                 goto fail;
             if (strcmp(v, "init") != 0) {
-                if ((s = bsc_run_selector_check(pn->items[i], "plane")) != BSC_OK)
+                if ((s = bsc_run_selector_check(cfg, pn->items[i], "plane")) != BSC_OK)
                     goto fail;
                 sf->plane_at[i] = pn->items[i];
             }
@@ -434,7 +434,7 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
             s = bsc_tensor_copy(st->ctx, r->final_state, q);
     } else if (s == BSC_OK) {
         float *hp = malloc(np * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
-        s = hp && hs && path ? ana_load_checkpoint(st->model, path, hp, hs)
+        s = hp && hs && path ? bsc_checkpoint_load(st->model, path, hp, hs)
                              : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         if (s == BSC_OK)
             s = bsc_tensor_write(st->ctx, p, hp);

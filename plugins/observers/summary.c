@@ -32,7 +32,7 @@ typedef struct summary {
 
 static void sum_destroy(void *self);
 
-static bsc_status parse_pairs(const bsc_node *p, summary *sm)
+static bsc_status parse_pairs(const bsc_analysis_config *cfg, const bsc_node *p, summary *sm)
 {
     if (p->kind != BSC_NODE_SEQ)
         return bsc_node_fail(p, BSC_ERR_INVALID, "'pairs' must be a list of [small, large] "
@@ -46,7 +46,7 @@ static bsc_status parse_pairs(const bsc_node *p, summary *sm)
             return bsc_node_fail(it, BSC_ERR_INVALID, "a pair must be [small, large], two "
                                  "batch sizes or run names");
         for (int k = 0; k < 2; k++) {
-            bsc_status s = bsc_run_selector_check(it->items[k], "summary.pairs");
+            bsc_status s = bsc_run_selector_check(cfg, it->items[k], "summary.pairs");
             if (s != BSC_OK)
                 return s;
             sm->pairs[i][k] = it->items[k];
@@ -66,7 +66,7 @@ static bsc_status sum_create(const bsc_analysis_config *cfg, void **self)
     if (!sm)
         return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
     const bsc_node *p = bsc_node_get(cfg->options, "pairs");
-    if (p && (s = parse_pairs(p, sm)) != BSC_OK) {
+    if (p && (s = parse_pairs(cfg, p, sm)) != BSC_OK) {
         sum_destroy(sm);
         return s;
     }

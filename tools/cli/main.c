@@ -232,7 +232,7 @@ static int cmd_report(int argc, char **argv)
         s = bsc_fail(BSC_ERR_NOT_FOUND, "no plugin provides the analysis type 'report' (was "
                      "bsc_report built? it needs PLplot: libplplot-dev)");
     if (s == BSC_OK) {
-        bsc_analysis_config cfg = {p ? p->report : NULL, out, p ? p->seed : 0};
+        bsc_analysis_config cfg = {p ? p->report : NULL, out, p ? p->seed : 0, NULL, 0};
         s = t->ops->create(&cfg, &self);
     }
     if (s == BSC_OK) {

@@ -91,6 +91,17 @@ const bsc_tensor *bsc_model_dactivation(bsc_model *m, size_t i);
 void *bsc_model_layer_self(bsc_model *m, size_t i);
 const bsc_layer_ops *bsc_model_layer_ops(const bsc_model *m, size_t i);
 
+/* Checkpoints (checkpoint.c): safetensors named like the matching
+ * torch.nn.Sequential's state_dict ("1.weight"), PyTorch layouts. */
+/* Saves the model's current device parameters and state; metadata records
+ * the batch size and epoch. Atomic (temporary file + rename). */
+bsc_status bsc_checkpoint_save(bsc_model *m, const char *path, long batch_size, int epoch);
+/* Loads a checkpoint of this model into host arrays (n_params and n_state
+ * floats): every tensor must be there with the model's shape (BSC_ERR_DATA
+ * naming the file and tensor otherwise); extra tensors are ignored. */
+bsc_status bsc_checkpoint_load(const bsc_model *m, const char *path, float *params,
+                               float *state);
+
 #ifdef __cplusplus
 }
 #endif

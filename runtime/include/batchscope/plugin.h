@@ -166,10 +166,17 @@ struct bsc_model;      /* model.h */
 struct bsc_evaluator;  /* evaluator.h */
 struct bsc_metrics_row;
 
+struct bsc_run_result;
+
 typedef struct bsc_analysis_config {
     const bsc_node *options;   /* its mapping under `observers:` or `analyses:` */
     const char *out_dir;       /* OUT */
     uint64_t seed;
+    /* ABI 1.1: the runs the study will train (name and batch_size only; no
+     * tensors), so that options naming runs are checked before training.
+     * NULL when unknown (`batchscope report`). */
+    const struct bsc_run_result *planned_runs;
+    size_t n_planned_runs;
 } bsc_analysis_config;
 
 /* One training run (a batch size and its own rate), as observers see it. */

@@ -35,10 +35,13 @@ const char *bsc_run_result_name(const bsc_run_result *r, char *buf, size_t len);
  * a run name (anything else, a quoted "256" included); *bs gets the value. */
 int bsc_run_selector_batch_size(const bsc_node *sel, long *bs);
 
-/* Checks the form of a selector before any run exists (an analysis' create):
- * a scalar that is a positive batch size or a valid run name; errors at the
- * node's file:line:col, `what` naming the option ("interpolate.from"). */
-bsc_status bsc_run_selector_check(const bsc_node *sel, const char *what);
+/* Checks a selector in an analysis' create(): a scalar that is a positive
+ * batch size or a valid run name and, when cfg knows the study's planned
+ * runs, one that picks one of them ("no run bs512 in this study (runs:
+ * bs32, bs256)"); errors at the node's file:line:col, `what` naming the
+ * option ("interpolate.from"). cfg may be NULL. */
+bsc_status bsc_run_selector_check(const bsc_analysis_config *cfg, const bsc_node *sel,
+                                  const char *what);
 
 /* The run a selector picks among runs[0..n): batch size B picks the run
  * named "bs<B>" when there is one, else the first run with batch size B (in
