@@ -19,7 +19,27 @@
  * floats, filter counts to CONV_TILE_N, colT rows to CONV_TILE_K, zero-filled
  * by the kernels that write them (zero rows add nothing to any sum), and it
  * gives each big matrix its own sub-buffer of the workspace. Only the small
- * weight-shaped matrices are copied, by copy_cols. */
+ * weight-shaped matrices are copied, by copy_cols.
+ *
+ * Why not CLBlast's convgemm (issue 4 asks to measure and pick): with
+ * tools/bench/bench_conv, on the two convolutions of pipelines/cnn.yaml at
+ * batch 256 (PoCL 3.1 on a 2-core AVX-512 Xeon, CLBlast 1.5.3; 10 interleaved
+ * pairs after warm-up, the machine shared with two other training processes,
+ * load average 4.1-4.7), median forward times were:
+ *   conv 5x5 1->32 on 28x28 p2:   ours 55.5 ms, CLBlastSconvgemm + bias 208 ms
+ *                                 (3.7x slower)
+ *   conv 5x5 32->64 on 14x14 p2:  ours 170 ms, CLBlastSconvgemm + bias 1370 ms
+ *                                 (8.1x slower)
+ * (a second run: 4.0x and 8.2x). Absolute times suffer from the load; the
+ * ratios are paired, and far from the 15% that would have been worth a
+ * change. Both outputs agreed bitwise
+ * (convgemm takes NCHW input, the weight as [F, C, KH, KW] -- PyTorch's
+ * layout -- and writes NCHW output, cross-correlation mode). From CLBlast's
+ * source, its convgemm runs one im2col per sample and waits for each,
+ * allocates a fresh column buffer on every call, and multiplies with a kernel
+ * derived from XgemmDirect, untuned for PoCL, rather than the tuned tiled
+ * Xgemm runtime/blas.c sets up; and it has no backward. So conv2d keeps
+ * im2col + GEMM. */
 #include <stdlib.h>
 #include "layers.h"
 
