@@ -29,6 +29,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "analyses.h"
 #include "batchscope/fsutil.h"
 #include "batchscope/rng.h"
@@ -50,20 +52,6 @@ static void near(double got, double want, double rtol, double atol, const char *
         fail_msg("%s[%d]: got %.12g, want %.12g (tolerance %.3g)", what, i, got, want, tol);
 }
 
-static char *temp_dir(void)
-{
-    char tmpl[] = "/tmp/bsc-ana-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void rm_rf(const char *dir)
-{
-    char *cmd = bsc_strdup_printf("rm -rf '%s'", dir);
-    if (cmd && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    free(cmd);
-}
 
 /* ------------------------------------------------------ the quadratic */
 
@@ -284,7 +272,7 @@ static bsc_status bowl(void *user, double x, double y, double *loss, double *acc
 static void test_grid_resume_equals_one_go(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("ana");
     char *p1 = bsc_strdup_printf("%s/a.partial", dir), *p2 = bsc_strdup_printf("%s/b.partial", dir);
     ana_grid g = {-1, 1, -0.5, 2, 9, 7};
     const size_t n = 63;
@@ -323,7 +311,7 @@ static void test_grid_resume_equals_one_go(void **state)
     near(ana_linspace(-1, 2, 31, 0), -1, 0, 0, "linspace", 0);
     near(ana_linspace(-1, 2, 31, 30), 2, 0, 0, "linspace", 30);
     near(ana_linspace(-1, 2, 31, 10), 0, 0, 1e-15, "linspace", 10);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
     free(p1);
     free(p2);
@@ -655,7 +643,7 @@ static const char *PIPELINE =
 static void test_linear_softmax_end_to_end(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("ana");
     write_dataset(dir);
     char *yaml = bsc_strdup_printf("%s/ana.yaml", dir), *out = bsc_strdup_printf("%s/out", dir);
     CHECK(bsc_write_file_atomic(yaml, PIPELINE, strlen(PIPELINE)));
@@ -813,7 +801,7 @@ static void test_linear_softmax_end_to_end(void **state)
     free(py);
     free(yaml);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -876,7 +864,7 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
 static void test_named_runs(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("ana");
     write_dataset(dir);
     bsc_status s;
     char *out = run_named_study(dir, NAMED_PIPELINE, &s);
@@ -943,11 +931,11 @@ static void test_named_runs(void **state)
     near(cell(t, 1, "batch_size"), 48, 0, 0, "batch size", 1);
     bsc_table_free(t);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 
     /* a name the study does not have: an error at the name, before training */
-    dir = temp_dir();
+    dir = tu_tmpdir("ana");
     write_dataset(dir);
     char *bad = strdup(NAMED_PIPELINE);
     char *at = strstr(bad, "to: b48-fast");
@@ -959,7 +947,7 @@ static void test_named_runs(void **state)
     assert_false(bsc_path_exists(out));
     free(bad);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -1016,7 +1004,7 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
 static void test_surface_interrupted_and_resumed(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("ana");
     write_dataset(dir);
     char *yaml = bsc_strdup_printf("%s/resume.yaml", dir);
     char *one = bsc_strdup_printf("%s/one", dir), *two = bsc_strdup_printf("%s/two", dir);
@@ -1046,7 +1034,7 @@ static void test_surface_interrupted_and_resumed(void **state)
     free(one);
     free(two);
     free(yaml);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 

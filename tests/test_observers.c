@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "batchscope/fsutil.h"
 #include "batchscope/safetensors.h"
 #include "batchscope/study.h"
@@ -89,20 +91,6 @@ static void write_idx(const char *dir, const char *prefix, size_t n, int rows, i
     free(p);
 }
 
-static char *temp_dir(void)
-{
-    char tmpl[] = "/tmp/bsc-obs-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void rm_rf(const char *dir)
-{
-    char *cmd = bsc_strdup_printf("rm -rf '%s'", dir);
-    if (cmd && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    free(cmd);
-}
 
 /* The dataset block every pipeline here uses (train and test from the same
  * files: the tests look at training only). */
@@ -260,7 +248,7 @@ static void linear_case(int bias, int side)
         r = r * 1664525u + 1013904223u;
         pix[i] = side == 2 ? small[i] : (uint8_t)(r >> 24);
     }
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, side, side, pix, lab);
     char model[128];
     snprintf(model, sizeof model, "  - {type: flatten}\n  - {type: dense, units: 3, bias: %s}\n",
@@ -342,7 +330,7 @@ static void linear_case(int bias, int side)
     bsc_table_free(ld);
     free(run);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -379,7 +367,7 @@ static void test_identical_examples(void **state)
         memcpy(pix + i * F, x, F);
         lab[i] = 1;
     }
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 2, 2, pix, lab);
     const char *model = "  - {type: flatten}\n  - {type: dense, units: 5}\n  - {type: relu}\n"
                         "  - {type: dense, units: 3}\n";
@@ -411,7 +399,7 @@ static void test_identical_examples(void **state)
         free(run);
         free(out);
     }
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -426,7 +414,7 @@ static void test_orthogonal_examples(void **state)
     enum { N = 2, F = 4, K = 3 };
     static const uint8_t pix[N * F] = {200, 100, 0, 0, 0, 0, 50, 250};
     static const uint8_t lab[N] = {0, 2};
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 2, 2, pix, lab);
     const char *model = "  - {type: flatten}\n  - {type: dense, units: 3, bias: false}\n";
     const char *training = "  epochs: 1\n  batch_sizes: [2]\n"
@@ -456,7 +444,7 @@ static void test_orthogonal_examples(void **state)
         free(run);
         free(out);
     }
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -476,7 +464,7 @@ static void test_noise_scale_known_variance(void **state)
         memcpy(pix + i * F, x, F);
         lab[i] = (uint8_t)(i % 2);
     }
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 2, 2, pix, lab);
     char *out = run_study(dir, "noise", K,
                           "  - {type: flatten}\n  - {type: dense, units: 2, bias: false}\n",
@@ -508,7 +496,7 @@ static void test_noise_scale_known_variance(void **state)
     bsc_table_free(ns);
     free(run);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -540,7 +528,7 @@ static void test_trajectory_unchanged(void **state)
     }
     for (int i = 0; i < N; i++)
         lab[i] = (uint8_t)((pix[i * F] + pix[i * F + 5]) % 3);
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 4, 4, pix, lab);
     const char *model = "  - {type: flatten}\n  - {type: dense, units: 8}\n"
                         "  - {type: batchnorm}\n  - {type: relu}\n  - {type: dropout, p: 0.25}\n"
@@ -592,7 +580,7 @@ static void test_trajectory_unchanged(void **state)
     bsc_table_free(m16);
     free(plain);
     free(obs);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -623,7 +611,7 @@ static void test_summary_named_runs(void **state)
     }
     for (int i = 0; i < N; i++)
         lab[i] = (uint8_t)(pix[i * F + 4] % 2);
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 3, 3, pix, lab);
     const char *model = "  - {type: flatten}\n  - {type: dense, units: 2}\n";
     const char *base = "  epochs: 2\n  batch_sizes: [8, 16]\n"
@@ -684,7 +672,7 @@ static void test_summary_named_runs(void **state)
     free(plain);
     free(named);
     free(training);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -698,7 +686,7 @@ static void test_summary_unknown_run(void **state)
         pix[i] = (uint8_t)(i * 53);
     for (int i = 0; i < N; i++)
         lab[i] = (uint8_t)(i % 2);
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 2, 2, pix, lab);
     char *yaml = bsc_strdup_printf("version: 1\nname: pair\n%s  n_classes: 2\nmodel:\n"
                                    "  - {type: flatten}\n  - {type: dense, units: 2}\n"
@@ -722,7 +710,7 @@ static void test_summary_unknown_run(void **state)
     free(yaml);
     free(file);
     free(out);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -737,7 +725,7 @@ static void test_option_error(void **state)
         pix[i] = (uint8_t)(i * 37);
     for (int i = 0; i < N; i++)
         lab[i] = (uint8_t)(i % 2);
-    char *dir = temp_dir();
+    char *dir = tu_tmpdir("obs");
     write_idx(dir, "train", N, 2, 2, pix, lab);
     char *yaml = bsc_strdup_printf("version: 1\nname: bad\n%s  n_classes: 2\nmodel:\n"
                                    "  - {type: flatten}\n  - {type: dense, units: 2}\n"
@@ -760,7 +748,7 @@ static void test_option_error(void **state)
     free(yaml);
     free(file);
     free(bout);
-    rm_rf(dir);
+    tu_rm_rf(dir);
     free(dir);
 }
 

@@ -16,6 +16,18 @@ char *tu_tmpdir(const char *tag)
     return d;
 }
 
+void tu_rm_rf(const char *dir)
+{
+    size_t n = strlen(dir) + 16;
+    char *cmd = malloc(n);
+    if (!cmd)
+        return;
+    snprintf(cmd, n, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+}
+
 char *tu_write(const char *dir, const char *name, const char *text)
 {
     size_t n = strlen(dir) + strlen(name) + 2;

@@ -7,6 +7,8 @@
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is
  * malloc'ed (free it). Aborts on failure. */
 char *tu_tmpdir(const char *tag);
+/* Removes a directory tree (best effort; a test's temporary directory). */
+void tu_rm_rf(const char *dir);
 /* Writes text to dir/name and returns the malloc'ed full path. */
 char *tu_write(const char *dir, const char *name, const char *text);
 /* Runs `sh -c cmd` with stderr folded into stdout; returns the exit status
