@@ -396,11 +396,26 @@ static void draw_cuts(const rep *r, const void *data)
                                           "Cut along direction 2 (direction 1 = 0)"};
     static const char *const xl[2] = {"direction 1 (filter-normalized)",
                                       "direction 2 (filter-normalized)"};
+    /* A run may have both a 1D surface and a 2D one: their first directions
+     * come from the same random stream, so in the first panel the 2D
+     * surface's cut is left out where the 1D surface is drawn. One legend
+     * entry per run, in the report's run order. */
+    int skip[MAX_SURF] = {0};
+    for (size_t k = 0; k < d->n; k++)
+        for (size_t j = 0; j < d->n; j++)
+            if (j != k && d->run[k] && d->run[j] == d->run[k] && d->n_panels == 2 &&
+                d->len[1][k] && !d->len[1][j])
+                skip[k] = 1;
     rep_legend l = {0};
-    for (size_t k = 0; k < d->n; k++) {
-        rep_legend_add(&l, d->label[k], d->run[k] ? d->run[k]->color : REP_COL_FG,
-                       d->run[k] ? d->run[k]->style : 1, 0);
-    }
+    for (size_t i = 0; i < r->n_runs; i++)
+        for (size_t k = 0; k < d->n; k++)
+            if (d->run[k] == &r->runs[i]) {
+                rep_legend_add(&l, d->label[k], r->runs[i].color, r->runs[i].style, 0);
+                break;
+            }
+    for (size_t k = 0; k < d->n; k++)
+        if (!d->run[k])
+            rep_legend_add(&l, d->label[k], REP_COL_FG, 1, 0);
     for (int p = 0; p < d->n_panels; p++) {
         double x0 = INFINITY, x1 = -INFINITY, lo = INFINITY, hi = -INFINITY, a, b;
         for (size_t k = 0; k < d->n; k++) {
@@ -417,11 +432,11 @@ static void draw_cuts(const rep *r, const void *data)
                  d->log_y ? "training loss (nats, log scale)" : "training loss (nats)",
                  titles[p]);
         for (size_t k = 0; k < d->n; k++)
-            rep_line(d->len[p][k], d->x[p][k], d->y[p][k],
-                     d->run[k] ? d->run[k]->color : REP_COL_FG, d->run[k] ? d->run[k]->style : 1,
-                     2.5);
+            if (!(p == 0 && skip[k]))
+                rep_line(d->len[p][k], d->x[p][k], d->y[p][k],
+                         d->run[k] ? d->run[k]->color : REP_COL_FG,
+                         d->run[k] ? d->run[k]->style : 1, 2.5);
     }
-    (void)r;
     rep_legend_draw(&l, 1);
 }
 
