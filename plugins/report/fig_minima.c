@@ -312,10 +312,11 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             s = rep_col(t, path, "eigenvalue", &ce);
         else
             ce = (size_t)c;
-        d->title[0] = "Top eigenvalue of the training-loss Hessian";
-        d->ylabel[0] = "λ#dmax#u (nats per squared weight unit)";
+        /* Short titles and labels: two panels side by side at paper size. */
+        d->title[0] = "Top Hessian eigenvalue";
+        d->ylabel[0] = "λ#dmax#u (nats / weight unit²)";
         d->title[1] = "Hessian trace (Hutchinson)";
-        d->ylabel[1] = "tr(H) (nats per squared weight unit)";
+        d->ylabel[1] = "tr(H) (nats / weight unit²)";
         /* The top eigenvalue of a run is the largest of its rows, whether
          * the file lists one eigenvalue per run or the top k. Rows belong
          * to a run by its name (the `run` column), else by batch size. */
