@@ -31,14 +31,16 @@ static int run_once(const char *pipeline, const char *out, int epochs, long batc
     char s_epochs[64], s_batch[64];
     snprintf(s_epochs, sizeof s_epochs, "training.epochs=%d", epochs);
     snprintf(s_batch, sizeof s_batch, "training.batch_sizes=[%ld]", batch);
+    /* Training alone: the pipeline's analyses and report are switched off. */
     const char *sets[] = {s_epochs, s_batch,
                           on ? "observers=[{type: distance}, {type: update_norms}]"
-                             : "observers=[]"};
+                             : "observers=[]",
+                          "analyses=[]", "report={enabled: false}"};
     bsc_run_options o = {0};
     o.pipeline_path = pipeline;
     o.out_dir = out;
     o.overrides = sets;
-    o.n_overrides = 3;
+    o.n_overrides = sizeof sets / sizeof *sets;
     o.quiet = 1;
     double t0 = bsc_now();
     bsc_status s = bsc_study_run(&o);
