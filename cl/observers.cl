@@ -1,11 +1,12 @@
 /* Observers: norms of segments of flat vectors (one segment per layer), in a
  * fixed order so that the same run gives bitwise the same numbers.
  *
- * Every kernel runs one work-group per segment (or one in all); each work
+ * Most kernels run one work-group per segment (or one in all); each work
  * item walks its strided slice of the segment in order and the group then
  * adds the partial sums in a fixed tree in local memory. No atomics. The
  * local size must be a power of two. Segment s is [seg[s], seg[s+1]) in
- * elements, relative to the vectors' offsets. */
+ * elements, relative to the vectors' offsets. obs_seg_diff_sqnorm instead
+ * gives each chunk to one work item (no local memory, no barriers). */
 
 static void tree_sum(__local float *tmp, const uint lid, const uint lsz)
 {
@@ -17,30 +18,53 @@ static void tree_sum(__local float *tmp, const uint lid, const uint lsz)
     }
 }
 
-/* out[oo + s] = ||a - b||^2 over segment s; when copy is set, b = a
- * afterwards (each element is read before it is overwritten by the same
- * work item), so that one pass measures an update and stores the new point. */
+/* out[oo + c] = ||a - b||^2 over chunk c (c < nc), one work item per chunk
+ * and no local memory or barriers: the work item walks its chunk in order
+ * with float4 loads into two float4 accumulators, adds their lanes in a
+ * fixed order and then the scalar tail, so the result does not depend on
+ * the local size. When copy is set, b = a afterwards (each element is read
+ * before it is overwritten by the same work item), so that one pass
+ * measures an update and stores the new point. */
 __kernel void obs_seg_diff_sqnorm(__global const float *a, const uint ao,
                                   __global float *b, const uint bo,
-                                  __global const uint *seg, __global float *out,
-                                  const uint oo, const int copy, __local float *tmp)
+                                  __global const uint *seg, const uint nc,
+                                  __global float *out, const uint oo, const int copy)
 {
-    const uint g = get_group_id(0);
-    const uint lid = get_local_id(0);
-    const uint lsz = get_local_size(0);
-    const uint lo = seg[g], hi = seg[g + 1];
-    float acc = 0.0f;
-    for (uint i = lo + lid; i < hi; i += lsz) {
-        float v = a[ao + i];
-        float d = v - b[bo + i];
+    const uint c = get_global_id(0);
+    if (c >= nc)
+        return;
+    const uint lo = seg[c], hi = seg[c + 1];
+    __global const float *pa = a + ao + lo;
+    __global float *pb = b + bo + lo;
+    const uint n = hi - lo, n8 = n & ~7u;
+    float4 s0 = (float4)(0.0f), s1 = (float4)(0.0f);
+    if (copy) {
+        for (uint i = 0; i < n8; i += 8) {
+            float4 v0 = vload4(0, pa + i), v1 = vload4(1, pa + i);
+            float4 d0 = v0 - vload4(0, pb + i), d1 = v1 - vload4(1, pb + i);
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+            vstore4(v0, 0, pb + i);
+            vstore4(v1, 1, pb + i);
+        }
+    } else {
+        for (uint i = 0; i < n8; i += 8) {
+            float4 d0 = vload4(0, pa + i) - vload4(0, pb + i);
+            float4 d1 = vload4(1, pa + i) - vload4(1, pb + i);
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+        }
+    }
+    float4 s = s0 + s1;
+    float acc = (s.x + s.y) + (s.z + s.w);
+    for (uint i = n8; i < n; i++) {
+        float v = pa[i];
+        float d = v - pb[i];
         acc += d * d;
         if (copy)
-            b[bo + i] = v;
+            pb[i] = v;
     }
-    tmp[lid] = acc;
-    tree_sum(tmp, lid, lsz);
-    if (lid == 0)
-        out[oo + g] = tmp[0];
+    out[oo + c] = acc;
 }
 
 /* For segment s: out[oo + 3s] = ||w - w0||^2, out[oo + 3s + 1] = ||w - ws||^2,

@@ -1,7 +1,8 @@
 /* batchscope observers plugin: `update_norms` -- the size of every step.
  *
  * After each optimizer step, one kernel reads w_{t+1} and the observer's own
- * copy of w_t, writes ||w_{t+1} - w_t||^2 per chunk of a layer (observers.h)
+ * copy of w_t, writes ||w_{t+1} - w_t||^2 per chunk of a layer (observers.h,
+ * one work item per chunk, no barriers)
  * into a device buffer at the step's index in the epoch, and stores w_{t+1}
  * as the next w_t in the same pass (one read of the parameters, one read and
  * one write of the copy). The buffer comes back once per epoch.
@@ -94,6 +95,10 @@ static bsc_status un_run_start(void *self, const bsc_run_info *run)
         (s = obs_local_size(run->ctx, u->k, &u->local)) != BSC_OK ||
         (s = bsc_table_new(&u->total)) != BSC_OK || (s = bsc_table_new(&u->layers)) != BSC_OK)
         return s;
+    /* One work item per chunk: a few per group (PoCL runs a group's work
+     * items as one loop) leave the groups to spread over the cores. */
+    if (u->local > 8)
+        u->local = 8;
     static const char *const tcols[] = {"step", "epoch", "lr", "norm"};
     static const char *const lcols[] = {"step", "epoch", "layer", "norm"};
     for (size_t i = 0; i < 4; i++)
@@ -116,11 +121,13 @@ static bsc_status un_after_step(void *self, const bsc_run_info *run, const bsc_s
     const bsc_tensor *w = bsc_model_params(run->model);
     cl_uint wo = (cl_uint)w->offset, po = (cl_uint)u->prev.offset,
             o = (cl_uint)(u->norms.offset + k * u->seg.n_chunks);
+    cl_uint nc = (cl_uint)u->seg.n_chunks;
     cl_int copy = 1;
     bsc_karg a[] = {BSC_ARG(w->mem), BSC_ARG(wo), BSC_ARG(u->prev.mem), BSC_ARG(po),
-                    BSC_ARG(u->seg.dev.mem), BSC_ARG(u->norms.mem), BSC_ARG(o),
-                    BSC_ARG(copy), BSC_LOCAL(u->local * sizeof(float))};
-    size_t g = u->seg.n_chunks * u->local;
+                    BSC_ARG(u->seg.dev.mem), BSC_ARG(nc), BSC_ARG(u->norms.mem), BSC_ARG(o),
+                    BSC_ARG(copy)};
+    /* One work item per chunk; the grid is padded to whole work-groups. */
+    size_t g = (u->seg.n_chunks + u->local - 1) / u->local * u->local;
     return bsc_launch(u->ctx, u->k, 9, a, 1, &g, &u->local);
 }
 
