@@ -155,20 +155,6 @@ static bsc_status act_backward(void *self, const bsc_pass *p, const bsc_tensor *
     return layers_run(a->ctx, a->k_bwd, total, 11, k);
 }
 
-/* No parameters, so each row's squared gradient norm here is zero; saying so
- * (instead of leaving the hook NULL) keeps the host off its micro-batch
- * fallback for models made of dense layers and these. */
-static bsc_status act_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
-                             const bsc_tensor *dout, bsc_tensor *acc)
-{
-    (void)self;
-    (void)p;
-    (void)in;
-    (void)dout;
-    (void)acc;
-    return BSC_OK;
-}
-
 static void act_destroy(void *self)
 {
     free(self);
@@ -186,7 +172,7 @@ static void act_destroy(void *self)
         .forward = act_forward,                         \
         .backward = act_backward,                       \
         .destroy = act_destroy,                         \
-        .per_example_sqnorm = act_sqnorm,               \
+        .per_example_sqnorm = layers_sqnorm_none,       \
     }
 
 ACT_OPS(layers_relu_ops, relu_create);

@@ -136,18 +136,6 @@ static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tens
     return layers_run(d->ctx, d->k_bwd, total, 7, a);
 }
 
-/* No parameters: nothing to add (see activation.c). */
-static bsc_status dropout_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
-                                 const bsc_tensor *dout, bsc_tensor *acc)
-{
-    (void)self;
-    (void)p;
-    (void)in;
-    (void)dout;
-    (void)acc;
-    return BSC_OK;
-}
-
 static void dropout_destroy(void *self)
 {
     free(self);
@@ -164,5 +152,5 @@ const bsc_layer_ops layers_dropout_ops = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .destroy = dropout_destroy,
-    .per_example_sqnorm = dropout_sqnorm,
+    .per_example_sqnorm = layers_sqnorm_none,
 };

@@ -74,4 +74,10 @@ void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
 #define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/batchnorm.cl */
 
+/* per_example_sqnorm of a layer without parameters: nothing to add. Saying
+ * so (instead of leaving the hook NULL) keeps the host off its micro-batch
+ * fallback for models made of dense layers and these. */
+bsc_status layers_sqnorm_none(void *self, const bsc_pass *p, const bsc_tensor *in,
+                              const bsc_tensor *dout, bsc_tensor *acc);
+
 #endif

@@ -153,18 +153,6 @@ static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor 
     return layers_run(pl->ctx, pl->k_bwd, n, i, a);
 }
 
-/* No parameters: nothing to add (see activation.c). */
-static bsc_status pool_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
-                              const bsc_tensor *dout, bsc_tensor *acc)
-{
-    (void)self;
-    (void)p;
-    (void)in;
-    (void)dout;
-    (void)acc;
-    return BSC_OK;
-}
-
 static void pool_destroy(void *self)
 {
     free(self);
@@ -182,7 +170,7 @@ static void pool_destroy(void *self)
         .forward = pool_forward,                        \
         .backward = pool_backward,                      \
         .destroy = pool_destroy,                        \
-        .per_example_sqnorm = pool_sqnorm,              \
+        .per_example_sqnorm = layers_sqnorm_none,       \
     }
 
 POOL_OPS(layers_maxpool2d_ops, maxpool_create);
