@@ -583,6 +583,10 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     interrupted = 0;
+    /* From the start: a Ctrl-C while data loads or kernels build must still
+     * end in an "interrupted" manifest, not a killed process. The training
+     * loop and the analyses poll the flag. */
+    sigaction(SIGINT, &sa, &old);
 
     bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st.p);
     if (s == BSC_OK)
@@ -608,11 +612,9 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     if (s == BSC_OK && (s = write_manifest(&st, "running", NULL)) == BSC_OK)
         out_ready = 1;
     if (s == BSC_OK && st.p->n_layers) {
-        sigaction(SIGINT, &sa, &old);
         s = train_all(&st);
         if (s == BSC_OK)
             s = post_analyses(&st);
-        sigaction(SIGINT, &old, NULL);
     }
     if (out_ready) {
         const char *status = s == BSC_OK ? "completed"
@@ -636,6 +638,7 @@ bsc_status bsc_study_run(const bsc_run_options *o)
             free(err);
         }
     }
+    sigaction(SIGINT, &old, NULL);
     study_free(&st);
     return s;
 }

@@ -247,7 +247,7 @@ static void test_interrupt_and_resume(void **state)
                           "  - {type: dense, units: 10}\n"
                           "training: {epochs: 400, batch_sizes: [8, 64], eval_batch_size: 256}\n");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 4 '%s' run '%s' --out '%s/out' --quiet", BSC_CLI,
+    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 6 '%s' run '%s' --out '%s/out' --quiet", BSC_CLI,
              yaml, dir);
     char *out = NULL;
     int rc = tu_run(cmd, &out);
