@@ -26,14 +26,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[300];
-    int rc;
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    rc = system(cmd) == 0 ? 0 : -1;
+    tu_rm_rf(tmpdir);
     free(tmpdir);
     tmpdir = NULL;
-    return rc;
+    return 0;
 }
 
 static const char *tmp_path(const char *name)
