@@ -125,7 +125,7 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
         rows(sp, start, count, &x, &y);
-        bsc_pass p = {count, 0, 0, 0};
+        bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
             (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
                          2 * chunks)) != BSC_OK ||
@@ -185,7 +185,7 @@ bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset, bs
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
         rows(sp, start, count, &x, &y);
-        bsc_pass p = {count, 0, 0, 0};
+        bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
             (s = bsc_model_backward(e->model, &p, &x, &y, 1.0f / (float)n)) != BSC_OK ||
             (s = bsc_axpy(ctx, np, 1.0f, bsc_model_grads(e->model), grad)) != BSC_OK ||

@@ -9,12 +9,14 @@
 #include <string.h>
 
 typedef struct layer {
-    const bsc_layer_type *type;
+    const bsc_type *type;
+    const bsc_layer_ops *ops;  /* type->ops (the registry's full-size copy) */
     void *self;
     bsc_shape out;             /* per-sample */
     int n_params;
     size_t first_tensor;       /* index into m->tensors */
-    bsc_tensor *params, *grads;   /* binding arrays, kept alive for the layer */
+    bsc_tensor *params, *grads;   /* binding tensors, kept alive for the layer */
+    const bsc_tensor **param_ptrs, **grad_ptrs;  /* what bind() sees (plugin.h) */
     bsc_tensor workspace;
     bsc_tensor act, dact;      /* [max_batch, out] */
 } layer;
@@ -22,7 +24,8 @@ typedef struct layer {
 struct bsc_model {
     layer *layers;
     size_t n_layers;
-    const bsc_loss_type *loss_type;
+    const bsc_type *loss_type;
+    const bsc_loss_ops *loss_ops;
     void *loss_self;
     bsc_tensor loss_ws;
     bsc_shape input;
@@ -49,8 +52,8 @@ static bsc_tensor batch_view(const bsc_tensor *t, size_t batch, const bsc_shape 
 static bsc_status add_tensors(bsc_model *m, size_t li, const bsc_component *c)
 {
     layer *L = &m->layers[li];
-    const bsc_layer_ops *ops = L->type->ops;
-    L->n_params = ops->n_params(L->self);
+    const bsc_layer_ops *ops = L->ops;
+    L->n_params = ops->n_params ? ops->n_params(L->self) : 0;
     if (L->n_params < 0 || L->n_params > 64)
         return bsc_node_fail(c->node, BSC_ERR_PLUGIN, "layer '%s' declares %d parameters",
                              c->type, L->n_params);
@@ -99,36 +102,38 @@ bsc_status bsc_model_create(const bsc_registry *r, const bsc_component *layers, 
     for (size_t i = 0; i < n_layers; i++) {
         const bsc_component *c = &layers[i];
         layer *L = &m->layers[i];
-        L->type = bsc_registry_layer(r, c->type);
-        if (!L->type) {
-            s = bsc_registry_unknown(r, BSC_KIND_LAYER, bsc_node_get(c->node, "type"), c->type);
+        if ((s = bsc_registry_resolve(r, BSC_KIND_LAYER, bsc_node_get(c->node, "type"), c->type,
+                                      &L->type)) != BSC_OK ||
+            (s = bsc_type_check_options(L->type, c->node)) != BSC_OK)
             goto cleanup;
-        }
+        L->ops = L->type->ops;
         bsc_layer_config cfg = {c->node, cur, (int)i};
-        if ((s = L->type->ops->create(&cfg, &L->self)) != BSC_OK)
+        if ((s = L->ops->create(&cfg, &L->self)) != BSC_OK)
             goto cleanup;
         m->n_layers = i + 1;
-        if ((s = L->type->ops->output_shape(L->self, &L->out)) != BSC_OK)
+        /* Default output shape: the input's (an elementwise layer). */
+        L->out = cur;
+        if (L->ops->output_shape && (s = L->ops->output_shape(L->self, &L->out)) != BSC_OK)
             goto cleanup;
         if ((s = add_tensors(m, i, c)) != BSC_OK)
             goto cleanup;
         cur = L->out;
     }
     const char *loss_name = loss && loss->type ? loss->type : "softmax_cross_entropy";
-    m->loss_type = bsc_registry_loss(r, loss_name);
-    if (!m->loss_type) {
-        const bsc_node *at = loss && loss->node ? loss->node : NULL;
-        if (at && at->kind == BSC_NODE_MAP && bsc_node_get(at, "type"))
-            at = bsc_node_get(at, "type");
-        if (at)
-            s = bsc_registry_unknown(r, BSC_KIND_LOSS, at, loss_name);
-        else
-            s = bsc_fail(BSC_ERR_PLUGIN, "no plugin provides the loss '%s' (is bsc_layers.so "
-                         "on the plugin path? see `batchscope plugins`)", loss_name);
+    const bsc_node *at = loss && loss->node ? loss->node : NULL;
+    if (at && at->kind == BSC_NODE_MAP && bsc_node_get(at, "type"))
+        at = bsc_node_get(at, "type");
+    if (!at && !bsc_registry_find(r, BSC_KIND_LOSS, loss_name, NULL)) {
+        s = bsc_fail(BSC_ERR_PLUGIN, "no plugin provides the loss '%s' (is bsc_layers.so "
+                     "on the plugin path? see `batchscope plugins`)", loss_name);
         goto cleanup;
     }
+    if ((s = bsc_registry_resolve(r, BSC_KIND_LOSS, at, loss_name, &m->loss_type)) != BSC_OK ||
+        (s = bsc_type_check_options(m->loss_type, loss ? loss->node : NULL)) != BSC_OK)
+        goto cleanup;
+    m->loss_ops = m->loss_type->ops;
     bsc_loss_config lc = {loss ? loss->node : NULL, cur, n_classes};
-    s = m->loss_type->ops->create(&lc, &m->loss_self);
+    s = m->loss_ops->create(&lc, &m->loss_self);
 cleanup:
     if (s != BSC_OK) {
         bsc_model_free(m);
@@ -145,15 +150,17 @@ void bsc_model_free(bsc_model *m)
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
         if (L->self)
-            L->type->ops->destroy(L->self);
+            L->ops->destroy(L->self);
         bsc_tensor_free(&L->workspace);
         bsc_tensor_free(&L->act);
         bsc_tensor_free(&L->dact);
         free(L->params);
         free(L->grads);
+        free(L->param_ptrs);
+        free(L->grad_ptrs);
     }
     if (m->loss_self)
-        m->loss_type->ops->destroy(m->loss_self);
+        m->loss_ops->destroy(m->loss_self);
     bsc_tensor_free(&m->loss_ws);
     bsc_tensor_free(&m->params);
     bsc_tensor_free(&m->grads);
@@ -187,7 +194,7 @@ bsc_status bsc_model_bind(bsc_model *m, bsc_context *ctx, size_t max_batch)
         return s;
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
-        const bsc_layer_ops *ops = L->type->ops;
+        const bsc_layer_ops *ops = L->ops;
         size_t per = bsc_shape_numel(&L->out);
         if ((s = alloc_floats(ctx, per * max_batch, &L->act)) != BSC_OK ||
             (s = alloc_floats(ctx, per * max_batch, &L->dact)) != BSC_OK)
@@ -198,7 +205,9 @@ bsc_status bsc_model_bind(bsc_model *m, bsc_context *ctx, size_t max_batch)
         int np = L->n_params;
         L->params = calloc((size_t)np + 1, sizeof *L->params);
         L->grads = calloc((size_t)np + 1, sizeof *L->grads);
-        if (!L->params || !L->grads)
+        L->param_ptrs = calloc((size_t)np + 1, sizeof *L->param_ptrs);
+        L->grad_ptrs = calloc((size_t)np + 1, sizeof *L->grad_ptrs);
+        if (!L->params || !L->grads || !L->param_ptrs || !L->grad_ptrs)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
         for (int k = 0; k < np; k++) {
             const bsc_model_tensor *mt = &m->tensors[L->first_tensor + (size_t)k];
@@ -208,16 +217,18 @@ bsc_status bsc_model_bind(bsc_model *m, bsc_context *ctx, size_t max_batch)
                 L->params[k] = bsc_tensor_view(&m->params, mt->offset, &mt->spec.shape);
                 L->grads[k] = bsc_tensor_view(&m->grads, mt->offset, &mt->spec.shape);
             }
+            L->param_ptrs[k] = &L->params[k];
+            L->grad_ptrs[k] = &L->grads[k];
         }
-        bsc_layer_binding b = {ctx, max_batch, L->params, L->grads, L->workspace};
-        if ((s = ops->bind(L->self, &b)) != BSC_OK)
+        bsc_layer_binding b = {ctx, max_batch, L->param_ptrs, L->grad_ptrs, &L->workspace};
+        if (ops->bind && (s = ops->bind(L->self, &b)) != BSC_OK)
             return bsc_fail_context(s, "binding layer %zu (%s)", i, L->type->name);
     }
-    const bsc_loss_ops *lo = m->loss_type->ops;
+    const bsc_loss_ops *lo = m->loss_ops;
     size_t ws = lo->workspace_size ? lo->workspace_size(m->loss_self, max_batch) : 0;
     if (ws && (s = alloc_floats(ctx, ws, &m->loss_ws)) != BSC_OK)
         return s;
-    return lo->bind(m->loss_self, ctx, max_batch, m->loss_ws);
+    return lo->bind(m->loss_self, ctx, max_batch, &m->loss_ws);
 }
 
 size_t bsc_model_n_layers(const bsc_model *m) { return m->n_layers; }
@@ -257,7 +268,7 @@ void *bsc_model_layer_self(bsc_model *m, size_t i)
 }
 const bsc_layer_ops *bsc_model_layer_ops(const bsc_model *m, size_t i)
 {
-    return i < m->n_layers ? m->layers[i].type->ops : NULL;
+    return i < m->n_layers ? m->layers[i].ops : NULL;
 }
 
 bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const char *init,
@@ -298,16 +309,19 @@ bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const char *in
     return BSC_OK;
 }
 
-bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
+bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
                                   const bsc_tensor *y)
 {
+    bsc_pass pc = *pass;
+    const bsc_pass *p = &pc;
+    pc.ctx = m->ctx;
     if (p->batch > m->max_batch || p->batch == 0)
         return bsc_fail(BSC_ERR_INTERNAL, "batch %zu outside [1, %zu]", p->batch, m->max_batch);
     bsc_tensor in = batch_view(x, p->batch, &m->input);
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
         bsc_tensor out = batch_view(&L->act, p->batch, &L->out);
-        bsc_status s = L->type->ops->forward(L->self, p, &in, &out);
+        bsc_status s = L->ops->forward(L->self, p, &in, &out);
         if (s != BSC_OK)
             return bsc_fail_context(s, "forward of layer %zu (%s)", i, L->type->name);
         in = out;
@@ -317,7 +331,7 @@ bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *p, const bsc_ten
     bsc_tensor loss = bsc_tensor_view(&m->row_loss, 0, &rows);
     bsc_tensor correct = bsc_tensor_view(&m->row_correct, 0, &rows);
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
-    return m->loss_type->ops->forward(m->loss_self, p->batch, &in, &labels, &loss, &correct);
+    return m->loss_ops->forward(m->loss_self, p->batch, &in, &labels, &loss, &correct);
 }
 
 /* Index of the first layer that owns a parameter with a gradient (role other
@@ -333,9 +347,12 @@ static size_t first_trained_layer(const bsc_model *m)
     return m->n_layers;
 }
 
-bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
+bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
                               const bsc_tensor *y, float scale)
 {
+    bsc_pass pc = *pass;
+    const bsc_pass *p = &pc;
+    pc.ctx = m->ctx;
     if (m->n_layers == 0)
         return BSC_OK;
     layer *last = &m->layers[m->n_layers - 1];
@@ -344,7 +361,7 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor 
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
     bsc_tensor logits = batch_view(&last->act, p->batch, &last->out);
     bsc_tensor dlogits = batch_view(&last->dact, p->batch, &last->out);
-    bsc_status s = m->loss_type->ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
+    bsc_status s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
                                                &dlogits);
     if (s != BSC_OK)
         return s;
@@ -364,7 +381,7 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor 
         int want_din = i > first;
         if (want_din)
             din = batch_view(&m->layers[i - 1].dact, p->batch, &m->layers[i - 1].out);
-        s = L->type->ops->backward(L->self, p, &in, &out, &dout, want_din ? &din : NULL);
+        s = L->ops->backward(L->self, p, &in, &out, &dout, want_din ? &din : NULL);
         if (s != BSC_OK)
             return bsc_fail_context(s, "backward of layer %zu (%s)", i, L->type->name);
     }

@@ -654,14 +654,14 @@ void bsc_pipeline_free(bsc_pipeline *p)
     free(pi);
 }
 
-static bsc_status check_component(const bsc_registry *r, bsc_type_kind kind,
-                                  const bsc_component *c)
+/* The component's type exists under this key (a type of another kind is an
+ * error that says where it belongs) and its options are the declared ones. */
+static bsc_status check_component(const bsc_registry *r, bsc_kind kind, const bsc_component *c)
 {
     const bsc_node *at = c->node->kind == BSC_NODE_MAP ? bsc_node_get(c->node, "type") : c->node;
-    int known = kind == BSC_KIND_LAYER  ? bsc_registry_layer(r, c->type) != NULL
-              : kind == BSC_KIND_LOSS   ? bsc_registry_loss(r, c->type) != NULL
-                                        : bsc_registry_analysis(r, c->type) != NULL;
-    return known ? BSC_OK : bsc_registry_unknown(r, kind, at, c->type);
+    const bsc_type *t;
+    bsc_status st = bsc_registry_resolve(r, kind, at, c->type, &t);
+    return st == BSC_OK ? bsc_type_check_options(t, c->node) : st;
 }
 
 bsc_status bsc_pipeline_check_types(const bsc_pipeline *p, const bsc_registry *r)
@@ -673,7 +673,7 @@ bsc_status bsc_pipeline_check_types(const bsc_pipeline *p, const bsc_registry *r
     if (p->loss.type && (st = check_component(r, BSC_KIND_LOSS, &p->loss)) != BSC_OK)
         return st;
     for (size_t i = 0; i < p->n_observers; i++)
-        if ((st = check_component(r, BSC_KIND_ANALYSIS, &p->observers[i])) != BSC_OK)
+        if ((st = check_component(r, BSC_KIND_OBSERVER, &p->observers[i])) != BSC_OK)
             return st;
     for (size_t i = 0; i < p->n_analyses; i++)
         if ((st = check_component(r, BSC_KIND_ANALYSIS, &p->analyses[i])) != BSC_OK)

@@ -1,7 +1,7 @@
 /* The plugin registry: finds, loads and checks plugins, and looks up the
- * layer, loss and analysis types they provide. A descriptor's own
- * consistency is checked in registry_check.c; clashes with plugins already
- * loaded are checked here.
+ * types they provide. A descriptor's own consistency is checked in
+ * registry_check.c; options and printing are in registry_options.c; clashes
+ * with plugins already loaded are checked here.
  *
  * Accepted plugins are never dlclose'd: OpenCL event callbacks and kernels'
  * host-side helpers may point into them until the process ends. A plugin that
@@ -25,14 +25,30 @@
 #ifndef BSC_PLUGIN_BUILD_DIR
 #define BSC_PLUGIN_BUILD_DIR ""
 #endif
-#ifndef BSC_PLUGIN_INSTALL_DIR
-#define BSC_PLUGIN_INSTALL_DIR ""
-#endif
 #ifndef BSC_BUILD_TREE_LIBDIR
 #define BSC_BUILD_TREE_LIBDIR ""
 #endif
+/* The plugin directory relative to the directory of the installed library
+ * (<libdir>/batchscope/plugins): an install can be moved as a whole. */
+#ifndef BSC_PLUGIN_REL_DIR
+#define BSC_PLUGIN_REL_DIR "batchscope/plugins"
+#endif
 
 #define PLUGIN_PATH_ENV "BATCHSCOPE_PLUGIN_PATH"
+
+/* The host's copy of a plugin's type: full-size records whatever size the
+ * plugin was built with (see registry.h). */
+typedef struct reg_type {
+    bsc_type t;
+    union {
+        bsc_layer_ops layer;
+        bsc_loss_ops loss;
+        bsc_observer_ops observer;
+        bsc_analysis_ops analysis;
+        bsc_report_ops report;
+        size_t struct_size;
+    } ops;
+} reg_type;
 
 typedef struct reg_plugin {
     bsc_plugin_info info;   /* handed out by pointer: the struct never moves */
@@ -40,6 +56,8 @@ typedef struct reg_plugin {
     char *real;             /* realpath(), to skip a file reached twice */
     char *origin;
     void *handle;
+    reg_type **types;       /* in the descriptor's order; each never moves */
+    size_t n_types;
 } reg_plugin;
 
 struct bsc_registry {
@@ -63,6 +81,9 @@ static void plugin_free(reg_plugin *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->n_types; i++)
+        free(p->types[i]);
+    free(p->types);
     free(p->path);
     free(p->real);
     free(p->origin);
@@ -94,19 +115,18 @@ const bsc_plugin_info *bsc_registry_plugin(const bsc_registry *r, size_t i)
 
 /* ------------------------------------------------------------ lookup */
 
-static const void *find_type(const bsc_registry *r, bsc_type_kind k, const char *name,
-                             const reg_plugin **owner)
+const bsc_type *bsc_registry_find(const bsc_registry *r, bsc_kind kind, const char *name,
+                                  const bsc_plugin_info **plugin)
 {
     if (!r || !name)
         return NULL;
     for (size_t p = 0; p < r->n; p++) {
-        const bsc_plugin_desc *d = r->plugins[p]->info.desc;
-        for (size_t i = 0; i < kind_count(d, k); i++) {
-            const char *tn;
-            const void *t = kind_type(d, k, i, &tn);
-            if (strcmp(tn, name) == 0) {
-                if (owner)
-                    *owner = r->plugins[p];
+        const reg_plugin *pl = r->plugins[p];
+        for (size_t i = 0; i < pl->n_types; i++) {
+            const bsc_type *t = &pl->types[i]->t;
+            if (t->kind == kind && strcmp(t->name, name) == 0) {
+                if (plugin)
+                    *plugin = &pl->info;
                 return t;
             }
         }
@@ -114,45 +134,81 @@ static const void *find_type(const bsc_registry *r, bsc_type_kind k, const char 
     return NULL;
 }
 
-const bsc_layer_type *bsc_registry_layer(const bsc_registry *r, const char *name)
+size_t bsc_registry_count(const bsc_registry *r, bsc_kind kind)
 {
-    return find_type(r, BSC_KIND_LAYER, name, NULL);
+    size_t n = 0;
+    for (size_t p = 0; r && p < r->n; p++)
+        for (size_t i = 0; i < r->plugins[p]->n_types; i++)
+            n += r->plugins[p]->types[i]->t.kind == kind;
+    return n;
 }
 
-const bsc_loss_type *bsc_registry_loss(const bsc_registry *r, const char *name)
+const bsc_type *bsc_registry_type(const bsc_registry *r, bsc_kind kind, size_t i)
 {
-    return find_type(r, BSC_KIND_LOSS, name, NULL);
-}
-
-const bsc_analysis_type *bsc_registry_analysis(const bsc_registry *r, const char *name)
-{
-    return find_type(r, BSC_KIND_ANALYSIS, name, NULL);
+    for (size_t p = 0; r && p < r->n; p++)
+        for (size_t j = 0; j < r->plugins[p]->n_types; j++) {
+            const bsc_type *t = &r->plugins[p]->types[j]->t;
+            if (t->kind == kind && i-- == 0)
+                return t;
+        }
+    return NULL;
 }
 
 /* ------------------------------------------------------------ checks */
 
 /* A descriptor sound on its own must also not provide a type name that a
- * plugin already loaded provides: lookups would silently pick the first. */
+ * plugin already loaded provides for the same kind: lookups would silently
+ * pick the first. */
 static bsc_status check_desc(const bsc_registry *r, const char *path, const bsc_plugin_desc *d)
 {
-    static const bsc_type_kind kinds[] = {BSC_KIND_LAYER, BSC_KIND_LOSS, BSC_KIND_ANALYSIS};
     bsc_status st = bsc_plugin_desc_check(path, d);
-
     if (st != BSC_OK)
         return st;
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        for (size_t i = 0; i < kind_count(d, kinds[k]); i++) {
-            const char *name;
-            const reg_plugin *owner = NULL;
-            kind_type(d, kinds[k], i, &name);
-            if (find_type(r, kinds[k], name, &owner))
-                return bsc_fail(BSC_ERR_PLUGIN,
-                                "%s: %s type '%s' is already provided by plugin '%s' (%s)", path,
-                                kind_word(kinds[k]), name,
-                                or_default(owner->info.desc->name, "?"), owner->path);
-        }
+    for (size_t i = 0; d->types[i]; i++) {
+        const bsc_type *t = d->types[i];
+        const bsc_plugin_info *owner = NULL;
+        if (bsc_registry_find(r, t->kind, t->name, &owner))
+            return bsc_fail(BSC_ERR_PLUGIN,
+                            "%s: %s type '%s' is already provided by plugin '%s' (%s)", path,
+                            bsc_kind_name(t->kind), t->name,
+                            or_default(owner->desc->name, "?"), owner->path);
     }
     return BSC_OK;
+}
+
+static void default_destroy(void *self)
+{
+    free(self);
+}
+
+/* The host's full-size copy of t (see registry.h). */
+static reg_type *copy_type(const bsc_type *t)
+{
+    reg_type *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    size_t have = *(const size_t *)t->ops, full = bsc_kind_ops_size(t->kind);
+    memcpy(&c->ops, t->ops, have < full ? have : full);
+    c->ops.struct_size = full;
+    /* destroy is the second op of every table, right after create. */
+    switch (t->kind) {
+    case BSC_KIND_LAYER: if (!c->ops.layer.destroy) c->ops.layer.destroy = default_destroy; break;
+    case BSC_KIND_LOSS: if (!c->ops.loss.destroy) c->ops.loss.destroy = default_destroy; break;
+    case BSC_KIND_OBSERVER:
+        if (!c->ops.observer.destroy) c->ops.observer.destroy = default_destroy;
+        break;
+    case BSC_KIND_ANALYSIS:
+        if (!c->ops.analysis.destroy) c->ops.analysis.destroy = default_destroy;
+        break;
+    case BSC_KIND_REPORT: if (!c->ops.report.destroy) c->ops.report.destroy = default_destroy; break;
+    }
+    c->t.struct_size = sizeof c->t;
+    c->t.kind = t->kind;
+    c->t.name = t->name;
+    c->t.summary = t->summary;
+    c->t.options = t->options;
+    c->t.ops = &c->ops;
+    return c;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -178,6 +234,18 @@ static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real
         !(p->origin = strdup(origin))) {
         st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory adding plugin %s", path);
         goto cleanup;
+    }
+    p->n_types = bsc_desc_n_types(d);
+    p->types = calloc(p->n_types ? p->n_types : 1, sizeof *p->types);
+    if (!p->types) {
+        st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory adding plugin %s", path);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < p->n_types; i++) {
+        if (!(p->types[i] = copy_type(d->types[i]))) {
+            st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory adding plugin %s", path);
+            goto cleanup;
+        }
     }
     p->handle = handle;
     p->info.desc = d;
@@ -312,24 +380,29 @@ bsc_status bsc_registry_load_path(bsc_registry *r, const char *path, const char 
     return load_file(r, path, origin);
 }
 
-/* Whether this libbatchscope is the build tree's copy (then the build tree's
- * freshly built plugins belong with it, not the installed ones). */
-static int running_from_build_tree(void)
+/* The directory of this libbatchscope, resolved (NULL when unknown). */
+static int library_dir(char *dir, size_t len)
 {
     static const char anchor = 0;
     Dl_info info;
-    char lib[PATH_MAX], tree[PATH_MAX];
-    char *slash;
-
-    if (!BSC_BUILD_TREE_LIBDIR[0] || !dladdr(&anchor, &info) || !info.dli_fname)
+    char lib[PATH_MAX];
+    if (!dladdr(&anchor, &info) || !info.dli_fname || !realpath(info.dli_fname, lib))
         return 0;
-    if (!realpath(info.dli_fname, lib) || !realpath(BSC_BUILD_TREE_LIBDIR, tree))
-        return 0;
-    slash = strrchr(lib, '/');
+    char *slash = strrchr(lib, '/');
     if (!slash)
         return 0;
     *slash = '\0';
-    return strcmp(lib[0] ? lib : "/", tree) == 0;
+    return snprintf(dir, len, "%s", lib[0] ? lib : "/") < (int)len;
+}
+
+/* Whether this libbatchscope is the build tree's copy (then the build tree's
+ * freshly built plugins belong with it, not an installed set). */
+static int running_from_build_tree(const char *libdir)
+{
+    char tree[PATH_MAX];
+    if (!BSC_BUILD_TREE_LIBDIR[0] || !realpath(BSC_BUILD_TREE_LIBDIR, tree))
+        return 0;
+    return strcmp(libdir, tree) == 0;
 }
 
 /* A built-in directory that is missing is normal (nothing built or installed
@@ -373,126 +446,19 @@ cleanup:
 
 bsc_status bsc_registry_load_default(bsc_registry *r)
 {
-    bsc_status st;
+    char libdir[PATH_MAX], dir[PATH_MAX + 32];
+    bsc_status st = BSC_OK;
 
     if (!r)
         return bsc_fail(BSC_ERR_USAGE, "registry.c: bsc_registry_load_default needs a registry");
-    if (running_from_build_tree())
-        st = load_optional_dir(r, BSC_PLUGIN_BUILD_DIR, "build");
-    else
-        st = load_optional_dir(r, BSC_PLUGIN_INSTALL_DIR, "install");
+    if (library_dir(libdir, sizeof libdir)) {
+        if (running_from_build_tree(libdir))
+            st = load_optional_dir(r, BSC_PLUGIN_BUILD_DIR, "build");
+        else if (snprintf(dir, sizeof dir, "%s/%s", libdir, BSC_PLUGIN_REL_DIR) <
+                 (int)sizeof dir)
+            st = load_optional_dir(r, dir, "install");
+    }
     if (st != BSC_OK)
         return st;
     return load_env_path(r);
-}
-
-/* ------------------------------------------------------------ reporting */
-
-bsc_status bsc_registry_unknown(const bsc_registry *r, bsc_type_kind kind, const bsc_node *at,
-                                const char *name)
-{
-    const char **names = NULL;
-    size_t n = 0, total = 0;
-    char *known = NULL;
-    size_t known_len = 1;
-    const char *hint;
-    bsc_status st = BSC_ERR_INVALID;
-
-    name = or_default(name, "");
-    for (size_t p = 0; r && p < r->n; p++)
-        total += kind_count(r->plugins[p]->info.desc, kind);
-    if (total) {
-        names = malloc(total * sizeof *names);
-        if (!names) {
-            st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory listing %s types",
-                          kind_word(kind));
-            goto cleanup;
-        }
-    }
-    for (size_t p = 0; r && p < r->n; p++) {
-        const bsc_plugin_desc *d = r->plugins[p]->info.desc;
-        for (size_t i = 0; i < kind_count(d, kind); i++) {
-            kind_type(d, kind, i, &names[n]);
-            known_len += strlen(names[n]) + 2;
-            n++;
-        }
-    }
-
-    hint = n ? bsc_closest_name(name, names, n) : NULL;
-    if (hint) {
-        if (at)
-            st = bsc_node_fail(at, BSC_ERR_INVALID, "unknown %s type '%s' (did you mean '%s'?)",
-                               kind_word(kind), name, hint);
-        else
-            st = bsc_fail(BSC_ERR_INVALID, "unknown %s type '%s' (did you mean '%s'?)",
-                          kind_word(kind), name, hint);
-        goto cleanup;
-    }
-    if (n) {
-        known = malloc(known_len);
-        if (!known) {
-            st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory listing %s types",
-                          kind_word(kind));
-            goto cleanup;
-        }
-        known[0] = '\0';
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                strcat(known, ", ");
-            strcat(known, names[i]);
-        }
-    }
-    if (at)
-        st = bsc_node_fail(at, BSC_ERR_INVALID, "unknown %s type '%s' (%s%s)", kind_word(kind),
-                           name, n ? "known: " : "no plugin provides any",
-                           n ? known : "");
-    else
-        st = bsc_fail(BSC_ERR_INVALID, "unknown %s type '%s' (%s%s)", kind_word(kind), name,
-                      n ? "known: " : "no plugin provides any", n ? known : "");
-
-cleanup:
-    free(known);
-    free(names);
-    return st;
-}
-
-static void print_kind(const bsc_plugin_desc *d, bsc_type_kind k, const char *title, FILE *f)
-{
-    size_t n = kind_count(d, k);
-    if (!n)
-        return;
-    fprintf(f, "  %s:\n", title);
-    for (size_t i = 0; i < n; i++) {
-        const char *name, *summary = NULL;
-        const void *t = kind_type(d, k, i, &name);
-        switch (k) {
-        case BSC_KIND_LAYER: summary = ((const bsc_layer_type *)t)->summary; break;
-        case BSC_KIND_LOSS: summary = ((const bsc_loss_type *)t)->summary; break;
-        case BSC_KIND_ANALYSIS: summary = ((const bsc_analysis_type *)t)->summary; break;
-        }
-        fprintf(f, "    %-20s %s\n", name, or_default(summary, ""));
-    }
-}
-
-void bsc_registry_print(const bsc_registry *r, FILE *f)
-{
-    if (!f)
-        return;
-    if (!r || r->n == 0) {
-        fprintf(f, "no plugins loaded\n");
-        return;
-    }
-    for (size_t p = 0; p < r->n; p++) {
-        const reg_plugin *pl = r->plugins[p];
-        const bsc_plugin_desc *d = pl->info.desc;
-        if (p)
-            fputc('\n', f);
-        fprintf(f, "%s %s (plugin ABI %u.%u)\n", d->name, or_default(d->version, "?"),
-                (unsigned)d->abi_major, (unsigned)d->abi_minor);
-        fprintf(f, "  path:   %s\n", pl->path);
-        fprintf(f, "  origin: %s\n", pl->origin);
-        print_kind(d, BSC_KIND_LAYER, "layers", f);
-        print_kind(d, BSC_KIND_LOSS, "losses", f);
-        print_kind(d, BSC_KIND_ANALYSIS, "analyses", f);
-    }
 }

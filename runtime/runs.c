@@ -73,17 +73,18 @@ static bsc_status selector_form(const bsc_node *sel, const char *what)
     return BSC_OK;
 }
 
-const bsc_run_result *bsc_run_find_name(const bsc_run_result *runs, size_t n, const char *name)
+const bsc_run_result *bsc_run_find_name(const bsc_run_result *const *runs, size_t n,
+                                         const char *name)
 {
     for (size_t i = 0; i < n; i++) {
         char buf[32];
-        if (strcmp(bsc_run_result_name(&runs[i], buf, sizeof buf), name) == 0)
-            return &runs[i];
+        if (strcmp(bsc_run_result_name(runs[i], buf, sizeof buf), name) == 0)
+            return runs[i];
     }
     return NULL;
 }
 
-const bsc_run_result *bsc_run_find_bs(const bsc_run_result *runs, size_t n, long bs)
+const bsc_run_result *bsc_run_find_bs(const bsc_run_result *const *runs, size_t n, long bs)
 {
     if (bs < 1)
         return NULL;
@@ -93,12 +94,13 @@ const bsc_run_result *bsc_run_find_bs(const bsc_run_result *runs, size_t n, long
      * runs had names, however the named runs at 32 are ordered. */
     const bsc_run_result *r = bsc_run_find_name(runs, n, name);
     for (size_t i = 0; !r && i < n; i++)
-        if (runs[i].batch_size == (size_t)bs)
-            r = &runs[i];
+        if (runs[i]->batch_size == (size_t)bs)
+            r = runs[i];
     return r;
 }
 
-const bsc_run_result *bsc_run_select(const bsc_run_result *runs, size_t n, const bsc_node *sel)
+const bsc_run_result *bsc_run_select(const bsc_run_result *const *runs, size_t n,
+                                      const bsc_node *sel)
 {
     long bs;
     if (!sel || sel->kind != BSC_NODE_SCALAR || !sel->value)
@@ -108,17 +110,17 @@ const bsc_run_result *bsc_run_select(const bsc_run_result *runs, size_t n, const
     return bsc_run_find_name(runs, n, sel->value);
 }
 
-void bsc_run_default_pair(const bsc_run_result *runs, size_t n, const bsc_run_result **a,
+void bsc_run_default_pair(const bsc_run_result *const *runs, size_t n, const bsc_run_result **a,
                           const bsc_run_result **b)
 {
     const bsc_run_result *lo = NULL, *hi = NULL;
     /* Strict comparisons keep the first run of a batch size: in study
      * order, that is the batch_sizes run before the named ones. */
     for (size_t i = 0; i < n; i++) {
-        if (!lo || runs[i].batch_size < lo->batch_size)
-            lo = &runs[i];
-        if (!hi || runs[i].batch_size > hi->batch_size)
-            hi = &runs[i];
+        if (!lo || runs[i]->batch_size < lo->batch_size)
+            lo = runs[i];
+        if (!hi || runs[i]->batch_size > hi->batch_size)
+            hi = runs[i];
     }
     const bsc_run_result *b256 = bsc_run_find_name(runs, n, "bs256");
     *a = lo;
@@ -174,7 +176,7 @@ static long json_long_field(const char *text, const char *key)
 
 static int cmp_found(const void *a, const void *b)
 {
-    const bsc_run_result *x = a, *y = b;
+    const bsc_run_result *x = *(bsc_run_result *const *)a, *y = *(bsc_run_result *const *)b;
     if (x->batch_size != y->batch_size)
         return x->batch_size < y->batch_size ? -1 : 1;
     return strcmp(x->name, y->name);
@@ -236,7 +238,7 @@ cleanup:
     return s;
 }
 
-bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n)
+bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result ***runs, size_t *n)
 {
     *runs = NULL;
     *n = 0;
@@ -259,7 +261,7 @@ bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n)
             continue;
         if (*n == cap) {
             size_t nc = cap ? 2 * cap : 8;
-            bsc_run_result *g = realloc(*runs, nc * sizeof *g);
+            bsc_run_result **g = realloc(*runs, nc * sizeof *g);
             if (!g) {
                 s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
                 break;
@@ -267,10 +269,13 @@ bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n)
             *runs = g;
             cap = nc;
         }
-        int keep;
-        s = scan_one(runs_dir, e->d_name, &(*runs)[*n], &keep);
+        int keep = 0;
+        bsc_run_result *r = calloc(1, sizeof *r);
+        s = r ? scan_one(runs_dir, e->d_name, r, &keep) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         if (s == BSC_OK && keep)
-            ++*n;
+            (*runs)[(*n)++] = r;
+        else
+            free(r);
     }
     closedir(d);
     free(runs_dir);
@@ -285,17 +290,18 @@ bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n)
     return BSC_OK;
 }
 
-void bsc_runs_free(bsc_run_result *runs, size_t n)
+void bsc_runs_free(bsc_run_result **runs, size_t n)
 {
     for (size_t i = 0; runs && i < n; i++) {
-        free((char *)runs[i].name);
-        free((char *)runs[i].dir);
-        free((char *)runs[i].status);
+        free((char *)runs[i]->name);
+        free((char *)runs[i]->dir);
+        free((char *)runs[i]->status);
+        free(runs[i]);
     }
     free(runs);
 }
 
-bsc_status bsc_run_selector_check(const bsc_analysis_config *cfg, const bsc_node *sel,
+bsc_status bsc_run_selector_check(const bsc_component_config *cfg, const bsc_node *sel,
                                   const char *what)
 {
     bsc_status s = selector_form(sel, what);
@@ -309,7 +315,7 @@ bsc_status bsc_run_selector_check(const bsc_analysis_config *cfg, const bsc_node
     for (size_t i = 0; i < cfg->n_planned_runs && len + 80 < sizeof names; i++) {
         char buf[32];
         int w = snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
-                         bsc_run_result_name(&cfg->planned_runs[i], buf, sizeof buf));
+                         bsc_run_result_name(cfg->planned_runs[i], buf, sizeof buf));
         if (w > 0)
             len += (size_t)w;
     }

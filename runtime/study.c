@@ -8,27 +8,14 @@
 #include "batchscope/json.h"
 #include "batchscope/model.h"
 #include "batchscope/optim.h"
+#include "study_internal.h"
 #include "train.h"
 
 #include <libgen.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-int bsc_study_interrupted(void)
-{
-    return interrupted != 0;
-}
 
 typedef struct study {
     const bsc_run_options *opt;
@@ -48,14 +35,19 @@ typedef struct study {
     bsc_model *model;
     bsc_evaluator *eval;
     bsc_optimizer *opt_;
-    bsc_observer *obs;       /* observers then analyses */
-    size_t n_obs, n_observers;
+    bsc_observer *obs;       /* observers */
+    size_t n_obs;
     float *init_params, *init_state;
     bsc_trainer tr;
     bsc_run_result *results;
+    const bsc_run_result **done;     /* the finished runs, as analyses see them */
     bsc_run_result *planned;  /* names and batch sizes, for create() */
+    const bsc_run_result **planned_ptrs;
     size_t n_planned;
-    const bsc_analysis_type *report;
+    bsc_observer *ana;       /* analyses (ops in ana_ops) */
+    const bsc_analysis_ops **ana_ops;
+    size_t n_ana;
+    const bsc_type *report;
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
 } study;
@@ -205,41 +197,64 @@ static bsc_status plan_runs(study *st)
     if (!st->p->has_training || st->planned)
         return BSC_OK;
     st->planned = calloc(tc->n_runs ? tc->n_runs : 1, sizeof *st->planned);
-    if (!st->planned)
+    st->planned_ptrs = calloc(tc->n_runs ? tc->n_runs : 1, sizeof *st->planned_ptrs);
+    if (!st->planned || !st->planned_ptrs)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < tc->n_runs; i++) {
         st->planned[i].batch_size = (size_t)tc->runs[i].batch_size;
         st->planned[i].name = tc->runs[i].name;
+        st->planned_ptrs[i] = &st->planned[i];
     }
     st->n_planned = tc->n_runs;
     return BSC_OK;
 }
 
+/* Resolves the type of one `observers:` or `analyses:` entry (a type under
+ * the wrong key is an error that says where it belongs), checks its options
+ * against the declared ones and creates it. */
+static bsc_status create_component(study *st, const bsc_component *c, bsc_kind kind,
+                                   bsc_observer *out)
+{
+    const bsc_type *t;
+    bsc_status s = bsc_registry_resolve(st->reg, kind, bsc_node_get(c->node, "type"), c->type,
+                                        &t);
+    if (s == BSC_OK)
+        s = bsc_type_check_options(t, c->node);
+    if (s != BSC_OK)
+        return s;
+    bsc_component_config cfg = {c->node, st->out, st->p->seed, st->planned_ptrs, st->n_planned};
+    const bsc_observer_ops *oo = kind == BSC_KIND_OBSERVER ? t->ops : NULL;
+    const bsc_analysis_ops *ao = kind == BSC_KIND_ANALYSIS ? t->ops : NULL;
+    s = oo ? oo->create(&cfg, &out->self) : ao->create(&cfg, &out->self);
+    if (s == BSC_OK) {
+        out->type = t;
+        out->ops = oo;
+    }
+    return s;
+}
+
 static bsc_status create_components(study *st)
 {
     const bsc_pipeline *p = st->p;
-    bsc_status ps = plan_runs(st);
-    if (ps != BSC_OK)
-        return ps;
-    size_t n = p->n_observers + p->n_analyses;
-    st->obs = calloc(n ? n : 1, sizeof *st->obs);
-    if (!st->obs)
+    bsc_status s = plan_runs(st);
+    if (s != BSC_OK)
+        return s;
+    st->obs = calloc(p->n_observers ? p->n_observers : 1, sizeof *st->obs);
+    st->ana = calloc(p->n_analyses ? p->n_analyses : 1, sizeof *st->ana);
+    st->ana_ops = calloc(p->n_analyses ? p->n_analyses : 1, sizeof *st->ana_ops);
+    if (!st->obs || !st->ana || !st->ana_ops)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const bsc_component *c = i < p->n_observers ? &p->observers[i]
-                                                    : &p->analyses[i - p->n_observers];
-        const bsc_analysis_type *t = bsc_registry_analysis(st->reg, c->type);
-        if (!t)
-            return bsc_registry_unknown(st->reg, BSC_KIND_ANALYSIS, bsc_node_get(c->node, "type"),
-                                        c->type);
-        bsc_analysis_config cfg = {c->node, st->out, p->seed, st->planned, st->n_planned};
-        bsc_status s = t->ops->create(&cfg, &st->obs[i].self);
-        if (s != BSC_OK)
+    for (size_t i = 0; i < p->n_observers; i++) {
+        if ((s = create_component(st, &p->observers[i], BSC_KIND_OBSERVER, &st->obs[i])) != BSC_OK)
             return s;
-        st->obs[i].type = t;
         st->n_obs = i + 1;
     }
-    st->n_observers = p->n_observers;
+    for (size_t i = 0; i < p->n_analyses; i++) {
+        if ((s = create_component(st, &p->analyses[i], BSC_KIND_ANALYSIS, &st->ana[i])) != BSC_OK)
+            return s;
+        st->ana_ops[i] = st->ana[i].type->ops;
+        st->n_ana = i + 1;
+    }
     return BSC_OK;
 }
 
@@ -369,8 +384,10 @@ static bsc_status train_all(study *st)
     st->init_state = malloc((ns ? ns : 1) * sizeof(float));
     st->outcomes = calloc(tc->n_runs, sizeof *st->outcomes);
     st->results = calloc(tc->n_runs, sizeof *st->results);
+    st->done = calloc(tc->n_runs ? tc->n_runs : 1, sizeof *st->done);
     st->finals = calloc(2 * tc->n_runs, sizeof *st->finals);
-    if (!st->init_params || !st->init_state || !st->outcomes || !st->results || !st->finals)
+    if (!st->init_params || !st->init_state || !st->outcomes || !st->results || !st->done ||
+        !st->finals)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (!st->opt->quiet)
         fprintf(st->log, "batchscope: model %zu parameters, %s: %zu train / %zu test examples\n",
@@ -384,13 +401,14 @@ static bsc_status train_all(study *st)
     t->eval = st->eval;
     t->opt = st->opt_;
     t->observers = st->obs;
-    t->n_observers = st->n_observers;
+    t->n_observers = st->n_obs;
     t->init_params = st->init_params;
     t->init_state = st->init_state;
     t->log = st->log;
     t->quiet = st->opt->quiet;
     t->tty = isatty(fileno(st->log));
-    t->interrupted = &interrupted;
+    t->stop_requested = st->opt->stop_requested;
+    t->stop_user = st->opt->stop_user;
     if ((s = bsc_trainer_prepare(t, max_bs)) != BSC_OK)
         return s;
 
@@ -454,35 +472,46 @@ static bsc_status train_all(study *st)
     return BSC_OK;
 }
 
-static bsc_status post_analyses(study *st)
+/* The finished runs in study order, as analyses and the report see them
+ * (pointers into st->results, which keeps ownership). */
+static size_t finished_runs(study *st)
 {
-    /* Only the runs that finished (a view: st->results keeps ownership). */
-    bsc_run_result *done = calloc(st->n_outcomes ? st->n_outcomes : 1, sizeof *done);
-    if (!done)
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < st->n_outcomes; i++)
         if (st->results[i].dir)
-            done[n++] = st->results[i];
-    bsc_study sv = {st->ctx, st->model, done, n, st->out, st->p->seed, st->eval};
+            st->done[n++] = &st->results[i];
+    return n;
+}
+
+static bsc_study study_view(study *st, size_t n_done)
+{
+    bsc_study sv = {st->ctx, st->model, st->done, n_done, st->out, st->p->seed, st->eval,
+                    st->opt->stop_requested, st->opt->stop_user};
+    return sv;
+}
+
+/* Observers' study_end (tables over the runs), then the analyses in
+ * pipeline order. */
+static bsc_status post_analyses(study *st)
+{
+    bsc_study sv = study_view(st, finished_runs(st));
     bsc_status s = BSC_OK;
-    for (size_t i = 0; i < st->n_obs; i++) {
-        const bsc_analysis_ops *ops = st->obs[i].type->ops;
-        if (!ops->post)
+    for (size_t i = 0; s == BSC_OK && i < st->n_obs; i++) {
+        if (!st->obs[i].ops->study_end)
             continue;
-        if (!st->opt->quiet)
-            fprintf(st->log, "batchscope: analysis %s\n", st->obs[i].type->name);
-        s = ops->post(st->obs[i].self, &sv);
-        if (s != BSC_OK) {
-            bsc_fail_context(s, "analysis %s", st->obs[i].type->name);
-            break;
-        }
+        if ((s = st->obs[i].ops->study_end(st->obs[i].self, &sv)) != BSC_OK)
+            bsc_fail_context(s, "observer %s", st->obs[i].type->name);
     }
-    free(done);
+    for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
+        if (!st->opt->quiet)
+            fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
+        if ((s = st->ana_ops[i]->run(st->ana[i].self, &sv)) != BSC_OK)
+            bsc_fail_context(s, "analysis %s", st->ana[i].type->name);
+    }
     return s;
 }
 
-/* ---- the report (plugins/report) -------------------------------------
+/* ---- the report -------------------------------------------------------
  * Figures and OUT/report.html, drawn from the result files alone, after the
  * final manifest is written so that the page shows the study as it ended.
  * It runs unless the pipeline says `report: {enabled: false}`. Its options
@@ -491,26 +520,11 @@ static bsc_status post_analyses(study *st)
  * study still succeeds (with a note), unless the pipeline asked for a report. */
 static bsc_status create_report(study *st)
 {
-    const bsc_node *opts = st->p->report;
-    int enabled = 1;
-    bsc_status s = opts ? bsc_opt_bool(opts, "enabled", 1, &enabled) : BSC_OK;
-    if (s != BSC_OK || !enabled)
-        return s;
-    st->report = bsc_registry_analysis(st->reg, "report");
-    if (!st->report && opts)
-        return bsc_node_fail(opts, BSC_ERR_NOT_FOUND, "`report:` asks for a report, but no "
-                             "plugin provides the analysis type 'report' (bsc_report is built "
-                             "only with PLplot: libplplot-dev)");
-    if (!st->report)
-        return BSC_OK;
     bsc_status ps = plan_runs(st);
     if (ps != BSC_OK)
         return ps;
-    bsc_analysis_config cfg = {opts, st->out, st->p->seed, st->planned, st->n_planned};
-    s = st->report->ops->create(&cfg, &st->report_self);
-    if (s != BSC_OK)
-        st->report = NULL;
-    return s;
+    return bsc_report_create(st->reg, st->p->report, st->out, st->p->seed,
+                             st->planned_ptrs, st->n_planned, &st->report, &st->report_self);
 }
 
 static bsc_status run_report(study *st)
@@ -521,30 +535,23 @@ static bsc_status run_report(study *st)
                     "figures skipped\n");
         return BSC_OK;
     }
-    size_t n = 0;
-    while (n < st->n_outcomes && st->results[n].dir)
-        n++;
-    bsc_study sv = {st->ctx, st->model, st->results, n, st->out, st->p->seed, st->eval};
-    if (!st->opt->quiet)
-        fprintf(st->log, "batchscope: report\n");
-    bsc_status s = st->report->ops->post(st->report_self, &sv);
-    if (s != BSC_OK)
-        return bsc_fail_context(s, "report");
-    char *html = bsc_strdup_printf("%s/report.html", st->out);
-    if (html && bsc_path_exists(html) && !st->opt->quiet)
-        fprintf(st->log, "batchscope: report in %s\n", html);
-    free(html);
-    return BSC_OK;
+    bsc_study sv = study_view(st, finished_runs(st));
+    return bsc_report_draw(st->report, st->report_self, &sv, st->opt->quiet ? NULL : st->log);
 }
 
 static void study_free(study *st)
 {
     if (st->report && st->report_self)
-        st->report->ops->destroy(st->report_self);
+        ((const bsc_report_ops *)st->report->ops)->destroy(st->report_self);
     for (size_t i = 0; i < st->n_obs; i++)
-        if (st->obs[i].self)
-            st->obs[i].type->ops->destroy(st->obs[i].self);
+        st->obs[i].ops->destroy(st->obs[i].self);
+    for (size_t i = 0; i < st->n_ana; i++)
+        st->ana_ops[i]->destroy(st->ana[i].self);
     free(st->obs);
+    free(st->ana);
+    free(st->ana_ops);
+    free(st->done);
+    free(st->planned_ptrs);
     bsc_trainer_release(&st->tr);
     if (st->finals)
         for (size_t i = 0; i < 2 * st->p->training.n_runs; i++)
@@ -579,14 +586,6 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     st.t0 = bsc_now();
     bsc_utc_timestamp(st.started, sizeof st.started);
     int out_ready = 0;
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    interrupted = 0;
-    /* From the start: a Ctrl-C while data loads or kernels build must still
-     * end in an "interrupted" manifest, not a killed process. The training
-     * loop and the analyses poll the flag. */
-    sigaction(SIGINT, &sa, &old);
 
     bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st.p);
     if (s == BSC_OK)
@@ -638,7 +637,6 @@ bsc_status bsc_study_run(const bsc_run_options *o)
             free(err);
         }
     }
-    sigaction(SIGINT, &old, NULL);
     study_free(&st);
     return s;
 }

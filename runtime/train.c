@@ -55,7 +55,7 @@ bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t s
                           size_t slot)
 {
     bsc_model *m = t->model;
-    bsc_pass p = {count, 1, t->pipeline->seed, step};
+    bsc_pass p = {.batch = count, .training = 1, .seed = t->pipeline->seed, .step = step};
     bsc_status s;
     if ((s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start, count, &t->x,
                                 &t->y)) != BSC_OK ||
@@ -162,7 +162,7 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
     o->test_acc = tea;
     bsc_epoch_info ei = {epoch, step, &row};
     for (size_t i = 0; i < t->n_observers; i++) {
-        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        const bsc_observer_ops *ops = t->observers[i].ops;
         if (ops->epoch_end && (s = ops->epoch_end(t->observers[i].self, run, &ei)) != BSC_OK)
             return bsc_fail_context(s, "observer %s at epoch %d", t->observers[i].type->name,
                                     epoch);
@@ -233,9 +233,9 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         (s = save_ckpt(t, run_dir, "init", batch_size, 0)) != BSC_OK)
         goto cleanup;
 
-    bsc_run_info run = {ctx, m, B, steps, cfg->epochs, run_dir, &t->w0, rc->name};
+    bsc_run_info run = {ctx, m, rc->name, B, steps, cfg->epochs, run_dir, &t->w0};
     for (size_t i = 0; i < t->n_observers; i++) {
-        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        const bsc_observer_ops *ops = t->observers[i].ops;
         if (ops->run_start && (s = ops->run_start(t->observers[i].self, &run)) != BSC_OK) {
             bsc_fail_context(s, "observer %s", t->observers[i].type->name);
             goto cleanup;
@@ -265,7 +265,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         double lr = 0;
         size_t done_mark = 0;
         for (size_t k = 0; k < steps; k++) {
-            if (t->interrupted && *t->interrupted) {
+            if (t->stop_requested && t->stop_requested(t->stop_user)) {
                 o->status = "interrupted";
                 s = bsc_fail(BSC_ERR_INTERRUPTED, "interrupted at epoch %d, step %zu of run %s",
                              epoch, k, rc->name);
@@ -279,7 +279,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
                 goto cleanup;
             bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y};
             for (size_t i = 0; i < t->n_observers; i++) {
-                const bsc_analysis_ops *ops = t->observers[i].type->ops;
+                const bsc_observer_ops *ops = t->observers[i].ops;
                 if (ops->after_step &&
                     (s = ops->after_step(t->observers[i].self, &run, &si)) != BSC_OK) {
                     bsc_fail_context(s, "observer %s", t->observers[i].type->name);
@@ -360,7 +360,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
     if ((s = save_ckpt(t, run_dir, "final", batch_size, o->epochs_done)) != BSC_OK)
         goto cleanup;
     for (size_t i = 0; i < t->n_observers; i++) {
-        const bsc_analysis_ops *ops = t->observers[i].type->ops;
+        const bsc_observer_ops *ops = t->observers[i].ops;
         if (ops->run_end && (s = ops->run_end(t->observers[i].self, &run)) != BSC_OK) {
             bsc_fail_context(s, "observer %s", t->observers[i].type->name);
             goto cleanup;

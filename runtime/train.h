@@ -2,7 +2,6 @@
 #ifndef BATCHSCOPE_TRAIN_H
 #define BATCHSCOPE_TRAIN_H
 
-#include <signal.h>
 #include <stdio.h>
 
 #include "batchscope/evaluator.h"
@@ -11,7 +10,8 @@
 #include "batchscope/plugin.h"
 
 typedef struct bsc_observer {
-    const bsc_analysis_type *type;
+    const bsc_type *type;
+    const bsc_observer_ops *ops;   /* type->ops */
     void *self;
 } bsc_observer;
 
@@ -34,7 +34,9 @@ typedef struct bsc_trainer {
     FILE *log;
     int quiet;
     int tty;
-    volatile sig_atomic_t *interrupted;
+    /* Polled between steps: nonzero stops the run as "interrupted". */
+    int (*stop_requested)(void *user);
+    void *stop_user;
 } bsc_trainer;
 
 typedef struct bsc_run_outcome {

@@ -1038,6 +1038,8 @@ static void test_surface_interrupted_and_resumed(void **state)
     free(dir);
 }
 
+ANA_TYPES(BSC_DECLARE_TYPE_)
+
 /* An option error names the file, line and column. */
 static void test_option_errors(void **state)
 {
@@ -1057,13 +1059,18 @@ static void test_option_errors(void **state)
         char *text = bsc_strdup_printf("%s\n", bad[i][0]);
         bsc_node *n = NULL;
         CHECK(bsc_node_parse_string("opts.yaml", text, &n));
-        const bsc_analysis_ops *ops = strstr(bad[i][0], "interpolate") ? &ana_interpolate_ops
-                                      : strstr(bad[i][0], "surface")   ? &ana_surface_ops
-                                      : strstr(bad[i][0], "sharpness") ? &ana_sharpness_ops
-                                                                       : &ana_hessian_ops;
-        bsc_analysis_config cfg = {n, "/tmp", 1, NULL, 0};
+        const bsc_type *t = strstr(bad[i][0], "interpolate") ? &ana_interpolate_type
+                            : strstr(bad[i][0], "surface")   ? &ana_surface_type
+                            : strstr(bad[i][0], "sharpness") ? &ana_sharpness_type
+                                                             : &ana_hessian_type;
+        const bsc_analysis_ops *ops = t->ops;
+        bsc_component_config cfg = {n, "/tmp", 1, NULL, 0};
         void *self = NULL;
-        assert_int_not_equal(ops->create(&cfg, &self), BSC_OK);
+        /* As the host does: the declared options first, then create(). */
+        bsc_status s = bsc_type_check_options(t, n);
+        if (s == BSC_OK)
+            s = ops->create(&cfg, &self);
+        assert_int_not_equal(s, BSC_OK);
         assert_null(self);
         if (!strstr(bsc_last_error(), bad[i][1]) || !strstr(bsc_last_error(), "opts.yaml:1:"))
             fail_msg("case %zu: message '%s' lacks '%s' or a location", i, bsc_last_error(),

@@ -83,36 +83,58 @@ static void test_load_good_a(void **state)
     assert_string_equal(info->origin, "pipeline");
     assert_null(bsc_registry_plugin(r, 1));
 
-    const bsc_layer_type *l = bsc_registry_layer(r, "tp_identity");
+    const bsc_plugin_info *owner = NULL;
+    const bsc_type *l = bsc_registry_find(r, BSC_KIND_LAYER, "tp_identity", &owner);
     assert_non_null(l);
-    assert_ptr_equal(l, &info->desc->layers[0]);
-    assert_non_null(l->ops->forward);
-    assert_non_null(l->ops->backward);
-    assert_true(l->ops->struct_size >= sizeof(bsc_layer_ops));
+    assert_ptr_equal(owner, info);
+    assert_int_equal(l->kind, BSC_KIND_LAYER);
+    assert_string_equal(l->options[0]->name, "scale");
+    const bsc_layer_ops *lops = l->ops;
+    assert_non_null(lops->forward);
+    assert_non_null(lops->backward);
+    /* The host's copy is a full-size table whatever the plugin gave. */
+    assert_int_equal(lops->struct_size, sizeof(bsc_layer_ops));
 
-    const bsc_loss_type *lo = bsc_registry_loss(r, "tp_loss");
+    const bsc_type *lo = bsc_registry_find(r, BSC_KIND_LOSS, "tp_loss", NULL);
     assert_non_null(lo);
-    assert_non_null(lo->ops->forward);
-    const bsc_analysis_type *an = bsc_registry_analysis(r, "tp_observer");
-    assert_non_null(an);
-    assert_non_null(an->ops->create);
+    assert_non_null(((const bsc_loss_ops *)lo->ops)->forward);
+    static const struct { bsc_kind kind; const char *name; } each[] = {
+        {BSC_KIND_OBSERVER, "tp_observer"}, {BSC_KIND_ANALYSIS, "tp_analysis"},
+        {BSC_KIND_REPORT, "tp_report"}};
+    for (size_t i = 0; i < 3; i++) {
+        const bsc_type *t = bsc_registry_find(r, each[i].kind, each[i].name, NULL);
+        assert_non_null(t);
+        assert_int_equal(bsc_registry_count(r, each[i].kind), 1);
+        assert_ptr_equal(bsc_registry_type(r, each[i].kind, 0), t);
+    }
 
     /* Kinds are separate namespaces. */
-    assert_null(bsc_registry_layer(r, "tp_loss"));
-    assert_null(bsc_registry_loss(r, "tp_identity"));
-    assert_null(bsc_registry_analysis(r, "tp_identity"));
-    assert_null(bsc_registry_layer(r, "dense_nope"));
+    assert_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_loss", NULL));
+    assert_null(bsc_registry_find(r, BSC_KIND_LOSS, "tp_identity", NULL));
+    assert_null(bsc_registry_find(r, BSC_KIND_ANALYSIS, "tp_observer", NULL));
+    assert_null(bsc_registry_find(r, BSC_KIND_LAYER, "dense_nope", NULL));
 
-    /* The layer's ops work without a device. */
+    /* The layer's ops work without a device; the optional ones it left
+     * out read as NULL (their defaults are the caller's: plugin.h). */
     bsc_layer_config cfg = {.options = NULL, .input = {.ndim = 2, .dim = {3, 4}}, .index = 0};
     void *self = NULL;
     bsc_shape out;
-    assert_int_equal(l->ops->create(&cfg, &self), BSC_OK);
-    assert_int_equal(l->ops->output_shape(self, &out), BSC_OK);
+    assert_int_equal(lops->create(&cfg, &self), BSC_OK);
+    assert_int_equal(lops->output_shape(self, &out), BSC_OK);
     assert_int_equal(out.ndim, 2);
     assert_int_equal(out.dim[1], 4);
-    assert_int_equal(l->ops->n_params(self), 0);
-    l->ops->destroy(self);
+    assert_null(lops->n_params);
+    assert_null(lops->param_spec);
+    assert_null(lops->workspace_size);
+    assert_null(lops->bind);
+    assert_null(lops->per_example_sqnorm);
+    lops->destroy(self);
+    /* destroy left out gets free() */
+    const bsc_observer_ops *oo = bsc_registry_find(r, BSC_KIND_OBSERVER, "tp_observer",
+                                                   NULL)->ops;
+    assert_non_null(oo->destroy);
+    assert_null(oo->run_start);
+    assert_null(oo->study_end);
 
     bsc_registry_free(r);
 }
@@ -124,8 +146,8 @@ static void test_load_two(void **state)
     assert_int_equal(bsc_registry_load_path(r, TP("good_a"), "pipeline"), BSC_OK);
     assert_int_equal(bsc_registry_load_path(r, TP("good_b"), "BATCHSCOPE_PLUGIN_PATH"), BSC_OK);
     assert_int_equal(bsc_registry_n_plugins(r), 2);
-    assert_non_null(bsc_registry_layer(r, "tp_identity"));
-    assert_non_null(bsc_registry_layer(r, "tp_other"));
+    assert_non_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_identity", NULL));
+    assert_non_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_other", NULL));
     assert_string_equal(bsc_registry_plugin(r, 1)->desc->name, "good_b");
     assert_string_equal(bsc_registry_plugin(r, 1)->origin, "BATCHSCOPE_PLUGIN_PATH");
     bsc_registry_free(r);
@@ -144,7 +166,6 @@ static void check_abi_reject(const char *file, unsigned major, unsigned minor)
     assert_contains(bsc_last_error(), plugin_abi);
     assert_contains(bsc_last_error(), host_abi);
     assert_contains(bsc_last_error(), bsc_version());
-    assert_contains(bsc_last_error(), "9.9.9");
     assert_int_equal(bsc_registry_n_plugins(r), 0);
     bsc_registry_free(r);
 }
@@ -159,6 +180,32 @@ static void test_abi_minor(void **state)
 {
     (void)state;
     check_abi_reject(TP("abi_minor"), BSC_ABI_MAJOR, BSC_ABI_MINOR + 1);
+}
+
+/* A plugin built against the 1.x headers is told to rebuild, without the
+ * host reading past the two version fields. */
+static void test_abi_1x(void **state)
+{
+    (void)state;
+    check_abi_reject(TP("abi_1x"), 1, 1);
+    assert_contains(bsc_last_error(), "rebuild it");
+}
+
+/* An ops table smaller than its kind's (the wrong stride) is rejected
+ * naming both sizes. */
+static void test_small_ops(void **state)
+{
+    (void)state;
+    bsc_registry *r = new_registry();
+    char sizes[64];
+    snprintf(sizes, sizeof sizes, "struct_size is %zu bytes", sizeof(bsc_analysis_ops));
+    assert_int_equal(bsc_registry_load_path(r, TP("small_ops"), "pipeline"), BSC_ERR_ABI);
+    assert_contains(bsc_last_error(), TP("small_ops"));
+    assert_contains(bsc_last_error(), "layer type 'tp_small'");
+    assert_contains(bsc_last_error(), sizes);
+    assert_contains(bsc_last_error(), "ABI 2.0");
+    assert_int_equal(bsc_registry_n_plugins(r), 0);
+    bsc_registry_free(r);
 }
 
 static void test_no_entry(void **state)
@@ -216,8 +263,9 @@ static void test_duplicate_type(void **state)
     assert_contains(bsc_last_error(), "'tp_identity'");
     /* The clash leaves the first provider in place. */
     assert_int_equal(bsc_registry_n_plugins(r), 1);
-    assert_ptr_equal(bsc_registry_layer(r, "tp_identity"),
-                     &bsc_registry_plugin(r, 0)->desc->layers[0]);
+    const bsc_plugin_info *owner = NULL;
+    assert_non_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_identity", &owner));
+    assert_ptr_equal(owner, bsc_registry_plugin(r, 0));
     bsc_registry_free(r);
 }
 
@@ -230,7 +278,7 @@ static void test_null_ops(void **state)
     assert_contains(bsc_last_error(), "layer type 'tp_nullfwd'");
     assert_contains(bsc_last_error(), "forward");
     assert_int_equal(bsc_registry_n_plugins(r), 0);
-    assert_null(bsc_registry_layer(r, "tp_nullfwd"));
+    assert_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_nullfwd", NULL));
     bsc_registry_free(r);
 }
 
@@ -266,7 +314,7 @@ static void test_load_directory(void **state)
     assert_string_equal(bsc_registry_plugin(r, 0)->desc->name, "good_a");
     assert_string_equal(bsc_registry_plugin(r, 1)->desc->name, "good_b");
     assert_contains(bsc_registry_plugin(r, 0)->path, t.path);
-    assert_non_null(bsc_registry_layer(r, "tp_other"));
+    assert_non_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_other", NULL));
     bsc_registry_free(r);
 
     /* An empty directory is fine. */
@@ -292,8 +340,7 @@ static void test_env_path(void **state)
     assert_int_equal(setenv("BATCHSCOPE_PLUGIN_PATH", env, 1), 0);
     bsc_registry *r = new_registry();
     assert_int_equal(bsc_registry_load_default(r), BSC_OK);
-    const bsc_layer_type *l = bsc_registry_layer(r, "tp_identity");
-    assert_non_null(l);
+    assert_non_null(bsc_registry_find(r, BSC_KIND_LAYER, "tp_identity", NULL));
     int seen = 0;
     for (size_t i = 0; i < bsc_registry_n_plugins(r); i++) {
         const bsc_plugin_info *p = bsc_registry_plugin(r, i);
@@ -341,6 +388,12 @@ static void test_load_default(void **state)
     assert_int_equal(unsetenv("BATCHSCOPE_PLUGIN_PATH"), 0);
 }
 
+static bsc_status resolve(bsc_registry *r, bsc_kind kind, const bsc_node *at, const char *name)
+{
+    const bsc_type *t;
+    return bsc_registry_resolve(r, kind, at, name, &t);
+}
+
 static void test_unknown(void **state)
 {
     (void)state;
@@ -350,30 +403,113 @@ static void test_unknown(void **state)
 
     bsc_node at = {.kind = BSC_NODE_SCALAR, .value = "tp_identiy", .file = "study.yaml",
                    .line = 7, .col = 11};
-    assert_int_equal(bsc_registry_unknown(r, BSC_KIND_LAYER, &at, "tp_identiy"),
-                     BSC_ERR_INVALID);
+    assert_int_equal(resolve(r, BSC_KIND_LAYER, &at, "tp_identiy"), BSC_ERR_INVALID);
     assert_contains(bsc_last_error(), "study.yaml:7:11");
     assert_contains(bsc_last_error(), "unknown layer type 'tp_identiy'");
     assert_contains(bsc_last_error(), "did you mean 'tp_identity'?");
 
     /* Nothing close: the known names are listed instead. */
-    assert_int_equal(bsc_registry_unknown(r, BSC_KIND_LAYER, &at, "convolution_transpose"),
-                     BSC_ERR_INVALID);
+    assert_int_equal(resolve(r, BSC_KIND_LAYER, &at, "convolution_transpose"), BSC_ERR_INVALID);
     assert_contains(bsc_last_error(), "unknown layer type 'convolution_transpose'");
     assert_contains(bsc_last_error(), "tp_identity");
     assert_contains(bsc_last_error(), "tp_other");
 
-    assert_int_equal(bsc_registry_unknown(r, BSC_KIND_LOSS, &at, "tp_los"), BSC_ERR_INVALID);
+    assert_int_equal(resolve(r, BSC_KIND_LOSS, &at, "tp_los"), BSC_ERR_INVALID);
     assert_contains(bsc_last_error(), "unknown loss type 'tp_los' (did you mean 'tp_loss'?)");
-    assert_int_equal(bsc_registry_unknown(r, BSC_KIND_ANALYSIS, &at, "tp_observr"),
-                     BSC_ERR_INVALID);
+    assert_int_equal(resolve(r, BSC_KIND_OBSERVER, &at, "tp_observr"), BSC_ERR_INVALID);
     assert_contains(bsc_last_error(), "did you mean 'tp_observer'?");
     bsc_registry_free(r);
 
     /* With nothing loaded there is nothing to suggest, and no crash. */
     r = new_registry();
-    assert_int_equal(bsc_registry_unknown(r, BSC_KIND_LAYER, &at, "dense"), BSC_ERR_INVALID);
+    assert_int_equal(resolve(r, BSC_KIND_LAYER, &at, "dense"), BSC_ERR_INVALID);
     assert_contains(bsc_last_error(), "unknown layer type 'dense'");
+    bsc_registry_free(r);
+}
+
+/* A type under the wrong key says where it belongs. */
+static void test_wrong_list(void **state)
+{
+    (void)state;
+    bsc_registry *r = new_registry();
+    assert_int_equal(bsc_registry_load_path(r, TP("good_a"), "pipeline"), BSC_OK);
+    bsc_node at = {.kind = BSC_NODE_SCALAR, .value = "tp_observer", .file = "study.yaml",
+                   .line = 12, .col = 13};
+    assert_int_equal(resolve(r, BSC_KIND_ANALYSIS, &at, "tp_observer"), BSC_ERR_INVALID);
+    assert_contains(bsc_last_error(), "study.yaml:12:13");
+    assert_contains(bsc_last_error(),
+                    "'tp_observer' is an observer: list it under `observers:`, not under "
+                    "`analyses:`");
+    assert_int_equal(resolve(r, BSC_KIND_OBSERVER, &at, "tp_analysis"), BSC_ERR_INVALID);
+    assert_contains(bsc_last_error(), "is an analysis: list it under `analyses:`");
+    assert_int_equal(resolve(r, BSC_KIND_ANALYSIS, &at, "tp_identity"), BSC_ERR_INVALID);
+    assert_contains(bsc_last_error(), "is a layer: it belongs in `model:`");
+    assert_int_equal(resolve(r, BSC_KIND_OBSERVER, &at, "tp_report"), BSC_ERR_INVALID);
+    assert_contains(bsc_last_error(), "list it under `report:`");
+    bsc_registry_free(r);
+}
+
+/* Options are checked against the descriptor's list: unknown keys (with a
+ * hint) and values of the wrong form, at file:line:col. */
+static void test_options(void **state)
+{
+    (void)state;
+    bsc_registry *r = new_registry();
+    assert_int_equal(bsc_registry_load_path(r, TP("good_a"), "pipeline"), BSC_OK);
+    const bsc_type *l = bsc_registry_find(r, BSC_KIND_LAYER, "tp_identity", NULL);
+    const bsc_type *o = bsc_registry_find(r, BSC_KIND_OBSERVER, "tp_observer", NULL);
+    static const struct {
+        int layer;
+        const char *yaml, *want;
+    } cases[] = {
+        {1, "{type: tp_identity, scale: 2.5, tag: x}", NULL},
+        {0, "{type: tp_observer}", NULL},
+        {0, "{type: tp_observer, every: 3, on: false}", NULL},
+        {1, "{type: tp_identity, scael: 2}", "o.yaml:1:21: unknown key 'scael' (expected "
+                                            "one of: type, scale, tag)"},
+        {1, "{type: tp_identity, scale: big}", "o.yaml:1:28"},
+        {1, "{type: tp_identity, tag: [a]}", "option 'tag' must be a string"},
+        {0, "{type: tp_observer, every: 1.5}", "o.yaml:1:28"},
+        {0, "{type: tp_observer, on: maybe}", "o.yaml:1:25"},
+        {0, "{type: tp_observer, every: {a: 1}}", "option 'every' must be an integer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bsc_node *n = NULL;
+        assert_int_equal(bsc_node_parse_string("o.yaml", cases[i].yaml, &n), BSC_OK);
+        bsc_status s = bsc_type_check_options(cases[i].layer ? l : o, n);
+        if (!cases[i].want && s != BSC_OK)
+            fail_msg("case %zu: %s", i, bsc_last_error());
+        if (cases[i].want) {
+            assert_int_not_equal(s, BSC_OK);
+            if (!strstr(bsc_last_error(), cases[i].want))
+                fail_msg("case %zu: '%s' lacks '%s'", i, bsc_last_error(), cases[i].want);
+        }
+        bsc_node_free(n);
+    }
+    /* No mapping at all: every option at its default. */
+    assert_int_equal(bsc_type_check_options(l, NULL), BSC_OK);
+    bsc_registry_free(r);
+}
+
+static void test_markdown(void **state)
+{
+    (void)state;
+    bsc_registry *r = new_registry();
+    assert_int_equal(bsc_registry_load_path(r, TP("good_a"), "pipeline"), BSC_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    bsc_registry_print_markdown(r, f);
+    fclose(f);
+    assert_contains(buf, "#### `tp_identity` (layer)");
+    assert_contains(buf, "| `scale` | float | `1` | ignored |");
+    assert_contains(buf, "#### `tp_report` (report)");
+    assert_contains(buf, "No options.");
+    /* Kinds in order: layers before observers before reports. */
+    assert_true(strstr(buf, "tp_identity") < strstr(buf, "tp_observer"));
+    assert_true(strstr(buf, "tp_observer") < strstr(buf, "tp_report"));
+    free(buf);
     bsc_registry_free(r);
 }
 
@@ -405,6 +541,8 @@ static void test_print(void **state)
     assert_contains(buf, "tp_loss");
     assert_contains(buf, "tp_observer");
     assert_contains(buf, "tp_other");
+    assert_contains(buf, "observers (under `observers:`)");
+    assert_contains(buf, "scale");
     /* good_a's types are listed under good_a, before good_b starts. */
     assert_true(strstr(buf, "tp_observer") < strstr(buf, "good_b"));
     free(buf);
@@ -418,6 +556,8 @@ int main(void)
         cmocka_unit_test(test_load_two),
         cmocka_unit_test(test_abi_major),
         cmocka_unit_test(test_abi_minor),
+        cmocka_unit_test(test_abi_1x),
+        cmocka_unit_test(test_small_ops),
         cmocka_unit_test(test_no_entry),
         cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_missing_file),
@@ -428,6 +568,9 @@ int main(void)
         cmocka_unit_test(test_env_path),
         cmocka_unit_test(test_load_default),
         cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_wrong_list),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_markdown),
         cmocka_unit_test(test_print),
     };
     return cmocka_run_group_tests(tests, 0, NULL);

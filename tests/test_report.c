@@ -208,7 +208,7 @@ static char *full_results(const char *tag)
 
 /* ------------------------------------------------- running the report */
 
-static const bsc_analysis_type *report_type(bsc_registry **reg)
+static const bsc_type *report_type(bsc_registry **reg)
 {
     if (!bsc_path_exists(REPORT_SO))
         return NULL;
@@ -216,26 +216,30 @@ static const bsc_analysis_type *report_type(bsc_registry **reg)
     bsc_status s = bsc_registry_load_path(*reg, REPORT_SO, "test");
     if (s != BSC_OK)
         fail_msg("%s", bsc_last_error());
-    return bsc_registry_analysis(*reg, "report");
+    return bsc_registry_find(*reg, BSC_KIND_REPORT, "report", NULL);
 }
 
 /* Runs the report over dir with options (YAML text, may be NULL). */
 static bsc_status run_report(const char *dir, const char *options_yaml)
 {
     bsc_registry *reg = NULL;
-    const bsc_analysis_type *t = report_type(&reg);
+    const bsc_type *t = report_type(&reg);
     assert_non_null(t);
+    const bsc_report_ops *ops = t->ops;
     bsc_node *opts = NULL;
     if (options_yaml)
         assert_int_equal(bsc_node_parse_string("opts.yaml", options_yaml, &opts), BSC_OK);
-    bsc_analysis_config cfg = {opts, dir, 42, NULL, 0};
+    bsc_component_config cfg = {opts, dir, 42, NULL, 0};
     void *self = NULL;
-    bsc_status s = t->ops->create(&cfg, &self);
+    /* As the host does: the declared options first, then create(). */
+    bsc_status s = bsc_type_check_options(t, opts);
+    if (s == BSC_OK)
+        s = ops->create(&cfg, &self);
     if (s == BSC_OK) {
         /* as `batchscope report` calls it: no device, model or evaluator */
-        bsc_study st = {NULL, NULL, NULL, 0, dir, 42, NULL};
-        s = t->ops->post(self, &st);
-        t->ops->destroy(self);
+        bsc_study st = {.out_dir = dir, .seed = 42};
+        s = ops->draw(self, &st);
+        ops->destroy(self);
     }
     bsc_node_free(opts);
     bsc_registry_free(reg);
@@ -668,16 +672,16 @@ static void test_named_runs(void **state)
     fclose(f);
 
     /* the enumeration the report and `batchscope report` share */
-    bsc_run_result *runs = NULL;
+    bsc_run_result **runs = NULL;
     size_t n = 0;
     assert_int_equal(bsc_runs_scan(dir, &runs, &n), BSC_OK);
     static const char *const names[] = {"bs32", "bs256", "bs256-sqrt", "bs1024", "lr.2_warm"};
     static const size_t bs[] = {32, 256, 256, 1024, 1024};
     assert_int_equal(n, 5);
     for (size_t i = 0; i < n; i++) {
-        assert_string_equal(runs[i].name, names[i]);
-        assert_int_equal(runs[i].batch_size, bs[i]);
-        assert_string_equal(runs[i].status, "completed");
+        assert_string_equal(runs[i]->name, names[i]);
+        assert_int_equal(runs[i]->batch_size, bs[i]);
+        assert_string_equal(runs[i]->status, "completed");
     }
     bsc_runs_free(runs, n);
 

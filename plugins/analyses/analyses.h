@@ -28,10 +28,8 @@
 #include "batchscope/evaluator.h"
 #include "batchscope/model.h"
 
-extern const bsc_analysis_ops ana_interpolate_ops;
-extern const bsc_analysis_ops ana_sharpness_ops;
-extern const bsc_analysis_ops ana_surface_ops;
-extern const bsc_analysis_ops ana_hessian_ops;
+/* The types, one per file; plugin.c lists them. */
+#define ANA_TYPES(X) X(ana_interpolate) X(ana_sharpness) X(ana_surface) X(ana_hessian)
 
 /* ------------------------------------------------------------ L-BFGS-B */
 
@@ -139,10 +137,10 @@ void ana_filter_normalize(const bsc_model_tensor *t, const float *w, float *d, a
 bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
                        const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out);
 
-/* BSC_ERR_INTERRUPTED once Ctrl-C reached the study (polled between
- * evaluations, so that a long analysis stops with its partial results on
- * disk), else BSC_OK. */
-bsc_status ana_interrupted(void);
+/* BSC_ERR_INTERRUPTED once the study was asked to stop (Ctrl-C; polled
+ * between evaluations, so that a long analysis stops with its partial
+ * results on disk), else BSC_OK. */
+bsc_status ana_interrupted(const bsc_study *st);
 
 /* The run a selector picks (a batch size B: the run bs<B>, else the first
  * run of that size; otherwise a run's name -- see runs.h), or an error at
@@ -164,7 +162,7 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);
 /* `key` as a list of runs, batch sizes or names (one scalar is a list of
  * one), each checked for its form; absent: *n = 0. *out (malloc'ed) points
  * into the options tree, which outlives the analysis. */
-bsc_status ana_opt_runs(const bsc_analysis_config *cfg, const bsc_node *map, const char *key,
+bsc_status ana_opt_runs(const bsc_component_config *cfg, const bsc_node *map, const char *key,
                         const bsc_node ***out, size_t *n);
 
 /* The interpretation of a `subset:` option: 0 = the whole split. */

@@ -5,7 +5,6 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
-#include "batchscope/study.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +93,7 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out)
     return bsc_tensor_alloc(ctx, BSC_F32, &sh, out);
 }
 
-bsc_status ana_opt_runs(const bsc_analysis_config *cfg, const bsc_node *map, const char *key,
+bsc_status ana_opt_runs(const bsc_component_config *cfg, const bsc_node *map, const char *key,
                         const bsc_node ***out, size_t *n)
 {
     *out = NULL;
@@ -127,7 +126,7 @@ bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out)
     return s;
 }
 
-bsc_status ana_interrupted(void)
+bsc_status ana_interrupted(const bsc_study *st)
 {
-    return bsc_study_interrupted() ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
+    return bsc_study_stop_requested(st) ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
 }

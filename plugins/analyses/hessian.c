@@ -43,9 +43,6 @@ typedef struct hess {
     size_t subset;
 } hess;
 
-static const char *const keys[] = {"type", "runs", "top_k", "max_iter", "tol",
-                                   "trace_samples", "fd_step", "subset", NULL};
-
 static void destroy(void *self)
 {
     hess *h = self;
@@ -55,13 +52,11 @@ static void destroy(void *self)
     free(h);
 }
 
-static bsc_status create(const bsc_analysis_config *cfg, void **self)
+static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
     const bsc_node *o = cfg->options;
-    bsc_status s = bsc_node_check_keys(o, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     hess *h = calloc(1, sizeof *h);
     if (!h)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -108,7 +103,7 @@ static bsc_status hvp(void *user, const double *v, double *out)
         return BSC_OK;
     }
     double t = c->h->fd_step / nv;
-    bsc_status s = ana_interrupted();
+    bsc_status s = ana_interrupted(c->st);
     if (s != BSC_OK)
         return s;
     if ((s = bsc_tensor_write(ctx, &c->v, c->hv)) != BSC_OK ||
@@ -231,7 +226,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (h->n_runs)
             ana_pick_run(st, h->runs[i], &r);
         else
-            r = &st->runs[i];
+            r = st->runs[i];
         if ((s = one(h, st, r, t)) != BSC_OK)
             s = bsc_fail_context(s, "hessian of run %s", bsc_run_result_name(r, nb, sizeof nb));
     }
@@ -242,9 +237,15 @@ static bsc_status post(void *self, const bsc_study *st)
     return s;
 }
 
-const bsc_analysis_ops ana_hessian_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = create,
-    .post = post,
-    .destroy = destroy,
-};
+BSC_ANALYSIS_TYPE(ana_hessian, "hessian",
+               "top-k Hessian eigenvalues by power iteration and Hutchinson's trace",
+               BSC_OPTIONS(BSC_OPT("runs", BSC_OPT_LIST, "", "batch sizes or run names (default: every run)"),
+                           BSC_OPT("top_k", BSC_OPT_INT, "1", "eigenvalues of largest magnitude"),
+                           BSC_OPT("max_iter", BSC_OPT_INT, "100", "products per eigenvalue, at most"),
+                           BSC_OPT("tol", BSC_OPT_FLOAT, "1e-3", "relative change of the Rayleigh quotient"),
+                           BSC_OPT("trace_samples", BSC_OPT_INT, "10", "Hutchinson probes (0: no trace)"),
+                           BSC_OPT("fd_step", BSC_OPT_FLOAT, "1e-2", "finite-difference step of the products"),
+                           BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)")),
+               .create = create,
+               .run = post,
+               .destroy = destroy);

@@ -42,9 +42,6 @@ typedef struct interp {
     const char *output;
 } interp;
 
-static const char *const keys[] = {"type", "from", "to", "from_path", "to_path", "range",
-                                   "points", "subset", "test_subset", "output", NULL};
-
 /* A path option resolved against the directory of the file it was written in. */
 static bsc_status opt_path(const bsc_node *map, const char *key, char **out)
 {
@@ -76,13 +73,11 @@ static void destroy(void *self)
     free(ip);
 }
 
-static bsc_status create(const bsc_analysis_config *cfg, void **self)
+static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
     const bsc_node *o = cfg->options;
-    bsc_status s = bsc_node_check_keys(o, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     interp *ip = calloc(1, sizeof *ip);
     if (!ip)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -161,10 +156,10 @@ static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run
      * the batch_sizes run before the named ones). */
     const bsc_run_result *lo = NULL, *hi = NULL;
     for (size_t i = 0; i < st->n_runs; i++) {
-        if (!lo || st->runs[i].batch_size < lo->batch_size)
-            lo = &st->runs[i];
-        if (!hi || st->runs[i].batch_size > hi->batch_size)
-            hi = &st->runs[i];
+        if (!lo || st->runs[i]->batch_size < lo->batch_size)
+            lo = st->runs[i];
+        if (!hi || st->runs[i]->batch_size > hi->batch_size)
+            hi = st->runs[i];
     }
     bsc_status s;
     if (ip->from && (s = ana_pick_run(st, ip->from, a)) != BSC_OK)
@@ -227,7 +222,7 @@ static bsc_status post(void *self, const bsc_study *st)
         float fa = (float)(1.0 - alpha), fb = (float)alpha;
         double trl, tra, tel = 0, tea = 0;
         bsc_metrics_row row;
-        if ((s = ana_interrupted()) != BSC_OK ||
+        if ((s = ana_interrupted(st)) != BSC_OK ||
             (s = ana_lincomb(ctx, np, fa, pa, fb, pb, 0, NULL, bsc_model_params(m))) != BSC_OK ||
             (ns && (s = ana_lincomb(ctx, ns, fa, sa, fb, sb, 0, NULL, bsc_model_state(m))) !=
                        BSC_OK) ||
@@ -254,9 +249,17 @@ cleanup:
     return s;
 }
 
-const bsc_analysis_ops ana_interpolate_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = create,
-    .post = post,
-    .destroy = destroy,
-};
+BSC_ANALYSIS_TYPE(ana_interpolate, "interpolate",
+               "loss and accuracy along theta(a) = a*B + (1-a)*A between two minimizers",
+               BSC_OPTIONS(BSC_OPT("from", BSC_OPT_ANY, "", "run A: a batch size or a run name (default: smallest batch)"),
+                           BSC_OPT("to", BSC_OPT_ANY, "", "run B (default: bs256 when run, else the largest batch)"),
+                           BSC_OPT("from_path", BSC_OPT_STRING, "", "a checkpoint instead of run A (relative to the pipeline)"),
+                           BSC_OPT("to_path", BSC_OPT_STRING, "", "a checkpoint instead of run B"),
+                           BSC_OPT("range", BSC_OPT_LIST, "[-1, 2]", "alpha from, to"),
+                           BSC_OPT("points", BSC_OPT_INT, "31", "values of alpha"),
+                           BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)"),
+                           BSC_OPT("test_subset", BSC_OPT_INT, "0", "test examples evaluated (0: all)"),
+                           BSC_OPT("output", BSC_OPT_STRING, "", "file name (default: interpolate_<A>_<B>.csv)")),
+               .create = create,
+               .run = post,
+               .destroy = destroy);

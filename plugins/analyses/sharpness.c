@@ -50,9 +50,6 @@ typedef struct sharp {
     size_t subset;
 } sharp;
 
-static const char *const keys[] = {"type", "runs", "eps", "variants", "p", "memory",
-                                   "max_iter", "max_evals", "start", "subset", NULL};
-
 static void destroy(void *self)
 {
     sharp *sh = self;
@@ -63,13 +60,11 @@ static void destroy(void *self)
     free(sh);
 }
 
-static bsc_status create(const bsc_analysis_config *cfg, void **self)
+static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
     const bsc_node *o = cfg->options;
-    bsc_status s = bsc_node_check_keys(o, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     sharp *sh = calloc(1, sizeof *sh);
     if (!sh)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -136,7 +131,7 @@ static bsc_status fg(void *user, const double *v, double *f, double *g)
     bsc_context *ctx = c->st->ctx;
     bsc_model *m = c->st->model;
     size_t np = bsc_model_n_params(m);
-    bsc_status s = ana_interrupted();
+    bsc_status s = ana_interrupted(c->st);
     if (s != BSC_OK)
         return s;
     for (size_t i = 0; i < c->n; i++)
@@ -363,7 +358,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (sh->n_runs)
             ana_pick_run(st, sh->runs[i], &r);
         else
-            r = &st->runs[i];
+            r = st->runs[i];
         for (size_t e = 0; s == BSC_OK && e < sh->n_eps; e++) {
             if (sh->full)
                 s = one(sh, st, r, sh->eps[e], 0, &a, t);
@@ -382,9 +377,17 @@ static bsc_status post(void *self, const bsc_study *st)
     return s;
 }
 
-const bsc_analysis_ops ana_sharpness_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = create,
-    .post = post,
-    .destroy = destroy,
-};
+BSC_ANALYSIS_TYPE(ana_sharpness, "sharpness",
+               "Keskar et al. sharpness: max loss in the box |z_i| <= eps(|x_i|+1) by L-BFGS-B",
+               BSC_OPTIONS(BSC_OPT("runs", BSC_OPT_LIST, "", "batch sizes or run names (default: every run)"),
+                           BSC_OPT("eps", BSC_OPT_ANY, "1e-3", "box size, or a list [1e-3, 5e-4]"),
+                           BSC_OPT("variants", BSC_OPT_LIST, "[full, subspace]", "full space and/or a random p-dimensional subspace"),
+                           BSC_OPT("p", BSC_OPT_INT, "100", "subspace dimension"),
+                           BSC_OPT("memory", BSC_OPT_INT, "10", "L-BFGS-B corrections"),
+                           BSC_OPT("max_iter", BSC_OPT_INT, "10", "L-BFGS-B iterations"),
+                           BSC_OPT("max_evals", BSC_OPT_INT, "0", "function evaluations at most (0: no limit)"),
+                           BSC_OPT("start", BSC_OPT_STRING, "zero", "zero, or random (uniform in the box)"),
+                           BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)")),
+               .create = create,
+               .run = post,
+               .destroy = destroy);

@@ -56,9 +56,6 @@ typedef struct surface {
     char plane_pt[3][72];       /* as written: "32", "bs256-sqrt" or "init" */
 } surface;
 
-static const char *const keys[] = {"type", "runs", "dims", "x", "y", "ignore",
-                                   "orthogonalize", "subset", "directions", "plane", NULL};
-
 static void destroy(void *self)
 {
     surface *sf = self;
@@ -108,13 +105,11 @@ static bsc_status resolve_path(const bsc_node *n, char **out)
     return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
 }
 
-static bsc_status create(const bsc_analysis_config *cfg, void **self)
+static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
     const bsc_node *o = cfg->options;
-    bsc_status s = bsc_node_check_keys(o, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     surface *sf = calloc(1, sizeof *sf);
     if (!sf)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -211,7 +206,7 @@ static bsc_status eval_point(void *user, double x, double y, double *loss, doubl
     bsc_model *m = pc->st->model;
     bsc_context *ctx = pc->st->ctx;
     size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
-    bsc_status s = ana_interrupted();
+    bsc_status s = ana_interrupted(pc->st);
     if (s != BSC_OK)
         return s;
     if (pc->plane) {
@@ -416,7 +411,7 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
         if (st->n_runs == 0)
             return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
                                  "plane: no run to take the initial weights from");
-        path = bsc_strdup_printf("%s/init.safetensors", st->runs[0].dir);
+        path = bsc_strdup_printf("%s/init.safetensors", st->runs[0]->dir);
         snprintf(name, 72, "init");
     } else {
         char nb[32];
@@ -547,7 +542,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (sf->n_runs)
             ana_pick_run(st, sf->runs[i], &r);
         else
-            r = &st->runs[i];
+            r = st->runs[i];
         if ((s = surface_run(sf, st, r)) != BSC_OK)
             return bsc_fail_context(s, "surface of run %s",
                                     bsc_run_result_name(r, nb, sizeof nb));
@@ -555,9 +550,17 @@ static bsc_status post(void *self, const bsc_study *st)
     return BSC_OK;
 }
 
-const bsc_analysis_ops ana_surface_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = create,
-    .post = post,
-    .destroy = destroy,
-};
+BSC_ANALYSIS_TYPE(ana_surface, "surface",
+               "Li et al. filter-normalized loss surface, 1-D or 2-D, or the plane through three points",
+               BSC_OPTIONS(BSC_OPT("runs", BSC_OPT_LIST, "", "batch sizes or run names (default: every run)"),
+                           BSC_OPT("dims", BSC_OPT_INT, "2", "1: theta + x d1; 2: theta + x d1 + y d2"),
+                           BSC_OPT("x", BSC_OPT_LIST, "[-1, 1, 51]", "from, to, points"),
+                           BSC_OPT("y", BSC_OPT_LIST, "[-1, 1, 51]", "from, to, points"),
+                           BSC_OPT("ignore", BSC_OPT_STRING, "biasbn", "biasbn: zero direction on bias/norm tensors; none: keep"),
+                           BSC_OPT("orthogonalize", BSC_OPT_BOOL, "false", "d2 -= (d2.d1 / d1.d1) d1"),
+                           BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)"),
+                           BSC_OPT("directions", BSC_OPT_LIST, "", "saved directions to reuse: [dx.safetensors, dy.safetensors]"),
+                           BSC_OPT("plane", BSC_OPT_LIST, "", "instead: the plane through three points (runs or init)")),
+               .create = create,
+               .run = post,
+               .destroy = destroy);

@@ -17,12 +17,9 @@ typedef struct act {
     cl_kernel k_fwd, k_bwd;
 } act;
 
-static bsc_status act_make(const bsc_layer_config *cfg, int mode, const char *const *keys,
-                           void **self)
+static bsc_status act_make(const bsc_layer_config *cfg, int mode, void **self)
 {
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st = BSC_OK;
     size_t n = layers_numel(&cfg->input);
     if (n == 0 || cfg->input.ndim < 1)
         return layers_shape_fail(cfg, mode == ACT_FLATTEN ? "flatten" : "activation",
@@ -48,58 +45,35 @@ static bsc_status act_make(const bsc_layer_config *cfg, int mode, const char *co
     return BSC_OK;
 }
 
-static const char *const plain_keys[] = {"type", NULL};
-
 static bsc_status relu_create(const bsc_layer_config *cfg, void **self)
 {
-    return act_make(cfg, ACT_RELU, plain_keys, self);
+    return act_make(cfg, ACT_RELU, self);
 }
 
 static bsc_status leaky_create(const bsc_layer_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "negative_slope", NULL};
-    return act_make(cfg, ACT_LEAKY, keys, self);
+    return act_make(cfg, ACT_LEAKY, self);
 }
 
 static bsc_status tanh_create(const bsc_layer_config *cfg, void **self)
 {
-    return act_make(cfg, ACT_TANH, plain_keys, self);
+    return act_make(cfg, ACT_TANH, self);
 }
 
 static bsc_status sigmoid_create(const bsc_layer_config *cfg, void **self)
 {
-    return act_make(cfg, ACT_SIGMOID, plain_keys, self);
+    return act_make(cfg, ACT_SIGMOID, self);
 }
 
 static bsc_status flatten_create(const bsc_layer_config *cfg, void **self)
 {
-    return act_make(cfg, ACT_FLATTEN, plain_keys, self);
+    return act_make(cfg, ACT_FLATTEN, self);
 }
 
 static bsc_status act_output_shape(void *self, bsc_shape *out)
 {
     *out = ((act *)self)->out_shape;
     return BSC_OK;
-}
-
-static int act_n_params(void *self)
-{
-    (void)self;
-    return 0;
-}
-
-static bsc_status act_param_spec(void *self, int i, bsc_param_spec *out)
-{
-    (void)self;
-    (void)out;
-    return bsc_fail(BSC_ERR_INVALID, "parameter-free layer: no parameter %d", i);
-}
-
-static size_t act_workspace_size(void *self, size_t max_batch)
-{
-    (void)self;
-    (void)max_batch;
-    return 0;
 }
 
 static bsc_status act_bind(void *self, const bsc_layer_binding *b)
@@ -155,28 +129,20 @@ static bsc_status act_backward(void *self, const bsc_pass *p, const bsc_tensor *
     return layers_run(a->ctx, a->k_bwd, total, 11, k);
 }
 
-static void act_destroy(void *self)
-{
-    free(self);
-}
+/* Parameter-free: no n_params, param_spec, workspace_size or
+ * per_example_sqnorm (the defaults say "none"), destroy is free(). */
+#define ACT_TYPE(id, name, summary, options, create_fn)                   \
+    BSC_LAYER_TYPE(id, name, summary, options, .create = create_fn,       \
+                   .output_shape = act_output_shape, .bind = act_bind,    \
+                   .forward = act_forward, .backward = act_backward)
 
-#define ACT_OPS(var, create_fn)                         \
-    const bsc_layer_ops var = {                         \
-        .struct_size = sizeof(bsc_layer_ops),           \
-        .create = create_fn,                            \
-        .output_shape = act_output_shape,               \
-        .n_params = act_n_params,                       \
-        .param_spec = act_param_spec,                   \
-        .workspace_size = act_workspace_size,           \
-        .bind = act_bind,                               \
-        .forward = act_forward,                         \
-        .backward = act_backward,                       \
-        .destroy = act_destroy,                         \
-        .per_example_sqnorm = layers_sqnorm_none,       \
-    }
-
-ACT_OPS(layers_relu_ops, relu_create);
-ACT_OPS(layers_leaky_relu_ops, leaky_create);
-ACT_OPS(layers_tanh_ops, tanh_create);
-ACT_OPS(layers_sigmoid_ops, sigmoid_create);
-ACT_OPS(layers_flatten_ops, flatten_create);
+ACT_TYPE(layers_relu, "relu", "max(x, 0)", BSC_NO_OPTIONS, relu_create);
+ACT_TYPE(layers_leaky_relu, "leaky_relu", "x > 0 ? x : negative_slope * x",
+         BSC_OPTIONS(BSC_OPT("negative_slope", BSC_OPT_FLOAT, "0.01",
+                             "slope for x < 0")),
+         leaky_create);
+ACT_TYPE(layers_tanh, "tanh", "hyperbolic tangent", BSC_NO_OPTIONS, tanh_create);
+ACT_TYPE(layers_sigmoid, "sigmoid", "logistic function 1 / (1 + e^-x)", BSC_NO_OPTIONS,
+         sigmoid_create);
+ACT_TYPE(layers_flatten, "flatten", "reshape each sample to 1-D", BSC_NO_OPTIONS,
+         flatten_create);

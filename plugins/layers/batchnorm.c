@@ -21,10 +21,7 @@ typedef struct batchnorm {
 
 static bsc_status bn_create(const bsc_layer_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "momentum", "eps", NULL};
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st;
     size_t n = layers_numel(&cfg->input);
     if ((cfg->input.ndim != 1 && cfg->input.ndim != 3) || n == 0 || n > (size_t)INT_MAX)
         return layers_shape_fail(cfg, "batchnorm", "a 1-D [F] or 3-D [C, H, W]");
@@ -97,13 +94,13 @@ static bsc_status bn_bind(void *self, const bsc_layer_binding *b)
                         "index limit", b->max_batch);
     bn->ctx = b->ctx;
     bn->max_batch = b->max_batch;
-    bn->gamma = b->params[0];
-    bn->beta = b->params[1];
-    bn->rmean = b->params[2];
-    bn->rvar = b->params[3];
-    bn->dgamma = b->grads[0];
-    bn->dbeta = b->grads[1];
-    bn->ws = b->workspace;
+    bn->gamma = *b->params[0];
+    bn->beta = *b->params[1];
+    bn->rmean = *b->params[2];
+    bn->rvar = *b->params[3];
+    bn->dgamma = *b->grads[0];
+    bn->dbeta = *b->grads[1];
+    bn->ws = *b->workspace;
     const char *f = "batchnorm.cl";
     if ((st = bsc_kernel(bn->ctx, f, "bn_stats_train", &bn->k_train)) != BSC_OK ||
         (st = bsc_kernel(bn->ctx, f, "bn_stats_eval", &bn->k_eval)) != BSC_OK ||
@@ -190,21 +187,16 @@ static bsc_status bn_backward(void *self, const bsc_pass *p, const bsc_tensor *i
     return layers_run(bn->ctx, bn->k_input, p->batch * (size_t)bn->C * (size_t)bn->S, 14, a);
 }
 
-static void bn_destroy(void *self)
-{
-    free(self);
-}
-
-const bsc_layer_ops layers_batchnorm_ops = {
-    .struct_size = sizeof(bsc_layer_ops),
-    .create = bn_create,
-    .output_shape = bn_output_shape,
-    .n_params = bn_n_params,
-    .param_spec = bn_param_spec,
-    .workspace_size = bn_workspace_size,
-    .bind = bn_bind,
-    .forward = bn_forward,
-    .backward = bn_backward,
-    .destroy = bn_destroy,
-    .per_example_sqnorm = NULL,
-};
+BSC_LAYER_TYPE(layers_batchnorm, "batchnorm",
+               "batch normalization over [F] or [C, H, W]",
+               BSC_OPTIONS(BSC_OPT("momentum", BSC_OPT_FLOAT, "0.1",
+                                   "running statistics: new = (1 - momentum) old + momentum batch"),
+                           BSC_OPT("eps", BSC_OPT_FLOAT, "1e-5", "added to the variance")),
+               .create = bn_create,
+               .output_shape = bn_output_shape,
+               .n_params = bn_n_params,
+               .param_spec = bn_param_spec,
+               .workspace_size = bn_workspace_size,
+               .bind = bn_bind,
+               .forward = bn_forward,
+               .backward = bn_backward);

@@ -161,14 +161,3 @@ bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst,
     bsc_tensor sv = bsc_tensor_view(src, 0, &s), dv = bsc_tensor_view(dst, 0, &s);
     return bsc_tensor_copy(ctx, &sv, &dv);
 }
-
-bsc_status layers_sqnorm_none(void *self, const bsc_pass *p, const bsc_tensor *in,
-                              const bsc_tensor *dout, bsc_tensor *acc)
-{
-    (void)self;
-    (void)p;
-    (void)in;
-    (void)dout;
-    (void)acc;
-    return BSC_OK;
-}

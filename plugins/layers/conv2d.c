@@ -78,11 +78,7 @@ static size_t round_up(size_t v, size_t m)
 
 static bsc_status conv_create(const bsc_layer_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "filters", "kernel_size", "stride", "padding",
-                                       "bias", NULL};
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st;
     layers_geom g;
     long filters;
     int bias;
@@ -238,18 +234,18 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
         worst = b->max_batch * in_n;
     if (b->max_batch * out_n > worst)
         worst = b->max_batch * out_n;
-    if (worst > (size_t)INT_MAX || b->workspace.offset > (size_t)INT_MAX - worst)
+    if (worst > (size_t)INT_MAX || b->workspace->offset > (size_t)INT_MAX - worst)
         return bsc_fail(BSC_ERR_UNSUPPORTED, "conv2d: batch %zu needs %zu workspace floats, "
                         "more than the 2^31 the kernels can index", b->max_batch, worst);
     c->ctx = b->ctx;
     c->max_batch = b->max_batch;
-    c->w = b->params[0];
-    c->dw = b->grads[0];
+    c->w = *b->params[0];
+    c->dw = *b->grads[0];
     if (c->bias) {
-        c->b = b->params[1];
-        c->db = b->grads[1];
+        c->b = *b->params[1];
+        c->db = *b->grads[1];
     }
-    c->ws = b->workspace;
+    c->ws = *b->workspace;
     if ((st = conv_layout(c)) != BSC_OK)
         return st;
     if ((st = bsc_kernel(c->ctx, "conv.cl", "im2col_t", &c->k_im2col_t)) != BSC_OK ||
@@ -429,16 +425,21 @@ static void conv_destroy(void *self)
     free(c);
 }
 
-const bsc_layer_ops layers_conv2d_ops = {
-    .struct_size = sizeof(bsc_layer_ops),
-    .create = conv_create,
-    .output_shape = conv_output_shape,
-    .n_params = conv_n_params,
-    .param_spec = conv_param_spec,
-    .workspace_size = conv_workspace_size,
-    .bind = conv_bind,
-    .forward = conv_forward,
-    .backward = conv_backward,
-    .destroy = conv_destroy,
-    .per_example_sqnorm = NULL,
-};
+BSC_LAYER_TYPE(layers_conv2d, "conv2d",
+               "2-D convolution over [C, H, W] via im2col + GEMM",
+               BSC_OPTIONS(BSC_OPT("filters", BSC_OPT_INT, "", "output channels (required)"),
+                           BSC_OPT("kernel_size", BSC_OPT_ANY, "",
+                                   "window: an int or [height, width] (required)"),
+                           BSC_OPT("stride", BSC_OPT_ANY, "1", "step: an int or [height, width]"),
+                           BSC_OPT("padding", BSC_OPT_ANY, "0",
+                                   "zeros on each side: an int or [height, width]"),
+                           BSC_OPT("bias", BSC_OPT_BOOL, "true", "add a learned bias per filter")),
+               .create = conv_create,
+               .output_shape = conv_output_shape,
+               .n_params = conv_n_params,
+               .param_spec = conv_param_spec,
+               .workspace_size = conv_workspace_size,
+               .bind = conv_bind,
+               .forward = conv_forward,
+               .backward = conv_backward,
+               .destroy = conv_destroy);

@@ -17,10 +17,7 @@ typedef struct dense {
 
 static bsc_status dense_create(const bsc_layer_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "units", "bias", NULL};
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st;
     if (cfg->input.ndim != 1)
         return layers_shape_fail(cfg, "dense", "a 1-D (add a flatten layer before it)");
     long units;
@@ -97,11 +94,11 @@ static bsc_status dense_bind(void *self, const bsc_layer_binding *b)
                         (long long)(d->nin > d->nout ? d->nin : d->nout));
     d->ctx = b->ctx;
     d->max_batch = b->max_batch;
-    d->w = b->params[0];
-    d->dw = b->grads[0];
+    d->w = *b->params[0];
+    d->dw = *b->grads[0];
     if (d->bias) {
-        d->b = b->params[1];
-        d->db = b->grads[1];
+        d->b = *b->params[1];
+        d->db = *b->grads[1];
     }
     if ((st = bsc_kernel(d->ctx, "layers.cl", "bias_add_rows", &d->k_bias)) != BSC_OK ||
         (st = bsc_kernel(d->ctx, "layers.cl", "channel_sum", &d->k_colsum)) != BSC_OK ||
@@ -175,21 +172,16 @@ static bsc_status dense_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *
     return layers_run(d->ctx, d->k_sqnorm, p->batch, 10, a);
 }
 
-static void dense_destroy(void *self)
-{
-    free(self);
-}
-
-const bsc_layer_ops layers_dense_ops = {
-    .struct_size = sizeof(bsc_layer_ops),
-    .create = dense_create,
-    .output_shape = dense_output_shape,
-    .n_params = dense_n_params,
-    .param_spec = dense_param_spec,
-    .workspace_size = dense_workspace_size,
-    .bind = dense_bind,
-    .forward = dense_forward,
-    .backward = dense_backward,
-    .destroy = dense_destroy,
-    .per_example_sqnorm = dense_sqnorm,
-};
+BSC_LAYER_TYPE(layers_dense, "dense",
+               "fully connected: out = in W^T + b",
+               BSC_OPTIONS(BSC_OPT("units", BSC_OPT_INT, "", "output features (required)"),
+                           BSC_OPT("bias", BSC_OPT_BOOL, "true", "add a learned bias")),
+               .create = dense_create,
+               .output_shape = dense_output_shape,
+               .n_params = dense_n_params,
+               .param_spec = dense_param_spec,
+               .workspace_size = dense_workspace_size,
+               .bind = dense_bind,
+               .forward = dense_forward,
+               .backward = dense_backward,
+               .per_example_sqnorm = dense_sqnorm);

@@ -21,10 +21,7 @@ typedef struct dropout {
 
 static bsc_status dropout_create(const bsc_layer_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "p", NULL};
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st;
     double p;
     if ((st = bsc_opt_double(cfg->options, "p", 0.5, 0.0, 1.0, &p)) != BSC_OK)
         return st;
@@ -51,19 +48,6 @@ static bsc_status dropout_output_shape(void *self, bsc_shape *out)
     return BSC_OK;
 }
 
-static int dropout_n_params(void *self)
-{
-    (void)self;
-    return 0;
-}
-
-static bsc_status dropout_param_spec(void *self, int i, bsc_param_spec *out)
-{
-    (void)self;
-    (void)out;
-    return bsc_fail(BSC_ERR_INVALID, "dropout: no parameter %d", i);
-}
-
 static size_t dropout_workspace_size(void *self, size_t max_batch)
 {
     return max_batch * ((dropout *)self)->n;
@@ -74,12 +58,12 @@ static bsc_status dropout_bind(void *self, const bsc_layer_binding *b)
     dropout *d = self;
     bsc_status st;
     size_t worst = b->max_batch * d->n;
-    if (worst > (size_t)INT_MAX || b->workspace.offset > (size_t)INT_MAX - worst)
+    if (worst > (size_t)INT_MAX || b->workspace->offset > (size_t)INT_MAX - worst)
         return bsc_fail(BSC_ERR_UNSUPPORTED, "dropout: batch %zu x %zu elements exceeds the "
                         "2^31 element index limit", b->max_batch, d->n);
     d->ctx = b->ctx;
     d->max_batch = b->max_batch;
-    d->ws = b->workspace;
+    d->ws = *b->workspace;
     if ((st = bsc_kernel(d->ctx, "dropout.cl", "dropout_forward", &d->k_fwd)) != BSC_OK ||
         (st = bsc_kernel(d->ctx, "dropout.cl", "dropout_backward", &d->k_bwd)) != BSC_OK)
         return st;
@@ -136,21 +120,12 @@ static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tens
     return layers_run(d->ctx, d->k_bwd, total, 7, a);
 }
 
-static void dropout_destroy(void *self)
-{
-    free(self);
-}
-
-const bsc_layer_ops layers_dropout_ops = {
-    .struct_size = sizeof(bsc_layer_ops),
-    .create = dropout_create,
-    .output_shape = dropout_output_shape,
-    .n_params = dropout_n_params,
-    .param_spec = dropout_param_spec,
-    .workspace_size = dropout_workspace_size,
-    .bind = dropout_bind,
-    .forward = dropout_forward,
-    .backward = dropout_backward,
-    .destroy = dropout_destroy,
-    .per_example_sqnorm = layers_sqnorm_none,
-};
+BSC_LAYER_TYPE(layers_dropout, "dropout",
+               "inverted dropout with a Philox mask keyed by (seed, layer, step)",
+               BSC_OPTIONS(BSC_OPT("p", BSC_OPT_FLOAT, "0.5", "probability of zeroing an element, in [0, 1)")),
+               .create = dropout_create,
+               .output_shape = dropout_output_shape,
+               .workspace_size = dropout_workspace_size,
+               .bind = dropout_bind,
+               .forward = dropout_forward,
+               .backward = dropout_backward);

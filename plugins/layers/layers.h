@@ -12,18 +12,12 @@
 #include <stdint.h>
 #include "batchscope/batchscope.h"
 
-extern const bsc_layer_ops layers_dense_ops;
-extern const bsc_layer_ops layers_conv2d_ops;
-extern const bsc_layer_ops layers_maxpool2d_ops;
-extern const bsc_layer_ops layers_avgpool2d_ops;
-extern const bsc_layer_ops layers_relu_ops;
-extern const bsc_layer_ops layers_leaky_relu_ops;
-extern const bsc_layer_ops layers_tanh_ops;
-extern const bsc_layer_ops layers_sigmoid_ops;
-extern const bsc_layer_ops layers_flatten_ops;
-extern const bsc_layer_ops layers_dropout_ops;
-extern const bsc_layer_ops layers_batchnorm_ops;
-extern const bsc_loss_ops layers_softmax_ce_ops;
+/* The types, one per file (BSC_LAYER_TYPE / BSC_LOSS_TYPE); plugin.c lists
+ * them. */
+#define LAYERS_TYPES(X)                                                            \
+    X(layers_dense) X(layers_conv2d) X(layers_maxpool2d) X(layers_avgpool2d)       \
+    X(layers_relu) X(layers_leaky_relu) X(layers_tanh) X(layers_sigmoid)           \
+    X(layers_flatten) X(layers_dropout) X(layers_batchnorm) X(layers_softmax_ce)
 
 /* Enqueues a 1-D kernel over n work items (nothing when n == 0: an empty
  * batch is legal and a zero global size is not). */
@@ -73,11 +67,5 @@ bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
 #define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/batchnorm.cl */
-
-/* per_example_sqnorm of a layer without parameters: nothing to add. Saying
- * so (instead of leaving the hook NULL) keeps the host off its micro-batch
- * fallback for models made of dense layers and these. */
-bsc_status layers_sqnorm_none(void *self, const bsc_pass *p, const bsc_tensor *in,
-                              const bsc_tensor *dout, bsc_tensor *acc);
 
 #endif

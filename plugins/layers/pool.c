@@ -19,11 +19,8 @@ typedef struct pool {
 
 static bsc_status pool_make(const bsc_layer_config *cfg, int is_max, void **self)
 {
-    static const char *const keys[] = {"type", "kernel_size", "stride", "padding", NULL};
     const char *type = is_max ? "maxpool2d" : "avgpool2d";
-    bsc_status st = bsc_node_check_keys(cfg->options, keys);
-    if (st != BSC_OK)
-        return st;
+    bsc_status st;
     layers_geom g;
     if ((st = layers_geom_parse(cfg, type, 0, 1, &g)) != BSC_OK)
         return st;
@@ -54,19 +51,6 @@ static bsc_status pool_output_shape(void *self, bsc_shape *out)
     return BSC_OK;
 }
 
-static int pool_n_params(void *self)
-{
-    (void)self;
-    return 0;
-}
-
-static bsc_status pool_param_spec(void *self, int i, bsc_param_spec *out)
-{
-    (void)self;
-    (void)out;
-    return bsc_fail(BSC_ERR_INVALID, "pooling layer: no parameter %d", i);
-}
-
 static size_t pool_workspace_size(void *self, size_t max_batch)
 {
     pool *pl = self;
@@ -80,12 +64,12 @@ static bsc_status pool_bind(void *self, const bsc_layer_binding *b)
     bsc_status st;
     const char *file = "conv.cl";
     size_t worst = b->max_batch * (size_t)pl->g.C * pl->g.H * pl->g.W;
-    if (worst > (size_t)INT_MAX || b->workspace.offset > (size_t)INT_MAX - worst)
+    if (worst > (size_t)INT_MAX || b->workspace->offset > (size_t)INT_MAX - worst)
         return bsc_fail(BSC_ERR_UNSUPPORTED, "%s: batch %zu exceeds the 2^31 element index "
                         "limit", pl->is_max ? "maxpool2d" : "avgpool2d", b->max_batch);
     pl->ctx = b->ctx;
     pl->max_batch = b->max_batch;
-    pl->ws = b->workspace;
+    pl->ws = *b->workspace;
     if ((st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
                          &pl->k_fwd)) != BSC_OK ||
         (st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
@@ -153,25 +137,21 @@ static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor 
     return layers_run(pl->ctx, pl->k_bwd, n, i, a);
 }
 
-static void pool_destroy(void *self)
-{
-    free(self);
-}
+/* No parameters: n_params, param_spec and per_example_sqnorm keep their
+ * defaults ("none"); destroy is free(). */
+#define POOL_OPTIONS                                                                      \
+    BSC_OPTIONS(BSC_OPT("kernel_size", BSC_OPT_ANY, "",                                   \
+                        "window: an int or [height, width] (required)"),                  \
+                BSC_OPT("stride", BSC_OPT_ANY, "",                                        \
+                        "step: an int or [height, width] (default: the kernel size)"),    \
+                BSC_OPT("padding", BSC_OPT_ANY, "0",                                      \
+                        "zeros on each side, at most half the kernel: int or [h, w]"))
+#define POOL_TYPE(id, name, summary, create_fn)                                           \
+    BSC_LAYER_TYPE(id, name, summary, POOL_OPTIONS, .create = create_fn,                  \
+                   .output_shape = pool_output_shape,                                     \
+                   .workspace_size = pool_workspace_size, .bind = pool_bind,              \
+                   .forward = pool_forward, .backward = pool_backward)
 
-#define POOL_OPS(var, create_fn)                        \
-    const bsc_layer_ops var = {                         \
-        .struct_size = sizeof(bsc_layer_ops),           \
-        .create = create_fn,                            \
-        .output_shape = pool_output_shape,              \
-        .n_params = pool_n_params,                      \
-        .param_spec = pool_param_spec,                  \
-        .workspace_size = pool_workspace_size,          \
-        .bind = pool_bind,                              \
-        .forward = pool_forward,                        \
-        .backward = pool_backward,                      \
-        .destroy = pool_destroy,                        \
-        .per_example_sqnorm = layers_sqnorm_none,       \
-    }
-
-POOL_OPS(layers_maxpool2d_ops, maxpool_create);
-POOL_OPS(layers_avgpool2d_ops, avgpool_create);
+POOL_TYPE(layers_maxpool2d, "maxpool2d", "2-D max pooling", maxpool_create);
+POOL_TYPE(layers_avgpool2d, "avgpool2d", "2-D average pooling, padding counted",
+          avgpool_create);

@@ -14,12 +14,6 @@ typedef struct softmax_ce {
 
 static bsc_status ce_create(const bsc_loss_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", NULL};
-    bsc_status st;
-    /* `loss: softmax_cross_entropy` is a scalar and has no options to check. */
-    if (cfg->options && cfg->options->kind != BSC_NODE_SCALAR &&
-        (st = bsc_node_check_keys(cfg->options, keys)) != BSC_OK)
-        return st;
     if (cfg->input.ndim != 1 || cfg->input.dim[0] < 1 || cfg->input.dim[0] > INT_MAX) {
         char buf[96];
         bsc_shape_format(&cfg->input, buf, sizeof buf);
@@ -46,15 +40,8 @@ static bsc_status ce_create(const bsc_loss_config *cfg, void **self)
     return BSC_OK;
 }
 
-static size_t ce_workspace_size(void *self, size_t max_batch)
-{
-    (void)self;
-    (void)max_batch;
-    return 0;
-}
-
 static bsc_status ce_bind(void *self, bsc_context *ctx, size_t max_batch,
-                          bsc_tensor workspace)
+                          const bsc_tensor *workspace)
 {
     softmax_ce *c = self;
     bsc_status st;
@@ -107,17 +94,10 @@ static bsc_status ce_backward(void *self, size_t batch, const bsc_tensor *logits
     return layers_run(c->ctx, c->k_bwd, batch, 9, a);
 }
 
-static void ce_destroy(void *self)
-{
-    free(self);
-}
-
-const bsc_loss_ops layers_softmax_ce_ops = {
-    .struct_size = sizeof(bsc_loss_ops),
-    .create = ce_create,
-    .workspace_size = ce_workspace_size,
-    .bind = ce_bind,
-    .forward = ce_forward,
-    .backward = ce_backward,
-    .destroy = ce_destroy,
-};
+BSC_LOSS_TYPE(layers_softmax_ce, "softmax_cross_entropy",
+               "softmax followed by the negative log-likelihood of the label",
+               BSC_NO_OPTIONS,
+               .create = ce_create,
+               .bind = ce_bind,
+               .forward = ce_forward,
+               .backward = ce_backward);

@@ -58,13 +58,10 @@ static void release(distance *d)
     d->layers = d->steps = NULL;
 }
 
-static bsc_status dist_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status dist_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "every_steps", NULL};
     long every;
-    bsc_status s = bsc_node_check_keys(cfg->options, keys);
-    if (s == BSC_OK)
-        s = bsc_opt_long(cfg->options, "every_steps", 0, 0, 1L << 40, &every);
+    bsc_status s = bsc_opt_long(cfg->options, "every_steps", 0, 0, 1L << 40, &every);
     if (s != BSC_OK)
         return s;
     distance *d = calloc(1, sizeof *d);
@@ -216,13 +213,13 @@ static void dist_destroy(void *self)
     free(self);
 }
 
-const bsc_analysis_ops obs_distance_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = dist_create,
-    .run_start = dist_run_start,
-    .after_step = dist_after_step,
-    .epoch_end = dist_epoch_end,
-    .run_end = dist_run_end,
-    .post = NULL,
-    .destroy = dist_destroy,
-};
+BSC_OBSERVER_TYPE(obs_distance, "distance",
+               "||w - w0||, epoch distance and ||w|| per epoch, total and per layer",
+               BSC_OPTIONS(BSC_OPT("every_steps", BSC_OPT_INT, "0",
+                                   "also a row every K global steps (0: per epoch only)")),
+               .create = dist_create,
+               .run_start = dist_run_start,
+               .after_step = dist_after_step,
+               .epoch_end = dist_epoch_end,
+               .run_end = dist_run_end,
+               .destroy = dist_destroy);

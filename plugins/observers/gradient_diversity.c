@@ -32,12 +32,9 @@ typedef struct diversity {
     bsc_table *table;
 } diversity;
 
-static bsc_status gd_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status gd_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "every_steps", "method", NULL};
-    bsc_status s = bsc_node_check_keys(cfg->options, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     diversity *d = calloc(1, sizeof *d);
     if (!d)
         return bsc_fail(BSC_ERR_NOMEM, "gradient_diversity: out of memory");
@@ -117,13 +114,12 @@ static void gd_destroy(void *self)
     free(self);
 }
 
-const bsc_analysis_ops obs_gradient_diversity_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = gd_create,
-    .run_start = gd_run_start,
-    .after_step = gd_after_step,
-    .epoch_end = gd_epoch_end,
-    .run_end = gd_run_end,
-    .post = NULL,
-    .destroy = gd_destroy,
-};
+BSC_OBSERVER_TYPE(obs_gradient_diversity, "gradient_diversity",
+               "sum ||g_i||^2 / ||sum g_i||^2 and ||sum g_i|| / sum ||g_i|| of per-example gradients",
+               BSC_OPTIONS(OBS_EVERY_STEPS_OPTION, OBS_METHOD_OPTION),
+               .create = gd_create,
+               .run_start = gd_run_start,
+               .after_step = gd_after_step,
+               .epoch_end = gd_epoch_end,
+               .run_end = gd_run_end,
+               .destroy = gd_destroy);

@@ -35,12 +35,9 @@ typedef struct noise_scale {
     bsc_table *table;
 } noise_scale;
 
-static bsc_status ns_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status ns_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "every_steps", "method", "ema", NULL};
-    bsc_status s = bsc_node_check_keys(cfg->options, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     noise_scale *n = calloc(1, sizeof *n);
     if (!n)
         return bsc_fail(BSC_ERR_NOMEM, "noise_scale: out of memory");
@@ -133,13 +130,14 @@ static void ns_destroy(void *self)
     free(self);
 }
 
-const bsc_analysis_ops obs_noise_scale_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = ns_create,
-    .run_start = ns_run_start,
-    .after_step = ns_after_step,
-    .epoch_end = ns_epoch_end,
-    .run_end = ns_run_end,
-    .post = NULL,
-    .destroy = ns_destroy,
-};
+BSC_OBSERVER_TYPE(obs_noise_scale, "noise_scale",
+               "gradient noise scale B_simple = tr(Sigma)/|G|^2, EMA-smoothed",
+               BSC_OPTIONS(OBS_EVERY_STEPS_OPTION, OBS_METHOD_OPTION,
+                           BSC_OPT("ema", BSC_OPT_FLOAT, "0.9",
+                                   "EMA factor for tr(Sigma) and |G|^2, in [0, 1)")),
+               .create = ns_create,
+               .run_start = ns_run_start,
+               .after_step = ns_after_step,
+               .epoch_end = ns_epoch_end,
+               .run_end = ns_run_end,
+               .destroy = ns_destroy);

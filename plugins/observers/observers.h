@@ -131,11 +131,15 @@ bsc_status obs_parse_method(const bsc_node *options, int *force_microbatch);
  * numpy's default) of v[0..n) (sorted in place). NaN when n == 0. */
 void obs_quartiles(double *v, size_t n, double *q25, double *q50, double *q75);
 
-/* Analysis types this plugin provides. */
-extern const bsc_analysis_ops obs_distance_ops;
-extern const bsc_analysis_ops obs_update_norms_ops;
-extern const bsc_analysis_ops obs_gradient_diversity_ops;
-extern const bsc_analysis_ops obs_noise_scale_ops;
-extern const bsc_analysis_ops obs_summary_ops;
+/* The options the per-step observers share (obs_pe_series_options). */
+#define OBS_EVERY_STEPS_OPTION \
+    BSC_OPT("every_steps", BSC_OPT_INT, "50", "sample every K global steps")
+#define OBS_METHOD_OPTION                                                              \
+    BSC_OPT("method", BSC_OPT_STRING, "auto",                                          \
+            "auto (per-example gradient hooks) or microbatch (batches of one)")
+
+/* The types, one per file; plugin.c lists them. */
+#define OBS_TYPES(X) \
+    X(obs_distance) X(obs_update_norms) X(obs_gradient_diversity) X(obs_noise_scale) X(obs_summary)
 
 #endif

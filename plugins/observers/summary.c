@@ -32,7 +32,7 @@ typedef struct summary {
 
 static void sum_destroy(void *self);
 
-static bsc_status parse_pairs(const bsc_analysis_config *cfg, const bsc_node *p, summary *sm)
+static bsc_status parse_pairs(const bsc_component_config *cfg, const bsc_node *p, summary *sm)
 {
     if (p->kind != BSC_NODE_SEQ)
         return bsc_node_fail(p, BSC_ERR_INVALID, "'pairs' must be a list of [small, large] "
@@ -56,12 +56,9 @@ static bsc_status parse_pairs(const bsc_analysis_config *cfg, const bsc_node *p,
     return BSC_OK;
 }
 
-static bsc_status sum_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status sum_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "pairs", NULL};
-    bsc_status s = bsc_node_check_keys(cfg->options, keys);
-    if (s != BSC_OK)
-        return s;
+    bsc_status s;
     summary *sm = calloc(1, sizeof *sm);
     if (!sm)
         return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
@@ -220,7 +217,7 @@ static bsc_status sum_post(void *self, const bsc_study *st)
     for (size_t i = 0; s == BSC_OK && i < sizeof rcols / sizeof rcols[0]; i++)
         s = bsc_table_column(ratio, rcols[i]);
     for (size_t i = 0; s == BSC_OK && i < st->n_runs; i++)
-        s = summary_row(&st->runs[i], sum);
+        s = summary_row(st->runs[i], sum);
     if (s == BSC_OK && sm->n_pairs) {
         for (size_t i = 0; s == BSC_OK && i < sm->n_pairs; i++) {
             const bsc_run_result *ab[2];
@@ -266,13 +263,10 @@ static void sum_destroy(void *self)
     free(sm);
 }
 
-const bsc_analysis_ops obs_summary_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = sum_create,
-    .run_start = NULL,
-    .after_step = NULL,
-    .epoch_end = NULL,
-    .run_end = NULL,
-    .post = sum_post,
-    .destroy = sum_destroy,
-};
+BSC_OBSERVER_TYPE(obs_summary, "summary",
+               "summary.csv per run and epoch_distance_ratio.csv (pairs), after all runs",
+               BSC_OPTIONS(BSC_OPT("pairs", BSC_OPT_LIST, "",
+                                   "[small, large] run pairs (default: smallest batch vs bs256 or largest)")),
+               .create = sum_create,
+               .study_end = sum_post,
+               .destroy = sum_destroy);

@@ -55,13 +55,10 @@ static void release(update_norms *u)
     u->total = u->layers = NULL;
 }
 
-static bsc_status un_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status un_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "per_layer", NULL};
     int per_layer;
-    bsc_status s = bsc_node_check_keys(cfg->options, keys);
-    if (s == BSC_OK)
-        s = bsc_opt_bool(cfg->options, "per_layer", 1, &per_layer);
+    bsc_status s = bsc_opt_bool(cfg->options, "per_layer", 1, &per_layer);
     if (s != BSC_OK)
         return s;
     update_norms *u = calloc(1, sizeof *u);
@@ -186,13 +183,12 @@ static void un_destroy(void *self)
     free(self);
 }
 
-const bsc_analysis_ops obs_update_norms_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = un_create,
-    .run_start = un_run_start,
-    .after_step = un_after_step,
-    .epoch_end = un_epoch_end,
-    .run_end = un_run_end,
-    .post = NULL,
-    .destroy = un_destroy,
-};
+BSC_OBSERVER_TYPE(obs_update_norms, "update_norms",
+               "||w_{t+1} - w_t|| of every step, total and per layer",
+               BSC_OPTIONS(BSC_OPT("per_layer", BSC_OPT_BOOL, "true", "also one column per parameter tensor")),
+               .create = un_create,
+               .run_start = un_run_start,
+               .after_step = un_after_step,
+               .epoch_end = un_epoch_end,
+               .run_end = un_run_end,
+               .destroy = un_destroy);

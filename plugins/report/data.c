@@ -202,7 +202,7 @@ static void place_runs(rep *r)
 
 bsc_status rep_load_runs(rep *r)
 {
-    bsc_run_result *found = NULL;
+    bsc_run_result **found = NULL;
     size_t n = 0;
     bsc_status s = bsc_runs_scan(r->out, &found, &n);
     if (s != BSC_OK)
@@ -215,11 +215,11 @@ bsc_status rep_load_runs(rep *r)
      * legends, table rows. */
     for (size_t i = 0; i < n; i++) {
         rep_run *run = &r->runs[i];
-        run->bs = (long)found[i].batch_size;
-        run->name = (char *)found[i].name;
-        run->dir = (char *)found[i].dir;
-        found[i].name = found[i].dir = NULL;
-        snprintf(run->status, sizeof run->status, "%s", found[i].status);
+        run->bs = (long)found[i]->batch_size;
+        run->name = (char *)found[i]->name;
+        run->dir = (char *)found[i]->dir;
+        found[i]->name = found[i]->dir = NULL;
+        snprintf(run->status, sizeof run->status, "%s", found[i]->status);
         run->steps_per_epoch = NAN;
         r->n_runs++;
         if (!(run->metrics_path = bsc_strdup_printf("%s/metrics.csv", run->dir)))

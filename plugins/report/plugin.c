@@ -1,4 +1,4 @@
-/* The report plugin: analysis type "report", figures and OUT/report.html.
+/* The report plugin: report type "report", figures and OUT/report.html.
  *
  * Options (the pipeline's `report:` mapping, or the entry under
  * `analyses:`; all optional):
@@ -51,9 +51,8 @@ static bsc_status parse_formats(const bsc_node *n, report_opts *o)
     return BSC_OK;
 }
 
-static bsc_status report_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status report_create(const bsc_component_config *cfg, void **self)
 {
-    static const char *const keys[] = {"type", "enabled", "formats", "html", "title", NULL};
     report_opts *o = calloc(1, sizeof *o);
     if (!o)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -62,8 +61,7 @@ static bsc_status report_create(const bsc_analysis_config *cfg, void **self)
     bsc_status s = BSC_OK;
     const char *title = NULL;
     if (n && !(n->kind == BSC_NODE_SCALAR && (!n->value || !n->value[0]))) {
-        if ((s = bsc_node_check_keys(n, keys)) == BSC_OK &&
-            (s = bsc_opt_bool(n, "enabled", 1, &o->enabled)) == BSC_OK &&
+        if ((s = bsc_opt_bool(n, "enabled", 1, &o->enabled)) == BSC_OK &&
             (s = bsc_opt_bool(n, "html", 1, &o->html)) == BSC_OK &&
             (s = bsc_opt_string(n, "title", NULL, NULL, &title)) == BSC_OK &&
             bsc_node_get(n, "formats"))
@@ -242,28 +240,17 @@ static bsc_status report_post(void *self, const bsc_study *study)
     return s;
 }
 
-static const bsc_analysis_ops report_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = report_create,
-    .post = report_post,
-    .destroy = report_destroy,
-};
+BSC_REPORT_TYPE(rep_report, "report",
+                "figures (PNG, SVG) and a self-contained OUT/report.html from the result files",
+                BSC_OPTIONS(BSC_OPT("enabled", BSC_OPT_BOOL, "true",
+                                    "false: `batchscope run` draws nothing"),
+                            BSC_OPT("formats", BSC_OPT_LIST, "[png, svg]",
+                                    "figure files kept under OUT/figures"),
+                            BSC_OPT("html", BSC_OPT_BOOL, "true",
+                                    "OUT/report.html (inlines the SVGs)"),
+                            BSC_OPT("title", BSC_OPT_STRING, "",
+                                    "page title (default: the study's name)")),
+                .create = report_create, .draw = report_post, .destroy = report_destroy);
 
-static const bsc_analysis_type analyses[] = {
-    {"report", "figures (PNG, SVG) and a self-contained OUT/report.html from the result files",
-     &report_ops},
-};
-
-static const bsc_plugin_desc desc = {
-    .abi_major = BSC_ABI_MAJOR,
-    .abi_minor = BSC_ABI_MINOR,
-    .name = "report",
-    .version = "0.1.0",
-    .analyses = analyses,
-    .n_analyses = 1,
-};
-
-BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
-{
-    return &desc;
-}
+#define REPORT_TYPES(X) X(rep_report)
+BSC_PLUGIN("report", "0.2.0", REPORT_TYPES)

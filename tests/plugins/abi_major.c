@@ -7,12 +7,13 @@
 static const bsc_plugin_desc desc = {
     .abi_major = BSC_ABI_MAJOR + 1,
     .abi_minor = BSC_ABI_MINOR,
+    .struct_size = sizeof(bsc_plugin_desc),
     .name = "abi_major",
     .version = "9.9.9",
-    .layers = NULL,
-    .n_layers = 0,
+    .types = NULL,
 };
 
+BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void);
 BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
 {
     return &desc;

@@ -1,4 +1,5 @@
-/* Test plugin "abi_minor": built against a newer minor than the host has. */
+/* Test plugin "abi_minor": built for a plugin ABI minor the host does not
+ * provide; the host must reject it before reading anything else. */
 #include <stddef.h>
 
 #include "batchscope/plugin.h"
@@ -6,12 +7,13 @@
 static const bsc_plugin_desc desc = {
     .abi_major = BSC_ABI_MAJOR,
     .abi_minor = BSC_ABI_MINOR + 1,
+    .struct_size = sizeof(bsc_plugin_desc),
     .name = "abi_minor",
     .version = "9.9.9",
-    .layers = NULL,
-    .n_layers = 0,
+    .types = NULL,
 };
 
+BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void);
 BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
 {
     return &desc;

@@ -1,4 +1,4 @@
-/* Test plugin "good_a": one of each kind of type, all ops present.
+/* Test plugin "good_a": one of each kind of type.
  * The layer is an identity that never touches a device, so loader tests run
  * without OpenCL. */
 #include <stdlib.h>
@@ -22,33 +22,6 @@ static bsc_status id_create(const bsc_layer_config *cfg, void **self)
 static bsc_status id_output_shape(void *self, bsc_shape *out)
 {
     *out = ((tp_identity *)self)->shape;
-    return BSC_OK;
-}
-
-static int id_n_params(void *self)
-{
-    (void)self;
-    return 0;
-}
-
-static bsc_status id_param_spec(void *self, int i, bsc_param_spec *out)
-{
-    (void)self;
-    (void)out;
-    return bsc_fail(BSC_ERR_INVALID, "good_a.c: tp_identity has no parameter %d", i);
-}
-
-static size_t id_workspace_size(void *self, size_t max_batch)
-{
-    (void)self;
-    (void)max_batch;
-    return 0;
-}
-
-static bsc_status id_bind(void *self, const bsc_layer_binding *b)
-{
-    (void)self;
-    (void)b;
     return BSC_OK;
 }
 
@@ -78,18 +51,13 @@ static void id_destroy(void *self)
     free(self);
 }
 
-static const bsc_layer_ops identity_ops = {
-    .struct_size = sizeof(bsc_layer_ops),
-    .create = id_create,
-    .output_shape = id_output_shape,
-    .n_params = id_n_params,
-    .param_spec = id_param_spec,
-    .workspace_size = id_workspace_size,
-    .bind = id_bind,
-    .forward = id_forward,
-    .backward = id_backward,
-    .destroy = id_destroy,
-};
+/* Only what a layer must give plus its shape: n_params, param_spec,
+ * workspace_size and bind are left to the host's defaults. */
+BSC_LAYER_TYPE(tp_identity, "tp_identity", "test layer: passes its input through",
+               BSC_OPTIONS(BSC_OPT("scale", BSC_OPT_FLOAT, "1", "ignored"),
+                           BSC_OPT("tag", BSC_OPT_STRING, "", "ignored")),
+               .create = id_create, .output_shape = id_output_shape, .forward = id_forward,
+               .backward = id_backward, .destroy = id_destroy);
 
 /* ---- loss: stateless, so create hands back a dummy non-NULL self */
 
@@ -103,7 +71,7 @@ static bsc_status loss_create(const bsc_loss_config *cfg, void **self)
 }
 
 static bsc_status loss_bind(void *self, struct bsc_context *ctx, size_t max_batch,
-                            bsc_tensor workspace)
+                            const bsc_tensor *workspace)
 {
     (void)self;
     (void)ctx;
@@ -141,61 +109,42 @@ static void loss_destroy(void *self)
     (void)self;
 }
 
-static const bsc_loss_ops loss_ops = {
-    .struct_size = sizeof(bsc_loss_ops),
-    .create = loss_create,
-    .bind = loss_bind,
-    .forward = loss_forward,
-    .backward = loss_backward,
-    .destroy = loss_destroy,
-};
+BSC_LOSS_TYPE(tp_loss, "tp_loss", "test loss: computes nothing", BSC_NO_OPTIONS,
+              .create = loss_create, .bind = loss_bind, .forward = loss_forward,
+              .backward = loss_backward, .destroy = loss_destroy);
 
-/* ---- analysis: an observer with only the required ops */
+/* ---- observer, analysis and report: only the required ops */
 
-static int observer_token;
+static int token;
 
-static bsc_status obs_create(const bsc_analysis_config *cfg, void **self)
+static bsc_status c_create(const bsc_component_config *cfg, void **self)
 {
     (void)cfg;
-    *self = &observer_token;
+    *self = &token;
     return BSC_OK;
 }
 
-static void obs_destroy(void *self)
+static void c_destroy(void *self)
 {
     (void)self;
 }
 
-static const bsc_analysis_ops observer_ops = {
-    .struct_size = sizeof(bsc_analysis_ops),
-    .create = obs_create,
-    .destroy = obs_destroy,
-};
-
-static const bsc_layer_type layers[] = {
-    {"tp_identity", "test layer: passes its input through", &identity_ops},
-};
-static const bsc_loss_type losses[] = {
-    {"tp_loss", "test loss: computes nothing", &loss_ops},
-};
-static const bsc_analysis_type analyses[] = {
-    {"tp_observer", "test observer: watches nothing", &observer_ops},
-};
-
-static const bsc_plugin_desc desc = {
-    .abi_major = BSC_ABI_MAJOR,
-    .abi_minor = BSC_ABI_MINOR,
-    .name = "good_a",
-    .version = "0.0.1",
-    .layers = layers,
-    .n_layers = 1,
-    .losses = losses,
-    .n_losses = 1,
-    .analyses = analyses,
-    .n_analyses = 1,
-};
-
-BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
+static bsc_status c_run(void *self, const bsc_study *st)
 {
-    return &desc;
+    (void)self;
+    (void)st;
+    return BSC_OK;
 }
+
+BSC_OBSERVER_TYPE(tp_observer, "tp_observer", "test observer: watches nothing",
+                  BSC_OPTIONS(BSC_OPT("every", BSC_OPT_INT, "1", "ignored"),
+                              BSC_OPT("on", BSC_OPT_BOOL, "true", "ignored")),
+                  .create = c_create, .destroy = c_destroy);
+BSC_ANALYSIS_TYPE(tp_analysis, "tp_analysis", "test analysis: analyses nothing",
+                  BSC_OPTIONS(BSC_OPT("runs", BSC_OPT_LIST, "", "ignored")),
+                  .create = c_create, .destroy = c_destroy, .run = c_run);
+BSC_REPORT_TYPE(tp_report, "tp_report", "test report: draws nothing", BSC_NO_OPTIONS,
+                .create = c_create, .destroy = c_destroy, .draw = c_run);
+
+#define TYPES(X) X(tp_identity) X(tp_loss) X(tp_observer) X(tp_analysis) X(tp_report)
+BSC_PLUGIN("good_a", "0.0.1", TYPES)

@@ -3,5 +3,4 @@
 #include "tp_stub.h"
 
 /* forward missing on purpose: the host must reject this type. */
-TP_STUB_OPS(NULL);
-TP_STUB_PLUGIN("null_ops", "tp_nullfwd")
+TP_STUB_PLUGIN("null_ops", "tp_nullfwd", NULL)

@@ -1,5 +1,6 @@
 /* Test plugins: a stub layer whose ops do nothing, shared by the small
- * plugins the loader tests build (each one is its own shared object). */
+ * plugins the loader tests build (each one is its own shared object). Only
+ * the required ops are given: the rest take the host's defaults. */
 #ifndef BSC_TP_STUB_H
 #define BSC_TP_STUB_H
 
@@ -9,35 +10,6 @@ static bsc_status l_create(const bsc_layer_config *cfg, void **self)
 {
     (void)cfg;
     *self = NULL;
-    return BSC_OK;
-}
-
-static bsc_status l_output_shape(void *self, bsc_shape *out)
-{
-    (void)self;
-    out->ndim = 1;
-    out->dim[0] = 1;
-    return BSC_OK;
-}
-
-static int l_n_params(void *self)
-{
-    (void)self;
-    return 0;
-}
-
-static bsc_status l_param_spec(void *self, int i, bsc_param_spec *out)
-{
-    (void)self;
-    (void)i;
-    (void)out;
-    return BSC_ERR_INVALID;
-}
-
-static bsc_status l_bind(void *self, const bsc_layer_binding *b)
-{
-    (void)self;
-    (void)b;
     return BSC_OK;
 }
 
@@ -53,11 +25,6 @@ static bsc_status l_backward(void *self, const bsc_pass *p, const bsc_tensor *in
     return BSC_OK;
 }
 
-static void l_destroy(void *self)
-{
-    (void)self;
-}
-
 #ifndef TP_STUB_NO_FORWARD
 static bsc_status l_forward(void *self, const bsc_pass *p, const bsc_tensor *in, bsc_tensor *out)
 {
@@ -69,36 +36,12 @@ static bsc_status l_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
 }
 #endif
 
-/* The stub's ops table; FORWARD is l_forward, or NULL for a plugin that must
- * be rejected. */
-#define TP_STUB_OPS(FORWARD)                      \
-    static const bsc_layer_ops ops = {            \
-        .struct_size = sizeof(bsc_layer_ops),     \
-        .create = l_create,                       \
-        .output_shape = l_output_shape,           \
-        .n_params = l_n_params,                   \
-        .param_spec = l_param_spec,               \
-        .bind = l_bind,                           \
-        .forward = FORWARD,                       \
-        .backward = l_backward,                   \
-        .destroy = l_destroy,                     \
-    }
-
-/* A plugin named NAME whose one layer type is TYPE. */
-#define TP_STUB_PLUGIN(NAME, TYPE)                                    \
-    static const bsc_layer_type layers[] = {{TYPE, "test layer", &ops}}; \
-    static const bsc_plugin_desc desc = {                             \
-        .abi_major = BSC_ABI_MAJOR,                                   \
-        .abi_minor = BSC_ABI_MINOR,                                   \
-        .name = NAME,                                                 \
-        .version = "0.0.1",                                           \
-        .layers = layers,                                             \
-        .n_layers = 1,                                                \
-    };                                                                \
-    BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)   \
-    {                                                                 \
-        return &desc;                                                 \
-    }
-
+/* A plugin named NAME whose one layer type is TYPE; FORWARD is l_forward,
+ * or NULL for a plugin that must be rejected. */
+#define TP_STUB_PLUGIN(NAME, TYPE, FORWARD)                                         \
+    BSC_LAYER_TYPE(tp_stub, TYPE, "test layer", BSC_NO_OPTIONS, .create = l_create, \
+                   .forward = FORWARD, .backward = l_backward);                     \
+    BSC_PLUGIN(NAME, "0.0.1", TP_STUB_TYPES)
+#define TP_STUB_TYPES(X) X(tp_stub)
 
 #endif

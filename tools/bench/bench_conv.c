@@ -146,7 +146,7 @@ static bsc_status run_b(bsc_context *ctx, bench *t)
 /* (a): the layer's own forward into out_a. */
 static bsc_status run_a(bench *t)
 {
-    bsc_pass p = {t->B, 1, 1, 0};
+    bsc_pass p = {.batch = t->B, .training = 1, .seed = 1, .step = 0};
     return t->ops->forward(t->self, &p, &t->in, &t->out_a);
 }
 
@@ -156,9 +156,9 @@ static bsc_status setup(bsc_context *ctx, const bsc_plugin_desc *desc, const con
     memset(t, 0, sizeof *t);
     t->cc = cc;
     t->B = B;
-    for (size_t i = 0; i < desc->n_layers; i++)
-        if (!strcmp(desc->layers[i].name, "conv2d"))
-            t->ops = desc->layers[i].ops;
+    for (size_t i = 0; desc->types[i]; i++)
+        if (desc->types[i]->kind == BSC_KIND_LAYER && !strcmp(desc->types[i]->name, "conv2d"))
+            t->ops = desc->types[i]->ops;
     if (!t->ops)
         return bsc_fail(BSC_ERR_INVALID, "bench_conv: the plugin has no conv2d");
     bsc_status st = bsc_node_parse_string("bench_conv", cc->yaml, &t->opts);
@@ -212,7 +212,9 @@ static bsc_status setup(bsc_context *ctx, const bsc_plugin_desc *desc, const con
     if (st != BSC_OK)
         return st;
 
-    bsc_layer_binding b = {ctx, B, t->pv, t->gv, bsc_tensor_view(&t->ws, 0, &t->ws.shape)};
+    const bsc_tensor *pp[2] = {&t->pv[0], &t->pv[1]}, *gp[2] = {&t->gv[0], &t->gv[1]};
+    bsc_tensor wsv = bsc_tensor_view(&t->ws, 0, &t->ws.shape);
+    bsc_layer_binding b = {ctx, B, pp, gp, &wsv};
     if ((st = t->ops->bind(t->self, &b)) != BSC_OK)
         return st;
     return bsc_kernel_from_source(ctx, "bench_conv_bias", bias_src, "", "add_bias",

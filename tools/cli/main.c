@@ -4,6 +4,7 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/study.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,11 @@ static const char *usage_check =
 
 static const char *usage_devices = "usage: batchscope devices\n\nLists every OpenCL platform and device.\n";
 static const char *usage_plugins =
-    "usage: batchscope plugins [--plugin PATH]...\n\n"
+    "usage: batchscope plugins [--plugin PATH]... [--markdown]\n\n"
     "Lists every plugin found (build tree or install directory, then\n"
-    "$BATCHSCOPE_PLUGIN_PATH, then each --plugin file or directory).\n";
+    "$BATCHSCOPE_PLUGIN_PATH, then each --plugin file or directory), the types\n"
+    "each provides by kind, and every type's options (name, kind, default, help).\n"
+    "--markdown prints the option tables as the README has them.\n";
 
 static const char *usage_report =
     "usage: batchscope report OUT [--quiet]\n"
@@ -103,15 +106,20 @@ static int cmd_plugins(int argc, char **argv)
     bsc_status s = bsc_registry_new(&r);
     if (s == BSC_OK)
         s = bsc_registry_load_default(r);
+    int markdown = 0;
     for (int i = 0; s == BSC_OK && i < argc; i++) {
         if (!strcmp(argv[i], "--plugin") && i + 1 < argc)
             s = bsc_registry_load_path(r, argv[++i], "--plugin");
+        else if (!strcmp(argv[i], "--markdown"))
+            markdown = 1;
         else {
             bsc_registry_free(r);
             return usage_error(usage_plugins, "unexpected argument '%s'", argv[i]);
         }
     }
-    if (s == BSC_OK)
+    if (s == BSC_OK && markdown)
+        bsc_registry_print_markdown(r, stdout);
+    else if (s == BSC_OK)
         bsc_registry_print(r, stdout);
     bsc_registry_free(r);
     return s == BSC_OK ? 0 : fail(s);
@@ -156,6 +164,23 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
     return -1;
 }
 
+/* Ctrl-C: the library polls stop_requested; the handler only sets a flag
+ * (and swallows the signal, so the study ends with an "interrupted"
+ * manifest rather than a killed process). */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int stop_requested(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
@@ -166,7 +191,15 @@ static int cmd_run(int argc, char **argv)
     const char **overrides = NULL;
     int rc = parse_run_args(argc, argv, usage_run, 1, &o, &overrides);
     if (rc < 0) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        /* From the start: a Ctrl-C while data loads or kernels build must
+         * still end in an "interrupted" manifest. */
+        sigaction(SIGINT, &sa, &old);
+        o.stop_requested = stop_requested;
         bsc_status s = bsc_study_run(&o);
+        sigaction(SIGINT, &old, NULL);
         rc = s == BSC_OK ? 0 : fail(s);
     }
     free(overrides);
@@ -190,9 +223,8 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
-/* ---- `batchscope report OUT`: the report plugin over a results directory,
- * with no device: the study it sees has only the out dir and the runs
- * (every OUT/runs/<name>, enumerated as the report does: runs.h). */
+/* ---- `batchscope report OUT`: the study's report drawn from the result
+ * files alone, with no device (bsc_study_report). */
 
 static int cmd_report(int argc, char **argv)
 {
@@ -214,40 +246,7 @@ static int cmd_report(int argc, char **argv)
     }
     if (!out)
         return usage_error(usage_report, "%s", "missing OUT (a results directory)");
-    bsc_pipeline *p = NULL;
-    bsc_registry *reg = NULL;
-    bsc_run_result *runs = NULL;
-    size_t n_runs = 0;
-    void *self = NULL;
-    const bsc_analysis_type *t = NULL;
-    char *yaml = bsc_strdup_printf("%s/pipeline.yaml", out);
-    bsc_status s = yaml ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK && bsc_path_exists(yaml))
-        s = bsc_pipeline_load(yaml, NULL, 0, &p);
-    if (s == BSC_OK)
-        s = bsc_runs_scan(out, &runs, &n_runs);
-    if (s == BSC_OK && (s = bsc_registry_new(&reg)) == BSC_OK)
-        s = bsc_registry_load_default(reg);
-    if (s == BSC_OK && !(t = bsc_registry_analysis(reg, "report")))
-        s = bsc_fail(BSC_ERR_NOT_FOUND, "no plugin provides the analysis type 'report' (was "
-                     "bsc_report built? it needs PLplot: libplplot-dev)");
-    if (s == BSC_OK) {
-        bsc_analysis_config cfg = {p ? p->report : NULL, out, p ? p->seed : 0, NULL, 0};
-        s = t->ops->create(&cfg, &self);
-    }
-    if (s == BSC_OK) {
-        bsc_study sv = {NULL, NULL, runs, n_runs, out, p ? p->seed : 0, NULL};
-        s = t->ops->post(self, &sv);
-        t->ops->destroy(self);
-    }
-    char *html = bsc_strdup_printf("%s/report.html", out);
-    if (s == BSC_OK && !quiet && html && bsc_path_exists(html))
-        printf("batchscope: report in %s\n", html);
-    free(html);
-    bsc_runs_free(runs, n_runs);
-    bsc_registry_free(reg);
-    bsc_pipeline_free(p);
-    free(yaml);
+    bsc_status s = bsc_study_report(out, quiet ? NULL : stdout);
     return s == BSC_OK ? 0 : fail(s);
 }
 

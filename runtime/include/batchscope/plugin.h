@@ -1,27 +1,45 @@
-/* batchscope: the plugin ABI.
+/* batchscope: the plugin ABI (2.0).
  *
  * A plugin is a shared object that exports one function,
  *
  *     const bsc_plugin_desc *bsc_plugin_entry(void);
  *
- * returning a pointer to a static, const descriptor. The host rejects a
- * plugin whose abi_major differs from BSC_ABI_MAJOR or whose abi_minor is
- * newer than BSC_ABI_MINOR. Minor versions only append members to the end of
- * the ops tables below; each table starts with its own size so that the host
- * never reads past what an older plugin provides.
+ * returning a pointer to a static, const descriptor; BSC_PLUGIN() below
+ * writes both. The descriptor lists the plugin's types, each of one KIND
+ * (layer, loss, observer, analysis, report) with its own ops table and the
+ * options it accepts.
+ *
+ * ABI rules (GStreamer's and SQLite's, see DESIGN.md):
+ *  - The host rejects a plugin whose abi_major differs from BSC_ABI_MAJOR or
+ *    whose abi_minor is newer than BSC_ABI_MINOR, naming the file and both
+ *    versions. abi_major and abi_minor are the first two members of the
+ *    descriptor in every ABI version, so any plugin can be asked.
+ *  - Structs grow only at their end. Every struct a plugin hands the host
+ *    (descriptor, type, option, ops table) begins with its own struct_size,
+ *    so the host never reads past what an older plugin provides; members an
+ *    older plugin lacks read as NULL/0.
+ *  - Nothing is handed over as an array of structs (an older element size
+ *    would shift every element after the first): lists are NULL-terminated
+ *    arrays of pointers (types, options, runs) or counted pointer arrays.
+ *  - Optional ops may be NULL and get defaults (see each table).
  *
  * Rules for plugins:
- *  - never print and never exit(): return a bsc_status and set the message with
- *    bsc_fail() / bsc_node_fail();
+ *  - never print and never exit(): return a bsc_status and set the message
+ *    with bsc_fail() / bsc_node_fail();
  *  - the host owns every tensor it passes in; a plugin owns only what its
- *    create() allocated and frees it in destroy();
- *  - nothing may block inside a training step: enqueue kernels on ctx->queue,
- *    read back (if at all) only at epoch_end / run_end / post.
+ *    create() allocated and frees it in destroy() (default: free(self));
+ *  - nothing may block inside a training step: enqueue kernels on the
+ *    context's queue, read back (if at all) only at epoch_end, run_end or
+ *    after training;
+ *  - a plugin's OpenCL kernels are its own: embedded into the module at build
+ *    time (batchscope_embed_cl() of the CMake package) and built through the
+ *    program cache with bsc_kernel_from_source().
  * Libraries stay loaded until the process ends.
  */
 #ifndef BATCHSCOPE_PLUGIN_H
 #define BATCHSCOPE_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "batchscope/status.h"
 #include "batchscope/node.h"
@@ -31,9 +49,8 @@
 extern "C" {
 #endif
 
-#define BSC_ABI_MAJOR 1
-/* 1: bsc_run_info and bsc_run_result gained `name` (appended). */
-#define BSC_ABI_MINOR 1
+#define BSC_ABI_MAJOR 2
+#define BSC_ABI_MINOR 0
 #define BSC_PLUGIN_ENTRY_SYMBOL "bsc_plugin_entry"
 
 #if defined(__GNUC__)
@@ -41,6 +58,62 @@ extern "C" {
 #else
 #define BSC_PLUGIN_EXPORT
 #endif
+
+/* ----------------------------------------------------------------- kinds */
+
+typedef enum bsc_kind {
+    BSC_KIND_LAYER = 1,     /* `model:` entries */
+    BSC_KIND_LOSS = 2,      /* `loss:` */
+    BSC_KIND_OBSERVER = 3,  /* `observers:`: hooks during training */
+    BSC_KIND_ANALYSIS = 4,  /* `analyses:`: after training, on the finished runs */
+    BSC_KIND_REPORT = 5     /* `report:`: figures from the result files alone */
+} bsc_kind;
+#define BSC_KIND_COUNT 5
+
+/* --------------------------------------------------------------- options */
+
+/* What a value must look like. The host checks every key of a type's
+ * mapping against its declared options (unknown keys are errors with a
+ * "did you mean") and the value's form against its kind, at the value's
+ * file:line:col, before create(). Ranges and meaning are create()'s to
+ * check. */
+typedef enum bsc_opt_kind {
+    BSC_OPT_BOOL = 1,    /* true / false */
+    BSC_OPT_INT = 2,     /* an integer */
+    BSC_OPT_FLOAT = 3,   /* a number */
+    BSC_OPT_STRING = 4,  /* a scalar */
+    BSC_OPT_LIST = 5,    /* a sequence (or one scalar, taken as a list of one) */
+    BSC_OPT_MAP = 6,     /* a mapping */
+    BSC_OPT_ANY = 7      /* anything: create() checks (an int or a pair, a run or a path) */
+} bsc_opt_kind;
+
+typedef struct bsc_option {
+    size_t struct_size;    /* sizeof(bsc_option) the plugin was built with */
+    const char *name;      /* the key */
+    bsc_opt_kind kind;
+    const char *def;       /* the default as written in YAML, "" when required or computed */
+    const char *help;      /* one line for `batchscope plugins` and the README */
+} bsc_option;
+
+/* BSC_OPTIONS(BSC_OPT("units", BSC_OPT_INT, "", "output features (required)"), ...)
+ * is a NULL-terminated array of pointers with static storage. */
+#define BSC_OPT(name, kind, def, help) \
+    (&(const bsc_option){sizeof(bsc_option), (name), (kind), (def), (help)})
+#define BSC_OPTIONS(...) ((const bsc_option *const[]){__VA_ARGS__, NULL})
+#define BSC_NO_OPTIONS ((const bsc_option *const[]){NULL})
+
+/* What create() gets for observers, analyses and reports. */
+struct bsc_run_result;
+typedef struct bsc_component_config {
+    const bsc_node *options;   /* its mapping ("type" included), or NULL: all defaults */
+    const char *out_dir;       /* OUT */
+    uint64_t seed;
+    /* The runs the study will train (name and batch_size only; no tensors),
+     * so that options naming runs are checked before training. NULL when
+     * unknown (`batchscope report`). */
+    const struct bsc_run_result *const *planned_runs;
+    size_t n_planned_runs;
+} bsc_component_config;
 
 /* ------------------------------------------------------------------ layers */
 
@@ -58,6 +131,8 @@ typedef enum bsc_init_kind {
     BSC_INIT_ONES = 2
 } bsc_init_kind;
 
+/* Filled by the plugin into host memory: it never grows (a new field would
+ * be a new struct). */
 typedef struct bsc_param_spec {
     const char *name;      /* PyTorch's name: "weight", "bias", "running_mean" */
     bsc_shape shape;       /* PyTorch layout: dense [out, in], conv [out, in, kh, kw] */
@@ -69,24 +144,25 @@ typedef struct bsc_param_spec {
 } bsc_param_spec;
 
 /* What create() gets: the layer's options (its mapping in the pipeline,
- * "type" included; check keys with bsc_node_check_keys) and the per-sample
- * input shape (batch dimension excluded). create() must not touch a device. */
+ * "type" included, already checked against the declared options) and the
+ * per-sample input shape (batch dimension excluded). create() must not
+ * touch a device. */
 typedef struct bsc_layer_config {
     const bsc_node *options;
     bsc_shape input;
     int index;             /* position in the model, 0-based */
 } bsc_layer_config;
 
-/* What bind() gets once the model's buffers exist. params[i] / grads[i]
+/* What bind() gets once the model's buffers exist. *params[i] / *grads[i]
  * follow param_spec order; for role STATE, params[i] views the flat state
- * buffer and grads[i] is empty. workspace holds workspace_size(max_batch)
- * floats and is private to the layer. */
+ * buffer and grads[i] is an empty tensor. workspace holds
+ * workspace_size(max_batch) floats and is private to the layer. */
 typedef struct bsc_layer_binding {
     struct bsc_context *ctx;
     size_t max_batch;
-    const bsc_tensor *params;
-    const bsc_tensor *grads;
-    bsc_tensor workspace;
+    const bsc_tensor *const *params;
+    const bsc_tensor *const *grads;
+    const bsc_tensor *workspace;
 } bsc_layer_binding;
 
 typedef struct bsc_pass {
@@ -94,41 +170,39 @@ typedef struct bsc_pass {
     int training;          /* 1: training mode (dropout on, batchnorm batch stats) */
     uint64_t seed;         /* study seed: dropout keys on (seed, layer, step) */
     uint64_t step;         /* global optimizer step */
+    struct bsc_context *ctx;  /* the queue to enqueue on (the model sets it) */
 } bsc_pass;
 
 typedef struct bsc_layer_ops {
     size_t struct_size;    /* sizeof(bsc_layer_ops) the plugin was built with */
-    /* Parses and checks options, infers shapes. *self owned by the plugin. */
+    /* Required. Parses options, infers shapes. *self is the plugin's. */
     bsc_status (*create)(const bsc_layer_config *cfg, void **self);
-    /* Per-sample output shape. */
+    /* Default: free(self). */
+    void (*destroy)(void *self);
+    /* Per-sample output shape. Default: the input shape (elementwise layers). */
     bsc_status (*output_shape)(void *self, bsc_shape *out);
+    /* Default: 0 (no parameters; param_spec is then never called). */
     int (*n_params)(void *self);
     bsc_status (*param_spec)(void *self, int i, bsc_param_spec *out);
-    /* Floats of private scratch needed for max_batch rows (im2col, masks,
-     * saved statistics); may be 0. */
+    /* Floats of private scratch for max_batch rows. Default: 0. */
     size_t (*workspace_size)(void *self, size_t max_batch);
+    /* Default: nothing to bind. */
     bsc_status (*bind)(void *self, const bsc_layer_binding *b);
-    /* out[batch, out_shape] = f(in[batch, in_shape]). Enqueue only. */
+    /* Required. out[batch, out_shape] = f(in[batch, in_shape]). Enqueue only. */
     bsc_status (*forward)(void *self, const bsc_pass *p, const bsc_tensor *in, bsc_tensor *out);
-    /* Given dout, OVERWRITES this layer's parameter gradients (bound grads)
-     * with d loss / d params and writes din (NULL when the input gradient is
-     * not needed: the first layer). in/out are the tensors of the preceding
-     * forward call with the same pass. Enqueue only. */
+    /* Required. Given dout, OVERWRITES this layer's parameter gradients
+     * (bound grads) with d loss / d params and writes din (NULL when the
+     * input gradient is not needed: the first layer). in/out are the
+     * tensors of the preceding forward call with the same pass. */
     bsc_status (*backward)(void *self, const bsc_pass *p, const bsc_tensor *in,
                            const bsc_tensor *out, const bsc_tensor *dout, bsc_tensor *din);
-    void (*destroy)(void *self);
-    /* Optional (NULL = not supported; the host falls back to micro-batches of
-     * one): acc[i] += ||d loss_i / d params||^2 of this layer for every row i,
-     * where dout holds row i's own output gradient. */
+    /* Optional: acc[i] += ||d loss_i / d params||^2 of this layer for every
+     * row i, where dout holds row i's own output gradient. NULL: nothing to
+     * add for a layer without parameters; for one with parameters the host
+     * falls back to micro-batches of one. */
     bsc_status (*per_example_sqnorm)(void *self, const bsc_pass *p, const bsc_tensor *in,
                                      const bsc_tensor *dout, bsc_tensor *acc);
 } bsc_layer_ops;
-
-typedef struct bsc_layer_type {
-    const char *name;      /* "dense": the pipeline's `type:` */
-    const char *summary;   /* one line for `batchscope plugins` */
-    const bsc_layer_ops *ops;
-} bsc_layer_type;
 
 /* ------------------------------------------------------------------ losses */
 
@@ -140,55 +214,70 @@ typedef struct bsc_loss_config {
 
 typedef struct bsc_loss_ops {
     size_t struct_size;
-    bsc_status (*create)(const bsc_loss_config *cfg, void **self);
-    size_t (*workspace_size)(void *self, size_t max_batch);
+    bsc_status (*create)(const bsc_loss_config *cfg, void **self);   /* required */
+    void (*destroy)(void *self);                                      /* default: free */
+    size_t (*workspace_size)(void *self, size_t max_batch);           /* default: 0 */
     bsc_status (*bind)(void *self, struct bsc_context *ctx, size_t max_batch,
-                       bsc_tensor workspace);
-    /* loss[i] = loss of row i; correct[i] = 1.0f when argmax(logits_i) == label_i.
-     * labels are BSC_I32. Enqueue only. */
+                       const bsc_tensor *workspace);                  /* required */
+    /* Required. loss[i] = loss of row i; correct[i] = 1.0f when
+     * argmax(logits_i) == label_i. labels are BSC_I32. Enqueue only. */
     bsc_status (*forward)(void *self, size_t batch, const bsc_tensor *logits,
                           const bsc_tensor *labels, bsc_tensor *loss, bsc_tensor *correct);
-    /* dlogits = scale * d(sum_i loss_i)/d logits (scale = 1/batch for a mean). */
+    /* Required. dlogits = scale * d(sum_i loss_i)/d logits. */
     bsc_status (*backward)(void *self, size_t batch, const bsc_tensor *logits,
                            const bsc_tensor *labels, float scale, bsc_tensor *dlogits);
-    void (*destroy)(void *self);
 } bsc_loss_ops;
 
-typedef struct bsc_loss_type {
-    const char *name;
-    const char *summary;
-    const bsc_loss_ops *ops;
-} bsc_loss_type;
-
-/* ---------------------------------------------------------------- analyses */
+/* ---------------------------------------------------------------- the study */
 
 struct bsc_model;      /* model.h */
 struct bsc_evaluator;  /* evaluator.h */
 struct bsc_metrics_row;
 
-struct bsc_run_result;
+/* A finished run as analyses and reports see it. */
+typedef struct bsc_run_result {
+    const char *name;          /* "bs256", or a `training.runs` name */
+    size_t batch_size;
+    const char *dir;           /* OUT/runs/<name> */
+    const char *status;        /* "completed", "diverged" */
+    const bsc_tensor *init_params, *final_params, *final_state;  /* NULL in reports */
+} bsc_run_result;
 
-typedef struct bsc_analysis_config {
-    const bsc_node *options;   /* its mapping under `observers:` or `analyses:` */
-    const char *out_dir;       /* OUT */
+/* What analyses and reports run on. ctx, model and eval are NULL for a
+ * report drawn from a results directory (`batchscope report`). */
+typedef struct bsc_study {
+    struct bsc_context *ctx;
+    struct bsc_model *model;
+    const bsc_run_result *const *runs;   /* the finished runs, in study order */
+    size_t n_runs;
+    const char *out_dir;
     uint64_t seed;
-    /* ABI 1.1: the runs the study will train (name and batch_size only; no
-     * tensors), so that options naming runs are checked before training.
-     * NULL when unknown (`batchscope report`). */
-    const struct bsc_run_result *planned_runs;
-    size_t n_planned_runs;
-} bsc_analysis_config;
+    struct bsc_evaluator *eval;
+    /* Ctrl-C: returns nonzero once the user asked the study to stop. Long
+     * analyses poll it between evaluations (bsc_study_stop_requested) and
+     * return BSC_ERR_INTERRUPTED, keeping what they finished for --resume.
+     * NULL: never. */
+    int (*stop_requested)(void *user);
+    void *stop_user;
+} bsc_study;
+
+static inline int bsc_study_stop_requested(const bsc_study *s)
+{
+    return s && s->stop_requested && s->stop_requested(s->stop_user);
+}
+
+/* ------------------------------------------------------------- observers */
 
 /* One training run (a batch size and its own rate), as observers see it. */
 typedef struct bsc_run_info {
     struct bsc_context *ctx;
     struct bsc_model *model;   /* params/grads/state buffers: see model.h */
+    const char *name;          /* the run's name: "bs256", or a `training.runs` name */
     size_t batch_size;
     size_t steps_per_epoch;
     int epochs;
     const char *run_dir;       /* OUT/runs/<name> (exists) */
     const bsc_tensor *init_params;  /* w_0, flat, device */
-    const char *name;          /* the run's name: "bs256", or a `training.runs` name */
 } bsc_run_info;
 
 typedef struct bsc_step_info {
@@ -207,64 +296,106 @@ typedef struct bsc_epoch_info {
     struct bsc_metrics_row *row;  /* add columns with bsc_metrics_set() */
 } bsc_epoch_info;
 
-/* A finished run as post-training analyses see it. */
-typedef struct bsc_run_result {
-    size_t batch_size;
-    const char *dir;           /* OUT/runs/<name> */
-    const char *status;        /* "completed", "diverged" */
-    const bsc_tensor *init_params, *final_params, *final_state;
-    /* Appended (ABI 1.1) so that a plugin built for 1.0 still finds dir and
-     * the tensors where it expects them. A program that fills the struct
-     * may leave it NULL: the run is then "bs<B>" (bsc_run_result_name). */
-    const char *name;          /* "bs256", or a `training.runs` name */
-} bsc_run_result;
-
-typedef struct bsc_study {
-    struct bsc_context *ctx;
-    struct bsc_model *model;
-    const bsc_run_result *runs;
-    size_t n_runs;
-    const char *out_dir;
-    uint64_t seed;
-    struct bsc_evaluator *eval;
-} bsc_study;
-
-typedef struct bsc_analysis_ops {
+/* Every hook is optional (NULL: not called). */
+typedef struct bsc_observer_ops {
     size_t struct_size;
-    /* Parses and checks options. Must not touch a device. */
-    bsc_status (*create)(const bsc_analysis_config *cfg, void **self);
-    /* Observer hooks; any may be NULL. */
+    bsc_status (*create)(const bsc_component_config *cfg, void **self);   /* required */
+    void (*destroy)(void *self);                                           /* default: free */
     bsc_status (*run_start)(void *self, const bsc_run_info *run);
     bsc_status (*after_step)(void *self, const bsc_run_info *run, const bsc_step_info *s);
     bsc_status (*epoch_end)(void *self, const bsc_run_info *run, const bsc_epoch_info *e);
     bsc_status (*run_end)(void *self, const bsc_run_info *run);
-    /* Post-training entry: called once after all runs. May be NULL. */
-    bsc_status (*post)(void *self, const bsc_study *study);
-    void (*destroy)(void *self);
+    /* After every run has finished (or was kept on --resume): tables over
+     * the runs, from their files. */
+    bsc_status (*study_end)(void *self, const bsc_study *study);
+} bsc_observer_ops;
+
+/* -------------------------------------------------------------- analyses */
+
+typedef struct bsc_analysis_ops {
+    size_t struct_size;
+    bsc_status (*create)(const bsc_component_config *cfg, void **self);   /* required */
+    void (*destroy)(void *self);                                           /* default: free */
+    /* Required: called once, after all runs, on the finished ones. */
+    bsc_status (*run)(void *self, const bsc_study *study);
 } bsc_analysis_ops;
 
-typedef struct bsc_analysis_type {
-    const char *name;
-    const char *summary;
-    const bsc_analysis_ops *ops;
-} bsc_analysis_type;
+/* --------------------------------------------------------------- reports */
 
-/* ---------------------------------------------------------------- the entry */
+typedef struct bsc_report_ops {
+    size_t struct_size;
+    bsc_status (*create)(const bsc_component_config *cfg, void **self);   /* required */
+    void (*destroy)(void *self);                                           /* default: free */
+    /* Required: draws from the files under study->out_dir alone (ctx, model
+     * and eval may be NULL; runs carry names, batch sizes and dirs). */
+    bsc_status (*draw)(void *self, const bsc_study *study);
+} bsc_report_ops;
+
+/* ----------------------------------------------------------------- types */
+
+typedef struct bsc_type {
+    size_t struct_size;                 /* sizeof(bsc_type) the plugin was built with */
+    bsc_kind kind;
+    const char *name;                   /* the pipeline's `type:` */
+    const char *summary;                /* one line for `batchscope plugins` */
+    const bsc_option *const *options;   /* NULL-terminated; NULL: no options */
+    const void *ops;                    /* the ops table of its kind */
+} bsc_type;
 
 typedef struct bsc_plugin_desc {
-    uint32_t abi_major;
+    uint32_t abi_major;                 /* first in every ABI version */
     uint32_t abi_minor;
+    size_t struct_size;
     const char *name;
     const char *version;
-    const bsc_layer_type *layers;
-    size_t n_layers;
-    const bsc_loss_type *losses;
-    size_t n_losses;
-    const bsc_analysis_type *analyses;
-    size_t n_analyses;
+    const bsc_type *const *types;       /* NULL-terminated */
 } bsc_plugin_desc;
 
 typedef const bsc_plugin_desc *(*bsc_plugin_entry_fn)(void);
+
+/* ------------------------------------------------------------ the macros */
+
+/* One type: the ops table of its kind from designated initializers, and the
+ * type record `const bsc_type <id>_type` that BSC_PLUGIN lists:
+ *
+ *   BSC_LAYER_TYPE(gelu, "gelu", "Gaussian error linear unit", BSC_NO_OPTIONS,
+ *                  .create = gelu_create, .forward = gelu_forward,
+ *                  .backward = gelu_backward);
+ */
+#define BSC_DEFINE_TYPE_(id, kind_, opstype, tname, tsummary, topts, ...)          \
+    static const opstype id##_ops_ = {.struct_size = sizeof(opstype), __VA_ARGS__}; \
+    const bsc_type id##_type = {sizeof(bsc_type), (kind_), (tname), (tsummary),   \
+                                (topts), &id##_ops_}
+#define BSC_LAYER_TYPE(id, name, summary, options, ...) \
+    BSC_DEFINE_TYPE_(id, BSC_KIND_LAYER, bsc_layer_ops, name, summary, options, __VA_ARGS__)
+#define BSC_LOSS_TYPE(id, name, summary, options, ...) \
+    BSC_DEFINE_TYPE_(id, BSC_KIND_LOSS, bsc_loss_ops, name, summary, options, __VA_ARGS__)
+#define BSC_OBSERVER_TYPE(id, name, summary, options, ...) \
+    BSC_DEFINE_TYPE_(id, BSC_KIND_OBSERVER, bsc_observer_ops, name, summary, options, __VA_ARGS__)
+#define BSC_ANALYSIS_TYPE(id, name, summary, options, ...) \
+    BSC_DEFINE_TYPE_(id, BSC_KIND_ANALYSIS, bsc_analysis_ops, name, summary, options, __VA_ARGS__)
+#define BSC_REPORT_TYPE(id, name, summary, options, ...) \
+    BSC_DEFINE_TYPE_(id, BSC_KIND_REPORT, bsc_report_ops, name, summary, options, __VA_ARGS__)
+
+/* The descriptor and the entry point, from an X-macro list of type ids:
+ *
+ *   #define TYPES(X) X(gelu) X(my_analysis)
+ *   BSC_PLUGIN("example", "1.0.0", TYPES)
+ *
+ * Types may be defined in other files of the module (extern, hidden). */
+#define BSC_DECLARE_TYPE_(id) extern const bsc_type id##_type;
+#define BSC_TYPE_POINTER_(id) &id##_type,
+#define BSC_PLUGIN(pname, pversion, LIST)                                         \
+    LIST(BSC_DECLARE_TYPE_)                                                       \
+    static const bsc_type *const bsc_plugin_types_[] = {LIST(BSC_TYPE_POINTER_) NULL}; \
+    static const bsc_plugin_desc bsc_plugin_desc_ = {                             \
+        BSC_ABI_MAJOR, BSC_ABI_MINOR, sizeof(bsc_plugin_desc), (pname), (pversion), \
+        bsc_plugin_types_};                                                       \
+    BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void);             \
+    BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)              \
+    {                                                                             \
+        return &bsc_plugin_desc_;                                                 \
+    }
 
 #ifdef __cplusplus
 }

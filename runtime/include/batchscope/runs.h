@@ -40,25 +40,25 @@ int bsc_run_selector_batch_size(const bsc_node *sel, long *bs);
  * runs, one that picks one of them ("no run bs512 in this study (runs:
  * bs32, bs256)"); errors at the node's file:line:col, `what` naming the
  * option ("interpolate.from"). cfg may be NULL. */
-bsc_status bsc_run_selector_check(const bsc_analysis_config *cfg, const bsc_node *sel,
+bsc_status bsc_run_selector_check(const bsc_component_config *cfg, const bsc_node *sel,
                                   const char *what);
 
 /* The run a selector picks among runs[0..n): batch size B picks the run
  * named "bs<B>" when there is one, else the first run with batch size B (in
  * study order); a name picks that run. NULL when none matches. */
-const bsc_run_result *bsc_run_select(const bsc_run_result *runs, size_t n,
+const bsc_run_result *bsc_run_select(const bsc_run_result *const *runs, size_t n,
                                      const bsc_node *sel);
 
 /* The same by batch size or by name, for callers without a node. */
-const bsc_run_result *bsc_run_find_bs(const bsc_run_result *runs, size_t n, long bs);
-const bsc_run_result *bsc_run_find_name(const bsc_run_result *runs, size_t n,
+const bsc_run_result *bsc_run_find_bs(const bsc_run_result *const *runs, size_t n, long bs);
+const bsc_run_result *bsc_run_find_name(const bsc_run_result *const *runs, size_t n,
                                         const char *name);
 
 /* The study's default pair of runs (small, large): a the first run of the
  * smallest batch size; b the run named bs256 when there is one and it is
  * not a, else the first run of the largest batch size. *b == *a when every
  * run has one batch size; both NULL for no run. */
-void bsc_run_default_pair(const bsc_run_result *runs, size_t n, const bsc_run_result **a,
+void bsc_run_default_pair(const bsc_run_result *const *runs, size_t n, const bsc_run_result **a,
                           const bsc_run_result **b);
 
 /* The runs found under out_dir/runs without the pipeline: every directory
@@ -67,9 +67,10 @@ void bsc_run_default_pair(const bsc_run_result *runs, size_t n, const bsc_run_re
  * from a directory named bs<B>. A directory with neither is skipped, not an
  * error. status is run.json's, "incomplete" without one. Sorted by batch
  * size, then name. The results own name, dir and status (no tensors); free
- * them with bsc_runs_free. A missing runs directory is BSC_ERR_NOT_FOUND. */
-bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result **runs, size_t *n);
-void bsc_runs_free(bsc_run_result *runs, size_t n);
+ * them with bsc_runs_free. *runs is an array of pointers (plugin.h: never an
+ * array of structs). A missing runs directory is BSC_ERR_NOT_FOUND. */
+bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result ***runs, size_t *n);
+void bsc_runs_free(bsc_run_result **runs, size_t n);
 
 #ifdef __cplusplus
 }

@@ -26,14 +26,20 @@ typedef struct bsc_run_options {
     const char *resume_dir;        /* non-NULL: continue this OUT */
     int quiet;                     /* no progress output */
     FILE *log;                     /* progress and log lines (stderr when NULL) */
+    /* Polled between training steps and by long analyses (bsc_study's
+     * stop_requested): nonzero ends the study as "interrupted", keeping what
+     * is finished for --resume. The library installs no signal handler: the
+     * program does (the command turns Ctrl-C into this). NULL: never. */
+    int (*stop_requested)(void *user);
+    void *stop_user;
 } bsc_run_options;
 
 bsc_status bsc_study_run(const bsc_run_options *o);
 
-/* 1 once SIGINT arrived while a study runs (its handler swallows the
- * signal). Long post-training analyses poll it between evaluations and
- * return BSC_ERR_INTERRUPTED, keeping what they finished for --resume. */
-int bsc_study_interrupted(void);
+/* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
+ * `report:` names, else the one loaded) drawn from the files in out_dir
+ * alone, with no device. Progress lines go to log (NULL: quiet). */
+bsc_status bsc_study_report(const char *out_dir, FILE *log);
 
 /* What `batchscope check` does: everything bsc_study_run checks before it
  * opens a device -- the pipeline, plugin types, the dataset files, every
