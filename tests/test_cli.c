@@ -270,6 +270,31 @@ static void test_interrupt_and_resume(void **state)
     free(dir);
 }
 
+/* The README's option tables are the descriptors' own lists, as
+ * `batchscope plugins --markdown` prints them: a type or option added,
+ * renamed or re-defaulted without the README fails here. */
+static void test_readme_options_match_descriptors(void **state)
+{
+    (void)state;
+    int rc;
+    char *want = run_cli("plugins --markdown", &rc);
+    assert_int_equal(rc, 0);
+    char *readme = tu_read(BSC_SOURCE_DIR "/README.md", NULL);
+    assert_non_null(readme);
+    const char *begin_mark = "<!-- plugin-options:begin (batchscope plugins --markdown) -->\n";
+    const char *end_mark = "<!-- plugin-options:end -->";
+    char *b = strstr(readme, begin_mark), *e = b ? strstr(b, end_mark) : NULL;
+    if (!b || !e)
+        fail_msg("README.md lacks the plugin-options markers");
+    b += strlen(begin_mark);
+    *e = '\0';
+    if (strcmp(b, want) != 0)
+        fail_msg("README.md's option tables differ from `batchscope plugins --markdown`; "
+                 "regenerate them between the markers (tools/update-readme-options.sh)");
+    free(readme);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_layer_option_error_writes_nothing),
         cmocka_unit_test(test_unknown_run_before_training),
         cmocka_unit_test(test_interrupt_and_resume),
+        cmocka_unit_test(test_readme_options_match_descriptors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
