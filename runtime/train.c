@@ -5,6 +5,7 @@
 
 #include "batchscope/blas.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/reduce.h"
 #include "batchscope/json.h"
 #include "batchscope/rng.h"
 #include "batchscope/table.h"
@@ -190,11 +191,8 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
                          bsc_run_outcome *o)
 {
     /* The training block as this run sees it: its own rate, scaling, warm-up. */
-    bsc_training_cfg run_cfg = t->pipeline->training;
-    run_cfg.optimizer.lr = rc->lr;
-    run_cfg.lr_scaling = rc->lr_scaling;
-    run_cfg.schedule.warmup_epochs = rc->warmup_epochs;
-    const bsc_training_cfg *cfg = &run_cfg;
+    const bsc_training_cfg *cfg = &t->pipeline->training;
+    const bsc_lr_cfg lrc = bsc_run_lr_cfg(cfg, rc);
     long batch_size = rc->batch_size;
     bsc_context *ctx = t->ctx;
     bsc_model *m = t->model;
@@ -241,7 +239,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             goto cleanup;
         }
     }
-    if ((s = end_epoch(t, &run, metrics, 0, 0, bsc_lr_at(cfg, batch_size, 1, 0, steps), NAN,
+    if ((s = end_epoch(t, &run, metrics, 0, 0, bsc_lr_at(&lrc, batch_size, 1, 0, steps), NAN,
                        0.0, "ok", o)) != BSC_OK)
         goto cleanup;
 
@@ -273,7 +271,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             }
             size_t start = k * B;
             size_t count = tr->n - start < B ? tr->n - start : B;
-            lr = bsc_lr_at(cfg, batch_size, epoch, k, steps);
+            lr = bsc_lr_at(&lrc, batch_size, epoch, k, steps);
             step++;
             if ((s = bsc_train_step(t, start, count, step, (float)lr, k)) != BSC_OK)
                 goto cleanup;
