@@ -153,18 +153,25 @@ static void set_free(name_set *s)
     free(s->names);
 }
 
-/* If line [p, end) is `#include "name"`, copies name into buf and returns 1. */
-static int parse_include(const char *p, const char *end, char *buf, size_t len)
+/* Skips blanks, then `#`, blanks and `word`; the position after it or NULL. */
+static const char *directive(const char *p, const char *end, const char *word)
 {
+    size_t n = strlen(word);
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     if (p == end || *p++ != '#')
-        return 0;
+        return NULL;
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
-    if ((size_t)(end - p) < 7 || strncmp(p, "include", 7) != 0)
-        return 0;
-    p += 7;
+    if ((size_t)(end - p) < n || strncmp(p, word, n) != 0)
+        return NULL;
+    return p + n;
+}
+
+/* If [p, end) starts with blanks and a "quoted" name, copies the name into
+ * buf and returns 1. */
+static int quoted(const char *p, const char *end, char *buf, size_t len)
+{
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     if (p == end || *p++ != '"')
@@ -177,19 +184,71 @@ static int parse_include(const char *p, const char *end, char *buf, size_t len)
     return 1;
 }
 
+/* If line [p, end) is `#include "name"`, copies name into buf and returns 1. */
+static int parse_include(const char *p, const char *end, char *buf, size_t len)
+{
+    p = directive(p, end, "include");
+    return p && quoted(p, end, buf, len);
+}
+
+/* If line [p, end) is `#line N "file"` (as batchscope_embed_cl writes after
+ * a file it inlined), sets *line to N and file, and returns 1: the #line we
+ * write after an include must continue from there, not from our own count. */
+static int parse_line(const char *p, const char *end, int *line, char *file, size_t len)
+{
+    char *num_end;
+    p = directive(p, end, "line");
+    if (!p || p == end || (*p != ' ' && *p != '\t'))
+        return 0;
+    long n = strtol(p, &num_end, 10);
+    if (num_end == p || num_end > end || n < 1 || n > INT_MAX)
+        return 0;
+    if (!quoted(num_end, end, file, len))
+        return 0;
+    *line = (int)n;
+    return 1;
+}
+
+/* The runtime files a plugin's source may #include: kernel-free headers the
+ * runtime keeps stable for plugins (listed in batchscope/device.h). The rest
+ * of cl/runtime is the runtime's own business and may change at will. */
+static const char *const plugin_includes[] = {"philox.cl"};
+#define N_PLUGIN_INCLUDES (sizeof plugin_includes / sizeof plugin_includes[0])
+
+static bsc_status include_source(const char *name, bsc_cl_include_scope scope, char **text)
+{
+    if (scope == BSC_CL_INCLUDE_PLUGIN) {
+        size_t i = 0;
+        while (i < N_PLUGIN_INCLUDES && strcmp(plugin_includes[i], name) != 0)
+            i++;
+        if (i == N_PLUGIN_INCLUDES) {
+            char list[256] = "";
+            for (i = 0; i < N_PLUGIN_INCLUDES; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         i ? ", " : "", plugin_includes[i]);
+            return bsc_fail(BSC_ERR_NOT_FOUND,
+                            "%s is not a file a plugin may include (the runtime shares: %s; "
+                            "a plugin's own files are inlined by batchscope_embed_cl)",
+                            name, list);
+        }
+    }
+    return bsc_cl_source(name, text);
+}
+
 /* Copies text into out with every `#include "x.cl"` replaced by x.cl's own
  * expanded text, each file at most once per program (which also breaks
  * include cycles). #line directives keep the build log's line numbers true. */
 static bsc_status expand(const char *program, const char *file, const char *text,
-                         strbuf *out, name_set *seen, int depth)
+                         bsc_cl_include_scope scope, strbuf *out, name_set *seen, int depth)
 {
-    char inc[256];
+    char inc[256], where[256];
     int line = 1;
     const char *p = text;
 
     if (depth > MAX_INCLUDE_DEPTH)
         return bsc_fail(BSC_ERR_BUILD, "program %s: #include nesting deeper than %d at %s",
                         program, MAX_INCLUDE_DEPTH, file);
+    snprintf(where, sizeof where, "%s", file);
     while (*p) {
         const char *nl = strchr(p, '\n');
         const char *end = nl ? nl : p + strlen(p);
@@ -199,25 +258,29 @@ static bsc_status expand(const char *program, const char *file, const char *text
                 char *sub = NULL;
                 if (!set_add(seen, inc))
                     return bsc_fail(BSC_ERR_NOMEM, "program %s: #include", program);
-                bsc_status st = bsc_cl_source(inc, &sub);
+                bsc_status st = include_source(inc, scope, &sub);
                 if (st != BSC_OK)
                     return bsc_fail_context(st, "program %s: %s:%d: #include \"%s\"", program,
-                                            file, line, inc);
+                                            where, line, inc);
                 if (!sb_line(out, 1, inc)) {
                     free(sub);
                     return bsc_fail(BSC_ERR_NOMEM, "program %s: #include", program);
                 }
-                st = expand(program, inc, sub, out, seen, depth + 1);
+                st = expand(program, inc, sub, scope, out, seen, depth + 1);
                 free(sub);
                 if (st != BSC_OK)
                     return st;
                 if (out->len && out->p[out->len - 1] != '\n' && !sb_append(out, "\n", 1))
                     return bsc_fail(BSC_ERR_NOMEM, "program %s: #include", program);
             }
-            if (!sb_line(out, line + 1, file))
+            if (!sb_line(out, line + 1, where))
                 return bsc_fail(BSC_ERR_NOMEM, "program %s: #include", program);
-        } else if (!sb_append(out, p, (size_t)(next - p))) {
-            return bsc_fail(BSC_ERR_NOMEM, "program %s: preprocessing", program);
+        } else {
+            if (!sb_append(out, p, (size_t)(next - p)))
+                return bsc_fail(BSC_ERR_NOMEM, "program %s: preprocessing", program);
+            /* The directive names the line after it. */
+            if (parse_line(p, end, &line, where, sizeof where))
+                line--;
         }
         line++;
         p = next;
@@ -225,7 +288,8 @@ static bsc_status expand(const char *program, const char *file, const char *text
     return BSC_OK;
 }
 
-bsc_status bsc_cl_preprocess(const char *program, const char *text, char **out)
+bsc_status bsc_cl_preprocess(const char *program, const char *text, bsc_cl_include_scope scope,
+                             char **out)
 {
     strbuf b = {0};
     name_set seen = {0};
@@ -238,7 +302,7 @@ bsc_status bsc_cl_preprocess(const char *program, const char *text, char **out)
         st = bsc_fail(BSC_ERR_NOMEM, "program %s", program);
         goto cleanup;
     }
-    st = expand(program, program, text, &b, &seen, 0);
+    st = expand(program, program, text, scope, &b, &seen, 0);
     if (st != BSC_OK)
         goto cleanup;
     if (!b.p && !sb_append(&b, "", 0)) {
