@@ -1,8 +1,8 @@
-/* The layers plugin (plugins/layers, cl/layers.cl and friends): every layer
- * and the loss against central finite differences, small hand-computed
- * forwards, batchnorm's running statistics, dropout's mask, Philox's
- * published known answers, dense's per-example gradient norms, and option
- * errors with their file:line:col.
+/* The layers plugin (plugins/layers, cl/layers/): every layer and the loss
+ * against central finite differences, small hand-computed forwards,
+ * batchnorm's running statistics, dropout's mask, Philox's published known
+ * answers, dense's per-example gradient norms, and option errors with their
+ * file:line:col.
  *
  * The plugin is dlopen'ed straight from the build tree so that this test
  * does not depend on the registry. */

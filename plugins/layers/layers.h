@@ -68,11 +68,11 @@ typedef struct layers_geom {
  * (the pools' rule, so that no window lies wholly in the padding). */
 bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long stride_def,
                              int max_pad_half, layers_geom *g);
-/* Kernel arguments KH..OW of cl/conv.cl, in order; sets 8 entries that
+/* Kernel arguments KH..OW of cl/layers/conv.cl, in order; sets 8 entries that
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
-#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/batchnorm.cl */
+#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/layers/batchnorm.cl */
 
 /* per_example_sqnorm of a layer without parameters: nothing to add. Saying
  * so (instead of leaving the hook NULL) keeps the host off its micro-batch

@@ -31,7 +31,7 @@ static int die(bsc_status s)
     return bsc_status_exit_code(s) ? bsc_status_exit_code(s) : 1;
 }
 
-/* params = 1*c + x*d1 + y*d2 with the analyses' kernel (cl/analyses.cl). */
+/* params = 1*c + x*d1 + y*d2 with the analyses' kernel (cl/analyses/analyses.cl). */
 static bsc_status lincomb(bsc_context *ctx, size_t n, float x, const bsc_tensor *c,
                           const bsc_tensor *d1, float y, const bsc_tensor *d2, bsc_tensor *out)
 {
