@@ -18,6 +18,7 @@
 #include "batchscope/device.h"
 #include "batchscope/tensor.h"
 #include "program_cache_internal.h"
+#include "testutil.h"
 
 static char cache_dir[64];
 static char cl_dir[64];
@@ -296,19 +297,10 @@ static void test_include_inlining(void **state)
 
     assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "a.cl", "ka", &k), BSC_OK);
-    int64_t d = 10;
-    bsc_shape shape = bsc_shape_make(1, &d);
-    bsc_tensor t;
     float host[10];
-    cl_ulong n = 10;
-    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &shape, &t), BSC_OK);
-    bsc_karg args[] = {BSC_ARG(t.mem), BSC_ARG(n)};
-    size_t global = 10;
-    assert_int_equal(bsc_launch(ctx, k, 2, args, 1, &global, NULL), BSC_OK);
-    assert_int_equal(bsc_tensor_read(ctx, &t, host), BSC_OK);
+    assert_int_equal(tu_run_x_n(ctx, k, 10, host), BSC_OK);
     for (int i = 0; i < 10; i++)
         assert_true(host[i] == 7.0f + (float)i);
-    bsc_tensor_free(&t);
 
     /* An error inside an included file is reported against that file. */
     assert_int_equal(bsc_kernel(ctx, "c.cl", "kc", &k), BSC_ERR_BUILD);
