@@ -24,8 +24,9 @@
 #
 # Rules: call it in the directory (CMakeLists.txt) that creates <target> (a
 # custom command's output belongs to its directory); SOURCES are relative to
-# the current source directory or absolute, with distinct base names; editing
-# a source regenerates the C file. Needs CMake 3.18 (string(HEX)).
+# the current source directory or absolute, with distinct base names free of
+# quotes, backslashes and "*/" (they become C literals); editing a source
+# regenerates the C file. Needs CMake 3.18 (string(HEX)).
 #
 # The module works from the source tree and from an installed CMake package
 # alike: it finds its generator next to itself, never in a source tree.
@@ -68,6 +69,10 @@ function(batchscope_embed_cl target)
   foreach(src IN LISTS arg_SOURCES)
     get_filename_component(path "${src}" ABSOLUTE)
     get_filename_component(name "${src}" NAME)
+    if(name MATCHES "[\"\\]|\\*/")
+      message(FATAL_ERROR "batchscope_embed_cl(${target}): ${name}: a base name with a quote, "
+                          "a backslash or */ cannot be embedded")
+    endif()
     if(name IN_LIST names)
       message(FATAL_ERROR "batchscope_embed_cl(${target}): two SOURCES named ${name}; "
                           "files are looked up by base name")

@@ -1,6 +1,6 @@
-/* OpenCL C sources: the cl/ files embedded in the library (or read from
- * $BATCHSCOPE_CL_DIR), and a program's full text with its #include "x.cl"
- * lines inlined, for the program cache to key and build. */
+/* OpenCL C sources: the runtime's cl/runtime files embedded in the library
+ * (or read from $BATCHSCOPE_CL_DIR), and a program's full text with its
+ * #include "x.cl" lines inlined, for the program cache to key and build. */
 #include "batchscope/device.h"
 #include "cl_source_internal.h"
 
@@ -95,11 +95,13 @@ bsc_status bsc_cl_source(const char *file, char **source)
 {
     *source = NULL;
     if (!file || !*file || strchr(file, '/'))
-        return bsc_fail(BSC_ERR_INVALID, "OpenCL source name '%s': expected a cl/ file name "
-                        "such as \"util.cl\"", file ? file : "(null)");
+        return bsc_fail(BSC_ERR_INVALID, "OpenCL source name '%s': expected a cl/runtime file "
+                        "name such as \"util.cl\"", file ? file : "(null)");
 
     /* The override reads the file itself, so kernels can be edited without
-     * rebuilding the library. */
+     * rebuilding the library. It covers the runtime's files only (point it at
+     * cl/runtime): a plugin's sources live in its module, which the runtime
+     * cannot see into, and a plugin rebuilds in seconds anyway. */
     const char *dir = getenv("BATCHSCOPE_CL_DIR");
     if (dir && *dir) {
         char path[PATH_MAX];
@@ -117,8 +119,8 @@ bsc_status bsc_cl_source(const char *file, char **source)
             return bsc_fail(BSC_ERR_NOMEM, "OpenCL source %s", file);
         return BSC_OK;
     }
-    return bsc_fail(BSC_ERR_NOT_FOUND, "OpenCL source %s: not one of the embedded cl/ files",
-                    file);
+    return bsc_fail(BSC_ERR_NOT_FOUND, "OpenCL source %s: not one of the runtime's embedded "
+                    "cl/runtime files", file);
 }
 
 typedef struct name_set {

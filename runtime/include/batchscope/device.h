@@ -90,8 +90,8 @@ bsc_status bsc_kernel(bsc_context *ctx, const char *file, const char *kernel,
 /* Same, for a source that is not the runtime's: a plugin's own kernels,
  * built-in or out of tree. `name` identifies the program in messages
  * ("layers/conv.cl"); the memory cache keys on name, options and source
- * text, the disk cache on the expanded source and options. Options that name
- * no -cl-std get the runtime's default (-cl-std=CL1.2) in front.
+ * text, the disk cache on the expanded source, options and device. Options
+ * that name no -cl-std get the runtime's default (-cl-std=CL1.2) in front.
  *
  * #include "<file>" lines in `source` resolve against the runtime files it
  * shares with plugins, and nothing else:
