@@ -1,6 +1,6 @@
 /* Optimizers over the flat parameter buffer: SGD (momentum, Nesterov) and
- * Adam, one fused kernel per step (cl/optim.cl). The rules and contracts are
- * in batchscope/optim.h. */
+ * Adam, one fused kernel per step (cl/runtime/optim.cl). The rules and
+ * contracts are in batchscope/optim.h. */
 #include "batchscope/optim.h"
 
 #include <math.h>

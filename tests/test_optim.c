@@ -1,5 +1,5 @@
-/* Optimizers (runtime/optim.c, cl/optim.cl) against hand-written double
- * references of torch's update rules, and the learning-rate schedule
+/* Optimizers (runtime/optim.c, cl/runtime/optim.cl) against hand-written
+ * double references of torch's update rules, and the learning-rate schedule
  * (runtime/schedule.c) against closed forms. */
 #include <math.h>
 #include <setjmp.h>
