@@ -110,3 +110,26 @@ int tu_same_file(const char *a, const char *b)
     free(y);
     return same;
 }
+
+int tu_setup_tmpdir(void **state)
+{
+    *state = tu_tmpdir("test");
+    return 0;
+}
+
+int tu_teardown_tmpdir(void **state)
+{
+    tu_rm_rf(*state);
+    free(*state);
+    *state = NULL;
+    return 0;
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char paths[8][1024];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    return p;
+}

@@ -19,4 +19,12 @@ char *tu_read(const char *path, size_t *len);
 /* 1 when both files exist and have identical bytes. */
 int tu_same_file(const char *a, const char *b);
 
+/* cmocka setup and teardown (of a group or a test): a fresh temporary
+ * directory in *state, removed afterwards; a test reads it as
+ * (const char *)*state. */
+int tu_setup_tmpdir(void **state);
+int tu_teardown_tmpdir(void **state);
+/* dir/name in a rotating static buffer (eight paths live at once). */
+const char *tu_path(const char *dir, const char *name);
+
 #endif
