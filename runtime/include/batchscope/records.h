@@ -65,12 +65,14 @@ bsc_status bsc_run_record_new(bsc_run_record **out);
 
 /* Reads run.json at path into a new record (*out NULL on failure). Every
  * field is required except those marked optional; a real may be null
- * (NaN). Free with bsc_run_record_free. */
+ * (NaN). BSC_ERR_IO when the file cannot be read, BSC_ERR_PARSE and
+ * BSC_ERR_DATA as above. Free with bsc_run_record_free. */
 bsc_status bsc_run_record_read(const char *path, bsc_run_record **out);
 
 /* Writes r to path atomically. name and the diverged fields are left out
- * when unset (NULL, 0); status must be set and batch_size >= 1
- * (BSC_ERR_INVALID otherwise, nothing written). */
+ * when unset (NULL, 0); status must be set, batch_size >= 1 and no integer
+ * negative (BSC_ERR_INVALID otherwise, nothing written); BSC_ERR_IO when
+ * the file cannot be written (no temporary is left behind). */
 bsc_status bsc_run_record_write(const char *path, const bsc_run_record *r);
 
 /* Frees a record from bsc_run_record_new or _read; NULL is fine. Not for
@@ -132,8 +134,9 @@ typedef struct bsc_manifest {
     size_t n_runs;
 } bsc_manifest;
 
-/* A new manifest with every field unset (NULL, NaN, -1, no lists). Free
- * with bsc_manifest_free. */
+/* A new manifest with every field unset: strings NULL, seed 0, sizes -1,
+ * seconds NaN, no device, dataset, plugins or runs. Free with
+ * bsc_manifest_free. */
 bsc_status bsc_manifest_new(bsc_manifest **out);
 
 /* Appends a new, unset plugin / run to m's list and returns it in *out
@@ -146,13 +149,14 @@ bsc_status bsc_manifest_add_run(bsc_manifest *m, bsc_run_record **out);
 bsc_status bsc_manifest_set_device(bsc_manifest *m, bsc_manifest_device **out);
 bsc_status bsc_manifest_set_dataset(bsc_manifest *m, bsc_manifest_dataset **out);
 
-/* Reads manifest.json at path into a new manifest (*out NULL on failure).
- * Free with bsc_manifest_free. */
+/* Reads manifest.json at path into a new manifest (*out NULL on failure),
+ * with the errors of bsc_run_record_read. Free with bsc_manifest_free. */
 bsc_status bsc_manifest_read(const char *path, bsc_manifest **out);
 
 /* Writes m to path atomically. Unset optional fields are left out (a NaN
- * real is written as null); name, status and every run's status must be
- * set (BSC_ERR_INVALID otherwise, nothing written). */
+ * real is written as null; "plugins" and "runs" are written even when
+ * empty); name, status and every run's status must be set, as for
+ * bsc_run_record_write (BSC_ERR_INVALID otherwise, nothing written). */
 bsc_status bsc_manifest_write(const char *path, const bsc_manifest *m);
 
 /* Frees a manifest and everything it owns; NULL is fine. */
