@@ -129,3 +129,26 @@ bsc_status tu_run_x_n(bsc_context *ctx, cl_kernel k, size_t n, float *host)
     bsc_tensor_free(&t);
     return st;
 }
+
+int tu_setup_tmpdir(void **state)
+{
+    *state = tu_tmpdir("test");
+    return 0;
+}
+
+int tu_teardown_tmpdir(void **state)
+{
+    tu_rm_rf(*state);
+    free(*state);
+    *state = NULL;
+    return 0;
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char paths[8][1024];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    return p;
+}

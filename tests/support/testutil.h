@@ -27,4 +27,12 @@ int tu_same_file(const char *a, const char *b);
  * own little kernels). */
 bsc_status tu_run_x_n(bsc_context *ctx, cl_kernel k, size_t n, float *host);
 
+/* cmocka setup and teardown (of a group or a test): a fresh temporary
+ * directory in *state, removed afterwards; a test reads it as
+ * (const char *)*state. */
+int tu_setup_tmpdir(void **state);
+int tu_teardown_tmpdir(void **state);
+/* dir/name in a rotating static buffer (eight paths live at once). */
+const char *tu_path(const char *dir, const char *name);
+
 #endif

@@ -11,6 +11,7 @@
 #include "batchscope/registry.h"
 #include "batchscope/pipeline.h"
 #include "batchscope/runs.h"
+#include "batchscope/records.h"
 
 /* The library's version, "0.1.0". */
 const char *bsc_version(void);
