@@ -20,6 +20,7 @@
 #include "batchscope/batchscope.h"
 #include "batchscope/rng.h"
 #include "gradcheck.h"
+#include "testutil.h"
 
 /* Finite-difference bound: |fd - an| / max(|fd|, |an|, 1e-3) <= 2e-2, with
  * a step of 1e-2 on float32 values of order one (the forward is float32 on
@@ -48,7 +49,7 @@ static int group_setup(void **state)
         print_error("bsc_layers.so: %s\n", bsc_last_error());
         return -1;
     }
-    if (bsc_context_open(NULL, &ctx) != BSC_OK) {
+    if (tu_context_open(&ctx) != BSC_OK) {
         print_error("no OpenCL device: %s\n", bsc_last_error());
         return -1;
     }

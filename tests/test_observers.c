@@ -115,6 +115,7 @@ static char *run_study(const char *dir, const char *name, int n_classes, const c
     CHECK(bsc_write_file_atomic(file, yaml, strlen(yaml)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = out;
     o.quiet = 1;
@@ -698,6 +699,7 @@ static void test_summary_unknown_run(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     char *out = path2(dir, "pair");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = out;
     o.quiet = 1;
@@ -737,6 +739,7 @@ static void test_option_error(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     char *bout = path2(dir, "bad");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = bout;
     o.quiet = 1;

@@ -7,6 +7,17 @@
 #include <string.h>
 #include <sys/wait.h>
 
+const char *tu_device(void)
+{
+    const char *d = getenv("BATCHSCOPE_TEST_DEVICE");
+    return d && *d ? d : "auto";
+}
+
+bsc_status tu_context_open(bsc_context **ctx)
+{
+    return bsc_context_open(tu_device(), ctx);
+}
+
 char *tu_tmpdir(const char *tag)
 {
     const char *base = getenv("TMPDIR");

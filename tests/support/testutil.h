@@ -22,6 +22,12 @@ char *tu_read(const char *path, size_t *len);
 /* 1 when both files exist and have identical bytes. */
 int tu_same_file(const char *a, const char *b);
 
+/* The device selector the suite runs on: $BATCHSCOPE_TEST_DEVICE, or
+ * "auto" (CI runs the suite once per OpenCL implementation this way). */
+const char *tu_device(void);
+/* bsc_context_open(tu_device()). */
+bsc_status tu_context_open(bsc_context **ctx);
+
 /* Runs k(__global float *x, const ulong n) over n work items into a fresh
  * buffer of n floats and reads it back into host (the shape of the tests'
  * own little kernels). */
