@@ -263,6 +263,7 @@ void bsc_session_free(bsc_session *st)
     bsc_registry_free(st->reg);
     bsc_pipeline_free(st->p);
     free(st->out);
+    free(st->pipeline_abs);
     free(st);
 }
 

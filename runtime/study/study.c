@@ -33,7 +33,22 @@ static bsc_status fill_manifest(const study *st, bsc_manifest *m)
         md->opencl_c_version = d->opencl_c_version;
         md->compute_units = (long)d->compute_units;
         md->global_mem = (int64_t)d->global_mem;
+        md->platform_vendor = d->platform_vendor;
     }
+    bsc_manifest_versions *mv;
+    if ((s = bsc_manifest_set_versions(m, &mv)) != BSC_OK)
+        return s;
+    mv->batchscope = st->versions.batchscope;
+    mv->git_commit = st->versions.git_commit;
+    mv->plugin_abi = st->versions.plugin_abi;
+    mv->clblast = st->versions.clblast;
+    mv->libyaml = st->versions.libyaml;
+    mv->jansson = st->versions.jansson;
+    mv->opencl_icd_loader = st->versions.opencl_icd_loader;
+    mv->driver = st->ctx ? st->ctx->info.driver_version : NULL;
+    for (size_t i = 0; i < st->opt->n_overrides; i++)
+        if ((s = bsc_manifest_add_override(m, st->opt->overrides[i])) != BSC_OK)
+            return s;
     for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
         const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);
         bsc_manifest_plugin *mp;
@@ -79,7 +94,7 @@ static bsc_status write_manifest(study *st, const char *status, const char *erro
     bsc_utc_timestamp(now, sizeof now);
     m->batchscope_version = bsc_version();
     m->plugin_abi = abi;
-    m->pipeline = st->p->path;
+    m->pipeline = st->pipeline_abs ? st->pipeline_abs : st->p->path;
     m->name = st->p->name;
     m->seed = st->p->seed;
     m->status = status;
@@ -93,6 +108,29 @@ cleanup:
     bsc_manifest_free(m);
     free(path);
     return s;
+}
+
+/* 0 when the pipeline p (overrides applied) is the one saved at `saved`;
+ * otherwise 1 with the first differing key and both values in msg. */
+static bsc_status compare_saved(const bsc_pipeline *p, const char *saved, int *differs,
+                                char *msg, size_t len)
+{
+    bsc_node *old = NULL;
+    *differs = 0;
+    bsc_status s = bsc_node_parse_file(saved, &old);
+    if (s != BSC_OK)
+        return s;
+    char key[256], va[160], vb[160];
+    const bsc_node *na, *nb;
+    if (bsc_node_diff(p->root, old, key, sizeof key, &na, &nb)) {
+        *differs = 1;
+        bsc_node_flow(na, va, sizeof va);
+        bsc_node_flow(nb, vb, sizeof vb);
+        snprintf(msg, len, "the first difference is %s: %s in %s with the --set options "
+                 "given, %s in %s", key, va, p->path, vb, saved);
+    }
+    bsc_node_free(old);
+    return BSC_OK;
 }
 
 static bsc_status choose_out(study *st)
@@ -117,26 +155,20 @@ static bsc_status choose_out(study *st)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (o->resume_dir) {
         char *saved = bsc_strdup_printf("%s/pipeline.yaml", st->out);
-        char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
-        char *a = NULL, *b = NULL;
-        bsc_status s = BSC_OK;
-        if (!saved || !mine)
-            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        else if (!bsc_path_exists(saved))
+        char msg[768];
+        int differs = 0;
+        bsc_status s = saved ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        if (s == BSC_OK && !bsc_path_exists(saved))
             s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no pipeline.yaml there (not a results "
                          "directory?)", st->out);
-        else if ((s = bsc_pipeline_write(st->p, mine)) == BSC_OK &&
-                 (s = bsc_read_file(saved, &a, NULL)) == BSC_OK &&
-                 (s = bsc_read_file(mine, &b, NULL)) == BSC_OK && strcmp(a, b) != 0)
-            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline (with its overrides) differs "
-                         "from %s; resume with the same pipeline and --set options",
-                         st->out, saved);
-        if (mine)
-            remove(mine);
-        free(a);
-        free(b);
+        if (s == BSC_OK)
+            s = compare_saved(st->p, saved, &differs, msg, sizeof msg);
+        if (s == BSC_OK && differs)
+            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline differs from the one the "
+                         "study started with: %s. Resume with the same pipeline and --set "
+                         "options, or with `batchscope run --resume %s` alone",
+                         st->out, msg, st->out);
         free(saved);
-        free(mine);
         return s;
     }
     char *manifest = bsc_strdup_printf("%s/manifest.json", st->out);
@@ -145,6 +177,46 @@ static bsc_status choose_out(study *st)
     if (exists)
         return bsc_fail(BSC_ERR_USAGE, "%s already holds results; use --resume %s to continue "
                         "it or --out to choose another directory", st->out, st->out);
+    return BSC_OK;
+}
+
+/* `--resume OUT` without a pipeline: the study OUT recorded, its
+ * pipeline.yaml and the overrides its manifest lists. The file the study
+ * started from is used when it still gives that same pipeline, so its
+ * relative paths (plugins, dataset files, checkpoints) resolve as they did;
+ * otherwise OUT/pipeline.yaml itself. eff gets the path and overrides
+ * (pointing into *m, which the caller frees after the study). */
+static bsc_status resume_source(const bsc_run_options *o, bsc_run_options *eff, FILE *log,
+                                bsc_manifest **m, char **saved)
+{
+    char *mpath = bsc_strdup_printf("%s/manifest.json", o->resume_dir);
+    *saved = bsc_strdup_printf("%s/pipeline.yaml", o->resume_dir);
+    bsc_status s = mpath && *saved ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && (!bsc_path_exists(mpath) || !bsc_path_exists(*saved)))
+        s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no %s there (not a results directory?)",
+                     o->resume_dir, bsc_path_exists(mpath) ? "pipeline.yaml" : "manifest.json");
+    if (s == BSC_OK && (s = bsc_manifest_read(mpath, m)) != BSC_OK)
+        bsc_fail_context(s, "--resume %s", o->resume_dir);
+    free(mpath);
+    if (s != BSC_OK)
+        return s;
+    eff->overrides = (*m)->overrides;
+    eff->n_overrides = (*m)->n_overrides;
+    eff->pipeline_path = *saved;
+    const char *orig = (*m)->pipeline;
+    if (orig && orig[0] == '/' && bsc_path_exists(orig)) {
+        bsc_pipeline *p = NULL;
+        int differs = 1;
+        char msg[768];
+        if (bsc_pipeline_load(orig, eff->overrides, eff->n_overrides, &p) == BSC_OK &&
+            compare_saved(p, *saved, &differs, msg, sizeof msg) == BSC_OK && !differs)
+            eff->pipeline_path = orig;
+        else if (!o->quiet)
+            fprintf(log, "batchscope: %s is not the pipeline the study started with any more; "
+                    "resuming the one in %s\n", orig, *saved);
+        bsc_pipeline_free(p);
+        bsc_clear_error();
+    }
     return BSC_OK;
 }
 
@@ -331,12 +403,56 @@ static bsc_status run_report(study *st)
 
 bsc_status bsc_study_run(const bsc_run_options *o)
 {
+    return bsc_study_run_ex(o, NULL);
+}
+
+int bsc_study_exit_code(bsc_status s, int work_started)
+{
+    if (s == BSC_OK || s == BSC_ERR_INTERRUPTED || !work_started)
+        return bsc_status_exit_code(s);
+    return 1;
+}
+
+/* The pipeline file's absolute path (the manifest's "pipeline", which a
+ * resume reads from another working directory). */
+static char *absolute(const char *path)
+{
+    char *r = realpath(path, NULL);
+    return r ? r : strdup(path);
+}
+
+bsc_status bsc_study_run_ex(const bsc_run_options *o, int *work_started)
+{
     study *st = NULL;
     int out_ready = 0;
+    bsc_run_options eff = *o;
+    bsc_manifest *recorded = NULL;
+    char *saved = NULL;
+    bsc_status s = BSC_OK;
+    if (work_started)
+        *work_started = 0;
+    if (!o->pipeline_path && !o->resume_dir)
+        return bsc_fail(BSC_ERR_USAGE, "no pipeline: name a PIPELINE.yaml, or --resume OUT");
+    if (!o->pipeline_path) {
+        if (o->n_overrides)
+            return bsc_fail(BSC_ERR_USAGE, "--resume %s without a pipeline takes no --set: it "
+                            "applies the overrides the study started with", o->resume_dir);
+        s = resume_source(o, &eff, o->log ? o->log : stderr, &recorded, &saved);
+    }
     /* The session's steps, with the results directory chosen before the
      * components are created (they are told where to write) and nothing
      * written until every check has passed and the device is bound. */
-    bsc_status s = bsc_session_begin(o, &st);
+    if (s == BSC_OK)
+        s = bsc_session_begin(&eff, &st);
+    if (s == BSC_OK) {
+        bsc_versions_get(&st->versions);
+        if (recorded && recorded->pipeline && eff.pipeline_path == saved)
+            st->pipeline_abs = strdup(recorded->pipeline);   /* keep the original's name */
+        else
+            st->pipeline_abs = absolute(eff.pipeline_path);
+        if (!st->pipeline_abs)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
     if (s == BSC_OK)
         s = choose_out(st);
     if (s == BSC_OK)
@@ -352,6 +468,10 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     }
     if (s == BSC_OK && (s = write_manifest(st, "running", NULL)) == BSC_OK)
         out_ready = 1;
+    /* From here on OUT holds the study: whatever fails is a failed run or
+     * analysis, not bad input. */
+    if (work_started)
+        *work_started = out_ready;
     if (s == BSC_OK && st->p->n_layers) {
         s = train_all(st);
         if (s == BSC_OK)
@@ -380,6 +500,8 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         }
     }
     bsc_session_free(st);
+    bsc_manifest_free(recorded);
+    free(saved);
     return s;
 }
 

@@ -12,6 +12,7 @@
 #include "batchscope/registry.h"
 #include "batchscope/session.h"
 #include "batchscope/study.h"
+#include "progress.h"
 #include "train.h"
 
 #ifndef BSC_INTERNAL
@@ -52,6 +53,9 @@ struct bsc_session {
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
     size_t step_batch;       /* bsc_session_start_run's batch size */
+    char *pipeline_abs;      /* the pipeline file, absolute, for the manifest */
+    bsc_versions versions;   /* what the manifest records */
+    bsc_progress progress;   /* long analyses' progress lines */
 };
 typedef struct bsc_session study;
 

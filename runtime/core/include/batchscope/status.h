@@ -61,8 +61,12 @@ BSC_API bsc_status bsc_fail_context(bsc_status s, const char *fmt, ...)
 BSC_API const char *bsc_last_error(void);
 BSC_API void bsc_clear_error(void);
 
-/* Exit status of the command for a status: 0 ok, 2 bad usage/input or no
- * platform, 1 any other failure. */
+/* Exit status of the command for a status met before any work started:
+ * 0 ok, 2 bad usage or input (usage, parse, invalid, not found, data, no
+ * platform, plugin, ABI), 130 interrupted (128 + SIGINT, the shell's
+ * convention), 1 any other failure. Once a command has started work (a
+ * study writing its results), every failure but an interruption is 1:
+ * see bsc_study_exit_code. */
 BSC_API int bsc_status_exit_code(bsc_status s);
 
 #ifdef __cplusplus

@@ -35,7 +35,33 @@ typedef struct bsc_run_options {
     void *stop_user;
 } bsc_run_options;
 
+/* Runs the study. Failures found before any work (the pipeline, its
+ * plugins, types and options, the dataset files, the device selector, the
+ * results directory) return their own status with *work_started (when
+ * not NULL) 0; once the device is open and OUT written, a run or analysis
+ * that fails returns its status with *work_started 1. A run that diverged
+ * is a result, not a failure. BSC_ERR_INTERRUPTED when stop_requested
+ * said so. */
 BSC_API bsc_status bsc_study_run(const bsc_run_options *o);
+BSC_API bsc_status bsc_study_run_ex(const bsc_run_options *o, int *work_started);
+
+/* The exit status of `batchscope run` for bsc_study_run_ex's result: 0
+ * success, 2 bad usage or input found before any work, 1 a run or
+ * analysis that failed after work started (whatever its status), 130
+ * interrupted (the shell's 128 + SIGINT). */
+BSC_API int bsc_study_exit_code(bsc_status s, int work_started);
+
+/* The versions `batchscope --version` prints and manifest.json records. */
+typedef struct bsc_versions {
+    const char *batchscope;      /* "0.1.0" */
+    const char *git_commit;      /* configure-time; "unknown" outside git */
+    char plugin_abi[16];         /* "2.0" */
+    const char *clblast;
+    const char *libyaml;
+    const char *jansson;
+    char opencl_icd_loader[160];
+} bsc_versions;
+BSC_API void bsc_versions_get(bsc_versions *v);
 
 /* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
  * `report:` names, else the one loaded) drawn from the files in out_dir
