@@ -84,6 +84,8 @@ typedef struct hv_ctx {
     long products;
     double *stamp;       /* stamp[i]: when product i finished (stamp[0]: start) */
     long max_stamps;
+    char label[96];      /* progress: products of at most `total` */
+    long total, skipped; /* skipped: power iteration's products it did not need */
 } hv_ctx;
 
 static bsc_status hvp(void *user, const double *v, double *out)
@@ -127,6 +129,8 @@ static bsc_status hvp(void *user, const double *v, double *out)
     for (size_t i = 0; i < np; i++)
         out[i] = (out[i] - c->hv[i]) / (2.0 * t);
     c->products++;
+    bsc_study_progress(c->st, c->label, "products", (size_t)(c->products + c->skipped),
+                       (size_t)c->total);
     if (c->products < c->max_stamps)
         c->stamp[c->products] = bsc_now();
     return BSC_OK;
@@ -176,6 +180,10 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
     if (s != BSC_OK)
         goto cleanup;
     c.stamp[0] = bsc_now();
+    char nb[32];
+    snprintf(c.label, sizeof c.label, "hessian %s", bsc_run_result_name(r, nb, sizeof nb));
+    c.total = h->top_k * h->max_iter + h->trace_samples;
+    bsc_study_progress(st, c.label, "products", 0, (size_t)c.total);
     ana_eig_opts eo = {(int)h->top_k, (int)h->max_iter, h->tol, st->seed};
     if ((s = ana_power_topk(np, &eo, hvp, &c, lambda, iters, NULL)) != BSC_OK)
         goto cleanup;
@@ -184,6 +192,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         if ((s = add_row(t, r, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
                          c.stamp[first + iters[k]] - c.stamp[first])) != BSC_OK)
             goto cleanup;
+    c.skipped = h->top_k * h->max_iter - c.products;   /* converged early */
     if (h->trace_samples > 0) {
         double tr, se;
         long before = c.products;
@@ -193,6 +202,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
                          bsc_now() - t1)) != BSC_OK)
             goto cleanup;
     }
+    bsc_study_progress(st, c.label, "products", (size_t)c.total, (size_t)c.total);
 cleanup:
     bsc_tensor_free(&c.v);
     bsc_tensor_free(&c.gp);

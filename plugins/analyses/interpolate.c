@@ -217,6 +217,12 @@ static bsc_status post(void *self, const bsc_study *st)
     if ((s = ana_out_path(st, name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
         goto cleanup;
     int has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
+    char label[160];
+    size_t stem = strlen(name);   /* the file's name without ".csv" */
+    if (stem > 4 && !strcmp(name + stem - 4, ".csv"))
+        stem -= 4;
+    snprintf(label, sizeof label, "%.*s", (int)stem, name);
+    bsc_study_progress(st, label, "points", 0, (size_t)ip->points);
     for (long i = 0; i < ip->points; i++) {
         double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
         float fa = (float)(1.0 - alpha), fb = (float)alpha;
@@ -238,6 +244,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (has_test && ((s = bsc_metrics_set(&row, "test_loss", tel)) != BSC_OK ||
                          (s = bsc_metrics_set(&row, "test_acc", tea)) != BSC_OK))
             goto cleanup;
+        bsc_study_progress(st, label, "points", (size_t)i + 1, (size_t)ip->points);
     }
     s = bsc_table_write_csv(t, path);
 cleanup:

@@ -198,6 +198,9 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     st->opt = o;
     st->log = o->log ? o->log : stderr;
+    st->progress.log = st->log;
+    st->progress.tty = isatty(fileno(st->log));
+    st->progress.quiet = o->quiet;
     st->t0 = bsc_now();
     bsc_utc_timestamp(st->started, sizeof st->started);
     bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st->p);

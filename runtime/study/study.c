@@ -357,7 +357,8 @@ static size_t finished_runs(study *st)
 static bsc_study study_view(study *st, size_t n_done)
 {
     bsc_study sv = {st->ctx, st->model, st->done, n_done, st->out, st->p->seed, st->eval,
-                    st->opt->stop_requested, st->opt->stop_user};
+                    st->opt->stop_requested, st->opt->stop_user,
+                    bsc_progress_report, &st->progress};
     return sv;
 }
 
@@ -376,7 +377,9 @@ static bsc_status post_analyses(study *st)
     for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
         if (!st->opt->quiet)
             fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
-        if ((s = st->ana_ops[i]->run(st->ana[i].self, &sv)) != BSC_OK)
+        s = st->ana_ops[i]->run(st->ana[i].self, &sv);
+        bsc_progress_close(&st->progress);
+        if (s != BSC_OK)
             bsc_fail_context(s, "analysis %s", st->ana[i].type->name);
     }
     return s;
