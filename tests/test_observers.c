@@ -271,6 +271,19 @@ static void linear_case(int bias, int side)
     bsc_table *mt = read_csv(run, "metrics.csv");
     bsc_table *ld = read_csv(run, "layer_distance.csv");
     assert_int_equal(bsc_table_n_rows(un), EPOCHS * N / B);
+    /* The rate in both files as written: the shortest text of the float the
+     * step used ("0.05", not "0.0500000007"). */
+    char want[32];
+    snprintf(want, sizeof want, ",%g,", lr);
+    const char *files[] = {"update_norms.csv", "metrics.csv"};
+    for (int i = 0; i < 2; i++) {
+        char *p = path2(run, files[i]), *text = tu_read(p, NULL);
+        assert_non_null(text);
+        if (!strstr(text, want))
+            fail_msg("%s lacks %s:\n%s", files[i], want, text);
+        free(text);
+        free(p);
+    }
     assert_int_equal(bsc_table_n_rows(ds), EPOCHS * N / B);
     assert_int_equal(bsc_table_n_rows(mt), EPOCHS + 1);
     assert_int_equal(bsc_table_n_rows(ld), EPOCHS + 1);   /* one layer with parameters */

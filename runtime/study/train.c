@@ -160,7 +160,8 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
         return s;
     bsc_metrics_set(&row, "epoch", epoch);
     bsc_metrics_set(&row, "step", (double)step);
-    bsc_metrics_set(&row, "lr", lr);
+    /* the rate the device used, as update_norms.csv writes it */
+    bsc_metrics_set_float(&row, "lr", (float)lr);
     bsc_metrics_set(&row, "train_loss", trl);
     bsc_metrics_set(&row, "train_acc", tra);
     bsc_metrics_set(&row, "test_loss", tel);
