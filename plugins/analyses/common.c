@@ -31,7 +31,10 @@ bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
     if (n == 0)
         return BSC_OK;
     cl_kernel k;
+    size_t l;
     bsc_status s = ana_kernel(ctx, "analyses.cl", "lincomb3", &k);
+    if (s == BSC_OK)   /* 256 where the kernel and device allow it */
+        s = bsc_local_size(ctx, k, 256, &l);
     if (s != BSC_OK)
         return s;
     /* An unused operand still needs a valid buffer argument. */
@@ -48,7 +51,7 @@ bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
                        BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
                        BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
                        BSC_ARG(out->mem), BSC_ARG(oo)};
-    size_t g = n, l = 256;
+    size_t g = n;
     return bsc_launch(ctx, k, 12, args, 1, &g, &l);
 }
 

@@ -699,6 +699,29 @@ bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *
     return BSC_OK;
 }
 
+bsc_status bsc_local_size(bsc_context *ctx, cl_kernel k, size_t want, size_t *local)
+{
+    size_t kmax = 0, items[3] = {0, 0, 0};
+    cl_int err = clGetKernelWorkGroupInfo(k, ctx->info.device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof kmax, &kmax, NULL);
+    if (err != CL_SUCCESS) {
+        char kname[128], what[200];
+        kernel_name(k, kname, sizeof kname);
+        snprintf(what, sizeof what, "clGetKernelWorkGroupInfo(%s, CL_KERNEL_WORK_GROUP_SIZE)",
+                 kname);
+        return bsc_cl_fail(err, what);
+    }
+    /* The first dimension's limit: some devices report fewer than 3 entries. */
+    if (clGetDeviceInfo(ctx->info.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items,
+                        NULL) == CL_SUCCESS && items[0] && items[0] < kmax)
+        kmax = items[0];
+    size_t l = 1;
+    while (l * 2 <= want && l * 2 <= kmax)
+        l *= 2;
+    *local = l;
+    return BSC_OK;
+}
+
 bsc_status bsc_finish(bsc_context *ctx)
 {
     cl_int err = clFinish(ctx->queue);

@@ -153,6 +153,14 @@ typedef struct bsc_karg {
 BSC_API bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *args,
                       int work_dim, const size_t *global, const size_t *local);
 
+/* The work-group size to launch kernel k with: the largest power of two
+ * <= want that both the kernel (CL_KERNEL_WORK_GROUP_SIZE, which a
+ * compiler may lower below the device's limit) and the device
+ * (CL_DEVICE_MAX_WORK_ITEM_SIZES[0]) allow, at least 1. A power of two,
+ * so that a kernel may halve its group in a tree reduction. Never assume
+ * a size: a GPU's limit for a given kernel may be below what a CPU gives. */
+BSC_API bsc_status bsc_local_size(bsc_context *ctx, cl_kernel k, size_t want, size_t *local);
+
 /* clFinish on the context's queue, mapped to a status. */
 BSC_API bsc_status bsc_finish(bsc_context *ctx);
 
