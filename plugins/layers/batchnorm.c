@@ -17,7 +17,24 @@ typedef struct batchnorm {
     size_t max_batch;
     bsc_tensor gamma, beta, rmean, rvar, dgamma, dbeta, ws;
     cl_kernel k_train, k_eval, k_apply, k_reduce, k_input;
+    size_t local;        /* work-group size of the per-channel sums (LOCAL_N) */
 } batchnorm;
+
+/* The kernels, built for groups of `local` items. */
+static bsc_status bn_kernels(batchnorm *bn, size_t local)
+{
+    const char *f = "batchnorm.cl";
+    int n = (int)local;
+    bsc_status st;
+    if ((st = layers_kernel_n(bn->ctx, f, "bn_stats_train", n, &bn->k_train)) != BSC_OK ||
+        (st = layers_kernel_n(bn->ctx, f, "bn_stats_eval", n, &bn->k_eval)) != BSC_OK ||
+        (st = layers_kernel_n(bn->ctx, f, "bn_apply", n, &bn->k_apply)) != BSC_OK ||
+        (st = layers_kernel_n(bn->ctx, f, "bn_backward_reduce", n, &bn->k_reduce)) != BSC_OK ||
+        (st = layers_kernel_n(bn->ctx, f, "bn_backward_input", n, &bn->k_input)) != BSC_OK)
+        return st;
+    bn->local = local;
+    return BSC_OK;
+}
 
 static bsc_status bn_create(const bsc_layer_config *cfg, void **self)
 {
@@ -101,14 +118,23 @@ static bsc_status bn_bind(void *self, const bsc_layer_binding *b)
     bn->dgamma = *b->grads[0];
     bn->dbeta = *b->grads[1];
     bn->ws = *b->workspace;
-    const char *f = "batchnorm.cl";
-    if ((st = layers_kernel(bn->ctx, f, "bn_stats_train", &bn->k_train)) != BSC_OK ||
-        (st = layers_kernel(bn->ctx, f, "bn_stats_eval", &bn->k_eval)) != BSC_OK ||
-        (st = layers_kernel(bn->ctx, f, "bn_apply", &bn->k_apply)) != BSC_OK ||
-        (st = layers_kernel(bn->ctx, f, "bn_backward_reduce", &bn->k_reduce)) != BSC_OK ||
-        (st = layers_kernel(bn->ctx, f, "bn_backward_input", &bn->k_input)) != BSC_OK)
-        return st;
-    return BSC_OK;
+    /* The per-channel sums run in groups of LAYERS_REDUCE_LOCAL items where
+     * the device allows that many for them (CL_KERNEL_WORK_GROUP_SIZE,
+     * known once built), else in the largest group it allows, built for
+     * that size. */
+    size_t local = LAYERS_REDUCE_LOCAL;
+    for (;;) {
+        if ((st = bn_kernels(bn, local)) != BSC_OK)
+            return st;
+        size_t l1, l2;
+        if ((st = bsc_local_size(bn->ctx, bn->k_train, local, &l1)) != BSC_OK ||
+            (st = bsc_local_size(bn->ctx, bn->k_reduce, local, &l2)) != BSC_OK)
+            return st;
+        size_t l = l1 < l2 ? l1 : l2;
+        if (l == local)
+            return BSC_OK;
+        local = l;   /* smaller each time: this ends */
+    }
 }
 
 static bsc_status bn_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -133,7 +159,7 @@ static bsc_status bn_forward(void *self, const bsc_pass *p, const bsc_tensor *in
                         BSC_ARG(bn->S), BSC_ARG(bn->rmean.mem), BSC_ARG(rmo),
                         BSC_ARG(bn->rvar.mem), BSC_ARG(rvo), BSC_ARG(bn->ws.mem), BSC_ARG(so),
                         BSC_ARG(momentum), BSC_ARG(eps), BSC_ARG(update)};
-        st = layers_run_groups(bn->ctx, bn->k_train, (size_t)bn->C, LAYERS_REDUCE_LOCAL, 14, a);
+        st = layers_run_groups(bn->ctx, bn->k_train, (size_t)bn->C, bn->local, 14, a);
     } else {
         bsc_karg a[] = {BSC_ARG(bn->rmean.mem), BSC_ARG(rmo), BSC_ARG(bn->rvar.mem),
                         BSC_ARG(rvo), BSC_ARG(bn->C), BSC_ARG(bn->ws.mem), BSC_ARG(so),
@@ -172,7 +198,7 @@ static bsc_status bn_backward(void *self, const bsc_pass *p, const bsc_tensor *i
                     BSC_ARG(B), BSC_ARG(bn->C), BSC_ARG(bn->S), BSC_ARG(bn->ws.mem),
                     BSC_ARG(so), BSC_ARG(bn->dgamma.mem), BSC_ARG(dgo), BSC_ARG(bn->dbeta.mem),
                     BSC_ARG(dbo)};
-    if ((st = layers_run_groups(bn->ctx, bn->k_reduce, (size_t)bn->C, LAYERS_REDUCE_LOCAL, 13,
+    if ((st = layers_run_groups(bn->ctx, bn->k_reduce, (size_t)bn->C, bn->local, 13,
                                 r)) != BSC_OK)
         return st;
     if (!din)
