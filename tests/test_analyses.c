@@ -489,13 +489,6 @@ enum { NX = 48, F = 4, K = 3, NP = K * F + K };
 
 static uint8_t pix[NX * F], lab[NX];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    assert_int_equal(fwrite(b, 1, 4, f), 4);
-}
-
 static void write_dataset(const char *dir)
 {
     uint64_t st = 99;
@@ -508,24 +501,10 @@ static void write_dataset(const char *dir)
             pix[n * F + j] = (uint8_t)v;
         }
     }
-    char *p = bsc_strdup_printf("%s/img", dir);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x803);
-    put_be32(f, NX);
-    put_be32(f, 2);
-    put_be32(f, 2);
-    assert_int_equal(fwrite(pix, 1, sizeof pix, f), sizeof pix);
-    fclose(f);
-    free(p);
-    p = bsc_strdup_printf("%s/lbl", dir);
-    f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x801);
-    put_be32(f, NX);
-    assert_int_equal(fwrite(lab, 1, sizeof lab, f), sizeof lab);
-    fclose(f);
-    free(p);
+    char *pi = bsc_strdup_printf("%s/img", dir), *pl = bsc_strdup_printf("%s/lbl", dir);
+    tu_write_idx(pi, pl, NX, 2, 2, pix, lab);
+    free(pi);
+    free(pl);
 }
 
 static double xval(int n, int j)

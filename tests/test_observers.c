@@ -57,40 +57,18 @@ static char *path2(const char *a, const char *b)
     return p;
 }
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    assert_int_equal(fwrite(b, 1, 4, f), 4);
-}
-
 /* <dir>/<prefix>-img and <prefix>-lbl: n images of rows x cols bytes. */
 static void write_idx(const char *dir, const char *prefix, size_t n, int rows, int cols,
                       const uint8_t *pix, const uint8_t *labels)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s-img", prefix);
-    char *p = path2(dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x803);
-    put_be32(f, (uint32_t)n);
-    put_be32(f, (uint32_t)rows);
-    put_be32(f, (uint32_t)cols);
-    assert_int_equal(fwrite(pix, 1, n * (size_t)(rows * cols), f), n * (size_t)(rows * cols));
-    fclose(f);
-    free(p);
-    snprintf(name, sizeof name, "%s-lbl", prefix);
-    p = path2(dir, name);
-    f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x801);
-    put_be32(f, (uint32_t)n);
-    assert_int_equal(fwrite(labels, 1, n, f), n);
-    fclose(f);
-    free(p);
+    char img[64], lbl[64];
+    snprintf(img, sizeof img, "%s-img", prefix);
+    snprintf(lbl, sizeof lbl, "%s-lbl", prefix);
+    char *pi = path2(dir, img), *pl = path2(dir, lbl);
+    tu_write_idx(pi, pl, n, rows, cols, pix, labels);
+    free(pi);
+    free(pl);
 }
-
 
 /* The dataset block every pipeline here uses (train and test from the same
  * files: the tests look at training only). */
