@@ -6,7 +6,7 @@
  * (compile time is never counted).
  *
  *   bench_eval PIPELINE.yaml [--reps N] [--subset N] [--grid N] [--batch N]
- *              [--device SEL]
+ *              [--device SEL] [--gemm auto|clblast|host]
  *
  * Defaults: 5 full-set evaluations, a 10000-example subset, a 51 x 51 grid,
  * the pipeline's eval_batch_size. Prints
@@ -57,14 +57,16 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_eval PIPELINE.yaml [--reps N] [--subset N] [--grid N] "
-                        "[--batch N] [--device SEL]\n");
+                        "[--batch N] [--device SEL] [--gemm auto|clblast|host]\n");
         return 2;
     }
-    const char *device = NULL;
+    const char *device = NULL, *gemm = NULL;
     long reps = 5, subset = 10000, grid = 51, batch = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
+        else if (!strcmp(argv[i], "--gemm"))
+            gemm = argv[i + 1];
         else if (!strcmp(argv[i], "--reps"))
             reps = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--subset"))
@@ -88,6 +90,7 @@ int main(int argc, char **argv)
     bsc_run_options o = {0};
     o.pipeline_path = argv[1];
     o.device = device;
+    o.gemm = gemm;
     o.overrides = sets;
     o.n_overrides = batch > 0 ? 5 : 4;
     o.quiet = 1;

@@ -22,11 +22,13 @@ static const char *usage_main =
     "exit status: 0 success, 1 a failed run, 2 bad usage or input\n";
 
 static const char *usage_run =
-    "usage: batchscope run PIPELINE.yaml [--device SEL] [--out DIR]\n"
+    "usage: batchscope run PIPELINE.yaml [--device SEL] [--gemm B] [--out DIR]\n"
     "                      [--set key.path=value]... [--resume OUT] [--quiet]\n"
     "\n"
     "  --device SEL   flat index, P:D, cpu|gpu|accelerator, a substring of the\n"
     "                 platform/vendor/device name, or auto (beats `device:`)\n"
+    "  --gemm B       GEMM backend: auto (host BLAS where the device runs native\n"
+    "                 kernels, else CLBlast), clblast or host (beats `gemm:`)\n"
     "  --out DIR      results directory (default results/<name>-<timestamp>)\n"
     "  --set K=V      override a pipeline value before validation, e.g.\n"
     "                 --set training.epochs=2 --set training.batch_sizes=[32,256]\n"
@@ -136,7 +138,7 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--set") || (allow_run_opts && (!strcmp(a, "--device") ||
-                    !strcmp(a, "--out") || !strcmp(a, "--resume")));
+                    !strcmp(a, "--gemm") || !strcmp(a, "--out") || !strcmp(a, "--resume")));
         if (takes && !val)
             return usage_error(usage, "option %s needs a value", a);
         if (!strcmp(a, "--set"))
@@ -145,6 +147,8 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
             (*overrides)[o->n_overrides++] = a + 6;
         else if (allow_run_opts && !strcmp(a, "--device"))
             o->device = argv[++i];
+        else if (allow_run_opts && !strcmp(a, "--gemm"))
+            o->gemm = argv[++i];
         else if (allow_run_opts && !strcmp(a, "--out"))
             o->out_dir = argv[++i];
         else if (allow_run_opts && !strcmp(a, "--resume"))

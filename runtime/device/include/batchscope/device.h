@@ -71,6 +71,8 @@ typedef struct bsc_context {
     cl_context context;
     cl_command_queue queue;
     bsc_program_cache *programs;
+    int gemm;       /* bsc_gemm_backend in use (blas.h: bsc_gemm_use, bsc_gemm_active) */
+    void *gemm_slots[2];  /* host GEMM backend: operand storage, written in queue order */
 } bsc_context;
 
 /* Opens the device the selector names (see bsc_device_select). */
