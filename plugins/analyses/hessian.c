@@ -107,11 +107,11 @@ static bsc_status hvp(void *user, const double *v, double *out)
     if (s != BSC_OK)
         return s;
     if ((s = bsc_tensor_write(ctx, &c->v, c->hv)) != BSC_OK ||
-        (s = ana_lincomb(ctx, np, 1.0f, c->x, (float)t, &c->v, 0, NULL,
+        (s = bsc_tensor_combine(ctx, np, 1.0f, c->x, (float)t, &c->v, 0, NULL,
                          bsc_model_params(m))) != BSC_OK ||
         (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->h->subset, &c->gp, NULL)) !=
             BSC_OK ||
-        (s = ana_lincomb(ctx, np, 1.0f, c->x, (float)-t, &c->v, 0, NULL,
+        (s = bsc_tensor_combine(ctx, np, 1.0f, c->x, (float)-t, &c->v, 0, NULL,
                          bsc_model_params(m))) != BSC_OK ||
         (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->h->subset, &c->gm, NULL)) !=
             BSC_OK ||

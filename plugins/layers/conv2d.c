@@ -442,4 +442,5 @@ BSC_LAYER_TYPE(layers_conv2d, "conv2d",
                .bind = conv_bind,
                .forward = conv_forward,
                .backward = conv_backward,
-               .destroy = conv_destroy);
+               .destroy = conv_destroy,
+               .linear_in_params = layers_linear_in_params);

@@ -184,4 +184,5 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .bind = dense_bind,
                .forward = dense_forward,
                .backward = dense_backward,
-               .per_example_sqnorm = dense_sqnorm);
+               .per_example_sqnorm = dense_sqnorm,
+               .linear_in_params = layers_linear_in_params);

@@ -31,6 +31,10 @@ bsc_status layers_run_groups(bsc_context *ctx, cl_kernel k, size_t groups, size_
  * in eval mode. Nothing when they alias (a host may pass one buffer as both). */
 bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst, size_t n);
 
+/* linear_in_params for layers whose forward is linear in all their trained
+ * parameters at once (dense, conv2d: out = x W^T + b is, bias included). */
+int layers_linear_in_params(void *self);
+
 /* Fails unless every element index a kernel computes for `t` (offset +
  * numel) fits a cl_int; *off receives the offset. */
 bsc_status layers_offset(const bsc_tensor *t, cl_int *off);

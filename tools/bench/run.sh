@@ -24,7 +24,7 @@ ours_opts=("$@")
 torch() {
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$@"
 }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2" | tail -1; }
+field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2" | tail -1; }
 ratio() {  # label, ours, theirs (higher is better)
   awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN { printf "ratio %s batchscope/pytorch = %.2f\n\n", l, a / b }'
 }
