@@ -89,19 +89,53 @@ typedef struct host_gemm {
     int trans_a, trans_b;
 } host_gemm;
 
-static void CL_CALLBACK host_gemm_run(void *p)
+/* Part `part` of `parts` of a GEMM: a block of C's columns (or rows, when
+ * C is taller than wide), whole multiples of 16 but the last. */
+static void gemm_part(void *p, int part, int parts)
 {
     const host_gemm *g = p;
     float *c = g->c_storage;
     const float *a = g->source[0] == 2 ? c : g->slots[g->source[0]];
     const float *b = g->source[1] == 2 ? c : g->slots[g->source[1]];
+    int by_cols = g->n >= g->m;
+    size_t len = by_cols ? g->n : g->m;
+    size_t step = (len + (size_t)parts - 1) / (size_t)parts;
+    step = (step + 15) / 16 * 16;
+    size_t lo = (size_t)part * step, hi = lo + step < len ? lo + step : len;
+    if (lo >= hi)
+        return;
+    size_t m = g->m, n = g->n, ao = g->a_off, bo = g->b_off, co = g->c_off;
+    if (by_cols) {
+        n = hi - lo;
+        bo += g->trans_b ? lo * g->ldb : lo;
+        co += lo;
+    } else {
+        m = hi - lo;
+        ao += g->trans_a ? lo : lo * g->lda;
+        co += lo * g->ldc;
+    }
     enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
     for (size_t i = 0; i < g->batch; i++)
-        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k,
-                    g->alpha, a + g->a_off + i * g->stride_a, (blasint)g->lda,
-                    b + g->b_off + i * g->stride_b, (blasint)g->ldb, g->beta,
-                    c + g->c_off + i * g->stride_c, (blasint)g->ldc);
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k, g->alpha,
+                    a + ao + i * g->stride_a, (blasint)g->lda, b + bo + i * g->stride_b,
+                    (blasint)g->ldb, g->beta, c + co + i * g->stride_c, (blasint)g->ldc);
+}
+
+/* Below this many multiply-adds per part, waking a helper costs more than
+ * the part saves. */
+#define MIN_PART_MACS (1u << 20)
+
+static void CL_CALLBACK host_gemm_run(void *p)
+{
+    const host_gemm *g = p;
+    size_t macs = g->m * g->n * g->k * g->batch, len = g->n >= g->m ? g->n : g->m;
+    size_t parts = (size_t)bsc_blas_pool_threads();
+    if (parts > macs / MIN_PART_MACS)
+        parts = macs / MIN_PART_MACS;
+    if (parts > len / 16)
+        parts = len / 16;
+    bsc_blas_pool_run(parts > 1 ? (int)parts : 1, gemm_part, (void *)p);
 }
 
 /* Elements a row-major rows x cols matrix with leading dimension ld spans,
