@@ -1,6 +1,6 @@
 /* Checkpoints: the model's tensors as safetensors, named like the matching
  * torch.nn.Sequential's state_dict ("1.weight"), PyTorch layouts. */
-#include "train.h"
+#include "batchscope/model.h"
 
 #include "batchscope/safetensors.h"
 

@@ -1,5 +1,5 @@
 /* CIFAR-10 binary batches: fixed 3073-byte records (label, then 32x32x3 CHW). */
-#include "batchscope/dataset.h"
+#include "batchscope/imagefiles.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -125,4 +125,12 @@ cleanup:
     free(pixels);
     free(lab);
     return st;
+}
+
+void bsc_raw_images_free(bsc_raw_images *r)
+{
+    if (!r)
+        return;
+    free(r->pixels);
+    memset(r, 0, sizeof *r);
 }

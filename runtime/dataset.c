@@ -5,14 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bsc_raw_images_free(bsc_raw_images *r)
-{
-    if (!r)
-        return;
-    free(r->pixels);
-    memset(r, 0, sizeof *r);
-}
-
 static void split_free(bsc_split *s)
 {
     free(s->images);

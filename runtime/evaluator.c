@@ -1,10 +1,10 @@
 /* The evaluator: forward-only loss/accuracy and full-batch gradients. */
 #include "batchscope/evaluator.h"
+#include "batchscope/reduce.h"
 #include "batchscope/blas.h"
 
 #include <stdlib.h>
 
-#define SUM_LOCAL 256
 
 struct bsc_evaluator {
     bsc_model *model;
@@ -71,20 +71,6 @@ size_t bsc_eval_split_size(const bsc_evaluator *e, bsc_split_id split)
 {
     const bsc_device_split *s = split_of(e, split);
     return s ? s->n : 0;
-}
-
-bsc_status bsc_sum(bsc_context *ctx, const bsc_tensor *x, size_t n, float scale,
-                   bsc_tensor *dst, size_t doff)
-{
-    cl_kernel k;
-    bsc_status s = bsc_kernel(ctx, "reduce.cl", "sum_scaled", &k);
-    if (s != BSC_OK)
-        return s;
-    cl_uint xoff = (cl_uint)x->offset, nn = (cl_uint)n, d = (cl_uint)(dst->offset + doff);
-    bsc_karg args[] = {BSC_ARG(x->mem), BSC_ARG(xoff), BSC_ARG(nn), BSC_ARG(dst->mem),
-                       BSC_ARG(d), BSC_ARG(scale), BSC_LOCAL(SUM_LOCAL * sizeof(float))};
-    size_t g = SUM_LOCAL, l = SUM_LOCAL;
-    return bsc_launch(ctx, k, 7, args, 1, &g, &l);
 }
 
 /* Views of rows [start, start+count) of a split. */

@@ -5,7 +5,7 @@
  * Offsets in messages are offsets into the uncompressed stream, which is what
  * the IDX header describes.
  */
-#include "batchscope/dataset.h"
+#include "batchscope/imagefiles.h"
 
 #include <errno.h>
 #include <stdlib.h>

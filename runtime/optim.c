@@ -1,6 +1,6 @@
 /* Optimizers over the flat parameter buffer: SGD (momentum, Nesterov) and
- * Adam, one fused kernel per step (cl/optim.cl). The rules and contracts are
- * in batchscope/optim.h. */
+ * Adam, one fused kernel per step (cl/runtime/optim.cl). The rules and
+ * contracts are in batchscope/optim.h. */
 #include "batchscope/optim.h"
 
 #include <math.h>
@@ -28,14 +28,14 @@ static bsc_status check_cfg(const bsc_optimizer_cfg *c)
         return bsc_fail(BSC_ERR_INVALID, "optimizer: weight_decay must be >= 0 (got %g)",
                         c->weight_decay);
     switch (c->kind) {
-    case BSC_OPT_SGD:
+    case BSC_OPTIMIZER_SGD:
         if (!(c->momentum >= 0.0))
             return bsc_fail(BSC_ERR_INVALID, "sgd: momentum must be >= 0 (got %g)", c->momentum);
         /* torch refuses this too: Nesterov needs a momentum to look ahead with. */
         if (c->nesterov && c->momentum == 0.0)
             return bsc_fail(BSC_ERR_INVALID, "sgd: nesterov requires momentum > 0");
         return BSC_OK;
-    case BSC_OPT_ADAM:
+    case BSC_OPTIMIZER_ADAM:
         if (!(c->beta1 >= 0.0 && c->beta1 < 1.0))
             return bsc_fail(BSC_ERR_INVALID, "adam: beta1 must be in [0, 1) (got %g)", c->beta1);
         if (!(c->beta2 >= 0.0 && c->beta2 < 1.0))
@@ -70,7 +70,7 @@ bsc_status bsc_optimizer_create(bsc_context *ctx, const bsc_optimizer_cfg *cfg,
     opt->cfg = *cfg;
     opt->n = n;
 
-    if (cfg->kind == BSC_OPT_ADAM) {
+    if (cfg->kind == BSC_OPTIMIZER_ADAM) {
         kname = "adam_step";
         opt->n_state = 2;
         opt->state_names[0] = "exp_avg";
@@ -158,7 +158,7 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
     p_off = (cl_ulong)params->offset;
     g_off = (cl_ulong)grads->offset;
 
-    if (c->kind == BSC_OPT_ADAM) {
+    if (c->kind == BSC_OPTIMIZER_ADAM) {
         /* t is the step being taken now (1-based). The corrections are formed
          * in double: beta2^t with beta2 = 0.999 is far from 1 only after
          * thousands of steps, where float powers would lose the digits. */

@@ -261,7 +261,7 @@ static bsc_status parse_optimizer(const bsc_node *training, bsc_optimizer_cfg *o
     static const char *const where = "training.optimizer";
     const bsc_node *v = bsc_node_get(training, "optimizer");
     const bsc_node *map = NULL, *type_node = NULL;
-    int kind = BSC_OPT_SGD;
+    int kind = BSC_OPTIMIZER_SGD;
     bsc_status st;
 
     if (v && v->kind == BSC_NODE_MAP) {
@@ -274,11 +274,11 @@ static bsc_status parse_optimizer(const bsc_node *training, bsc_optimizer_cfg *o
                                         optimizer_types, &kind)) != BSC_OK)
         return st;
     o->kind = (bsc_optimizer_kind)kind;
-    if (map && (st = check_keys(map, where, kind == BSC_OPT_SGD ? sgd_keys : adam_keys,
-                                kind == BSC_OPT_SGD ? adam_keys : sgd_keys, "optimizer",
+    if (map && (st = check_keys(map, where, kind == BSC_OPTIMIZER_SGD ? sgd_keys : adam_keys,
+                                kind == BSC_OPTIMIZER_SGD ? adam_keys : sgd_keys, "optimizer",
                                 optimizer_types[kind])) != BSC_OK)
         return st;
-    if ((st = get_double(map, where, "lr", kind == BSC_OPT_SGD ? 0.01 : 0.001, 0, INFINITY,
+    if ((st = get_double(map, where, "lr", kind == BSC_OPTIMIZER_SGD ? 0.01 : 0.001, 0, INFINITY,
                          LO_OPEN, &o->lr)) != BSC_OK ||
         (st = get_double(map, where, "momentum", 0, 0, 1, HI_OPEN, &o->momentum)) != BSC_OK ||
         (st = get_bool(map, where, "nesterov", 0, &o->nesterov)) != BSC_OK ||
@@ -684,4 +684,11 @@ bsc_status bsc_pipeline_check_types(const bsc_pipeline *p, const bsc_registry *r
 bsc_status bsc_pipeline_write(const bsc_pipeline *p, const char *path)
 {
     return bsc_node_write_file(p->root, path);
+}
+
+bsc_lr_cfg bsc_run_lr_cfg(const bsc_training_cfg *t, const bsc_run_cfg *run)
+{
+    bsc_lr_cfg c = {run->lr, run->lr_scaling, t->base_batch_size, t->schedule, t->epochs};
+    c.schedule.warmup_epochs = run->warmup_epochs;
+    return c;
 }

@@ -1,7 +1,7 @@
 /* OpenCL programs: the per-context memory cache of programs and kernels,
  * and the on-disk cache of built binaries. Where program text comes from
- * (embedded cl/ files or $BATCHSCOPE_CL_DIR) and #include inlining are
- * cl_source.c.
+ * (the runtime's embedded cl/runtime files or $BATCHSCOPE_CL_DIR, or a
+ * plugin's own source) and #include inlining are cl_source.c.
  *
  * A disk entry is never trusted: its header must carry the key we computed,
  * its length must match, its binary must hash to the recorded SHA-256, and the
@@ -40,6 +40,7 @@ typedef struct cached_kernel {
 typedef struct cached_program {
     char *name;
     char *options;
+    char *source;       /* bsc_kernel_from_source's text; NULL for a runtime cl/ file */
     cl_program program;
     cached_kernel *kernels;
     struct cached_program *next;
@@ -337,8 +338,20 @@ static bsc_status build_source(const bsc_context *ctx, const char *name, const c
     return BSC_OK;
 }
 
-/* The program for (name, options): from memory, else disk, else a build. The
- * source callback runs only on a memory miss. */
+static int same_program(const cached_program *cp, const char *name, const char *raw_source,
+                        const char *options)
+{
+    if (strcmp(cp->name, name) != 0 || strcmp(cp->options, options) != 0)
+        return 0;
+    if (!cp->source || !raw_source)
+        return !cp->source && !raw_source;
+    return strcmp(cp->source, raw_source) == 0;
+}
+
+/* The program for (name, options) and, for a plugin's source, its text (two
+ * plugins may well both call a file "kernels.cl"): from memory, else disk,
+ * else a build. A runtime file (file_to_load) is read only on a memory miss
+ * and may include any runtime file; a plugin's source only the shared ones. */
 static bsc_status get_program(bsc_context *ctx, const char *name, const char *raw_source,
                               const char *file_to_load, const char *options,
                               cached_program **out)
@@ -353,7 +366,7 @@ static bsc_status get_program(bsc_context *ctx, const char *name, const char *ra
     int have_key = 0;
 
     for (cached_program *it = pc->programs; it; it = it->next)
-        if (strcmp(it->name, name) == 0 && strcmp(it->options, options) == 0) {
+        if (same_program(it, name, raw_source, options)) {
             pc->stats.memory_hits++;
             *out = it;
             return BSC_OK;
@@ -363,9 +376,9 @@ static bsc_status get_program(bsc_context *ctx, const char *name, const char *ra
         st = bsc_cl_source(file_to_load, &text);
         if (st != BSC_OK)
             goto cleanup;
-        raw_source = text;
     }
-    st = bsc_cl_preprocess(name, raw_source, &full);
+    st = bsc_cl_preprocess(name, text ? text : raw_source,
+                           text ? BSC_CL_INCLUDE_RUNTIME : BSC_CL_INCLUDE_PLUGIN, &full);
     if (st != BSC_OK)
         goto cleanup;
 
@@ -386,7 +399,8 @@ static bsc_status get_program(bsc_context *ctx, const char *name, const char *ra
     }
 
     cp = calloc(1, sizeof *cp);
-    if (!cp || !(cp->name = strdup(name)) || !(cp->options = strdup(options))) {
+    if (!cp || !(cp->name = strdup(name)) || !(cp->options = strdup(options))
+        || (raw_source && !(cp->source = strdup(raw_source)))) {
         st = bsc_fail(BSC_ERR_NOMEM, "caching program %s", name);
         goto cleanup;
     }
@@ -401,6 +415,7 @@ cleanup:
     if (cp) {
         free(cp->name);
         free(cp->options);
+        free(cp->source);
         free(cp);
     }
     if (prog)
@@ -515,6 +530,7 @@ void bsc_program_cache_free(bsc_program_cache *pc)
         clReleaseProgram(cp->program);
         free(cp->name);
         free(cp->options);
+        free(cp->source);
         free(cp);
         cp = nextp;
     }

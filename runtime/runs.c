@@ -3,6 +3,7 @@
 #include "batchscope/runs.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/records.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -129,51 +130,6 @@ void bsc_run_default_pair(const bsc_run_result *const *runs, size_t n, const bsc
 
 /* ------------------------------------------------------------- scanning */
 
-/* The text of a string field of a flat JSON object written by json.c
- * ("key": "value"), malloc'ed; NULL when absent or escaped (a run name
- * never needs escapes, so an escaped one is not ours). */
-static char *json_string_field(const char *text, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = text ? strstr(text, pat) : NULL;
-    if (!p)
-        return NULL;
-    p += strlen(pat);
-    p += strspn(p, " \t\r\n");
-    if (*p++ != ':')
-        return NULL;
-    p += strspn(p, " \t\r\n");
-    if (*p++ != '"')
-        return NULL;
-    size_t len = strcspn(p, "\"\\");
-    if (p[len] != '"')
-        return NULL;
-    char *out = malloc(len + 1);
-    if (out) {
-        memcpy(out, p, len);
-        out[len] = '\0';
-    }
-    return out;
-}
-
-/* A positive integer field ("batch_size": 256); 0 when absent. */
-static long json_long_field(const char *text, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = text ? strstr(text, pat) : NULL;
-    if (!p)
-        return 0;
-    p += strlen(pat);
-    p += strspn(p, " \t\r\n");
-    if (*p++ != ':')
-        return 0;
-    char *end;
-    long v = strtol(p, &end, 10);
-    return end > p && v > 0 ? v : 0;
-}
-
 static int cmp_found(const void *a, const void *b)
 {
     const bsc_run_result *x = *(bsc_run_result *const *)a, *y = *(bsc_run_result *const *)b;
@@ -190,20 +146,20 @@ static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_resu
     memset(r, 0, sizeof *r);
     char *dir = bsc_strdup_printf("%s/%s", runs_dir, entry);
     char *json = dir ? bsc_strdup_printf("%s/run.json", dir) : NULL;
-    char *text = NULL, *name = NULL, *status = NULL;
+    char *name = NULL, *status = NULL;
+    bsc_run_record *rec = NULL;
     struct stat st;
     bsc_status s = json ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s != BSC_OK || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         goto cleanup;
-    /* An unreadable run.json is a run we cannot describe: skip it like a
-     * stray directory rather than fail the whole report. */
-    if (bsc_path_exists(json) && bsc_read_file(json, &text, NULL) != BSC_OK)
-        bsc_clear_error();
-    long bs = json_long_field(text, "batch_size");
-    name = json_string_field(text, "name");
-    if (name && !bsc_run_name_valid(name)) {
-        free(name);
-        name = NULL;
+    /* A damaged run.json fails the scan, naming its path and line or key,
+     * rather than put a run with made-up values into the report. */
+    if (bsc_path_exists(json) && (s = bsc_run_record_read(json, &rec)) != BSC_OK)
+        goto cleanup;
+    long bs = rec ? rec->batch_size : 0;
+    if (rec && rec->name && bsc_run_name_valid(rec->name) && !(name = strdup(rec->name))) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
     }
     if (bs <= 0 && strncmp(entry, "bs", 2) == 0 && entry[2] >= '0' && entry[2] <= '9') {
         char *end;
@@ -218,8 +174,7 @@ static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_resu
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
-    status = text ? json_string_field(text, "status") : NULL;
-    if (!status && !(status = strdup(text ? "completed" : "incomplete"))) {
+    if (!(status = strdup(rec ? rec->status : "incomplete"))) {
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -230,9 +185,9 @@ static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_resu
     name = status = dir = NULL;
     *keep = 1;
 cleanup:
+    bsc_run_record_free(rec);
     free(dir);
     free(json);
-    free(text);
     free(name);
     free(status);
     return s;

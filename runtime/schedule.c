@@ -7,9 +7,9 @@
 /* Not every libc defines M_PI in strict C11. */
 static const double PI = 3.14159265358979323846;
 
-static double scaled_base(const bsc_training_cfg *t, long batch_size)
+static double scaled_base(const bsc_lr_cfg *t, long batch_size)
 {
-    double lr = t->optimizer.lr;
+    double lr = t->lr;
     double ratio;
 
     /* A missing base batch size means "the runs' own rate": scaling against
@@ -17,7 +17,7 @@ static double scaled_base(const bsc_training_cfg *t, long batch_size)
     if (t->base_batch_size <= 0 || batch_size <= 0)
         return lr;
     ratio = (double)batch_size / (double)t->base_batch_size;
-    switch (t->lr_scaling) {
+    switch (t->scaling) {
     case BSC_LR_LINEAR: return lr * ratio;
     case BSC_LR_SQRT:   return lr * sqrt(ratio);
     case BSC_LR_NONE:   break;
@@ -25,7 +25,7 @@ static double scaled_base(const bsc_training_cfg *t, long batch_size)
     return lr;
 }
 
-double bsc_lr_at(const bsc_training_cfg *t, long batch_size, int epoch,
+double bsc_lr_at(const bsc_lr_cfg *t, long batch_size, int epoch,
                  size_t step_in_epoch, size_t steps_per_epoch)
 {
     const bsc_schedule_cfg *s = &t->schedule;

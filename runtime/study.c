@@ -5,9 +5,9 @@
 #include "batchscope/dataset.h"
 #include "batchscope/evaluator.h"
 #include "batchscope/fsutil.h"
-#include "batchscope/json.h"
 #include "batchscope/model.h"
 #include "batchscope/optim.h"
+#include "batchscope/records.h"
 #include "study_internal.h"
 #include "train.h"
 
@@ -52,88 +52,84 @@ typedef struct study {
     bsc_tensor *finals;      /* params and state per run */
 } study;
 
-static bsc_status write_manifest(study *st, const char *status, const char *error)
+/* The manifest's parts that exist so far (no device before it opens, ...). */
+static bsc_status fill_manifest(const study *st, bsc_manifest *m)
 {
-    bsc_json j;
-    bsc_json_init(&j);
-    bsc_json_object(&j, NULL);
-    bsc_json_string(&j, "batchscope_version", bsc_version());
-    char abi[32];
-    snprintf(abi, sizeof abi, "%d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
-    bsc_json_string(&j, "plugin_abi", abi);
-    bsc_json_string(&j, "pipeline", st->p->path);
-    bsc_json_string(&j, "name", st->p->name);
-    bsc_json_int(&j, "seed", (int64_t)st->p->seed);
-    bsc_json_string(&j, "status", status);
-    if (error)
-        bsc_json_string(&j, "error", error);
-    bsc_json_string(&j, "started", st->started);
-    char now[32];
-    bsc_utc_timestamp(now, sizeof now);
-    bsc_json_string(&j, "updated", now);
-    bsc_json_number(&j, "seconds", bsc_now() - st->t0);
+    bsc_status s = BSC_OK;
     if (st->ctx) {
         const bsc_device_info *d = &st->ctx->info;
-        bsc_json_object(&j, "device");
-        bsc_json_int(&j, "index", d->index);
-        bsc_json_string(&j, "platform", d->platform_name);
-        bsc_json_string(&j, "vendor", d->vendor);
-        bsc_json_string(&j, "name", d->name);
-        bsc_json_string(&j, "type", bsc_device_type_name(d->type));
-        bsc_json_string(&j, "driver_version", d->driver_version);
-        bsc_json_string(&j, "device_version", d->device_version);
-        bsc_json_string(&j, "opencl_c_version", d->opencl_c_version);
-        bsc_json_int(&j, "compute_units", d->compute_units);
-        bsc_json_int(&j, "global_mem", (int64_t)d->global_mem);
-        bsc_json_end(&j);
+        bsc_manifest_device *md;
+        if ((s = bsc_manifest_set_device(m, &md)) != BSC_OK)
+            return s;
+        md->index = d->index;
+        md->platform = d->platform_name;
+        md->vendor = d->vendor;
+        md->name = d->name;
+        md->type = bsc_device_type_name(d->type);
+        md->driver_version = d->driver_version;
+        md->device_version = d->device_version;
+        md->opencl_c_version = d->opencl_c_version;
+        md->compute_units = (long)d->compute_units;
+        md->global_mem = (int64_t)d->global_mem;
     }
-    bsc_json_array(&j, "plugins");
     for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
         const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);
-        bsc_json_object(&j, NULL);
-        bsc_json_string(&j, "name", pi->desc->name);
-        bsc_json_string(&j, "version", pi->desc->version);
-        bsc_json_string(&j, "path", pi->path);
-        bsc_json_end(&j);
+        bsc_manifest_plugin *mp;
+        if ((s = bsc_manifest_add_plugin(m, &mp)) != BSC_OK)
+            return s;
+        mp->name = pi->desc->name;
+        mp->version = pi->desc->version;
+        mp->path = pi->path;
     }
-    bsc_json_end(&j);
     if (st->model) {
-        bsc_json_int(&j, "parameters", (int64_t)bsc_model_n_params(st->model));
-        bsc_json_int(&j, "state", (int64_t)bsc_model_n_state(st->model));
+        m->parameters = (int64_t)bsc_model_n_params(st->model);
+        m->state = (int64_t)bsc_model_n_state(st->model);
     }
     if (st->have_data) {
-        bsc_json_object(&j, "dataset");
-        bsc_json_string(&j, "name", st->dcfg.name);
-        bsc_json_int(&j, "train", (int64_t)st->data.train.n);
-        bsc_json_int(&j, "test", (int64_t)st->data.test.n);
-        bsc_json_int(&j, "validation", (int64_t)st->data.validation.n);
-        bsc_json_end(&j);
+        bsc_manifest_dataset *ds;
+        if ((s = bsc_manifest_set_dataset(m, &ds)) != BSC_OK)
+            return s;
+        ds->name = st->dcfg.name;
+        ds->train = (int64_t)st->data.train.n;
+        ds->test = (int64_t)st->data.test.n;
+        ds->validation = (int64_t)st->data.validation.n;
     }
-    bsc_json_array(&j, "runs");
     for (size_t i = 0; i < st->n_outcomes; i++) {
-        const bsc_run_outcome *o = &st->outcomes[i];
-        if (!o->status)
+        bsc_run_record *r;
+        if (!st->outcomes[i].status)
             continue;
-        bsc_json_object(&j, NULL);
-        bsc_json_string(&j, "name", o->name);
-        bsc_json_int(&j, "batch_size", o->batch_size);
-        bsc_json_string(&j, "status", o->status);
-        bsc_json_int(&j, "epochs_done", o->epochs_done);
-        if (o->diverged_epoch) {
-            bsc_json_int(&j, "diverged_epoch", o->diverged_epoch);
-            bsc_json_int(&j, "diverged_step", o->diverged_step);
-        }
-        bsc_json_number(&j, "seconds", o->seconds);
-        bsc_json_number(&j, "train_acc", o->train_acc);
-        bsc_json_number(&j, "test_acc", o->test_acc);
-        bsc_json_end(&j);
+        if ((s = bsc_manifest_add_run(m, &r)) != BSC_OK)
+            return s;
+        bsc_run_outcome_record(&st->outcomes[i], r);
     }
-    bsc_json_end(&j);
-    bsc_json_end(&j);
+    return s;
+}
+
+static bsc_status write_manifest(study *st, const char *status, const char *error)
+{
+    bsc_manifest *m = NULL;
+    char abi[32], now[32];
     char *path = bsc_strdup_printf("%s/manifest.json", st->out);
-    bsc_status s = path ? bsc_json_write_file(&j, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    bsc_status s = path ? bsc_manifest_new(&m) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s != BSC_OK)
+        goto cleanup;
+    snprintf(abi, sizeof abi, "%d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
+    bsc_utc_timestamp(now, sizeof now);
+    m->batchscope_version = bsc_version();
+    m->plugin_abi = abi;
+    m->pipeline = st->p->path;
+    m->name = st->p->name;
+    m->seed = st->p->seed;
+    m->status = status;
+    m->error = error;
+    m->started = st->started;
+    m->updated = now;
+    m->seconds = bsc_now() - st->t0;
+    if ((s = fill_manifest(st, m)) == BSC_OK)
+        s = bsc_manifest_write(path, m);
+cleanup:
+    bsc_manifest_free(m);
     free(path);
-    bsc_json_free(&j);
     return s;
 }
 
@@ -260,20 +256,24 @@ static bsc_status create_components(study *st)
 
 static bsc_status read_run_json(const char *run_dir, bsc_run_outcome *o)
 {
+    bsc_run_record *r = NULL;
     char *path = bsc_strdup_printf("%s/run.json", run_dir);
-    char *text = NULL;
-    bsc_status s = path ? bsc_read_file(path, &text, NULL) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    bsc_status s = path ? bsc_run_record_read(path, &r) : bsc_fail(BSC_ERR_NOMEM, "oom");
     free(path);
     if (s != BSC_OK)
         return s;
-    o->status = strstr(text, "\"diverged\"") ? "diverged" : "completed";
-    const char *e = strstr(text, "\"epochs_done\": ");
-    o->epochs_done = e ? atoi(e + 15) : 0;
-    const char *ta = strstr(text, "\"test_acc\": ");
-    o->test_acc = ta ? atof(ta + 12) : NAN;
-    const char *tra = strstr(text, "\"train_acc\": ");
-    o->train_acc = tra ? atof(tra + 13) : NAN;
-    free(text);
+    /* o keeps the run's own name; its status must outlive r: run.json is
+     * written only for a run that ended, completed or diverged. */
+    o->status = strcmp(r->status, "diverged") == 0 ? "diverged" : "completed";
+    o->epochs_done = r->epochs_done;
+    o->diverged_epoch = r->diverged_epoch;
+    o->diverged_step = r->diverged_step;
+    o->seconds = r->seconds;
+    o->train_loss = r->train_loss;
+    o->train_acc = r->train_acc;
+    o->test_loss = r->test_loss;
+    o->test_acc = r->test_acc;
+    bsc_run_record_free(r);
     return BSC_OK;
 }
 

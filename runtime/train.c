@@ -5,7 +5,8 @@
 
 #include "batchscope/blas.h"
 #include "batchscope/fsutil.h"
-#include "batchscope/json.h"
+#include "batchscope/reduce.h"
+#include "batchscope/records.h"
 #include "batchscope/rng.h"
 #include "batchscope/table.h"
 
@@ -106,29 +107,32 @@ static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, si
     fflush(t->log);
 }
 
+void bsc_run_outcome_record(const bsc_run_outcome *o, bsc_run_record *r)
+{
+    r->name = o->name;
+    r->batch_size = o->batch_size;
+    r->status = o->status;
+    r->epochs_done = o->epochs_done;
+    r->diverged_epoch = o->diverged_epoch;
+    r->diverged_step = o->diverged_step;
+    r->seconds = o->seconds;
+    r->train_loss = o->train_loss;
+    r->train_acc = o->train_acc;
+    r->test_loss = o->test_loss;
+    r->test_acc = o->test_acc;
+}
+
 static bsc_status write_run_json(const char *run_dir, const bsc_run_outcome *o)
 {
-    bsc_json j;
-    bsc_json_init(&j);
-    bsc_json_object(&j, NULL);
-    bsc_json_string(&j, "name", o->name);
-    bsc_json_int(&j, "batch_size", o->batch_size);
-    bsc_json_string(&j, "status", o->status);
-    bsc_json_int(&j, "epochs_done", o->epochs_done);
-    if (o->diverged_epoch) {
-        bsc_json_int(&j, "diverged_epoch", o->diverged_epoch);
-        bsc_json_int(&j, "diverged_step", o->diverged_step);
-    }
-    bsc_json_number(&j, "seconds", o->seconds);
-    bsc_json_number(&j, "train_loss", o->train_loss);
-    bsc_json_number(&j, "train_acc", o->train_acc);
-    bsc_json_number(&j, "test_loss", o->test_loss);
-    bsc_json_number(&j, "test_acc", o->test_acc);
-    bsc_json_end(&j);
+    bsc_run_record *r = NULL;
     char *path = bsc_strdup_printf("%s/run.json", run_dir);
-    bsc_status s = path ? bsc_json_write_file(&j, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    bsc_status s = path ? bsc_run_record_new(&r) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK) {
+        bsc_run_outcome_record(o, r);
+        s = bsc_run_record_write(path, r);
+    }
+    bsc_run_record_free(r);
     free(path);
-    bsc_json_free(&j);
     return s;
 }
 
@@ -190,11 +194,8 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
                          bsc_run_outcome *o)
 {
     /* The training block as this run sees it: its own rate, scaling, warm-up. */
-    bsc_training_cfg run_cfg = t->pipeline->training;
-    run_cfg.optimizer.lr = rc->lr;
-    run_cfg.lr_scaling = rc->lr_scaling;
-    run_cfg.schedule.warmup_epochs = rc->warmup_epochs;
-    const bsc_training_cfg *cfg = &run_cfg;
+    const bsc_training_cfg *cfg = &t->pipeline->training;
+    const bsc_lr_cfg lrc = bsc_run_lr_cfg(cfg, rc);
     long batch_size = rc->batch_size;
     bsc_context *ctx = t->ctx;
     bsc_model *m = t->model;
@@ -241,7 +242,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             goto cleanup;
         }
     }
-    if ((s = end_epoch(t, &run, metrics, 0, 0, bsc_lr_at(cfg, batch_size, 1, 0, steps), NAN,
+    if ((s = end_epoch(t, &run, metrics, 0, 0, bsc_lr_at(&lrc, batch_size, 1, 0, steps), NAN,
                        0.0, "ok", o)) != BSC_OK)
         goto cleanup;
 
@@ -273,7 +274,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             }
             size_t start = k * B;
             size_t count = tr->n - start < B ? tr->n - start : B;
-            lr = bsc_lr_at(cfg, batch_size, epoch, k, steps);
+            lr = bsc_lr_at(&lrc, batch_size, epoch, k, steps);
             step++;
             if ((s = bsc_train_step(t, start, count, step, (float)lr, k)) != BSC_OK)
                 goto cleanup;

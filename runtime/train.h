@@ -8,6 +8,7 @@
 #include "batchscope/optim.h"
 #include "batchscope/pipeline.h"
 #include "batchscope/plugin.h"
+#include "batchscope/records.h"
 
 typedef struct bsc_observer {
     const bsc_type *type;
@@ -49,6 +50,11 @@ typedef struct bsc_run_outcome {
     double seconds;
     double train_loss, train_acc, test_loss, test_acc;
 } bsc_run_outcome;
+
+/* Copies o into r (from bsc_run_record_new or bsc_manifest_add_run): the
+ * fields run.json and the manifest's runs are written from. r borrows o's
+ * strings. */
+void bsc_run_outcome_record(const bsc_run_outcome *o, bsc_run_record *r);
 
 /* Allocates the shared batch/permutation/step buffers for the largest batch. */
 bsc_status bsc_trainer_prepare(bsc_trainer *t, long max_batch);

@@ -1,4 +1,4 @@
-/* Observers (plugins/observers, cl/observers.cl) on cases known on paper.
+/* Observers (plugins/observers, cl/observers/observers.cl) on cases known on paper.
  *
  * Each test writes a tiny IDX dataset and a pipeline into a temporary
  * directory, runs the whole study with bsc_study_run, and checks the result

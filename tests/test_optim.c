@@ -1,5 +1,5 @@
-/* Optimizers (runtime/optim.c, cl/optim.cl) against hand-written double
- * references of torch's update rules, and the learning-rate schedule
+/* Optimizers (runtime/optim.c, cl/runtime/optim.cl) against hand-written
+ * double references of torch's update rules, and the learning-rate schedule
  * (runtime/schedule.c) against closed forms. */
 #include <math.h>
 #include <setjmp.h>
@@ -118,7 +118,7 @@ static void ref_run(const bsc_optimizer_cfg *c, float lr, double ref[STEPS][N])
     for (int i = 0; i < N; i++)
         p[i] = P0[i];
     for (int k = 0; k < STEPS; k++) {
-        if (c->kind == BSC_OPT_ADAM)
+        if (c->kind == BSC_OPTIMIZER_ADAM)
             ref_adam_step(c, &s, p, GRADS[k], lr);
         else
             ref_sgd_step(c, &s, p, GRADS[k], lr);
@@ -163,7 +163,7 @@ static bsc_optimizer_cfg sgd_cfg(double momentum, int nesterov, double wd)
 {
     bsc_optimizer_cfg c;
     memset(&c, 0, sizeof c);
-    c.kind = BSC_OPT_SGD;
+    c.kind = BSC_OPTIMIZER_SGD;
     c.lr = 0.1;
     c.momentum = momentum;
     c.nesterov = nesterov;
@@ -175,7 +175,7 @@ static bsc_optimizer_cfg adam_cfg(double wd)
 {
     bsc_optimizer_cfg c;
     memset(&c, 0, sizeof c);
-    c.kind = BSC_OPT_ADAM;
+    c.kind = BSC_OPTIMIZER_ADAM;
     c.lr = 0.01;
     c.beta1 = 0.9;
     c.beta2 = 0.999;
@@ -436,15 +436,14 @@ static void test_invalid(void **state)
 
 /* --------------------------------------------------------------- schedules */
 
-static bsc_training_cfg train_cfg(void)
+static bsc_lr_cfg train_cfg(void)
 {
-    bsc_training_cfg t;
+    bsc_lr_cfg t;
     memset(&t, 0, sizeof t);
     t.epochs = 10;
-    t.optimizer = sgd_cfg(0.0, 0, 0.0);
-    t.optimizer.lr = 0.1;
+    t.lr = 0.1;
     t.schedule.kind = BSC_SCHED_CONSTANT;
-    t.lr_scaling = BSC_LR_NONE;
+    t.scaling = BSC_LR_NONE;
     t.base_batch_size = 32;
     return t;
 }
@@ -452,7 +451,7 @@ static bsc_training_cfg train_cfg(void)
 static void test_lr_constant(void **state)
 {
     (void)state;
-    bsc_training_cfg t = train_cfg();
+    bsc_lr_cfg t = train_cfg();
     assert_close(bsc_lr_at(&t, 32, 1, 0, 100), 0.1, HOST_RTOL, "constant", 0);
     assert_close(bsc_lr_at(&t, 256, 7, 55, 100), 0.1, HOST_RTOL, "constant, no scaling", 1);
     assert_close(bsc_lr_at(&t, 32, 10, 99, 100), 0.1, HOST_RTOL, "constant", 2);
@@ -461,12 +460,12 @@ static void test_lr_constant(void **state)
 static void test_lr_scaling(void **state)
 {
     (void)state;
-    bsc_training_cfg t = train_cfg();
-    t.lr_scaling = BSC_LR_LINEAR;
+    bsc_lr_cfg t = train_cfg();
+    t.scaling = BSC_LR_LINEAR;
     assert_close(bsc_lr_at(&t, 32, 1, 0, 10), 0.1, HOST_RTOL, "linear at base", 0);
     assert_close(bsc_lr_at(&t, 256, 1, 0, 10), 0.8, HOST_RTOL, "linear x8", 1);
     assert_close(bsc_lr_at(&t, 16, 3, 4, 10), 0.05, HOST_RTOL, "linear x1/2", 2);
-    t.lr_scaling = BSC_LR_SQRT;
+    t.scaling = BSC_LR_SQRT;
     assert_close(bsc_lr_at(&t, 128, 1, 0, 10), 0.2, HOST_RTOL, "sqrt x4", 0);
     assert_close(bsc_lr_at(&t, 256, 2, 3, 10), 0.1 * sqrt(8.0), HOST_RTOL, "sqrt x8", 1);
     /* No base batch size: nothing to scale against. */
@@ -477,7 +476,7 @@ static void test_lr_scaling(void **state)
 static void test_lr_step(void **state)
 {
     (void)state;
-    bsc_training_cfg t = train_cfg();
+    bsc_lr_cfg t = train_cfg();
     t.schedule.kind = BSC_SCHED_STEP;
     t.schedule.step_epochs = 3;
     t.schedule.gamma = 0.5;
@@ -487,14 +486,14 @@ static void test_lr_step(void **state)
         assert_close(bsc_lr_at(&t, 32, e, 19, 20), want, HOST_RTOL, "step, last step", e);
     }
     /* Decay composes with scaling: linear x4, then two decays at epoch 7. */
-    t.lr_scaling = BSC_LR_LINEAR;
+    t.scaling = BSC_LR_LINEAR;
     assert_close(bsc_lr_at(&t, 128, 7, 0, 20), 0.4 * 0.25, HOST_RTOL, "step+linear", 7);
 }
 
 static void test_lr_cosine(void **state)
 {
     (void)state;
-    bsc_training_cfg t = train_cfg();
+    bsc_lr_cfg t = train_cfg();
     const size_t S = 50;          /* T = 500 steps */
     t.schedule.kind = BSC_SCHED_COSINE;
     t.schedule.min_lr = 0.001;
@@ -517,14 +516,14 @@ static void test_lr_cosine(void **state)
         assert_close(bsc_lr_at(&t, 32, 3, 25, S), want, HOST_RTOL, "cosine quarter", 0);
     }
     /* Cosine decays from the scaled base. */
-    t.lr_scaling = BSC_LR_SQRT;
+    t.scaling = BSC_LR_SQRT;
     assert_close(bsc_lr_at(&t, 128, 6, 0, S), (0.2 + 0.001) / 2, HOST_RTOL, "cosine sqrt mid", 0);
 }
 
 static void test_lr_warmup(void **state)
 {
     (void)state;
-    bsc_training_cfg t = train_cfg();
+    bsc_lr_cfg t = train_cfg();
     const size_t S = 10;
     t.schedule.warmup_epochs = 2.0;   /* W = 20 steps */
 
@@ -546,7 +545,7 @@ static void test_lr_warmup(void **state)
     t.schedule.warmup_epochs = 1.0;
     t.schedule.kind = BSC_SCHED_COSINE;
     t.schedule.min_lr = 0.0;
-    t.lr_scaling = BSC_LR_LINEAR;
+    t.scaling = BSC_LR_LINEAR;
     {
         double base = 0.1 * 8;
         double cosf_ = (1 + cos(M_PI * 4.0 / 100.0)) / 2;   /* s = 4 of T = 100 */

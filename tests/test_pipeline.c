@@ -150,7 +150,7 @@ static void test_full_pipeline(void **state)
     assert_int_equal(t->batch_sizes[0], 256);
     assert_int_equal(t->batch_sizes[1], 32);
     assert_int_equal(t->batch_sizes[2], 1024);
-    assert_int_equal(t->optimizer.kind, BSC_OPT_SGD);
+    assert_int_equal(t->optimizer.kind, BSC_OPTIMIZER_SGD);
     assert_true(t->optimizer.lr == 0.05);
     assert_true(t->optimizer.momentum == 0.9);
     assert_int_equal(t->optimizer.nesterov, 1);
@@ -201,7 +201,7 @@ static void test_defaults(void **state)
     assert_int_equal(p->n_analyses, 0);
     assert_string_equal(p->loss.type, "mse");
     assert_int_equal(p->loss.node->kind, BSC_NODE_MAP);
-    assert_int_equal(t->optimizer.kind, BSC_OPT_SGD);
+    assert_int_equal(t->optimizer.kind, BSC_OPTIMIZER_SGD);
     assert_true(t->optimizer.lr == 0.01);
     assert_true(t->optimizer.momentum == 0);
     assert_int_equal(t->optimizer.nesterov, 0);
@@ -231,7 +231,7 @@ static void test_defaults(void **state)
                 "  schedule: {type: cosine, min_lr: 1e-5}\n",
                 NULL, 0);
     t = &p->training;
-    assert_int_equal(t->optimizer.kind, BSC_OPT_ADAM);
+    assert_int_equal(t->optimizer.kind, BSC_OPTIMIZER_ADAM);
     assert_true(t->optimizer.lr == 0.001);
     assert_true(t->optimizer.beta1 == 0.9);
     assert_true(t->optimizer.beta2 == 0.999);

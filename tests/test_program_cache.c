@@ -1,5 +1,6 @@
 /* The program cache: memory hits, disk hits, corrupt entries rebuilt,
- * build errors with the log, $BATCHSCOPE_CL_DIR and #include inlining.
+ * build errors with the log, $BATCHSCOPE_CL_DIR, #include inlining and what
+ * a plugin's source may include.
  * Every test uses its own empty cache directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "batchscope/device.h"
 #include "batchscope/tensor.h"
 #include "program_cache_internal.h"
+#include "testutil.h"
 
 static char cache_dir[64];
 static char cl_dir[64];
@@ -295,19 +297,10 @@ static void test_include_inlining(void **state)
 
     assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "a.cl", "ka", &k), BSC_OK);
-    int64_t d = 10;
-    bsc_shape shape = bsc_shape_make(1, &d);
-    bsc_tensor t;
     float host[10];
-    cl_ulong n = 10;
-    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &shape, &t), BSC_OK);
-    bsc_karg args[] = {BSC_ARG(t.mem), BSC_ARG(n)};
-    size_t global = 10;
-    assert_int_equal(bsc_launch(ctx, k, 2, args, 1, &global, NULL), BSC_OK);
-    assert_int_equal(bsc_tensor_read(ctx, &t, host), BSC_OK);
+    assert_int_equal(tu_run_x_n(ctx, k, 10, host), BSC_OK);
     for (int i = 0; i < 10; i++)
         assert_true(host[i] == 7.0f + (float)i);
-    bsc_tensor_free(&t);
 
     /* An error inside an included file is reported against that file. */
     assert_int_equal(bsc_kernel(ctx, "c.cl", "kc", &k), BSC_ERR_BUILD);
@@ -319,19 +312,64 @@ static void test_include_inlining(void **state)
     assert_non_null(strstr(bsc_last_error(), "nowhere.cl"));
     unsetenv("BATCHSCOPE_CL_DIR");
 
-    /* A plugin's own source can include the embedded cl/ files. */
-    assert_int_equal(bsc_kernel_from_source(ctx, "plugin_prog",
-                                            "#include \"util.cl\"\n"
-                                            "__kernel void twice(__global float *x)"
-                                            " { x[0] *= 2.0f; }\n",
-                                            NULL, "scale_f32", &k), BSC_OK);
-    assert_int_equal(bsc_kernel_from_source(ctx, "plugin_prog", "ignored: memory hit", NULL,
-                                            "twice", &k), BSC_OK);
     bsc_context_free(ctx);
 
     assert_int_equal(bsc_cl_source("util.cl", &src), BSC_OK); /* embedded again */
     assert_non_null(strstr(src, "fill_f32"));
     free(src);
+}
+
+/* A plugin's source reaches the runtime's shared files and nothing else. */
+static void test_plugin_source_includes(void **state)
+{
+    (void)state;
+    bsc_context *ctx = NULL;
+    cl_kernel k = NULL, k2 = NULL;
+    static const char with_philox[] =
+        "#include \"philox.cl\"\n"
+        "__kernel void draw(__global float *x)\n"
+        "{ x[0] = philox_uniform(philox4x32_10((uint4)(1, 2, 3, 4), (uint2)(5, 6)).x); }\n";
+    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/draw.cl", with_philox, NULL, "draw", &k),
+                     BSC_OK);
+
+    /* An include the runtime does not share names the file, its includer and
+     * the line, and says what may be included. */
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/lost.cl",
+                                            "float f(void);\n#include \"nowhere.cl\"\n",
+                                            NULL, "k", &k), BSC_ERR_NOT_FOUND);
+    const char *msg = bsc_last_error();
+    assert_non_null(strstr(msg, "nowhere.cl"));
+    assert_non_null(strstr(msg, "plugin/lost.cl:2"));
+    assert_non_null(strstr(msg, "philox.cl"));
+    /* Runtime files that are not shared are refused just the same. */
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/util.cl", "#include \"util.cl\"\n",
+                                            NULL, "fill_f32", &k), BSC_ERR_NOT_FOUND);
+    assert_non_null(strstr(bsc_last_error(), "util.cl is not a file a plugin may include"));
+    /* Lines are counted from a #line that batchscope_embed_cl left after
+     * inlining one of the plugin's own files. */
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/inl.cl",
+                                            "#line 1 \"own.cl\"\nint own;\n"
+                                            "#line 40 \"inl.cl\"\n#include \"gone.cl\"\n",
+                                            NULL, "k", &k), BSC_ERR_NOT_FOUND);
+    assert_non_null(strstr(bsc_last_error(), "inl.cl:40"));
+
+    /* Two plugins may both call a file "draw.cl": the memory cache keys on
+     * the text too, so neither gets the other's program. */
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/draw.cl", with_philox, NULL, "draw",
+                                            &k2), BSC_OK);
+    assert_ptr_equal(k, k2);
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/draw.cl",
+                                            "__kernel void other(__global float *x)"
+                                            " { x[0] = 1.0f; }\n",
+                                            NULL, "other", &k2), BSC_OK);
+    assert_int_equal(bsc_kernel_from_source(ctx, "plugin/draw.cl",
+                                            "__kernel void other(__global float *x)"
+                                            " { x[0] = 1.0f; }\n",
+                                            NULL, "draw", &k2), BSC_ERR_NOT_FOUND);
+    bsc_program_cache_stats s = stats(ctx);
+    assert_int_equal(s.memory_hits, 2);
+    bsc_context_free(ctx);
 }
 
 static void test_unusable_cache_dir_still_builds(void **state)
@@ -363,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_build_error_has_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cl_dir_override, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_inlining, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_source_includes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unusable_cache_dir_still_builds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

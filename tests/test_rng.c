@@ -1,5 +1,6 @@
 /* Host RNG: the documented Philox layout, value ranges and moments, element
- * independence, permutations. */
+ * independence, permutations; and the device's Philox (cl/runtime/philox.cl,
+ * the file plugins include) against the same known answers and the host. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +13,9 @@
 
 #include <Random123/philox.h>
 
+#include "batchscope/device.h"
 #include "batchscope/rng.h"
+#include "batchscope/tensor.h"
 
 /* Random123's known-answer test: Philox4x32-10 of a zero counter and key. */
 static void test_known_answer(void **state)
@@ -50,6 +53,62 @@ static void test_layout_matches_random123(void **state)
                                      r.v[i]);
                 }
             }
+}
+
+/* philox.cl built as a plugin builds it: Random123's kat_vectors for
+ * philox4x32_10, then blocks of host streams in rng.h's layout (which the
+ * dropout kernel uses), word for word. */
+static void test_device_philox(void **state)
+{
+    static const char src[] =
+        "#include \"philox.cl\"\n"
+        "__kernel void block(const uint c0, const uint c1, const uint c2, const uint c3,\n"
+        "                    const uint k0, const uint k1, __global uint *out)\n"
+        "{\n"
+        "    uint4 r = philox4x32_10((uint4)(c0, c1, c2, c3), (uint2)(k0, k1));\n"
+        "    out[0] = r.x; out[1] = r.y; out[2] = r.z; out[3] = r.w;\n"
+        "}\n";
+    static const cl_uint in[5][6] = {
+        {0, 0, 0, 0, 0, 0},
+        {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+        {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u},
+        {7, 3, 11, BSC_RNG_DROPOUT, 0x89abcdefu, 0x01234567u},
+        {0, 0, 0xffffffffu, BSC_RNG_DIRECTIONS, 42, 0},
+    };
+    uint32_t want[5][4] = {
+        {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u},
+        {0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu},
+        {0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u},
+    };
+    bsc_rng_block(0x0123456789abcdefull, BSC_RNG_DROPOUT, 11, 7 + (3ull << 32), want[3]);
+    bsc_rng_block(42, BSC_RNG_DIRECTIONS, 0xffffffffu, 0, want[4]);
+
+    bsc_context *ctx = NULL;
+    cl_kernel k;
+    bsc_tensor out;
+    int64_t four = 4;
+    bsc_shape s = bsc_shape_make(1, &four);
+    (void)state;
+    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(bsc_kernel_from_source(ctx, "test/philox.cl", src, NULL, "block", &k),
+                     BSC_OK);
+    assert_int_equal(bsc_tensor_alloc(ctx, BSC_I32, &s, &out), BSC_OK);
+    for (int v = 0; v < 5; v++) {
+        bsc_karg a[7];
+        for (int j = 0; j < 6; j++)
+            a[j] = BSC_ARG(in[v][j]);
+        a[6] = BSC_ARG(out.mem);
+        size_t g = 1;
+        cl_uint got[4];
+        assert_int_equal(bsc_launch(ctx, k, 7, a, 1, &g, NULL), BSC_OK);
+        assert_int_equal(bsc_tensor_read(ctx, &out, got), BSC_OK);
+        for (int j = 0; j < 4; j++)
+            if (got[j] != want[v][j])
+                fail_msg("philox vector %d word %d: got %08x want %08x", v, j, got[j],
+                         want[v][j]);
+    }
+    bsc_tensor_free(&out);
+    bsc_context_free(ctx);
 }
 
 static void test_purposes_differ(void **state)
@@ -192,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_layout_matches_random123),
+        cmocka_unit_test(test_device_philox),
         cmocka_unit_test(test_purposes_differ),
         cmocka_unit_test(test_uniform),
         cmocka_unit_test(test_normal),

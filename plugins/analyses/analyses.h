@@ -131,6 +131,12 @@ void ana_filter_normalize(const bsc_model_tensor *t, const float *w, float *d, a
 
 /* ----------------------------------------------------- shared plumbing */
 
+/* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources
+ * (cl/analyses, embedded into the module), built through the runtime's
+ * program cache; owned by the context. A file not embedded is
+ * BSC_ERR_NOT_FOUND. */
+bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out);
+
 /* Enqueues out = a*x + b*y + c*z over n elements. The y and z terms are
  * skipped when their coefficient is zero (y, z may then be NULL), so that
  * 1*x is x bit for bit. */

@@ -6,8 +6,24 @@
 #include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cl/analyses, embedded by batchscope_embed_cl (CMakeLists.txt; test_analyses
+ * embeds them too). */
+const char *ana_cl_text(const char *file);
+
+bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out)
+{
+    char name[128];
+    const char *text = ana_cl_text(file);
+    if (!text)
+        return bsc_fail(BSC_ERR_NOT_FOUND, "analyses plugin: no OpenCL source %s embedded",
+                        file);
+    snprintf(name, sizeof name, "analyses/%s", file);
+    return bsc_kernel_from_source(ctx, name, text, NULL, kernel, out);
+}
 
 bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
                        const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out)
@@ -15,7 +31,7 @@ bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
     if (n == 0)
         return BSC_OK;
     cl_kernel k;
-    bsc_status s = bsc_kernel(ctx, "analyses.cl", "lincomb3", &k);
+    bsc_status s = ana_kernel(ctx, "analyses.cl", "lincomb3", &k);
     if (s != BSC_OK)
         return s;
     /* An unused operand still needs a valid buffer argument. */

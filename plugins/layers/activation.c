@@ -86,8 +86,8 @@ static bsc_status act_bind(void *self, const bsc_layer_binding *b)
     a->ctx = b->ctx;
     if (a->mode == ACT_FLATTEN)
         return BSC_OK;
-    if ((st = bsc_kernel(a->ctx, "layers.cl", "activation_forward", &a->k_fwd)) != BSC_OK ||
-        (st = bsc_kernel(a->ctx, "layers.cl", "activation_backward", &a->k_bwd)) != BSC_OK)
+    if ((st = layers_kernel(a->ctx, "layers.cl", "activation_forward", &a->k_fwd)) != BSC_OK ||
+        (st = layers_kernel(a->ctx, "layers.cl", "activation_backward", &a->k_bwd)) != BSC_OK)
         return st;
     return BSC_OK;
 }

@@ -102,11 +102,11 @@ static bsc_status bn_bind(void *self, const bsc_layer_binding *b)
     bn->dbeta = *b->grads[1];
     bn->ws = *b->workspace;
     const char *f = "batchnorm.cl";
-    if ((st = bsc_kernel(bn->ctx, f, "bn_stats_train", &bn->k_train)) != BSC_OK ||
-        (st = bsc_kernel(bn->ctx, f, "bn_stats_eval", &bn->k_eval)) != BSC_OK ||
-        (st = bsc_kernel(bn->ctx, f, "bn_apply", &bn->k_apply)) != BSC_OK ||
-        (st = bsc_kernel(bn->ctx, f, "bn_backward_reduce", &bn->k_reduce)) != BSC_OK ||
-        (st = bsc_kernel(bn->ctx, f, "bn_backward_input", &bn->k_input)) != BSC_OK)
+    if ((st = layers_kernel(bn->ctx, f, "bn_stats_train", &bn->k_train)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_stats_eval", &bn->k_eval)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_apply", &bn->k_apply)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_backward_reduce", &bn->k_reduce)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_backward_input", &bn->k_input)) != BSC_OK)
         return st;
     return BSC_OK;
 }

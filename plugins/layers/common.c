@@ -1,7 +1,29 @@
 /* batchscope layers plugin: launch helpers and option parsing shared by the
  * layer files. */
+#include <stdio.h>
 #include <stdlib.h>
 #include "layers.h"
+
+/* cl/layers, embedded by batchscope_embed_cl (CMakeLists.txt). */
+const char *layers_cl_text(const char *file);
+
+_Static_assert((LAYERS_REDUCE_LOCAL & (LAYERS_REDUCE_LOCAL - 1)) == 0,
+               "batchnorm's tree sum halves LOCAL_N down to one item");
+
+bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
+                         cl_kernel *out)
+{
+    /* Every program of the plugin gets the same options: an unused define
+     * costs nothing, and one string cannot disagree with itself. */
+    char name[128], options[64];
+    const char *text = layers_cl_text(file);
+    if (!text)
+        return bsc_fail(BSC_ERR_NOT_FOUND, "layers plugin: no OpenCL source %s embedded",
+                        file);
+    snprintf(name, sizeof name, "layers/%s", file);
+    snprintf(options, sizeof options, "-DLOCAL_N=%d", LAYERS_REDUCE_LOCAL);
+    return bsc_kernel_from_source(ctx, name, text, options, kernel, out);
+}
 
 bsc_status layers_run(bsc_context *ctx, cl_kernel k, size_t n, int nargs,
                       const bsc_karg *args)

@@ -248,14 +248,14 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
     c->ws = *b->workspace;
     if ((st = conv_layout(c)) != BSC_OK)
         return st;
-    if ((st = bsc_kernel(c->ctx, "conv.cl", "im2col_t", &c->k_im2col_t)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "im2col_pm", &c->k_im2col_pm)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "col2im_t", &c->k_col2im_t)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "ft_to_nchw_bias", &c->k_to_nchw)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "nchw_to_ft", &c->k_to_ft)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "nchw_to_pm", &c->k_to_pm)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "conv.cl", "copy_cols", &c->k_copy)) != BSC_OK ||
-        (st = bsc_kernel(c->ctx, "layers.cl", "channel_sum", &c->k_chsum)) != BSC_OK)
+    if ((st = layers_kernel(c->ctx, "conv.cl", "im2col_t", &c->k_im2col_t)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "im2col_pm", &c->k_im2col_pm)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "col2im_t", &c->k_col2im_t)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "ft_to_nchw_bias", &c->k_to_nchw)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "nchw_to_ft", &c->k_to_ft)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "nchw_to_pm", &c->k_to_pm)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "conv.cl", "copy_cols", &c->k_copy)) != BSC_OK ||
+        (st = layers_kernel(c->ctx, "layers.cl", "channel_sum", &c->k_chsum)) != BSC_OK)
         return st;
     return BSC_OK;
 }

@@ -100,9 +100,9 @@ static bsc_status dense_bind(void *self, const bsc_layer_binding *b)
         d->b = *b->params[1];
         d->db = *b->grads[1];
     }
-    if ((st = bsc_kernel(d->ctx, "layers.cl", "bias_add_rows", &d->k_bias)) != BSC_OK ||
-        (st = bsc_kernel(d->ctx, "layers.cl", "channel_sum", &d->k_colsum)) != BSC_OK ||
-        (st = bsc_kernel(d->ctx, "layers.cl", "dense_sqnorm", &d->k_sqnorm)) != BSC_OK)
+    if ((st = layers_kernel(d->ctx, "layers.cl", "bias_add_rows", &d->k_bias)) != BSC_OK ||
+        (st = layers_kernel(d->ctx, "layers.cl", "channel_sum", &d->k_colsum)) != BSC_OK ||
+        (st = layers_kernel(d->ctx, "layers.cl", "dense_sqnorm", &d->k_sqnorm)) != BSC_OK)
         return st;
     return BSC_OK;
 }

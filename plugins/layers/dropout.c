@@ -64,8 +64,8 @@ static bsc_status dropout_bind(void *self, const bsc_layer_binding *b)
     d->ctx = b->ctx;
     d->max_batch = b->max_batch;
     d->ws = *b->workspace;
-    if ((st = bsc_kernel(d->ctx, "dropout.cl", "dropout_forward", &d->k_fwd)) != BSC_OK ||
-        (st = bsc_kernel(d->ctx, "dropout.cl", "dropout_backward", &d->k_bwd)) != BSC_OK)
+    if ((st = layers_kernel(d->ctx, "dropout.cl", "dropout_forward", &d->k_fwd)) != BSC_OK ||
+        (st = layers_kernel(d->ctx, "dropout.cl", "dropout_backward", &d->k_bwd)) != BSC_OK)
         return st;
     return BSC_OK;
 }

@@ -62,10 +62,20 @@ typedef struct layers_geom {
  * (the pools' rule, so that no window lies wholly in the padding). */
 bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long stride_def,
                              int max_pad_half, layers_geom *g);
-/* Kernel arguments KH..OW of cl/conv.cl, in order; sets 8 entries that
+/* Kernel arguments KH..OW of cl/layers/conv.cl, in order; sets 8 entries that
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
-#define LAYERS_REDUCE_LOCAL 64  /* must match LOCAL_N in cl/batchnorm.cl */
+/* Work-group size of batchnorm's per-channel tree sums (a power of two).
+ * The kernels see it as LOCAL_N, a build option layers_kernel passes, so
+ * launch and kernel cannot disagree. */
+#define LAYERS_REDUCE_LOCAL 64
+
+/* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources
+ * (cl/layers, embedded into the module), built through the runtime's program
+ * cache with the plugin's build options. The kernel is owned by the context.
+ * A file not embedded is BSC_ERR_NOT_FOUND. */
+bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
+                         cl_kernel *out);
 
 #endif

@@ -70,10 +70,10 @@ static bsc_status pool_bind(void *self, const bsc_layer_binding *b)
     pl->ctx = b->ctx;
     pl->max_batch = b->max_batch;
     pl->ws = *b->workspace;
-    if ((st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
-                         &pl->k_fwd)) != BSC_OK ||
-        (st = bsc_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
-                         &pl->k_bwd)) != BSC_OK)
+    if ((st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
+                            &pl->k_fwd)) != BSC_OK ||
+        (st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
+                            &pl->k_bwd)) != BSC_OK)
         return st;
     return BSC_OK;
 }

@@ -50,8 +50,8 @@ static bsc_status ce_bind(void *self, bsc_context *ctx, size_t max_batch,
         return bsc_fail(BSC_ERR_UNSUPPORTED, "softmax_cross_entropy: batch %zu x %d logits "
                         "exceeds the 2^31 element index limit", max_batch, c->K);
     c->ctx = ctx;
-    if ((st = bsc_kernel(ctx, "loss.cl", "softmax_ce_forward", &c->k_fwd)) != BSC_OK ||
-        (st = bsc_kernel(ctx, "loss.cl", "softmax_ce_backward", &c->k_bwd)) != BSC_OK)
+    if ((st = layers_kernel(ctx, "loss.cl", "softmax_ce_forward", &c->k_fwd)) != BSC_OK ||
+        (st = layers_kernel(ctx, "loss.cl", "softmax_ce_backward", &c->k_bwd)) != BSC_OK)
         return st;
     return BSC_OK;
 }

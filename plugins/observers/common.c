@@ -1,11 +1,26 @@
 /* batchscope observers plugin: layer segments, buffers and small helpers
  * shared by the observer files. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchscope/fsutil.h"
 #include "observers.h"
+
+/* cl/observers, embedded by batchscope_embed_cl (CMakeLists.txt). */
+const char *obs_cl_text(const char *file);
+
+bsc_status obs_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out)
+{
+    char name[128];
+    const char *text = obs_cl_text(file);
+    if (!text)
+        return bsc_fail(BSC_ERR_NOT_FOUND, "observers plugin: no OpenCL source %s embedded",
+                        file);
+    snprintf(name, sizeof name, "observers/%s", file);
+    return bsc_kernel_from_source(ctx, name, text, NULL, kernel, out);
+}
 
 bsc_status obs_alloc(bsc_context *ctx, bsc_dtype dt, size_t n, bsc_tensor *t)
 {

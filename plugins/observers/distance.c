@@ -95,7 +95,7 @@ static bsc_status dist_run_start(void *self, const bsc_run_info *run)
         (s = obs_alloc(run->ctx, BSC_F32, d->slots * 3 * nc, &d->steps_out)) != BSC_OK ||
         (s = bsc_tensor_copy(run->ctx, run->init_params, &d->w0)) != BSC_OK ||
         (s = bsc_tensor_copy(run->ctx, run->init_params, &d->ws)) != BSC_OK ||
-        (s = bsc_kernel(run->ctx, "observers.cl", "obs_seg_distance", &d->k)) != BSC_OK ||
+        (s = obs_kernel(run->ctx, "observers.cl", "obs_seg_distance", &d->k)) != BSC_OK ||
         (s = obs_local_size(run->ctx, d->k, &d->local)) != BSC_OK ||
         (s = bsc_table_new(&d->layers)) != BSC_OK || (s = bsc_table_new(&d->steps)) != BSC_OK)
         return s;

@@ -46,6 +46,12 @@ void obs_segments_free(obs_segments *s);
  * stride + k] for k < width: out[s * width + k]. */
 void obs_segments_sum(const obs_segments *s, const float *v, size_t width, double *out);
 
+/* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources
+ * (cl/observers, embedded into the module), built through the runtime's
+ * program cache; owned by the context. A file not embedded is
+ * BSC_ERR_NOT_FOUND. */
+bsc_status obs_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out);
+
 /* Work-group size for kernel k: OBS_LOCAL or the largest power of two the
  * device accepts for it. */
 bsc_status obs_local_size(bsc_context *ctx, cl_kernel k, size_t *local);

@@ -100,8 +100,8 @@ bsc_status obs_pegrad_start(obs_pegrad *pg, const bsc_run_info *run, int force_m
         (s = obs_alloc(ctx, BSC_I32, 2 * (pg->n_fallback ? pg->n_fallback : 1),
                        &pg->fb_ranges)) != BSC_OK ||
         (pg->n_fallback && (s = bsc_tensor_write(ctx, &pg->fb_ranges, fb)) != BSC_OK) ||
-        (s = bsc_kernel(ctx, "observers.cl", "obs_ranges_sqnorm", &pg->k_ranges)) != BSC_OK ||
-        (s = bsc_kernel(ctx, "observers.cl", "obs_pe_reduce", &pg->k_reduce)) != BSC_OK ||
+        (s = obs_kernel(ctx, "observers.cl", "obs_ranges_sqnorm", &pg->k_ranges)) != BSC_OK ||
+        (s = obs_kernel(ctx, "observers.cl", "obs_pe_reduce", &pg->k_reduce)) != BSC_OK ||
         (s = obs_local_size(ctx, pg->k_ranges, &pg->local_ranges)) != BSC_OK ||
         (s = obs_local_size(ctx, pg->k_reduce, &pg->local_reduce)) != BSC_OK)
         goto cleanup;

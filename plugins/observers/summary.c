@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "batchscope/fsutil.h"
+#include "batchscope/records.h"
 #include "batchscope/runs.h"
 #include "observers.h"
 
@@ -90,23 +91,16 @@ static double last_value(const bsc_table *t, const char *col)
     return c >= 0 && n ? bsc_table_get(t, n - 1, (size_t)c) : NAN;
 }
 
-/* A number field of run.json ("seconds": 12.5); NaN when absent. */
-static double json_number(const char *text, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = text ? strstr(text, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
 static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
 {
     bsc_table *metrics = NULL, *norms = NULL;
-    char *json = NULL, *jpath = bsc_strdup_printf("%s/run.json", r->dir);
+    bsc_run_record *rec = NULL;
+    char *jpath = bsc_strdup_printf("%s/run.json", r->dir);
     double *v = NULL;
     bsc_status s = jpath ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    /* no run.json: a run that did not finish, its time unknown */
     if (s == BSC_OK && bsc_path_exists(jpath))
-        s = bsc_read_file(jpath, &json, NULL);
+        s = bsc_run_record_read(jpath, &rec);
     if (s == BSC_OK)
         s = read_table(r, "metrics.csv", &metrics);
     if (s == BSC_OK)
@@ -139,7 +133,7 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
     bsc_metrics_set_str(&row, "status", r->status ? r->status : "");
     bsc_metrics_set(&row, "epochs", last_value(metrics, "epoch"));
     bsc_metrics_set(&row, "steps", last_value(metrics, "step"));
-    bsc_metrics_set(&row, "seconds", json_number(json, "seconds"));
+    bsc_metrics_set(&row, "seconds", rec ? rec->seconds : NAN);
     bsc_metrics_set(&row, "train_loss", last_value(metrics, "train_loss"));
     bsc_metrics_set(&row, "train_acc", tra);
     bsc_metrics_set(&row, "test_loss", last_value(metrics, "test_loss"));
@@ -152,7 +146,7 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
 cleanup:
     bsc_table_free(metrics);
     bsc_table_free(norms);
-    free(json);
+    bsc_run_record_free(rec);
     free(jpath);
     free(v);
     return s;

@@ -88,7 +88,7 @@ static bsc_status un_run_start(void *self, const bsc_run_info *run)
     if ((s = obs_alloc(run->ctx, BSC_F32, bsc_model_n_params(run->model), &u->prev)) != BSC_OK ||
         (s = obs_alloc(run->ctx, BSC_F32, u->steps * nc, &u->norms)) != BSC_OK ||
         (s = bsc_tensor_copy(run->ctx, bsc_model_params(run->model), &u->prev)) != BSC_OK ||
-        (s = bsc_kernel(run->ctx, "observers.cl", "obs_seg_diff_sqnorm", &u->k)) != BSC_OK ||
+        (s = obs_kernel(run->ctx, "observers.cl", "obs_seg_diff_sqnorm", &u->k)) != BSC_OK ||
         (s = obs_local_size(run->ctx, u->k, &u->local)) != BSC_OK ||
         (s = bsc_table_new(&u->total)) != BSC_OK || (s = bsc_table_new(&u->layers)) != BSC_OK)
         return s;

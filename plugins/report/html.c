@@ -4,6 +4,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/node.h"
+#include "batchscope/records.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -347,22 +348,18 @@ bsc_status rep_write_html(rep *r)
         return s;
     FILE *f = a.f;
     const char *title = r->title;
-    char *name_buf = NULL;
+    bsc_manifest *man = NULL;
     char *mpath = rep_path(r, "manifest.json");
     /* the study's name, for the title, from the manifest when there is one */
-    if (!title && mpath && bsc_path_exists(mpath)) {
-        char *text = NULL;
-        if (bsc_read_file(mpath, &text, NULL) == BSC_OK) {
-            const char *k = strstr(text, "\"name\": \"");
-            const char *e = k ? strchr(k + 9, '"') : NULL;
-            if (e)
-                name_buf = bsc_strdup_printf("%.*s", (int)(e - k - 9), k + 9);
-        }
-        free(text);
+    if (!title && mpath && bsc_path_exists(mpath) &&
+        (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
+        free(mpath);
+        bsc_afile_abort(&a);
+        return s;
     }
     free(mpath);
     if (!title)
-        title = name_buf ? name_buf : r->out;
+        title = man ? man->name : r->out;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "batchscope: ", f);
@@ -391,7 +388,7 @@ bsc_status rep_write_html(rep *r)
     if (s == BSC_OK)
         s = write_pipeline(f, r);
     fputs("</body>\n</html>\n", f);
-    free(name_buf);
+    bsc_manifest_free(man);
     if (s != BSC_OK) {
         bsc_afile_abort(&a);
         return s;

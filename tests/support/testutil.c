@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "batchscope/tensor.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +111,44 @@ int tu_same_file(const char *a, const char *b)
     free(x);
     free(y);
     return same;
+}
+
+bsc_status tu_run_x_n(bsc_context *ctx, cl_kernel k, size_t n, float *host)
+{
+    int64_t d = (int64_t)n;
+    bsc_shape shape = bsc_shape_make(1, &d);
+    bsc_tensor t;
+    cl_ulong nn = n;
+    bsc_status st = bsc_tensor_alloc(ctx, BSC_F32, &shape, &t);
+    if (st != BSC_OK)
+        return st;
+    bsc_karg args[] = {BSC_ARG(t.mem), BSC_ARG(nn)};
+    st = bsc_launch(ctx, k, 2, args, 1, &n, NULL);
+    if (st == BSC_OK)
+        st = bsc_tensor_read(ctx, &t, host);
+    bsc_tensor_free(&t);
+    return st;
+}
+
+int tu_setup_tmpdir(void **state)
+{
+    *state = tu_tmpdir("test");
+    return 0;
+}
+
+int tu_teardown_tmpdir(void **state)
+{
+    tu_rm_rf(*state);
+    free(*state);
+    *state = NULL;
+    return 0;
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char paths[8][1024];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    return p;
 }

@@ -1,8 +1,11 @@
-/* Test support: temporary directories, files and running the command. */
+/* Test support: temporary directories, files, running the command, and
+ * running a small test kernel. */
 #ifndef BSC_TEST_UTIL_H
 #define BSC_TEST_UTIL_H
 
 #include <stddef.h>
+
+#include "batchscope/device.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is
  * malloc'ed (free it). Aborts on failure. */
@@ -18,5 +21,18 @@ int tu_run(const char *cmd, char **out);
 char *tu_read(const char *path, size_t *len);
 /* 1 when both files exist and have identical bytes. */
 int tu_same_file(const char *a, const char *b);
+
+/* Runs k(__global float *x, const ulong n) over n work items into a fresh
+ * buffer of n floats and reads it back into host (the shape of the tests'
+ * own little kernels). */
+bsc_status tu_run_x_n(bsc_context *ctx, cl_kernel k, size_t n, float *host);
+
+/* cmocka setup and teardown (of a group or a test): a fresh temporary
+ * directory in *state, removed afterwards; a test reads it as
+ * (const char *)*state. */
+int tu_setup_tmpdir(void **state);
+int tu_teardown_tmpdir(void **state);
+/* dir/name in a rotating static buffer (eight paths live at once). */
+const char *tu_path(const char *dir, const char *name);
 
 #endif

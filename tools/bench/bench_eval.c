@@ -31,12 +31,19 @@ static int die(bsc_status s)
     return bsc_status_exit_code(s) ? bsc_status_exit_code(s) : 1;
 }
 
-/* params = 1*c + x*d1 + y*d2 with the analyses' kernel (cl/analyses.cl). */
+/* cl/analyses/analyses.cl, embedded into this program by batchscope_embed_cl
+ * (CMakeLists.txt). */
+const char *bench_eval_cl_text(const char *file);
+
+/* params = 1*c + x*d1 + y*d2 with the analyses' own kernel, built from the
+ * copy embedded here so that the bench needs no plugin's internals. */
 static bsc_status lincomb(bsc_context *ctx, size_t n, float x, const bsc_tensor *c,
                           const bsc_tensor *d1, float y, const bsc_tensor *d2, bsc_tensor *out)
 {
     cl_kernel k;
-    bsc_status s = bsc_kernel(ctx, "analyses.cl", "lincomb3", &k);
+    bsc_status s = bsc_kernel_from_source(ctx, "bench_eval/analyses.cl",
+                                          bench_eval_cl_text("analyses.cl"), NULL, "lincomb3",
+                                          &k);
     if (s != BSC_OK)
         return s;
     cl_ulong nn = n, co = c->offset, o1 = d1->offset, o2 = d2->offset, oo = out->offset;

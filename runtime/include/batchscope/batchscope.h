@@ -9,16 +9,17 @@
 /* core */
 #include "batchscope/status.h"
 #include "batchscope/fsutil.h"
-#include "batchscope/json.h"
 #include "batchscope/table.h"
 #include "batchscope/rng.h"
 /* YAML nodes, data files */
 #include "batchscope/node.h"
 #include "batchscope/safetensors.h"
+#include "batchscope/imagefiles.h"
 /* device */
 #include "batchscope/device.h"
 #include "batchscope/tensor.h"
 #include "batchscope/blas.h"
+#include "batchscope/reduce.h"
 /* plugins */
 #include "batchscope/plugin.h"
 #include "batchscope/registry.h"
@@ -29,6 +30,7 @@
 #include "batchscope/evaluator.h"
 #include "batchscope/optim.h"
 #include "batchscope/runs.h"
+#include "batchscope/records.h"
 #include "batchscope/study.h"
 /* testing plugins */
 #include "batchscope/gradcheck.h"

@@ -1,10 +1,16 @@
 /* batchscope: OpenCL devices, the compute context and its kernels.
  *
  * One bsc_context holds one device, one in-order command queue and the
- * in-memory program cache. Programs are built from the OpenCL C sources in
- * cl/ (embedded into libbatchscope at build time, or read from
- * $BATCHSCOPE_CL_DIR) or from a source a plugin passes in, and their binaries
- * are cached on disk (see program_cache.c).
+ * in-memory program cache. Programs are built from the runtime's own OpenCL
+ * C sources (cl/runtime, embedded into libbatchscope at build time, or read
+ * from $BATCHSCOPE_CL_DIR) with bsc_kernel, or from a source a plugin passes
+ * in with bsc_kernel_from_source, and their binaries are cached on disk (see
+ * program_cache.c).
+ *
+ * A plugin owns its kernels: it embeds its own .cl files into its module
+ * (the CMake function batchscope_embed_cl, cmake/BatchscopeEmbedCL.cmake,
+ * which also inlines includes between those files) and builds them with
+ * bsc_kernel_from_source, as the built-in plugins do.
  */
 #ifndef BATCHSCOPE_DEVICE_H
 #define BATCHSCOPE_DEVICE_H
@@ -73,22 +79,40 @@ void bsc_context_free(bsc_context *ctx);
 /* One-line description "platform / device (driver X)" for logs and manifests. */
 void bsc_context_describe(const bsc_context *ctx, char *buf, size_t len);
 
-/* The kernel `kernel` from the embedded source file `file` (e.g.
- * "elementwise.cl"), built once per context and cached on disk. The
- * returned kernel is owned by the context: do not release it. Build
- * failures return BSC_ERR_BUILD with the compiler's build log. */
+/* The kernel `kernel` from the runtime's own source file `file` (e.g.
+ * "util.cl", one of cl/runtime), built once per context and cached on disk.
+ * The returned kernel is owned by the context: do not release it. Build
+ * failures return BSC_ERR_BUILD with the compiler's build log. Plugins'
+ * kernels are not here: see bsc_kernel_from_source. */
 bsc_status bsc_kernel(bsc_context *ctx, const char *file, const char *kernel,
                       cl_kernel *out);
 
-/* Same, for a source that is not one of cl/ (an out-of-tree plugin's own
- * kernels). `name` identifies the program in messages and in the memory
- * cache; the disk cache keys on the source text itself. */
+/* Same, for a source that is not the runtime's: a plugin's own kernels,
+ * built-in or out of tree. `name` identifies the program in messages
+ * ("layers/conv.cl"); the memory cache keys on name, options and source
+ * text, the disk cache on the expanded source, options and device. Options
+ * that name no -cl-std get the runtime's default (-cl-std=CL1.2) in front.
+ *
+ * #include "<file>" lines in `source` resolve against the runtime files it
+ * shares with plugins, and nothing else:
+ *     philox.cl   Philox4x32-10 (philox4x32_10, philox_uniform), the
+ *                 numbers bsc_rng_block gives on the host (rng.h)
+ * Shared files define no kernels; their functions keep their names and
+ * meaning across minor versions. Any other include fails with
+ * BSC_ERR_NOT_FOUND naming the file, the includer and the line. Includes
+ * between a plugin's own files are inlined before this call, when
+ * batchscope_embed_cl embeds them; $BATCHSCOPE_CL_DIR reaches a plugin's
+ * program only through a shared file it includes. */
 bsc_status bsc_kernel_from_source(bsc_context *ctx, const char *name,
                                   const char *source, const char *options,
                                   const char *kernel, cl_kernel *out);
 
-/* The text of an embedded cl/ file (or the file in $BATCHSCOPE_CL_DIR when
- * set). *source is malloc'ed; free it. */
+/* The text of one of the runtime's own cl/runtime files: the copy embedded
+ * at build time or, when $BATCHSCOPE_CL_DIR is set, <dir>/<file> read at
+ * the time of the call (kernel work without rebuilding; point it at
+ * cl/runtime). The override covers the runtime's files only: plugins embed
+ * theirs and rebuild (a plugin module rebuilds in seconds). *source is
+ * malloc'ed; free it. */
 bsc_status bsc_cl_source(const char *file, char **source);
 
 /* Maps an OpenCL error code to "CL_OUT_OF_RESOURCES" etc. */

@@ -47,11 +47,6 @@ bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params,
 bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset,
                          bsc_tensor *grad, double *loss);
 
-/* Enqueues dst[doff] = scale * sum(x[0..n)) in a fixed order (one work-group):
- * the deterministic reduction the engine and observers use. */
-bsc_status bsc_sum(bsc_context *ctx, const bsc_tensor *x, size_t n, float scale,
-                   bsc_tensor *dst, size_t doff);
-
 #ifdef __cplusplus
 }
 #endif

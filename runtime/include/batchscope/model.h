@@ -14,7 +14,6 @@
 #define BATCHSCOPE_MODEL_H
 
 #include "batchscope/plugin.h"
-#include "batchscope/pipeline.h"
 #include "batchscope/registry.h"
 
 #ifdef __cplusplus
@@ -22,6 +21,12 @@ extern "C" {
 #endif
 
 typedef struct bsc_model bsc_model;
+
+/* A pipeline entry of some kind: its type name and its options mapping. */
+typedef struct bsc_component {
+    const char *type;          /* `type:` value */
+    const bsc_node *node;      /* the whole mapping (its options) */
+} bsc_component;
 
 /* One named tensor of the model. */
 typedef struct bsc_model_tensor {

@@ -34,13 +34,42 @@
 #include <stddef.h>
 
 #include "batchscope/device.h"
-#include "batchscope/pipeline.h"
 #include "batchscope/status.h"
 #include "batchscope/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef enum bsc_lr_scaling { BSC_LR_NONE, BSC_LR_LINEAR, BSC_LR_SQRT } bsc_lr_scaling;
+typedef enum bsc_schedule_kind { BSC_SCHED_CONSTANT, BSC_SCHED_STEP, BSC_SCHED_COSINE } bsc_schedule_kind;
+typedef enum bsc_optimizer_kind { BSC_OPTIMIZER_SGD, BSC_OPTIMIZER_ADAM } bsc_optimizer_kind;
+
+typedef struct bsc_optimizer_cfg {
+    bsc_optimizer_kind kind;
+    double lr;                 /* base learning rate (at base_batch_size) */
+    double momentum;           /* sgd */
+    int nesterov;              /* sgd */
+    double weight_decay;       /* both (L2 added to the gradient, as torch does) */
+    double beta1, beta2, eps;  /* adam */
+} bsc_optimizer_cfg;
+
+typedef struct bsc_schedule_cfg {
+    bsc_schedule_kind kind;
+    int step_epochs;           /* step: decay every N epochs */
+    double gamma;              /* step: factor */
+    double min_lr;             /* cosine: floor */
+    double warmup_epochs;      /* linear warm-up from 0 (may be fractional) */
+} bsc_schedule_cfg;
+
+/* What the learning rate of a run depends on (bsc_lr_at). */
+typedef struct bsc_lr_cfg {
+    double lr;                 /* base rate, at base_batch_size */
+    bsc_lr_scaling scaling;
+    long base_batch_size;      /* <= 0: no scaling */
+    bsc_schedule_cfg schedule;
+    int epochs;                /* of the run (cosine's horizon) */
+} bsc_lr_cfg;
 
 typedef struct bsc_optimizer bsc_optimizer;
 
@@ -91,9 +120,9 @@ void bsc_optimizer_free(bsc_optimizer *opt);
  *   step_in_epoch    0-based
  *   steps_per_epoch  S, steps in every epoch of this run
  *
- * With lr0 = t->optimizer.lr, B0 = t->base_batch_size (B0 <= 0: no scaling),
+ * With lr0 = c->lr, B0 = c->base_batch_size (B0 <= 0: no scaling),
  * s = (epoch - 1) * S + step_in_epoch the 0-based global step and
- * T = t->epochs * S the total number of steps:
+ * T = c->epochs * S the total number of steps:
  *
  *   base   = lr0                      lr_scaling none
  *            lr0 * B / B0             linear
@@ -107,7 +136,7 @@ void bsc_optimizer_free(bsc_optimizer *opt);
  *
  * so warm-up ramps linearly from lr/W at the first step to the scheduled rate,
  * which it reaches at step ceil(W) - 1 at the latest. */
-double bsc_lr_at(const bsc_training_cfg *t, long batch_size, int epoch,
+double bsc_lr_at(const bsc_lr_cfg *c, long batch_size, int epoch,
                  size_t step_in_epoch, size_t steps_per_epoch);
 
 #ifdef __cplusplus

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 #include "batchscope/node.h"
+#include "batchscope/model.h"
+#include "batchscope/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,31 +22,6 @@ struct bsc_registry;
 
 #define BSC_PIPELINE_VERSION 1
 
-typedef struct bsc_component {
-    const char *type;          /* `type:` value */
-    const bsc_node *node;      /* the whole mapping (its options) */
-} bsc_component;
-
-typedef enum bsc_lr_scaling { BSC_LR_NONE, BSC_LR_LINEAR, BSC_LR_SQRT } bsc_lr_scaling;
-typedef enum bsc_schedule_kind { BSC_SCHED_CONSTANT, BSC_SCHED_STEP, BSC_SCHED_COSINE } bsc_schedule_kind;
-typedef enum bsc_optimizer_kind { BSC_OPT_SGD, BSC_OPT_ADAM } bsc_optimizer_kind;
-
-typedef struct bsc_optimizer_cfg {
-    bsc_optimizer_kind kind;
-    double lr;                 /* base learning rate (at base_batch_size) */
-    double momentum;           /* sgd */
-    int nesterov;              /* sgd */
-    double weight_decay;       /* both (L2 added to the gradient, as torch does) */
-    double beta1, beta2, eps;  /* adam */
-} bsc_optimizer_cfg;
-
-typedef struct bsc_schedule_cfg {
-    bsc_schedule_kind kind;
-    int step_epochs;           /* step: decay every N epochs */
-    double gamma;              /* step: factor */
-    double min_lr;             /* cosine: floor */
-    double warmup_epochs;      /* linear warm-up from 0 (may be fractional) */
-} bsc_schedule_cfg;
 
 /* One training run of the study: its directory OUT/runs/<name> and what it
  * may change from the training block. */
@@ -69,7 +46,8 @@ typedef struct bsc_training_cfg {
     char **run_names;          /* owned names of the batch_sizes runs */
     bsc_optimizer_cfg optimizer;
     bsc_schedule_cfg schedule;
-    bsc_lr_scaling lr_scaling;
+    bsc_lr_scaling lr_scaling;     /* with optimizer.lr and base_batch_size:
+                                      bsc_training_lr() */
     long base_batch_size;      /* default: the smallest batch size */
     int same_init;             /* default 1 */
     int drop_last;             /* default 0 */
@@ -79,6 +57,11 @@ typedef struct bsc_training_cfg {
     const char *init;          /* "torch" (default), he_normal, he_uniform,
                                   glorot_uniform, glorot_normal */
 } bsc_training_cfg;
+
+/* The learning-rate inputs of one run: the block's schedule and base batch
+ * size with the run's own rate, scaling and warm-up. */
+bsc_lr_cfg bsc_run_lr_cfg(const bsc_training_cfg *t, const bsc_run_cfg *run);
+
 
 typedef struct bsc_pipeline {
     bsc_node *root;            /* owned: the resolved tree (overrides applied) */

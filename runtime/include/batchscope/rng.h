@@ -22,9 +22,10 @@
  *                     r = sqrt(-2 ln u1); even i: r cos(2 pi u2), odd i:
  *                     r sin(2 pi u2)  (Box-Muller, computed in double)
  *
- * The OpenCL dropout kernel (cl/philox.cl) runs its own Philox keyed
- * (seed, layer index) with counter (step, element); it does not have to
- * match these streams and does not.
+ * cl/runtime/philox.cl is the same generator in OpenCL C, shared with
+ * plugins (device.h): a kernel that builds key and counter this way draws
+ * these very words. The dropout layer does, for purpose BSC_RNG_DROPOUT,
+ * stream = step and block = element / 4 + (layer << 32).
  */
 #ifndef BATCHSCOPE_RNG_H
 #define BATCHSCOPE_RNG_H

@@ -44,16 +44,3 @@ __kernel void dropout_backward(__global const float *dy, const int dyo,
         return;
     dx[dxo + i] = dy[dyo + i] * mask[mo + i];
 }
-
-/* One Philox block for the known-answer test: out[0..3] = philox(c, k). */
-__kernel void philox_block(const uint c0, const uint c1, const uint c2, const uint c3,
-                           const uint k0, const uint k1, __global uint *out)
-{
-    if (get_global_id(0) != 0)
-        return;
-    uint4 r = philox4x32_10((uint4)(c0, c1, c2, c3), (uint2)(k0, k1));
-    out[0] = r.x;
-    out[1] = r.y;
-    out[2] = r.z;
-    out[3] = r.w;
-}

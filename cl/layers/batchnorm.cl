@@ -7,7 +7,11 @@
  * reproducible) and no atomics are needed. The workspace `save` holds, per
  * channel: mean, invstd, and in backward sum(dy), sum(dy * xhat). */
 
-#define LOCAL_N 64   /* LAYERS_REDUCE_LOCAL in layers.h */
+/* The plugin passes LOCAL_N as a build option from its one definition,
+ * LAYERS_REDUCE_LOCAL (layers.h), which its launches use too. */
+#ifndef LOCAL_N
+#error "LOCAL_N comes from the layers plugin's build options (layers_kernel)"
+#endif
 
 /* Tree-sums red[0..LOCAL_N) into red[0]; every item must call it. */
 static float tree_sum(__local float *red, float v)
