@@ -5,7 +5,8 @@
 #   P/lib/libbatchscope.so*
 #   P/lib/batchscope/plugins/*.so         the built-in plugins, RPATH $ORIGIN/../..
 #                                         (registry.c looks beside the library)
-#   P/include/batchscope/*.h              every public header of runtime/
+#   P/include/batchscope/*.h              every public header (installed by the
+#                                         top-level CMakeLists.txt, layer by layer)
 #   P/lib/pkgconfig/batchscope.pc         Cflags, Libs; plugindir, embed_cl, ...
 #   P/lib/cmake/batchscope/               find_package(batchscope): the imported
 #                                         target batchscope::batchscope,
@@ -55,17 +56,6 @@ foreach(t IN LISTS bsc_targets)
     set_target_properties(${t} PROPERTIES INSTALL_RPATH "${bsc_rpath_plugin}")
   endif()
 endforeach()
-
-# ---- headers: the public ones of every runtime folder (runtime/include
-# today, runtime/<layer>/include after the layering of DESIGN.md)
-file(GLOB_RECURSE bsc_all_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/runtime/*.h)
-set(bsc_public_headers "")
-foreach(h IN LISTS bsc_all_headers)
-  if(h MATCHES "/include/batchscope/[^/]+\\.h$")
-    list(APPEND bsc_public_headers ${h})
-  endif()
-endforeach()
-install(FILES ${bsc_public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/batchscope)
 
 # ---- the CMake package
 install(TARGETS batchscope EXPORT batchscopeTargets

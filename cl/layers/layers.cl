@@ -59,11 +59,10 @@ __kernel void dense_sqnorm(__global const float *x, const int xo,
     acc[ao + i] += sx * sy;
 }
 
-/* Activation modes; keep in sync with activation.c. */
-#define ACT_RELU 0
-#define ACT_LEAKY 1
-#define ACT_TANH 2
-#define ACT_SIGMOID 3
+/* Activation modes: -D options from the plugin's one enum (layers.h). */
+#if !defined(ACT_RELU) || !defined(ACT_LEAKY) || !defined(ACT_TANH) || !defined(ACT_SIGMOID)
+#error "build with the activation modes as -D options (plugins/layers/common.c)"
+#endif
 
 __kernel void activation_forward(__global const float *x, const int xo,
                                  __global float *y, const int yo,

@@ -2,11 +2,10 @@
  * activations (relu, leaky_relu, tanh, sigmoid) and flatten.
  *
  * They share one state struct; the activations differ only in a mode number
- * the kernels switch on (cl/layers.cl), flatten only copies. */
+ * the kernels switch on (cl/layers/layers.cl), flatten only copies. */
 #include <stdlib.h>
 #include "layers.h"
 
-enum { ACT_RELU = 0, ACT_LEAKY = 1, ACT_TANH = 2, ACT_SIGMOID = 3, ACT_FLATTEN = 4 };
 
 typedef struct act {
     int mode;

@@ -15,13 +15,15 @@ bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
 {
     /* Every program of the plugin gets the same options: an unused define
      * costs nothing, and one string cannot disagree with itself. */
-    char name[128], options[64];
+    char name[128], options[160];
     const char *text = layers_cl_text(file);
     if (!text)
         return bsc_fail(BSC_ERR_NOT_FOUND, "layers plugin: no OpenCL source %s embedded",
                         file);
     snprintf(name, sizeof name, "layers/%s", file);
-    snprintf(options, sizeof options, "-DLOCAL_N=%d", LAYERS_REDUCE_LOCAL);
+    snprintf(options, sizeof options,
+             "-DLOCAL_N=%d -DACT_RELU=%d -DACT_LEAKY=%d -DACT_TANH=%d -DACT_SIGMOID=%d",
+             LAYERS_REDUCE_LOCAL, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID);
     return bsc_kernel_from_source(ctx, name, text, options, kernel, out);
 }
 

@@ -1,7 +1,7 @@
 /* batchscope layers plugin: conv2d over [C, H, W] images.
  *
  * The whole batch becomes three GEMMs, with P = OH*OW output pixels, N = B*P
- * columns, Q = C*KH*KW weights per filter (cl/conv.cl has the layouts):
+ * columns, Q = C*KH*KW weights per filter (cl/layers/conv.cl has the layouts):
  *   forward   colT = im2col_t(x) [Q, N]; ft = W colT [F, N]; out = NCHW(ft) + b
  *   backward  t = pixel-major(dout) [N, F]; col = im2col_pm(x) [N, Q];
  *             dW = t^T col; db = channel sums of dout;

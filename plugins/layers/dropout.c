@@ -1,9 +1,9 @@
-/* batchscope layers plugin: inverted dropout (cl/dropout.cl has the mask).
+/* batchscope layers plugin: inverted dropout (cl/layers/dropout.cl has the mask).
  *
  * Training scales kept activations by 1/(1-p) so that eval is the identity.
  * The mask is stored in the workspace because backward must use exactly the
  * forward's mask (regenerating it would also work, but costs the RNG twice).
- * cl/dropout.cl documents the stream: the host's BSC_RNG_DROPOUT numbers. */
+ * cl/layers/dropout.cl documents the stream: the host's BSC_RNG_DROPOUT numbers. */
 #include <stdlib.h>
 #include "layers.h"
 #include "batchscope/rng.h"

@@ -69,6 +69,11 @@ void layers_geom_args(const layers_geom *g, bsc_karg *a);
 /* Work-group size of batchnorm's per-channel tree sums (a power of two).
  * The kernels see it as LOCAL_N, a build option layers_kernel passes, so
  * launch and kernel cannot disagree. */
+/* Activation modes: activation.c picks one, cl/layers/layers.cl switches on
+ * it; the kernels get the values as -D options (layers_kernel), so the two
+ * cannot disagree. */
+enum { ACT_RELU = 0, ACT_LEAKY = 1, ACT_TANH = 2, ACT_SIGMOID = 3, ACT_FLATTEN = 4 };
+
 #define LAYERS_REDUCE_LOCAL 64
 
 /* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources

@@ -14,13 +14,10 @@
  *   "batchscope surface <g>x<g> subset=<n> s/point=<t> estimate_s=<T>"
  * (the surface estimate is g*g points at the measured cost of 20 points). */
 #include "batchscope/batchscope.h"
-#include "batchscope/dataset.h"
-#include "batchscope/evaluator.h"
 #include "batchscope/fsutil.h"
-#include "batchscope/model.h"
 #include "batchscope/rng.h"
+#include "batchscope/session.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,40 +78,37 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    bsc_pipeline *p = NULL;
-    bsc_registry *r = NULL;
-    bsc_context *ctx = NULL;
-    bsc_dataset_config dc;
-    bsc_dataset *host = NULL;
-    bsc_device_dataset data;
-    bsc_model *m = NULL;
-    bsc_evaluator *ev = NULL;
+    /* The study's own assembly (bsc_session_open) with one run and nothing
+     * but the model: the evaluator evaluates in batches of `batch`. */
+    char eb[64];
+    if (batch > 0)
+        snprintf(eb, sizeof eb, "training.eval_batch_size=%ld", batch);
+    const char *sets[] = {"training.runs=[]", "observers=[]", "analyses=[]",
+                          "report={enabled: false}", eb};
+    bsc_run_options o = {0};
+    o.pipeline_path = argv[1];
+    o.device = device;
+    o.overrides = sets;
+    o.n_overrides = batch > 0 ? 5 : 4;
+    o.quiet = 1;
+    bsc_session *ss = NULL;
     bsc_status s;
-    if ((s = bsc_pipeline_load(argv[1], NULL, 0, &p)) != BSC_OK ||
-        (s = bsc_registry_new(&r)) != BSC_OK || (s = bsc_registry_load_default(r)) != BSC_OK)
+    if ((s = bsc_session_open(&o, &ss)) != BSC_OK || (s = bsc_session_start_run(ss, 0)) != BSC_OK)
         return die(s);
+    const bsc_pipeline *p = bsc_session_pipeline(ss);
+    bsc_context *ctx = bsc_session_context(ss);
+    bsc_model *m = bsc_session_model(ss);
+    bsc_evaluator *ev = bsc_session_evaluator(ss);
     if (batch <= 0)
         batch = p->training.eval_batch_size;
-    char *dir = strdup(p->path);
-    if ((s = bsc_dataset_config_parse(p->dataset, dirname(dir), &dc)) != BSC_OK ||
-        (s = bsc_dataset_load(&dc, &host)) != BSC_OK ||
-        (s = bsc_context_open(device ? device : p->device, &ctx)) != BSC_OK ||
-        (s = bsc_blas_tune(ctx)) != BSC_OK ||
-        (s = bsc_dataset_upload(ctx, host, &data)) != BSC_OK ||
-        (s = bsc_model_create(r, p->layers, p->n_layers, &p->loss, &host->sample,
-                              host->n_classes, &m)) != BSC_OK ||
-        (s = bsc_model_bind(m, ctx, (size_t)batch)) != BSC_OK ||
-        (s = bsc_evaluator_create(m, &data, (size_t)batch, &ev)) != BSC_OK)
-        return die(s);
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
-    float *params = malloc(np * sizeof(float)), *state = malloc((ns ? ns : 1) * sizeof(float));
+    size_t np = bsc_model_n_params(m);
+    float *params = malloc(np * sizeof(float));
     float *dir1 = malloc(np * sizeof(float));
     int64_t d = (int64_t)np;
     bsc_shape vs = bsc_shape_make(1, &d);
     bsc_tensor center = {0}, d1 = {0};
-    if ((s = bsc_model_init_host(m, p->seed, p->training.init, params, state)) != BSC_OK ||
-        (s = bsc_tensor_write(ctx, bsc_model_params(m), params)) != BSC_OK ||
-        (ns && (s = bsc_tensor_write(ctx, bsc_model_state(m), state)) != BSC_OK) ||
+    /* The run's initial weights are the center. */
+    if ((s = bsc_tensor_read(ctx, bsc_model_params(m), params)) != BSC_OK ||
         (s = bsc_tensor_alloc(ctx, BSC_F32, &vs, &center)) != BSC_OK ||
         (s = bsc_tensor_alloc(ctx, BSC_F32, &vs, &d1)) != BSC_OK ||
         (s = bsc_tensor_write(ctx, &center, params)) != BSC_OK)
@@ -152,13 +146,7 @@ int main(int argc, char **argv)
 
     bsc_tensor_free(&center);
     bsc_tensor_free(&d1);
-    bsc_evaluator_free(ev);
-    bsc_model_free(m);
-    bsc_device_dataset_free(&data);
-    bsc_dataset_free(host);
-    bsc_context_free(ctx);
-    bsc_registry_free(r);
-    bsc_pipeline_free(p);
-    free(params), free(state), free(dir1), free(dir);
+    bsc_session_free(ss);
+    free(params), free(dir1);
     return 0;
 }

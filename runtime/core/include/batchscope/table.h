@@ -1,0 +1,55 @@
+/* batchscope: tidy result tables written as CSV.
+ *
+ * A table has named columns (in order of first use) and rows of cells that
+ * are numbers or short strings. Observers add their columns to the current
+ * epoch's row with bsc_metrics_set(); the engine writes the table to CSV
+ * atomically (temporary file + rename) after each epoch.
+ * Numbers are written with %.9g (enough to round-trip float32); NaN as "nan".
+ */
+#ifndef BATCHSCOPE_TABLE_H
+#define BATCHSCOPE_TABLE_H
+
+#include "batchscope/api.h"
+#include <stddef.h>
+#include "batchscope/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bsc_table bsc_table;
+
+typedef struct bsc_metrics_row {
+    bsc_table *table;
+    size_t row;
+} bsc_metrics_row;
+
+BSC_API bsc_status bsc_table_new(bsc_table **out);
+BSC_API void bsc_table_free(bsc_table *t);
+/* Declares a column (keeps the order even before any value is set). */
+BSC_API bsc_status bsc_table_column(bsc_table *t, const char *name);
+/* Appends an empty row. */
+BSC_API bsc_status bsc_table_add_row(bsc_table *t, bsc_metrics_row *row);
+BSC_API size_t bsc_table_n_rows(const bsc_table *t);
+BSC_API size_t bsc_table_n_cols(const bsc_table *t);
+BSC_API const char *bsc_table_col_name(const bsc_table *t, size_t c);
+/* Index of a column, or -1. */
+BSC_API long bsc_table_find(const bsc_table *t, const char *name);
+/* Cell value as a number (NaN when empty or a string). */
+BSC_API double bsc_table_get(const bsc_table *t, size_t row, size_t col);
+BSC_API const char *bsc_table_get_str(const bsc_table *t, size_t row, size_t col);
+
+/* Sets a cell of the row, adding the column when new. */
+BSC_API bsc_status bsc_metrics_set(bsc_metrics_row *row, const char *column, double value);
+BSC_API bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column, const char *value);
+
+/* Writes the table as CSV to path atomically; empty cells stay empty. */
+BSC_API bsc_status bsc_table_write_csv(const bsc_table *t, const char *path);
+/* Reads a CSV written by this module (header + rows; numbers or strings).
+ * A row with the wrong number of fields is an error naming path:line. */
+BSC_API bsc_status bsc_table_read_csv(const char *path, bsc_table **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,143 @@
+/* batchscope: OpenCL devices, the compute context and its kernels.
+ *
+ * One bsc_context holds one device, one in-order command queue and the
+ * in-memory program cache. Programs are built from the runtime's own OpenCL
+ * C sources (cl/runtime, embedded into libbatchscope at build time, or read
+ * from $BATCHSCOPE_CL_DIR) with bsc_kernel, or from a source a plugin passes
+ * in with bsc_kernel_from_source, and their binaries are cached on disk (see
+ * program_cache.c).
+ *
+ * A plugin owns its kernels: it embeds its own .cl files into its module
+ * (the CMake function batchscope_embed_cl, cmake/BatchscopeEmbedCL.cmake,
+ * which also inlines includes between those files) and builds them with
+ * bsc_kernel_from_source, as the built-in plugins do.
+ */
+#ifndef BATCHSCOPE_DEVICE_H
+#define BATCHSCOPE_DEVICE_H
+
+#include "batchscope/api.h"
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "batchscope/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bsc_device_info {
+    int index;          /* flat index over all platforms, as `batchscope devices` shows */
+    int platform_index; /* P of P:D */
+    int device_index;   /* D of P:D */
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_device_type type;
+    char platform_name[128];
+    char vendor[128];
+    char name[256];
+    char driver_version[128];
+    char device_version[128];   /* "OpenCL 3.0 PoCL ..." */
+    char opencl_c_version[128];
+    cl_ulong global_mem;
+    cl_ulong max_alloc;
+    cl_uint compute_units;
+} bsc_device_info;
+
+/* Enumerates every device of every platform. On success *out is malloc'ed
+ * (free with free()) and *count >= 1. No platform at all (-1001) or no device
+ * returns BSC_ERR_NO_PLATFORM with a message that says what to install. */
+BSC_API bsc_status bsc_device_list(bsc_device_info **out, int *count);
+
+/* Resolves a selector against a device list: NULL/"auto" (first GPU, else
+ * first CPU, else the first device), a flat index "3", "P:D", a type ("cpu",
+ * "gpu", "accelerator"), or a case-insensitive substring of platform, vendor
+ * or device name. An unmatched or ambiguous selector returns BSC_ERR_USAGE
+ * with a message that lists the devices. */
+BSC_API bsc_status bsc_device_select(const bsc_device_info *list, int count,
+                             const char *selector, int *index);
+
+/* "CPU", "GPU", "ACCELERATOR", "DEFAULT" or "OTHER". */
+BSC_API const char *bsc_device_type_name(cl_device_type t);
+
+/* Writes the device table that `batchscope devices` prints. */
+BSC_API void bsc_device_print_table(FILE *f, const bsc_device_info *list, int count);
+
+typedef struct bsc_program_cache bsc_program_cache;
+
+typedef struct bsc_context {
+    bsc_device_info info;
+    cl_context context;
+    cl_command_queue queue;
+    bsc_program_cache *programs;
+} bsc_context;
+
+/* Opens the device the selector names (see bsc_device_select). */
+BSC_API bsc_status bsc_context_open(const char *selector, bsc_context **out);
+BSC_API void bsc_context_free(bsc_context *ctx);
+
+/* One-line description "platform / device (driver X)" for logs and manifests. */
+BSC_API void bsc_context_describe(const bsc_context *ctx, char *buf, size_t len);
+
+/* The kernel `kernel` from the runtime's own source file `file` (e.g.
+ * "util.cl", one of cl/runtime), built once per context and cached on disk.
+ * The returned kernel is owned by the context: do not release it. Build
+ * failures return BSC_ERR_BUILD with the compiler's build log. Plugins'
+ * kernels are not here: see bsc_kernel_from_source. */
+BSC_API bsc_status bsc_kernel(bsc_context *ctx, const char *file, const char *kernel,
+                      cl_kernel *out);
+
+/* Same, for a source that is not the runtime's: a plugin's own kernels,
+ * built-in or out of tree. `name` identifies the program in messages
+ * ("layers/conv.cl"); the memory cache keys on name, options and source
+ * text, the disk cache on the expanded source, options and device. Options
+ * that name no -cl-std get the runtime's default (-cl-std=CL1.2) in front.
+ *
+ * #include "<file>" lines in `source` resolve against the runtime files it
+ * shares with plugins, and nothing else:
+ *     philox.cl   Philox4x32-10 (philox4x32_10, philox_uniform), the
+ *                 numbers bsc_rng_block gives on the host (rng.h)
+ * Shared files define no kernels; their functions keep their names and
+ * meaning across minor versions. Any other include fails with
+ * BSC_ERR_NOT_FOUND naming the file, the includer and the line. Includes
+ * between a plugin's own files are inlined before this call, when
+ * batchscope_embed_cl embeds them; $BATCHSCOPE_CL_DIR reaches a plugin's
+ * program only through a shared file it includes. */
+BSC_API bsc_status bsc_kernel_from_source(bsc_context *ctx, const char *name,
+                                  const char *source, const char *options,
+                                  const char *kernel, cl_kernel *out);
+
+/* The text of one of the runtime's own cl/runtime files: the copy embedded
+ * at build time or, when $BATCHSCOPE_CL_DIR is set, <dir>/<file> read at
+ * the time of the call (kernel work without rebuilding; point it at
+ * cl/runtime). The override covers the runtime's files only: plugins embed
+ * theirs and rebuild (a plugin module rebuilds in seconds). *source is
+ * malloc'ed; free it. */
+BSC_API bsc_status bsc_cl_source(const char *file, char **source);
+
+/* Maps an OpenCL error code to "CL_OUT_OF_RESOURCES" etc. */
+BSC_API const char *bsc_cl_error_name(cl_int err);
+
+/* bsc_fail(BSC_ERR_OPENCL, "<what>: CL_... (code)") */
+BSC_API bsc_status bsc_cl_fail(cl_int err, const char *what);
+
+/* Convenience for kernel launches: sets args from a list and enqueues a 1-D
+ * range of `global` work items rounded up to a multiple of `local` (0 lets the
+ * runtime choose and uses `global` exactly). Kernels must guard i < n. */
+typedef struct bsc_karg {
+    size_t size;
+    const void *value;
+} bsc_karg;
+#define BSC_ARG(v) ((bsc_karg){sizeof(v), &(v)})
+#define BSC_LOCAL(bytes) ((bsc_karg){(bytes), NULL})
+BSC_API bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *args,
+                      int work_dim, const size_t *global, const size_t *local);
+
+/* clFinish on the context's queue, mapped to a status. */
+BSC_API bsc_status bsc_finish(bsc_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

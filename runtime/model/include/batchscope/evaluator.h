@@ -1,0 +1,54 @@
+/* batchscope: the evaluator -- loss, accuracy and gradient of a parameter
+ * vector over a split (or its first `subset` examples), in large batches,
+ * on the device, without reallocating per call. Every analysis uses it.
+ *
+ * The evaluator works through its model's buffers: the *_at variants copy the
+ * given flat parameter (and state) vectors into the model first, so the
+ * model's current parameters are overwritten. Evaluation runs in eval mode
+ * (dropout off, batch-norm running statistics). Sums are formed per batch on
+ * the device in a fixed order and added on the host in double, in batch
+ * order: the same inputs give bitwise the same results.
+ */
+#ifndef BATCHSCOPE_EVALUATOR_H
+#define BATCHSCOPE_EVALUATOR_H
+
+#include "batchscope/api.h"
+#include "batchscope/dataset.h"
+#include "batchscope/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum bsc_split_id { BSC_SPLIT_TRAIN, BSC_SPLIT_TEST, BSC_SPLIT_VALIDATION } bsc_split_id;
+
+typedef struct bsc_evaluator bsc_evaluator;
+
+/* batch <= bsc_model_max_batch(m). The model must be bound. */
+BSC_API bsc_status bsc_evaluator_create(bsc_model *m, const bsc_device_dataset *data, size_t batch,
+                                bsc_evaluator **out);
+BSC_API void bsc_evaluator_free(bsc_evaluator *e);
+
+/* Examples in a split (0 when absent). */
+BSC_API size_t bsc_eval_split_size(const bsc_evaluator *e, bsc_split_id split);
+
+/* Mean loss and accuracy (fraction in [0,1]) of the model's current
+ * parameters over the first `subset` examples of the split (0: all).
+ * Blocks until done. */
+BSC_API bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, double *loss,
+                         double *acc);
+/* Same for the given flat params (and state; NULL keeps the model's state). */
+BSC_API bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params,
+                            const bsc_tensor *state, bsc_split_id split, size_t subset,
+                            double *loss, double *acc);
+
+/* Gradient of the mean loss over the first `subset` examples (0: all) of the
+ * split at the model's current parameters, written to grad (F32, n_params
+ * elements, device); *loss (optional) receives the mean loss. Eval mode. */
+BSC_API bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                         bsc_tensor *grad, double *loss);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

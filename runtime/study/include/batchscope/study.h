@@ -1,0 +1,55 @@
+/* batchscope: `batchscope run` as a library call.
+ *
+ * bsc_study_run() does the whole data flow of DESIGN.md: parse and validate
+ * the pipeline (overrides applied), resolve every plugin type, open the
+ * device (the --device selector beats the pipeline's `device:`, which beats
+ * auto), then train, observe, analyse and report. OUT/pipeline.yaml and
+ * OUT/manifest.json are written atomically; the manifest is rewritten as the
+ * study progresses, so an interrupted study says how far it got.
+ */
+#ifndef BATCHSCOPE_STUDY_H
+#define BATCHSCOPE_STUDY_H
+
+#include "batchscope/api.h"
+#include <stdio.h>
+#include "batchscope/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bsc_run_options {
+    const char *pipeline_path;
+    const char *device;            /* NULL: the pipeline's, else auto */
+    const char *out_dir;           /* NULL: results/<name>-<UTC timestamp> */
+    const char *const *overrides;  /* "key.path=value" */
+    size_t n_overrides;
+    const char *resume_dir;        /* non-NULL: continue this OUT */
+    int quiet;                     /* no progress output */
+    FILE *log;                     /* progress and log lines (stderr when NULL) */
+    /* Polled between training steps and by long analyses (bsc_study's
+     * stop_requested): nonzero ends the study as "interrupted", keeping what
+     * is finished for --resume. The library installs no signal handler: the
+     * program does (the command turns Ctrl-C into this). NULL: never. */
+    int (*stop_requested)(void *user);
+    void *stop_user;
+} bsc_run_options;
+
+BSC_API bsc_status bsc_study_run(const bsc_run_options *o);
+
+/* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
+ * `report:` names, else the one loaded) drawn from the files in out_dir
+ * alone, with no device. Progress lines go to log (NULL: quiet). */
+BSC_API bsc_status bsc_study_report(const char *out_dir, FILE *log);
+
+/* What `batchscope check` does: everything bsc_study_run checks before it
+ * opens a device -- the pipeline, plugin types, the dataset files, every
+ * layer's and analysis' options and the model's shapes -- writing nothing
+ * but a summary to `out` (may be NULL). Only pipeline_path and the overrides
+ * of o are used. */
+BSC_API bsc_status bsc_study_check(const bsc_run_options *o, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* Shared by session.c (assembling a study: pipeline, plugins, data, model,
+ * device), study.c (`batchscope run`: the runs, analyses and files) and
+ * study_report.c (the report, also `batchscope report`). Not a public
+ * header. */
+#ifndef BATCHSCOPE_STUDY_INTERNAL_H
+#define BATCHSCOPE_STUDY_INTERNAL_H
+
+#include <stdio.h>
+#include "batchscope/dataset.h"
+#include "batchscope/evaluator.h"
+#include "batchscope/optim.h"
+#include "batchscope/registry.h"
+#include "batchscope/session.h"
+#include "batchscope/study.h"
+#include "train.h"
+
+#ifndef BSC_INTERNAL
+#define BSC_INTERNAL __attribute__((visibility("hidden")))
+#endif
+
+struct bsc_session {
+    const bsc_run_options *opt;
+    FILE *log;
+    bsc_pipeline *p;
+    bsc_registry *reg;
+    bsc_context *ctx;
+    char *out;
+    char started[32];
+    double t0;
+    bsc_run_outcome *outcomes;
+    size_t n_outcomes;
+    bsc_dataset_config dcfg;
+    bsc_dataset *host;       /* until uploaded */
+    bsc_device_dataset data;
+    int have_data;
+    bsc_model *model;
+    bsc_evaluator *eval;
+    bsc_optimizer *opt_;
+    bsc_observer *obs;       /* observers */
+    size_t n_obs;
+    float *init_params, *init_state;
+    bsc_trainer tr;
+    bsc_run_result *results;
+    const bsc_run_result **done;     /* the finished runs, as analyses see them */
+    bsc_run_result *planned;  /* names and batch sizes, for create() */
+    const bsc_run_result **planned_ptrs;
+    size_t n_planned;
+    bsc_observer *ana;       /* analyses (ops in ana_ops) */
+    const bsc_analysis_ops **ana_ops;
+    size_t n_ana;
+    const bsc_type *report;
+    void *report_self;
+    bsc_tensor *finals;      /* params and state per run */
+    size_t step_batch;       /* bsc_session_start_run's batch size */
+};
+typedef struct bsc_session study;
+
+/* The steps of bsc_session_open, which bsc_study_run and bsc_study_check
+ * take one by one (run chooses its results directory first, check never
+ * opens a device). */
+/* A session for options o with its pipeline loaded; st->out is unset. */
+BSC_INTERNAL bsc_status bsc_session_begin(const bsc_run_options *o, study **out);
+/* Host-side preparation: plugins, every type and option checked (layers by
+ * create(), shapes inferred), observers, analyses and the report created
+ * (they see st->out), dataset files read. Nothing written, no device. */
+BSC_INTERNAL bsc_status bsc_session_prepare(study *st);
+/* Opens the device and, for a pipeline with a model, uploads the data and
+ * binds model, evaluator, optimizer and the trainer's buffers. */
+BSC_INTERNAL bsc_status bsc_session_open_device(study *st);
+/* The initial weights of a run: the study's seed (same_init), else one
+ * keyed by the run's name. */
+BSC_INTERNAL uint64_t bsc_session_run_seed(const bsc_pipeline *p, const bsc_run_cfg *rc);
+
+/* The report type the pipeline's `report:` mapping (may be NULL) asks for,
+ * created with its options checked: `type:` names one, else the only report
+ * type loaded (or the one named "report" among several). *type NULL and
+ * BSC_OK when there is none and none was asked for, or `enabled: false`. */
+BSC_INTERNAL bsc_status bsc_report_create(const bsc_registry *r, const bsc_node *opts,
+                                          const char *out_dir, uint64_t seed,
+                                          const bsc_run_result *const *planned,
+                                          size_t n_planned, const bsc_type **type, void **self);
+
+/* Draws it; logs "report in OUT/report.html" to log (NULL: quiet). */
+BSC_INTERNAL bsc_status bsc_report_draw(const bsc_type *type, void *self, const bsc_study *sv,
+                                        FILE *log);
+
+#endif

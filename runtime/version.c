@@ -1,6 +1,0 @@
-#include "batchscope/batchscope.h"
-
-const char *bsc_version(void)
-{
-    return BSC_VERSION;
-}
