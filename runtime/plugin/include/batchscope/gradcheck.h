@@ -19,8 +19,9 @@
  * Beyond the values it also catches what breaks a layer only inside a
  * model: a backward that accumulates into its gradients instead of
  * overwriting them, one that writes outside its gradient views, a layer
- * that ignores its views' offsets, and (when the layer has one) a
- * per_example_sqnorm that disagrees with backward run one row at a time.
+ * that ignores its views' offsets, parameter gradients that change when
+ * din is NULL (as for a model's first layer), and (when the layer has one)
+ * a per_example_sqnorm that disagrees with backward run one row at a time.
  *
  * Use it from a plugin's test with the plugin loaded through a registry:
  *
@@ -95,8 +96,8 @@ typedef struct bsc_gradcheck_result {
  * the tensor, the element and both values. Anything that keeps the check
  * from running (bad options, create/bind/forward/backward failing, a
  * device error) returns that status with the layer's message. *out (may be
- * NULL) is filled whenever gradients were compared, pass or fail; it is
- * zeroed otherwise. Blocking: it waits for the device. */
+ * NULL) is filled when the check ran to the end (BSC_OK or a wrong
+ * gradient) and zeroed otherwise. Blocking: it waits for the device. */
 BSC_API bsc_status bsc_gradcheck_layer(bsc_context *ctx, const bsc_type *type,
                                        const bsc_gradcheck_options *opt,
                                        bsc_gradcheck_result *out);
