@@ -11,6 +11,7 @@
 #include "batchscope/plugin.h"
 #include "batchscope/registry.h"
 #include "batchscope/pipeline.h"
+#include "batchscope/results.h"
 #include "batchscope/runs.h"
 #include "batchscope/records.h"
 
