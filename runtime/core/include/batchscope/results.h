@@ -48,6 +48,9 @@
 /* The weights before the first step and after the last (safetensors). */
 #define BSC_FILE_INIT_CHECKPOINT "init.safetensors"
 #define BSC_FILE_FINAL_CHECKPOINT "final.safetensors"
+/* Every training.checkpoint_every epochs: epoch<E>.safetensors, E in three
+ * digits at least (epoch005.safetensors). */
+#define BSC_PREFIX_EPOCH_CHECKPOINT "epoch"
 /* Observer update_norms: the total update norm per step; per layer. */
 #define BSC_FILE_UPDATE_NORMS "update_norms.csv"
 #define BSC_FILE_UPDATE_NORMS_LAYERS "update_norms_layers.csv"
