@@ -148,7 +148,7 @@ double rep_quantile(double *v, size_t *n, double q)
 static double steps_per_epoch(const rep_run *run)
 {
     const bsc_table *t = run->metrics;
-    long ce = bsc_table_find(t, "epoch"), cs = bsc_table_find(t, "step");
+    long ce = bsc_table_find(t, BSC_COL_EPOCH), cs = bsc_table_find(t, BSC_COL_STEP);
     if (ce < 0 || cs < 0)
         return NAN;
     for (size_t i = 0; i < bsc_table_n_rows(t); i++) {
@@ -222,7 +222,7 @@ bsc_status rep_load_runs(rep *r)
         snprintf(run->status, sizeof run->status, "%s", found[i]->status);
         run->steps_per_epoch = NAN;
         r->n_runs++;
-        if (!(run->metrics_path = bsc_strdup_printf("%s/metrics.csv", run->dir)))
+        if (!(run->metrics_path = bsc_strdup_printf("%s/" BSC_FILE_METRICS, run->dir)))
             s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     }
     bsc_runs_free(found, n);

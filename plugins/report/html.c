@@ -97,10 +97,11 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
     bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb;
     long c = -1;
-    if (s == BSC_OK && t && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK)
+    if (s == BSC_OK && t && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK)
         c = rep_col_any(t, names);
-    long cv = t ? bsc_table_find(t, "variant") : -1;
-    long crun = t ? bsc_table_find(t, "run") : -1, cq = t ? bsc_table_find(t, "quantity") : -1;
+    long cv = t ? bsc_table_find(t, BSC_COL_VARIANT) : -1;
+    long crun = t ? bsc_table_find(t, BSC_COL_RUN) : -1;
+    long cq = t ? bsc_table_find(t, BSC_COL_QUANTITY) : -1;
     for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
         double bs, x;
         if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
@@ -110,7 +111,7 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
         if (only_variant && variant && strcmp(variant, only_variant) != 0)
             continue;
         const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
-        if (q && strcmp(q, "eigenvalue") != 0)
+        if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0)
             continue;
         const rep_run *run = rep_row_run(r, t, crun, i, bs);
         if (!run)
@@ -136,7 +137,7 @@ static bsc_status write_summary(FILE *f, const rep *r)
         if (!run->metrics)
             continue;
         /* the last row that was evaluated: the run's final state */
-        long tc = bsc_table_find(run->metrics, "test_acc");
+        long tc = bsc_table_find(run->metrics, BSC_COL_TEST_ACC);
         size_t n = bsc_table_n_rows(run->metrics), row = n ? n - 1 : 0;
         for (size_t j = n; tc >= 0 && j-- > 0;)
             if (isfinite(bsc_table_get(run->metrics, j, (size_t)tc))) {
@@ -145,37 +146,40 @@ static bsc_status write_summary(FILE *f, const rep *r)
             }
         if (!n)
             continue;
-        v[i][C_EPOCHS] = metric_at(run, "epoch", row);
-        v[i][C_STEPS] = metric_at(run, "step", row);
-        v[i][C_TRL] = metric_at(run, "train_loss", row);
-        v[i][C_TEL] = metric_at(run, "test_loss", row);
-        v[i][C_TRA] = 100 * metric_at(run, "train_acc", row);
-        v[i][C_TEA] = 100 * metric_at(run, "test_acc", row);
+        v[i][C_EPOCHS] = metric_at(run, BSC_COL_EPOCH, row);
+        v[i][C_STEPS] = metric_at(run, BSC_COL_STEP, row);
+        v[i][C_TRL] = metric_at(run, BSC_COL_TRAIN_LOSS, row);
+        v[i][C_TEL] = metric_at(run, BSC_COL_TEST_LOSS, row);
+        v[i][C_TRA] = 100 * metric_at(run, BSC_COL_TRAIN_ACC, row);
+        v[i][C_TEA] = 100 * metric_at(run, BSC_COL_TEST_ACC, row);
         v[i][C_GAP] = v[i][C_TRA] - v[i][C_TEA];
-        v[i][C_DIST] = metric_at(run, "distance_from_init", row);
-        v[i][C_SEC] = metric_at(run, "seconds", row);
+        v[i][C_DIST] = metric_at(run, BSC_COL_DISTANCE_FROM_INIT, row);
+        v[i][C_SEC] = metric_at(run, BSC_COL_SECONDS, row);
     }
-    static const char *const upd[] = {"update_norm_median", NULL};
-    static const char *const sec[] = {"seconds", NULL};
-    static const char *const sharp[] = {"sharpness", NULL};
+    static const char *const upd[] = {BSC_COL_UPDATE_NORM_MEDIAN, NULL};
+    static const char *const sec[] = {BSC_COL_SECONDS, NULL};
+    static const char *const sharp[] = {BSC_COL_SHARPNESS, NULL};
+    /* the hessian analysis' value column last: older files had their own */
     static const char *const eig[] = {"top_eigenvalue", "eigenvalue", "lambda_max", "lambda",
-                                      "value", NULL};
-    bsc_status s = from_table(r, "analyses/summary.csv", upd, C_UPD, 0, NULL, v);
+                                      BSC_COL_VALUE, NULL};
+    static const char summary[] = BSC_IN_ANALYSES(BSC_FILE_SUMMARY);
+    bsc_status s = from_table(r, summary, upd, C_UPD, 0, NULL, v);
     if (s == BSC_OK) {
         /* the summary's seconds include evaluation; prefer them */
         for (size_t i = 0; i < r->n_runs; i++)
             v[i][C_SEC] = NAN;
-        s = from_table(r, "analyses/summary.csv", sec, C_SEC, 0, NULL, v);
+        s = from_table(r, summary, sec, C_SEC, 0, NULL, v);
         for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++)
             if (isnan(v[i][C_SEC]) && r->runs[i].metrics) {
                 size_t n = bsc_table_n_rows(r->runs[i].metrics);
-                v[i][C_SEC] = n ? metric_at(&r->runs[i], "seconds", n - 1) : NAN;
+                v[i][C_SEC] = n ? metric_at(&r->runs[i], BSC_COL_SECONDS, n - 1) : NAN;
             }
     }
     if (s == BSC_OK)
-        s = from_table(r, "analyses/sharpness.csv", sharp, C_SHARP, 0, "full", v);
+        s = from_table(r, BSC_IN_ANALYSES(BSC_FILE_SHARPNESS), sharp, C_SHARP, 0,
+                       BSC_VARIANT_FULL, v);
     if (s == BSC_OK)
-        s = from_table(r, "analyses/hessian.csv", eig, C_HESS, 1, NULL, v);
+        s = from_table(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN), eig, C_HESS, 1, NULL, v);
     if (s != BSC_OK) {
         free(v);
         return s;
@@ -273,12 +277,12 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
 
 static bsc_status write_manifest(FILE *f, const rep *r)
 {
-    char *path = rep_path(r, "manifest.json");
+    char *path = rep_path(r, BSC_FILE_MANIFEST);
     bsc_node *root = NULL;
     bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     fputs("<h2 id=\"device\">Device and versions</h2>\n", f);
     if (s == BSC_OK && !bsc_path_exists(path))
-        fputs("<p class=\"note\">No manifest.json in the results directory.</p>\n", f);
+        fputs("<p class=\"note\">No " BSC_FILE_MANIFEST " in the results directory.</p>\n", f);
     /* JSON is YAML's flow style: the pipeline's YAML reader parses the
      * manifest and reports a damaged one at file:line:col. */
     else if (s == BSC_OK && (s = bsc_node_parse_file(path, &root)) == BSC_OK) {
@@ -293,14 +297,15 @@ static bsc_status write_manifest(FILE *f, const rep *r)
 
 static bsc_status write_pipeline(FILE *f, const rep *r)
 {
-    char *path = rep_path(r, "pipeline.yaml");
+    char *path = rep_path(r, BSC_FILE_PIPELINE);
     char *text = NULL;
     bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     fputs("<h2 id=\"pipeline\">Pipeline</h2>\n", f);
     if (s == BSC_OK && !bsc_path_exists(path))
-        fputs("<p class=\"note\">No pipeline.yaml in the results directory.</p>\n", f);
+        fputs("<p class=\"note\">No " BSC_FILE_PIPELINE " in the results directory.</p>\n", f);
     else if (s == BSC_OK && (s = bsc_read_file(path, &text, NULL)) == BSC_OK) {
-        fputs("<p class=\"files\">pipeline.yaml, as resolved (overrides applied):</p><pre>", f);
+        fputs("<p class=\"files\">" BSC_FILE_PIPELINE ", as resolved (overrides applied):</p>"
+              "<pre>", f);
         esc(f, text);
         fputs("</pre>\n", f);
     }
@@ -338,7 +343,7 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
 
 bsc_status rep_write_html(rep *r)
 {
-    char *path = rep_path(r, "report.html");
+    char *path = rep_path(r, BSC_FILE_REPORT_HTML);
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_afile a;

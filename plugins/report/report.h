@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "batchscope/plugin.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 /* One training run, OUT/runs/<name>. */
