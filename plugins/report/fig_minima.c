@@ -90,7 +90,7 @@ bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
     char *rel = bsc_strdup_printf(BSC_ANALYSES_DIR "/%s", csv);
     char *path = rel ? rep_path(r, rel) : NULL;
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t ca, c[4];
     if (s == BSC_OK && !t)
         s = rep_skip(f, "no %s", rel);
@@ -261,7 +261,7 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
     char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce, cs;
     long cv = -1;
     if (s == BSC_OK && !t)
@@ -306,7 +306,7 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
     char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce;
     if (s == BSC_OK && !t)
         s = rep_skip(f, "no %s (the hessian analysis was not run)",

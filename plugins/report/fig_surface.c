@@ -68,12 +68,12 @@ static size_t index_of(const double *v, size_t n, double x)
     return lo;
 }
 
-static bsc_status load_surface(const char *path, int two_d, surf *sf)
+static bsc_status load_surface(const rep *r, const char *path, int two_d, surf *sf)
 {
     bsc_table *t = NULL;
     double *x = NULL, *y = NULL, *z = NULL;
     size_t cx, cy = 0, cz;
-    bsc_status s = rep_csv(path, &t);
+    bsc_status s = rep_csv(r, path, &t);
     if (s != BSC_OK)
         return s;
     size_t n = bsc_table_n_rows(t);
@@ -220,7 +220,7 @@ static bsc_status load_surfaces(const rep *r, surf_set *d)
             continue;
         char *path = bsc_strdup_printf("%s/%s", dir, e->d_name);
         d->n++;
-        s = path ? load_surface(path, two_d, sf) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        s = path ? load_surface(r, path, two_d, sf) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         free(path);
     }
     if (dh)

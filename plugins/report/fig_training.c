@@ -563,7 +563,7 @@ bsc_status rep_fig_distance_ratio(rep *r, rep_fig *f)
     memset(&d, 0, sizeof d);
     char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_EPOCH_DISTANCE_RATIO));
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK && t)
         s = ratio_from_file(r, path, t, &d);
     else if (s == BSC_OK)

@@ -33,7 +33,7 @@ static bsc_status load_run_files(const rep *r, const char *name, run_file **out,
         (*out)[i].path = bsc_strdup_printf("%s/%s", r->runs[i].dir, name);
         if (!(*out)[i].path)
             s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        else if ((s = rep_csv((*out)[i].path, &(*out)[i].t)) == BSC_OK && (*out)[i].t)
+        else if ((s = rep_csv(r, (*out)[i].path, &(*out)[i].t)) == BSC_OK && (*out)[i].t)
             ++*found;
     }
     return s;

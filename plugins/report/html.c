@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void esc(FILE *f, const char *s)
+void rep_esc(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -39,7 +39,7 @@ static void esc_plplot(FILE *f, const char *s)
         buf[n++] = *s;
     }
     buf[n] = '\0';
-    esc(f, buf);
+    rep_esc(f, buf);
 }
 
 static const char *style =
@@ -94,7 +94,7 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
 {
     char *path = rep_path(r, file);
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb;
     long c = -1;
     if (s == BSC_OK && t && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK)
@@ -206,11 +206,11 @@ static bsc_status write_summary(FILE *f, const rep *r)
         fprintf(f, "<tr><td class=\"l\"><span class=\"sw\" style=\"background:%s\"></span>",
                 hex);
         if (r->named) {
-            esc(f, r->runs[i].name);
+            rep_esc(f, r->runs[i].name);
             fputs("</td><td class=\"l\">", f);
         }
         fprintf(f, "%ld</td><td class=\"l\">", r->runs[i].bs);
-        esc(f, r->runs[i].status);
+        rep_esc(f, r->runs[i].status);
         fputs("</td>", f);
         for (int k = 0; k < NC; k++) {
             if (!shown[k])
@@ -245,15 +245,15 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
             continue;
         if (v->kind == BSC_NODE_SCALAR) {
             fputs("<tr><th class=\"l\">", f);
-            esc(f, full);
+            rep_esc(f, full);
             fputs("</th><td class=\"l\">", f);
-            esc(f, v->value);
+            rep_esc(f, v->value);
             fputs("</td></tr>\n", f);
         } else if (v->kind == BSC_NODE_MAP) {
             manifest_rows(f, v, full);
         } else {
             fputs("<tr><th class=\"l\">", f);
-            esc(f, full);
+            rep_esc(f, full);
             fputs("</th><td class=\"l\">", f);
             for (size_t j = 0; j < v->n; j++) {
                 const bsc_node *it = v->items[j];
@@ -261,12 +261,12 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
                 if (j)
                     fputs(", ", f);
                 if (it->kind == BSC_NODE_SCALAR)
-                    esc(f, it->value);
+                    rep_esc(f, it->value);
                 else if (nm && nm->value) {
-                    esc(f, nm->value);
+                    rep_esc(f, nm->value);
                     if (ver && ver->value) {
                         fputc(' ', f);
-                        esc(f, ver->value);
+                        rep_esc(f, ver->value);
                     }
                 }
             }
@@ -306,7 +306,7 @@ static bsc_status write_pipeline(FILE *f, const rep *r)
     else if (s == BSC_OK && (s = bsc_read_file(path, &text, NULL)) == BSC_OK) {
         fputs("<p class=\"files\">" BSC_FILE_PIPELINE ", as resolved (overrides applied):</p>"
               "<pre>", f);
-        esc(f, text);
+        rep_esc(f, text);
         fputs("</pre>\n", f);
     }
     free(text);
@@ -323,7 +323,7 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
     fputs("</h3>\n", f);
     if (!g->made) {
         fputs("<p class=\"note\">Skipped: ", f);
-        esc(f, g->note ? g->note : "no data");
+        rep_esc(f, g->note ? g->note : "no data");
         fputs(".</p>\n</section>\n", f);
         return;
     }
@@ -368,9 +368,9 @@ bsc_status rep_write_html(rep *r)
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "batchscope: ", f);
-    esc(f, title);
+    rep_esc(f, title);
     fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>batchscope: ", style);
-    esc(f, title);
+    rep_esc(f, title);
     fputs("</h1>\n<p class=\"files\">How batch size shapes training: every figure below is "
           "drawn from the result files in this directory (<code>batchscope report DIR</code> "
           "redraws them).</p>\n", f);
@@ -378,8 +378,9 @@ bsc_status rep_write_html(rep *r)
     for (size_t i = 0; i < r->n_figs; i++)
         made += r->figs[i].made;
     fprintf(f, "<p>%zu runs; %d of %zu figures drawn. <a href=\"#summary\">Summary</a> · "
-            "<a href=\"#figures\">Figures</a> · <a href=\"#device\">Device and versions</a> · "
-            "<a href=\"#pipeline\">Pipeline</a></p>\n", r->n_runs, made, r->n_figs);
+            "<a href=\"#figures\">Figures</a> · <a href=\"#other\">Other result files</a> · "
+            "<a href=\"#device\">Device and versions</a> · <a href=\"#pipeline\">Pipeline</a>"
+            "</p>\n", r->n_runs, made, r->n_figs);
     fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {
@@ -388,8 +389,11 @@ bsc_status rep_write_html(rep *r)
               "the top Hessian eigenvalue.</p>\n<h2 id=\"figures\">Figures</h2>\n", f);
         for (size_t i = 0; i < r->n_figs; i++)
             write_figure(f, r, &r->figs[i], (int)i + 1);
-        s = write_manifest(f, r);
+        /* after the summary and the figures: everything they read is known */
+        s = rep_write_other_files(f, r);
     }
+    if (s == BSC_OK)
+        s = write_manifest(f, r);
     if (s == BSC_OK)
         s = write_pipeline(f, r);
     fputs("</body>\n</html>\n", f);

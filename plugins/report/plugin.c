@@ -220,7 +220,9 @@ static bsc_status report_post(void *self, const bsc_study *study)
     r.html = o->html;
     r.title = o->title;
     r.fig_dir = rep_path(&r, BSC_FIGURES_DIR);
-    bsc_status s = r.fig_dir ? bsc_mkdir_p(r.fig_dir) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    r.reads = calloc(1, sizeof *r.reads);
+    bsc_status s = r.fig_dir && r.reads ? bsc_mkdir_p(r.fig_dir)
+                                        : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
         s = rep_load_runs(&r);
     if (s == BSC_OK && r.n_runs == 0)
