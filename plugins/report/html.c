@@ -335,9 +335,11 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
         fputs(svg, f);
     fputs("</figure>\n<p class=\"files\">", f);
     if (r->png)
-        fprintf(f, "<a href=\"figures/%s.png\">figures/%s.png</a> ", g->name, g->name);
+        fprintf(f, "<a href=\"" BSC_FIGURES_DIR "/%s.png\">" BSC_FIGURES_DIR "/%s.png</a> ",
+                g->name, g->name);
     if (r->svg)
-        fprintf(f, "<a href=\"figures/%s.svg\">figures/%s.svg</a>", g->name, g->name);
+        fprintf(f, "<a href=\"" BSC_FIGURES_DIR "/%s.svg\">" BSC_FIGURES_DIR "/%s.svg</a>",
+                g->name, g->name);
     fputs("</p>\n</section>\n", f);
 }
 
@@ -354,7 +356,7 @@ bsc_status rep_write_html(rep *r)
     FILE *f = a.f;
     const char *title = r->title;
     bsc_manifest *man = NULL;
-    char *mpath = rep_path(r, "manifest.json");
+    char *mpath = rep_path(r, BSC_FILE_MANIFEST);
     /* the study's name, for the title, from the manifest when there is one */
     if (!title && mpath && bsc_path_exists(mpath) &&
         (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {

@@ -226,8 +226,9 @@ static bsc_status report_post(void *self, const bsc_study *study)
     if (s == BSC_OK)
         s = rep_load_runs(&r);
     if (s == BSC_OK && r.n_runs == 0)
-        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/runs: no run directories to report on (a run "
-                     "has a run.json with its batch size, or is named bs<B>)", r.out);
+        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/" BSC_RUNS_DIR ": no run directories to report "
+                     "on (a run has a " BSC_FILE_RUN_RECORD " with its batch size, or is named "
+                     "bs<B>)", r.out);
     for (size_t i = 0; s == BSC_OK && i < sizeof figures / sizeof *figures; i++) {
         if (!figures[i].fn) {
             s = interpolation_figures(&r);
