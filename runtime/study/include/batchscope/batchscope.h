@@ -37,6 +37,7 @@
 #include "batchscope/optim.h"
 /* study */
 #include "batchscope/pipeline.h"
+#include "batchscope/results.h"
 #include "batchscope/runs.h"
 #include "batchscope/session.h"
 #include "batchscope/study.h"
