@@ -139,12 +139,12 @@ static bsc_status add_row(bsc_table *t, const bsc_run_result *r, const char *q, 
     bsc_status s;
     char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb))) !=
             BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "quantity", q)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_QUANTITY, q)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "value", value)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_VALUE, value)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "std_err", se)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK)
         return s;
@@ -181,7 +181,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         goto cleanup;
     double t1 = bsc_now();
     for (long k = 0, first = 0; k < h->top_k; first += iters[k], k++)
-        if ((s = add_row(t, r, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
+        if ((s = add_row(t, r, BSC_QUANTITY_EIGENVALUE, (int)k + 1, lambda[k], NAN, iters[k],
                          c.stamp[first + iters[k]] - c.stamp[first])) != BSC_OK)
             goto cleanup;
     if (h->trace_samples > 0) {
@@ -189,7 +189,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         long before = c.products;
         if ((s = ana_hutchinson(np, (int)h->trace_samples, st->seed, hvp, &c, &tr, &se)) !=
                 BSC_OK ||
-            (s = add_row(t, r, "trace", 0, tr, se, c.products - before,
+            (s = add_row(t, r, BSC_QUANTITY_TRACE, 0, tr, se, c.products - before,
                          bsc_now() - t1)) != BSC_OK)
             goto cleanup;
     }
@@ -216,8 +216,8 @@ static bsc_status post(void *self, const bsc_study *st)
     bsc_table *t = NULL;
     char *path = NULL;
     s = bsc_table_new(&t);
-    static const char *const cols[] = {"run", "batch_size", "quantity", "k", "value", "std_err",
-                                       "hv_products", "seconds"};
+    static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_QUANTITY, "k",
+                                       BSC_COL_VALUE, "std_err", "hv_products", "seconds"};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     size_t n = h->n_runs ? h->n_runs : st->n_runs;
@@ -230,7 +230,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if ((s = one(h, st, r, t)) != BSC_OK)
             s = bsc_fail_context(s, "hessian of run %s", bsc_run_result_name(r, nb, sizeof nb));
     }
-    if (s == BSC_OK && (s = ana_out_path(st, "hessian.csv", &path)) == BSC_OK)
+    if (s == BSC_OK && (s = ana_out_path(st, BSC_FILE_HESSIAN, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
     bsc_table_free(t);
     free(path);
