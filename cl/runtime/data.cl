@@ -1,6 +1,8 @@
 /* Batch assembly from a dataset resident on the device.
  *
- * gather_rows: one work item per output element of x [count, row_len]; row r
+ * gather_rows: one work item per output element of x [count, row_len], on a
+ * 2-D range (column, row) -- a 64-bit division per element to find them
+ * took most of the gather's time on PoCL; row r
  * of the batch is example perm[perm_offset + start + r] of the split. The
  * first item of each row also copies the label. An index past the split
  * (n_rows) gives a zero row and label -1 instead of reading out of bounds.
@@ -14,11 +16,10 @@ __kernel void gather_rows(__global const float *images, ulong images_offset,
                           __global float *x, ulong x_offset,
                           __global int *y, ulong y_offset)
 {
-    ulong gid = get_global_id(0);
-    if (gid >= (ulong)count * row_len)
+    uint c = (uint)get_global_id(0), r = (uint)get_global_id(1);
+    if (c >= row_len || r >= count)
         return;
-    uint r = (uint)(gid / row_len);
-    uint c = (uint)(gid % row_len);
+    ulong gid = (ulong)r * row_len + c;
     uint src = perm[perm_offset + r];
     if (src < n_rows) {
         x[x_offset + gid] = images[images_offset + (ulong)src * row_len + c];

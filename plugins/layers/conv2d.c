@@ -239,6 +239,14 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
                         "more than the 2^31 the kernels can index", b->max_batch, worst);
     c->ctx = b->ctx;
     c->max_batch = b->max_batch;
+    /* The padding serves CLBlast's tiles only: the host BLAS takes any
+     * size, and padded it did up to 10x the work (the first conv's weight
+     * gradient, Q = 25 padded to 128 and F = 32 to 64). The workspace was
+     * sized for the padded matrices, an upper bound. */
+    if (bsc_gemm_active(c->ctx) == BSC_GEMM_HOST) {
+        c->Qk = c->Qc = c->Qr = c->Q;
+        c->Fp = (size_t)c->F;
+    }
     c->w = *b->params[0];
     c->dw = *b->grads[0];
     if (c->bias) {

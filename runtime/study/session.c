@@ -200,7 +200,12 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
     st->log = o->log ? o->log : stderr;
     st->t0 = bsc_now();
     bsc_utc_timestamp(st->started, sizeof st->started);
-    bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st->p);
+    bsc_gemm_backend gemm;
+    bsc_status s = BSC_OK;
+    if (o->gemm && (s = bsc_gemm_backend_parse(o->gemm, &gemm)) != BSC_OK)
+        bsc_fail_context(s, "--gemm");
+    if (s == BSC_OK)
+        s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st->p);
     if (s != BSC_OK) {
         free(st);
         return s;

@@ -45,19 +45,25 @@ def apply(torch, setting):
                          "libopenblas0-pthread (tools/setup.sh --bench)")
 
 
-def best(torch, measure, label, only=None):
-    """Runs measure() (returns a rate, higher is better, and a dict of
-    details) under each setting, prints every try, and returns (rate,
-    details, setting) of the fastest. `only` pins one setting."""
+def best(torch, measure, label, only=None, probe=None):
+    """Times every setting, prints each try, and returns (rate, details,
+    setting) of the fastest. measure() returns a rate (higher is better)
+    and a dict of details. probe(), when given, is a shorter measure() used
+    for the tries; the winner is then measured in full. `only` pins one
+    setting."""
     tries = [only] if only else settings()
     if _openblas() is None:
         tries = [s for s in tries if s[1] == 1]
     winner = None
     for s in tries:
         apply(torch, s)
-        rate, details = measure()
+        rate, details = (probe or measure)()
         print(f"  try {label} torch_threads={s[0]} openblas_threads={s[1]}: {rate:.4g}",
               flush=True)
         if winner is None or rate > winner[0]:
             winner = (rate, details, s)
+    if probe and len(tries) > 1:
+        apply(torch, winner[2])
+        rate, details = measure()
+        winner = (rate, details, winner[2])
     return winner

@@ -8,8 +8,9 @@ training steps after a warm-up and prints samples/s.
         [--threads T,B]
 
 PyTorch runs at its best: every pair of torch intra-op threads and OpenBLAS
-threads (1 or N each, torch_threads.py) is timed and the fastest is kept;
-each try is printed and the last line names the winner. --threads T,B pins
+threads (1 or N each, torch_threads.py) is tried on a fifth of the steps,
+and the fastest is timed over all of them; each try is printed and the last
+line names the winner. --threads T,B pins
 one pair. Debian's python3-torch (and python3-yaml) load in
 /usr/bin/python3. When timing, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 for this command only (tools/bench/run.sh does).
@@ -100,16 +101,19 @@ def main():
         opt.step()
         losses[k] = loss.detach()
 
-    def measure():
+    def measure(n=steps):
         for k in range(3):
             step(k)
         t0 = time.perf_counter()
-        for k in range(steps):
+        for k in range(n):
             step(k)
         el = time.perf_counter() - t0
-        return steps * batch / el, {"s": el}
+        return n * batch / el, {"s": el}
 
-    rate, details, (tt, bt) = torch_threads.best(torch, measure, f"bs={batch}", only)
+    # Each setting is tried on a fifth of the steps (at least 20), the
+    # fastest then timed over all of them.
+    rate, details, (tt, bt) = torch_threads.best(torch, measure, f"bs={batch}", only,
+                                                 lambda: measure(max(20, steps // 5)))
     print(f"pytorch {p.get('name')} bs={batch} samples/s={rate:.0f} steps={steps} "
           f"s={details['s']:.3f} torch_threads={tt} openblas_threads={bt} (fastest)")
 
