@@ -38,9 +38,10 @@ train_pair() {
   ours=$("$build/bench/bench_train" "$here/pipelines/$pipeline" "$batch" "$steps" \
          "${ours_opts[@]}" | tail -1)
   theirs=$(torch "$here/tools/bench/torch_train.py" "$here/pipelines/$pipeline" "$batch" \
-           "$steps" | tail -1)
+           "$steps")
   echo "$ours"
   echo "$theirs"
+  theirs=$(tail -1 <<<"$theirs")
   ratio "train $pipeline bs=$batch" "$(field samples/s "$ours")" "$(field samples/s "$theirs")"
 }
 train_pair batch-size-study.yaml 32 0
@@ -50,9 +51,10 @@ train_pair cnn.yaml 256 60
 ours=$("$build/bench/bench_eval" "$here/pipelines/batch-size-study.yaml" --reps 3 \
        "${ours_opts[@]}")
 theirs=$(torch "$here/tools/bench/torch_eval.py" "$here/pipelines/batch-size-study.yaml" \
-         --reps 3 | grep -v '^  try')
+         --reps 3)
 echo "$ours"
 echo "$theirs"
+theirs=$(grep -v '^  ' <<<"$theirs")
 ratio "eval (full training set)" "$(field evals/s "$(head -1 <<<"$ours")")" \
       "$(field evals/s "$(head -1 <<<"$theirs")")"
 # s/point: lower is better, so the ratio is theirs/ours.
