@@ -70,6 +70,21 @@ bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
+/* conv2d one sample at a time on the host threads (conv_host.c), for
+ * contexts whose GEMMs run on the host BLAS: y = conv(x; w) + bias (bias
+ * NULL: none); dw = d/dw and, when dx is not NULL, dx = d/dx from dy. Q
+ * weights per filter, P output pixels per sample, F filters; scratch holds
+ * conv_host_scratch(Q, P, F, threads) floats for `threads` threads. */
+size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads);
+bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                             size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
+                             const bsc_tensor *bias, const bsc_tensor *y,
+                             const bsc_tensor *scratch);
+bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                              size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
+                              const bsc_tensor *dy, const bsc_tensor *dw,
+                              const bsc_tensor *dx, const bsc_tensor *scratch);
+
 /* Work-group size of batchnorm's per-channel tree sums (a power of two).
  * The kernels see it as LOCAL_N, a build option layers_kernel passes, so
  * launch and kernel cannot disagree. */

@@ -18,12 +18,4 @@ bsc_status bsc_gemm_host(bsc_context *ctx, int trans_a, int trans_b, size_t m, s
                          float beta, bsc_tensor *c, size_t ldc, size_t stride_c, size_t batch,
                          const char *what);
 
-/* The host backend's threads (blas_pool.c): how many run a split GEMM,
- * the caller included ($BATCHSCOPE_BLAS_THREADS, else the online CPUs);
- * OpenBLAS itself is set to one thread when the pool starts. */
-int bsc_blas_pool_threads(void);
-/* Runs fn(arg, p, parts) for every p in [0, parts) on the caller and the
- * pool's helpers and returns when all are done. */
-void bsc_blas_pool_run(int parts, void (*fn)(void *arg, int part, int parts), void *arg);
-
 #endif

@@ -57,6 +57,15 @@ BSC_API bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int t
                                     float beta, bsc_tensor *c, size_t ldc, size_t stride_c,
                                     size_t batch);
 
+/* Inside a host task (host_task.h) on a context whose backend is
+ * BSC_GEMM_HOST: C = alpha op(A) op(B) + beta C on host pointers, row-major,
+ * on the calling thread (the host BLAS, single-threaded; spread work with
+ * bsc_host_parallel). A no-op in a build without a CBLAS, where no context
+ * gets that backend. */
+BSC_API void bsc_host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                            float alpha, const float *a, size_t lda, const float *b,
+                            size_t ldb, float beta, float *c, size_t ldc);
+
 /* y += alpha * x over n elements. */
 BSC_API bsc_status bsc_axpy(bsc_context *ctx, size_t n, float alpha, const bsc_tensor *x,
                     bsc_tensor *y);

@@ -1,4 +1,4 @@
-/* The host GEMM backend's threads.
+/* The host tasks' threads (host_task.h), shared by the host GEMM backend.
  *
  * OpenBLAS's own threads spin (sched_yield in a loop, about 2^28 cycles)
  * after every call before they sleep. Between two GEMMs of a training step
@@ -11,7 +11,7 @@
  * of C is still one OpenBLAS call's, summed over k in its order, and the
  * split depends only on the shape and the thread count: results are the
  * same from run to run. */
-#include "blas_internal.h"
+#include "batchscope/host_task.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -90,13 +90,13 @@ static void pool_start(void)
     pool.threads = started;
 }
 
-int bsc_blas_pool_threads(void)
+int bsc_host_threads(void)
 {
     pthread_once(&pool.once, pool_start);
     return pool.threads;
 }
 
-void bsc_blas_pool_run(int parts, void (*fn)(void *arg, int part, int parts), void *arg)
+void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts), void *arg)
 {
     pthread_once(&pool.once, pool_start);
     if (parts <= 1 || pool.threads <= 1) {
