@@ -103,6 +103,8 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
     long crun = t ? bsc_table_find(t, "run") : -1, cq = t ? bsc_table_find(t, "quantity") : -1;
     for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
         double bs, x;
+        if (!rep_row_ok(t, i))
+            continue;
         if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
             (s = rep_num(t, path, i, (size_t)c, &x)) != BSC_OK)
             break;
@@ -309,6 +311,52 @@ static bsc_status write_pipeline(FILE *f, const rep *r)
     return s;
 }
 
+/* The study's failure policy, on the page: which runs the analyses and
+ * the figures of final results leave out, and why. */
+static void write_left_out(FILE *f, const rep *r, const bsc_manifest *man)
+{
+    int any = 0;
+    for (size_t i = 0; i < (man ? man->n_runs : 0); i++) {
+        const bsc_run_record *rr = man->runs[i];
+        int diverged = rr->status && !strcmp(rr->status, "diverged");
+        int failed = rr->status && !strcmp(rr->status, "failed");
+        if (!diverged && !failed)
+            continue;
+        fputs(any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
+                           "final results: ", f);
+        any = 1;
+        esc(f, rr->name ? rr->name : "?");
+        if (diverged)
+            fprintf(f, " (diverged at epoch %d, step %ld: its curves end where the loss stopped "
+                    "being finite)", rr->diverged_epoch, rr->diverged_step);
+        else
+            fputs(" (failed: see the manifest's error below)", f);
+    }
+    /* Without a manifest (or from an older one), the runs' own statuses. */
+    for (size_t i = 0; !man && i < r->n_runs; i++) {
+        if (rep_run_healthy(&r->runs[i]))
+            continue;
+        fputs(any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
+                           "final results: ", f);
+        any = 1;
+        esc(f, r->runs[i].name);
+        fputs(" (", f);
+        esc(f, r->runs[i].status);
+        fputs(")", f);
+    }
+    if (any)
+        fputs(".</p>\n", f);
+    if (man && man->status && strcmp(man->status, "completed") != 0) {
+        fputs("<p class=\"note\">The study ", f);
+        esc(f, man->status);
+        if (man->error) {
+            fputs(": ", f);
+            esc(f, man->error);
+        }
+        fputs(".</p>\n", f);
+    }
+}
+
 /* ------------------------------------------------------------ figures */
 
 static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
@@ -324,7 +372,14 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
     }
     fputs("<p class=\"what\">", f);
     esc_plplot(f, g->what);
-    fputs("</p>\n<figure>\n", f);
+    fputs("</p>\n", f);
+    if (g->note) {
+        /* drawn, but not from everything there was */
+        fputs("<p class=\"note\">Note: ", f);
+        esc(f, g->note);
+        fputs(".</p>\n", f);
+    }
+    fputs("<figure>\n", f);
     const char *svg = g->svg ? strstr(g->svg, "<svg") : NULL;
     if (svg)
         fputs(svg, f);
@@ -350,12 +405,15 @@ bsc_status rep_write_html(rep *r)
     const char *title = r->title;
     bsc_manifest *man = NULL;
     char *mpath = rep_path(r, "manifest.json");
-    /* the study's name, for the title, from the manifest when there is one */
-    if (!title && mpath && bsc_path_exists(mpath) &&
-        (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
-        free(mpath);
-        bsc_afile_abort(&a);
-        return s;
+    /* the study's name, for the title, from the manifest when there is one;
+     * also the runs that failed, which have no run.json */
+    if (mpath && bsc_path_exists(mpath) && (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
+        if (!title) {
+            free(mpath);
+            bsc_afile_abort(&a);
+            return s;
+        }
+        s = BSC_OK;
     }
     free(mpath);
     if (!title)
@@ -375,6 +433,7 @@ bsc_status rep_write_html(rep *r)
     fprintf(f, "<p>%zu runs; %d of %zu figures drawn. <a href=\"#summary\">Summary</a> · "
             "<a href=\"#figures\">Figures</a> · <a href=\"#device\">Device and versions</a> · "
             "<a href=\"#pipeline\">Pipeline</a></p>\n", r->n_runs, made, r->n_figs);
+    write_left_out(f, r, man);
     fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {

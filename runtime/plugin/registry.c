@@ -10,6 +10,7 @@
 
 #include "batchscope/version.h"
 #include "batchscope/registry.h"
+#include "batchscope/plugin_call.h"
 #include "registry_internal.h"
 
 #include <dirent.h>
@@ -247,6 +248,7 @@ static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real
             goto cleanup;
         }
     }
+    bsc_plugin_call_register(d, real);
     p->handle = handle;
     p->info.desc = d;
     p->info.path = p->path;
@@ -277,7 +279,12 @@ static bsc_status load_file(bsc_registry *r, const char *path, const char *origi
             return BSC_OK;
 
     dlerror();
+    /* A plugin's constructors run inside dlopen: a crash there is the
+     * plugin's too. */
+    bsc_plugin_scope ld;
+    bsc_plugin_enter_load(&ld, path);
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    bsc_plugin_leave(&ld);
     if (!handle) {
         const char *why = dlerror();
         why = why ? why : "dlopen failed";
@@ -296,7 +303,10 @@ static bsc_status load_file(bsc_registry *r, const char *path, const char *origi
     /* POSIX guarantees a data pointer from dlsym converts to a function
      * pointer; memcpy keeps ISO C from complaining about the cast. */
     memcpy(&entry, &sym, sizeof entry);
+    bsc_plugin_scope sc;
+    bsc_plugin_enter_load(&sc, path);
     d = entry();
+    bsc_plugin_leave(&sc);
     if (!d) {
         st = bsc_fail(BSC_ERR_PLUGIN, "%s: %s() returned NULL", path, BSC_PLUGIN_ENTRY_SYMBOL);
         goto cleanup;

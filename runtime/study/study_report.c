@@ -5,6 +5,7 @@
 
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "study_internal.h"
 
 #include <stdlib.h>
@@ -66,7 +67,7 @@ bsc_status bsc_report_create(const bsc_registry *r, const bsc_node *opts, const 
     if ((s = bsc_type_check_options(t, opts)) != BSC_OK)
         return s;
     bsc_component_config cfg = {opts, out_dir, seed, planned, n_planned};
-    s = ((const bsc_report_ops *)t->ops)->create(&cfg, self);
+    BSC_PLUGIN_CALL(t, "create", s = ((const bsc_report_ops *)t->ops)->create(&cfg, self));
     if (s == BSC_OK)
         *type = t;
     return s;
@@ -76,7 +77,8 @@ bsc_status bsc_report_draw(const bsc_type *type, void *self, const bsc_study *sv
 {
     if (log)
         fprintf(log, "batchscope: report\n");
-    bsc_status s = ((const bsc_report_ops *)type->ops)->draw(self, sv);
+    bsc_status s;
+    BSC_PLUGIN_CALL(type, "draw", s = ((const bsc_report_ops *)type->ops)->draw(self, sv));
     if (s != BSC_OK)
         return bsc_fail_context(s, "report %s", type->name);
     char *html = bsc_strdup_printf("%s/report.html", sv->out_dir);
@@ -118,7 +120,7 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
         s = bsc_report_draw(t, self, &sv, log);
     }
     if (t && self)
-        ((const bsc_report_ops *)t->ops)->destroy(self);
+        BSC_PLUGIN_CALL(t, "destroy", ((const bsc_report_ops *)t->ops)->destroy(self));
     bsc_runs_free(runs, n_runs);
     bsc_registry_free(reg);
     bsc_pipeline_free(p);
