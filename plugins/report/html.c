@@ -312,37 +312,44 @@ static bsc_status write_pipeline(FILE *f, const rep *r)
 }
 
 /* The study's failure policy, on the page: which runs the analyses and
- * the figures of final results leave out, and why. */
+ * the figures of final results leave out, and why -- the runs found that
+ * diverged (details from their run.json) and the runs the manifest says
+ * failed (they may have left no run directory). */
+static void left_out_item(FILE *f, int *any, const char *name, const char *why)
+{
+    fputs(*any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
+                        "final results: ", f);
+    *any = 1;
+    esc(f, name);
+    fputs(" (", f);
+    esc(f, why);
+    fputs(")", f);
+}
+
 static void write_left_out(FILE *f, const rep *r, const bsc_manifest *man)
 {
     int any = 0;
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const rep_run *run = &r->runs[i];
+        if (rep_run_healthy(run))
+            continue;
+        char why[160], *json = bsc_strdup_printf("%s/run.json", run->dir);
+        bsc_run_record *rec = NULL;
+        snprintf(why, sizeof why, "%s", run->status);
+        if (json && bsc_run_record_read(json, &rec) == BSC_OK && rec->diverged_epoch > 0)
+            snprintf(why, sizeof why, "diverged at epoch %d, step %ld: its curves end where "
+                     "the loss stopped being finite", rec->diverged_epoch, rec->diverged_step);
+        bsc_clear_error();
+        bsc_run_record_free(rec);
+        free(json);
+        left_out_item(f, &any, run->name, why);
+    }
     for (size_t i = 0; i < (man ? man->n_runs : 0); i++) {
         const bsc_run_record *rr = man->runs[i];
-        int diverged = rr->status && !strcmp(rr->status, "diverged");
-        int failed = rr->status && !strcmp(rr->status, "failed");
-        if (!diverged && !failed)
-            continue;
-        fputs(any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
-                           "final results: ", f);
-        any = 1;
-        esc(f, rr->name ? rr->name : "?");
-        if (diverged)
-            fprintf(f, " (diverged at epoch %d, step %ld: its curves end where the loss stopped "
-                    "being finite)", rr->diverged_epoch, rr->diverged_step);
-        else
-            fputs(" (failed: see the manifest's error below)", f);
-    }
-    /* Without a manifest (or from an older one), the runs' own statuses. */
-    for (size_t i = 0; !man && i < r->n_runs; i++) {
-        if (rep_run_healthy(&r->runs[i]))
-            continue;
-        fputs(any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
-                           "final results: ", f);
-        any = 1;
-        esc(f, r->runs[i].name);
-        fputs(" (", f);
-        esc(f, r->runs[i].status);
-        fputs(")", f);
+        const rep_run *found = rr->name ? rep_find_run_name(r, rr->name) : NULL;
+        if (rr->status && !strcmp(rr->status, "failed") && rr->name &&
+            (!found || rep_run_healthy(found)))
+            left_out_item(f, &any, rr->name, "failed: see the study's error");
     }
     if (any)
         fputs(".</p>\n", f);

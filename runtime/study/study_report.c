@@ -96,8 +96,15 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
     size_t n_runs = 0;
     const bsc_type *t = NULL;
     void *self = NULL;
+    bsc_dir_lock lock = {-1, NULL};
     char *yaml = bsc_strdup_printf("%s/pipeline.yaml", out_dir);
-    bsc_status s = yaml ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    char *figs = bsc_strdup_printf("%s/figures", out_dir);
+    bsc_status s = yaml && figs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* Not while a study writes there (its files are half there), and with
+     * the lock held, figures a killed report left half drawn are swept. */
+    if (s == BSC_OK && bsc_path_exists(out_dir) &&
+        (s = bsc_dir_lock_acquire(&lock, out_dir, NULL)) == BSC_OK)
+        s = bsc_remove_stale_temporaries(figs, NULL);
     if (s == BSC_OK && bsc_path_exists(yaml))
         s = bsc_pipeline_load(yaml, NULL, 0, &p);
     if (s == BSC_OK)
@@ -124,6 +131,8 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
     bsc_runs_free(runs, n_runs);
     bsc_registry_free(reg);
     bsc_pipeline_free(p);
+    bsc_dir_lock_release(&lock);
     free(yaml);
+    free(figs);
     return s;
 }

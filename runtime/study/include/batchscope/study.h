@@ -57,7 +57,9 @@ BSC_API int bsc_study_mark_crashed(const char *reason);
 
 /* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
  * `report:` names, else the one loaded) drawn from the files in out_dir
- * alone, with no device. Progress lines go to log (NULL: quiet). */
+ * alone, with no device. Progress lines go to log (NULL: quiet). It takes
+ * out_dir's lock (BSC_ERR_BUSY while a study runs there) and sweeps the
+ * figures a killed report left half written. */
 BSC_API bsc_status bsc_study_report(const char *out_dir, FILE *log);
 
 /* What `batchscope check` does: everything bsc_study_run checks before it
