@@ -142,17 +142,17 @@ static bsc_status add_row(bsc_table *t, const bsc_run_result *r, const char *q, 
     bsc_status s;
     char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb))) !=
             BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "quantity", q)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_QUANTITY, q)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "value", value)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_VALUE, value)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "std_err", se)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "seconds", seconds)) != BSC_OK)
         return s;
-    return bsc_metrics_set_str(&row, "status", "ok");
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
 }
 
 /* What ana_for_each_run hands the callbacks. */
@@ -169,11 +169,11 @@ static bsc_status skip_row(void *user, const char *run, size_t batch_size, const
     bsc_metrics_row row;
     bsc_status s;
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", run)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", batch_size ? (double)batch_size : NAN)) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
             BSC_OK)
         return s;
-    return bsc_metrics_set_str(&row, "status", why);
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
 }
 
 static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *r,
@@ -206,7 +206,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         goto cleanup;
     double t1 = bsc_now();
     for (long k = 0, first = 0; k < h->top_k; first += iters[k], k++)
-        if ((s = add_row(t, r, "eigenvalue", (int)k + 1, lambda[k], NAN, iters[k],
+        if ((s = add_row(t, r, BSC_QUANTITY_EIGENVALUE, (int)k + 1, lambda[k], NAN, iters[k],
                          c.stamp[first + iters[k]] - c.stamp[first])) != BSC_OK)
             goto cleanup;
     if (h->trace_samples > 0) {
@@ -214,7 +214,7 @@ static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *
         long before = c.products;
         if ((s = ana_hutchinson(np, (int)h->trace_samples, st->seed, hvp, &c, &tr, &se)) !=
                 BSC_OK ||
-            (s = add_row(t, r, "trace", 0, tr, se, c.products - before,
+            (s = add_row(t, r, BSC_QUANTITY_TRACE, 0, tr, se, c.products - before,
                          bsc_now() - t1)) != BSC_OK)
             goto cleanup;
     }
@@ -241,8 +241,9 @@ static bsc_status post(void *self, const bsc_study *st)
     bsc_table *t = NULL;
     char *path = NULL;
     bsc_status s = bsc_table_new(&t);
-    static const char *const cols[] = {"run", "batch_size", "quantity", "k", "value", "std_err",
-                                       "hv_products", "seconds", "status"};
+    static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_QUANTITY, "k",
+                                       BSC_COL_VALUE, "std_err", "hv_products", "seconds",
+                                       BSC_COL_STATUS};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     hess_job job = {h, st, t};
@@ -253,7 +254,7 @@ static bsc_status post(void *self, const bsc_study *st)
     if (rs == BSC_ERR_INTERRUPTED || s != BSC_OK)
         goto cleanup;
     char *err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
-    if ((s = ana_out_path(st, "hessian.csv", &path)) == BSC_OK)
+    if ((s = ana_out_path(st, BSC_FILE_HESSIAN, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
     if (s == BSC_OK && rs != BSC_OK)
         bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));

@@ -307,20 +307,22 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
     bsc_metrics_row row;
     char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb))) !=
             BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "eps", eps)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "variant", subspace ? "subspace" : "full")) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_EPS, eps)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_VARIANT,
+                                 subspace ? BSC_VARIANT_SUBSPACE : BSC_VARIANT_FULL)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "f0", f0)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "fmax", fmax)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "sharpness", 100.0 * (fmax - f0) / (1.0 + f0))) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_SHARPNESS, 100.0 * (fmax - f0) / (1.0 + f0))) !=
+            BSC_OK ||
         (s = bsc_metrics_set(&row, "iterations", res.iterations)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "evaluations", res.evaluations)) != BSC_OK)
         goto cleanup;
     if ((s = bsc_metrics_set(&row, "seconds", bsc_now() - t0)) == BSC_OK &&
         (s = bsc_metrics_set_str(&row, "stop", res.task)) == BSC_OK)
-        s = bsc_metrics_set_str(&row, "status", "ok");
+        s = bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
 cleanup:
     bsc_tensor_free(&c.z);
     bsc_tensor_free(&c.g);
@@ -364,11 +366,11 @@ static bsc_status skip_row(void *user, const char *run, size_t batch_size, const
     bsc_metrics_row row;
     bsc_status s;
     if ((s = bsc_table_add_row(j->t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", run)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", batch_size ? (double)batch_size : NAN)) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
             BSC_OK)
         return s;
-    return bsc_metrics_set_str(&row, "status", why);
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
 }
 
 static bsc_status post(void *self, const bsc_study *st)
@@ -381,9 +383,10 @@ static bsc_status post(void *self, const bsc_study *st)
     if ((s = bsc_table_new(&t)) != BSC_OK)
         return s;
     /* Declared up front so the header is complete even for zero rows. */
-    static const char *const cols[] = {"run", "batch_size", "eps", "variant", "f0", "fmax",
-                                       "sharpness", "iterations", "evaluations", "seconds",
-                                       "stop", "status"};
+    static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_EPS,
+                                       BSC_COL_VARIANT, "f0", "fmax", BSC_COL_SHARPNESS,
+                                       "iterations", "evaluations", "seconds", "stop",
+                                       BSC_COL_STATUS};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     sharp_job job = {sh, st, &a, t};
@@ -393,7 +396,7 @@ static bsc_status post(void *self, const bsc_study *st)
     if (s != BSC_OK || rs == BSC_ERR_INTERRUPTED)
         goto cleanup;
     err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
-    if ((s = ana_out_path(st, "sharpness.csv", &path)) == BSC_OK)
+    if ((s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
     if (s == BSC_OK && rs != BSC_OK)
         bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));

@@ -4,6 +4,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 #include <dirent.h>
@@ -146,7 +147,7 @@ static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_resu
     *keep = 0;
     memset(r, 0, sizeof *r);
     char *dir = bsc_strdup_printf("%s/%s", runs_dir, entry);
-    char *json = dir ? bsc_strdup_printf("%s/run.json", dir) : NULL;
+    char *json = dir ? bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir) : NULL;
     char *name = NULL, *status = NULL;
     bsc_run_record *rec = NULL;
     struct stat st;
@@ -198,7 +199,7 @@ bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result ***runs, size_t *n)
 {
     *runs = NULL;
     *n = 0;
-    char *runs_dir = bsc_strdup_printf("%s/runs", out_dir);
+    char *runs_dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR, out_dir);
     if (!runs_dir)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     DIR *d = opendir(runs_dir);
@@ -287,7 +288,7 @@ int bsc_run_usable(const bsc_run_result *r)
 bsc_status bsc_run_metrics_read(const char *run_dir, int epochs_done, bsc_table **out)
 {
     *out = NULL;
-    char *path = bsc_strdup_printf("%s/metrics.csv", run_dir);
+    char *path = bsc_strdup_printf("%s/%s", run_dir, BSC_FILE_METRICS);
     bsc_table *t = NULL;
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
@@ -300,11 +301,11 @@ bsc_status bsc_run_metrics_read(const char *run_dir, int epochs_done, bsc_table 
         s = bsc_fail_context(BSC_ERR_DATA, "garbled metrics.csv");
         goto cleanup;
     }
-    long ce = bsc_table_find(t, "epoch"), cl = bsc_table_find(t, "train_loss");
+    long ce = bsc_table_find(t, BSC_COL_EPOCH), cl = bsc_table_find(t, BSC_COL_TRAIN_LOSS);
     size_t n = bsc_table_n_rows(t);
     if (ce < 0 || cl < 0) {
         s = bsc_fail(BSC_ERR_DATA, "%s:1: not a metrics table (no '%s' column): garbled?", path,
-                     ce < 0 ? "epoch" : "train_loss");
+                     ce < 0 ? BSC_COL_EPOCH : BSC_COL_TRAIN_LOSS);
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++) {

@@ -7,6 +7,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
+#include "batchscope/results.h"
 #include "batchscope/version.h"
 #include "study_internal.h"
 
@@ -176,7 +177,7 @@ bsc_status bsc_study_write_manifest(study *st, const char *status, const char *e
 {
     bsc_manifest *m = NULL;
     char abi[32], now[32];
-    char *path = bsc_strdup_printf("%s/manifest.json", st->out);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
     bsc_status s = path ? bsc_manifest_new(&m) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s != BSC_OK)
         goto cleanup;

@@ -4,6 +4,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
+#include "batchscope/results.h"
 #include "batchscope/runs.h"
 #include "study_internal.h"
 
@@ -22,8 +23,8 @@ static bsc_status check_kept_runs(const study *st)
     const bsc_training_cfg *tc = &st->p->training;
     bsc_status s = BSC_OK;
     for (size_t i = 0; s == BSC_OK && st->p->has_training && i < tc->n_runs; i++) {
-        char *dir = bsc_strdup_printf("%s/runs/%s", st->out, tc->runs[i].name);
-        char *json = dir ? bsc_strdup_printf("%s/run.json", dir) : NULL;
+        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, tc->runs[i].name);
+        char *json = dir ? bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir) : NULL;
         bsc_run_record *r = NULL;
         bsc_table *t = NULL;
         if (!json)
@@ -45,7 +46,7 @@ static bsc_status check_kept_runs(const study *st)
 /* The pipeline a resume continues must be the one that started it. */
 static bsc_status check_same_pipeline(const study *st)
 {
-    char *saved = bsc_strdup_printf("%s/pipeline.yaml", st->out);
+    char *saved = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
     char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
     char *a = NULL, *b = NULL;
     bsc_status s = BSC_OK;
@@ -73,7 +74,7 @@ static bsc_status check_same_pipeline(const study *st)
  * lock held nobody else writes here, so every one is stale. */
 static bsc_status sweep_temporaries(const study *st)
 {
-    static const char *const subdirs[] = {"", "/analyses", "/figures"};
+    static const char *const subdirs[] = {"", "/" BSC_ANALYSES_DIR, "/" BSC_FIGURES_DIR};
     bsc_status s = BSC_OK;
     for (size_t i = 0; s == BSC_OK && i < sizeof subdirs / sizeof *subdirs; i++) {
         char *d = bsc_strdup_printf("%s%s", st->out, subdirs[i]);
@@ -82,7 +83,7 @@ static bsc_status sweep_temporaries(const study *st)
     }
     const bsc_training_cfg *tc = &st->p->training;
     for (size_t i = 0; s == BSC_OK && st->p->has_training && i < tc->n_runs; i++) {
-        char *d = bsc_strdup_printf("%s/runs/%s", st->out, tc->runs[i].name);
+        char *d = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, tc->runs[i].name);
         s = d ? bsc_remove_stale_temporaries(d, NULL) : bsc_fail(BSC_ERR_NOMEM, "oom");
         free(d);
     }
@@ -131,7 +132,7 @@ bsc_status bsc_study_choose_out(study *st)
             s = sweep_temporaries(st);
         return s;
     }
-    char *manifest = bsc_strdup_printf("%s/manifest.json", st->out);
+    char *manifest = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
     int exists = manifest && bsc_path_exists(manifest);
     free(manifest);
     if (exists)

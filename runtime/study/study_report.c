@@ -81,7 +81,7 @@ bsc_status bsc_report_draw(const bsc_type *type, void *self, const bsc_study *sv
     BSC_PLUGIN_CALL(type, "draw", s = ((const bsc_report_ops *)type->ops)->draw(self, sv));
     if (s != BSC_OK)
         return bsc_fail_context(s, "report %s", type->name);
-    char *html = bsc_strdup_printf("%s/report.html", sv->out_dir);
+    char *html = bsc_strdup_printf("%s/" BSC_FILE_REPORT_HTML, sv->out_dir);
     if (html && log && bsc_path_exists(html))
         fprintf(log, "batchscope: report in %s\n", html);
     free(html);
@@ -97,8 +97,8 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
     const bsc_type *t = NULL;
     void *self = NULL;
     bsc_dir_lock lock = {-1, NULL};
-    char *yaml = bsc_strdup_printf("%s/pipeline.yaml", out_dir);
-    char *figs = bsc_strdup_printf("%s/figures", out_dir);
+    char *yaml = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, out_dir);
+    char *figs = bsc_strdup_printf("%s/" BSC_FIGURES_DIR, out_dir);
     bsc_status s = yaml && figs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     /* Not while a study writes there (its files are half there), and with
      * the lock held, figures a killed report left half drawn are swept. */
