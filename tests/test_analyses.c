@@ -1057,6 +1057,52 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Issue 12: a dataset without a test split gave NaN test metrics with no
+ * word; now the study says so (even when quiet). A batch larger than the
+ * training split is the whole split, not a failed allocation. */
+static void test_no_test_split_warned(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("ana");
+    write_dataset(dir);
+    static const char *text =
+        "version: 1\nname: notest\nseed: 5\n"
+        "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+        "  test: {images: img0, labels: lbl0}\n  normalize: false\n  n_classes: 3\n"
+        "model:\n  - {type: flatten}\n  - {type: dense, units: 3}\n"
+        "training:\n  epochs: 1\n  batch_sizes: [1000000000]\n  eval_batch_size: 48\n";
+    /* IDX files of no examples: the test split is empty */
+    const uint8_t img0[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2};
+    const uint8_t lbl0[8] = {0, 0, 8, 1, 0, 0, 0, 0};
+    char *p0 = bsc_strdup_printf("%s/img0", dir), *p1 = bsc_strdup_printf("%s/lbl0", dir);
+    CHECK(bsc_write_file_atomic(p0, img0, sizeof img0));
+    CHECK(bsc_write_file_atomic(p1, lbl0, sizeof lbl0));
+    free(p0);
+    free(p1);
+    char *yaml = bsc_strdup_printf("%s/notest.yaml", dir), *out = bsc_strdup_printf("%s/o", dir);
+    CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
+    FILE *log = tmpfile();
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = out;
+    o.quiet = 1;
+    o.log = log;
+    bsc_status s = bsc_study_run(&o);
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    rewind(log);
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, log);
+    buf[n] = '\0';
+    fclose(log);
+    if (!strstr(buf, "warning: dataset idx has no test examples"))
+        fail_msg("log: %s", buf);
+    free(yaml);
+    free(out);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_surface_interrupted_and_resumed(void **state)
 {
     (void)state;
@@ -1152,6 +1198,7 @@ int main(void)
         cmocka_unit_test(test_linear_softmax_end_to_end),
         cmocka_unit_test(test_named_runs),
         cmocka_unit_test(test_surface_interrupted_and_resumed),
+        cmocka_unit_test(test_no_test_split_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

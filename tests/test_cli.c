@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,6 +439,74 @@ static void test_check_opens_named_files(void **state)
     free(dir);
 }
 
+/* Issue 12's smaller findings, each where a user meets it. */
+static void test_small_findings(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    int rc;
+    char args[2048];
+    /* --device '' is no selector (it used to mean auto) */
+    char *yaml = tu_write(dir, "p.yaml", device_only);
+    snprintf(args, sizeof args, "run '%s' --device '' --out '%s/o'", yaml, dir);
+    char *out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "option --device needs a value"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a pipeline that is a directory (it was "byte 0: input error") */
+    snprintf(args, sizeof args, "check '%s'", dir);
+    out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "a directory, not a YAML file"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a rate of .inf is refused like .nan */
+    char *inf = tu_write(dir, "inf.yaml", "version: 1\nname: x\ntraining: {epochs: 1, "
+                         "batch_sizes: [4], optimizer: {type: sgd, lr: .inf}}\n");
+    snprintf(args, sizeof args, "check '%s'", inf);
+    free(inf);
+    out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "training.optimizer.lr must be a finite number > 0, got '.inf'"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a dataset file that is a directory, /dev/zero or a FIFO is named as
+     * what it is (it was "not found"), before anything reads it */
+    char *fifo = strdup(tu_path(dir, "fifo"));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *bad[][2] = {{"/dev/zero", "not a regular file"}, {fifo, "not a regular file"},
+                            {dir, "a directory, not a data file"}};
+    for (int k = 0; k < 3; k++) {
+        char text[1024];
+        snprintf(text, sizeof text, "version: 1\nname: x\ndataset: {format: idx, n_classes: 3, "
+                 "train: {images: '%s', labels: '%s'}}\nmodel:\n  - {type: flatten}\n"
+                 "training: {epochs: 1, batch_sizes: [4]}\n", bad[k][0], bad[k][0]);
+        free(yaml);
+        yaml = tu_write(dir, "data.yaml", text);
+        snprintf(args, sizeof args, "check '%s'", yaml);
+        out = run_cli(args, &rc);
+        if (rc != 2 || !strstr(out, bad[k][1]) || !strstr(out, "data.yaml:3:"))
+            fail_msg("%s: rc %d: %s", bad[k][0], rc, out);
+        free(out);
+    }
+    free(fifo);
+    if (access(FMNIST_IMAGES, R_OK) == 0) {
+        /* a layer too large for the kernels is the pipeline's error (exit 2),
+         * and has nothing to do with the batch */
+        free(yaml);
+        yaml = tu_write(dir, "big.yaml", "version: 1\nname: x\n"
+                        "dataset: {name: fashion-mnist, subset: 0, test_subset: 64}\n"
+                        "model:\n  - {type: flatten}\n  - {type: dense, units: 3000000}\n"
+                        "training: {epochs: 1, batch_sizes: [4]}\n");
+        snprintf(args, sizeof args, "check '%s'", yaml);
+        out = run_cli(args, &rc);
+        if (rc != 2 || !strstr(out, "make the layer smaller") || strstr(out, "smaller batch"))
+            fail_msg("rc %d: %s", rc, out);
+        free(out);
+    }
+    free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* The README's option tables are the descriptors' own lists, as
  * `batchscope plugins --markdown` prints them: a type or option added,
  * renamed or re-defaulted without the README fails here. */
@@ -479,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_crash_names_plugin),
         cmocka_unit_test(test_results_directory_locked),
         cmocka_unit_test(test_check_opens_named_files),
+        cmocka_unit_test(test_small_findings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -343,7 +343,7 @@ static void test_wrong_types_and_ranges(void **state)
     load_fails("lr.yaml",
                "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [1]\n  optimizer: {lr: 0}\n",
                NULL, 0, BSC_ERR_INVALID,
-               "5:19: training.optimizer.lr must be a number > 0, got '0'");
+               "5:19: training.optimizer.lr must be a finite number > 0, got '0'");
     load_fails("nesterov.yaml",
                "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [1]\n"
                "  optimizer: {nesterov: true}\n",

@@ -126,13 +126,15 @@ static bsc_status get_double(const bsc_node *map, const char *where, const char 
         *out = def;
         return BSC_OK;
     }
-    if (bsc_node_to_double(v, -INFINITY, INFINITY, &x) == BSC_OK &&
+    /* Finite always: an unbounded range means "any size", not ".inf" (a
+     * rate of .inf passed check and diverged at the first step). */
+    if (bsc_node_to_double(v, -INFINITY, INFINITY, &x) == BSC_OK && isfinite(x) &&
         ((open & LO_OPEN) ? x > min : x >= min) && ((open & HI_OPEN) ? x < max : x <= max)) {
         *out = x;
         return BSC_OK;
     }
     if (isinf(max))
-        snprintf(what, sizeof what, "a number %s %g", (open & LO_OPEN) ? ">" : ">=", min);
+        snprintf(what, sizeof what, "a finite number %s %g", (open & LO_OPEN) ? ">" : ">=", min);
     else
         snprintf(what, sizeof what, "a number in %c%g, %g%c", (open & LO_OPEN) ? '(' : '[', min,
                  max, (open & HI_OPEN) ? ')' : ']');

@@ -170,6 +170,11 @@ static bsc_status bind_training(study *st)
     for (size_t i = 0; i < tc->n_runs; i++)
         if (tc->runs[i].batch_size > max_bs)
             max_bs = tc->runs[i].batch_size;
+    /* A batch larger than the training split is the whole split (one step
+     * per epoch): buffers for more rows than there are would only fail to
+     * allocate, naming a tensor instead of the batch size. */
+    if (st->data.train.n && (size_t)max_bs > st->data.train.n)
+        max_bs = (long)st->data.train.n;
     size_t max_batch = (size_t)(max_bs > tc->eval_batch_size ? max_bs : tc->eval_batch_size);
     if ((s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
         (s = bsc_evaluator_create(st->model, &st->data, (size_t)tc->eval_batch_size,
@@ -190,6 +195,10 @@ static bsc_status bind_training(study *st)
     if (!st->opt->quiet)
         fprintf(st->log, "batchscope: model %zu parameters, %s: %zu train / %zu test examples\n",
                 np, st->dcfg.name, st->data.train.n, st->data.test.n);
+    /* Said even when quiet: every test column of every table will be NaN. */
+    if (!st->data.test.n)
+        fprintf(st->log, "batchscope: warning: dataset %s has no test examples: test loss and "
+                "accuracy are not measured (NaN in metrics.csv)\n", st->dcfg.name);
 
     bsc_trainer *t = &st->tr;
     t->ctx = st->ctx;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 /* Deeper nesting than this is certainly not a pipeline, and the builder is
@@ -425,6 +426,12 @@ bsc_status bsc_node_parse_file(const char *path, bsc_node **root)
     if (!(f = fopen(path, "rb")))
         return bsc_fail(errno == ENOENT ? BSC_ERR_NOT_FOUND : BSC_ERR_IO, "%s: %s", path,
                         strerror(errno));
+    /* A directory opens, and then fails as "byte 0: input error". */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return bsc_fail(BSC_ERR_INVALID, "%s: a directory, not a YAML file", path);
+    }
     if (!yaml_parser_initialize(&b.parser)) {
         fclose(f);
         return bsc_fail(BSC_ERR_NOMEM, "out of memory initializing the YAML parser");
