@@ -9,11 +9,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -781,6 +784,58 @@ static void test_nan_results_never_sink_the_report(void **state)
     free(dir);
 }
 
+/* The temporaries under OUT/figures and OUT (a figure or the page half
+ * written). */
+static int count_temporaries(const char *dir)
+{
+    int n = 0;
+    const char *sub[] = {"", "/figures"};
+    for (int k = 0; k < 2; k++) {
+        char *d = bsc_strdup_printf("%s%s", dir, sub[k]);
+        DIR *h = opendir(d);
+        struct dirent *e;
+        while (h && (e = readdir(h)))
+            n += strstr(e->d_name, ".tmp.") != NULL;
+        if (h)
+            closedir(h);
+        free(d);
+    }
+    return n;
+}
+
+/* Issue 12: `batchscope report` killed while it drew left
+ * figures/<x>.png.tmp.<pid> behind. SIGTERM, SIGINT and SIGHUP remove the
+ * file being written before the process ends; killed at several moments,
+ * no temporary may remain. */
+static void test_killed_report_leaves_no_temporary(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = full_results("report-kill");
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int k = 0; k < 9; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(BSC_CLI, BSC_CLI, "report", dir, (char *)NULL);
+            _exit(127);
+        }
+        usleep((useconds_t)(150000 + 120000 * k));
+        kill(pid, sigs[k % 3]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (count_temporaries(dir))
+            fail_msg("a temporary was left after signal %d at %d ms", sigs[k % 3],
+                     150 + 120 * k);
+    }
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* s as PLplot's SVG writes text: every character a hex entity. */
 static char *svg_text(const char *s)
 {
@@ -936,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_named_runs),
         cmocka_unit_test(test_other_files),
         cmocka_unit_test(test_nan_results_never_sink_the_report),
+        cmocka_unit_test(test_killed_report_leaves_no_temporary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,7 +141,9 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--set") || !strcmp(a, "--out") ||
                     (allow_run_opts && (!strcmp(a, "--device") || !strcmp(a, "--resume")));
-        if (takes && !val)
+        /* An empty value is no value: `--device ''` must not quietly mean
+         * auto, nor `--out ''` the default directory. */
+        if (takes && (!val || !*val))
             return usage_error(usage, "option %s needs a value", a);
         if (!strcmp(a, "--set"))
             (*overrides)[o->n_overrides++] = argv[++i];
