@@ -302,6 +302,17 @@ static void test_crash_names_plugin(void **state)
                      "/crash.so"))
         fail_msg("%s", out);
     free(out);
+    /* its entry point, and a bad descriptor pointer it returns */
+    const char *where[] = {"entry", "badptr"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "{ TP_CRASH=%s '%s' check '%s'; echo rc=$?; }", where[k],
+                 BSC_CLI, yaml);
+        assert_int_equal(tu_run(cmd, &out), 0);
+        if (!strstr(out, "rc=139") || !strstr(out, "while loading the plugin " BSC_TEST_PLUGIN_DIR
+                                                   "/crash.so"))
+            fail_msg("%s: %s", where[k], out);
+        free(out);
+    }
     if (access(FMNIST_IMAGES, R_OK) == 0) {
         snprintf(cmd, sizeof cmd, "{ TP_CRASH=forward '%s' run '%s' --out '%s/o2' --quiet; "
                  "echo rc=$?; }", BSC_CLI, yaml, dir);

@@ -303,15 +303,14 @@ static bsc_status load_file(bsc_registry *r, const char *path, const char *origi
     /* POSIX guarantees a data pointer from dlsym converts to a function
      * pointer; memcpy keeps ISO C from complaining about the cast. */
     memcpy(&entry, &sym, sizeof entry);
+    /* The entry point, and reading the descriptor it returns (a bad
+     * pointer crashes there), run inside the plugin's load scope. */
     bsc_plugin_scope sc;
     bsc_plugin_enter_load(&sc, path);
     d = entry();
+    st = d ? check_desc(r, path, d)
+           : bsc_fail(BSC_ERR_PLUGIN, "%s: %s() returned NULL", path, BSC_PLUGIN_ENTRY_SYMBOL);
     bsc_plugin_leave(&sc);
-    if (!d) {
-        st = bsc_fail(BSC_ERR_PLUGIN, "%s: %s() returned NULL", path, BSC_PLUGIN_ENTRY_SYMBOL);
-        goto cleanup;
-    }
-    st = check_desc(r, path, d);
     if (st != BSC_OK)
         goto cleanup;
     st = add_plugin(r, path, real, origin, handle, d);

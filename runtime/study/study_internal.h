@@ -88,8 +88,8 @@ BSC_INTERNAL void bsc_study_release_out(study *st, int keep);
 
 /* Writes OUT/manifest.json from what the study has so far (device,
  * plugins, dataset, the runs' outcomes) with this status and error (may be
- * NULL). While the status is "running" it also prepares the text
- * bsc_study_mark_crashed writes; any other status drops it. */
+ * NULL), and prepares the same manifest marked "crashed" for
+ * bsc_study_mark_crashed, until bsc_study_crash_text_drop. */
 BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
                                                  const char *error);
 /* Drops the prepared crash text (the study is over). */

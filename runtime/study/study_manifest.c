@@ -195,11 +195,10 @@ bsc_status bsc_study_write_manifest(study *st, const char *status, const char *e
     m->seconds = bsc_now() - st->t0;
     if ((s = fill_manifest(st, m)) == BSC_OK)
         s = bsc_manifest_write(path, m);
-    /* Only a study still running can crash into this manifest. */
-    if (s == BSC_OK && strcmp(status, "running") == 0)
+    /* Until bsc_study_run returns (the report is drawn after the final
+     * manifest), a crash turns this manifest into a crashed one. */
+    if (s == BSC_OK)
         prepare_crash_text(m, path);
-    else if (s == BSC_OK)
-        bsc_study_crash_text_drop();
 cleanup:
     bsc_manifest_free(m);
     free(path);

@@ -1,6 +1,7 @@
 /* Test plugin "crash": a layer that crashes where the environment says,
  * for the crash handler's tests. TP_CRASH=load segfaults in the plugin's
- * constructor (while it is dlopen'ed), TP_CRASH=forward in the layer's
+ * constructor (while it is dlopen'ed), =entry in its entry point, =badptr
+ * returns a bad descriptor pointer, =forward crashes in the layer's
  * forward; unset, it is a harmless identity (the loader tests may load
  * it). */
 #include <stdlib.h>
@@ -37,5 +38,19 @@ static bsc_status c_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
 BSC_LAYER_TYPE(tp_crash, "tp_crash", "test layer: crashes where TP_CRASH says", BSC_NO_OPTIONS,
                .create = l_create, .forward = c_forward, .backward = l_backward);
 
-#define TYPES(X) X(tp_crash)
-BSC_PLUGIN("crash", "0.0.1", TYPES)
+/* The entry point by hand (not BSC_PLUGIN), to crash in it
+ * (TP_CRASH=entry) or hand the host a bad descriptor pointer
+ * (TP_CRASH=badptr). */
+static const bsc_type *const types[] = {&tp_crash_type, NULL};
+static const bsc_plugin_desc desc = {BSC_ABI_MAJOR, BSC_ABI_MINOR, sizeof(bsc_plugin_desc),
+                                     "crash", "0.0.1", types};
+
+BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void);
+BSC_PLUGIN_EXPORT const bsc_plugin_desc *bsc_plugin_entry(void)
+{
+    crash_if("entry");
+    const char *v = getenv("TP_CRASH");
+    if (v && strcmp(v, "badptr") == 0)
+        return (const bsc_plugin_desc *)(uintptr_t)16;
+    return &desc;
+}
