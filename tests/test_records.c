@@ -212,6 +212,7 @@ static void test_manifest_round_trip(void **state)
     d->type = "CPU";
     d->compute_units = 16;
     d->global_mem = 68719476736;
+    d->gemm = "host";
     d->platform_vendor = "The pocl project";
     bsc_manifest_versions *v;
     assert_int_equal(bsc_manifest_set_versions(m, &v), BSC_OK);
@@ -301,6 +302,7 @@ static void test_manifest_round_trip(void **state)
     assert_string_equal(back->overrides[1], "seed=\"7\"");
     assert_int_equal(back->device->compute_units, 16);
     assert_true(back->device->global_mem == 68719476736);
+    assert_string_equal(back->device->gemm, "host");
     assert_int_equal(back->n_plugins, 2);
     assert_string_equal(back->plugins[1]->name, "observers");
     assert_string_equal(back->plugins[1]->path, "/x/bsc_observers.so");

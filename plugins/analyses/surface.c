@@ -26,6 +26,10 @@
  *
  * The grid resumes: finished points go to <csv>.partial as they are
  * computed and a rerun (batchscope run --resume) computes only the rest.
+ *
+ * A run that diverged or did not finish gets no surface (and a plane
+ * through one is not drawn); a run whose grid fails does not stop the
+ * others (the analysis then fails naming it).
  */
 #include "analyses.h"
 
@@ -191,37 +195,45 @@ static uint64_t fnv(uint64_t h, const float *v, size_t n)
 }
 
 /* What a grid point evaluates: params = c[0] p[0] + c[1] p[1] + c[2] p[2]
- * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane. */
+ * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane.
+ * The evaluator's family of these points shares the first layer's work
+ * between them where the model allows (bsc_eval_family_create). */
 typedef struct point_ctx {
     const bsc_study *st;
     size_t subset;
     int plane;
     const bsc_tensor *p[3], *q[3];   /* params (and states, plane) */
     double pc, ps;                   /* plane: a = x - y*ps*pc, b = y*ps */
+    bsc_eval_family *fam;
 } point_ctx;
 
 static bsc_status eval_point(void *user, double x, double y, double *loss, double *acc)
 {
     point_ctx *pc = user;
-    bsc_model *m = pc->st->model;
-    bsc_context *ctx = pc->st->ctx;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
     bsc_status s = ana_interrupted(pc->st);
     if (s != BSC_OK)
         return s;
+    float c[3] = {1.0f, (float)x, (float)y};
     if (pc->plane) {
         double a = x - y * pc->ps * pc->pc, b = y * pc->ps;
-        float c0 = (float)(1.0 - a - b), c1 = (float)a, c2 = (float)b;
-        if ((s = ana_lincomb(ctx, np, c0, pc->p[0], c1, pc->p[1], c2, pc->p[2],
-                             bsc_model_params(m))) != BSC_OK ||
-            (ns && (s = ana_lincomb(ctx, ns, c0, pc->q[0], c1, pc->q[1], c2, pc->q[2],
-                                    bsc_model_state(m))) != BSC_OK))
-            return s;
-    } else if ((s = ana_lincomb(ctx, np, 1.0f, pc->p[0], (float)x, pc->p[1], (float)y,
-                                pc->p[2], bsc_model_params(m))) != BSC_OK) {
-        return s;
+        c[0] = (float)(1.0 - a - b), c[1] = (float)a, c[2] = (float)b;
     }
-    return bsc_eval_loss(pc->st->eval, BSC_SPLIT_TRAIN, pc->subset, loss, acc);
+    return bsc_eval_family_loss(pc->fam, c, loss, acc);
+}
+
+/* The family of the grid's points, its path said in the study's log. */
+static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *pc)
+{
+    size_t nb = pc->p[2] ? 3 : 2;
+    int states = pc->plane && bsc_model_n_state(st->model);
+    bsc_status s = bsc_eval_family_create(st->eval, nb, pc->p, states ? pc->q : NULL,
+                                          BSC_SPLIT_TRAIN, pc->subset, &pc->fam);
+    if (s == BSC_OK) {
+        char line[300];
+        snprintf(line, sizeof line, "%s: %s", stem, bsc_eval_family_mode(pc->fam));
+        bsc_study_log(st, line);
+    }
+    return s;
 }
 
 /* Runs the grid into OUT/analyses/<stem>.csv through <stem>.csv.partial. */
@@ -242,7 +254,11 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
     gp.st = st;
     gp.label = label;
     if (s == BSC_OK)
+        s = open_family(st, stem, pc);
+    if (s == BSC_OK)
         s = ana_grid_run(&gp, partial, signature, eval_point, pc, loss, acc, NULL);
+    bsc_eval_family_free(pc->fam);
+    pc->fam = NULL;
     if (s == BSC_OK)
         s = bsc_table_new(&t);
     for (int j = 0; s == BSC_OK && j < g->ny; j++)
@@ -250,12 +266,14 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
             size_t idx = (size_t)j * (size_t)g->nx + (size_t)i;
             bsc_metrics_row row;
             if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-                (s = bsc_metrics_set(&row, "x", ana_linspace(g->x0, g->x1, g->nx, i))) != BSC_OK)
+                (s = bsc_metrics_set(&row, BSC_COL_X, ana_linspace(g->x0, g->x1, g->nx, i))) !=
+                    BSC_OK)
                 break;
             if (sf->dims == 2 &&
-                (s = bsc_metrics_set(&row, "y", ana_linspace(g->y0, g->y1, g->ny, j))) != BSC_OK)
+                (s = bsc_metrics_set(&row, BSC_COL_Y, ana_linspace(g->y0, g->y1, g->ny, j))) !=
+                    BSC_OK)
                 break;
-            if ((s = bsc_metrics_set(&row, "loss", loss[idx])) != BSC_OK ||
+            if ((s = bsc_metrics_set(&row, BSC_COL_LOSS, loss[idx])) != BSC_OK ||
                 (s = bsc_metrics_set(&row, "accuracy", acc[idx])) != BSC_OK)
                 break;
         }
@@ -297,21 +315,7 @@ static bsc_status make_directions(const surface *sf, const bsc_study *st, const 
     size_t np = bsc_model_n_params(m);
     for (int k = 0; k < sf->dims; k++) {
         if (sf->dir_path[k]) {
-            /* A direction file has no state tensors: read tensor by tensor. */
-            bsc_safetensors *f = NULL;
-            bsc_status s = bsc_safetensors_open(sf->dir_path[k], &f);
-            for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
-                const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
-                if (t->spec.role == BSC_ROLE_STATE)
-                    continue;
-                const bsc_st_info *info = bsc_safetensors_find(f, t->name);
-                if (!info || !bsc_shape_equal(&info->shape, &t->spec.shape))
-                    s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' %s", sf->dir_path[k], t->name,
-                                 info ? "has another shape than the model's" : "is missing");
-                else
-                    s = bsc_safetensors_read(f, t->name, d[k] + t->offset, t->numel);
-            }
-            bsc_safetensors_close(f);
+            bsc_status s = ana_read_params(m, sf->dir_path[k], d[k]);
             if (s != BSC_OK)
                 return s;
             continue;
@@ -350,7 +354,8 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
         s = make_directions(sf, st, w, d);
     char nb[32];
     const char *run_name = bsc_run_result_name(r, nb, sizeof nb);
-    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? "surface_%s" : "surface1d_%s",
+    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? BSC_PREFIX_SURFACE "%s"
+                                                                : BSC_PREFIX_SURFACE_1D "%s",
                                                   run_name)))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     static const char *const axis[2] = {"x", "y"};
@@ -385,7 +390,7 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
     if (s == BSC_OK) {
         point_ctx pc = {st, sf->subset, 0, {r->final_params, &dt[0],
                                             sf->dims == 2 ? &dt[1] : NULL}, {NULL, NULL, NULL},
-                        0, 0};
+                        0, 0, NULL};
         s = run_grid(sf, st, stem, &g, sig, &pc);
     }
     bsc_tensor_free(&dt[0]);
@@ -416,7 +421,7 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
         if (st->n_runs == 0)
             return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
                                  "plane: no run to take the initial weights from");
-        path = bsc_strdup_printf("%s/init.safetensors", st->runs[0]->dir);
+        path = bsc_strdup_printf("%s/" BSC_FILE_INIT_CHECKPOINT, st->runs[0]->dir);
         snprintf(name, 72, "init");
     } else {
         char nb[32];
@@ -447,8 +452,27 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
     return s;
 }
 
+/* A plane through a run that diverged or did not finish has no point to
+ * stand on: why (in buf), or NULL when every point is usable (init, the
+ * first run's initial weights, is usable whatever became of that run). */
+static const char *plane_unusable(const surface *sf, const bsc_study *st, char *buf, size_t len)
+{
+    for (int k = 0; k < 3; k++) {
+        const bsc_run_result *r;
+        const char *why = NULL;
+        if (sf->plane_at[k])
+            ana_pick_usable(st, sf->plane_at[k], &r, &why, buf, len);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
 static bsc_status plane_run(surface *sf, const bsc_study *st)
 {
+    char why[160];
+    if (plane_unusable(sf, st, why, sizeof why))
+        return BSC_OK;
     bsc_context *ctx = st->ctx;
     size_t np = bsc_model_n_params(st->model);
     bsc_tensor p[3], q[3];
@@ -489,8 +513,9 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         sf->y[0] = -0.5 * py;
         sf->y[1] = 1.5 * py;
     }
-    stem = bsc_strdup_printf("surface_plane_%s_%s_%s", pt_name[0], pt_name[1], pt_name[2]);
-    char *pname = stem ? bsc_strdup_printf("%s_points.csv", stem) : NULL;
+    stem = bsc_strdup_printf(BSC_PREFIX_SURFACE_PLANE "%s_%s_%s", pt_name[0], pt_name[1],
+                             pt_name[2]);
+    char *pname = stem ? bsc_strdup_printf("%s" BSC_SUFFIX_PLANE_POINTS, stem) : NULL;
     s = pname ? ana_out_path(st, pname, &ppath) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     free(pname);
     const double px[3] = {0, 1, c}, pyv[3] = {0, 0, py};
@@ -500,8 +525,8 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         bsc_metrics_row row;
         if ((s = bsc_table_add_row(t, &row)) == BSC_OK &&
             (s = bsc_metrics_set_str(&row, "point", sf->plane_pt[k])) == BSC_OK &&
-            (s = bsc_metrics_set(&row, "x", px[k])) == BSC_OK)
-            s = bsc_metrics_set(&row, "y", pyv[k]);
+            (s = bsc_metrics_set(&row, BSC_COL_X, px[k])) == BSC_OK)
+            s = bsc_metrics_set(&row, BSC_COL_Y, pyv[k]);
     }
     if (s == BSC_OK)
         s = bsc_table_write_csv(t, ppath);
@@ -514,7 +539,7 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK) {
         point_ctx pc = {st, sf->subset, 1, {&p[0], &p[1], &p[2]}, {&q[0], &q[1], &q[2]}, c,
-                        scale};
+                        scale, NULL};
         s = run_grid(sf, st, stem, &g, sig, &pc);
     }
 cleanup:
@@ -530,29 +555,37 @@ cleanup:
     return s;
 }
 
+/* The saved directions, before training. */
+static bsc_status check(void *self, const bsc_study *st)
+{
+    const surface *sf = self;
+    bsc_status s = BSC_OK;
+    for (int k = 0; s == BSC_OK && k < 2; k++)
+        if (sf->dir_path[k])
+            s = ana_check_file(st, sf->dir_path[k], 1, "surface.directions");
+    return s;
+}
+
+typedef struct surf_job {
+    const surface *sf;
+    const bsc_study *st;
+} surf_job;
+
+static bsc_status one_run(void *user, const bsc_run_result *r)
+{
+    const surf_job *j = user;
+    return surface_run(j->sf, j->st, r);
+}
+
 static bsc_status post(void *self, const bsc_study *st)
 {
     surface *sf = self;
-    const bsc_run_result *r;
-    bsc_status s;
     if (sf->plane)
         return plane_run(sf, st);
-    /* Every named run must exist before the first (long) grid. */
-    for (size_t i = 0; i < sf->n_runs; i++)
-        if ((s = ana_pick_run(st, sf->runs[i], &r)) != BSC_OK)
-            return s;
-    size_t n = sf->n_runs ? sf->n_runs : st->n_runs;
-    for (size_t i = 0; i < n; i++) {
-        char nb[32];
-        if (sf->n_runs)
-            ana_pick_run(st, sf->runs[i], &r);
-        else
-            r = st->runs[i];
-        if ((s = surface_run(sf, st, r)) != BSC_OK)
-            return bsc_fail_context(s, "surface of run %s",
-                                    bsc_run_result_name(r, nb, sizeof nb));
-    }
-    return BSC_OK;
+    /* One file per run: a run left out has none, and one that fails does
+     * not stop the others. */
+    surf_job job = {sf, st};
+    return ana_for_each_run(st, sf->runs, sf->n_runs, "surface", one_run, NULL, &job);
 }
 
 BSC_ANALYSIS_TYPE(ana_surface, "surface",
@@ -568,4 +601,5 @@ BSC_ANALYSIS_TYPE(ana_surface, "surface",
                            BSC_OPT("plane", BSC_OPT_LIST, "", "instead: the plane through three points (runs or init)")),
                .create = create,
                .run = post,
+               .check = check,
                .destroy = destroy);

@@ -41,6 +41,7 @@
  * Xgemm runtime/blas.c sets up; and it has no backward. So conv2d keeps
  * im2col + GEMM. */
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 
 /* CLBlast's tile sizes for the tuned PoCL Xgemm (MWG, NWG, KWG in
@@ -60,6 +61,7 @@ typedef struct conv2d {
     size_t P, Q;         /* output pixels per sample, weights per filter */
     size_t Qk, Qc, Qr;   /* Q padded: colT rows, col row length, dcolT rows */
     size_t Fp;           /* F padded: rows of ft, row length of t */
+    int host;            /* per sample on the host threads (conv_host.c) */
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor w, b, dw, db, ws;
@@ -151,7 +153,8 @@ static bsc_status conv_param_spec(void *self, int i, bsc_param_spec *out)
 static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
 {
     size_t N = max_batch * c->P;
-    n[0] = N * c->Qc;
+    size_t host = conv_host_scratch(c->Q, c->P, (size_t)c->F, bsc_host_threads());
+    n[0] = N * c->Qc > host ? N * c->Qc : host;
     n[1] = N * c->Fp;
     n[2] = c->Fp * c->Qk;
     n[3] = c->Fp * c->Qc;
@@ -239,6 +242,19 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
                         "more than the 2^31 the kernels can index", b->max_batch, worst);
     c->ctx = b->ctx;
     c->max_batch = b->max_batch;
+    /* The padding serves CLBlast's tiles only: the host BLAS takes any
+     * size, and padded it did up to 10x the work (the first conv's weight
+     * gradient, Q = 25 padded to 128 and F = 32 to 64). The workspace was
+     * sized for the padded matrices, an upper bound. */
+    if (bsc_gemm_active(c->ctx) == BSC_GEMM_HOST) {
+        c->Qk = c->Qc = c->Qr = c->Q;
+        c->Fp = (size_t)c->F;
+    }
+    /* With the host BLAS the whole convolution runs per sample on the host
+     * threads (conv_host.c); $BATCHSCOPE_CONV_HOST=0 keeps the batched
+     * OpenCL layout kernels around the host GEMMs (for measuring). */
+    const char *env = getenv("BATCHSCOPE_CONV_HOST");
+    c->host = bsc_gemm_active(c->ctx) == BSC_GEMM_HOST && !(env && !strcmp(env, "0"));
     c->w = *b->params[0];
     c->dw = *b->grads[0];
     if (c->bias) {
@@ -324,6 +340,9 @@ static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *
     if (m > c->max_batch)
         return bsc_fail(BSC_ERR_INVALID, "conv2d: batch %zu exceeds the bound %zu", m,
                         c->max_batch);
+    if (c->host)
+        return conv_host_forward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w,
+                                 c->bias ? &c->b : NULL, out, &c->big);
     size_t N = m * c->P;
     bsc_tensor colT = conv_take(&c->big, c->Qk * N), ft = conv_take(&c->mid, c->Fp * N);
     const bsc_tensor *wk = &c->w;
@@ -351,6 +370,18 @@ static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *
     return layers_run(c->ctx, c->k_to_nchw, m * (size_t)c->F, 11, a);
 }
 
+/* db[f] = the sum of dout over the batch and pixels of filter f. */
+static bsc_status conv_bias_grad(conv2d *c, size_t m, const bsc_tensor *dout)
+{
+    cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
+    bsc_status st;
+    if ((st = layers_offset(dout, &yo)) != BSC_OK || (st = layers_offset(&c->db, &so)) != BSC_OK)
+        return st;
+    bsc_karg s[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
+                    BSC_ARG(c->db.mem), BSC_ARG(so)};
+    return layers_run(c->ctx, c->k_chsum, (size_t)c->F, 7, s);
+}
+
 static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
                                 const bsc_tensor *out, const bsc_tensor *dout,
                                 bsc_tensor *din)
@@ -363,6 +394,12 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
         if ((st = bsc_tensor_fill(c->ctx, &c->dw, 0.0f)) != BSC_OK)
             return st;
         return c->bias ? bsc_tensor_fill(c->ctx, &c->db, 0.0f) : BSC_OK;
+    }
+    if (c->host) {
+        if (c->bias && (st = conv_bias_grad(c, m, dout)) != BSC_OK)
+            return st;
+        return conv_host_backward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w, dout, &c->dw,
+                                  din, &c->big);
     }
     size_t N = m * c->P;
     bsc_tensor col = conv_take(&c->big, N * c->Qc), t = conv_take(&c->mid, N * c->Fp);
@@ -378,16 +415,8 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     if (!direct && (st = conv_copy(c, &c->dwc, c->Qc, (size_t)c->F, c->Q, &c->dw,
                                    (size_t)c->F, c->Q)) != BSC_OK)
         return st;
-    if (c->bias) {
-        cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
-        if ((st = layers_offset(dout, &yo)) != BSC_OK ||
-            (st = layers_offset(&c->db, &so)) != BSC_OK)
-            return st;
-        bsc_karg s[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
-                        BSC_ARG(c->db.mem), BSC_ARG(so)};
-        if ((st = layers_run(c->ctx, c->k_chsum, (size_t)c->F, 7, s)) != BSC_OK)
-            return st;
-    }
+    if (c->bias && (st = conv_bias_grad(c, m, dout)) != BSC_OK)
+        return st;
     if (!din)
         return BSC_OK;
     /* Input gradient: dcolT [Qr, N] = Wr^T ft, K = Fp. The GEMM above has
@@ -442,4 +471,5 @@ BSC_LAYER_TYPE(layers_conv2d, "conv2d",
                .bind = conv_bind,
                .forward = conv_forward,
                .backward = conv_backward,
-               .destroy = conv_destroy);
+               .destroy = conv_destroy,
+               .linear_in_params = layers_linear_in_params);

@@ -122,7 +122,8 @@ static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor 
         return st;
     bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(d->b.mem), BSC_ARG(bo),
                     BSC_ARG(rows), BSC_ARG(cols)};
-    return layers_run(d->ctx, d->k_bias, m * n, 6, a);
+    size_t range[2] = {n, m};
+    return bsc_launch(d->ctx, d->k_bias, 6, a, 2, range, NULL);
 }
 
 static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -184,4 +185,5 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .bind = dense_bind,
                .forward = dense_forward,
                .backward = dense_backward,
-               .per_example_sqnorm = dense_sqnorm);
+               .per_example_sqnorm = dense_sqnorm,
+               .linear_in_params = layers_linear_in_params);

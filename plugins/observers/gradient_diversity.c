@@ -55,8 +55,9 @@ static bsc_status gd_run_start(void *self, const bsc_run_info *run)
     bsc_status s = obs_pe_series_start(&d->ps, run);
     if (s == BSC_OK)
         s = bsc_table_new(&d->table);
-    static const char *const cols[] = {"step", "epoch", "batch", "sum_sqnorm", "sum_norm",
-                                       "norm_of_sum", "diversity", "norm_ratio"};
+    static const char *const cols[] = {BSC_COL_STEP, BSC_COL_EPOCH, "batch", "sum_sqnorm",
+                                       "sum_norm", "norm_of_sum", BSC_COL_DIVERSITY,
+                                       BSC_COL_NORM_RATIO};
     for (size_t i = 0; s == BSC_OK && i < sizeof cols / sizeof cols[0]; i++)
         s = bsc_table_column(d->table, cols[i]);
     return s;
@@ -81,18 +82,18 @@ static bsc_status gd_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(d->table, &r)) != BSC_OK)
             break;
-        bsc_metrics_set(&r, "step", (double)ps->step[k]);
-        bsc_metrics_set(&r, "epoch", ps->epoch[k]);
+        bsc_metrics_set(&r, BSC_COL_STEP, (double)ps->step[k]);
+        bsc_metrics_set(&r, BSC_COL_EPOCH, ps->epoch[k]);
         bsc_metrics_set(&r, "batch", (double)ps->batch[k]);
         bsc_metrics_set(&r, "sum_sqnorm", sq);
         bsc_metrics_set(&r, "sum_norm", sn);
         bsc_metrics_set(&r, "norm_of_sum", nos);
-        bsc_metrics_set(&r, "diversity", (double)v[2] > 0 ? sq / (double)v[2] : NAN);
-        bsc_metrics_set(&r, "norm_ratio", sn > 0 ? nos / sn : NAN);
+        bsc_metrics_set(&r, BSC_COL_DIVERSITY, (double)v[2] > 0 ? sq / (double)v[2] : NAN);
+        bsc_metrics_set(&r, BSC_COL_NORM_RATIO, sn > 0 ? nos / sn : NAN);
     }
     ps->n = 0;
     if (s == BSC_OK)
-        s = obs_write_run_table(run, d->table, "gradient_diversity.csv");
+        s = obs_write_run_table(run, d->table, BSC_FILE_GRADIENT_DIVERSITY);
     return s;
 }
 

@@ -82,24 +82,27 @@ static void draw_interp(const rep *r, const void *data)
 
 bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
 {
-    static const char *const cols[] = {"train_loss", "test_loss", "train_acc", "test_acc"};
+    static const char *const cols[] = {BSC_COL_TRAIN_LOSS, BSC_COL_TEST_LOSS, BSC_COL_TRAIN_ACC,
+                                       BSC_COL_TEST_ACC};
+    const size_t lp = sizeof BSC_PREFIX_INTERPOLATE - 1;
     interp_fig d;
     memset(&d, 0, sizeof d);
-    char *rel = bsc_strdup_printf("analyses/%s", csv);
+    char *rel = bsc_strdup_printf(BSC_ANALYSES_DIR "/%s", csv);
     char *path = rel ? rep_path(r, rel) : NULL;
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t ca, c[4];
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/%s", csv);
-    else if (s == BSC_OK && (s = rep_col(t, path, "alpha", &ca)) == BSC_OK) {
-        d.has_test = bsc_table_find(t, "test_loss") >= 0;
+        s = rep_skip(f, "no %s", rel);
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_ALPHA, &ca)) == BSC_OK) {
+        d.has_test = bsc_table_find(t, BSC_COL_TEST_LOSS) >= 0;
         d.n = bsc_table_n_rows(t);
         char stem[160];
         size_t len = strlen(csv);
         /* interpolate_<A>_<B>.csv by run name (see the interpolate analysis) */
-        if (len > 16 && !strncmp(csv, "interpolate_", 12) && len - 16 < sizeof stem) {
-            snprintf(stem, sizeof stem, "%.*s", (int)(len - 16), csv + 12);
+        if (len > lp + 4 && !strncmp(csv, BSC_PREFIX_INTERPOLATE, lp) &&
+            len - lp - 4 < sizeof stem) {
+            snprintf(stem, sizeof stem, "%.*s", (int)(len - lp - 4), csv + lp);
             rep_split_pair(r, stem, &d.ra, &d.rb, &d.bs_a, &d.bs_b);
         } else {
             d.bs_a = d.bs_b = -1;
@@ -116,7 +119,7 @@ bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
                 if (d.y[k])
                     d.y[k][j] *= 100;
         if (s == BSC_OK && d.n == 0)
-            s = rep_skip(f, "analyses/%s has no rows", csv);
+            s = rep_skip(f, "%s has no rows", rel);
         else if (s == BSC_OK) {
             /* Far from both minimizers the loss explodes; a log axis keeps
              * the basins around alpha = 0 and 1 readable. */
@@ -255,36 +258,43 @@ static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long
 
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
 {
-    char *path = rep_path(r, "analyses/sharpness.csv");
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce, cs;
     long cv = -1;
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/sharpness.csv (the sharpness analysis was not run)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
-             (s = rep_col(t, path, "eps", &ce)) == BSC_OK &&
-             (s = rep_col(t, path, "sharpness", &cs)) == BSC_OK) {
-        cv = bsc_table_find(t, "variant");
-        long crun = bsc_table_find(t, "run");
+        s = rep_skip(f, "no %s (the sharpness analysis was not run)",
+                     BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_EPS, &ce)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_SHARPNESS, &cs)) == BSC_OK) {
+        cv = bsc_table_find(t, BSC_COL_VARIANT);
+        long crun = bsc_table_find(t, BSC_COL_RUN);
+        size_t left_out = 0;
         d->n_panels = 1;
         d->title[0] = "Keskar sharpness of the minimizer";
         d->ylabel[0] = "φ (max loss increase in the ε-box, %)";
         d->ykind[0] = REP_AX_LIN;
         for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
             double bs, eps, v;
+            if (!rep_row_ok(t, i)) {
+                left_out++;
+                continue;
+            }
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &eps)) != BSC_OK ||
                 (s = rep_num(t, path, i, cs, &v)) != BSC_OK)
                 break;
             const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
             char label[64];
-            snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : "full", eps);
+            snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : BSC_VARIANT_FULL, eps);
             bs_add(d, 0, label, rep_row_run(r, t, crun, i, bs), (long)bs, v);
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "analyses/sharpness.csv has no rows");
+            s = rep_skip(f, left_out ? "every run in %s was left out (see its status column)"
+                                     : "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
         else if (s == BSC_OK)
             s = rep_render(r, f, 1500, 760, draw_bs, d);
     }
@@ -296,20 +306,22 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
 
 bsc_status rep_fig_hessian(rep *r, rep_fig *f)
 {
+    /* the hessian analysis' value column last: older files had their own */
     static const char *const eig_names[] = {"top_eigenvalue", "eigenvalue", "lambda_max",
-                                            "lambda", "value", NULL};
-    char *path = rep_path(r, "analyses/hessian.csv");
+                                            "lambda", BSC_COL_VALUE, NULL};
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce;
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/hessian.csv (the hessian analysis was not run)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK) {
+        s = rep_skip(f, "no %s (the hessian analysis was not run)",
+                     BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK) {
         long c = rep_col_any(t, eig_names);
         long ctr = bsc_table_find(t, "trace");
         if (c < 0)
-            s = rep_col(t, path, "eigenvalue", &ce);
+            s = rep_col(t, path, BSC_COL_VALUE, &ce);
         else
             ce = (size_t)c;
         /* Short titles and labels: two panels side by side at paper size. */
@@ -320,24 +332,29 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
         /* The top eigenvalue of a run is the largest of its rows, whether
          * the file lists one eigenvalue per run or the top k. Rows belong
          * to a run by its name (the `run` column), else by batch size. */
-        long bsv[64], crun = bsc_table_find(t, "run");
+        long bsv[64], crun = bsc_table_find(t, BSC_COL_RUN);
         /* The hessian analysis writes one quantity per row (eigenvalue k,
          * or the trace) in `value`: a trace row is no eigenvalue. */
-        long cq = bsc_table_find(t, "quantity");
+        long cq = bsc_table_find(t, BSC_COL_QUANTITY);
         const rep_run *runv[64];
         double top[64], trace[64];
         size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
+        size_t left_out = 0;
         for (size_t i = 0; s == BSC_OK && i < rows; i++) {
             double bs, v, tr = NAN;
+            if (!rep_row_ok(t, i)) {
+                left_out++;
+                continue;
+            }
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
                 break;
             const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
-            if (q && !strcmp(q, "trace")) {
+            if (q && !strcmp(q, BSC_QUANTITY_TRACE)) {
                 tr = v;
                 v = NAN;
-            } else if (q && strcmp(q, "eigenvalue") != 0) {
+            } else if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0) {
                 continue;
             }
             const rep_run *run = rep_row_run(r, t, crun, i, bs);
@@ -367,7 +384,8 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             }
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "analyses/hessian.csv has no rows");
+            s = rep_skip(f, left_out ? "every run in %s was left out (see its status column)"
+                                     : "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
         else if (s == BSC_OK)
             s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
     }

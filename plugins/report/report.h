@@ -10,17 +10,24 @@
  *  - plot.c: a thin layer over PLplot's C API (one page per figure, rendered
  *    once per output format, PLplot's exit()ing error path turned into a
  *    status), the fixed color of each run, axes, series, legends;
- *  - fig_*.c: one function per figure, and html.c: OUT/report.html.
+ *  - fig_*.c: one function per figure, and html.c: OUT/report.html;
+ *    files.c: the files under OUT/analyses and OUT/runs that nothing on
+ *    the page read (a custom observer's or analysis' results), listed so
+ *    that they are not silently left out.
  *
  * A figure whose data is absent (its observer or analysis was not run) is
- * recorded as skipped with a note; malformed data is an error.
+ * recorded as skipped with a note; malformed data is an error. The names of
+ * the files and columns come from batchscope/results.h, which the writers
+ * use too.
  */
 #ifndef BSC_REPORT_H
 #define BSC_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "batchscope/plugin.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 /* One training run, OUT/runs/<name>. */
@@ -47,12 +54,19 @@ typedef struct rep_run {
     double steps_per_epoch; /* from metrics.csv (NaN when unknown) */
 } rep_run;
 
+/* Paths relative to OUT (files.c). */
+typedef struct rep_paths {
+    char **rel;
+    size_t n, cap;
+} rep_paths;
+
 /* One figure of the report: produced, or skipped with a note. */
 typedef struct rep_fig {
     char name[160];         /* file stem under OUT/figures */
     char title[320];
     const char *what;       /* one sentence: what to look for */
-    char *note;             /* malloc'ed; non-NULL when skipped */
+    char *note;             /* malloc'ed: why it was skipped, or (made) what
+                               it leaves out */
     int made;
     char *svg;              /* the SVG text for the page (malloc'ed) */
 } rep_fig;
@@ -70,6 +84,10 @@ typedef struct rep {
     int named;              /* some run is not a bs<B> one (training.runs) */
     rep_fig figs[REP_MAX_FIGS];
     size_t n_figs;
+    /* Every file a figure or table read. Behind a pointer because the
+     * readers take a const rep: what they read is a record kept on the
+     * side, not a change to the report's inputs. */
+    rep_paths *reads;
 } rep;
 
 /* ------------------------------------------------------------- data.c */
@@ -79,6 +97,16 @@ typedef struct rep {
  * metrics.csv and assigns each run its color, label and offset. */
 bsc_status rep_load_runs(rep *r);
 void rep_free(rep *r);
+
+/* 0 for a run whose end is no minimizer -- it diverged or failed -- which
+ * the figures over final results (gap, sharpness, curvature) leave out; a
+ * run without run.json ("incomplete": an interrupted study) is drawn as far
+ * as it got. */
+int rep_run_healthy(const rep_run *run);
+
+/* Sets f's note to "left out: <run> (<status>), ..." naming the runs that
+ * are not healthy, when there are any. */
+bsc_status rep_note_left_out(const rep *r, rep_fig *f);
 
 /* The run of batch size bs (the run bs<B> first, else the first of that
  * size), or NULL. */
@@ -101,10 +129,11 @@ int rep_split_pair(const rep *r, const char *stem, const rep_run **a, const rep_
 /* OUT/<rel> (malloc'ed) or NULL on out of memory. */
 char *rep_path(const rep *r, const char *rel);
 
-/* Reads a result CSV. A missing file is not an error: *t = NULL. A file that
- * does not end in a newline was cut short (writers always end lines) and is
- * an error naming its last line, as is any row with the wrong field count. */
-bsc_status rep_csv(const char *path, bsc_table **t);
+/* Reads a result CSV (a path under r->out) and notes it as read. A missing
+ * file is not an error: *t = NULL. A file that does not end in a newline
+ * was cut short (writers always end lines) and is an error naming its last
+ * line, as is any row with the wrong field count. */
+bsc_status rep_csv(const rep *r, const char *path, bsc_table **t);
 
 /* Column `name` of t (read from path), which must exist: otherwise an error
  * at path:1 listing the columns there are. */
@@ -116,6 +145,11 @@ long rep_col_any(const bsc_table *t, const char *const *names);
  * number belongs is an error at path:line (line = row + 2: the header is
  * line 1 and the writers emit no blank lines). */
 bsc_status rep_num(const bsc_table *t, const char *path, size_t row, size_t col, double *v);
+
+/* 0 when the row is about a run an analysis left out or failed on: its
+ * `status` column (when the table has one) says "skipped: ..." or
+ * "failed: ...". */
+int rep_row_ok(const bsc_table *t, size_t row);
 
 /* A whole numeric column, malloc'ed (n = number of rows). */
 bsc_status rep_column(const bsc_table *t, const char *path, size_t col, double **v);
@@ -200,6 +234,10 @@ void rep_line(size_t n, const double *x, const double *y, int color, int style, 
 void rep_points(size_t n, const double *x, const double *y, int color, int symbol,
                 double scale);
 
+/* Makes [lo, hi] a range PLplot can draw: finite, increasing, not empty
+ * ([0, 1] when nothing is finite; a span around a single value). */
+void rep_sane_range(double *lo, double *hi);
+
 /* The data range of finite values (ymin > ymax when there are none); pads by
  * frac of the span on each side (log kinds: in log units). */
 void rep_range(size_t n, const double *v, double *lo, double *hi);
@@ -272,5 +310,23 @@ double rep_epoch_of_step(const rep_run *run, double step);
 
 /* Writes OUT/report.html from the figures drawn and the result files. */
 bsc_status rep_write_html(rep *r);
+
+/* s as HTML text (<, >, & and " escaped); NULL writes nothing. */
+void rep_esc(FILE *f, const char *s);
+
+/* ------------------------------------------------------------ files.c */
+
+/* Notes that the report read path (a path under r->out, which need not
+ * exist); reading the same file again notes nothing new. */
+bsc_status rep_note_read(const rep *r, const char *path);
+void rep_paths_free(rep_paths *l);
+
+/* The page's section of the other result files: every regular file under
+ * OUT/analyses and OUT/runs that no figure or table read (hidden names
+ * left out), sorted by path, each with a link, its size and, for a CSV,
+ * its columns and row count. A file that cannot be read is listed without
+ * them: one custom file must not cost the whole report. Call it after all
+ * the figures and tables have read their files. */
+bsc_status rep_write_other_files(FILE *f, const rep *r);
 
 #endif

@@ -39,6 +39,7 @@ static const rec_field device_fields[] = {
     {FIELD("opencl_c_version", K_STR, F_OPT, DEV(opencl_c_version))},
     {FIELD("compute_units", K_LONG, F_OPT, DEV(compute_units)), .absent = -1},
     {FIELD("global_mem", K_I64, F_OPT, DEV(global_mem)), .absent = -1},
+    {FIELD("gemm", K_STR, F_OPT, DEV(gemm))},
     {FIELD("platform_vendor", K_STR, F_OPT, DEV(platform_vendor))},
 };
 static const rec_schema device_schema = {device_fields, N(device_fields),
@@ -176,6 +177,11 @@ bsc_status bsc_manifest_read(const char *path, bsc_manifest **out)
 bsc_status bsc_manifest_write(const char *path, const bsc_manifest *m)
 {
     return bsc_rec_write(path, &manifest_schema, m);
+}
+
+bsc_status bsc_manifest_render(const bsc_manifest *m, char **text)
+{
+    return bsc_rec_render("manifest.json", &manifest_schema, m, text);
 }
 
 void bsc_manifest_free(bsc_manifest *m)

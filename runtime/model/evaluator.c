@@ -1,19 +1,9 @@
 /* The evaluator: forward-only loss/accuracy and full-batch gradients. */
-#include "batchscope/evaluator.h"
+#include "evaluator_internal.h"
 #include "batchscope/reduce.h"
 #include "batchscope/blas.h"
 
 #include <stdlib.h>
-
-
-struct bsc_evaluator {
-    bsc_model *model;
-    const bsc_device_dataset *data;
-    size_t batch;
-    size_t max_chunks;
-    bsc_tensor sums;      /* [2 * max_chunks]: per-batch loss sum, correct sum */
-    float *host_sums;
-};
 
 static const bsc_device_split *split_of(const bsc_evaluator *e, bsc_split_id s)
 {
@@ -73,9 +63,8 @@ size_t bsc_eval_split_size(const bsc_evaluator *e, bsc_split_id split)
     return s ? s->n : 0;
 }
 
-/* Views of rows [start, start+count) of a split. */
-static void rows(const bsc_device_split *sp, size_t start, size_t count, bsc_tensor *x,
-                 bsc_tensor *y)
+void bsc_eval_rows(const bsc_device_split *sp, size_t start, size_t count, bsc_tensor *x,
+                   bsc_tensor *y)
 {
     int64_t xd[2] = {(int64_t)count, (int64_t)sp->row_len};
     bsc_shape xs = bsc_shape_make(2, xd);
@@ -85,8 +74,8 @@ static void rows(const bsc_device_split *sp, size_t start, size_t count, bsc_ten
     *y = bsc_tensor_view(&sp->labels, start, &ys);
 }
 
-static bsc_status resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
-                          const bsc_device_split **sp, size_t *n)
+bsc_status bsc_eval_resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                            const bsc_device_split **sp, size_t *n)
 {
     *sp = split_of(e, split);
     if (!*sp || (*sp)->n == 0)
@@ -102,23 +91,35 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
 {
     const bsc_device_split *sp;
     size_t n = 0;
-    bsc_status s = resolve(e, split, subset, &sp, &n);
+    bsc_status s = bsc_eval_resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
-    bsc_context *ctx = bsc_model_context(e->model);
     size_t chunks = 0;
     for (size_t start = 0; start < n; start += e->batch, chunks++) {
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
-        rows(sp, start, count, &x, &y);
+        bsc_eval_rows(sp, start, count, &x, &y);
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
-            (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
-                         2 * chunks)) != BSC_OK ||
-            (s = bsc_sum(ctx, bsc_model_row_correct(e->model), count, 1.0f, &e->sums,
-                         2 * chunks + 1)) != BSC_OK)
+            (s = bsc_eval_sum_chunk(e, count, chunks)) != BSC_OK)
             return s;
     }
+    return bsc_eval_read_sums(e, chunks, n, loss, acc);
+}
+
+bsc_status bsc_eval_sum_chunk(bsc_evaluator *e, size_t count, size_t chunk)
+{
+    bsc_context *ctx = bsc_model_context(e->model);
+    bsc_status s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums, 2 * chunk);
+    if (s == BSC_OK)
+        s = bsc_sum(ctx, bsc_model_row_correct(e->model), count, 1.0f, &e->sums, 2 * chunk + 1);
+    return s;
+}
+
+bsc_status bsc_eval_read_sums(bsc_evaluator *e, size_t chunks, size_t n, double *loss,
+                              double *acc)
+{
+    bsc_context *ctx = bsc_model_context(e->model);
     cl_int err = clEnqueueReadBuffer(ctx->queue, e->sums.mem, CL_TRUE, 0,
                                      2 * chunks * sizeof(float), e->host_sums, 0, NULL, NULL);
     if (err != CL_SUCCESS)
@@ -159,7 +160,7 @@ bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset, bs
 {
     const bsc_device_split *sp;
     size_t n = 0;
-    bsc_status s = resolve(e, split, subset, &sp, &n);
+    bsc_status s = bsc_eval_resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
     bsc_context *ctx = bsc_model_context(e->model);
@@ -170,7 +171,7 @@ bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset, bs
     for (size_t start = 0; start < n; start += e->batch, chunks++) {
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
-        rows(sp, start, count, &x, &y);
+        bsc_eval_rows(sp, start, count, &x, &y);
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
             (s = bsc_model_backward(e->model, &p, &x, &y, 1.0f / (float)n)) != BSC_OK ||

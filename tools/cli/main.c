@@ -6,19 +6,23 @@
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
 #include "batchscope/study.h"
+#include "signals.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXIT_STATUS_HELP                                                              \
     "exit status:\n"                                                                  \
-    "  0    success (a run that diverged is a result, not a failure)\n"               \
-    "  1    a run or an analysis failed (OUT/manifest.json says which)\n"             \
+    "  0    success (every run completed or diverged -- a diverged run is a\n"        \
+    "       result -- and every analysis ran)\n"                                       \
+    "  1    a run, an analysis or the report failed (OUT/manifest.json says\n"        \
+    "       which), or the results directory is in use\n"                            \
     "  2    bad usage or input, found before any work started\n"                      \
-    "  130  interrupted (Ctrl-C); `batchscope run --resume OUT` continues\n"
+    "  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); `batchscope run --resume OUT`\n"   \
+    "       continues\n"                                                              \
+    "  139  crashed (SIGSEGV; the error names the plugin)\n"
 
 static const char *usage_main =
     "usage: batchscope [-h] [-V [-d SEL]] <command> [options]\n"
@@ -46,6 +50,8 @@ static const char *usage_run =
     "  -d, --device SEL   flat index, P:D, cpu|gpu|accelerator, part of a platform,\n"
     "                     vendor or device name (pocl, nvidia, amd, intel), or auto;\n"
     "                     beats the pipeline's `device:` (`batchscope devices` lists them)\n"
+    "      --gemm B       GEMM backend: auto (host BLAS where the device runs native\n"
+    "                     kernels, else CLBlast), clblast or host (beats `gemm:`)\n"
     "  -o, --out DIR      results directory (default results/<name>-<timestamp>)\n"
     "  -s, --set K=V      override a pipeline value before validation, e.g.\n"
     "                     --set training.epochs=2 --set training.batch_sizes=[32,256]\n"
@@ -58,13 +64,16 @@ static const char *usage_run =
     "\n" EXIT_STATUS_HELP;
 
 static const char *usage_check =
-    "usage: batchscope check PIPELINE.yaml [-s key.path=value]...\n"
+    "usage: batchscope check PIPELINE.yaml [-s key.path=value]... [-o DIR]\n"
     "\n"
     "Validates the pipeline without opening a device: its keys and values, the\n"
     "plugin types it names, the dataset files, every layer's and analysis'\n"
-    "options and the model's shapes; prints the model's shapes.\n"
+    "options, the files analyses name (checkpoints, saved directions) and the\n"
+    "model's shapes; prints the model's shapes.\n"
     "\n"
     "  -s, --set K=V   override a pipeline value, as `batchscope run` does\n"
+    "  -o, --out DIR   a file under DIR that does not exist yet is one the study\n"
+    "                  will write\n"
     "  -h, --help      this help\n"
     "\n"
     "exit status: 0 the pipeline is valid, 2 it is not (the error says where)\n";
@@ -136,12 +145,15 @@ static int next_opt(int argc, char **argv, const char *shortopts, const struct o
                                ? "option '%s' takes no value" : "unknown option '%s'", opt);
         return -2;
     }
-    if (c == ':') {
-        usage_error(usage, "option '%s' needs a value", argv[optind - 1]);
-        return -2;
-    }
-    if (optarg && !optarg[0]) {
-        usage_error(usage, "option '%s' has an empty value", argv[optind - 1]);
+    /* An empty value is no value: `--device ''` must not quietly mean auto,
+     * nor `--out ''` the default directory. */
+    if (c == ':' || (optarg && !optarg[0])) {
+        char opt[64];
+        /* the option is the word before a separate value, else its own word */
+        const char *arg = c != ':' && optind >= 2 && argv[optind - 1] == optarg
+                              ? argv[optind - 2] : argv[optind - 1];
+        snprintf(opt, sizeof opt, "%.*s", (int)strcspn(arg, "="), arg);
+        usage_error(usage, "option %s needs a value", opt);
         return -2;
     }
     return c;
@@ -233,18 +245,20 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         {"device", required_argument, NULL, 'd'},
         {"out", required_argument, NULL, 'o'},
         {"resume", required_argument, NULL, 'r'},
+        {"gemm", required_argument, NULL, 'g'},
         {"quiet", no_argument, NULL, 'q'},
         {0}};
     static const struct option check_opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"set", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
         {0}};
     int c;
     *overrides = calloc((size_t)argc + 1, sizeof **overrides);
     if (!*overrides)
         return fail(bsc_fail(BSC_ERR_NOMEM, "out of memory"));
     reset_getopt();
-    while ((c = next_opt(argc, argv, allow_run_opts ? ":hs:d:o:q" : ":hs:",
+    while ((c = next_opt(argc, argv, allow_run_opts ? ":hs:d:o:q" : ":hs:o:",
                          allow_run_opts ? run_opts : check_opts, usage)) > 0) {
         switch (c) {
         case 'h':
@@ -254,6 +268,7 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         case 'd': o->device = optarg; break;
         case 'o': o->out_dir = optarg; break;
         case 'r': o->resume_dir = optarg; break;
+        case 'g': o->gemm = optarg; break;
         case 'q': o->quiet = 1; break;
         default: break;
         }
@@ -271,48 +286,19 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
     return -1;
 }
 
-/* Ctrl-C: the library polls stop_requested; the handler only sets a flag
- * (and swallows the signal, so the study ends with an "interrupted"
- * manifest rather than a killed process). A second Ctrl-C is not
- * swallowed: it ends the process at once, as the shell expects. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    if (interrupted) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    interrupted = 1;
-}
-
-static int stop_requested(void *user)
-{
-    (void)user;
-    return interrupted != 0;
-}
-
 static int cmd_run(int argc, char **argv)
 {
     bsc_run_options o = {0};
     const char **overrides = NULL;
     int rc = parse_run_args(argc, argv, usage_run, 1, &o, &overrides);
     if (rc < 0) {
-        struct sigaction sa, old;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigint;
         /* From the start: a Ctrl-C while data loads or kernels build must
-         * still end in an "interrupted" manifest. */
-        sigaction(SIGINT, &sa, &old);
-        o.stop_requested = stop_requested;
-        int work_started = 0;
-        bsc_status s = bsc_study_run_ex(&o, &work_started);
-        sigaction(SIGINT, &old, NULL);
-        if (s != BSC_OK)
-            fprintf(stderr, "batchscope: error: %s\n",
-                    bsc_last_error()[0] ? bsc_last_error() : bsc_status_str(s));
-        rc = bsc_study_exit_code(s, work_started);
+         * still end in an "interrupted" manifest (exit 130). A failure once
+         * the study has run is BSC_ERR_PARTIAL, exit 1, whatever its kind. */
+        cli_catch_stop();
+        o.stop_requested = cli_stop_requested;
+        bsc_status s = bsc_study_run(&o);
+        rc = s == BSC_OK ? 0 : fail(s);
     }
     free(overrides);
     return rc;
@@ -356,6 +342,7 @@ static int cmd_report(int argc, char **argv)
     const char *out = argv[optind++];
     if (optind < argc)
         return usage_error(usage_report, "unexpected argument '%s'", argv[optind]);
+    cli_catch_abort();
     bsc_status s = bsc_study_report(out, quiet ? NULL : stdout);
     return s == BSC_OK ? 0 : fail(s);
 }
@@ -397,6 +384,7 @@ int main(int argc, char **argv)
         {0}};
     int version = 0, c;
     const char *device = NULL;
+    cli_catch_crashes();
     reset_getopt();
     /* '+': stop at the command; its options are its own. */
     while ((c = next_opt(argc, argv, "+:hVd:", longopts, usage_main)) > 0) {

@@ -33,7 +33,9 @@ extern "C" {
     X(ERR_UNSUPPORTED, "not supported")                                  \
     X(ERR_DIVERGED,  "training diverged")                                \
     X(ERR_INTERRUPTED, "interrupted")                                    \
-    X(ERR_INTERNAL,  "internal error")
+    X(ERR_INTERNAL,  "internal error")                                   \
+    X(ERR_BUSY,      "in use by another process")                        \
+    X(ERR_PARTIAL,   "part of the study failed")
 
 typedef enum bsc_status {
 #define BSC_STATUS_ENUM(name, msg) BSC_##name,
@@ -61,12 +63,13 @@ BSC_API bsc_status bsc_fail_context(bsc_status s, const char *fmt, ...)
 BSC_API const char *bsc_last_error(void);
 BSC_API void bsc_clear_error(void);
 
-/* Exit status of the command for a status met before any work started:
- * 0 ok, 2 bad usage or input (usage, parse, invalid, not found, data, no
- * platform, plugin, ABI), 130 interrupted (128 + SIGINT, the shell's
- * convention), 1 any other failure. Once a command has started work (a
- * study writing its results), every failure but an interruption is 1:
- * see bsc_study_exit_code. */
+/* Exit status of the command for a status: 0 ok, 2 bad usage or input
+ * found before any work started (usage, parse, invalid, not found, data,
+ * no platform, plugin, ABI), 130 interrupted (128 + SIGINT, the shell's
+ * convention, for Ctrl-C, SIGTERM and SIGHUP alike), 1 any other failure:
+ * BSC_ERR_PARTIAL -- a study that ran, where a run, an analysis or the
+ * report failed, whatever the kind of that failure -- and BSC_ERR_BUSY
+ * included. */
 BSC_API int bsc_status_exit_code(bsc_status s);
 
 #ifdef __cplusplus

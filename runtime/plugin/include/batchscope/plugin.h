@@ -202,6 +202,14 @@ typedef struct bsc_layer_ops {
      * falls back to micro-batches of one. */
     bsc_status (*per_example_sqnorm)(void *self, const bsc_pass *p, const bsc_tensor *in,
                                      const bsc_tensor *dout, bsc_tensor *acc);
+    /* Optional: nonzero when forward is linear in this layer's trained
+     * parameters, all of them at once: f(x, a P + b Q) = a f(x, P) +
+     * b f(x, Q) for every input x (dense and conv2d, bias included; not
+     * batchnorm). The evaluator then forms this layer's output at many
+     * points of a line or plane in parameter space from a few products
+     * computed once (bsc_eval_family, surfaces and interpolation). NULL or
+     * 0: not linear, every point runs the layer. */
+    int (*linear_in_params)(void *self);
 } bsc_layer_ops;
 
 /* ------------------------------------------------------------------ losses */
@@ -259,6 +267,11 @@ typedef struct bsc_study {
      * NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    /* A line (no newline) for the study's log, which is the host's to print
+     * or drop (--quiet): analyses say there which path they took, e.g.
+     * whether a surface shares its first layer. NULL: no log. */
+    void (*log)(void *user, const char *line);
+    void *log_user;
     /* Progress of a long analysis, which the host draws (a bar on a
      * terminal, a plain line now and then in a log) with an ETA: `done` of
      * `total` `unit`s ("points", "iterations", "products") of the item
@@ -274,6 +287,12 @@ typedef struct bsc_study {
 static inline int bsc_study_stop_requested(const bsc_study *s)
 {
     return s && s->stop_requested && s->stop_requested(s->stop_user);
+}
+
+static inline void bsc_study_log(const bsc_study *s, const char *line)
+{
+    if (s && s->log)
+        s->log(s->log_user, line);
 }
 
 static inline void bsc_study_progress(const bsc_study *s, const char *label, const char *unit,
@@ -333,8 +352,25 @@ typedef struct bsc_analysis_ops {
     size_t struct_size;
     bsc_status (*create)(const bsc_component_config *cfg, void **self);   /* required */
     void (*destroy)(void *self);                                           /* default: free */
-    /* Required: called once, after all runs, on the finished ones. */
+    /* Required: called once, after all runs, on the finished ones --
+     * completed and diverged. The failure policy: a run that diverged
+     * (status "diverged", its final weights non-finite) is skipped, with a
+     * row saying "skipped: diverged" where the analysis' table has a row per
+     * run; a run that fails in the analysis should not stop the others
+     * (write what was computed, then return the failure). */
     bsc_status (*run)(void *self, const bsc_study *study);
+    /* Optional (ABI 2.0 addition; NULL: nothing to check): what create()
+     * cannot check from the options alone, such as the files they name (a
+     * checkpoint, saved directions), opened and compared with the model.
+     * Called by `batchscope check` and by `batchscope run` before any
+     * training, so a corrupt file is reported in seconds, not after hours.
+     * study has the model (host side: tensor names and shapes; no device
+     * buffers), the planned runs (names and batch sizes, no tensors), the
+     * seed and out_dir -- NULL in `batchscope check` without --out -- and
+     * NULL ctx and eval. A file under out_dir that does not exist yet is
+     * one the study will write (a run's checkpoint): it is checked when
+     * used. */
+    bsc_status (*check)(void *self, const bsc_study *study);
 } bsc_analysis_ops;
 
 /* --------------------------------------------------------------- reports */

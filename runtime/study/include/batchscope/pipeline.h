@@ -11,6 +11,7 @@
 
 #include "batchscope/api.h"
 #include <stdint.h>
+#include "batchscope/blas.h"
 #include "batchscope/node.h"
 #include "batchscope/model.h"
 #include "batchscope/optim.h"
@@ -22,6 +23,13 @@ extern "C" {
 struct bsc_registry;
 
 #define BSC_PIPELINE_VERSION 1
+
+/* The largest batch size a pipeline may ask for: 2^30 rows. Anything near
+ * it is already more than a device holds; beyond it sizes computed from it
+ * (activations of max_batch rows) would overflow, so it is rejected at the
+ * value rather than later at a tensor. */
+#define BSC_BATCH_SIZE_MAX (1L << 30)
+#define BSC_BATCH_SIZE_MAX_TEXT "1073741824"
 
 
 /* One training run of the study: its directory OUT/runs/<name> and what it
@@ -85,6 +93,7 @@ typedef struct bsc_pipeline {
     bsc_component *analyses;
     size_t n_analyses;
     const bsc_node *report;    /* NULL when absent */
+    bsc_gemm_backend gemm;     /* `gemm:`; AUTO when absent */
 } bsc_pipeline;
 
 /* Loads, overrides ("training.epochs=2", "training.batch_sizes=[32,256]";

@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 typedef struct bsc_run_options {
-    const char *pipeline_path;
+    const char *pipeline_path;     /* NULL with resume_dir: the one OUT recorded */
     const char *device;            /* NULL: the pipeline's, else auto */
     const char *out_dir;           /* NULL: results/<name>-<UTC timestamp> */
     const char *const *overrides;  /* "key.path=value" */
@@ -33,23 +33,29 @@ typedef struct bsc_run_options {
      * program does (the command turns Ctrl-C into this). NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    const char *gemm;              /* "auto", "clblast", "host" (beats `gemm:`); NULL:
+                                      the pipeline's */
 } bsc_run_options;
 
-/* Runs the study. Failures found before any work (the pipeline, its
- * plugins, types and options, the dataset files, the device selector, the
- * results directory) return their own status with *work_started (when
- * not NULL) 0; once the device is open and OUT written, a run or analysis
- * that fails returns its status with *work_started 1. A run that diverged
- * is a result, not a failure. BSC_ERR_INTERRUPTED when stop_requested
- * said so. */
+/* Runs the study. The failure policy: a run that diverges is a result (its
+ * status "diverged"); analyses skip it (a row with status "skipped:
+ * diverged" where their table has one) and the report draws the other runs
+ * and names the ones left out. A run, an analysis or the report that fails
+ * is recorded (manifest "failed", the error naming each) and the rest still
+ * happens: BSC_ERR_PARTIAL at the end. BSC_OK when every run completed or
+ * diverged and every analysis ran on the runs it could. Errors before
+ * anything ran (the pipeline, plugins, data, device, a results directory
+ * in use: BSC_ERR_BUSY) return their own status. A stop asked for by
+ * stop_requested is BSC_ERR_INTERRUPTED (the command exits 130).
+ *
+ * With resume_dir and no pipeline_path, the study continues the one OUT
+ * recorded: its pipeline.yaml with the --set overrides its manifest lists
+ * (read through the original pipeline file while that still gives the
+ * same pipeline, so relative paths resolve as they did); overrides given
+ * then are an error. With both, the pipeline (and overrides) must give
+ * OUT/pipeline.yaml, or the error names the first key that differs and
+ * both values. */
 BSC_API bsc_status bsc_study_run(const bsc_run_options *o);
-BSC_API bsc_status bsc_study_run_ex(const bsc_run_options *o, int *work_started);
-
-/* The exit status of `batchscope run` for bsc_study_run_ex's result: 0
- * success, 2 bad usage or input found before any work, 1 a run or
- * analysis that failed after work started (whatever its status), 130
- * interrupted (the shell's 128 + SIGINT). */
-BSC_API int bsc_study_exit_code(bsc_status s, int work_started);
 
 /* The versions `batchscope --version` prints and manifest.json records. */
 typedef struct bsc_versions {
@@ -63,16 +69,29 @@ typedef struct bsc_versions {
 } bsc_versions;
 BSC_API void bsc_versions_get(bsc_versions *v);
 
+/* For the program's SIGSEGV/SIGBUS handler (the library installs none):
+ * marks the manifest of the study this process is running "crashed", with
+ * `reason` ("SIGSEGV in plugin layers (dense, forward)") as its error.
+ * Async-signal-safe: the text is rendered in advance each time the study
+ * writes its manifest, and this only escapes the reason, writes a
+ * temporary and renames it. Returns 1 when a manifest was marked, 0 when no
+ * study is running or it could not be written. */
+BSC_API int bsc_study_mark_crashed(const char *reason);
+
 /* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
  * `report:` names, else the one loaded) drawn from the files in out_dir
- * alone, with no device. Progress lines go to log (NULL: quiet). */
+ * alone, with no device. Progress lines go to log (NULL: quiet). It takes
+ * out_dir's lock (BSC_ERR_BUSY while a study runs there) and sweeps the
+ * figures a killed report left half written. */
 BSC_API bsc_status bsc_study_report(const char *out_dir, FILE *log);
 
 /* What `batchscope check` does: everything bsc_study_run checks before it
  * opens a device -- the pipeline, plugin types, the dataset files, every
- * layer's and analysis' options and the model's shapes -- writing nothing
- * but a summary to `out` (may be NULL). Only pipeline_path and the overrides
- * of o are used. */
+ * layer's and analysis' options, the files analyses name (checkpoints,
+ * saved directions: opened and compared with the model) and the model's
+ * shapes -- writing nothing but a summary to `out` (may be NULL). Only
+ * pipeline_path, the overrides and out_dir of o are used: with out_dir, a
+ * file under it that does not exist yet is one the study will write. */
 BSC_API bsc_status bsc_study_check(const bsc_run_options *o, FILE *out);
 
 #ifdef __cplusplus
