@@ -396,12 +396,19 @@ static void test_interrupt_and_resume(void **state)
                           "  - {type: dense, units: 10}\n"
                           "training: {epochs: 400, batch_sizes: [8, 64], eval_batch_size: 256}\n");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 6 '%s' run '%s' --out '%s/out' "
-             "--quiet -d '%s'", BSC_CLI, yaml, dir, tu_device());
+    /* Ctrl-C once training is under way (its first progress line): rusticl
+     * compiles kernels in an LLVM whose own SIGINT handler ends the process
+     * at once when the signal lands during a compile (exit 130 still, the
+     * manifest left "running"; see the README). */
+    snprintf(cmd, sizeof cmd, "{ BATCHSCOPE_PROGRESS_INTERVAL=0 '%s' run '%s' --out '%s/out' "
+             "-d '%s' > '%s/log' 2>&1 & p=$!; for i in $(seq 1200); do "
+             "grep -q ' step ' '%s/log' && break; sleep 0.1; done; kill -INT $p; wait $p; "
+             "echo rc=$?; cat '%s/log'; }", BSC_CLI, yaml, dir, tu_device(), dir, dir, dir);
     char *out = NULL;
     int rc = tu_run(cmd, &out);
-    assert_int_equal(rc, 130);
-    assert_non_null(strstr(out, "interrupted"));
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "rc=130") || !strstr(out, "error: interrupted at epoch"))
+        fail_msg("%s", out);
     free(out);
     char path[1024];
     snprintf(path, sizeof path, "%s/out/manifest.json", dir);
