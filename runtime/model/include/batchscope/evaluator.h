@@ -48,6 +48,18 @@ BSC_API bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params,
 BSC_API bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset,
                          bsc_tensor *grad, double *loss);
 
+/* The exact Hessian-vector product of the mean loss over the first
+ * `subset` examples (0: all) of the split at the model's current
+ * parameters: hv = H v (F32, n_params elements each, device), summed over
+ * the evaluation batches in order (bsc_model_hvp; eval mode, so dropout is
+ * the identity and batch-norm uses its running statistics, which makes
+ * both linear maps the R-operator passes straight through). *loss
+ * (optional) receives the mean loss. BSC_ERR_UNSUPPORTED when the model
+ * has no R-operator (bsc_model_has_hvp). The first call allocates a
+ * product-sized buffer. */
+BSC_API bsc_status bsc_eval_hvp(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                                const bsc_tensor *v, bsc_tensor *hv, double *loss);
+
 #ifdef __cplusplus
 }
 #endif

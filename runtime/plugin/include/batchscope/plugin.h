@@ -202,6 +202,33 @@ typedef struct bsc_layer_ops {
      * falls back to micro-batches of one. */
     bsc_status (*per_example_sqnorm)(void *self, const bsc_pass *p, const bsc_tensor *in,
                                      const bsc_tensor *dout, bsc_tensor *acc);
+    /* Optional, both or neither: Pearlmutter's R-operator, R{f} = d/dr
+     * f(theta + r v) at r = 0, so that one pass gives the Hessian-vector
+     * product H v exactly (bsc_model_hvp). The host calls them only after
+     * forward with the same pass, so whatever forward saved (a pooling
+     * winner, a dropout mask, batch statistics) is there. Second
+     * derivatives that are zero almost everywhere are zero, as autograd has
+     * them: relu'' = 0, the max of a pool stays where it is.
+     *
+     * r_forward: rout = R{out} = J_in rin + J_theta v, where v[i] (views
+     * of the direction, param_spec order; empty for STATE tensors) is this
+     * layer's part of the direction. rin is NULL when R{in} is zero (the
+     * first layer with trained parameters, whose input does not depend on
+     * them); a layer without trained parameters always gets one. */
+    bsc_status (*r_forward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                            const bsc_tensor *rin, const bsc_tensor *const *v,
+                            const bsc_tensor *out, bsc_tensor *rout);
+    /* r_backward: given dout (d loss / d out) and rdout = R{dout}, writes
+     * din = d loss / d in as backward would (NULL: not needed), rdin =
+     * R{din} (NULL: not needed), and OVERWRITES hv[i] (views of the
+     * product, param_spec order, empty for STATE) with R{d loss / d
+     * param_i}: this layer's rows of H v. It does not write the ordinary
+     * parameter gradients. rin is r_forward's (NULL: zero). */
+    bsc_status (*r_backward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                             const bsc_tensor *rin, const bsc_tensor *const *v,
+                             const bsc_tensor *out, const bsc_tensor *rout,
+                             const bsc_tensor *dout, const bsc_tensor *rdout,
+                             const bsc_tensor *const *hv, bsc_tensor *din, bsc_tensor *rdin);
 } bsc_layer_ops;
 
 /* ------------------------------------------------------------------ losses */
@@ -226,6 +253,12 @@ typedef struct bsc_loss_ops {
     /* Required. dlogits = scale * d(sum_i loss_i)/d logits. */
     bsc_status (*backward)(void *self, size_t batch, const bsc_tensor *logits,
                            const bsc_tensor *labels, float scale, bsc_tensor *dlogits);
+    /* Optional (the R-operator, see bsc_layer_ops): rdlogits = R{dlogits} =
+     * scale * (d^2 sum_i loss_i / d logits^2) rlogits, row by row. NULL:
+     * Hessian-vector products fall back to finite differences. */
+    bsc_status (*r_backward)(void *self, size_t batch, const bsc_tensor *logits,
+                             const bsc_tensor *rlogits, const bsc_tensor *labels, float scale,
+                             bsc_tensor *rdlogits);
 } bsc_loss_ops;
 
 /* ---------------------------------------------------------------- the study */
