@@ -141,7 +141,7 @@ __kernel void activation_rbackward(__global const float *x, const int xo,
     int i = get_global_id(0);
     if (i >= n)
         return;
-    float g = dy[dyo + i], d, rd;
+    float d, rd;
     switch (mode) {
     case ACT_RELU: d = x[xo + i] > 0.0f ? 1.0f : 0.0f; rd = 0.0f; break;
     case ACT_LEAKY: d = x[xo + i] > 0.0f ? 1.0f : slope; rd = 0.0f; break;
@@ -158,8 +158,10 @@ __kernel void activation_rbackward(__global const float *x, const int xo,
         break;
     }
     }
+    /* relu and leaky_relu may come without dy (r_hints): rd = 0 there and
+     * dy is read only when it counts. */
     if (has_dx)
-        dx[dxo + i] = d * g;
+        dx[dxo + i] = d * dy[dyo + i];
     if (has_rdx)
-        rdx[rdxo + i] = d * rdy[rdyo + i] + rd * g;
+        rdx[rdxo + i] = d * rdy[rdyo + i] + (rd != 0.0f ? rd * dy[dyo + i] : 0.0f);
 }

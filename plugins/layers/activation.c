@@ -174,9 +174,14 @@ static bsc_status act_r_backward(void *self, const bsc_pass *p, const bsc_tensor
     }
     if (!din && !rdin)
         return BSC_OK;
-    /* An output not wanted still needs a valid buffer argument; the kernel
-     * does not write it. */
+    /* An output not wanted, or a dout not given (r_hints: relu and leaky
+     * need none without din), still needs a valid buffer argument; the
+     * kernel neither writes nor reads it. */
     const bsc_tensor *dx = din ? din : rdin, *rdx = rdin ? rdin : din;
+    if (!dout && (din || a->mode == ACT_TANH || a->mode == ACT_SIGMOID))
+        return bsc_fail(BSC_ERR_INTERNAL, "activation: R-backward needs dout");
+    if (!dout)
+        dout = rdout;
     cl_int xo, yo, ryo, dyo, rdyo, dxo, rdxo, n = (cl_int)total, mode = a->mode,
                                               has_dx = din != NULL, has_rdx = rdin != NULL;
     if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
@@ -195,19 +200,23 @@ static bsc_status act_r_backward(void *self, const bsc_pass *p, const bsc_tensor
 
 /* Parameter-free: no n_params, param_spec, workspace_size or
  * per_example_sqnorm (the defaults say "none"), destroy is free(). */
-#define ACT_TYPE(id, name, summary, options, create_fn)                   \
+#define ACT_TYPE(id, name, summary, options, create_fn, hints)            \
     BSC_LAYER_TYPE(id, name, summary, options, .create = create_fn,       \
                    .output_shape = act_output_shape, .bind = act_bind,    \
                    .forward = act_forward, .backward = act_backward,      \
-                   .r_forward = act_r_forward, .r_backward = act_r_backward)
+                   .r_forward = act_r_forward, .r_backward = act_r_backward, \
+                   .r_hints = (hints))
 
-ACT_TYPE(layers_relu, "relu", "max(x, 0)", BSC_NO_OPTIONS, relu_create);
+/* relu'' = leaky'' = 0 and flatten is linear: their R{din} needs no dout;
+ * tanh's and sigmoid's do (f'' R{in} dout). */
+ACT_TYPE(layers_relu, "relu", "max(x, 0)", BSC_NO_OPTIONS, relu_create,
+         BSC_R_DOUT_ONLY_FOR_DIN);
 ACT_TYPE(layers_leaky_relu, "leaky_relu", "x > 0 ? x : negative_slope * x",
          BSC_OPTIONS(BSC_OPT("negative_slope", BSC_OPT_FLOAT, "0.01",
                              "slope for x < 0")),
-         leaky_create);
-ACT_TYPE(layers_tanh, "tanh", "hyperbolic tangent", BSC_NO_OPTIONS, tanh_create);
+         leaky_create, BSC_R_DOUT_ONLY_FOR_DIN);
+ACT_TYPE(layers_tanh, "tanh", "hyperbolic tangent", BSC_NO_OPTIONS, tanh_create, 0);
 ACT_TYPE(layers_sigmoid, "sigmoid", "logistic function 1 / (1 + e^-x)", BSC_NO_OPTIONS,
-         sigmoid_create);
+         sigmoid_create, 0);
 ACT_TYPE(layers_flatten, "flatten", "reshape each sample to 1-D", BSC_NO_OPTIONS,
-         flatten_create);
+         flatten_create, BSC_R_DOUT_ONLY_FOR_DIN);

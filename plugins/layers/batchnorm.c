@@ -308,4 +308,5 @@ BSC_LAYER_TYPE(layers_batchnorm, "batchnorm",
                .forward = bn_forward,
                .backward = bn_backward,
                .r_forward = bn_r_forward,
-               .r_backward = bn_r_backward);
+               .r_backward = bn_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

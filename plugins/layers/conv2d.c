@@ -570,4 +570,5 @@ BSC_LAYER_TYPE(layers_conv2d, "conv2d",
                .backward = conv_backward,
                .r_forward = conv_r_forward,
                .r_backward = conv_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST,
                .destroy = conv_destroy);

@@ -261,4 +261,5 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .backward = dense_backward,
                .per_example_sqnorm = dense_sqnorm,
                .r_forward = dense_r_forward,
-               .r_backward = dense_r_backward);
+               .r_backward = dense_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

@@ -168,4 +168,5 @@ BSC_LAYER_TYPE(layers_dropout, "dropout",
                .forward = dropout_forward,
                .backward = dropout_backward,
                .r_forward = dropout_r_forward,
-               .r_backward = dropout_r_backward);
+               .r_backward = dropout_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN);

@@ -203,7 +203,8 @@ static bsc_status pool_r_backward(void *self, const bsc_pass *p, const bsc_tenso
                    .output_shape = pool_output_shape,                                     \
                    .workspace_size = pool_workspace_size, .bind = pool_bind,              \
                    .forward = pool_forward, .backward = pool_backward,                    \
-                   .r_forward = pool_r_forward, .r_backward = pool_r_backward)
+                   .r_forward = pool_r_forward, .r_backward = pool_r_backward,            \
+                   .r_hints = BSC_R_DOUT_ONLY_FOR_DIN)
 
 POOL_TYPE(layers_maxpool2d, "maxpool2d", "2-D max pooling", maxpool_create);
 POOL_TYPE(layers_avgpool2d, "avgpool2d", "2-D average pooling, padding counted",

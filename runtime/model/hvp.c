@@ -23,6 +23,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Models deeper than this skip the r_hints bookkeeping (every layer gets
+ * dout): a bound for a stack array, not a limit on models. */
+#define BSC_MODEL_MAX_LAYERS_HVP 256
+
 /* Views of v (or hv) for the trainable tensors of layer L, in param_spec
  * order; STATE tensors get an empty tensor. */
 static void param_views(const bsc_model *m, const layer *L, const bsc_tensor *flat,
@@ -140,6 +144,21 @@ bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x
                                      &rdlogits)) != BSC_OK)
         return bsc_fail_context(s, "R-operator of the loss (%s)", m->loss_type->name);
 
+    /* Which layers need the plain backward signal dout (r_hints): the first
+     * trained one, bilinear in input and weights, may not; a layer whose
+     * R{din} needs no dout passes the question down. A layer whose dout
+     * nobody needs is not asked for din: for the MLP, that skips the second
+     * dense layer's input-gradient GEMM. */
+    unsigned char need[BSC_MODEL_MAX_LAYERS_HVP];
+    int track = m->n_layers <= BSC_MODEL_MAX_LAYERS_HVP;
+    for (size_t i = first; track && i < m->n_layers; i++) {
+        unsigned h = m->layers[i].ops->r_hints;
+        int below = i > first ? need[i - 1] : 0;
+        need[i] = below || !(h & (i == first ? BSC_R_DOUT_ONLY_FOR_DIN |
+                                                   BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST
+                                             : BSC_R_DOUT_ONLY_FOR_DIN));
+    }
+
     /* Backward and R-backward down to the first trained layer, which needs
      * neither input gradient. */
     for (size_t i = m->n_layers; i-- > first;) {
@@ -154,15 +173,17 @@ bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x
         bsc_tensor dout = bsc_model_batch_view_(&L->dact, p->batch, &L->out);
         bsc_tensor rdout = bsc_model_batch_view_(&L->rdact, p->batch, &L->out);
         bsc_tensor din, rdin;
-        int want = i > first;
+        int want = i > first, want_din = want && (!track || need[i - 1]);
+        int give_dout = !track || need[i];
         if (want) {
             din = bsc_model_batch_view_(&P->dact, p->batch, &P->out);
             rdin = bsc_model_batch_view_(&P->rdact, p->batch, &P->out);
         }
         param_views(m, L, v, vv, vp);
         param_views(m, L, hv, hh, hp);
-        s = L->ops->r_backward(L->self, p, &lin, want ? &lrin : NULL, vp, &out, &rout, &dout,
-                               &rdout, hp, want ? &din : NULL, want ? &rdin : NULL);
+        s = L->ops->r_backward(L->self, p, &lin, want ? &lrin : NULL, vp, &out, &rout,
+                               give_dout ? &dout : NULL, &rdout, hp, want_din ? &din : NULL,
+                               want ? &rdin : NULL);
         if (s != BSC_OK)
             return bsc_fail_context(s, "R-backward of layer %zu (%s)", i, L->type->name);
     }

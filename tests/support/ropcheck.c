@@ -135,6 +135,35 @@ static void shifted(lt *t, rop *r, int with_rin, double sh, float *x0, float *p0
     memcpy(t->hp, p0, t->n_train * sizeof(float));
 }
 
+/* What the layer's r_hints promise: without dout (and din) -- rdin too
+ * for BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST, where rin is NULL -- R{din} and
+ * H v come out the same as with it. rop_run's results are in r. */
+static void rop_check_hints(lt *t, rop *r, int with_rin, const char *label)
+{
+    unsigned h = t->ops->r_hints;
+    int only = (h & BSC_R_DOUT_ONLY_FOR_DIN) != 0;
+    int first = (h & BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST) && !with_rin;
+    if (!only && !first)
+        return;
+    size_t nin = t->batch * t->in_n;
+    float *rdin = rop_fzalloc(nin), *hv = rop_fzalloc(t->n_train);
+    CHECK(bsc_tensor_fill(lh_ctx, &r->rdin, 0.0f));
+    if (t->n_train)
+        CHECK(bsc_tensor_fill(lh_ctx, &r->HV, 0.0f));
+    CHECK(t->ops->r_backward(t->self, &t->pass, &t->in, with_rin ? &r->rin : NULL, r->vp,
+                             &t->out, &r->rout, NULL, &r->rdout, r->hp, NULL,
+                             only ? &r->rdin : NULL));
+    CHECK(bsc_tensor_read(lh_ctx, &r->rdin, rdin));
+    if (t->n_train)
+        CHECK(bsc_tensor_read(lh_ctx, &r->HV, hv));
+    if (only && memcmp(rdin, r->hrdin, nin * sizeof(float)) != 0)
+        fail_msg("%s: R{din} without dout differs from R{din} with it", label);
+    if (memcmp(hv, r->hvout, t->n_train * sizeof(float)) != 0)
+        fail_msg("%s: H v without dout differs from H v with it", label);
+    free(rdin);
+    free(hv);
+}
+
 /* The layer's R-operator against finite differences (module comment). */
 void rop_check(lt *t, const char *what, int with_rin, uint64_t seed)
 {
@@ -146,6 +175,7 @@ void rop_check(lt *t, const char *what, int with_rin, uint64_t seed)
     bsc_status st = rop_run(t, &r, with_rin);
     if (st != BSC_OK)
         fail_msg("%s: R-operator: %s", label, bsc_last_error());
+    rop_check_hints(t, &r, with_rin, label);
     float *x0 = rop_fzalloc(nin), *p0 = rop_fzalloc(np);
     memcpy(x0, t->hin, nin * sizeof(float));
     memcpy(p0, t->hp, np * sizeof(float));

@@ -218,7 +218,8 @@ typedef struct bsc_layer_ops {
     bsc_status (*r_forward)(void *self, const bsc_pass *p, const bsc_tensor *in,
                             const bsc_tensor *rin, const bsc_tensor *const *v,
                             const bsc_tensor *out, bsc_tensor *rout);
-    /* r_backward: given dout (d loss / d out) and rdout = R{dout}, writes
+    /* r_backward: given dout (d loss / d out; NULL only as r_hints allow)
+     * and rdout = R{dout}, writes
      * din = d loss / d in as backward would (NULL: not needed), rdin =
      * R{din} (NULL: not needed), and OVERWRITES hv[i] (views of the
      * product, param_spec order, empty for STATE) with R{d loss / d
@@ -229,7 +230,21 @@ typedef struct bsc_layer_ops {
                              const bsc_tensor *out, const bsc_tensor *rout,
                              const bsc_tensor *dout, const bsc_tensor *rdout,
                              const bsc_tensor *const *hv, bsc_tensor *din, bsc_tensor *rdin);
+    /* Optional (0: none): BSC_R_* hints that let the host skip work in the
+     * R-operator pass. With a hint that applies, r_backward gets dout =
+     * NULL (and din = NULL), so the layers above need not compute it. */
+    unsigned r_hints;
 } bsc_layer_ops;
+
+/* r_backward reads dout only to compute din: its R{din} and H v need no
+ * dout (a zero second derivative in the input and no parameters: relu,
+ * leaky_relu, pooling, flatten, dropout). */
+#define BSC_R_DOUT_ONLY_FOR_DIN 1u
+/* With rin = NULL and rdin = NULL -- the first layer with trained
+ * parameters -- r_backward reads dout only to compute din: its output is
+ * linear in its parameters for a fixed input (dense, conv2d, batchnorm in
+ * eval mode), so H v there is J_theta^T R{dout} alone. */
+#define BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST 2u
 
 /* ------------------------------------------------------------------ losses */
 
