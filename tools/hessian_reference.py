@@ -20,9 +20,10 @@ inputs normalized exactly as batchscope does in float32.
                   reorthogonalization on autograd products; top and bottom
                   Ritz values; no trace.
 
-Prints and writes (--out) a CSV: quantity (eigenvalue | bottom_eigenvalue |
-trace | loss | n_params), k, value -- what tests/test_curvature compares
-batchscope's hessian.csv with. Needs Debian's python3-torch, python3-numpy
+Prints and writes (--out) a CSV: block ("all", or a parameter tensor such as
+"1.weight" for its diagonal block, dense mode), quantity (eigenvalue |
+bottom_eigenvalue | trace | loss | n_params | asymmetry), k, value -- what
+tests/test_curvature compares batchscope's hessian.csv with. Needs Debian's python3-torch, python3-numpy
 and python3-yaml (tools/setup.sh --bench).
 """
 import gzip
@@ -223,15 +224,24 @@ def main():
             H[:, j] = hvp(e)
             e[j] = 0.0
         asym = np.abs(H - H.T).max()
-        ev = np.linalg.eigvalsh((H + H.T) / 2)
+        H = (H + H.T) / 2
+        ev = np.linalg.eigvalsh(H)
         rows += [("trace", 0, float(np.trace(H))), ("asymmetry", 0, float(asym))]
+        # each parameter tensor's diagonal block, named as in the checkpoint
+        at = 0
+        for name, q in model.named_parameters():
+            b = H[at:at + q.numel(), at:at + q.numel()]
+            at += q.numel()
+            rows.append(("trace", 0, float(np.trace(b)), name))
+            rows.append(("eigenvalue", 1, float(np.linalg.eigvalsh(b)[-1]), name))
     else:
         ev = lanczos(hvp, n, iters)
     for k in range(top):
         rows.append(("eigenvalue", k + 1, float(ev[-1 - k])))
     for k in range(bottom):
         rows.append(("bottom_eigenvalue", k + 1, float(ev[k])))
-    text = "quantity,k,value\n" + "".join(f"{q},{k},{v:.17g}\n" for q, k, v in rows)
+    rows = [r if len(r) == 4 else r + ("all",) for r in rows]
+    text = "block,quantity,k,value\n" + "".join(f"{b},{q},{k},{v:.17g}\n" for q, k, v, b in rows)
     sys.stdout.write(text)
     sys.stderr.write(f"hessian_reference: {mode}, {n} parameters, {subset} examples, "
                      f"{time.perf_counter() - t0:.1f} s\n")
