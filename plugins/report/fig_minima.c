@@ -6,6 +6,7 @@
 #include "batchscope/fsutil.h"
 
 #include <math.h>
+#include <plplot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,7 @@ typedef struct bs_fig {
     char label[2][MAX_SERIES][64];
     size_t n[2][MAX_SERIES];
     double lb[2][MAX_SERIES][64], v[2][MAX_SERIES][64];
+    double lo[2][MAX_SERIES][64], hi[2][MAX_SERIES][64];   /* error bar; NaN: none */
     int color[2][MAX_SERIES][64];
     int on_line[2][MAX_SERIES][64];
 } bs_fig;
@@ -177,11 +179,17 @@ static void draw_bs(const rep *r, const void *data)
             }
     x0 -= 0.5;
     x1 += 0.5;
+    /* One legend for every panel's series, outside the last one. */
+    rep_legend l = {0};
     for (int p = 0; p < d->n_panels; p++) {
         double lo = INFINITY, hi = -INFINITY, a, b;
         for (size_t k = 0; k < d->n_series[p]; k++) {
             rep_range(d->n[p][k], d->v[p][k], &a, &b);
             lo = fmin(lo, a);
+            hi = fmax(hi, b);
+            rep_range(d->n[p][k], d->lo[p][k], &a, &b);
+            lo = fmin(lo, a);
+            rep_range(d->n[p][k], d->hi[p][k], &a, &b);
             hi = fmax(hi, b);
         }
         if (d->ykind[p] == REP_AX_LIN)
@@ -190,7 +198,6 @@ static void draw_bs(const rep *r, const void *data)
         rep_panel(p, 0, d->n_panels, 1, r->named ? rep_legend_px(r, 420) : 420);
         rep_axes(x0, x1, REP_AX_LOG2, lo, hi, d->ykind[p], "batch size (log#d2#u scale)",
                  d->ylabel[p], d->title[p]);
-        rep_legend l = {0};
         for (size_t k = 0; k < d->n_series[p]; k++) {
             int style = 1 + (int)k % 4, symbol = 1 + (int)k % 5;
             double lx[64], ly[64];
@@ -201,30 +208,38 @@ static void draw_bs(const rep *r, const void *data)
                     ly[m++] = d->v[p][k][i];
                 }
             rep_line(m, lx, ly, REP_COL_FG, style, 1.8);
-            for (size_t i = 0; i < d->n[p][k]; i++)
+            for (size_t i = 0; i < d->n[p][k]; i++) {
+                if (isfinite(d->lo[p][k][i]) && isfinite(d->hi[p][k][i])) {
+                    PLFLT ex = d->lb[p][k][i], elo = d->lo[p][k][i], ehi = d->hi[p][k][i];
+                    plcol0(d->color[p][k][i]);
+                    plwidth(2.0);
+                    plerry(1, &ex, &elo, &ehi);
+                    plwidth(1.0);
+                }
                 rep_points(1, &d->lb[p][k][i], &d->v[p][k][i], d->color[p][k][i], symbol, 1.7);
+            }
             if (d->n_series[p] > 1 || d->label[p][k][0])
                 rep_legend_add(&l, d->label[p][k], REP_COL_FG, style, symbol);
         }
-        /* Named runs: the batch size no longer tells the points apart, the
-         * colors do. */
-        if (r->named) {
-            int first = l.n;
-            if (l.n)
-                rep_legend_add(&l, "", -1, 1, 0);
-            rep_legend_runs(r, &l);
-            for (int i = first; i < l.n; i++)
-                if (l.color[i] >= 0)
-                    l.style[i] = -1, l.symbol[i] = 1;
-        }
-        if (p == d->n_panels - 1)
-            rep_legend_draw(&l, 1);
     }
+    /* Named runs: the batch size no longer tells the points apart, the
+     * colors do. */
+    if (r->named) {
+        int first = l.n;
+        if (l.n)
+            rep_legend_add(&l, "", -1, 1, 0);
+        rep_legend_runs(r, &l);
+        for (int i = first; i < l.n; i++)
+            if (l.color[i] >= 0)
+                l.style[i] = -1, l.symbol[i] = 1;
+    }
+    rep_legend_draw(&l, 1);
 }
 
 /* Appends (bs, v) of a run (NULL: one not under OUT/runs) to the series
- * called label of panel p. */
-static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
+ * called label of panel p, with the error bar v +- err (NaN: none). */
+static void bs_add_err(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
+                       double v, double err)
 {
     size_t k = 0;
     while (k < d->n_series[p] && strcmp(d->label[p][k], label) != 0)
@@ -243,14 +258,23 @@ static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long
     for (; i > 0 && d->lb[p][k][i - 1] > lb; i--) {
         d->lb[p][k][i] = d->lb[p][k][i - 1];
         d->v[p][k][i] = d->v[p][k][i - 1];
+        d->lo[p][k][i] = d->lo[p][k][i - 1];
+        d->hi[p][k][i] = d->hi[p][k][i - 1];
         d->color[p][k][i] = d->color[p][k][i - 1];
         d->on_line[p][k][i] = d->on_line[p][k][i - 1];
     }
     d->lb[p][k][i] = lb;
     d->v[p][k][i] = rep_tx(v, d->ykind[p]);
+    d->lo[p][k][i] = isfinite(err) ? rep_tx(v - err, d->ykind[p]) : NAN;
+    d->hi[p][k][i] = isfinite(err) ? rep_tx(v + err, d->ykind[p]) : NAN;
     d->color[p][k][i] = run ? run->color : REP_COL_FG;
     d->on_line[p][k][i] = run ? run->main : 1;
     d->n[p][k]++;
+}
+
+static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
+{
+    bs_add_err(d, p, label, run, bs, v, NAN);
 }
 
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
@@ -294,6 +318,12 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
     return s;
 }
 
+/* The hessian analysis' rows (one quantity each; its own format since
+ * issue 13: a `block` column, top eigenvalues k = 1.., the trace with its
+ * standard error) on two panels: the top eigenvalues per rank, and the
+ * trace with +-2 standard errors. Rows of tensor blocks are the per-layer
+ * picture, not drawn here. Older files (one top eigenvalue column per row,
+ * `trace` as a column) still draw. */
 bsc_status rep_fig_hessian(rep *r, rep_fig *f)
 {
     static const char *const eig_names[] = {"top_eigenvalue", "eigenvalue", "lambda_max",
@@ -307,62 +337,45 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
         s = rep_skip(f, "no analyses/hessian.csv (the hessian analysis was not run)");
     else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK) {
         long c = rep_col_any(t, eig_names);
-        long ctr = bsc_table_find(t, "trace");
+        long ctr = bsc_table_find(t, "trace"), cq = bsc_table_find(t, "quantity");
+        long ck = bsc_table_find(t, "k"), cse = bsc_table_find(t, "std_err");
+        long cblk = bsc_table_find(t, "block"), crun = bsc_table_find(t, "run");
         if (c < 0)
             s = rep_col(t, path, "eigenvalue", &ce);
         else
             ce = (size_t)c;
         /* Short titles and labels: two panels side by side at paper size. */
-        d->title[0] = "Top Hessian eigenvalue";
-        d->ylabel[0] = "λ#dmax#u (nats / weight unit²)";
-        d->title[1] = "Hessian trace (Hutchinson)";
+        d->title[0] = "Top Hessian eigenvalues";
+        d->ylabel[0] = "λ#dk#u (nats / weight unit²)";
+        d->title[1] = "Hessian trace (Hutchinson, ± 2 s.e.)";
         d->ylabel[1] = "tr(H) (nats / weight unit²)";
-        /* The top eigenvalue of a run is the largest of its rows, whether
-         * the file lists one eigenvalue per run or the top k. Rows belong
-         * to a run by its name (the `run` column), else by batch size. */
-        long bsv[64], crun = bsc_table_find(t, "run");
-        /* The hessian analysis writes one quantity per row (eigenvalue k,
-         * or the trace) in `value`: a trace row is no eigenvalue. */
-        long cq = bsc_table_find(t, "quantity");
-        const rep_run *runv[64];
-        double top[64], trace[64];
-        size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
+        d->n_panels = 1;
+        size_t rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
         for (size_t i = 0; s == BSC_OK && i < rows; i++) {
-            double bs, v, tr = NAN;
+            double bs, v, k = 1, se = NAN, tr = NAN;
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
+                (ck >= 0 && (s = rep_num(t, path, i, (size_t)ck, &k)) != BSC_OK) ||
+                (cse >= 0 && (s = rep_num(t, path, i, (size_t)cse, &se)) != BSC_OK) ||
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
                 break;
+            const char *blk = cblk >= 0 ? bsc_table_get_str(t, i, (size_t)cblk) : NULL;
+            if (blk && strcmp(blk, "all") != 0)
+                continue;
             const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
+            const rep_run *run = rep_row_run(r, t, crun, i, bs);
             if (q && !strcmp(q, "trace")) {
-                tr = v;
-                v = NAN;
-            } else if (q && strcmp(q, "eigenvalue") != 0) {
+                bs_add_err(d, 1, "", run, (long)bs, v, 2 * se);
+                d->n_panels = 2;
                 continue;
             }
-            const rep_run *run = rep_row_run(r, t, crun, i, bs);
-            size_t j = 0;
-            while (j < nb && !(bsv[j] == (long)bs && runv[j] == run))
-                j++;
-            if (j == nb) {
-                if (nb == 64)
-                    continue;
-                bsv[nb] = (long)bs;
-                runv[nb] = run;
-                top[nb] = v;
-                trace[nb++] = tr;
-            }
-            if (v > top[j] || !isfinite(top[j]))
-                top[j] = v;
-            if (!isfinite(trace[j]))
-                trace[j] = tr;
-        }
-        d->n_panels = 1;
-        for (size_t j = 0; s == BSC_OK && j < nb; j++) {
-            if (isfinite(top[j]))
-                bs_add(d, 0, "", runv[j], bsv[j], top[j]);
-            if (isfinite(trace[j])) {
-                bs_add(d, 1, "", runv[j], bsv[j], trace[j]);
+            if (q && strcmp(q, "eigenvalue") != 0)
+                continue;
+            char label[32];
+            snprintf(label, sizeof label, "λ#d%d#u", (int)k);
+            bs_add(d, 0, ck >= 0 ? label : "", run, (long)bs, v);
+            if (isfinite(tr) && k == 1) {   /* a trace column repeats on every row */
+                bs_add(d, 1, "", run, (long)bs, tr);
                 d->n_panels = 2;
             }
         }

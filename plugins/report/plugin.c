@@ -125,6 +125,9 @@ static const struct {
      rep_fig_sharpness},
     {"hessian", "Curvature against batch size", "Look for the top Hessian eigenvalue, the "
      "curvature along the sharpest direction, rising with batch size.", rep_fig_hessian},
+    {"hessian_density", "Hessian eigenvalue density", "Look for the few large outliers to "
+     "the right of the bulk near zero: they sit farther out for a sharper minimizer, while "
+     "most directions stay nearly flat.", rep_fig_density},
     {"surfaces", "Filter-normalized loss surfaces", "Look for the width of the low-loss "
      "basin around each minimizer (+) on the shared color scale: a wider, flatter basin "
      "goes with better generalization (Li et al.).", rep_fig_surfaces},

@@ -253,6 +253,7 @@ bsc_status rep_fig_noise_scale(rep *r, rep_fig *f);   /* 3: noise scale */
 bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv); /* 4 */
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f);     /* 5 */
 bsc_status rep_fig_hessian(rep *r, rep_fig *f);       /* 5 */
+bsc_status rep_fig_density(rep *r, rep_fig *f);       /* 5: spectral density (fig_density.c) */
 bsc_status rep_fig_surfaces(rep *r, rep_fig *f);      /* 6: contours */
 bsc_status rep_fig_surface_cuts(rep *r, rep_fig *f);  /* 6: 1D cuts */
 
