@@ -130,12 +130,15 @@ static void write_run_observers(const char *dir, const char *name, long bs)
     }
     fclose(f);
     snprintf(rel, sizeof rel, "runs/%s/noise_scale.csv", name);
-    put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema\n");
+    put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema,samples,"
+        "g2_window,trace_window,b_simple_window,b_simple_lo,b_simple_hi,g2_significant\n");
     f = open_rel(dir, rel, "a");
-    for (int s = 10; s <= (int)(8 * steps); s += 10) {
+    for (int s = 10, i = 0; s <= (int)(8 * steps); s += 10, i++) {
         double b = 100 + 400.0 * s / (8 * steps);
-        fprintf(f, "%d,%d,%ld,1,1,%.6g,1,1,%.6g\n", s, 1 + (int)((s - 1) / steps), bs,
-                b * exp(0.5 * sin(s * 7.1)), b);
+        int sig = i % 7 != 6;   /* now and then |G|^2 is not significantly positive */
+        fprintf(f, "%d,%d,%ld,1,1,%.6g,1,1,%.6g,10,1,1,%.6g,%.6g,%.6g,%d\n", s,
+                1 + (int)((s - 1) / steps), bs, b * exp(0.5 * sin(s * 7.1)), b,
+                sig ? b : -b, sig ? 0.7 * b : NAN, sig ? 1.4 * b : NAN, sig);
     }
     fclose(f);
 }
@@ -145,6 +148,26 @@ static void write_observers(const char *dir, long bs)
     char name[32];
     snprintf(name, sizeof name, "bs%ld", bs);
     write_run_observers(dir, name, bs);
+}
+
+/* analyses/gradient_diversity_common.csv as the gradient_diversity observer
+ * writes it after all runs: one row per run. */
+static void put_common(const char *dir, const char *const *names, const long *bs, int n)
+{
+    FILE *f = open_rel(dir, "analyses/gradient_diversity_common.csv", "w");
+    fprintf(f, "run,batch_size,common_batch,samples");
+    static const char *const q[] = {"mean", "se", "q25", "median", "q75"};
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 5; k++)
+            fprintf(f, ",%s_%s", p ? "diversity" : "norm_ratio", q[k]);
+    fprintf(f, "\n");
+    for (int r = 0; r < n; r++) {
+        double v = 0.5 - 0.05 * r;
+        fprintf(f, "%s,%ld,32,20,%g,0.01,%g,%g,%g,%g,0.02,%g,%g,%g\n", names[r], bs[r], v,
+                v - 0.05, v, v + 0.04, 1 / (v * v * 32), 0.8 / (v * v * 32), 1 / (v * v * 32),
+                1.3 / (v * v * 32));
+    }
+    fclose(f);
 }
 
 /* analyses/hessian_density.csv as the hessian analysis writes it: per run
@@ -197,6 +220,8 @@ static void write_analyses(const char *dir)
         "32,1,12.5,20,150\n32,2,8.1,20,150\n256,1,48.0,20,420\n256,2,30.5,20,420\n"
         "1024,1,120.0,20,900\n1024,2,60,20,900\n");
     put_density(dir, NULL, sizes, 3);
+    static const char *const cnames[] = {"bs32", "bs256", "bs1024"};
+    put_common(dir, cnames, sizes, 3);
     for (int r = 0; r < 2; r++) {
         char rel[64];
         snprintf(rel, sizeof rel, "analyses/surface_bs%ld.csv", sizes[r]);
@@ -397,7 +422,8 @@ static void check_figure(const char *dir, const char *name)
 
 static const char *const all_figures[] = {
     "curves", "generalization_gap", "distance_from_init", "epoch_distance",
-    "epoch_distance_ratio", "update_norms", "gradient_diversity", "noise_scale",
+    "epoch_distance_ratio", "update_norms", "gradient_diversity", "gradient_diversity_common",
+    "noise_scale",
     "interpolate_bs32_bs256", "sharpness", "hessian", "hessian_density", "surfaces",
     "surface_cuts"};
 #define N_FIGURES (sizeof all_figures / sizeof *all_figures)
@@ -700,6 +726,7 @@ static void test_named_runs(void **state)
     static const char *const dnames[] = {"bs32", "bs256-sqrt"};
     static const long dbs[] = {32, 256};
     put_density(dir, dnames, dbs, 2);
+    put_common(dir, dnames, dbs, 2);
     f = open_rel(dir, "analyses/surface_bs256-sqrt.csv", "w");
     fprintf(f, "x,y,loss,accuracy\n");
     for (int j = 0; j < 11; j++)
@@ -731,7 +758,8 @@ static void test_named_runs(void **state)
     static const char *const figs[] = {"curves", "generalization_gap", "epoch_distance_ratio",
                                        "update_norms", "interpolate_bs32_bs256-sqrt",
                                        "interpolate_bs32_bs256", "sharpness", "hessian",
-                                       "hessian_density", "surfaces", "surface_cuts"};
+                                       "hessian_density", "gradient_diversity_common",
+                                       "surfaces", "surface_cuts"};
     for (size_t i = 0; i < sizeof figs / sizeof *figs; i++)
         check_figure(dir, figs[i]);
     /* bs<B> runs keep "B = 256"; the others show their names */

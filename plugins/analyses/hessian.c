@@ -18,9 +18,9 @@
  *     bottom_k: 0          # smallest eigenvalues
  *     max_iter: 100        # Lanczos products at most
  *     tol: 1e-4            # Ritz residual / |eigenvalue|
- *     trace_samples: 50    # Hutchinson probes (0: no trace, no density)
- *     density_probes: 3    # of those, quadratures for the density (0: none)
- *     density_steps: 60    # Lanczos steps (nodes) per quadrature
+ *     trace_samples: 30    # Hutchinson probes (0: no trace, no density)
+ *     density_probes: 2    # of those, quadratures for the density (0: none)
+ *     density_steps: 50    # Lanczos steps (nodes) per quadrature
  *     density_bins: 10000  # grid points
  *     density_sigma2: 1e-5 # Gaussian variance per unit of spectrum width
  *     blocks: false        # per-tensor trace and top eigenvalue
@@ -114,9 +114,9 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
         (s = bsc_opt_long(o, "bottom_k", 0, 0, ANA_MAX_EIGS, &h->bottom_k)) != BSC_OK ||
         (s = bsc_opt_long(o, "max_iter", 100, 1, 100000, &h->max_iter)) != BSC_OK ||
         (s = bsc_opt_double(o, "tol", 1e-4, 0, 1, &h->tol)) != BSC_OK ||
-        (s = bsc_opt_long(o, "trace_samples", 50, 0, 100000, &h->trace_samples)) != BSC_OK ||
-        (s = bsc_opt_long(o, "density_probes", 3, 0, 1000, &h->density_probes)) != BSC_OK ||
-        (s = bsc_opt_long(o, "density_steps", 60, 1, 10000, &h->density_steps)) != BSC_OK ||
+        (s = bsc_opt_long(o, "trace_samples", 30, 0, 100000, &h->trace_samples)) != BSC_OK ||
+        (s = bsc_opt_long(o, "density_probes", 2, 0, 1000, &h->density_probes)) != BSC_OK ||
+        (s = bsc_opt_long(o, "density_steps", 50, 1, 10000, &h->density_steps)) != BSC_OK ||
         (s = bsc_opt_long(o, "density_bins", 10000, 2, 1000000, &h->density_bins)) != BSC_OK ||
         (s = bsc_opt_double(o, "density_sigma2", 1e-5, 1e-12, 1e6, &h->sigma2)) != BSC_OK ||
         (s = bsc_opt_bool(o, "blocks", 0, &h->blocks)) != BSC_OK ||
@@ -458,9 +458,9 @@ BSC_ANALYSIS_TYPE(ana_hessian, "hessian",
                            BSC_OPT("bottom_k", BSC_OPT_INT, "0", "smallest eigenvalues"),
                            BSC_OPT("max_iter", BSC_OPT_INT, "100", "Lanczos products, at most"),
                            BSC_OPT("tol", BSC_OPT_FLOAT, "1e-4", "Ritz residual relative to the eigenvalue"),
-                           BSC_OPT("trace_samples", BSC_OPT_INT, "50", "Hutchinson probes (0: no trace)"),
-                           BSC_OPT("density_probes", BSC_OPT_INT, "3", "of those, quadratures for the spectral density"),
-                           BSC_OPT("density_steps", BSC_OPT_INT, "60", "Lanczos steps per quadrature"),
+                           BSC_OPT("trace_samples", BSC_OPT_INT, "30", "Hutchinson probes (0: no trace)"),
+                           BSC_OPT("density_probes", BSC_OPT_INT, "2", "of those, quadratures for the spectral density"),
+                           BSC_OPT("density_steps", BSC_OPT_INT, "50", "Lanczos steps per quadrature"),
                            BSC_OPT("density_bins", BSC_OPT_INT, "10000", "grid points of the density"),
                            BSC_OPT("density_sigma2", BSC_OPT_FLOAT, "1e-5", "Gaussian variance per unit of spectrum width"),
                            BSC_OPT("blocks", BSC_OPT_BOOL, "false", "per-tensor trace and top eigenvalue"),

@@ -8,7 +8,6 @@
 #include "report.h"
 
 #include <math.h>
-#include <plplot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,39 +42,6 @@ static void free_fig(density_fig *d)
     }
 }
 
-/* The band as a translucent polygon in the run's color: hi left to right,
- * lo back. */
-static void band(const curve *c)
-{
-    PLINT r, g, b;
-    PLFLT a;
-    size_t m = 0;
-    PLFLT *px = malloc(2 * c->n * sizeof *px), *py = malloc(2 * c->n * sizeof *py);
-    if (!px || !py) {
-        free(px);
-        free(py);
-        return;
-    }
-    for (size_t i = 0; i < c->n; i++)
-        if (isfinite(c->hi[i]) && isfinite(c->lo[i])) {
-            px[m] = c->x[i];
-            py[m++] = c->hi[i];
-        }
-    for (size_t i = c->n; i-- > 0;)
-        if (isfinite(c->hi[i]) && isfinite(c->lo[i])) {
-            px[m] = c->x[i];
-            py[m++] = c->lo[i];
-        }
-    plgcol0a(c->color, &r, &g, &b, &a);
-    plscol0a(c->color, r, g, b, 0.22);
-    plcol0(c->color);
-    if (m >= 3)
-        plfill((PLINT)m, px, py);
-    plscol0a(c->color, r, g, b, a);
-    free(px);
-    free(py);
-}
-
 static void draw_density(const rep *r, const void *data)
 {
     const density_fig *d = data;
@@ -96,7 +62,7 @@ static void draw_density(const rep *r, const void *data)
     rep_axes(x0, x1, REP_AX_LIN, y0, y1, REP_AX_LOG10, "eigenvalue λ of the Hessian",
              "density (log scale)", "Hessian eigenvalue density (stochastic Lanczos quadrature)");
     for (size_t i = 0; i < d->n; i++)
-        band(&d->c[i]);
+        rep_band(d->c[i].n, d->c[i].x, d->c[i].lo, d->c[i].hi, d->c[i].color);
     for (size_t i = 0; i < d->n; i++)
         rep_line(d->c[i].n, d->c[i].x, d->c[i].y, d->c[i].color, d->c[i].style, 2.0);
     rep_legend l = {0};

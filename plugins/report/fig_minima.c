@@ -237,9 +237,9 @@ static void draw_bs(const rep *r, const void *data)
 }
 
 /* Appends (bs, v) of a run (NULL: one not under OUT/runs) to the series
- * called label of panel p, with the error bar v +- err (NaN: none). */
-static void bs_add_err(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
-                       double v, double err)
+ * called label of panel p, with an error bar from lo to hi (NaN: none). */
+static void bs_add_range(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
+                         double v, double elo, double ehi)
 {
     size_t k = 0;
     while (k < d->n_series[p] && strcmp(d->label[p][k], label) != 0)
@@ -265,16 +265,23 @@ static void bs_add_err(bs_fig *d, int p, const char *label, const rep_run *run, 
     }
     d->lb[p][k][i] = lb;
     d->v[p][k][i] = rep_tx(v, d->ykind[p]);
-    d->lo[p][k][i] = isfinite(err) ? rep_tx(v - err, d->ykind[p]) : NAN;
-    d->hi[p][k][i] = isfinite(err) ? rep_tx(v + err, d->ykind[p]) : NAN;
+    d->lo[p][k][i] = rep_tx(elo, d->ykind[p]);
+    d->hi[p][k][i] = rep_tx(ehi, d->ykind[p]);
     d->color[p][k][i] = run ? run->color : REP_COL_FG;
     d->on_line[p][k][i] = run ? run->main : 1;
     d->n[p][k]++;
 }
 
+/* The same with the bar v +- err. */
+static void bs_add_err(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
+                       double v, double err)
+{
+    bs_add_range(d, p, label, run, bs, v, v - err, v + err);
+}
+
 static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
 {
-    bs_add_err(d, p, label, run, bs, v, NAN);
+    bs_add_range(d, p, label, run, bs, v, NAN, NAN);
 }
 
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
@@ -383,6 +390,64 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             s = rep_skip(f, "analyses/hessian.csv has no rows");
         else if (s == BSC_OK)
             s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
+    }
+    bsc_table_free(t);
+    free(path);
+    free(d);
+    return s;
+}
+
+/* The gradient_diversity observer's ratios at one common batch size on
+ * every run's final weights (analyses/gradient_diversity_common.csv):
+ * medians with their quartile ranges, so that minimizers compare on the
+ * same footing rather than each at its own batch size. */
+bsc_status rep_fig_diversity_common(rep *r, rep_fig *f)
+{
+    static const char *const names[2] = {"norm_ratio", "diversity"};
+    char *path = rep_path(r, "analyses/gradient_diversity_common.csv");
+    bsc_table *t = NULL;
+    bs_fig *d = calloc(1, sizeof *d);
+    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t cb, cc, c[2][3];
+    static char title[2][96];
+    if (s == BSC_OK && !t)
+        s = rep_skip(f, "no analyses/gradient_diversity_common.csv (the gradient_diversity "
+                     "observer was not run, or with common_batch: 0)");
+    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
+             (s = rep_col(t, path, "common_batch", &cc)) == BSC_OK) {
+        static const char *const q[3] = {"q25", "median", "q75"};
+        for (int p = 0; s == BSC_OK && p < 2; p++)
+            for (int k = 0; s == BSC_OK && k < 3; k++) {
+                char col[48];
+                snprintf(col, sizeof col, "%s_%s", names[p], q[k]);
+                s = rep_col(t, path, col, &c[p][k]);
+            }
+        double common = NAN;
+        if (s == BSC_OK && bsc_table_n_rows(t))
+            s = rep_num(t, path, 0, cc, &common);
+        snprintf(title[0], sizeof title[0], "Norm ratio on batches of %.0f", common);
+        snprintf(title[1], sizeof title[1], "Gradient diversity on batches of %.0f", common);
+        d->n_panels = 2;
+        d->title[0] = title[0];
+        d->ylabel[0] = "‖Σ g#di#u‖ / Σ ‖g#di#u‖ (median, quartiles)";
+        d->title[1] = title[1];
+        d->ylabel[1] = "diversity (median, quartiles)";
+        long crun = bsc_table_find(t, "run");
+        for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
+            double bs, v[2][3];
+            if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK)
+                break;
+            for (int p = 0; s == BSC_OK && p < 2; p++)
+                for (int k = 0; s == BSC_OK && k < 3; k++)
+                    s = rep_num(t, path, i, c[p][k], &v[p][k]);
+            const rep_run *run = rep_row_run(r, t, crun, i, bs);
+            for (int p = 0; s == BSC_OK && p < 2; p++)
+                bs_add_range(d, p, "", run, (long)bs, v[p][1], v[p][0], v[p][2]);
+        }
+        if (s == BSC_OK && d->n_series[0] == 0)
+            s = rep_skip(f, "analyses/gradient_diversity_common.csv has no rows");
+        else if (s == BSC_OK)
+            s = rep_render(r, f, 1900, 760, draw_bs, d);
     }
     bsc_table_free(t);
     free(path);

@@ -116,6 +116,10 @@ static const struct {
     {"gradient_diversity", "Gradient diversity over training", "Look for a norm ratio well "
      "below 1: per-example gradients point in different directions, so by the triangle "
      "inequality a larger batch's averaged gradient is shorter.", rep_fig_diversity},
+    {"gradient_diversity_common", "Gradient diversity of the minimizers at one batch size",
+     "Look for the norm ratio of each run's final weights, all measured on the same batches: "
+     "a lower ratio means more diverse per-example gradients at that minimizer.",
+     rep_fig_diversity_common},
     {"noise_scale", "Gradient noise scale over training", "Look for the level of B#dsimple#u, "
      "an estimate of the critical batch size: batches well above it gain little per "
      "example, and it tends to grow as training proceeds.", rep_fig_noise_scale},

@@ -87,6 +87,17 @@ static void rows(const bsc_device_split *sp, size_t start, size_t count, bsc_ten
     *y = bsc_tensor_view(&sp->labels, start, &ys);
 }
 
+bsc_status bsc_eval_batch(const bsc_evaluator *e, bsc_split_id split, size_t start,
+                          size_t count, bsc_tensor *x, bsc_tensor *y)
+{
+    const bsc_device_split *sp = split_of(e, split);
+    if (!sp || count == 0 || start > sp->n || count > sp->n - start)
+        return bsc_fail(BSC_ERR_INVALID, "examples [%zu, %zu) of a split of %zu", start,
+                        start + count, sp ? sp->n : 0);
+    rows(sp, start, count, x, y);
+    return BSC_OK;
+}
+
 static bsc_status resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
                           const bsc_device_split **sp, size_t *n)
 {

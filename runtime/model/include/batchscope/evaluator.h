@@ -48,6 +48,12 @@ BSC_API bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params,
 BSC_API bsc_status bsc_eval_grad(bsc_evaluator *e, bsc_split_id split, size_t subset,
                          bsc_tensor *grad, double *loss);
 
+/* Views of examples [start, start + count) of the split (x: F32 [count,
+ * row], y: I32 [count]), to run a batch of the evaluator's data through
+ * the model. BSC_ERR_INVALID past the split's end. */
+BSC_API bsc_status bsc_eval_batch(const bsc_evaluator *e, bsc_split_id split, size_t start,
+                                  size_t count, bsc_tensor *x, bsc_tensor *y);
+
 /* The exact Hessian-vector product of the mean loss over the first
  * `subset` examples (0: all) of the split at the model's current
  * parameters: hv = H v (F32, n_params elements each, device), summed over
