@@ -1,7 +1,8 @@
 /* The report plugin: every figure from a synthetic results directory (valid,
  * non-blank PNG and SVG), the page in headless Chromium, `batchscope report`
- * on a directory with only some analyses, and bad result files reported at
- * file:line. No device is needed: the report reads files only. */
+ * on a directory with only some analyses, bad result files reported at
+ * file:line, and the files no figure read listed on the page. No device is
+ * needed: the report reads files only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -632,6 +633,8 @@ static void test_options(void **state)
     char *html = tu_read(p, NULL);
     assert_non_null(html);
     assert_non_null(strstr(html, "A &lt;b&gt;title&lt;/b&gt;"));
+    /* its one run's metrics.csv and run.json were read: no other files */
+    assert_non_null(strstr(html, "None: the figures and tables above read every file"));
     assert_int_equal(count(html, "<svg"), 2);
     char *svg = bsc_strdup_printf("%s/figures/curves.svg", dir);
     assert_false(bsc_path_exists(svg));
@@ -643,6 +646,107 @@ static void test_options(void **state)
     assert_int_not_equal(run_report(empty, NULL), BSC_OK);
     assert_non_null(strstr(bsc_last_error(), "runs"));
     free(empty);
+    free(dir);
+}
+
+/* The page's section of other result files (from its heading to the next),
+ * malloc'ed. */
+static char *other_section(const char *html)
+{
+    const char *start = strstr(html, "<h2 id=\"other\">");
+    assert_non_null(start);
+    const char *end = strstr(start + 1, "<h2");
+    assert_non_null(end);
+    char *sec = malloc((size_t)(end - start) + 1);
+    memcpy(sec, start, (size_t)(end - start));
+    sec[end - start] = '\0';
+    return sec;
+}
+
+/* The table row of the section that links to rel, malloc'ed; NULL when
+ * the file is not listed. */
+static char *other_row(const char *sec, const char *href, const char *rel)
+{
+    char *link = bsc_strdup_printf("<a href=\"%s\">%s</a>", href, rel);
+    const char *at = strstr(sec, link);
+    free(link);
+    if (!at)
+        return NULL;
+    const char *start = at, *end = strstr(at, "</tr>");
+    while (start > sec && strncmp(start, "<tr>", 4) != 0)
+        start--;
+    assert_non_null(end);
+    return bsc_strdup_printf("%.*s", (int)(end - start), start);
+}
+
+/* A custom analysis' and observer's files, which no figure reads, are
+ * listed with a link, their size and a CSV's columns and rows; every file a
+ * figure or table read is left out. */
+static void test_other_files(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = full_results("report-other");
+    put(dir, "analyses/custom_metric.csv",
+        "epoch,value,\"note, quoted\"\n1,0.5,a\n2,0.25,\"b,\nc\"\n\n3,0.125,d");
+    put(dir, "runs/bs32/custom_run.txt", "hello\n");
+    put(dir, "analyses/my result#1.csv", "%s", "");
+    put(dir, "analyses/.scratch.csv", "x\n1\n");
+    FILE *f = open_rel(dir, "runs/bs256/wide.csv", "w");
+    for (int c = 0; c < 35; c++)
+        fprintf(f, "%sc%d", c ? "," : "", c);
+    fputs("\n1\n2\n", f);
+    fclose(f);
+    if (run_report(dir, NULL) != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    char *p = bsc_strdup_printf("%s/report.html", dir);
+    char *html = tu_read(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<a href=\"#other\">"));
+    char *sec = other_section(html);
+
+    char *row = other_row(sec, "analyses/custom_metric.csv", "analyses/custom_metric.csv");
+    if (!row)
+        fail_msg("custom_metric.csv not listed: %s", sec);
+    /* a quoted line end is no record, a blank line none, a last line
+     * without its end is one */
+    assert_non_null(strstr(row, "<td>59 B</td><td>3</td>"));
+    assert_non_null(strstr(row, "<td class=\"l\"><code>epoch</code> <code>value</code> "
+                                "<code>note, quoted</code></td>"));
+    free(row);
+    row = other_row(sec, "runs/bs32/custom_run.txt", "runs/bs32/custom_run.txt");
+    if (!row)
+        fail_msg("custom_run.txt not listed: %s", sec);
+    assert_non_null(strstr(row, "<td>6 B</td><td>–</td><td class=\"l\">–</td>"));
+    free(row);
+    /* a name that needs escaping still links to its file */
+    row = other_row(sec, "analyses/my%20result%231.csv", "analyses/my result#1.csv");
+    assert_non_null(row);
+    assert_non_null(strstr(row, "<td>0 B</td><td>0</td><td class=\"l\">(empty file)</td>"));
+    free(row);
+    /* a wide header is cut short, with its full count */
+    row = other_row(sec, "runs/bs256/wide.csv", "runs/bs256/wide.csv");
+    assert_non_null(row);
+    assert_non_null(strstr(row, "<td>2</td>"));
+    assert_non_null(strstr(row, "<code>c29</code> … (35 columns)</td>"));
+    assert_null(strstr(row, "<code>c30</code>"));
+    free(row);
+    assert_null(strstr(sec, "scratch"));
+    /* nothing the figures and tables read: exactly the four files above */
+    assert_int_equal(count(sec, "<tr><td"), 4);
+    static const char *const used[] = {"metrics.csv", "run.json", "update_norms.csv",
+                                       "gradient_diversity.csv", "noise_scale.csv",
+                                       "summary.csv", "epoch_distance_ratio.csv",
+                                       "interpolate_", "sharpness.csv", "hessian.csv",
+                                       "surface_bs", "surface1d_"};
+    for (size_t i = 0; i < sizeof used / sizeof *used; i++)
+        if (strstr(sec, used[i]))
+            fail_msg("%s is listed as not drawn", used[i]);
+    free(sec);
+    free(html);
+    free(p);
+    tu_rm_rf(dir);
     free(dir);
 }
 
@@ -782,6 +886,13 @@ static void test_named_runs(void **state)
     assert_non_null(strstr(html, "bs256-sqrt</td><td class=\"l\">256</td>"));
     assert_non_null(strstr(html, "lr.2_warm</td><td class=\"l\">1024</td>"));
     assert_null(strstr(html, "notes</td>"));
+    /* what is under runs/ but no run is listed among the other files */
+    char *sec = other_section(html);
+    assert_non_null(strstr(sec, ">runs/notes/readme.txt</a>"));
+    assert_non_null(strstr(sec, ">runs/stray.txt</a>"));
+    assert_null(strstr(sec, ".partial"));
+    assert_int_equal(count(sec, "<tr><td"), 2);
+    free(sec);
     /* rows matched by run name: bs256-sqrt's sharpness and update norm, its
      * largest eigenvalue (not its trace) */
     assert_non_null(strstr(html, "<td>2.75</td>"));
@@ -806,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_named_runs),
+        cmocka_unit_test(test_other_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,7 @@ bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_
 bsc_status ana_out_path(const bsc_study *st, const char *name, char **path)
 {
     *path = NULL;
-    char *dir = bsc_strdup_printf("%s/analyses", st->out_dir);
+    char *dir = bsc_strdup_printf("%s/" BSC_ANALYSES_DIR, st->out_dir);
     if (!dir)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_status s = bsc_mkdir_p(dir);

@@ -163,9 +163,9 @@ static bsc_status row_start(bsc_table *t, const target *g, bsc_metrics_row *row)
 {
     bsc_status s;
     if ((s = bsc_table_add_row(t, row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(row, "run", g->name)) != BSC_OK)
+        (s = bsc_metrics_set_str(row, BSC_COL_RUN, g->name)) != BSC_OK)
         return s;
-    return bsc_metrics_set(row, "batch_size", g->batch_size);
+    return bsc_metrics_set(row, BSC_COL_BATCH_SIZE, g->batch_size);
 }
 
 static bsc_status add_row(bsc_table *t, const target *g, const char *block, const char *q, int k,
@@ -175,14 +175,14 @@ static bsc_status add_row(bsc_table *t, const target *g, const char *block, cons
     bsc_metrics_row row;
     bsc_status s;
     if ((s = row_start(t, g, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "block", block)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "quantity", q)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "value", value)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "std_err", se)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_BLOCK, block)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_QUANTITY, q)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_K, k)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_VALUE, value)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_STD_ERR, se)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "residual", residual)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "converged", converged)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "method", g->method)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_METHOD, g->method)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK)
         return s;
     return bsc_metrics_set(&row, "seconds", seconds);
@@ -204,10 +204,10 @@ static bsc_status extremes(const hess *h, const bsc_study *st, ana_hvp *c, size_
     double sec = bsc_now() - t0;
     long used = c->products - before;
     for (int k = 0; s == BSC_OK && k < o.top_k; k++)
-        s = add_row(t, g, block, "eigenvalue", k + 1, r.top[k], NAN, r.top_res[k], r.converged,
+        s = add_row(t, g, block, BSC_QUANTITY_EIGENVALUE, k + 1, r.top[k], NAN, r.top_res[k], r.converged,
                     used, sec);
     for (int k = 0; s == BSC_OK && k < o.bottom_k; k++)
-        s = add_row(t, g, block, "bottom_eigenvalue", k + 1, r.bottom[k], NAN,
+        s = add_row(t, g, block, BSC_QUANTITY_BOTTOM_EIGENVALUE, k + 1, r.bottom[k], NAN,
                     r.bottom_res[k], r.converged, used, sec);
     return s;
 }
@@ -247,12 +247,12 @@ static bsc_status density_rows(const hess *h, const target *g, const ana_probe_r
     bsc_metrics_row row;
     for (int i = 0; s == BSC_OK && i < bins; i++)
         if ((s = row_start(dt, g, &row)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "lambda", grid[i])) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "density", dens[i])) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "std_err", se[i])) != BSC_OK)
+            (s = bsc_metrics_set(&row, BSC_COL_LAMBDA, grid[i])) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_DENSITY, dens[i])) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_STD_ERR, se[i])) != BSC_OK)
             break;
         else
-            s = bsc_metrics_set_str(&row, "method", g->method);
+            s = bsc_metrics_set_str(&row, BSC_COL_METHOD, g->method);
     for (int k = 0; s == BSC_OK && k < probes; k++)
         for (int j = 0; s == BSC_OK && j < pr->n_nodes[k]; j++) {
             size_t at = (size_t)k * (size_t)h->density_steps + (size_t)j;
@@ -289,13 +289,13 @@ static bsc_status probes(const hess *h, const bsc_study *st, ana_hvp *c, const t
     double sec = bsc_now() - t0;
     long used = c->products - before;
     ana_mean_se(pr.samples, o.samples, &tr, &se);
-    s = add_row(t, g, "all", "trace", 0, tr, se, NAN, NAN, used, sec);
+    s = add_row(t, g, BSC_BLOCK_ALL, BSC_QUANTITY_TRACE, 0, tr, se, NAN, NAN, used, sec);
     for (size_t i = 0; s == BSC_OK && h->blocks && i < nt; i++) {
         const bsc_model_tensor *mt = bsc_model_tensor_at(m, i);
         if (mt->spec.role == BSC_ROLE_STATE)
             continue;
         ana_mean_se(acc.samples + i * (size_t)acc.n, acc.n, &tr, &se);
-        s = add_row(t, g, mt->name, "trace", 0, tr, se, NAN, NAN, used, sec);
+        s = add_row(t, g, mt->name, BSC_QUANTITY_TRACE, 0, tr, se, NAN, NAN, used, sec);
     }
     if (s == BSC_OK && h->density_probes > 0)
         s = density_rows(h, g, &pr, dt, qt);
@@ -315,7 +315,7 @@ static bsc_status one(const hess *h, const bsc_study *st, target *g, bsc_table *
                              "method: exact needs the R-operator in every layer, but %s "
                              "(method: auto falls back to finite differences)", why);
     int exact = h->method != M_FD && has;
-    g->method = exact ? "exact" : "fd";
+    g->method = exact ? BSC_METHOD_EXACT : BSC_METHOD_FD;
     ana_hvp c;
     bsc_status s = BSC_OK;
     if (bsc_model_n_state(m))
@@ -325,7 +325,7 @@ static bsc_status one(const hess *h, const bsc_study *st, target *g, bsc_table *
         return s;
     if (h->top_k + h->bottom_k > 0)
         s = extremes(h, st, &c, c.np, (int)h->top_k, (int)h->bottom_k, (int)h->max_iter, 100u,
-                     "all", g, t);
+                     BSC_BLOCK_ALL, g, t);
     if (s == BSC_OK && h->trace_samples > 0)
         s = probes(h, st, &c, g, t, dt, qt);
     for (size_t i = 0; s == BSC_OK && h->blocks && i < bsc_model_n_tensors(m); i++) {
@@ -397,12 +397,14 @@ static bsc_status post(void *self, const bsc_study *st)
         if ((s = ana_pick_run(st, h->runs[i], &r)) != BSC_OK)
             return s;
     bsc_table *t = NULL, *dt = NULL, *qt = NULL;
-    static const char *const cols[] = {"run", "batch_size", "block", "quantity", "k",
-                                       "value", "std_err", "residual", "converged", "method",
-                                       "hv_products", "seconds"};
-    static const char *const dcols[] = {"run", "batch_size", "lambda", "density", "std_err",
-                                        "method"};
-    static const char *const qcols[] = {"run", "batch_size", "probe", "node", "weight"};
+    static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_BLOCK,
+                                       BSC_COL_QUANTITY, BSC_COL_K, BSC_COL_VALUE,
+                                       BSC_COL_STD_ERR, "residual", "converged",
+                                       BSC_COL_METHOD, "hv_products", "seconds"};
+    static const char *const dcols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_LAMBDA,
+                                        BSC_COL_DENSITY, BSC_COL_STD_ERR, BSC_COL_METHOD};
+    static const char *const qcols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, "probe", "node",
+                                        "weight"};
     if ((s = new_table(&t, cols, sizeof cols / sizeof *cols)) != BSC_OK ||
         (s = new_table(&dt, dcols, sizeof dcols / sizeof *dcols)) != BSC_OK ||
         (s = new_table(&qt, qcols, sizeof qcols / sizeof *qcols)) != BSC_OK)
@@ -437,10 +439,10 @@ static bsc_status post(void *self, const bsc_study *st)
         free(name);
     }
     if (s == BSC_OK)
-        s = write_table(st, t, "hessian.csv");
+        s = write_table(st, t, BSC_FILE_HESSIAN);
     if (s == BSC_OK && h->trace_samples > 0 && h->density_probes > 0 &&
-        (s = write_table(st, dt, "hessian_density.csv")) == BSC_OK)
-        s = write_table(st, qt, "hessian_slq.csv");
+        (s = write_table(st, dt, BSC_FILE_HESSIAN_DENSITY)) == BSC_OK)
+        s = write_table(st, qt, BSC_FILE_HESSIAN_SLQ);
 cleanup:
     bsc_table_free(t);
     bsc_table_free(dt);

@@ -157,7 +157,7 @@ static bsc_status post(void *self, const bsc_study *st)
             (s = ana_upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
             goto cleanup;
         pa = &own[0], sa = &own[1], pb = &own[2], sb = &own[3];
-        name = strdup(ip->output ? ip->output : "interpolate_checkpoints.csv");
+        name = strdup(ip->output ? ip->output : BSC_FILE_INTERPOLATE_CHECKPOINTS);
     } else {
         const bsc_run_result *a, *b;
         char na[32], nb[32];
@@ -166,7 +166,7 @@ static bsc_status post(void *self, const bsc_study *st)
         pa = a->final_params, sa = a->final_state, pb = b->final_params, sb = b->final_state;
         /* By run name: interpolate_bs32_bs256.csv for batch_sizes runs. */
         name = ip->output ? strdup(ip->output)
-                          : bsc_strdup_printf("interpolate_%s_%s.csv",
+                          : bsc_strdup_printf(BSC_PREFIX_INTERPOLATE "%s_%s.csv",
                                               bsc_run_result_name(a, na, sizeof na),
                                               bsc_run_result_name(b, nb, sizeof nb));
     }
@@ -191,12 +191,12 @@ static bsc_status post(void *self, const bsc_study *st)
              (s = bsc_eval_loss(st->eval, BSC_SPLIT_TEST, ip->test_subset, &tel, &tea)) !=
                  BSC_OK) ||
             (s = bsc_table_add_row(t, &row)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "alpha", alpha)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "train_loss", trl)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, "train_acc", tra)) != BSC_OK)
+            (s = bsc_metrics_set(&row, BSC_COL_ALPHA, alpha)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, tra)) != BSC_OK)
             goto cleanup;
-        if (has_test && ((s = bsc_metrics_set(&row, "test_loss", tel)) != BSC_OK ||
-                         (s = bsc_metrics_set(&row, "test_acc", tea)) != BSC_OK))
+        if (has_test && ((s = bsc_metrics_set(&row, BSC_COL_TEST_LOSS, tel)) != BSC_OK ||
+                         (s = bsc_metrics_set(&row, BSC_COL_TEST_ACC, tea)) != BSC_OK))
             goto cleanup;
     }
     s = bsc_table_write_csv(t, path);

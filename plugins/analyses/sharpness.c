@@ -305,14 +305,16 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
     bsc_metrics_row row;
     char nb[32];
     if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb))) !=
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb))) !=
             BSC_OK ||
-        (s = bsc_metrics_set(&row, "batch_size", (double)r->batch_size)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "eps", eps)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, "variant", subspace ? "subspace" : "full")) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_EPS, eps)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_VARIANT,
+                                 subspace ? BSC_VARIANT_SUBSPACE : BSC_VARIANT_FULL)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "f0", f0)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "fmax", fmax)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "sharpness", 100.0 * (fmax - f0) / (1.0 + f0))) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_SHARPNESS, 100.0 * (fmax - f0) / (1.0 + f0))) !=
+            BSC_OK ||
         (s = bsc_metrics_set(&row, "iterations", res.iterations)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "evaluations", res.evaluations)) != BSC_OK)
         goto cleanup;
@@ -348,9 +350,9 @@ static bsc_status post(void *self, const bsc_study *st)
     if ((s = bsc_table_new(&t)) != BSC_OK)
         return s;
     /* Declared up front so the header is complete even for zero rows. */
-    static const char *const cols[] = {"run", "batch_size", "eps", "variant", "f0", "fmax",
-                                       "sharpness", "iterations", "evaluations", "seconds",
-                                       "stop"};
+    static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_EPS,
+                                       BSC_COL_VARIANT, "f0", "fmax", BSC_COL_SHARPNESS,
+                                       "iterations", "evaluations", "seconds", "stop"};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
     size_t n = sh->n_runs ? sh->n_runs : st->n_runs;
@@ -369,7 +371,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (s != BSC_OK)
             s = bsc_fail_context(s, "sharpness of run %s", bsc_run_result_name(r, nb, sizeof nb));
     }
-    if (s == BSC_OK && (s = ana_out_path(st, "sharpness.csv", &path)) == BSC_OK)
+    if (s == BSC_OK && (s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
     bsc_tensor_free(&a);
     bsc_table_free(t);

@@ -228,12 +228,14 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
             size_t idx = (size_t)j * (size_t)g->nx + (size_t)i;
             bsc_metrics_row row;
             if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-                (s = bsc_metrics_set(&row, "x", ana_linspace(g->x0, g->x1, g->nx, i))) != BSC_OK)
+                (s = bsc_metrics_set(&row, BSC_COL_X, ana_linspace(g->x0, g->x1, g->nx, i))) !=
+                    BSC_OK)
                 break;
             if (sf->dims == 2 &&
-                (s = bsc_metrics_set(&row, "y", ana_linspace(g->y0, g->y1, g->ny, j))) != BSC_OK)
+                (s = bsc_metrics_set(&row, BSC_COL_Y, ana_linspace(g->y0, g->y1, g->ny, j))) !=
+                    BSC_OK)
                 break;
-            if ((s = bsc_metrics_set(&row, "loss", loss[idx])) != BSC_OK ||
+            if ((s = bsc_metrics_set(&row, BSC_COL_LOSS, loss[idx])) != BSC_OK ||
                 (s = bsc_metrics_set(&row, "accuracy", acc[idx])) != BSC_OK)
                 break;
         }
@@ -328,7 +330,8 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
         s = make_directions(sf, st, w, d);
     char nb[32];
     const char *run_name = bsc_run_result_name(r, nb, sizeof nb);
-    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? "surface_%s" : "surface1d_%s",
+    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? BSC_PREFIX_SURFACE "%s"
+                                                                : BSC_PREFIX_SURFACE_1D "%s",
                                                   run_name)))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     static const char *const axis[2] = {"x", "y"};
@@ -394,7 +397,7 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
         if (st->n_runs == 0)
             return bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
                                  "plane: no run to take the initial weights from");
-        path = bsc_strdup_printf("%s/init.safetensors", st->runs[0]->dir);
+        path = bsc_strdup_printf("%s/" BSC_FILE_INIT_CHECKPOINT, st->runs[0]->dir);
         snprintf(name, 72, "init");
     } else {
         char nb[32];
@@ -467,8 +470,9 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         sf->y[0] = -0.5 * py;
         sf->y[1] = 1.5 * py;
     }
-    stem = bsc_strdup_printf("surface_plane_%s_%s_%s", pt_name[0], pt_name[1], pt_name[2]);
-    char *pname = stem ? bsc_strdup_printf("%s_points.csv", stem) : NULL;
+    stem = bsc_strdup_printf(BSC_PREFIX_SURFACE_PLANE "%s_%s_%s", pt_name[0], pt_name[1],
+                             pt_name[2]);
+    char *pname = stem ? bsc_strdup_printf("%s" BSC_SUFFIX_PLANE_POINTS, stem) : NULL;
     s = pname ? ana_out_path(st, pname, &ppath) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     free(pname);
     const double px[3] = {0, 1, c}, pyv[3] = {0, 0, py};
@@ -478,8 +482,8 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         bsc_metrics_row row;
         if ((s = bsc_table_add_row(t, &row)) == BSC_OK &&
             (s = bsc_metrics_set_str(&row, "point", sf->plane_pt[k])) == BSC_OK &&
-            (s = bsc_metrics_set(&row, "x", px[k])) == BSC_OK)
-            s = bsc_metrics_set(&row, "y", pyv[k]);
+            (s = bsc_metrics_set(&row, BSC_COL_X, px[k])) == BSC_OK)
+            s = bsc_metrics_set(&row, BSC_COL_Y, pyv[k]);
     }
     if (s == BSC_OK)
         s = bsc_table_write_csv(t, ppath);

@@ -99,10 +99,10 @@ static bsc_status dist_run_start(void *self, const bsc_run_info *run)
         (s = obs_local_size(run->ctx, d->k, &d->local)) != BSC_OK ||
         (s = bsc_table_new(&d->layers)) != BSC_OK || (s = bsc_table_new(&d->steps)) != BSC_OK)
         return s;
-    static const char *const lcols[] = {"epoch", "layer", "distance_from_init",
-                                        "epoch_distance", "weight_norm"};
-    static const char *const scols[] = {"step", "epoch", "distance_from_init",
-                                        "epoch_distance", "weight_norm"};
+    static const char *const lcols[] = {BSC_COL_EPOCH, BSC_COL_LAYER, BSC_COL_DISTANCE_FROM_INIT,
+                                        BSC_COL_EPOCH_DISTANCE, "weight_norm"};
+    static const char *const scols[] = {BSC_COL_STEP, BSC_COL_EPOCH, BSC_COL_DISTANCE_FROM_INIT,
+                                        BSC_COL_EPOCH_DISTANCE, "weight_norm"};
     for (size_t i = 0; i < 5; i++)
         if ((s = bsc_table_column(d->layers, lcols[i])) != BSC_OK ||
             (s = bsc_table_column(d->steps, scols[i])) != BSC_OK)
@@ -167,10 +167,10 @@ static bsc_status dist_epoch_end(void *self, const bsc_run_info *run, const bsc_
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(d->steps, &r)) != BSC_OK)
             return s;
-        bsc_metrics_set(&r, "step", (double)d->slot_step[k]);
-        bsc_metrics_set(&r, "epoch", d->slot_epoch[k]);
-        bsc_metrics_set(&r, "distance_from_init", t[0]);
-        bsc_metrics_set(&r, "epoch_distance", t[1]);
+        bsc_metrics_set(&r, BSC_COL_STEP, (double)d->slot_step[k]);
+        bsc_metrics_set(&r, BSC_COL_EPOCH, d->slot_epoch[k]);
+        bsc_metrics_set(&r, BSC_COL_DISTANCE_FROM_INIT, t[0]);
+        bsc_metrics_set(&r, BSC_COL_EPOCH_DISTANCE, t[1]);
         bsc_metrics_set(&r, "weight_norm", t[2]);
     }
     d->n_slots = 0;
@@ -178,23 +178,23 @@ static bsc_status dist_epoch_end(void *self, const bsc_run_info *run, const bsc_
         return s;
     double t[3];
     totals(d, d->host, t);
-    bsc_metrics_set(e->row, "distance_from_init", t[0]);
-    bsc_metrics_set(e->row, "epoch_distance", t[1]);
+    bsc_metrics_set(e->row, BSC_COL_DISTANCE_FROM_INIT, t[0]);
+    bsc_metrics_set(e->row, BSC_COL_EPOCH_DISTANCE, t[1]);
     bsc_metrics_set(e->row, "weight_norm", t[2]);
     for (size_t i = 0; i < ns; i++) {
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(d->layers, &r)) != BSC_OK)
             return s;
-        bsc_metrics_set(&r, "epoch", e->epoch);
-        bsc_metrics_set(&r, "layer", d->seg.layer[i]);
-        bsc_metrics_set(&r, "distance_from_init", obs_sqrt(d->seg_sums[3 * i]));
-        bsc_metrics_set(&r, "epoch_distance", obs_sqrt(d->seg_sums[3 * i + 1]));
+        bsc_metrics_set(&r, BSC_COL_EPOCH, e->epoch);
+        bsc_metrics_set(&r, BSC_COL_LAYER, d->seg.layer[i]);
+        bsc_metrics_set(&r, BSC_COL_DISTANCE_FROM_INIT, obs_sqrt(d->seg_sums[3 * i]));
+        bsc_metrics_set(&r, BSC_COL_EPOCH_DISTANCE, obs_sqrt(d->seg_sums[3 * i + 1]));
         bsc_metrics_set(&r, "weight_norm", obs_sqrt(d->seg_sums[3 * i + 2]));
     }
-    if ((s = obs_write_run_table(run, d->layers, "layer_distance.csv")) != BSC_OK)
+    if ((s = obs_write_run_table(run, d->layers, BSC_FILE_LAYER_DISTANCE)) != BSC_OK)
         return s;
     if (d->every > 0)
-        return obs_write_run_table(run, d->steps, "distance_steps.csv");
+        return obs_write_run_table(run, d->steps, BSC_FILE_DISTANCE_STEPS);
     return BSC_OK;
 }
 

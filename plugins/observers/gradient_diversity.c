@@ -86,8 +86,9 @@ static bsc_status gd_run_start(void *self, const bsc_run_info *run)
     bsc_status s = obs_pe_series_start(&d->ps, run);
     if (s == BSC_OK)
         s = bsc_table_new(&d->table);
-    static const char *const cols[] = {"step", "epoch", "batch", "sum_sqnorm", "sum_norm",
-                                       "norm_of_sum", "diversity", "norm_ratio"};
+    static const char *const cols[] = {BSC_COL_STEP, BSC_COL_EPOCH, "batch", "sum_sqnorm",
+                                       "sum_norm", "norm_of_sum", BSC_COL_DIVERSITY,
+                                       BSC_COL_NORM_RATIO};
     for (size_t i = 0; s == BSC_OK && i < sizeof cols / sizeof cols[0]; i++)
         s = bsc_table_column(d->table, cols[i]);
     return s;
@@ -121,18 +122,18 @@ static bsc_status gd_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(d->table, &r)) != BSC_OK)
             break;
-        bsc_metrics_set(&r, "step", (double)ps->step[k]);
-        bsc_metrics_set(&r, "epoch", ps->epoch[k]);
+        bsc_metrics_set(&r, BSC_COL_STEP, (double)ps->step[k]);
+        bsc_metrics_set(&r, BSC_COL_EPOCH, ps->epoch[k]);
         bsc_metrics_set(&r, "batch", (double)ps->batch[k]);
         bsc_metrics_set(&r, "sum_sqnorm", sq);
         bsc_metrics_set(&r, "sum_norm", sn);
         bsc_metrics_set(&r, "norm_of_sum", nos);
-        bsc_metrics_set(&r, "diversity", dv);
-        bsc_metrics_set(&r, "norm_ratio", nr);
+        bsc_metrics_set(&r, BSC_COL_DIVERSITY, dv);
+        bsc_metrics_set(&r, BSC_COL_NORM_RATIO, nr);
     }
     ps->n = 0;
     if (s == BSC_OK)
-        s = obs_write_run_table(run, d->table, "gradient_diversity.csv");
+        s = obs_write_run_table(run, d->table, BSC_FILE_GRADIENT_DIVERSITY);
     return s;
 }
 
@@ -157,7 +158,8 @@ static void describe(bsc_metrics_row *row, const char *name, double *x, size_t n
     for (size_t i = 0; i < n; i++)
         v += (x[i] - m) * (x[i] - m);
     obs_quartiles(x, n, &q25, &q50, &q75);
-    const char *suffix[5] = {"mean", "se", "q25", "median", "q75"};
+    const char *suffix[5] = {BSC_STAT_MEAN, BSC_STAT_SE, BSC_STAT_Q25, BSC_STAT_MEDIAN,
+                             BSC_STAT_Q75};
     double val[5] = {m, n > 1 ? sqrt(v / (double)(n - 1) / (double)n) : NAN, q25, q50, q75};
     for (int k = 0; k < 5; k++) {
         snprintf(col, sizeof col, "%s_%s", name, suffix[k]);
@@ -197,12 +199,12 @@ static bsc_status common_row(diversity *d, const bsc_study *st, const bsc_run_re
     char nb[32];
     if (s != BSC_OK || (s = bsc_table_add_row(t, &row)) != BSC_OK)
         return s;
-    bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb));
-    bsc_metrics_set(&row, "batch_size", (double)r->batch_size);
-    bsc_metrics_set(&row, "common_batch", (double)B);
+    bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb));
+    bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size);
+    bsc_metrics_set(&row, BSC_COL_COMMON_BATCH, (double)B);
     bsc_metrics_set(&row, "samples", (double)n);
-    describe(&row, "norm_ratio", nr, n);
-    describe(&row, "diversity", dv, n);
+    describe(&row, BSC_COL_NORM_RATIO, nr, n);
+    describe(&row, BSC_COL_DIVERSITY, dv, n);
     return BSC_OK;
 }
 
@@ -233,8 +235,9 @@ static bsc_status gd_study_end(void *self, const bsc_study *st)
     bsc_table *t = NULL;
     float *host = malloc(3 * ns * sizeof *host);
     double *nr = malloc(ns * sizeof *nr), *dv = malloc(ns * sizeof *dv);
-    char *path = bsc_strdup_printf("%s/analyses/gradient_diversity_common.csv", d->out_dir);
-    char *dir = bsc_strdup_printf("%s/analyses", d->out_dir);
+    char *path = bsc_strdup_printf("%s/" BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON),
+                                   d->out_dir);
+    char *dir = bsc_strdup_printf("%s/" BSC_ANALYSES_DIR, d->out_dir);
     bsc_status s = host && nr && dv && path && dir
                        ? BSC_OK
                        : bsc_fail(BSC_ERR_NOMEM, "gradient_diversity: out of memory");

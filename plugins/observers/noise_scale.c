@@ -80,10 +80,12 @@ static bsc_status ns_run_start(void *self, const bsc_run_info *run)
     bsc_status s = obs_pe_series_start(&n->ps, run);
     if (s == BSC_OK)
         s = bsc_table_new(&n->table);
-    static const char *const cols[] = {"step", "epoch", "batch", "g2", "trace", "b_simple",
-                                       "g2_ema", "trace_ema", "b_simple_ema", "samples",
-                                       "g2_window", "trace_window", "b_simple_window",
-                                       "b_simple_lo", "b_simple_hi", "g2_significant"};
+    static const char *const cols[] = {BSC_COL_STEP, BSC_COL_EPOCH, "batch", "g2", "trace",
+                                       BSC_COL_B_SIMPLE, "g2_ema", "trace_ema",
+                                       BSC_COL_B_SIMPLE_EMA, "samples", "g2_window",
+                                       "trace_window", BSC_COL_B_SIMPLE_WINDOW,
+                                       BSC_COL_B_SIMPLE_LO, BSC_COL_B_SIMPLE_HI,
+                                       BSC_COL_G2_SIGNIFICANT};
     for (size_t i = 0; s == BSC_OK && i < sizeof cols / sizeof cols[0]; i++)
         s = bsc_table_column(n->table, cols[i]);
     return s;
@@ -127,10 +129,10 @@ static void window_estimate(const noise_scale *n, long have, bsc_metrics_row *r)
     bsc_metrics_set(r, "samples", (double)m);
     bsc_metrics_set(r, "g2_window", mg);
     bsc_metrics_set(r, "trace_window", mt);
-    bsc_metrics_set(r, "b_simple_window", mt / mg);
-    bsc_metrics_set(r, "b_simple_lo", lo);
-    bsc_metrics_set(r, "b_simple_hi", hi);
-    bsc_metrics_set(r, "g2_significant", sig);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_WINDOW, mt / mg);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_LO, lo);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_HI, hi);
+    bsc_metrics_set(r, BSC_COL_G2_SIGNIFICANT, sig);
 }
 
 static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_epoch_info *e)
@@ -157,20 +159,20 @@ static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(n->table, &r)) != BSC_OK)
             break;
-        bsc_metrics_set(&r, "step", (double)ps->step[k]);
-        bsc_metrics_set(&r, "epoch", ps->epoch[k]);
+        bsc_metrics_set(&r, BSC_COL_STEP, (double)ps->step[k]);
+        bsc_metrics_set(&r, BSC_COL_EPOCH, ps->epoch[k]);
         bsc_metrics_set(&r, "batch", B);
         bsc_metrics_set(&r, "g2", g2);
         bsc_metrics_set(&r, "trace", tr);
-        bsc_metrics_set(&r, "b_simple", tr / g2);
+        bsc_metrics_set(&r, BSC_COL_B_SIMPLE, tr / g2);
         bsc_metrics_set(&r, "g2_ema", g2e);
         bsc_metrics_set(&r, "trace_ema", tre);
-        bsc_metrics_set(&r, "b_simple_ema", tre / g2e);
+        bsc_metrics_set(&r, BSC_COL_B_SIMPLE_EMA, tre / g2e);
         window_estimate(n, n->n_ema, &r);
     }
     ps->n = 0;
     if (s == BSC_OK)
-        s = obs_write_run_table(run, n->table, "noise_scale.csv");
+        s = obs_write_run_table(run, n->table, BSC_FILE_NOISE_SCALE);
     return s;
 }
 

@@ -17,6 +17,7 @@
 #include "batchscope/evaluator.h"
 #include "batchscope/model.h"
 #include "batchscope/plugin.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 /* Work-group size of the observer kernels (a power of two; lowered at run

@@ -120,48 +120,50 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
 {
     bsc_table *metrics = NULL, *norms = NULL, *div = NULL, *noise = NULL;
     bsc_run_record *rec = NULL;
-    char *jpath = bsc_strdup_printf("%s/run.json", r->dir);
+    char *jpath = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, r->dir);
     bsc_status s = jpath ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
     /* no run.json: a run that did not finish, its time unknown */
     if (s == BSC_OK && bsc_path_exists(jpath))
         s = bsc_run_record_read(jpath, &rec);
     if (s == BSC_OK)
-        s = read_table(r, "metrics.csv", &metrics);
+        s = read_table(r, BSC_FILE_METRICS, &metrics);
     if (s == BSC_OK)
-        s = read_table(r, "update_norms.csv", &norms);
+        s = read_table(r, BSC_FILE_UPDATE_NORMS, &norms);
     if (s == BSC_OK)
-        s = read_table(r, "gradient_diversity.csv", &div);
+        s = read_table(r, BSC_FILE_GRADIENT_DIVERSITY, &div);
     if (s == BSC_OK)
-        s = read_table(r, "noise_scale.csv", &noise);
+        s = read_table(r, BSC_FILE_NOISE_SCALE, &noise);
     double qn[3], qr[3];
-    if (s != BSC_OK || (s = column_quartiles(norms, "norm", qn)) != BSC_OK ||
-        (s = column_quartiles(div, "norm_ratio", qr)) != BSC_OK)
+    if (s != BSC_OK || (s = column_quartiles(norms, BSC_COL_NORM, qn)) != BSC_OK ||
+        (s = column_quartiles(div, BSC_COL_NORM_RATIO, qr)) != BSC_OK)
         goto cleanup;
-    double tra = last_value(metrics, "train_acc"), tea = last_value(metrics, "test_acc");
+    double tra = last_value(metrics, BSC_COL_TRAIN_ACC);
+    double tea = last_value(metrics, BSC_COL_TEST_ACC);
     bsc_metrics_row row;
     if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
         goto cleanup;
     char nb[32];
-    bsc_metrics_set_str(&row, "run", bsc_run_result_name(r, nb, sizeof nb));
-    bsc_metrics_set(&row, "batch_size", (double)r->batch_size);
+    bsc_metrics_set_str(&row, BSC_COL_RUN, bsc_run_result_name(r, nb, sizeof nb));
+    bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, (double)r->batch_size);
     bsc_metrics_set_str(&row, "status", r->status ? r->status : "");
-    bsc_metrics_set(&row, "epochs", last_value(metrics, "epoch"));
-    bsc_metrics_set(&row, "steps", last_value(metrics, "step"));
-    bsc_metrics_set(&row, "seconds", rec ? rec->seconds : NAN);
-    bsc_metrics_set(&row, "train_loss", last_value(metrics, "train_loss"));
-    bsc_metrics_set(&row, "train_acc", tra);
-    bsc_metrics_set(&row, "test_loss", last_value(metrics, "test_loss"));
-    bsc_metrics_set(&row, "test_acc", tea);
+    bsc_metrics_set(&row, "epochs", last_value(metrics, BSC_COL_EPOCH));
+    bsc_metrics_set(&row, "steps", last_value(metrics, BSC_COL_STEP));
+    bsc_metrics_set(&row, BSC_COL_SECONDS, rec ? rec->seconds : NAN);
+    bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, last_value(metrics, BSC_COL_TRAIN_LOSS));
+    bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, tra);
+    bsc_metrics_set(&row, BSC_COL_TEST_LOSS, last_value(metrics, BSC_COL_TEST_LOSS));
+    bsc_metrics_set(&row, BSC_COL_TEST_ACC, tea);
     bsc_metrics_set(&row, "generalization_gap", tra - tea);
-    bsc_metrics_set(&row, "distance_from_init", last_value(metrics, "distance_from_init"));
+    bsc_metrics_set(&row, BSC_COL_DISTANCE_FROM_INIT,
+                    last_value(metrics, BSC_COL_DISTANCE_FROM_INIT));
     bsc_metrics_set(&row, "update_norm_q25", qn[0]);
-    bsc_metrics_set(&row, "update_norm_median", qn[1]);
+    bsc_metrics_set(&row, BSC_COL_UPDATE_NORM_MEDIAN, qn[1]);
     bsc_metrics_set(&row, "update_norm_q75", qn[2]);
-    bsc_metrics_set(&row, "norm_ratio_q25", qr[0]);
-    bsc_metrics_set(&row, "norm_ratio_median", qr[1]);
-    bsc_metrics_set(&row, "norm_ratio_q75", qr[2]);
-    static const char *const ns_cols[] = {"b_simple_window", "b_simple_lo", "b_simple_hi",
-                                          "g2_significant"};
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_Q25, qr[0]);
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_MEDIAN, qr[1]);
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_Q75, qr[2]);
+    static const char *const ns_cols[] = {BSC_COL_B_SIMPLE_WINDOW, BSC_COL_B_SIMPLE_LO,
+                                          BSC_COL_B_SIMPLE_HI, BSC_COL_G2_SIGNIFICANT};
     for (size_t k = 0; k < sizeof ns_cols / sizeof *ns_cols; k++)
         bsc_metrics_set(&row, ns_cols[k], last_value(noise, ns_cols[k]));
 cleanup:
@@ -177,12 +179,13 @@ cleanup:
 static bsc_status ratio_rows(const bsc_run_result *a, const bsc_run_result *b, bsc_table *out)
 {
     bsc_table *ta = NULL, *tb = NULL;
-    bsc_status s = read_table(a, "metrics.csv", &ta);
+    bsc_status s = read_table(a, BSC_FILE_METRICS, &ta);
     if (s == BSC_OK)
-        s = read_table(b, "metrics.csv", &tb);
-    long ea = ta ? bsc_table_find(ta, "epoch") : -1, eb = tb ? bsc_table_find(tb, "epoch") : -1;
-    long da = ta ? bsc_table_find(ta, "epoch_distance") : -1;
-    long db = tb ? bsc_table_find(tb, "epoch_distance") : -1;
+        s = read_table(b, BSC_FILE_METRICS, &tb);
+    long ea = ta ? bsc_table_find(ta, BSC_COL_EPOCH) : -1;
+    long eb = tb ? bsc_table_find(tb, BSC_COL_EPOCH) : -1;
+    long da = ta ? bsc_table_find(ta, BSC_COL_EPOCH_DISTANCE) : -1;
+    long db = tb ? bsc_table_find(tb, BSC_COL_EPOCH_DISTANCE) : -1;
     /* Epoch 0 has no distance travelled yet: the ratio starts at epoch 1. */
     for (size_t i = 0; s == BSC_OK && ea >= 0 && eb >= 0 && da >= 0 && db >= 0 &&
                        i < bsc_table_n_rows(ta); i++) {
@@ -196,15 +199,15 @@ static bsc_status ratio_rows(const bsc_run_result *a, const bsc_run_result *b, b
             bsc_metrics_row row;
             if ((s = bsc_table_add_row(out, &row)) != BSC_OK)
                 break;
-            bsc_metrics_set(&row, "epoch", e);
+            bsc_metrics_set(&row, BSC_COL_EPOCH, e);
             char na[32], nb[32];
-            bsc_metrics_set(&row, "small", (double)a->batch_size);
-            bsc_metrics_set(&row, "large", (double)b->batch_size);
-            bsc_metrics_set_str(&row, "small_run", bsc_run_result_name(a, na, sizeof na));
-            bsc_metrics_set_str(&row, "large_run", bsc_run_result_name(b, nb, sizeof nb));
+            bsc_metrics_set(&row, BSC_COL_SMALL, (double)a->batch_size);
+            bsc_metrics_set(&row, BSC_COL_LARGE, (double)b->batch_size);
+            bsc_metrics_set_str(&row, BSC_COL_SMALL_RUN, bsc_run_result_name(a, na, sizeof na));
+            bsc_metrics_set_str(&row, BSC_COL_LARGE_RUN, bsc_run_result_name(b, nb, sizeof nb));
             bsc_metrics_set(&row, "small_epoch_distance", x);
             bsc_metrics_set(&row, "large_epoch_distance", y);
-            bsc_metrics_set(&row, "ratio", y > 0 ? x / y : NAN);
+            bsc_metrics_set(&row, BSC_COL_RATIO, y > 0 ? x / y : NAN);
             break;
         }
     }
@@ -217,9 +220,10 @@ static bsc_status sum_post(void *self, const bsc_study *st)
 {
     summary *sm = self;
     bsc_table *sum = NULL, *ratio = NULL;
-    char *dir = bsc_strdup_printf("%s/analyses", st->out_dir);
-    char *p1 = bsc_strdup_printf("%s/analyses/summary.csv", st->out_dir);
-    char *p2 = bsc_strdup_printf("%s/analyses/epoch_distance_ratio.csv", st->out_dir);
+    char *dir = bsc_strdup_printf("%s/" BSC_ANALYSES_DIR, st->out_dir);
+    char *p1 = bsc_strdup_printf("%s/" BSC_IN_ANALYSES(BSC_FILE_SUMMARY), st->out_dir);
+    char *p2 = bsc_strdup_printf("%s/" BSC_IN_ANALYSES(BSC_FILE_EPOCH_DISTANCE_RATIO),
+                                 st->out_dir);
     bsc_status s = dir && p1 && p2 ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
     if (s == BSC_OK)
         s = bsc_mkdir_p(dir);
@@ -227,9 +231,10 @@ static bsc_status sum_post(void *self, const bsc_study *st)
         s = bsc_table_new(&sum);
     if (s == BSC_OK)
         s = bsc_table_new(&ratio);
-    static const char *const rcols[] = {"epoch", "small", "large", "small_run", "large_run",
+    static const char *const rcols[] = {BSC_COL_EPOCH, BSC_COL_SMALL, BSC_COL_LARGE,
+                                        BSC_COL_SMALL_RUN, BSC_COL_LARGE_RUN,
                                         "small_epoch_distance", "large_epoch_distance",
-                                        "ratio"};
+                                        BSC_COL_RATIO};
     for (size_t i = 0; s == BSC_OK && i < sizeof rcols / sizeof rcols[0]; i++)
         s = bsc_table_column(ratio, rcols[i]);
     for (size_t i = 0; s == BSC_OK && i < st->n_runs; i++)

@@ -96,8 +96,9 @@ static bsc_status un_run_start(void *self, const bsc_run_info *run)
      * items as one loop) leave the groups to spread over the cores. */
     if (u->local > 8)
         u->local = 8;
-    static const char *const tcols[] = {"step", "epoch", "lr", "norm"};
-    static const char *const lcols[] = {"step", "epoch", "layer", "norm"};
+    static const char *const tcols[] = {BSC_COL_STEP, BSC_COL_EPOCH, "lr", BSC_COL_NORM};
+    static const char *const lcols[] = {BSC_COL_STEP, BSC_COL_EPOCH, BSC_COL_LAYER,
+                                        BSC_COL_NORM};
     for (size_t i = 0; i < 4; i++)
         if ((s = bsc_table_column(u->total, tcols[i])) != BSC_OK ||
             (s = bsc_table_column(u->layers, lcols[i])) != BSC_OK)
@@ -147,24 +148,24 @@ static bsc_status un_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         bsc_metrics_row r;
         if ((s = bsc_table_add_row(u->total, &r)) != BSC_OK)
             return s;
-        bsc_metrics_set(&r, "step", step);
-        bsc_metrics_set(&r, "epoch", e->epoch);
+        bsc_metrics_set(&r, BSC_COL_STEP, step);
+        bsc_metrics_set(&r, BSC_COL_EPOCH, e->epoch);
         bsc_metrics_set(&r, "lr", u->lr[k]);
-        bsc_metrics_set(&r, "norm", obs_sqrt(t));
+        bsc_metrics_set(&r, BSC_COL_NORM, obs_sqrt(t));
         for (size_t i = 0; u->per_layer && i < ns; i++) {
             if ((s = bsc_table_add_row(u->layers, &r)) != BSC_OK)
                 return s;
-            bsc_metrics_set(&r, "step", step);
-            bsc_metrics_set(&r, "epoch", e->epoch);
-            bsc_metrics_set(&r, "layer", u->seg.layer[i]);
-            bsc_metrics_set(&r, "norm", obs_sqrt(v[i]));
+            bsc_metrics_set(&r, BSC_COL_STEP, step);
+            bsc_metrics_set(&r, BSC_COL_EPOCH, e->epoch);
+            bsc_metrics_set(&r, BSC_COL_LAYER, u->seg.layer[i]);
+            bsc_metrics_set(&r, BSC_COL_NORM, obs_sqrt(v[i]));
         }
     }
     u->last = 0;
-    if ((s = obs_write_run_table(run, u->total, "update_norms.csv")) != BSC_OK)
+    if ((s = obs_write_run_table(run, u->total, BSC_FILE_UPDATE_NORMS)) != BSC_OK)
         return s;
     if (u->per_layer)
-        return obs_write_run_table(run, u->layers, "update_norms_layers.csv");
+        return obs_write_run_table(run, u->layers, BSC_FILE_UPDATE_NORMS_LAYERS);
     return BSC_OK;
 }
 

@@ -29,18 +29,20 @@ bsc_status rep_skip(rep_fig *f, const char *fmt, ...)
 
 /* ----------------------------------------------------------------- CSV */
 
-bsc_status rep_csv(const char *path, bsc_table **t)
+bsc_status rep_csv(const rep *r, const char *path, bsc_table **t)
 {
     *t = NULL;
     if (!bsc_path_exists(path))
         return BSC_OK;
+    bsc_status s = rep_note_read(r, path);
+    if (s != BSC_OK)
+        return s;
     /* bsc_table_read_csv catches a short last row; a cut that falls exactly
      * between fields of the last row, or inside its last number, is only
      * visible as the missing end of line. */
     char *text = NULL;
     size_t len = 0;
-    bsc_status s = bsc_read_file(path, &text, &len);
-    if (s != BSC_OK)
+    if ((s = bsc_read_file(path, &text, &len)) != BSC_OK)
         return s;
     int lines = 0;
     for (size_t i = 0; i < len; i++)
@@ -148,7 +150,7 @@ double rep_quantile(double *v, size_t *n, double q)
 static double steps_per_epoch(const rep_run *run)
 {
     const bsc_table *t = run->metrics;
-    long ce = bsc_table_find(t, "epoch"), cs = bsc_table_find(t, "step");
+    long ce = bsc_table_find(t, BSC_COL_EPOCH), cs = bsc_table_find(t, BSC_COL_STEP);
     if (ce < 0 || cs < 0)
         return NAN;
     for (size_t i = 0; i < bsc_table_n_rows(t); i++) {
@@ -222,7 +224,7 @@ bsc_status rep_load_runs(rep *r)
         snprintf(run->status, sizeof run->status, "%s", found[i]->status);
         run->steps_per_epoch = NAN;
         r->n_runs++;
-        if (!(run->metrics_path = bsc_strdup_printf("%s/metrics.csv", run->dir)))
+        if (!(run->metrics_path = bsc_strdup_printf("%s/" BSC_FILE_METRICS, run->dir)))
             s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     }
     bsc_runs_free(found, n);
@@ -236,7 +238,12 @@ bsc_status rep_load_runs(rep *r)
          * repeated colors apart. */
         run->color = REP_COL_BS0 + (int)(i % REP_N_BS_COLORS);
         run->style = 1 + (int)(i / REP_N_BS_COLORS) % 8;
-        if ((s = rep_csv(run->metrics_path, &run->metrics)) != BSC_OK)
+        /* bsc_runs_scan read the run's record: its name and batch size
+         * label every figure */
+        char *record = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, run->dir);
+        s = record ? rep_note_read(r, record) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        free(record);
+        if (s != BSC_OK || (s = rep_csv(r, run->metrics_path, &run->metrics)) != BSC_OK)
             return s;
         if (run->metrics)
             run->steps_per_epoch = steps_per_epoch(run);
@@ -332,6 +339,7 @@ void rep_free(rep *r)
         free(r->figs[i].svg);
     }
     free(r->fig_dir);
+    rep_paths_free(r->reads);
     memset(r, 0, sizeof *r);
 }
 

@@ -122,19 +122,19 @@ static bsc_status push(curve *c, double x, double y, double se)
 
 bsc_status rep_fig_density(rep *r, rep_fig *f)
 {
-    char *path = rep_path(r, "analyses/hessian_density.csv");
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN_DENSITY));
     bsc_table *t = NULL;
     density_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, cl, cd;
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/hessian_density.csv (the hessian analysis was not run, "
-                     "or with density_probes: 0)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
-             (s = rep_col(t, path, "lambda", &cl)) == BSC_OK &&
-             (s = rep_col(t, path, "density", &cd)) == BSC_OK) {
-        long crun = bsc_table_find(t, "run"), cse = bsc_table_find(t, "std_err");
-        long cm = bsc_table_find(t, "method");
+        s = rep_skip(f, "no %s (the hessian analysis was not run, or with density_probes: 0)",
+                     BSC_IN_ANALYSES(BSC_FILE_HESSIAN_DENSITY));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_LAMBDA, &cl)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_DENSITY, &cd)) == BSC_OK) {
+        long crun = bsc_table_find(t, BSC_COL_RUN), cse = bsc_table_find(t, BSC_COL_STD_ERR);
+        long cm = bsc_table_find(t, BSC_COL_METHOD);
         for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
             double bs, x, y, se = NAN;
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
@@ -148,7 +148,7 @@ bsc_status rep_fig_density(rep *r, rep_fig *f)
             if (!c)
                 continue;
             const char *m = cm >= 0 ? bsc_table_get_str(t, i, (size_t)cm) : NULL;
-            if (m && !strcmp(m, "fd") && c->n == 0) {
+            if (m && !strcmp(m, BSC_METHOD_FD) && c->n == 0) {
                 size_t len = strlen(c->label);
                 snprintf(c->label + len, sizeof c->label - len, " (fd)");
                 d->has_fd = 1;
@@ -156,7 +156,7 @@ bsc_status rep_fig_density(rep *r, rep_fig *f)
             s = push(c, x, y, se);
         }
         if (s == BSC_OK && d->n == 0)
-            s = rep_skip(f, "analyses/hessian_density.csv has no rows");
+            s = rep_skip(f, "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN_DENSITY));
         else if (s == BSC_OK)
             s = rep_render(r, f, 1700, 820, draw_density, d);
     }

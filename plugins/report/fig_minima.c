@@ -83,24 +83,27 @@ static void draw_interp(const rep *r, const void *data)
 
 bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
 {
-    static const char *const cols[] = {"train_loss", "test_loss", "train_acc", "test_acc"};
+    static const char *const cols[] = {BSC_COL_TRAIN_LOSS, BSC_COL_TEST_LOSS, BSC_COL_TRAIN_ACC,
+                                       BSC_COL_TEST_ACC};
+    const size_t lp = sizeof BSC_PREFIX_INTERPOLATE - 1;
     interp_fig d;
     memset(&d, 0, sizeof d);
-    char *rel = bsc_strdup_printf("analyses/%s", csv);
+    char *rel = bsc_strdup_printf(BSC_ANALYSES_DIR "/%s", csv);
     char *path = rel ? rep_path(r, rel) : NULL;
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t ca, c[4];
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/%s", csv);
-    else if (s == BSC_OK && (s = rep_col(t, path, "alpha", &ca)) == BSC_OK) {
-        d.has_test = bsc_table_find(t, "test_loss") >= 0;
+        s = rep_skip(f, "no %s", rel);
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_ALPHA, &ca)) == BSC_OK) {
+        d.has_test = bsc_table_find(t, BSC_COL_TEST_LOSS) >= 0;
         d.n = bsc_table_n_rows(t);
         char stem[160];
         size_t len = strlen(csv);
         /* interpolate_<A>_<B>.csv by run name (see the interpolate analysis) */
-        if (len > 16 && !strncmp(csv, "interpolate_", 12) && len - 16 < sizeof stem) {
-            snprintf(stem, sizeof stem, "%.*s", (int)(len - 16), csv + 12);
+        if (len > lp + 4 && !strncmp(csv, BSC_PREFIX_INTERPOLATE, lp) &&
+            len - lp - 4 < sizeof stem) {
+            snprintf(stem, sizeof stem, "%.*s", (int)(len - lp - 4), csv + lp);
             rep_split_pair(r, stem, &d.ra, &d.rb, &d.bs_a, &d.bs_b);
         } else {
             d.bs_a = d.bs_b = -1;
@@ -117,7 +120,7 @@ bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv)
                 if (d.y[k])
                     d.y[k][j] *= 100;
         if (s == BSC_OK && d.n == 0)
-            s = rep_skip(f, "analyses/%s has no rows", csv);
+            s = rep_skip(f, "%s has no rows", rel);
         else if (s == BSC_OK) {
             /* Far from both minimizers the loss explodes; a log axis keeps
              * the basins around alpha = 0 and 1 readable. */
@@ -286,19 +289,20 @@ static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long
 
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
 {
-    char *path = rep_path(r, "analyses/sharpness.csv");
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce, cs;
     long cv = -1;
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/sharpness.csv (the sharpness analysis was not run)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
-             (s = rep_col(t, path, "eps", &ce)) == BSC_OK &&
-             (s = rep_col(t, path, "sharpness", &cs)) == BSC_OK) {
-        cv = bsc_table_find(t, "variant");
-        long crun = bsc_table_find(t, "run");
+        s = rep_skip(f, "no %s (the sharpness analysis was not run)",
+                     BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_EPS, &ce)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_SHARPNESS, &cs)) == BSC_OK) {
+        cv = bsc_table_find(t, BSC_COL_VARIANT);
+        long crun = bsc_table_find(t, BSC_COL_RUN);
         d->n_panels = 1;
         d->title[0] = "Keskar sharpness of the minimizer";
         d->ylabel[0] = "φ (max loss increase in the ε-box, %)";
@@ -311,11 +315,11 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
                 break;
             const char *variant = cv >= 0 ? bsc_table_get_str(t, i, (size_t)cv) : NULL;
             char label[64];
-            snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : "full", eps);
+            snprintf(label, sizeof label, "%s, ε = %g", variant ? variant : BSC_VARIANT_FULL, eps);
             bs_add(d, 0, label, rep_row_run(r, t, crun, i, bs), (long)bs, v);
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "analyses/sharpness.csv has no rows");
+            s = rep_skip(f, "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
         else if (s == BSC_OK)
             s = rep_render(r, f, 1500, 760, draw_bs, d);
     }
@@ -333,22 +337,25 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
  * `trace` as a column) still draw. */
 bsc_status rep_fig_hessian(rep *r, rep_fig *f)
 {
+    /* the hessian analysis' value column last: older files had their own */
     static const char *const eig_names[] = {"top_eigenvalue", "eigenvalue", "lambda_max",
-                                            "lambda", "value", NULL};
-    char *path = rep_path(r, "analyses/hessian.csv");
+                                            "lambda", BSC_COL_VALUE, NULL};
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, ce;
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/hessian.csv (the hessian analysis was not run)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK) {
+        s = rep_skip(f, "no %s (the hessian analysis was not run)",
+                     BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK) {
         long c = rep_col_any(t, eig_names);
-        long ctr = bsc_table_find(t, "trace"), cq = bsc_table_find(t, "quantity");
-        long ck = bsc_table_find(t, "k"), cse = bsc_table_find(t, "std_err");
-        long cblk = bsc_table_find(t, "block"), crun = bsc_table_find(t, "run");
+        /* a `trace` column: files from before the quantity rows */
+        long ctr = bsc_table_find(t, "trace"), cq = bsc_table_find(t, BSC_COL_QUANTITY);
+        long ck = bsc_table_find(t, BSC_COL_K), cse = bsc_table_find(t, BSC_COL_STD_ERR);
+        long cblk = bsc_table_find(t, BSC_COL_BLOCK), crun = bsc_table_find(t, BSC_COL_RUN);
         if (c < 0)
-            s = rep_col(t, path, "eigenvalue", &ce);
+            s = rep_col(t, path, BSC_COL_VALUE, &ce);
         else
             ce = (size_t)c;
         /* Short titles and labels: two panels side by side at paper size. */
@@ -367,16 +374,16 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
                 break;
             const char *blk = cblk >= 0 ? bsc_table_get_str(t, i, (size_t)cblk) : NULL;
-            if (blk && strcmp(blk, "all") != 0)
+            if (blk && strcmp(blk, BSC_BLOCK_ALL) != 0)
                 continue;
             const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
             const rep_run *run = rep_row_run(r, t, crun, i, bs);
-            if (q && !strcmp(q, "trace")) {
+            if (q && !strcmp(q, BSC_QUANTITY_TRACE)) {
                 bs_add_err(d, 1, "", run, (long)bs, v, 2 * se);
                 d->n_panels = 2;
                 continue;
             }
-            if (q && strcmp(q, "eigenvalue") != 0)
+            if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0)
                 continue;
             char label[32];
             snprintf(label, sizeof label, "λ#d%d#u", (int)k);
@@ -387,7 +394,7 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             }
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "analyses/hessian.csv has no rows");
+            s = rep_skip(f, "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
         else if (s == BSC_OK)
             s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
     }
@@ -403,19 +410,19 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
  * same footing rather than each at its own batch size. */
 bsc_status rep_fig_diversity_common(rep *r, rep_fig *f)
 {
-    static const char *const names[2] = {"norm_ratio", "diversity"};
-    char *path = rep_path(r, "analyses/gradient_diversity_common.csv");
+    static const char *const names[2] = {BSC_COL_NORM_RATIO, BSC_COL_DIVERSITY};
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
     bsc_table *t = NULL;
     bs_fig *d = calloc(1, sizeof *d);
-    bsc_status s = path && d ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb, cc, c[2][3];
     static char title[2][96];
     if (s == BSC_OK && !t)
-        s = rep_skip(f, "no analyses/gradient_diversity_common.csv (the gradient_diversity "
-                     "observer was not run, or with common_batch: 0)");
-    else if (s == BSC_OK && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK &&
-             (s = rep_col(t, path, "common_batch", &cc)) == BSC_OK) {
-        static const char *const q[3] = {"q25", "median", "q75"};
+        s = rep_skip(f, "no %s (the gradient_diversity observer was not run, or with "
+                     "common_batch: 0)", BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_COMMON_BATCH, &cc)) == BSC_OK) {
+        static const char *const q[3] = {BSC_STAT_Q25, BSC_STAT_MEDIAN, BSC_STAT_Q75};
         for (int p = 0; s == BSC_OK && p < 2; p++)
             for (int k = 0; s == BSC_OK && k < 3; k++) {
                 char col[48];
@@ -432,7 +439,7 @@ bsc_status rep_fig_diversity_common(rep *r, rep_fig *f)
         d->ylabel[0] = "‖Σ g#di#u‖ / Σ ‖g#di#u‖ (median, quartiles)";
         d->title[1] = title[1];
         d->ylabel[1] = "diversity (median, quartiles)";
-        long crun = bsc_table_find(t, "run");
+        long crun = bsc_table_find(t, BSC_COL_RUN);
         for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
             double bs, v[2][3];
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK)
@@ -445,7 +452,8 @@ bsc_status rep_fig_diversity_common(rep *r, rep_fig *f)
                 bs_add_range(d, p, "", run, (long)bs, v[p][1], v[p][0], v[p][2]);
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "analyses/gradient_diversity_common.csv has no rows");
+            s = rep_skip(f, "%s has no rows",
+                         BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
         else if (s == BSC_OK)
             s = rep_render(r, f, 1900, 760, draw_bs, d);
     }

@@ -68,18 +68,18 @@ static size_t index_of(const double *v, size_t n, double x)
     return lo;
 }
 
-static bsc_status load_surface(const char *path, int two_d, surf *sf)
+static bsc_status load_surface(const rep *r, const char *path, int two_d, surf *sf)
 {
     bsc_table *t = NULL;
     double *x = NULL, *y = NULL, *z = NULL;
     size_t cx, cy = 0, cz;
-    bsc_status s = rep_csv(path, &t);
+    bsc_status s = rep_csv(r, path, &t);
     if (s != BSC_OK)
         return s;
     size_t n = bsc_table_n_rows(t);
-    if ((s = rep_col(t, path, "x", &cx)) != BSC_OK ||
-        (two_d && (s = rep_col(t, path, "y", &cy)) != BSC_OK) ||
-        (s = rep_col(t, path, "loss", &cz)) != BSC_OK ||
+    if ((s = rep_col(t, path, BSC_COL_X, &cx)) != BSC_OK ||
+        (two_d && (s = rep_col(t, path, BSC_COL_Y, &cy)) != BSC_OK) ||
+        (s = rep_col(t, path, BSC_COL_LOSS, &cz)) != BSC_OK ||
         (s = rep_column(t, path, cx, &x)) != BSC_OK ||
         (two_d && (s = rep_column(t, path, cy, &y)) != BSC_OK) ||
         (s = rep_column(t, path, cz, &z)) != BSC_OK)
@@ -202,7 +202,7 @@ static int surface_run(const rep *r, const char *file, const char *prefix, surf 
 /* Every surface_<run>.csv and surface1d_<run>.csv of OUT/analyses. */
 static bsc_status load_surfaces(const rep *r, surf_set *d)
 {
-    char *dir = rep_path(r, "analyses");
+    char *dir = rep_path(r, BSC_ANALYSES_DIR);
     if (!dir)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     DIR *dh = opendir(dir);
@@ -212,15 +212,15 @@ static bsc_status load_surfaces(const rep *r, surf_set *d)
         surf *sf = &d->s[d->n];
         int two_d;
         memset(sf, 0, sizeof *sf);
-        if (surface_run(r, e->d_name, "surface_", sf))
+        if (surface_run(r, e->d_name, BSC_PREFIX_SURFACE, sf))
             two_d = 1;
-        else if (surface_run(r, e->d_name, "surface1d_", sf))
+        else if (surface_run(r, e->d_name, BSC_PREFIX_SURFACE_1D, sf))
             two_d = 0;
         else
             continue;
         char *path = bsc_strdup_printf("%s/%s", dir, e->d_name);
         d->n++;
-        s = path ? load_surface(path, two_d, sf) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        s = path ? load_surface(r, path, two_d, sf) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         free(path);
     }
     if (dh)
@@ -363,8 +363,10 @@ bsc_status rep_fig_surfaces(rep *r, rep_fig *f)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_status s = load_surfaces(r, d);
     if (s == BSC_OK && d->n2d == 0)
-        s = rep_skip(f, d->n ? "only 1D surfaces (surface1d_*.csv): see the cuts below"
-                             : "no analyses/surface_bs*.csv (the surface analysis was not run)");
+        s = rep_skip(f, d->n ? "only 1D surfaces (" BSC_PREFIX_SURFACE_1D "*.csv): see the cuts "
+                               "below"
+                             : "no " BSC_IN_ANALYSES(BSC_PREFIX_SURFACE) "bs*.csv (the surface "
+                               "analysis was not run)");
     else if (s == BSC_OK) {
         d->cols = d->n2d < 3 ? (int)d->n2d : 3;
         d->rows = (int)((d->n2d + 2) / 3);
@@ -482,8 +484,8 @@ bsc_status rep_fig_surface_cuts(rep *r, rep_fig *f)
         c->n++;
     }
     if (s == BSC_OK && c->n == 0)
-        s = rep_skip(f, "no analyses/surface_bs*.csv or surface1d_bs*.csv (the surface "
-                     "analysis was not run)");
+        s = rep_skip(f, "no %sbs*.csv or %sbs*.csv (the surface analysis was not run)",
+                     BSC_IN_ANALYSES(BSC_PREFIX_SURFACE), BSC_PREFIX_SURFACE_1D);
     else if (s == BSC_OK) {
         c->log_y = hi / lo > 20;
         for (int p = 0; c->log_y && p < 2; p++)

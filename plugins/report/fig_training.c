@@ -87,14 +87,15 @@ static void draw_curves(const rep *r, const void *data)
 
 bsc_status rep_fig_curves(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {"train_loss", "test_loss", "train_acc", "test_acc"};
+    static const char *const cols[] = {BSC_COL_TRAIN_LOSS, BSC_COL_TEST_LOSS, BSC_COL_TRAIN_ACC,
+                                       BSC_COL_TEST_ACC};
     series_fig d = {0};
-    bsc_status s = rep_metrics_series(r, "epoch", cols, 4, 1, &d.s, &d.n);
+    bsc_status s = rep_metrics_series(r, BSC_COL_EPOCH, cols, 4, 1, &d.s, &d.n);
     if (s != BSC_OK)
         return s;
     if (d.n == 0) {
         rep_series_free(d.s, r->n_runs);
-        return rep_skip(f, "no run has a metrics.csv");
+        return rep_skip(f, "no run has a %s", BSC_FILE_METRICS);
     }
     for (size_t i = 0; i < r->n_runs; i++)
         for (size_t j = 0; j < d.s[i].n; j++) {
@@ -217,10 +218,10 @@ static long last_eval_row(const rep_series *s)
 
 bsc_status rep_fig_gap(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {"train_acc", "test_acc"};
+    static const char *const cols[] = {BSC_COL_TRAIN_ACC, BSC_COL_TEST_ACC};
     rep_series *ss = NULL;
     size_t found;
-    bsc_status s = rep_metrics_series(r, "epoch", cols, 2, 1, &ss, &found);
+    bsc_status s = rep_metrics_series(r, BSC_COL_EPOCH, cols, 2, 1, &ss, &found);
     if (s != BSC_OK)
         return s;
     gap_fig d = {0};
@@ -243,7 +244,7 @@ bsc_status rep_fig_gap(rep *r, rep_fig *f)
         d.n++;
     }
     if (s == BSC_OK && d.n == 0)
-        s = rep_skip(f, "no run has a final evaluation in metrics.csv");
+        s = rep_skip(f, "no run has a final evaluation in %s", BSC_FILE_METRICS);
     else if (s == BSC_OK)
         s = rep_render(r, f, 1800, 760, draw_gap, &d);
     rep_series_free(ss, r->n_runs);
@@ -296,12 +297,12 @@ static void draw_distance(const rep *r, const void *data)
 
 bsc_status rep_fig_distance(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {"distance_from_init", "step"};
+    static const char *const cols[] = {BSC_COL_DISTANCE_FROM_INIT, BSC_COL_STEP};
     series_fig d = {0};
-    bsc_status s = rep_metrics_series(r, "epoch", cols, 2, 0, &d.s, &d.n);
+    bsc_status s = rep_metrics_series(r, BSC_COL_EPOCH, cols, 2, 0, &d.s, &d.n);
     if (s == BSC_OK && d.n == 0)
-        s = rep_skip(f, "no metrics.csv has a distance_from_init column (the distance "
-                     "observer was not run)");
+        s = rep_skip(f, "no %s has a %s column (the distance observer was not run)",
+                     BSC_FILE_METRICS, BSC_COL_DISTANCE_FROM_INIT);
     else if (s == BSC_OK) {
         d.n = r->n_runs;
         s = rep_render(r, f, 1800, 760, draw_distance, &d);
@@ -336,12 +337,12 @@ static void draw_epoch_distance(const rep *r, const void *data)
 
 bsc_status rep_fig_epoch_distance(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {"epoch_distance"};
+    static const char *const cols[] = {BSC_COL_EPOCH_DISTANCE};
     series_fig d = {0};
-    bsc_status s = rep_metrics_series(r, "epoch", cols, 1, 0, &d.s, &d.n);
+    bsc_status s = rep_metrics_series(r, BSC_COL_EPOCH, cols, 1, 0, &d.s, &d.n);
     if (s == BSC_OK && d.n == 0)
-        s = rep_skip(f, "no metrics.csv has an epoch_distance column (the distance observer "
-                     "was not run)");
+        s = rep_skip(f, "no %s has an %s column (the distance observer was not run)",
+                     BSC_FILE_METRICS, BSC_COL_EPOCH_DISTANCE);
     else if (s == BSC_OK) {
         d.n = r->n_runs;
         s = rep_render(r, f, 1300, 760, draw_epoch_distance, &d);
@@ -451,21 +452,22 @@ static void name_cell(const bsc_table *t, long col, size_t row, char *out, size_
 static bsc_status ratio_from_file(const rep *rp, const char *path, const bsc_table *t,
                                   ratio_fig *d)
 {
-    static const char *const ratio_names[] = {"ratio", "epoch_distance_ratio", NULL};
-    static const char *const small_names[] = {"small", "bs_small", "small_batch",
+    /* the summary observer's names first, then those of hand-made files */
+    static const char *const ratio_names[] = {BSC_COL_RATIO, "epoch_distance_ratio", NULL};
+    static const char *const small_names[] = {BSC_COL_SMALL, "bs_small", "small_batch",
                                               "batch_small", NULL};
-    static const char *const large_names[] = {"large", "bs_large", "large_batch",
+    static const char *const large_names[] = {BSC_COL_LARGE, "bs_large", "large_batch",
                                               "batch_large", NULL};
     size_t ce, cr;
-    bsc_status s = rep_col(t, path, "epoch", &ce);
+    bsc_status s = rep_col(t, path, BSC_COL_EPOCH, &ce);
     if (s != BSC_OK)
         return s;
     long r = rep_col_any(t, ratio_names);
     if (r < 0)
-        return rep_col(t, path, "ratio", &cr);
+        return rep_col(t, path, BSC_COL_RATIO, &cr);
     cr = (size_t)r;
     long cs = rep_col_any(t, small_names), cl = rep_col_any(t, large_names);
-    long csr = bsc_table_find(t, "small_run"), clr = bsc_table_find(t, "large_run");
+    long csr = bsc_table_find(t, BSC_COL_SMALL_RUN), clr = bsc_table_find(t, BSC_COL_LARGE_RUN);
     size_t rows = bsc_table_n_rows(t);
     for (size_t i = 0; i < rows; i++) {
         double e, v, sm = 0, lg = 0;
@@ -509,10 +511,10 @@ static bsc_status ratio_from_file(const rep *rp, const char *path, const bsc_tab
  * observers, from their metrics.csv columns. */
 static bsc_status ratio_from_metrics(rep *r, ratio_fig *d)
 {
-    static const char *const cols[] = {"epoch_distance"};
+    static const char *const cols[] = {BSC_COL_EPOCH_DISTANCE};
     rep_series *ss = NULL;
     size_t found;
-    bsc_status s = rep_metrics_series(r, "epoch", cols, 1, 0, &ss, &found);
+    bsc_status s = rep_metrics_series(r, BSC_COL_EPOCH, cols, 1, 0, &ss, &found);
     if (s != BSC_OK || found < 2) {
         rep_series_free(ss, r->n_runs);
         return s;
@@ -559,16 +561,16 @@ bsc_status rep_fig_distance_ratio(rep *r, rep_fig *f)
 {
     ratio_fig d;
     memset(&d, 0, sizeof d);
-    char *path = rep_path(r, "analyses/epoch_distance_ratio.csv");
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_EPOCH_DISTANCE_RATIO));
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK && t)
         s = ratio_from_file(r, path, t, &d);
     else if (s == BSC_OK)
         s = ratio_from_metrics(r, &d);
     if (s == BSC_OK && d.n_pairs == 0)
-        s = rep_skip(f, "no analyses/epoch_distance_ratio.csv, and fewer than two runs with "
-                     "epoch distances");
+        s = rep_skip(f, "no %s, and fewer than two runs with epoch distances",
+                     BSC_IN_ANALYSES(BSC_FILE_EPOCH_DISTANCE_RATIO));
     else if (s == BSC_OK)
         s = rep_render(r, f, 1300, 760, draw_ratio, &d);
     bsc_table_free(t);

@@ -33,7 +33,7 @@ static bsc_status load_run_files(const rep *r, const char *name, run_file **out,
         (*out)[i].path = bsc_strdup_printf("%s/%s", r->runs[i].dir, name);
         if (!(*out)[i].path)
             s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        else if ((s = rep_csv((*out)[i].path, &(*out)[i].t)) == BSC_OK && (*out)[i].t)
+        else if ((s = rep_csv(r, (*out)[i].path, &(*out)[i].t)) == BSC_OK && (*out)[i].t)
             ++*found;
     }
     return s;
@@ -111,7 +111,7 @@ static void draw_hist(const rep *r, const void *data)
 
 bsc_status rep_fig_update_norms(rep *r, rep_fig *f)
 {
-    static const char *const norm_names[] = {"norm", "update_norm", NULL};
+    static const char *const norm_names[] = {BSC_COL_NORM, "update_norm", NULL};
     run_file *rf = NULL;
     size_t found;
     hist_fig *d = calloc(1, sizeof *d);
@@ -119,7 +119,7 @@ bsc_status rep_fig_update_norms(rep *r, rep_fig *f)
     size_t nv[32] = {0};
     if (!d)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    bsc_status s = load_run_files(r, "update_norms.csv", &rf, &found);
+    bsc_status s = load_run_files(r, BSC_FILE_UPDATE_NORMS, &rf, &found);
     d->lo = INFINITY;
     d->hi = -INFINITY;
     for (size_t i = 0; s == BSC_OK && i < r->n_runs && d->n < 32; i++) {
@@ -129,10 +129,10 @@ bsc_status rep_fig_update_norms(rep *r, rep_fig *f)
         long c = rep_col_any(t, norm_names);
         size_t cn;
         if (c < 0) {
-            s = rep_col(t, rf[i].path, "norm", &cn);
+            s = rep_col(t, rf[i].path, BSC_COL_NORM, &cn);
             break;
         }
-        long layer = bsc_table_find(t, "layer");
+        long layer = bsc_table_find(t, BSC_COL_LAYER);
         size_t p = d->n, rows = bsc_table_n_rows(t);
         vals[p] = malloc((rows ? rows : 1) * sizeof(double));
         if (!vals[p]) {
@@ -156,8 +156,8 @@ bsc_status rep_fig_update_norms(rep *r, rep_fig *f)
         }
     }
     if (s == BSC_OK && d->n == 0)
-        s = rep_skip(f, "no run has an update_norms.csv with positive norms (the update_norms "
-                     "observer was not run)");
+        s = rep_skip(f, "no run has an %s with positive norms (the update_norms observer "
+                     "was not run)", BSC_FILE_UPDATE_NORMS);
     else if (s == BSC_OK) {
         rep_pad(&d->lo, &d->hi, 0.04);
         double w = (d->hi - d->lo) / N_BINS;
@@ -280,7 +280,7 @@ static bsc_status load_trace(const rep *r, const char *name, const char *const *
         if (!t)
             continue;
         size_t cs, cy[2], cr = 0, rows = bsc_table_n_rows(t), k = d->n_runs;
-        if ((s = rep_col(t, rf[i].path, "step", &cs)) != BSC_OK)
+        if ((s = rep_col(t, rf[i].path, BSC_COL_STEP, &cs)) != BSC_OK)
             break;
         for (int p = 0; s == BSC_OK && p < ncols; p++)
             s = rep_col(t, rf[i].path, cols[p], &cy[p]);
@@ -328,7 +328,7 @@ static bsc_status load_trace(const rep *r, const char *name, const char *const *
 
 bsc_status rep_fig_diversity(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {"norm_ratio", "diversity"};
+    static const char *const cols[] = {BSC_COL_NORM_RATIO, BSC_COL_DIVERSITY};
     trace_fig d;
     memset(&d, 0, sizeof d);
     d.n_panels = 2;
@@ -338,12 +338,12 @@ bsc_status rep_fig_diversity(rep *r, rep_fig *f)
     d.ylabel[1] = "Σ#di#u ‖g#di#u‖#u2#d / ‖Σ#di#u g#di#u‖#u2#d (log scale)";
     d.ykind[0] = REP_AX_LIN;
     d.ykind[1] = REP_AX_LOG10;
-    bsc_status s = load_trace(r, "gradient_diversity.csv", cols, 1, NULL, REP_AX_LIN, &d);
+    bsc_status s = load_trace(r, BSC_FILE_GRADIENT_DIVERSITY, cols, 1, NULL, REP_AX_LIN, &d);
     /* the second panel is on a log axis: load it again transformed */
     if (s == BSC_OK && d.n_runs) {
         trace_fig e;
         memset(&e, 0, sizeof e);
-        s = load_trace(r, "gradient_diversity.csv", cols + 1, 1, NULL, REP_AX_LOG10, &e);
+        s = load_trace(r, BSC_FILE_GRADIENT_DIVERSITY, cols + 1, 1, NULL, REP_AX_LOG10, &e);
         for (size_t i = 0; s == BSC_OK && i < e.n_runs; i++) {
             d.y[1][i] = e.y[0][i];
             e.y[0][i] = NULL;
@@ -351,8 +351,8 @@ bsc_status rep_fig_diversity(rep *r, rep_fig *f)
         free_trace(&e);
     }
     if (s == BSC_OK && d.n_runs == 0)
-        s = rep_skip(f, "no run has a gradient_diversity.csv (the gradient_diversity observer "
-                     "was not run)");
+        s = rep_skip(f, "no run has a %s (the gradient_diversity observer was not run)",
+                     BSC_FILE_GRADIENT_DIVERSITY);
     else if (s == BSC_OK)
         s = rep_render(r, f, 1800, 760, draw_trace, &d);
     free_trace(&d);
@@ -363,24 +363,25 @@ bsc_status rep_fig_diversity(rep *r, rep_fig *f)
  * (noise_scale since issue 13), else the EMA of older files. */
 bsc_status rep_fig_noise_scale(rep *r, rep_fig *f)
 {
-    static const char *const ema[] = {"b_simple_ema"}, *const win[] = {"b_simple_window"};
+    static const char *const ema[] = {BSC_COL_B_SIMPLE_EMA},
+                             *const win[] = {BSC_COL_B_SIMPLE_WINDOW};
     trace_fig d;
     memset(&d, 0, sizeof d);
     d.n_panels = 1;
     d.title[0] = "Gradient noise scale B#dsimple#u = tr(Σ) / |G|#u2#d";
     d.ylabel[0] = "B#dsimple#u (examples, log scale)";
     d.ykind[0] = REP_AX_LOG10;
-    d.band_col[0] = "b_simple_lo";
-    d.band_col[1] = "b_simple_hi";
-    d.flag_col = "g2_significant";
+    d.band_col[0] = BSC_COL_B_SIMPLE_LO;
+    d.band_col[1] = BSC_COL_B_SIMPLE_HI;
+    d.flag_col = BSC_COL_G2_SIGNIFICANT;
     d.note = "band: 95% interval";
     d.note2 = "▽: |G|#u2#d not > 0";
     int windowed = 0;
     for (size_t i = 0; i < r->n_runs && !windowed; i++) {
-        char *path = bsc_strdup_printf("%s/noise_scale.csv", r->runs[i].dir);
+        char *path = bsc_strdup_printf("%s/" BSC_FILE_NOISE_SCALE, r->runs[i].dir);
         bsc_table *t = NULL;
-        if (path && rep_csv(path, &t) == BSC_OK && t)
-            windowed = bsc_table_find(t, "b_simple_window") >= 0;
+        if (path && rep_csv(r, path, &t) == BSC_OK && t)
+            windowed = bsc_table_find(t, BSC_COL_B_SIMPLE_WINDOW) >= 0;
         bsc_table_free(t);
         free(path);
     }
@@ -388,10 +389,11 @@ bsc_status rep_fig_noise_scale(rep *r, rep_fig *f)
         d.note = "dots: raw estimates";
         d.note2 = "gaps: estimate ≤ 0";
     }
-    bsc_status s = load_trace(r, "noise_scale.csv", windowed ? win : ema, 1, "b_simple",
-                              REP_AX_LOG10, &d);
+    bsc_status s = load_trace(r, BSC_FILE_NOISE_SCALE, windowed ? win : ema, 1,
+                              BSC_COL_B_SIMPLE, REP_AX_LOG10, &d);
     if (s == BSC_OK && d.n_runs == 0)
-        s = rep_skip(f, "no run has a noise_scale.csv (the noise_scale observer was not run)");
+        s = rep_skip(f, "no run has a %s (the noise_scale observer was not run)",
+                     BSC_FILE_NOISE_SCALE);
     else if (s == BSC_OK)
         s = rep_render(r, f, 1400, 760, draw_trace, &d);
     free_trace(&d);

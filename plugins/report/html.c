@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void esc(FILE *f, const char *s)
+void rep_esc(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -39,7 +39,7 @@ static void esc_plplot(FILE *f, const char *s)
         buf[n++] = *s;
     }
     buf[n] = '\0';
-    esc(f, buf);
+    rep_esc(f, buf);
 }
 
 static const char *style =
@@ -94,13 +94,14 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
 {
     char *path = rep_path(r, file);
     bsc_table *t = NULL;
-    bsc_status s = path ? rep_csv(path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = path ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     size_t cb;
     long c = -1;
-    if (s == BSC_OK && t && (s = rep_col(t, path, "batch_size", &cb)) == BSC_OK)
+    if (s == BSC_OK && t && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK)
         c = rep_col_any(t, names);
-    long cv = t ? bsc_table_find(t, "variant") : -1;
-    long crun = t ? bsc_table_find(t, "run") : -1, cq = t ? bsc_table_find(t, "quantity") : -1;
+    long cv = t ? bsc_table_find(t, BSC_COL_VARIANT) : -1;
+    long crun = t ? bsc_table_find(t, BSC_COL_RUN) : -1;
+    long cq = t ? bsc_table_find(t, BSC_COL_QUANTITY) : -1;
     for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
         double bs, x;
         if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
@@ -110,7 +111,7 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
         if (only_variant && variant && strcmp(variant, only_variant) != 0)
             continue;
         const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
-        if (q && strcmp(q, "eigenvalue") != 0)
+        if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0)
             continue;
         const rep_run *run = rep_row_run(r, t, crun, i, bs);
         if (!run)
@@ -136,7 +137,7 @@ static bsc_status write_summary(FILE *f, const rep *r)
         if (!run->metrics)
             continue;
         /* the last row that was evaluated: the run's final state */
-        long tc = bsc_table_find(run->metrics, "test_acc");
+        long tc = bsc_table_find(run->metrics, BSC_COL_TEST_ACC);
         size_t n = bsc_table_n_rows(run->metrics), row = n ? n - 1 : 0;
         for (size_t j = n; tc >= 0 && j-- > 0;)
             if (isfinite(bsc_table_get(run->metrics, j, (size_t)tc))) {
@@ -145,37 +146,40 @@ static bsc_status write_summary(FILE *f, const rep *r)
             }
         if (!n)
             continue;
-        v[i][C_EPOCHS] = metric_at(run, "epoch", row);
-        v[i][C_STEPS] = metric_at(run, "step", row);
-        v[i][C_TRL] = metric_at(run, "train_loss", row);
-        v[i][C_TEL] = metric_at(run, "test_loss", row);
-        v[i][C_TRA] = 100 * metric_at(run, "train_acc", row);
-        v[i][C_TEA] = 100 * metric_at(run, "test_acc", row);
+        v[i][C_EPOCHS] = metric_at(run, BSC_COL_EPOCH, row);
+        v[i][C_STEPS] = metric_at(run, BSC_COL_STEP, row);
+        v[i][C_TRL] = metric_at(run, BSC_COL_TRAIN_LOSS, row);
+        v[i][C_TEL] = metric_at(run, BSC_COL_TEST_LOSS, row);
+        v[i][C_TRA] = 100 * metric_at(run, BSC_COL_TRAIN_ACC, row);
+        v[i][C_TEA] = 100 * metric_at(run, BSC_COL_TEST_ACC, row);
         v[i][C_GAP] = v[i][C_TRA] - v[i][C_TEA];
-        v[i][C_DIST] = metric_at(run, "distance_from_init", row);
-        v[i][C_SEC] = metric_at(run, "seconds", row);
+        v[i][C_DIST] = metric_at(run, BSC_COL_DISTANCE_FROM_INIT, row);
+        v[i][C_SEC] = metric_at(run, BSC_COL_SECONDS, row);
     }
-    static const char *const upd[] = {"update_norm_median", NULL};
-    static const char *const sec[] = {"seconds", NULL};
-    static const char *const sharp[] = {"sharpness", NULL};
+    static const char *const upd[] = {BSC_COL_UPDATE_NORM_MEDIAN, NULL};
+    static const char *const sec[] = {BSC_COL_SECONDS, NULL};
+    static const char *const sharp[] = {BSC_COL_SHARPNESS, NULL};
+    /* the hessian analysis' value column last: older files had their own */
     static const char *const eig[] = {"top_eigenvalue", "eigenvalue", "lambda_max", "lambda",
-                                      "value", NULL};
-    bsc_status s = from_table(r, "analyses/summary.csv", upd, C_UPD, 0, NULL, v);
+                                      BSC_COL_VALUE, NULL};
+    static const char summary[] = BSC_IN_ANALYSES(BSC_FILE_SUMMARY);
+    bsc_status s = from_table(r, summary, upd, C_UPD, 0, NULL, v);
     if (s == BSC_OK) {
         /* the summary's seconds include evaluation; prefer them */
         for (size_t i = 0; i < r->n_runs; i++)
             v[i][C_SEC] = NAN;
-        s = from_table(r, "analyses/summary.csv", sec, C_SEC, 0, NULL, v);
+        s = from_table(r, summary, sec, C_SEC, 0, NULL, v);
         for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++)
             if (isnan(v[i][C_SEC]) && r->runs[i].metrics) {
                 size_t n = bsc_table_n_rows(r->runs[i].metrics);
-                v[i][C_SEC] = n ? metric_at(&r->runs[i], "seconds", n - 1) : NAN;
+                v[i][C_SEC] = n ? metric_at(&r->runs[i], BSC_COL_SECONDS, n - 1) : NAN;
             }
     }
     if (s == BSC_OK)
-        s = from_table(r, "analyses/sharpness.csv", sharp, C_SHARP, 0, "full", v);
+        s = from_table(r, BSC_IN_ANALYSES(BSC_FILE_SHARPNESS), sharp, C_SHARP, 0,
+                       BSC_VARIANT_FULL, v);
     if (s == BSC_OK)
-        s = from_table(r, "analyses/hessian.csv", eig, C_HESS, 1, NULL, v);
+        s = from_table(r, BSC_IN_ANALYSES(BSC_FILE_HESSIAN), eig, C_HESS, 1, NULL, v);
     if (s != BSC_OK) {
         free(v);
         return s;
@@ -202,11 +206,11 @@ static bsc_status write_summary(FILE *f, const rep *r)
         fprintf(f, "<tr><td class=\"l\"><span class=\"sw\" style=\"background:%s\"></span>",
                 hex);
         if (r->named) {
-            esc(f, r->runs[i].name);
+            rep_esc(f, r->runs[i].name);
             fputs("</td><td class=\"l\">", f);
         }
         fprintf(f, "%ld</td><td class=\"l\">", r->runs[i].bs);
-        esc(f, r->runs[i].status);
+        rep_esc(f, r->runs[i].status);
         fputs("</td>", f);
         for (int k = 0; k < NC; k++) {
             if (!shown[k])
@@ -241,15 +245,15 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
             continue;
         if (v->kind == BSC_NODE_SCALAR) {
             fputs("<tr><th class=\"l\">", f);
-            esc(f, full);
+            rep_esc(f, full);
             fputs("</th><td class=\"l\">", f);
-            esc(f, v->value);
+            rep_esc(f, v->value);
             fputs("</td></tr>\n", f);
         } else if (v->kind == BSC_NODE_MAP) {
             manifest_rows(f, v, full);
         } else {
             fputs("<tr><th class=\"l\">", f);
-            esc(f, full);
+            rep_esc(f, full);
             fputs("</th><td class=\"l\">", f);
             for (size_t j = 0; j < v->n; j++) {
                 const bsc_node *it = v->items[j];
@@ -257,12 +261,12 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
                 if (j)
                     fputs(", ", f);
                 if (it->kind == BSC_NODE_SCALAR)
-                    esc(f, it->value);
+                    rep_esc(f, it->value);
                 else if (nm && nm->value) {
-                    esc(f, nm->value);
+                    rep_esc(f, nm->value);
                     if (ver && ver->value) {
                         fputc(' ', f);
-                        esc(f, ver->value);
+                        rep_esc(f, ver->value);
                     }
                 }
             }
@@ -273,12 +277,12 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
 
 static bsc_status write_manifest(FILE *f, const rep *r)
 {
-    char *path = rep_path(r, "manifest.json");
+    char *path = rep_path(r, BSC_FILE_MANIFEST);
     bsc_node *root = NULL;
     bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     fputs("<h2 id=\"device\">Device and versions</h2>\n", f);
     if (s == BSC_OK && !bsc_path_exists(path))
-        fputs("<p class=\"note\">No manifest.json in the results directory.</p>\n", f);
+        fputs("<p class=\"note\">No " BSC_FILE_MANIFEST " in the results directory.</p>\n", f);
     /* JSON is YAML's flow style: the pipeline's YAML reader parses the
      * manifest and reports a damaged one at file:line:col. */
     else if (s == BSC_OK && (s = bsc_node_parse_file(path, &root)) == BSC_OK) {
@@ -293,15 +297,16 @@ static bsc_status write_manifest(FILE *f, const rep *r)
 
 static bsc_status write_pipeline(FILE *f, const rep *r)
 {
-    char *path = rep_path(r, "pipeline.yaml");
+    char *path = rep_path(r, BSC_FILE_PIPELINE);
     char *text = NULL;
     bsc_status s = path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     fputs("<h2 id=\"pipeline\">Pipeline</h2>\n", f);
     if (s == BSC_OK && !bsc_path_exists(path))
-        fputs("<p class=\"note\">No pipeline.yaml in the results directory.</p>\n", f);
+        fputs("<p class=\"note\">No " BSC_FILE_PIPELINE " in the results directory.</p>\n", f);
     else if (s == BSC_OK && (s = bsc_read_file(path, &text, NULL)) == BSC_OK) {
-        fputs("<p class=\"files\">pipeline.yaml, as resolved (overrides applied):</p><pre>", f);
-        esc(f, text);
+        fputs("<p class=\"files\">" BSC_FILE_PIPELINE ", as resolved (overrides applied):</p>"
+              "<pre>", f);
+        rep_esc(f, text);
         fputs("</pre>\n", f);
     }
     free(text);
@@ -318,7 +323,7 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
     fputs("</h3>\n", f);
     if (!g->made) {
         fputs("<p class=\"note\">Skipped: ", f);
-        esc(f, g->note ? g->note : "no data");
+        rep_esc(f, g->note ? g->note : "no data");
         fputs(".</p>\n</section>\n", f);
         return;
     }
@@ -330,15 +335,17 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
         fputs(svg, f);
     fputs("</figure>\n<p class=\"files\">", f);
     if (r->png)
-        fprintf(f, "<a href=\"figures/%s.png\">figures/%s.png</a> ", g->name, g->name);
+        fprintf(f, "<a href=\"" BSC_FIGURES_DIR "/%s.png\">" BSC_FIGURES_DIR "/%s.png</a> ",
+                g->name, g->name);
     if (r->svg)
-        fprintf(f, "<a href=\"figures/%s.svg\">figures/%s.svg</a>", g->name, g->name);
+        fprintf(f, "<a href=\"" BSC_FIGURES_DIR "/%s.svg\">" BSC_FIGURES_DIR "/%s.svg</a>",
+                g->name, g->name);
     fputs("</p>\n</section>\n", f);
 }
 
 bsc_status rep_write_html(rep *r)
 {
-    char *path = rep_path(r, "report.html");
+    char *path = rep_path(r, BSC_FILE_REPORT_HTML);
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_afile a;
@@ -349,7 +356,7 @@ bsc_status rep_write_html(rep *r)
     FILE *f = a.f;
     const char *title = r->title;
     bsc_manifest *man = NULL;
-    char *mpath = rep_path(r, "manifest.json");
+    char *mpath = rep_path(r, BSC_FILE_MANIFEST);
     /* the study's name, for the title, from the manifest when there is one */
     if (!title && mpath && bsc_path_exists(mpath) &&
         (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
@@ -363,9 +370,9 @@ bsc_status rep_write_html(rep *r)
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "batchscope: ", f);
-    esc(f, title);
+    rep_esc(f, title);
     fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>batchscope: ", style);
-    esc(f, title);
+    rep_esc(f, title);
     fputs("</h1>\n<p class=\"files\">How batch size shapes training: every figure below is "
           "drawn from the result files in this directory (<code>batchscope report DIR</code> "
           "redraws them).</p>\n", f);
@@ -373,8 +380,9 @@ bsc_status rep_write_html(rep *r)
     for (size_t i = 0; i < r->n_figs; i++)
         made += r->figs[i].made;
     fprintf(f, "<p>%zu runs; %d of %zu figures drawn. <a href=\"#summary\">Summary</a> · "
-            "<a href=\"#figures\">Figures</a> · <a href=\"#device\">Device and versions</a> · "
-            "<a href=\"#pipeline\">Pipeline</a></p>\n", r->n_runs, made, r->n_figs);
+            "<a href=\"#figures\">Figures</a> · <a href=\"#other\">Other result files</a> · "
+            "<a href=\"#device\">Device and versions</a> · <a href=\"#pipeline\">Pipeline</a>"
+            "</p>\n", r->n_runs, made, r->n_figs);
     fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {
@@ -383,8 +391,11 @@ bsc_status rep_write_html(rep *r)
               "the top Hessian eigenvalue.</p>\n<h2 id=\"figures\">Figures</h2>\n", f);
         for (size_t i = 0; i < r->n_figs; i++)
             write_figure(f, r, &r->figs[i], (int)i + 1);
-        s = write_manifest(f, r);
+        /* after the summary and the figures: everything they read is known */
+        s = rep_write_other_files(f, r);
     }
+    if (s == BSC_OK)
+        s = write_manifest(f, r);
     if (s == BSC_OK)
         s = write_pipeline(f, r);
     fputs("</body>\n</html>\n", f);

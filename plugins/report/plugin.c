@@ -165,7 +165,8 @@ static int cmp_str(const void *a, const void *b)
 /* Figure 4: one per interpolate_*.csv (pairs of runs or checkpoints). */
 static bsc_status interpolation_figures(rep *r)
 {
-    char *dir = rep_path(r, "analyses");
+    const size_t lp = sizeof BSC_PREFIX_INTERPOLATE - 1;
+    char *dir = rep_path(r, BSC_ANALYSES_DIR);
     if (!dir)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     char *names[REP_MAX_FIGS];
@@ -174,7 +175,7 @@ static bsc_status interpolation_figures(rep *r)
     struct dirent *e;
     while (d && (e = readdir(d)) && n < 8) {
         size_t len = strlen(e->d_name);
-        if (!strncmp(e->d_name, "interpolate_", 12) && len > 16 &&
+        if (!strncmp(e->d_name, BSC_PREFIX_INTERPOLATE, lp) && len > lp + 4 &&
             !strcmp(e->d_name + len - 4, ".csv") && (names[n] = strdup(e->d_name)))
             n++;
     }
@@ -188,15 +189,15 @@ static bsc_status interpolation_figures(rep *r)
         rep_fig *f = next_fig(r, "interpolation", "Linear interpolation between minimizers",
                               interp_what);
         if (f)
-            s = rep_skip(f, "no analyses/interpolate_*.csv (the interpolate analysis was not "
-                         "run)");
+            s = rep_skip(f, "no %s*.csv (the interpolate analysis was not run)",
+                         BSC_IN_ANALYSES(BSC_PREFIX_INTERPOLATE));
     }
     for (size_t i = 0; i < n; i++) {
         long a, b;
         const rep_run *ra, *rb;
         char stem[160], title[320];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 4), names[i]);
-        if (rep_split_pair(r, stem + 12, &ra, &rb, &a, &b) && ra && rb)
+        if (rep_split_pair(r, stem + lp, &ra, &rb, &a, &b) && ra && rb)
             snprintf(title, sizeof title, "Linear interpolation from %s (α = 0) to %s (α = 1)",
                      ra->label, rb->label);
         else if (a > 0)
@@ -225,13 +226,16 @@ static bsc_status report_post(void *self, const bsc_study *study)
     r.svg = o->svg;
     r.html = o->html;
     r.title = o->title;
-    r.fig_dir = rep_path(&r, "figures");
-    bsc_status s = r.fig_dir ? bsc_mkdir_p(r.fig_dir) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    r.fig_dir = rep_path(&r, BSC_FIGURES_DIR);
+    r.reads = calloc(1, sizeof *r.reads);
+    bsc_status s = r.fig_dir && r.reads ? bsc_mkdir_p(r.fig_dir)
+                                        : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
         s = rep_load_runs(&r);
     if (s == BSC_OK && r.n_runs == 0)
-        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/runs: no run directories to report on (a run "
-                     "has a run.json with its batch size, or is named bs<B>)", r.out);
+        s = bsc_fail(BSC_ERR_NOT_FOUND, "%s/" BSC_RUNS_DIR ": no run directories to report "
+                     "on (a run has a " BSC_FILE_RUN_RECORD " with its batch size, or is named "
+                     "bs<B>)", r.out);
     for (size_t i = 0; s == BSC_OK && i < sizeof figures / sizeof *figures; i++) {
         if (!figures[i].fn) {
             s = interpolation_figures(&r);

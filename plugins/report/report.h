@@ -10,17 +10,24 @@
  *  - plot.c: a thin layer over PLplot's C API (one page per figure, rendered
  *    once per output format, PLplot's exit()ing error path turned into a
  *    status), the fixed color of each run, axes, series, legends;
- *  - fig_*.c: one function per figure, and html.c: OUT/report.html.
+ *  - fig_*.c: one function per figure, and html.c: OUT/report.html;
+ *    files.c: the files under OUT/analyses and OUT/runs that nothing on
+ *    the page read (a custom observer's or analysis' results), listed so
+ *    that they are not silently left out.
  *
  * A figure whose data is absent (its observer or analysis was not run) is
- * recorded as skipped with a note; malformed data is an error.
+ * recorded as skipped with a note; malformed data is an error. The names of
+ * the files and columns come from batchscope/results.h, which the writers
+ * use too.
  */
 #ifndef BSC_REPORT_H
 #define BSC_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "batchscope/plugin.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 /* One training run, OUT/runs/<name>. */
@@ -47,6 +54,12 @@ typedef struct rep_run {
     double steps_per_epoch; /* from metrics.csv (NaN when unknown) */
 } rep_run;
 
+/* Paths relative to OUT (files.c). */
+typedef struct rep_paths {
+    char **rel;
+    size_t n, cap;
+} rep_paths;
+
 /* One figure of the report: produced, or skipped with a note. */
 typedef struct rep_fig {
     char name[160];         /* file stem under OUT/figures */
@@ -70,6 +83,10 @@ typedef struct rep {
     int named;              /* some run is not a bs<B> one (training.runs) */
     rep_fig figs[REP_MAX_FIGS];
     size_t n_figs;
+    /* Every file a figure or table read. Behind a pointer because the
+     * readers take a const rep: what they read is a record kept on the
+     * side, not a change to the report's inputs. */
+    rep_paths *reads;
 } rep;
 
 /* ------------------------------------------------------------- data.c */
@@ -101,10 +118,11 @@ int rep_split_pair(const rep *r, const char *stem, const rep_run **a, const rep_
 /* OUT/<rel> (malloc'ed) or NULL on out of memory. */
 char *rep_path(const rep *r, const char *rel);
 
-/* Reads a result CSV. A missing file is not an error: *t = NULL. A file that
- * does not end in a newline was cut short (writers always end lines) and is
- * an error naming its last line, as is any row with the wrong field count. */
-bsc_status rep_csv(const char *path, bsc_table **t);
+/* Reads a result CSV (a path under r->out) and notes it as read. A missing
+ * file is not an error: *t = NULL. A file that does not end in a newline
+ * was cut short (writers always end lines) and is an error naming its last
+ * line, as is any row with the wrong field count. */
+bsc_status rep_csv(const rep *r, const char *path, bsc_table **t);
 
 /* Column `name` of t (read from path), which must exist: otherwise an error
  * at path:1 listing the columns there are. */
@@ -269,5 +287,23 @@ double rep_epoch_of_step(const rep_run *run, double step);
 
 /* Writes OUT/report.html from the figures drawn and the result files. */
 bsc_status rep_write_html(rep *r);
+
+/* s as HTML text (<, >, & and " escaped); NULL writes nothing. */
+void rep_esc(FILE *f, const char *s);
+
+/* ------------------------------------------------------------ files.c */
+
+/* Notes that the report read path (a path under r->out, which need not
+ * exist); reading the same file again notes nothing new. */
+bsc_status rep_note_read(const rep *r, const char *path);
+void rep_paths_free(rep_paths *l);
+
+/* The page's section of the other result files: every regular file under
+ * OUT/analyses and OUT/runs that no figure or table read (hidden names
+ * left out), sorted by path, each with a link, its size and, for a CSV,
+ * its columns and row count. A file that cannot be read is listed without
+ * them: one custom file must not cost the whole report. Call it after all
+ * the figures and tables have read their files. */
+bsc_status rep_write_other_files(FILE *f, const rep *r);
 
 #endif

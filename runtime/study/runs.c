@@ -4,6 +4,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
+#include "batchscope/results.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -145,7 +146,7 @@ static bsc_status scan_one(const char *runs_dir, const char *entry, bsc_run_resu
     *keep = 0;
     memset(r, 0, sizeof *r);
     char *dir = bsc_strdup_printf("%s/%s", runs_dir, entry);
-    char *json = dir ? bsc_strdup_printf("%s/run.json", dir) : NULL;
+    char *json = dir ? bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir) : NULL;
     char *name = NULL, *status = NULL;
     bsc_run_record *rec = NULL;
     struct stat st;
@@ -197,7 +198,7 @@ bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result ***runs, size_t *n)
 {
     *runs = NULL;
     *n = 0;
-    char *runs_dir = bsc_strdup_printf("%s/runs", out_dir);
+    char *runs_dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR, out_dir);
     if (!runs_dir)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     DIR *d = opendir(runs_dir);

@@ -3,6 +3,7 @@
 
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
+#include "batchscope/results.h"
 #include "batchscope/version.h"
 #include "study_internal.h"
 #include "train.h"
@@ -71,7 +72,7 @@ static bsc_status write_manifest(study *st, const char *status, const char *erro
 {
     bsc_manifest *m = NULL;
     char abi[32], now[32];
-    char *path = bsc_strdup_printf("%s/manifest.json", st->out);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
     bsc_status s = path ? bsc_manifest_new(&m) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s != BSC_OK)
         goto cleanup;
@@ -116,7 +117,7 @@ static bsc_status choose_out(study *st)
     if (!st->out)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (o->resume_dir) {
-        char *saved = bsc_strdup_printf("%s/pipeline.yaml", st->out);
+        char *saved = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
         char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
         char *a = NULL, *b = NULL;
         bsc_status s = BSC_OK;
@@ -139,7 +140,7 @@ static bsc_status choose_out(study *st)
         free(mine);
         return s;
     }
-    char *manifest = bsc_strdup_printf("%s/manifest.json", st->out);
+    char *manifest = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
     int exists = manifest && bsc_path_exists(manifest);
     free(manifest);
     if (exists)
@@ -151,7 +152,7 @@ static bsc_status choose_out(study *st)
 static bsc_status read_run_json(const char *run_dir, bsc_run_outcome *o)
 {
     bsc_run_record *r = NULL;
-    char *path = bsc_strdup_printf("%s/run.json", run_dir);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, run_dir);
     bsc_status s = path ? bsc_run_record_read(path, &r) : bsc_fail(BSC_ERR_NOMEM, "oom");
     free(path);
     if (s != BSC_OK)
@@ -189,7 +190,7 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
     size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
     float *params = malloc((np ? np : 1) * sizeof(float));
     float *state = calloc(ns ? ns : 1, sizeof(float));
-    char *path = bsc_strdup_printf("%s/final.safetensors", run_dir);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_FINAL_CHECKPOINT, run_dir);
     bsc_status s = params && state && path ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
         s = bsc_checkpoint_load(st->model, path, params, state);
@@ -216,8 +217,9 @@ static bsc_status train_all(study *st)
         const bsc_run_cfg *rc = &tc->runs[i];
         bsc_run_outcome *o = &st->outcomes[i];
         st->n_outcomes = i + 1;
-        char *dir = bsc_strdup_printf("%s/runs/%s", st->out, rc->name);
-        char *done = bsc_strdup_printf("%s/runs/%s/run.json", st->out, rc->name);
+        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, rc->name);
+        char *done = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s/" BSC_FILE_RUN_RECORD, st->out,
+                                       rc->name);
         if (!dir || !done) {
             free(dir);
             free(done);
@@ -346,7 +348,7 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     if (s == BSC_OK)
         s = bsc_mkdir_p(st->out);
     if (s == BSC_OK) {
-        char *path = bsc_strdup_printf("%s/pipeline.yaml", st->out);
+        char *path = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
         s = path ? bsc_pipeline_write(st->p, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
         free(path);
     }

@@ -79,7 +79,7 @@ bsc_status bsc_report_draw(const bsc_type *type, void *self, const bsc_study *sv
     bsc_status s = ((const bsc_report_ops *)type->ops)->draw(self, sv);
     if (s != BSC_OK)
         return bsc_fail_context(s, "report %s", type->name);
-    char *html = bsc_strdup_printf("%s/report.html", sv->out_dir);
+    char *html = bsc_strdup_printf("%s/" BSC_FILE_REPORT_HTML, sv->out_dir);
     if (html && log && bsc_path_exists(html))
         fprintf(log, "batchscope: report in %s\n", html);
     free(html);
@@ -94,7 +94,7 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
     size_t n_runs = 0;
     const bsc_type *t = NULL;
     void *self = NULL;
-    char *yaml = bsc_strdup_printf("%s/pipeline.yaml", out_dir);
+    char *yaml = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, out_dir);
     bsc_status s = yaml ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK && bsc_path_exists(yaml))
         s = bsc_pipeline_load(yaml, NULL, 0, &p);

@@ -8,6 +8,7 @@
 #include "batchscope/reduce.h"
 #include "batchscope/records.h"
 #include "batchscope/rng.h"
+#include "batchscope/results.h"
 #include "batchscope/table.h"
 
 #include <math.h>
@@ -125,7 +126,7 @@ void bsc_run_outcome_record(const bsc_run_outcome *o, bsc_run_record *r)
 static bsc_status write_run_json(const char *run_dir, const bsc_run_outcome *o)
 {
     bsc_run_record *r = NULL;
-    char *path = bsc_strdup_printf("%s/run.json", run_dir);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, run_dir);
     bsc_status s = path ? bsc_run_record_new(&r) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK) {
         bsc_run_outcome_record(o, r);
@@ -150,15 +151,15 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
         s = bsc_eval_loss(t->eval, BSC_SPLIT_TEST, 0, &tel, &tea);
     if (s != BSC_OK)
         return s;
-    bsc_metrics_set(&row, "epoch", epoch);
-    bsc_metrics_set(&row, "step", (double)step);
+    bsc_metrics_set(&row, BSC_COL_EPOCH, epoch);
+    bsc_metrics_set(&row, BSC_COL_STEP, (double)step);
     bsc_metrics_set(&row, "lr", lr);
-    bsc_metrics_set(&row, "train_loss", trl);
-    bsc_metrics_set(&row, "train_acc", tra);
-    bsc_metrics_set(&row, "test_loss", tel);
-    bsc_metrics_set(&row, "test_acc", tea);
+    bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl);
+    bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, tra);
+    bsc_metrics_set(&row, BSC_COL_TEST_LOSS, tel);
+    bsc_metrics_set(&row, BSC_COL_TEST_ACC, tea);
     bsc_metrics_set(&row, "batch_loss", batch_loss);
-    bsc_metrics_set(&row, "seconds", seconds);
+    bsc_metrics_set(&row, BSC_COL_SECONDS, seconds);
     bsc_metrics_set_str(&row, "status", status);
     o->train_loss = trl;
     o->train_acc = tra;
@@ -171,7 +172,7 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
             return bsc_fail_context(s, "observer %s at epoch %d", t->observers[i].type->name,
                                     epoch);
     }
-    char *path = bsc_strdup_printf("%s/metrics.csv", run->run_dir);
+    char *path = bsc_strdup_printf("%s/" BSC_FILE_METRICS, run->run_dir);
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     s = bsc_table_write_csv(metrics, path);
@@ -182,7 +183,7 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
 static bsc_status save_ckpt(bsc_trainer *t, const char *run_dir, const char *name, long bs,
                             int epoch)
 {
-    char *path = bsc_strdup_printf("%s/%s.safetensors", run_dir, name);
+    char *path = bsc_strdup_printf("%s/%s", run_dir, name);
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_status s = bsc_checkpoint_save(t->model, path, bs, epoch);
@@ -231,7 +232,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
                                                         t->init_state)) != BSC_OK) ||
         (s = bsc_tensor_write(ctx, &t->w0, t->init_params)) != BSC_OK ||
         (s = bsc_optimizer_reset(t->opt)) != BSC_OK ||
-        (s = save_ckpt(t, run_dir, "init", batch_size, 0)) != BSC_OK)
+        (s = save_ckpt(t, run_dir, BSC_FILE_INIT_CHECKPOINT, batch_size, 0)) != BSC_OK)
         goto cleanup;
 
     bsc_run_info run = {ctx, m, rc->name, B, steps, cfg->epochs, run_dir, &t->w0};
@@ -353,12 +354,13 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         if (cfg->checkpoint_every > 0 && epoch % cfg->checkpoint_every == 0 &&
             epoch < cfg->epochs) {
             char name[32];
-            snprintf(name, sizeof name, "epoch%03d", epoch);
+            snprintf(name, sizeof name, BSC_PREFIX_EPOCH_CHECKPOINT "%03d.safetensors", epoch);
             if ((s = save_ckpt(t, run_dir, name, batch_size, epoch)) != BSC_OK)
                 goto cleanup;
         }
     }
-    if ((s = save_ckpt(t, run_dir, "final", batch_size, o->epochs_done)) != BSC_OK)
+    if ((s = save_ckpt(t, run_dir, BSC_FILE_FINAL_CHECKPOINT, batch_size,
+                       o->epochs_done)) != BSC_OK)
         goto cleanup;
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_observer_ops *ops = t->observers[i].ops;
