@@ -777,7 +777,7 @@ static const char *NAMED_PIPELINE =
     "  - {type: surface, runs: [b48-fast], x: [-1, 1, 3], y: [-1, 1, 3]}\n"
     "  - {type: surface, dims: 1, runs: 48, x: [-1, 1, 3]}\n"
     "  - {type: sharpness, runs: [b48-fast, 48, \"48\"], variants: [full], max_iter: 1}\n"
-    "  - {type: hessian, top_k: 1, max_iter: 5, trace_samples: 0}\n"
+    "  - {type: hessian, top_k: 1, max_iter: 5, trace_samples: 0, method: fd}\n"
     "  - {type: surface, plane: [48, b48-fast, init], x: [0, 1, 2], y: [0, 1, 2]}\n";
 
 /* The run column of a row: a name, or a name of digits read back as a number. */
@@ -880,6 +880,9 @@ static void test_named_runs(void **state)
     run_is(t, 1, "b48-fast");
     run_is(t, 2, "48");
     near(cell(t, 1, "batch_size"), 48, 0, 0, "batch size", 1);
+    /* method: fd asked for finite differences; each row says so */
+    for (size_t r = 0; r < 3; r++)
+        assert_string_equal(bsc_table_get_str(t, r, (size_t)bsc_table_find(t, "method")), "fd");
     bsc_table_free(t);
     free(out);
     tu_rm_rf(dir);
