@@ -34,7 +34,8 @@
  *                        | trace), k (rank from the top / bottom; 0 for the
  *                        trace), value, std_err (trace), residual (Ritz
  *                        residual, a bound on |value - eigenvalue|),
- *                        converged, method (exact | fd), hv_products, seconds
+ *                        converged, method (exact | fd), hv_products, seconds,
+ *                        status ("ok", or why a run or checkpoint was left out)
  *   hessian_density.csv  run, batch_size, lambda, density, std_err (over the
  *                        quadratures), method
  *   hessian_slq.csv      run, batch_size, probe, node, weight: the quadratures
@@ -48,6 +49,7 @@
 
 #include <libgen.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,9 +185,10 @@ static bsc_status add_row(bsc_table *t, const target *g, const char *block, cons
         (s = bsc_metrics_set(&row, "residual", residual)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "converged", converged)) != BSC_OK ||
         (s = bsc_metrics_set_str(&row, BSC_COL_METHOD, g->method)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK)
+        (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "seconds", seconds)) != BSC_OK)
         return s;
-    return bsc_metrics_set(&row, "seconds", seconds);
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
 }
 
 /* Lanczos on the operator c (whole or a block of len coordinates): rows for
@@ -387,66 +390,128 @@ static bsc_status write_table(const bsc_study *st, const bsc_table *t, const cha
     return s;
 }
 
+/* What ana_for_each_run hands the callbacks. */
+typedef struct hess_job {
+    const hess *h;
+    const bsc_study *st;
+    bsc_table *t, *dt, *qt;
+} hess_job;
+
+static bsc_status one_run(void *user, const bsc_run_result *r)
+{
+    hess_job *j = user;
+    char nb[32];
+    target g = {bsc_run_result_name(r, nb, sizeof nb), (double)r->batch_size, r->final_params,
+                r->final_state, NULL};
+    return one(j->h, j->st, &g, j->t, j->dt, j->qt);
+}
+
+/* A run or checkpoint left out (diverged, not finished) or failed: one row
+ * that says so. */
+static bsc_status skip_row(void *user, const char *run, size_t batch_size, const char *why)
+{
+    bsc_table *t = ((hess_job *)user)->t;
+    bsc_metrics_row row;
+    bsc_status s;
+    if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
+            BSC_OK)
+        return s;
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
+}
+
+/* The Hessian at each checkpoints: file; one that fails leaves a row and
+ * the others still run (the failure policy of ana_for_each_run). */
+static bsc_status checkpoints(hess_job *j)
+{
+    const hess *h = j->h;
+    bsc_status first = BSC_OK;
+    for (size_t i = 0; i < h->n_ckpt; i++) {
+        bsc_tensor p = {0}, q = {0};
+        char *name = NULL;
+        double bs = NAN;
+        bsc_status s;
+        if ((s = checkpoint_target(h->ckpt[i], &name, &bs)) == BSC_OK &&
+            (s = ana_upload_checkpoint(j->st, h->ckpt[i], &p, &q)) == BSC_OK) {
+            target g = {name, bs, &p, &q, NULL};
+            s = one(h, j->st, &g, j->t, j->dt, j->qt);
+        }
+        bsc_tensor_free(&p);
+        bsc_tensor_free(&q);
+        if (s == BSC_ERR_INTERRUPTED) {
+            free(name);
+            return s;
+        }
+        if (s != BSC_OK) {
+            s = bsc_fail_context(s, "hessian at %s", h->ckpt[i]);
+            char why[400];
+            snprintf(why, sizeof why, "failed: %s", bsc_last_error());
+            if (first == BSC_OK)
+                first = s;
+            bsc_status w = skip_row(j, name ? name : h->ckpt[i], 0, why);
+            if (w != BSC_OK) {
+                free(name);
+                return w;
+            }
+        }
+        free(name);
+    }
+    return first;
+}
+
 static bsc_status post(void *self, const bsc_study *st)
 {
     hess *h = self;
-    const bsc_run_result *r;
-    bsc_status s;
-    /* Every named run must exist before the first (long) computation. */
-    for (size_t i = 0; i < h->n_runs; i++)
-        if ((s = ana_pick_run(st, h->runs[i], &r)) != BSC_OK)
-            return s;
     bsc_table *t = NULL, *dt = NULL, *qt = NULL;
     static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_BLOCK,
                                        BSC_COL_QUANTITY, BSC_COL_K, BSC_COL_VALUE,
                                        BSC_COL_STD_ERR, "residual", "converged",
-                                       BSC_COL_METHOD, "hv_products", "seconds"};
+                                       BSC_COL_METHOD, "hv_products", "seconds",
+                                       BSC_COL_STATUS};
     static const char *const dcols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_LAMBDA,
                                         BSC_COL_DENSITY, BSC_COL_STD_ERR, BSC_COL_METHOD};
     static const char *const qcols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, "probe", "node",
                                         "weight"};
+    bsc_status s, rs = BSC_OK;
     if ((s = new_table(&t, cols, sizeof cols / sizeof *cols)) != BSC_OK ||
         (s = new_table(&dt, dcols, sizeof dcols / sizeof *dcols)) != BSC_OK ||
         (s = new_table(&qt, qcols, sizeof qcols / sizeof *qcols)) != BSC_OK)
         goto cleanup;
+    hess_job job = {h, st, t, dt, qt};
     /* Runs: the ones named, or every run when neither runs nor checkpoints
-     * are given. */
-    size_t n = h->n_runs ? h->n_runs : h->n_ckpt ? 0 : st->n_runs;
-    for (size_t i = 0; s == BSC_OK && i < n; i++) {
-        char nb[32];
-        if (h->n_runs)
-            ana_pick_run(st, h->runs[i], &r);
-        else
-            r = st->runs[i];
-        target g = {bsc_run_result_name(r, nb, sizeof nb), (double)r->batch_size,
-                    r->final_params, r->final_state, NULL};
-        if ((s = one(h, st, &g, t, dt, qt)) != BSC_OK)
-            s = bsc_fail_context(s, "hessian of run %s", g.name);
+     * are given. A run that fails still leaves the rows of the others. */
+    if (h->n_runs || !h->n_ckpt)
+        rs = ana_for_each_run(st, h->runs, h->n_runs, "hessian", one_run, skip_row, &job);
+    if (rs != BSC_ERR_INTERRUPTED) {
+        bsc_status cs = checkpoints(&job);
+        if (rs == BSC_OK || cs == BSC_ERR_INTERRUPTED)
+            rs = cs;
     }
-    for (size_t i = 0; s == BSC_OK && i < h->n_ckpt; i++) {
-        bsc_tensor p = {0}, q = {0};
-        char *name = NULL;
-        double bs = NAN;
-        if ((s = checkpoint_target(h->ckpt[i], &name, &bs)) == BSC_OK &&
-            (s = ana_upload_checkpoint(st, h->ckpt[i], &p, &q)) == BSC_OK) {
-            target g = {name, bs, &p, &q, NULL};
-            s = one(h, st, &g, t, dt, qt);
-        }
-        if (s != BSC_OK)
-            s = bsc_fail_context(s, "hessian at %s", h->ckpt[i]);
-        bsc_tensor_free(&p);
-        bsc_tensor_free(&q);
-        free(name);
-    }
-    if (s == BSC_OK)
-        s = write_table(st, t, BSC_FILE_HESSIAN);
+    if (rs == BSC_ERR_INTERRUPTED)
+        goto cleanup;
+    char *err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
+    s = write_table(st, t, BSC_FILE_HESSIAN);
     if (s == BSC_OK && h->trace_samples > 0 && h->density_probes > 0 &&
         (s = write_table(st, dt, BSC_FILE_HESSIAN_DENSITY)) == BSC_OK)
         s = write_table(st, qt, BSC_FILE_HESSIAN_SLQ);
+    if (s == BSC_OK && rs != BSC_OK)
+        bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));
+    free(err);
 cleanup:
     bsc_table_free(t);
     bsc_table_free(dt);
     bsc_table_free(qt);
+    return s != BSC_OK ? s : rs;
+}
+
+/* The checkpoints: files, before training. */
+static bsc_status check(void *self, const bsc_study *st)
+{
+    const hess *h = self;
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; s == BSC_OK && i < h->n_ckpt; i++)
+        s = ana_check_file(st, h->ckpt[i], 0, "hessian.checkpoints");
     return s;
 }
 
@@ -471,4 +536,5 @@ BSC_ANALYSIS_TYPE(ana_hessian, "hessian",
                            BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)")),
                .create = create,
                .run = post,
+               .check = check,
                .destroy = destroy);

@@ -26,6 +26,10 @@
  *
  * The grid resumes: finished points go to <csv>.partial as they are
  * computed and a rerun (batchscope run --resume) computes only the rest.
+ *
+ * A run that diverged or did not finish gets no surface (and a plane
+ * through one is not drawn); a run whose grid fails does not stop the
+ * others (the analysis then fails naming it).
  */
 #include "analyses.h"
 
@@ -277,21 +281,7 @@ static bsc_status make_directions(const surface *sf, const bsc_study *st, const 
     size_t np = bsc_model_n_params(m);
     for (int k = 0; k < sf->dims; k++) {
         if (sf->dir_path[k]) {
-            /* A direction file has no state tensors: read tensor by tensor. */
-            bsc_safetensors *f = NULL;
-            bsc_status s = bsc_safetensors_open(sf->dir_path[k], &f);
-            for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
-                const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
-                if (t->spec.role == BSC_ROLE_STATE)
-                    continue;
-                const bsc_st_info *info = bsc_safetensors_find(f, t->name);
-                if (!info || !bsc_shape_equal(&info->shape, &t->spec.shape))
-                    s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' %s", sf->dir_path[k], t->name,
-                                 info ? "has another shape than the model's" : "is missing");
-                else
-                    s = bsc_safetensors_read(f, t->name, d[k] + t->offset, t->numel);
-            }
-            bsc_safetensors_close(f);
+            bsc_status s = ana_read_params(m, sf->dir_path[k], d[k]);
             if (s != BSC_OK)
                 return s;
             continue;
@@ -428,8 +418,27 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
     return s;
 }
 
+/* A plane through a run that diverged or did not finish has no point to
+ * stand on: why (in buf), or NULL when every point is usable (init, the
+ * first run's initial weights, is usable whatever became of that run). */
+static const char *plane_unusable(const surface *sf, const bsc_study *st, char *buf, size_t len)
+{
+    for (int k = 0; k < 3; k++) {
+        const bsc_run_result *r;
+        const char *why = NULL;
+        if (sf->plane_at[k])
+            ana_pick_usable(st, sf->plane_at[k], &r, &why, buf, len);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
 static bsc_status plane_run(surface *sf, const bsc_study *st)
 {
+    char why[160];
+    if (plane_unusable(sf, st, why, sizeof why))
+        return BSC_OK;
     bsc_context *ctx = st->ctx;
     size_t np = bsc_model_n_params(st->model);
     bsc_tensor p[3], q[3];
@@ -512,29 +521,37 @@ cleanup:
     return s;
 }
 
+/* The saved directions, before training. */
+static bsc_status check(void *self, const bsc_study *st)
+{
+    const surface *sf = self;
+    bsc_status s = BSC_OK;
+    for (int k = 0; s == BSC_OK && k < 2; k++)
+        if (sf->dir_path[k])
+            s = ana_check_file(st, sf->dir_path[k], 1, "surface.directions");
+    return s;
+}
+
+typedef struct surf_job {
+    const surface *sf;
+    const bsc_study *st;
+} surf_job;
+
+static bsc_status one_run(void *user, const bsc_run_result *r)
+{
+    const surf_job *j = user;
+    return surface_run(j->sf, j->st, r);
+}
+
 static bsc_status post(void *self, const bsc_study *st)
 {
     surface *sf = self;
-    const bsc_run_result *r;
-    bsc_status s;
     if (sf->plane)
         return plane_run(sf, st);
-    /* Every named run must exist before the first (long) grid. */
-    for (size_t i = 0; i < sf->n_runs; i++)
-        if ((s = ana_pick_run(st, sf->runs[i], &r)) != BSC_OK)
-            return s;
-    size_t n = sf->n_runs ? sf->n_runs : st->n_runs;
-    for (size_t i = 0; i < n; i++) {
-        char nb[32];
-        if (sf->n_runs)
-            ana_pick_run(st, sf->runs[i], &r);
-        else
-            r = st->runs[i];
-        if ((s = surface_run(sf, st, r)) != BSC_OK)
-            return bsc_fail_context(s, "surface of run %s",
-                                    bsc_run_result_name(r, nb, sizeof nb));
-    }
-    return BSC_OK;
+    /* One file per run: a run left out has none, and one that fails does
+     * not stop the others. */
+    surf_job job = {sf, st};
+    return ana_for_each_run(st, sf->runs, sf->n_runs, "surface", one_run, NULL, &job);
 }
 
 BSC_ANALYSIS_TYPE(ana_surface, "surface",
@@ -550,4 +567,5 @@ BSC_ANALYSIS_TYPE(ana_surface, "surface",
                            BSC_OPT("plane", BSC_OPT_LIST, "", "instead: the plane through three points (runs or init)")),
                .create = create,
                .run = post,
+               .check = check,
                .destroy = destroy);

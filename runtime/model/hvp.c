@@ -18,6 +18,7 @@
  * weight-gradient GEMM, the largest of an MLP on images, is not run at all.
  */
 #include "batchscope/model.h"
+#include "batchscope/plugin_call.h"
 #include "model_internal.h"
 
 #include <stdio.h>
@@ -111,13 +112,16 @@ bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
         bsc_tensor out = bsc_model_batch_view_(&L->act, p->batch, &L->out);
-        if ((s = L->ops->forward(L->self, p, &in, &out)) != BSC_OK)
+        BSC_PLUGIN_CALL(L->type, "forward", s = L->ops->forward(L->self, p, &in, &out));
+        if (s != BSC_OK)
             return bsc_fail_context(s, "forward of layer %zu (%s)", i, L->type->name);
         if (i >= first) {
             bsc_tensor rout = bsc_model_batch_view_(&L->ract, p->batch, &L->out);
             param_views(m, L, v, vv, vp);
-            if ((s = L->ops->r_forward(L->self, p, &in, i > first ? &rin : NULL, vp, &out,
-                                       &rout)) != BSC_OK)
+            BSC_PLUGIN_CALL(L->type, "r_forward",
+                            s = L->ops->r_forward(L->self, p, &in, i > first ? &rin : NULL, vp,
+                                                  &out, &rout));
+            if (s != BSC_OK)
                 return bsc_fail_context(s, "R-forward of layer %zu (%s)", i, L->type->name);
             rin = rout;
         }
@@ -136,12 +140,18 @@ bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x
     bsc_tensor rlogits = bsc_model_batch_view_(&last->ract, p->batch, &last->out);
     bsc_tensor dlogits = bsc_model_batch_view_(&last->dact, p->batch, &last->out);
     bsc_tensor rdlogits = bsc_model_batch_view_(&last->rdact, p->batch, &last->out);
-    if ((s = m->loss_ops->forward(m->loss_self, p->batch, &logits, &labels, &loss,
-                                  &correct)) != BSC_OK ||
-        (s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
-                                   &dlogits)) != BSC_OK ||
-        (s = m->loss_ops->r_backward(m->loss_self, p->batch, &logits, &rlogits, &labels, scale,
-                                     &rdlogits)) != BSC_OK)
+    BSC_PLUGIN_CALL(m->loss_type, "forward",
+                    s = m->loss_ops->forward(m->loss_self, p->batch, &logits, &labels, &loss,
+                                             &correct));
+    if (s == BSC_OK)
+        BSC_PLUGIN_CALL(m->loss_type, "backward",
+                        s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels,
+                                                  scale, &dlogits));
+    if (s == BSC_OK)
+        BSC_PLUGIN_CALL(m->loss_type, "r_backward",
+                        s = m->loss_ops->r_backward(m->loss_self, p->batch, &logits, &rlogits,
+                                                    &labels, scale, &rdlogits));
+    if (s != BSC_OK)
         return bsc_fail_context(s, "R-operator of the loss (%s)", m->loss_type->name);
 
     /* Which layers need the plain backward signal dout (r_hints): the first
@@ -181,9 +191,10 @@ bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x
         }
         param_views(m, L, v, vv, vp);
         param_views(m, L, hv, hh, hp);
-        s = L->ops->r_backward(L->self, p, &lin, want ? &lrin : NULL, vp, &out, &rout,
-                               give_dout ? &dout : NULL, &rdout, hp, want_din ? &din : NULL,
-                               want ? &rdin : NULL);
+        BSC_PLUGIN_CALL(L->type, "r_backward",
+                        s = L->ops->r_backward(L->self, p, &lin, want ? &lrin : NULL, vp, &out,
+                                               &rout, give_dout ? &dout : NULL, &rdout, hp,
+                                               want_din ? &din : NULL, want ? &rdin : NULL));
         if (s != BSC_OK)
             return bsc_fail_context(s, "R-backward of layer %zu (%s)", i, L->type->name);
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "batchscope/dataset.h"
 #include "batchscope/evaluator.h"
+#include "batchscope/fsutil.h"
 #include "batchscope/optim.h"
 #include "batchscope/registry.h"
 #include "batchscope/session.h"
@@ -52,6 +53,11 @@ struct bsc_session {
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
     size_t step_batch;       /* bsc_session_start_run's batch size */
+    bsc_dir_lock lock;       /* of out, while `batchscope run` writes there */
+    int out_created;         /* out did not exist before this study */
+    int out_known;           /* out is the study's (not check's placeholder) */
+    char *failures;          /* what failed so far ("run bs256: ...; analysis ...") */
+    size_t n_failures;
 };
 typedef struct bsc_session study;
 
@@ -70,6 +76,24 @@ BSC_INTERNAL bsc_status bsc_session_open_device(study *st);
 /* The initial weights of a run: the study's seed (same_init), else one
  * keyed by the run's name. */
 BSC_INTERNAL uint64_t bsc_session_run_seed(const bsc_pipeline *p, const bsc_run_cfg *rc);
+
+/* Chooses st->out (--resume, --out, or results/<name>-<time>), creates it
+ * and takes its lock (BSC_ERR_BUSY naming the holder's pid when another
+ * process has it); a resume checks the pipeline is the same and the runs
+ * it keeps are whole; stale temporaries are swept. */
+BSC_INTERNAL bsc_status bsc_study_choose_out(study *st);
+/* Releases the lock; keep 0 removes a directory this study created and left
+ * empty (it failed before writing anything). */
+BSC_INTERNAL void bsc_study_release_out(study *st, int keep);
+
+/* Writes OUT/manifest.json from what the study has so far (device,
+ * plugins, dataset, the runs' outcomes) with this status and error (may be
+ * NULL), and prepares the same manifest marked "crashed" for
+ * bsc_study_mark_crashed, until bsc_study_crash_text_drop. */
+BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
+                                                 const char *error);
+/* Drops the prepared crash text (the study is over). */
+BSC_INTERNAL void bsc_study_crash_text_drop(void);
 
 /* The report type the pipeline's `report:` mapping (may be NULL) asks for,
  * created with its options checked: `type:` names one, else the only report
