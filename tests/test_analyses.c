@@ -421,7 +421,8 @@ static void test_interpolation_parabola(void **state)
     }
     for (int k = 0; k <= 12; k++) {
         double alpha = ana_linspace(-1, 2, 13, k);
-        CHECK(ana_lincomb(ctx, N, (float)(1 - alpha), &ta, (float)alpha, &tb, 0, NULL, &tt));
+        CHECK(bsc_tensor_combine(ctx, N, (float)(1 - alpha), &ta, (float)alpha, &tb, 0, NULL,
+                                 &tt));
         CHECK(bsc_tensor_read(ctx, &tt, th));
         double q = 0;
         for (int i = 0; i < N; i++)
@@ -868,6 +869,89 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
     return out;
 }
 
+/* A model whose first layer is shared by surfaces and interpolation (dense
+ * before a ReLU and a second dense), evaluated in three batches: every
+ * analysis' numbers with the first layer's products computed once equal
+ * those of the plain evaluation at every point, to 1e-5 relative, and the
+ * log says which path each took. */
+static const char *SHARED_PIPELINE =
+    "version: 1\nname: shared\nseed: 7\n"
+    "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+    "  test: {images: img, labels: lbl}\n  normalize: false\n  n_classes: 3\n"
+    "model:\n  - {type: flatten}\n  - {type: dense, units: 8}\n  - {type: relu}\n"
+    "  - {type: dense, units: 3}\n"
+    "loss: softmax_cross_entropy\n"
+    "training:\n  epochs: 3\n  batch_sizes: [8, 48]\n"
+    "  optimizer: {type: sgd, lr: 0.05}\n  eval_batch_size: 20\n"
+    "analyses:\n"
+    "  - {type: interpolate, points: 7}\n"
+    "  - {type: surface, x: [-1, 1, 3], y: [-0.5, 0.5, 3]}\n"
+    "  - {type: surface, dims: 1, x: [-1, 1, 5], runs: [48]}\n"
+    "  - {type: surface, plane: [8, 48, init], x: [0, 1, 2], y: [0, 1, 2]}\n";
+
+static char *run_logged(const char *dir, const char *out_name, char **log)
+{
+    char *yaml = bsc_strdup_printf("%s/shared.yaml", dir);
+    char *out = bsc_strdup_printf("%s/%s", dir, out_name);
+    char *logp = bsc_strdup_printf("%s/%s.log", dir, out_name);
+    CHECK(bsc_write_file_atomic(yaml, SHARED_PIPELINE, strlen(SHARED_PIPELINE)));
+    FILE *lf = fopen(logp, "w");
+    assert_non_null(lf);
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = out;
+    o.log = lf;
+    bsc_status s = bsc_study_run(&o);
+    fclose(lf);
+    if (s != BSC_OK)
+        fail_msg("study: %s", bsc_last_error());
+    *log = tu_read(logp, NULL);
+    free(yaml);
+    free(logp);
+    return out;
+}
+
+static void test_shared_first_layer_equals_plain(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("shared");
+    write_dataset(dir);
+    char *log_shared, *log_plain;
+    char *shared = run_logged(dir, "shared", &log_shared);
+    setenv("BATCHSCOPE_SHARED_LAYER_BYTES", "1", 1);
+    char *plain = run_logged(dir, "plain", &log_plain);
+    unsetenv("BATCHSCOPE_SHARED_LAYER_BYTES");
+    assert_non_null(strstr(log_shared, "surface_bs48: shared first layer"));
+    assert_non_null(strstr(log_shared, "interpolate_bs8_bs48.csv: shared first layer"));
+    assert_null(strstr(log_shared, "plain evaluation"));
+    assert_non_null(strstr(log_plain, "surface_bs48: plain evaluation at every point: its "
+                                      "products need"));
+    assert_null(strstr(log_plain, "shared first layer"));
+    const char *files[] = {"interpolate_bs8_bs48.csv", "surface_bs48.csv", "surface_bs8.csv",
+                           "surface1d_bs48.csv", "surface_plane_bs8_bs48_init.csv"};
+    const char *cols[] = {"train_loss", "test_loss", "loss", "accuracy", "train_acc"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        bsc_table *a = csv(shared, files[i]), *b = csv(plain, files[i]);
+        assert_int_equal(bsc_table_n_rows(a), bsc_table_n_rows(b));
+        int compared = 0;
+        for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+            long ca = bsc_table_find(a, cols[c]);
+            if (ca < 0)
+                continue;
+            compared++;
+            for (size_t r = 0; r < bsc_table_n_rows(a); r++)
+                near(bsc_table_get(a, r, (size_t)ca), cell(b, r, cols[c]), 1e-5, 1e-7,
+                     files[i], (int)r);
+        }
+        assert_true(compared >= 2);
+        bsc_table_free(a);
+        bsc_table_free(b);
+    }
+    free(log_shared), free(log_plain), free(shared), free(plain);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_named_runs(void **state)
 {
     (void)state;
@@ -1149,6 +1233,7 @@ int main(void)
         cmocka_unit_test(test_interpolation_parabola),
         cmocka_unit_test(test_linear_softmax_end_to_end),
         cmocka_unit_test(test_named_runs),
+        cmocka_unit_test(test_shared_first_layer_equals_plain),
         cmocka_unit_test(test_surface_interrupted_and_resumed),
         cmocka_unit_test(test_no_test_split_warned),
     };

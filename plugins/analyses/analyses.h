@@ -254,18 +254,6 @@ void ana_filter_normalize(const bsc_model_tensor *t, const float *w, float *d, a
 
 /* ----------------------------------------------------- shared plumbing */
 
-/* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources
- * (cl/analyses, embedded into the module), built through the runtime's
- * program cache; owned by the context. A file not embedded is
- * BSC_ERR_NOT_FOUND. */
-bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out);
-
-/* Enqueues out = a*x + b*y + c*z over n elements. The y and z terms are
- * skipped when their coefficient is zero (y, z may then be NULL), so that
- * 1*x is x bit for bit. */
-bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
-                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out);
-
 /* BSC_ERR_INTERRUPTED once the study was asked to stop (Ctrl-C; polled
  * between evaluations, so that a long analysis stops with its partial
  * results on disk), else BSC_OK. */

@@ -11,48 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cl/analyses, embedded by batchscope_embed_cl (CMakeLists.txt; test_analyses
- * embeds them too). */
-const char *ana_cl_text(const char *file);
-
-bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out)
-{
-    char name[128];
-    const char *text = ana_cl_text(file);
-    if (!text)
-        return bsc_fail(BSC_ERR_NOT_FOUND, "analyses plugin: no OpenCL source %s embedded",
-                        file);
-    snprintf(name, sizeof name, "analyses/%s", file);
-    return bsc_kernel_from_source(ctx, name, text, NULL, kernel, out);
-}
-
-bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
-                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out)
-{
-    if (n == 0)
-        return BSC_OK;
-    cl_kernel k;
-    bsc_status s = ana_kernel(ctx, "analyses.cl", "lincomb3", &k);
-    if (s != BSC_OK)
-        return s;
-    /* An unused operand still needs a valid buffer argument. */
-    if (!y || b == 0.0f) {
-        y = x;
-        b = 0.0f;
-    }
-    if (!z || c == 0.0f) {
-        z = x;
-        c = 0.0f;
-    }
-    cl_ulong nn = n, xo = x->offset, yo = y->offset, zo = z->offset, oo = out->offset;
-    bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(a), BSC_ARG(x->mem), BSC_ARG(xo),
-                       BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
-                       BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
-                       BSC_ARG(out->mem), BSC_ARG(oo)};
-    size_t g = n, l = 256;
-    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
-}
-
 bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out)
 {
     long bs;

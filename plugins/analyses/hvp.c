@@ -95,12 +95,12 @@ static bsc_status product(ana_hvp *c, const double *v, double *out)
             out[i] = c->host[i];
     } else {
         double t = c->fd_step / nv;
-        if ((s = ana_lincomb(ctx, np, 1.0f, c->x, (float)t, &c->v, 0, NULL,
-                             bsc_model_params(m))) != BSC_OK ||
+        if ((s = bsc_tensor_combine(ctx, np, 1.0f, c->x, (float)t, &c->v, 0, NULL,
+                                    bsc_model_params(m))) != BSC_OK ||
             (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->subset, &c->a, NULL)) !=
                 BSC_OK ||
-            (s = ana_lincomb(ctx, np, 1.0f, c->x, (float)-t, &c->v, 0, NULL,
-                             bsc_model_params(m))) != BSC_OK ||
+            (s = bsc_tensor_combine(ctx, np, 1.0f, c->x, (float)-t, &c->v, 0, NULL,
+                                    bsc_model_params(m))) != BSC_OK ||
             (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->subset, &c->b, NULL)) !=
                 BSC_OK ||
             (s = bsc_tensor_read(ctx, &c->a, c->host)) != BSC_OK)

@@ -169,9 +169,8 @@ static bsc_status check(void *self, const bsc_study *st)
 static bsc_status post(void *self, const bsc_study *st)
 {
     interp *ip = self;
-    bsc_context *ctx = st->ctx;
-    bsc_model *m = st->model;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    size_t ns = bsc_model_n_state(st->model);
+    bsc_eval_family *fam[2] = {NULL, NULL};
     bsc_tensor own[4];
     memset(own, 0, sizeof own);
     const bsc_tensor *pa, *pb, *sa, *sb;
@@ -203,19 +202,26 @@ static bsc_status post(void *self, const bsc_study *st)
     if ((s = ana_out_path(st, name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
         goto cleanup;
     int has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
+    /* Families of the line's points: the first layer's output at A and B
+     * computed once per split where the model allows. */
+    const bsc_tensor *ends[2] = {pa, pb}, *ends_state[2] = {sa, sb};
+    if ((s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL, BSC_SPLIT_TRAIN,
+                                    ip->subset, &fam[0])) != BSC_OK ||
+        (has_test && (s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL,
+                                                 BSC_SPLIT_TEST, ip->test_subset,
+                                                 &fam[1])) != BSC_OK))
+        goto cleanup;
+    char line[300];
+    snprintf(line, sizeof line, "%s: %s", name, bsc_eval_family_mode(fam[0]));
+    bsc_study_log(st, line);
     for (long i = 0; i < ip->points; i++) {
         double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
-        float fa = (float)(1.0 - alpha), fb = (float)alpha;
+        const float c[2] = {(float)(1.0 - alpha), (float)alpha};
         double trl, tra, tel = 0, tea = 0;
         bsc_metrics_row row;
         if ((s = ana_interrupted(st)) != BSC_OK ||
-            (s = ana_lincomb(ctx, np, fa, pa, fb, pb, 0, NULL, bsc_model_params(m))) != BSC_OK ||
-            (ns && (s = ana_lincomb(ctx, ns, fa, sa, fb, sb, 0, NULL, bsc_model_state(m))) !=
-                       BSC_OK) ||
-            (s = bsc_eval_loss(st->eval, BSC_SPLIT_TRAIN, ip->subset, &trl, &tra)) != BSC_OK ||
-            (has_test &&
-             (s = bsc_eval_loss(st->eval, BSC_SPLIT_TEST, ip->test_subset, &tel, &tea)) !=
-                 BSC_OK) ||
+            (s = bsc_eval_family_loss(fam[0], c, &trl, &tra)) != BSC_OK ||
+            (has_test && (s = bsc_eval_family_loss(fam[1], c, &tel, &tea)) != BSC_OK) ||
             (s = bsc_table_add_row(t, &row)) != BSC_OK ||
             (s = bsc_metrics_set(&row, BSC_COL_ALPHA, alpha)) != BSC_OK ||
             (s = bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl)) != BSC_OK ||
@@ -227,6 +233,8 @@ static bsc_status post(void *self, const bsc_study *st)
     }
     s = bsc_table_write_csv(t, path);
 cleanup:
+    bsc_eval_family_free(fam[0]);
+    bsc_eval_family_free(fam[1]);
     for (int i = 0; i < 4; i++)
         bsc_tensor_free(&own[i]);
     bsc_table_free(t);

@@ -178,37 +178,45 @@ static uint64_t fnv(uint64_t h, const float *v, size_t n)
 }
 
 /* What a grid point evaluates: params = c[0] p[0] + c[1] p[1] + c[2] p[2]
- * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane. */
+ * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane.
+ * The evaluator's family of these points shares the first layer's work
+ * between them where the model allows (bsc_eval_family_create). */
 typedef struct point_ctx {
     const bsc_study *st;
     size_t subset;
     int plane;
     const bsc_tensor *p[3], *q[3];   /* params (and states, plane) */
     double pc, ps;                   /* plane: a = x - y*ps*pc, b = y*ps */
+    bsc_eval_family *fam;
 } point_ctx;
 
 static bsc_status eval_point(void *user, double x, double y, double *loss, double *acc)
 {
     point_ctx *pc = user;
-    bsc_model *m = pc->st->model;
-    bsc_context *ctx = pc->st->ctx;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
     bsc_status s = ana_interrupted(pc->st);
     if (s != BSC_OK)
         return s;
+    float c[3] = {1.0f, (float)x, (float)y};
     if (pc->plane) {
         double a = x - y * pc->ps * pc->pc, b = y * pc->ps;
-        float c0 = (float)(1.0 - a - b), c1 = (float)a, c2 = (float)b;
-        if ((s = ana_lincomb(ctx, np, c0, pc->p[0], c1, pc->p[1], c2, pc->p[2],
-                             bsc_model_params(m))) != BSC_OK ||
-            (ns && (s = ana_lincomb(ctx, ns, c0, pc->q[0], c1, pc->q[1], c2, pc->q[2],
-                                    bsc_model_state(m))) != BSC_OK))
-            return s;
-    } else if ((s = ana_lincomb(ctx, np, 1.0f, pc->p[0], (float)x, pc->p[1], (float)y,
-                                pc->p[2], bsc_model_params(m))) != BSC_OK) {
-        return s;
+        c[0] = (float)(1.0 - a - b), c[1] = (float)a, c[2] = (float)b;
     }
-    return bsc_eval_loss(pc->st->eval, BSC_SPLIT_TRAIN, pc->subset, loss, acc);
+    return bsc_eval_family_loss(pc->fam, c, loss, acc);
+}
+
+/* The family of the grid's points, its path said in the study's log. */
+static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *pc)
+{
+    size_t nb = pc->p[2] ? 3 : 2;
+    int states = pc->plane && bsc_model_n_state(st->model);
+    bsc_status s = bsc_eval_family_create(st->eval, nb, pc->p, states ? pc->q : NULL,
+                                          BSC_SPLIT_TRAIN, pc->subset, &pc->fam);
+    if (s == BSC_OK) {
+        char line[300];
+        snprintf(line, sizeof line, "%s: %s", stem, bsc_eval_family_mode(pc->fam));
+        bsc_study_log(st, line);
+    }
+    return s;
 }
 
 /* Runs the grid into OUT/analyses/<stem>.csv through <stem>.csv.partial. */
@@ -224,7 +232,11 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
         !(partial = bsc_strdup_printf("%s.partial", csv)))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
+        s = open_family(st, stem, pc);
+    if (s == BSC_OK)
         s = ana_grid_run(g, partial, signature, eval_point, pc, loss, acc, NULL);
+    bsc_eval_family_free(pc->fam);
+    pc->fam = NULL;
     if (s == BSC_OK)
         s = bsc_table_new(&t);
     for (int j = 0; s == BSC_OK && j < g->ny; j++)
@@ -356,7 +368,7 @@ static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_
     if (s == BSC_OK) {
         point_ctx pc = {st, sf->subset, 0, {r->final_params, &dt[0],
                                             sf->dims == 2 ? &dt[1] : NULL}, {NULL, NULL, NULL},
-                        0, 0};
+                        0, 0, NULL};
         s = run_grid(sf, st, stem, &g, sig, &pc);
     }
     bsc_tensor_free(&dt[0]);
@@ -505,7 +517,7 @@ static bsc_status plane_run(surface *sf, const bsc_study *st)
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK) {
         point_ctx pc = {st, sf->subset, 1, {&p[0], &p[1], &p[2]}, {&q[0], &q[1], &q[2]}, c,
-                        scale};
+                        scale, NULL};
         s = run_grid(sf, st, stem, &g, sig, &pc);
     }
 cleanup:

@@ -198,3 +198,9 @@ bsc_status layers_r_backward_fixed(void *self, const bsc_pass *p, layers_apply_f
         return st;
     return rdin ? T(self, p, rdout, rdin) : BSC_OK;
 }
+
+int layers_linear_in_params(void *self)
+{
+    (void)self;
+    return 1;
+}

@@ -41,6 +41,7 @@
  * Xgemm runtime/blas.c sets up; and it has no backward. So conv2d keeps
  * im2col + GEMM. */
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 
 /* CLBlast's tile sizes for the tuned PoCL Xgemm (MWG, NWG, KWG in
@@ -60,6 +61,7 @@ typedef struct conv2d {
     size_t P, Q;         /* output pixels per sample, weights per filter */
     size_t Qk, Qc, Qr;   /* Q padded: colT rows, col row length, dcolT rows */
     size_t Fp;           /* F padded: rows of ft, row length of t */
+    int host;            /* per sample on the host threads (conv_host.c) */
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor w, b, dw, db, ws;
@@ -151,7 +153,8 @@ static bsc_status conv_param_spec(void *self, int i, bsc_param_spec *out)
 static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
 {
     size_t N = max_batch * c->P;
-    n[0] = N * c->Qc;
+    size_t host = conv_host_scratch(c->Q, c->P, (size_t)c->F, bsc_host_threads());
+    n[0] = N * c->Qc > host ? N * c->Qc : host;
     n[1] = N * c->Fp;
     n[2] = c->Fp * c->Qk;
     n[3] = c->Fp * c->Qc;
@@ -239,6 +242,19 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
                         "more than the 2^31 the kernels can index", b->max_batch, worst);
     c->ctx = b->ctx;
     c->max_batch = b->max_batch;
+    /* The padding serves CLBlast's tiles only: the host BLAS takes any
+     * size, and padded it did up to 10x the work (the first conv's weight
+     * gradient, Q = 25 padded to 128 and F = 32 to 64). The workspace was
+     * sized for the padded matrices, an upper bound. */
+    if (bsc_gemm_active(c->ctx) == BSC_GEMM_HOST) {
+        c->Qk = c->Qc = c->Qr = c->Q;
+        c->Fp = (size_t)c->F;
+    }
+    /* With the host BLAS the whole convolution runs per sample on the host
+     * threads (conv_host.c); $BATCHSCOPE_CONV_HOST=0 keeps the batched
+     * OpenCL layout kernels around the host GEMMs (for measuring). */
+    const char *env = getenv("BATCHSCOPE_CONV_HOST");
+    c->host = bsc_gemm_active(c->ctx) == BSC_GEMM_HOST && !(env && !strcmp(env, "0"));
     c->w = *b->params[0];
     c->dw = *b->grads[0];
     if (c->bias) {
@@ -368,8 +384,12 @@ static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *
     bsc_status st;
     if (m == 0)
         return BSC_OK;
-    if ((st = conv_check_batch(c, m)) != BSC_OK ||
-        (st = conv_fwd_gemm(c, m, in, &c->w, 0.0f)) != BSC_OK)
+    if ((st = conv_check_batch(c, m)) != BSC_OK)
+        return st;
+    if (c->host)
+        return conv_host_forward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w,
+                                 c->bias ? &c->b : NULL, out, &c->big);
+    if ((st = conv_fwd_gemm(c, m, in, &c->w, 0.0f)) != BSC_OK)
         return st;
     return conv_to_nchw(c, m, c->bias ? &c->b : NULL, out);
 }
@@ -474,6 +494,12 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     (void)out;
     if (m == 0)
         return conv_zero_grads(c, &c->dw, &c->db);
+    if (c->host) {
+        if (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK)
+            return st;
+        return conv_host_backward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w, dout, &c->dw,
+                                  din, &c->big);
+    }
     if ((st = conv_wgrad_gemm(c, m, dout, in, 0.0f, &c->dw)) != BSC_OK ||
         (st = conv_wgrad_finish(c, &c->dw)) != BSC_OK ||
         (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK))
@@ -488,7 +514,9 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
 }
 
 /* The R-operator, with V, vb this layer's part of the direction (conv is
- * bilinear in input and weights, like dense):
+ * bilinear in input and weights, like dense), on the batched im2col + GEMM
+ * path whatever path forward and backward take (it keeps no state between
+ * the two):
  *   R{out} = conv(in, V) + conv(R{in}, W) + vb
  *   R{dW} = dW-product(R{dout}, in) + dW-product(dout, R{in}),
  *   R{db} = channel sums of R{dout},
@@ -568,7 +596,8 @@ BSC_LAYER_TYPE(layers_conv2d, "conv2d",
                .bind = conv_bind,
                .forward = conv_forward,
                .backward = conv_backward,
+               .destroy = conv_destroy,
+               .linear_in_params = layers_linear_in_params,
                .r_forward = conv_r_forward,
                .r_backward = conv_r_backward,
-               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST,
-               .destroy = conv_destroy);
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

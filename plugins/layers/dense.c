@@ -107,6 +107,20 @@ static bsc_status dense_bind(void *self, const bsc_layer_binding *b)
     return BSC_OK;
 }
 
+/* out += b row by row (a 2-D launch: column, row). */
+static bsc_status dense_add_bias(dense *d, size_t m, bsc_tensor *out, const bsc_tensor *b)
+{
+    size_t n = (size_t)d->nout;
+    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
+    bsc_status st;
+    if ((st = layers_offset(out, &yo)) != BSC_OK || (st = layers_offset(b, &bo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(b->mem), BSC_ARG(bo),
+                    BSC_ARG(rows), BSC_ARG(cols)};
+    size_t range[2] = {n, m};
+    return bsc_launch(d->ctx, d->k_bias, 6, a, 2, range, NULL);
+}
+
 static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
                                 bsc_tensor *out)
 {
@@ -117,12 +131,7 @@ static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor 
     bsc_status st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, in, k, &d->w, k, 0.0f, out, n);
     if (st != BSC_OK || !d->bias)
         return st;
-    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
-    if ((st = layers_offset(out, &yo)) != BSC_OK || (st = layers_offset(&d->b, &bo)) != BSC_OK)
-        return st;
-    bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(d->b.mem), BSC_ARG(bo),
-                    BSC_ARG(rows), BSC_ARG(cols)};
-    return layers_run(d->ctx, d->k_bias, m * n, 6, a);
+    return dense_add_bias(d, m, out, &d->b);
 }
 
 static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -192,12 +201,7 @@ static bsc_status dense_r_forward(void *self, const bsc_pass *p, const bsc_tenso
         st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, rin, k, &d->w, k, 1.0f, rout, n);
     if (st != BSC_OK || !d->bias)
         return st;
-    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
-    if ((st = layers_offset(rout, &yo)) != BSC_OK || (st = layers_offset(v[1], &bo)) != BSC_OK)
-        return st;
-    bsc_karg a[] = {BSC_ARG(rout->mem), BSC_ARG(yo), BSC_ARG(v[1]->mem), BSC_ARG(bo),
-                    BSC_ARG(rows), BSC_ARG(cols)};
-    return layers_run(d->ctx, d->k_bias, m * n, 6, a);
+    return dense_add_bias(d, m, rout, v[1]);
 }
 
 static bsc_status dense_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -260,6 +264,7 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .forward = dense_forward,
                .backward = dense_backward,
                .per_example_sqnorm = dense_sqnorm,
+               .linear_in_params = layers_linear_in_params,
                .r_forward = dense_r_forward,
                .r_backward = dense_r_backward,
                .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

@@ -104,7 +104,10 @@ static bsc_status pool_forward(void *self, const bsc_pass *p, const bsc_tensor *
         a[16] = BSC_ARG(ao);
         nargs = 17;
     }
-    return layers_run(pl->ctx, pl->k_fwd, (size_t)BC * pl->g.OH * pl->g.OW, nargs, a);
+    /* maxpool_forward runs one item per output row, avgpool_forward one per
+     * output. */
+    size_t n = (size_t)BC * pl->g.OH * (pl->is_max ? 1 : (size_t)pl->g.OW);
+    return layers_run(pl->ctx, pl->k_fwd, n, nargs, a);
 }
 
 /* dx = the pool's transpose applied to dy (the winners of the last forward

@@ -1,20 +1,9 @@
 /* The evaluator: forward-only loss/accuracy and full-batch gradients. */
-#include "batchscope/evaluator.h"
+#include "evaluator_internal.h"
 #include "batchscope/reduce.h"
 #include "batchscope/blas.h"
 
 #include <stdlib.h>
-
-
-struct bsc_evaluator {
-    bsc_model *model;
-    const bsc_device_dataset *data;
-    size_t batch;
-    size_t max_chunks;
-    bsc_tensor sums;      /* [2 * max_chunks]: per-batch loss sum, correct sum */
-    float *host_sums;
-    bsc_tensor hv_chunk;  /* one batch's H v (bsc_eval_hvp; allocated on first use) */
-};
 
 static const bsc_device_split *split_of(const bsc_evaluator *e, bsc_split_id s)
 {
@@ -75,9 +64,8 @@ size_t bsc_eval_split_size(const bsc_evaluator *e, bsc_split_id split)
     return s ? s->n : 0;
 }
 
-/* Views of rows [start, start+count) of a split. */
-static void rows(const bsc_device_split *sp, size_t start, size_t count, bsc_tensor *x,
-                 bsc_tensor *y)
+void bsc_eval_rows(const bsc_device_split *sp, size_t start, size_t count, bsc_tensor *x,
+                   bsc_tensor *y)
 {
     int64_t xd[2] = {(int64_t)count, (int64_t)sp->row_len};
     bsc_shape xs = bsc_shape_make(2, xd);
@@ -94,12 +82,12 @@ bsc_status bsc_eval_batch(const bsc_evaluator *e, bsc_split_id split, size_t sta
     if (!sp || count == 0 || start > sp->n || count > sp->n - start)
         return bsc_fail(BSC_ERR_INVALID, "examples [%zu, %zu) of a split of %zu", start,
                         start + count, sp ? sp->n : 0);
-    rows(sp, start, count, x, y);
+    bsc_eval_rows(sp, start, count, x, y);
     return BSC_OK;
 }
 
-static bsc_status resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
-                          const bsc_device_split **sp, size_t *n)
+bsc_status bsc_eval_resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                            const bsc_device_split **sp, size_t *n)
 {
     *sp = split_of(e, split);
     if (!*sp || (*sp)->n == 0)
@@ -115,23 +103,35 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
 {
     const bsc_device_split *sp;
     size_t n = 0;
-    bsc_status s = resolve(e, split, subset, &sp, &n);
+    bsc_status s = bsc_eval_resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
-    bsc_context *ctx = bsc_model_context(e->model);
     size_t chunks = 0;
     for (size_t start = 0; start < n; start += e->batch, chunks++) {
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
-        rows(sp, start, count, &x, &y);
+        bsc_eval_rows(sp, start, count, &x, &y);
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
-            (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
-                         2 * chunks)) != BSC_OK ||
-            (s = bsc_sum(ctx, bsc_model_row_correct(e->model), count, 1.0f, &e->sums,
-                         2 * chunks + 1)) != BSC_OK)
+            (s = bsc_eval_sum_chunk(e, count, chunks)) != BSC_OK)
             return s;
     }
+    return bsc_eval_read_sums(e, chunks, n, loss, acc);
+}
+
+bsc_status bsc_eval_sum_chunk(bsc_evaluator *e, size_t count, size_t chunk)
+{
+    bsc_context *ctx = bsc_model_context(e->model);
+    bsc_status s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums, 2 * chunk);
+    if (s == BSC_OK)
+        s = bsc_sum(ctx, bsc_model_row_correct(e->model), count, 1.0f, &e->sums, 2 * chunk + 1);
+    return s;
+}
+
+bsc_status bsc_eval_read_sums(bsc_evaluator *e, size_t chunks, size_t n, double *loss,
+                              double *acc)
+{
+    bsc_context *ctx = bsc_model_context(e->model);
     cl_int err = clEnqueueReadBuffer(ctx->queue, e->sums.mem, CL_TRUE, 0,
                                      2 * chunks * sizeof(float), e->host_sums, 0, NULL, NULL);
     if (err != CL_SUCCESS)
@@ -167,24 +167,6 @@ bsc_status bsc_eval_loss_at(bsc_evaluator *e, const bsc_tensor *params, const bs
     return s == BSC_OK ? bsc_eval_loss(e, split, subset, loss, acc) : s;
 }
 
-/* Blocks for the per-batch loss sums of `chunks` batches (sums[0..chunks))
- * and sets *loss (optional) to their total over n examples, added in batch
- * order in double. */
-static bsc_status read_loss_sums(bsc_evaluator *e, size_t chunks, size_t n, double *loss)
-{
-    bsc_context *ctx = bsc_model_context(e->model);
-    cl_int err = clEnqueueReadBuffer(ctx->queue, e->sums.mem, CL_TRUE, 0, chunks * sizeof(float),
-                                     e->host_sums, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return bsc_cl_fail(err, "reading gradient loss sums");
-    double l = 0;
-    for (size_t i = 0; i < chunks; i++)
-        l += e->host_sums[i];
-    if (loss)
-        *loss = l / (double)n;
-    return BSC_OK;
-}
-
 /* One evaluation batch's share of a sum over the split: writes it (already
  * scaled by `scale`, 1/n for the mean) into the model buffer *part. */
 typedef bsc_status (*batch_fn)(bsc_evaluator *e, const bsc_pass *p, const bsc_tensor *x,
@@ -199,7 +181,7 @@ static bsc_status sum_batches(bsc_evaluator *e, bsc_split_id split, size_t subse
 {
     const bsc_device_split *sp;
     size_t n = 0;
-    bsc_status s = resolve(e, split, subset, &sp, &n);
+    bsc_status s = bsc_eval_resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
     bsc_context *ctx = bsc_model_context(e->model);
@@ -211,15 +193,14 @@ static bsc_status sum_batches(bsc_evaluator *e, bsc_split_id split, size_t subse
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
         const bsc_tensor *part = NULL;
-        rows(sp, start, count, &x, &y);
+        bsc_eval_rows(sp, start, count, &x, &y);
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = fn(e, &p, &x, &y, 1.0f / (float)n, user, &part)) != BSC_OK ||
             (s = bsc_axpy(ctx, np, 1.0f, part, total)) != BSC_OK ||
-            (s = bsc_sum(ctx, bsc_model_row_loss(e->model), count, 1.0f, &e->sums,
-                         chunks)) != BSC_OK)
+            (s = bsc_eval_sum_chunk(e, count, chunks)) != BSC_OK)
             return s;
     }
-    return read_loss_sums(e, chunks, n, loss);
+    return bsc_eval_read_sums(e, chunks, n, loss, NULL);
 }
 
 static bsc_status grad_batch(bsc_evaluator *e, const bsc_pass *p, const bsc_tensor *x,

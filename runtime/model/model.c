@@ -297,34 +297,65 @@ bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const char *in
     return BSC_OK;
 }
 
-bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
-                                  const bsc_tensor *y)
+/* Forward through layers [first, end) from `in`, the last output into *out
+ * when given (else that layer's activation buffer); *last receives the view
+ * of the final output. */
+static bsc_status forward_range(bsc_model *m, const bsc_pass *p, size_t first, size_t end,
+                                const bsc_tensor *in_t, bsc_tensor *dest, bsc_tensor *last)
 {
-    bsc_pass pc = *pass;
-    const bsc_pass *p = &pc;
-    pc.ctx = m->ctx;
     if (p->batch > m->max_batch || p->batch == 0)
         return bsc_fail(BSC_ERR_INTERNAL, "batch %zu outside [1, %zu]", p->batch, m->max_batch);
-    bsc_tensor in = bsc_model_batch_view_(x, p->batch, &m->input);
-    for (size_t i = 0; i < m->n_layers; i++) {
+    bsc_tensor in = bsc_model_batch_view_(in_t, p->batch, first ? &m->layers[first - 1].out : &m->input);
+    for (size_t i = first; i < end; i++) {
         layer *L = &m->layers[i];
-        bsc_tensor out = bsc_model_batch_view_(&L->act, p->batch, &L->out);
+        bsc_tensor out = bsc_model_batch_view_(i + 1 == end && dest ? dest : &L->act, p->batch, &L->out);
         bsc_status s;
         BSC_PLUGIN_CALL(L->type, "forward", s = L->ops->forward(L->self, p, &in, &out));
         if (s != BSC_OK)
             return bsc_fail_context(s, "forward of layer %zu (%s)", i, L->type->name);
         in = out;
     }
-    int64_t b = (int64_t)p->batch;
+    *last = in;
+    return BSC_OK;
+}
+
+bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
+                                  const bsc_tensor *y)
+{
+    return bsc_model_forward_loss_from(m, pass, 0, x, y);
+}
+
+bsc_status bsc_model_forward_loss_from(bsc_model *m, const bsc_pass *pass, size_t first,
+                                       const bsc_tensor *in, const bsc_tensor *y)
+{
+    bsc_pass pc = *pass;
+    pc.ctx = m->ctx;
+    if (first > m->n_layers)
+        return bsc_fail(BSC_ERR_INVALID, "forward from layer %zu of %zu", first, m->n_layers);
+    bsc_tensor logits;
+    bsc_status s = forward_range(m, &pc, first, m->n_layers, in, NULL, &logits);
+    if (s != BSC_OK)
+        return s;
+    int64_t b = (int64_t)pc.batch;
     bsc_shape rows = bsc_shape_make(1, &b);
     bsc_tensor loss = bsc_tensor_view(&m->row_loss, 0, &rows);
     bsc_tensor correct = bsc_tensor_view(&m->row_correct, 0, &rows);
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
-    bsc_status s;
     BSC_PLUGIN_CALL(m->loss_type, "forward",
-                    s = m->loss_ops->forward(m->loss_self, p->batch, &in, &labels, &loss,
+                    s = m->loss_ops->forward(m->loss_self, pc.batch, &logits, &labels, &loss,
                                              &correct));
     return s;
+}
+
+bsc_status bsc_model_forward_to(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
+                                size_t last, bsc_tensor *out)
+{
+    bsc_pass pc = *pass;
+    pc.ctx = m->ctx;
+    if (last >= m->n_layers)
+        return bsc_fail(BSC_ERR_INVALID, "forward to layer %zu of %zu", last, m->n_layers);
+    bsc_tensor got;
+    return forward_range(m, &pc, 0, last + 1, x, out, &got);
 }
 
 size_t bsc_model_first_trained_(const bsc_model *m)

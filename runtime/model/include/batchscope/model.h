@@ -81,6 +81,15 @@ BSC_API bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const 
  * row correct. */
 BSC_API bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
                                   const bsc_tensor *y);
+/* The same from layer `first` on: `in` ([batch, the output shape of layer
+ * first-1]) is that layer's input; first = 0 is bsc_model_forward_loss. */
+BSC_API bsc_status bsc_model_forward_loss_from(bsc_model *m, const bsc_pass *p, size_t first,
+                                               const bsc_tensor *in, const bsc_tensor *y);
+/* Enqueues forward through layers 0..last for p->batch rows of x, writing
+ * layer last's output to out ([batch, its output shape], any buffer) instead
+ * of the model's activation buffer; no loss. */
+BSC_API bsc_status bsc_model_forward_to(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
+                                        size_t last, bsc_tensor *out);
 /* After forward_loss with the same pass: enqueues backward of
  * scale * sum_i loss_i (scale = 1/batch for the mean) into the gradient buffer. */
 BSC_API bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,

@@ -202,6 +202,14 @@ typedef struct bsc_layer_ops {
      * falls back to micro-batches of one. */
     bsc_status (*per_example_sqnorm)(void *self, const bsc_pass *p, const bsc_tensor *in,
                                      const bsc_tensor *dout, bsc_tensor *acc);
+    /* Optional: nonzero when forward is linear in this layer's trained
+     * parameters, all of them at once: f(x, a P + b Q) = a f(x, P) +
+     * b f(x, Q) for every input x (dense and conv2d, bias included; not
+     * batchnorm). The evaluator then forms this layer's output at many
+     * points of a line or plane in parameter space from a few products
+     * computed once (bsc_eval_family, surfaces and interpolation). NULL or
+     * 0: not linear, every point runs the layer. */
+    int (*linear_in_params)(void *self);
     /* Optional, both or neither: Pearlmutter's R-operator, R{f} = d/dr
      * f(theta + r v) at r = 0, so that one pass gives the Hessian-vector
      * product H v exactly (bsc_model_hvp). The host calls them only after
@@ -307,11 +315,22 @@ typedef struct bsc_study {
      * NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    /* A line (no newline) for the study's log, which is the host's to print
+     * or drop (--quiet): analyses say there which path they took, e.g.
+     * whether a surface shares its first layer. NULL: no log. */
+    void (*log)(void *user, const char *line);
+    void *log_user;
 } bsc_study;
 
 static inline int bsc_study_stop_requested(const bsc_study *s)
 {
     return s && s->stop_requested && s->stop_requested(s->stop_user);
+}
+
+static inline void bsc_study_log(const bsc_study *s, const char *line)
+{
+    if (s && s->log)
+        s->log(s->log_user, line);
 }
 
 /* ------------------------------------------------------------- observers */

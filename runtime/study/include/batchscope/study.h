@@ -33,6 +33,8 @@ typedef struct bsc_run_options {
      * program does (the command turns Ctrl-C into this). NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    const char *gemm;              /* "auto", "clblast", "host" (beats `gemm:`); NULL:
+                                      the pipeline's */
 } bsc_run_options;
 
 /* Runs the study. The failure policy: a run that diverges is a result (its
