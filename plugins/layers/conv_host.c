@@ -41,14 +41,30 @@ static void part_range(int n, int part, int parts, int *lo, int *hi)
     *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
 }
 
+/* The output columns ox whose input column ox*SW - PW + kj lies inside
+ * [0, W): [*lo, *hi). */
+static void valid_cols(const layers_geom *g, int kj, int *lo, int *hi)
+{
+    int a = g->PW - kj, b = g->W - 1 + g->PW - kj;   /* ox*SW in [a, b] */
+    *lo = a <= 0 ? 0 : (a + g->SW - 1) / g->SW;
+    *hi = b < 0 ? 0 : b / g->SW + 1;
+    if (*hi > g->OW)
+        *hi = g->OW;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 /* col [Q, P] of one sample x_b [C, H, W]: the rows of cl/layers/conv.cl's
- * im2col_t for that sample. */
+ * im2col_t for that sample. The columns inside the image are found once
+ * per row, so the copy has no test per element. */
 static void im2col_sample(const layers_geom *g, const float *x, float *col)
 {
     int P = g->OH * g->OW, Q = g->C * g->KH * g->KW;
     for (int q = 0; q < Q; q++) {
         int kj = q % g->KW, r = q / g->KW;
         int ki = r % g->KH, c = r / g->KH;
+        int lo, hi;
+        valid_cols(g, kj, &lo, &hi);
         const float *src = x + (size_t)c * g->H * g->W;
         float *dst = col + (size_t)q * P;
         for (int oy = 0; oy < g->OH; oy++) {
@@ -58,11 +74,16 @@ static void im2col_sample(const layers_geom *g, const float *x, float *col)
                 memset(row, 0, (size_t)g->OW * sizeof *row);
                 continue;
             }
-            const float *srow = src + yy * g->W;
-            for (int ox = 0; ox < g->OW; ox++) {
-                int xx = ox * g->SW - g->PW + kj;
-                row[ox] = (xx >= 0 && xx < g->W) ? srow[xx] : 0.0f;
-            }
+            const float *srow = src + yy * g->W - g->PW + kj;
+            for (int ox = 0; ox < lo; ox++)
+                row[ox] = 0.0f;
+            if (g->SW == 1)
+                memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof *row);
+            else
+                for (int ox = lo; ox < hi; ox++)
+                    row[ox] = srow[ox * g->SW];
+            for (int ox = hi; ox < g->OW; ox++)
+                row[ox] = 0.0f;
         }
     }
 }
@@ -78,17 +99,16 @@ static void col2im_sample(const layers_geom *g, const float *col, float *dx)
         for (int ki = 0; ki < g->KH; ki++)
             for (int kj = 0; kj < g->KW; kj++) {
                 const float *src = col + (size_t)((c * g->KH + ki) * g->KW + kj) * P;
+                int lo, hi;
+                valid_cols(g, kj, &lo, &hi);
                 for (int oy = 0; oy < g->OH; oy++) {
                     int yy = oy * g->SH - g->PH + ki;
                     if (yy < 0 || yy >= g->H)
                         continue;
-                    float *drow = dst + yy * g->W;
+                    float *drow = dst + yy * g->W - g->PW + kj;
                     const float *srow = src + oy * g->OW;
-                    for (int ox = 0; ox < g->OW; ox++) {
-                        int xx = ox * g->SW - g->PW + kj;
-                        if (xx >= 0 && xx < g->W)
-                            drow[xx] += srow[ox];
-                    }
+                    for (int ox = lo; ox < hi; ox++)
+                        drow[ox * g->SW] += srow[ox];
                 }
             }
     }
