@@ -371,7 +371,7 @@ static void test_failed_analysis_is_recorded(void **state)
     free(m);
     char *h = csv_text(out, "analyses/hessian.csv");
     assert_non_null(h);
-    assert_non_null(strstr(h, "bs64,64,eigenvalue"));
+    assert_non_null(strstr(h, "bs64,64,all,eigenvalue"));
     free(h);
     char *html = csv_text(out, "report.html");
     assert_non_null(html);

@@ -314,3 +314,18 @@ __kernel void avgpool_backward(__global const float *dy, const int dyo,
     }
     dx[dxo + i] = acc / (float)(KH * KW);
 }
+
+/* The R-operator of max pooling: the winners stay where forward found them
+ * (a tie or a kink moves them only on a set of measure zero), so R{y} is
+ * R{x} at each window's recorded winner, 0 for a window in the padding. */
+__kernel void maxpool_rforward(__global const float *rx, const int rxo,
+                               __global const int *arg, const int ao,
+                               const int n, const int HW, const int OHW,
+                               __global float *ry, const int ryo)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int where = arg[ao + i];
+    ry[ryo + i] = where >= 0 ? rx[rxo + (size_t)(i / OHW) * HW + where] : 0.0f;
+}

@@ -6,6 +6,7 @@
 #include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,42 @@ bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out)
 bsc_status ana_interrupted(const bsc_study *st)
 {
     return bsc_study_stop_requested(st) ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
+}
+
+bsc_status ana_node_path(const bsc_node *n, char **out)
+{
+    *out = NULL;
+    if (!n)
+        return BSC_OK;
+    const char *v;
+    bsc_status s = bsc_node_to_string(n, &v);
+    if (s != BSC_OK)
+        return s;
+    if (v[0] == '/' || !n->file) {
+        *out = strdup(v);
+    } else {
+        char *dup = strdup(n->file);
+        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
+        free(dup);
+    }
+    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+bsc_status ana_upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
+                                 bsc_tensor *q)
+{
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
+    bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = bsc_checkpoint_load(st->model, path, hp, hs);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
+        s = bsc_tensor_write(st->ctx, p, hp);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)
+        s = bsc_tensor_write(st->ctx, q, hs);
+    free(hp);
+    free(hs);
+    return s;
 }
 
 bsc_status ana_read_params(const bsc_model *m, const char *path, float *d)

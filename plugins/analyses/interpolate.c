@@ -29,7 +29,6 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/table.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,27 +41,6 @@ typedef struct interp {
     size_t subset, test_subset;
     const char *output;
 } interp;
-
-/* A path option resolved against the directory of the file it was written in. */
-static bsc_status opt_path(const bsc_node *map, const char *key, char **out)
-{
-    *out = NULL;
-    const bsc_node *n = bsc_node_get(map, key);
-    if (!n)
-        return BSC_OK;
-    const char *v;
-    bsc_status s = bsc_node_to_string(n, &v);
-    if (s != BSC_OK)
-        return s;
-    if (v[0] == '/' || !n->file) {
-        *out = strdup(v);
-    } else {
-        char *dup = strdup(n->file);
-        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
-        free(dup);
-    }
-    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-}
 
 static void destroy(void *self)
 {
@@ -90,8 +68,8 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
     ip->to = bsc_node_get(o, "to");
     if ((ip->from && (s = bsc_run_selector_check(cfg, ip->from, "from")) != BSC_OK) ||
         (ip->to && (s = bsc_run_selector_check(cfg, ip->to, "to")) != BSC_OK) ||
-        (s = opt_path(o, "from_path", &ip->from_path)) != BSC_OK ||
-        (s = opt_path(o, "to_path", &ip->to_path)) != BSC_OK ||
+        (s = ana_node_path(bsc_node_get(o, "from_path"), &ip->from_path)) != BSC_OK ||
+        (s = ana_node_path(bsc_node_get(o, "to_path"), &ip->to_path)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "range", def_range, 2, -1e6, 1e6, &range, &nr)) != BSC_OK ||
         (s = bsc_opt_long(o, "points", 31, 1, 100000, &ip->points)) != BSC_OK ||
         (s = ana_opt_subset(o, "subset", &ip->subset)) != BSC_OK ||
@@ -133,24 +111,6 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
 fail:
     free(range);
     destroy(ip);
-    return s;
-}
-
-/* Device copies of a checkpoint's params and state. */
-static bsc_status upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
-                                    bsc_tensor *q)
-{
-    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
-    float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
-    bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK)
-        s = bsc_checkpoint_load(st->model, path, hp, hs);
-    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
-        s = bsc_tensor_write(st->ctx, p, hp);
-    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)
-        s = bsc_tensor_write(st->ctx, q, hs);
-    free(hp);
-    free(hs);
     return s;
 }
 
@@ -218,8 +178,8 @@ static bsc_status post(void *self, const bsc_study *st)
     char *name = NULL, *path = NULL;
     bsc_status s;
     if (ip->from_path) {
-        if ((s = upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
-            (s = upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
+        if ((s = ana_upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
+            (s = ana_upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
             goto cleanup;
         pa = &own[0], sa = &own[1], pb = &own[2], sb = &own[3];
         name = strdup(ip->output ? ip->output : BSC_FILE_INTERPOLATE_CHECKPOINTS);

@@ -38,7 +38,6 @@
 #include "batchscope/safetensors.h"
 #include "batchscope/table.h"
 
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,22 +92,6 @@ static bsc_status opt_axis(const bsc_node *o, const char *key, double *ax, int *
     return s;
 }
 
-static bsc_status resolve_path(const bsc_node *n, char **out)
-{
-    const char *v;
-    bsc_status s = bsc_node_to_string(n, &v);
-    if (s != BSC_OK)
-        return s;
-    if (v[0] == '/' || !n->file) {
-        *out = strdup(v);
-    } else {
-        char *dup = strdup(n->file);
-        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
-        free(dup);
-    }
-    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-}
-
 static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
@@ -146,7 +129,7 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
             goto fail;
         }
         for (size_t i = 0; i < dn->n; i++)
-            if ((s = resolve_path(dn->items[i], &sf->dir_path[i])) != BSC_OK)
+            if ((s = ana_node_path(dn->items[i], &sf->dir_path[i])) != BSC_OK)
                 goto fail;
     }
     const bsc_node *pn = bsc_node_get(o, "plane");

@@ -31,6 +31,16 @@ bsc_status layers_run_groups(bsc_context *ctx, cl_kernel k, size_t groups, size_
  * in eval mode. Nothing when they alias (a host may pass one buffer as both). */
 bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst, size_t n);
 
+/* For a layer whose backward is one fixed linear map T, the same whatever
+ * the input (pooling with the winners forward recorded, dropout with its
+ * mask, a copy): its R-operator has no second-derivative term, so
+ * din = T dout and rdin = T rdout (each skipped when NULL). */
+typedef bsc_status (*layers_apply_fn)(void *self, const bsc_pass *p, const bsc_tensor *src,
+                                      bsc_tensor *dst);
+bsc_status layers_r_backward_fixed(void *self, const bsc_pass *p, layers_apply_fn T,
+                                   const bsc_tensor *dout, const bsc_tensor *rdout,
+                                   bsc_tensor *din, bsc_tensor *rdin);
+
 /* linear_in_params for layers whose forward is linear in all their trained
  * parameters at once (dense, conv2d: out = x W^T + b is, bias included). */
 int layers_linear_in_params(void *self);

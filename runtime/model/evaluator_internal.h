@@ -12,6 +12,7 @@ struct bsc_evaluator {
     size_t max_chunks;
     bsc_tensor sums;      /* [2 * max_chunks]: per-batch loss sum, correct sum */
     float *host_sums;
+    bsc_tensor hv_chunk;  /* one batch's H v (bsc_eval_hvp; allocated on first use) */
 };
 
 /* The split and the number of its examples an evaluation of `subset`

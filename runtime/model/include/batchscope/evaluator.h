@@ -79,6 +79,24 @@ BSC_API bsc_status bsc_eval_family_loss(bsc_eval_family *f, const float *coef, d
 BSC_API int bsc_eval_family_shared(const bsc_eval_family *f);
 BSC_API const char *bsc_eval_family_mode(const bsc_eval_family *f);
 
+/* Views of examples [start, start + count) of the split (x: F32 [count,
+ * row], y: I32 [count]), to run a batch of the evaluator's data through
+ * the model. BSC_ERR_INVALID past the split's end. */
+BSC_API bsc_status bsc_eval_batch(const bsc_evaluator *e, bsc_split_id split, size_t start,
+                                  size_t count, bsc_tensor *x, bsc_tensor *y);
+
+/* The exact Hessian-vector product of the mean loss over the first
+ * `subset` examples (0: all) of the split at the model's current
+ * parameters: hv = H v (F32, n_params elements each, device), summed over
+ * the evaluation batches in order (bsc_model_hvp; eval mode, so dropout is
+ * the identity and batch-norm uses its running statistics, which makes
+ * both linear maps the R-operator passes straight through). *loss
+ * (optional) receives the mean loss. BSC_ERR_UNSUPPORTED when the model
+ * has no R-operator (bsc_model_has_hvp). The first call allocates a
+ * product-sized buffer. */
+BSC_API bsc_status bsc_eval_hvp(bsc_evaluator *e, bsc_split_id split, size_t subset,
+                                const bsc_tensor *v, bsc_tensor *hv, double *loss);
+
 #ifdef __cplusplus
 }
 #endif

@@ -210,7 +210,49 @@ typedef struct bsc_layer_ops {
      * computed once (bsc_eval_family, surfaces and interpolation). NULL or
      * 0: not linear, every point runs the layer. */
     int (*linear_in_params)(void *self);
+    /* Optional, both or neither: Pearlmutter's R-operator, R{f} = d/dr
+     * f(theta + r v) at r = 0, so that one pass gives the Hessian-vector
+     * product H v exactly (bsc_model_hvp). The host calls them only after
+     * forward with the same pass, so whatever forward saved (a pooling
+     * winner, a dropout mask, batch statistics) is there. Second
+     * derivatives that are zero almost everywhere are zero, as autograd has
+     * them: relu'' = 0, the max of a pool stays where it is.
+     *
+     * r_forward: rout = R{out} = J_in rin + J_theta v, where v[i] (views
+     * of the direction, param_spec order; empty for STATE tensors) is this
+     * layer's part of the direction. rin is NULL when R{in} is zero (the
+     * first layer with trained parameters, whose input does not depend on
+     * them); a layer without trained parameters always gets one. */
+    bsc_status (*r_forward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                            const bsc_tensor *rin, const bsc_tensor *const *v,
+                            const bsc_tensor *out, bsc_tensor *rout);
+    /* r_backward: given dout (d loss / d out; NULL only as r_hints allow)
+     * and rdout = R{dout}, writes
+     * din = d loss / d in as backward would (NULL: not needed), rdin =
+     * R{din} (NULL: not needed), and OVERWRITES hv[i] (views of the
+     * product, param_spec order, empty for STATE) with R{d loss / d
+     * param_i}: this layer's rows of H v. It does not write the ordinary
+     * parameter gradients. rin is r_forward's (NULL: zero). */
+    bsc_status (*r_backward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                             const bsc_tensor *rin, const bsc_tensor *const *v,
+                             const bsc_tensor *out, const bsc_tensor *rout,
+                             const bsc_tensor *dout, const bsc_tensor *rdout,
+                             const bsc_tensor *const *hv, bsc_tensor *din, bsc_tensor *rdin);
+    /* Optional (0: none): BSC_R_* hints that let the host skip work in the
+     * R-operator pass. With a hint that applies, r_backward gets dout =
+     * NULL (and din = NULL), so the layers above need not compute it. */
+    unsigned r_hints;
 } bsc_layer_ops;
+
+/* r_backward reads dout only to compute din: its R{din} and H v need no
+ * dout (a zero second derivative in the input and no parameters: relu,
+ * leaky_relu, pooling, flatten, dropout). */
+#define BSC_R_DOUT_ONLY_FOR_DIN 1u
+/* With rin = NULL and rdin = NULL -- the first layer with trained
+ * parameters -- r_backward reads dout only to compute din: its output is
+ * linear in its parameters for a fixed input (dense, conv2d, batchnorm in
+ * eval mode), so H v there is J_theta^T R{dout} alone. */
+#define BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST 2u
 
 /* ------------------------------------------------------------------ losses */
 
@@ -234,6 +276,12 @@ typedef struct bsc_loss_ops {
     /* Required. dlogits = scale * d(sum_i loss_i)/d logits. */
     bsc_status (*backward)(void *self, size_t batch, const bsc_tensor *logits,
                            const bsc_tensor *labels, float scale, bsc_tensor *dlogits);
+    /* Optional (the R-operator, see bsc_layer_ops): rdlogits = R{dlogits} =
+     * scale * (d^2 sum_i loss_i / d logits^2) rlogits, row by row. NULL:
+     * Hessian-vector products fall back to finite differences. */
+    bsc_status (*r_backward)(void *self, size_t batch, const bsc_tensor *logits,
+                             const bsc_tensor *rlogits, const bsc_tensor *labels, float scale,
+                             bsc_tensor *rdlogits);
 } bsc_loss_ops;
 
 /* ---------------------------------------------------------------- the study */
