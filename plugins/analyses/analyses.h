@@ -204,6 +204,10 @@ typedef struct ana_hvp {
     float *host;             /* np floats */
     double *full, *out;      /* np doubles: a block's vector in the full space */
     long products;
+    /* progress (bsc_study_progress) of the products, under `label`, of at
+     * most `total`; the analysis sets both after ana_hvp_open */
+    char label[96];
+    long total;
 } ana_hvp;
 
 /* Copies x into the model's parameters (the model's state must already

@@ -326,6 +326,15 @@ static bsc_status one(const hess *h, const bsc_study *st, target *g, bsc_table *
     if (s != BSC_OK || (s = ana_hvp_open(&c, st, g->params, exact, h->fd_step, h->subset)) !=
                            BSC_OK)
         return s;
+    /* Progress in products, of at most: Lanczos for the extremes, a
+     * product per probe and per quadrature step, Lanczos per block. */
+    size_t n_blocks = 0;
+    for (size_t i = 0; h->blocks && i < bsc_model_n_tensors(m); i++)
+        n_blocks += bsc_model_tensor_at(m, i)->spec.role != BSC_ROLE_STATE;
+    snprintf(c.label, sizeof c.label, "hessian %s", g->name);
+    c.total = (h->top_k + h->bottom_k > 0 ? h->max_iter : 0) + h->trace_samples +
+              h->density_probes * h->density_steps + (long)n_blocks * h->block_max_iter;
+    bsc_study_progress(st, c.label, "products", 0, (size_t)c.total);
     if (h->top_k + h->bottom_k > 0)
         s = extremes(h, st, &c, c.np, (int)h->top_k, (int)h->bottom_k, (int)h->max_iter, 100u,
                      BSC_BLOCK_ALL, g, t);
@@ -339,6 +348,8 @@ static bsc_status one(const hess *h, const bsc_study *st, target *g, bsc_table *
         s = extremes(h, st, &c, mt->numel, 1, 0, (int)h->block_max_iter,
                      (1u << 20) + (uint32_t)i, mt->name, g, t);
     }
+    if (s == BSC_OK)   /* converged before the bound: the item is done */
+        bsc_study_progress(st, c.label, "products", (size_t)c.total, (size_t)c.total);
     ana_hvp_close(&c);
     return s;
 }

@@ -115,6 +115,10 @@ static bsc_status product(ana_hvp *c, const double *v, double *out)
             out[i] = (out[i] - c->host[i]) / (2.0 * t);
     }
     c->products++;
+    if (c->label[0])
+        bsc_study_progress(c->st, c->label, "products",
+                           (size_t)(c->products < c->total ? c->products : c->total),
+                           (size_t)c->total);
     return BSC_OK;
 }
 
