@@ -109,7 +109,7 @@ static void test_lbfgsb_box_maximum(void **state)
         want += 0.5 * h[i] * (z - c[i]) * (z - c[i]);
     }
     quad q = {QN, h, c, lo, hi, -1, 0, 0};
-    ana_lbfgsb_opts o = {10, 100, 0, 10.0, 0.0};
+    ana_lbfgsb_opts o = {10, 100, 0, 10.0, 0.0, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -130,7 +130,7 @@ static void test_lbfgsb_clipped_minimum(void **state)
         x[i] = hi[i];
     }
     quad q = {QN, h, c, lo, hi, +1, 0, 0};
-    ana_lbfgsb_opts o = {10, 200, 0, 10.0, 1e-12};
+    ana_lbfgsb_opts o = {10, 200, 0, 10.0, 1e-12, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -167,7 +167,7 @@ static void test_lbfgsb_never_leaves_box(void **state)
         x[i] = (2.0 * bsc_rng_uniform(3, BSC_RNG_SHARPNESS, 1, (uint64_t)i) - 1.0) * b[i];
     }
     quad q = {QN, h, c, lo, hi, +1, 0, 0};
-    ana_lbfgsb_opts o = {5, 3, 0, 0.0, 0.0};
+    ana_lbfgsb_opts o = {5, 3, 0, 0.0, 0.0, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, linear_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -179,7 +179,7 @@ static void test_lbfgsb_never_leaves_box(void **state)
     near(r.f, want, 1e-9, 0, "corner", 0);
     /* evaluation limit */
     quad q2 = {QN, h, c, lo, hi, -1, 0, 0};
-    ana_lbfgsb_opts o2 = {10, 100, 2, 10.0, 0.0};
+    ana_lbfgsb_opts o2 = {10, 100, 2, 10.0, 0.0, NULL};
     for (int i = 0; i < QN; i++)
         x[i] = 0;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o2, quad_fg, &q2, &r));
@@ -205,20 +205,51 @@ static bsc_status bowl(void *user, double x, double y, double *loss, double *acc
     return BSC_OK;
 }
 
+/* What the host's progress callback saw. */
+typedef struct seen {
+    int calls;
+    size_t first, last, total;
+    char label[64], unit[32];
+} seen;
+
+static void record_progress(void *user, const char *label, const char *unit, size_t done,
+                            size_t total)
+{
+    seen *s = user;
+    if (s->calls++ == 0)
+        s->first = done;
+    else
+        assert_true(done >= s->last);   /* never backwards */
+    s->last = done;
+    s->total = total;
+    snprintf(s->label, sizeof s->label, "%s", label);
+    snprintf(s->unit, sizeof s->unit, "%s", unit);
+}
+
 static void test_grid_resume_equals_one_go(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir("ana");
     char *p1 = bsc_strdup_printf("%s/a.partial", dir), *p2 = bsc_strdup_printf("%s/b.partial", dir);
-    ana_grid g = {-1, 1, -0.5, 2, 9, 7};
+    seen prog = {0};
+    bsc_study st = {.progress = record_progress, .progress_user = &prog};
+    ana_grid g = {-1, 1, -0.5, 2, 9, 7, &st, "surface_bs8"};
     const size_t n = 63;
     double l1[63], a1[63], l2[63], a2[63];
     size_t computed;
     gridfn one = {0, -1};
     CHECK(ana_grid_run(&g, p1, "# sig", bowl, &one, l1, a1, &computed));
     assert_int_equal(computed, n);
+    /* Progress: 0 first, then every point, ending at the total. */
+    assert_int_equal(prog.calls, n + 1);
+    assert_int_equal(prog.first, 0);
+    assert_int_equal(prog.last, n);
+    assert_int_equal(prog.total, n);
+    assert_string_equal(prog.label, "surface_bs8");
+    assert_string_equal(prog.unit, "points");
     /* interrupted after 20 points, then once more after 5 */
     gridfn f = {0, 20};
+    memset(&prog, 0, sizeof prog);
     assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
                      BSC_ERR_INTERRUPTED);
     assert_int_equal(computed, 20);
@@ -229,6 +260,7 @@ static void test_grid_resume_equals_one_go(void **state)
     fclose(fp);
     f.calls = 0;
     f.fail_after = 5;
+    memset(&prog, 0, sizeof prog);
     assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
                      BSC_ERR_INTERRUPTED);
     assert_int_equal(computed, 5);
@@ -236,12 +268,17 @@ static void test_grid_resume_equals_one_go(void **state)
     memset(a2, 0, sizeof a2);
     f.calls = 0;
     f.fail_after = -1;
+    memset(&prog, 0, sizeof prog);
     CHECK(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed));
     assert_int_equal(computed, n - 25);
+    /* A resumed grid starts its count at the points it already has. */
+    assert_int_equal(prog.first, 25);
+    assert_int_equal(prog.last, n);
     assert_memory_equal(l1, l2, sizeof l1);
     assert_memory_equal(a1, a2, sizeof a1);
     /* another signature starts over */
     f.calls = 0;
+    memset(&prog, 0, sizeof prog);
     CHECK(ana_grid_run(&g, p2, "# other", bowl, &f, l2, a2, &computed));
     assert_int_equal(computed, n);
     near(ana_linspace(-1, 2, 31, 0), -1, 0, 0, "linspace", 0);
@@ -395,7 +432,7 @@ static void test_interpolation_parabola(void **state)
 {
     (void)state;
     bsc_context *ctx = NULL;
-    if (bsc_context_open(NULL, &ctx) != BSC_OK)
+    if (tu_context_open(&ctx) != BSC_OK)
         fail_msg("no OpenCL device: %s", bsc_last_error());
     enum { N = 1000 };
     static float a[N], b[N], th[N];
@@ -445,13 +482,6 @@ enum { NX = 48, F = 4, K = 3, NP = K * F + K };
 
 static uint8_t pix[NX * F], lab[NX];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    assert_int_equal(fwrite(b, 1, 4, f), 4);
-}
-
 static void write_dataset(const char *dir)
 {
     uint64_t st = 99;
@@ -464,24 +494,10 @@ static void write_dataset(const char *dir)
             pix[n * F + j] = (uint8_t)v;
         }
     }
-    char *p = bsc_strdup_printf("%s/img", dir);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x803);
-    put_be32(f, NX);
-    put_be32(f, 2);
-    put_be32(f, 2);
-    assert_int_equal(fwrite(pix, 1, sizeof pix, f), sizeof pix);
-    fclose(f);
-    free(p);
-    p = bsc_strdup_printf("%s/lbl", dir);
-    f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x801);
-    put_be32(f, NX);
-    assert_int_equal(fwrite(lab, 1, sizeof lab, f), sizeof lab);
-    fclose(f);
-    free(p);
+    char *pi = bsc_strdup_printf("%s/img", dir), *pl = bsc_strdup_printf("%s/lbl", dir);
+    tu_write_idx(pi, pl, NX, 2, 2, pix, lab);
+    free(pi);
+    free(pl);
 }
 
 static double xval(int n, int j)
@@ -642,6 +658,7 @@ static void test_linear_softmax_end_to_end(void **state)
     CHECK(bsc_write_file_atomic(yaml, PIPELINE, strlen(PIPELINE)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;
@@ -859,6 +876,7 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
     CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;
@@ -898,6 +916,7 @@ static char *run_logged(const char *dir, const char *out_name, char **log)
     FILE *lf = fopen(logp, "w");
     assert_non_null(lf);
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.log = lf;
@@ -1069,7 +1088,7 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(BSC_CLI, BSC_CLI, "run", yaml, flag, out, (char *)NULL);
+        execl(BSC_CLI, BSC_CLI, "run", yaml, flag, out, "-d", tu_device(), (char *)NULL);
         _exit(127);
     }
     int sent = 0;
@@ -1121,6 +1140,7 @@ static void test_no_test_split_warned(void **state)
     CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
     FILE *log = tmpfile();
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;

@@ -45,6 +45,8 @@ typedef struct ana_lbfgsb_opts {
     int max_eval;        /* f/g evaluations; 0 = no limit */
     double factr;        /* setulb's relative-decrease test, in units of eps */
     double pgtol;        /* setulb's projected-gradient test */
+    /* Optional: called after each iteration with the count so far (progress). */
+    void (*on_iteration)(void *user, int iterations);
 } ana_lbfgsb_opts;
 
 typedef struct ana_lbfgsb_result {
@@ -221,6 +223,8 @@ typedef bsc_status (*ana_point_fn)(void *user, double x, double y, double *loss,
 typedef struct ana_grid {
     double x0, x1, y0, y1;
     int nx, ny;          /* points per axis; ny == 1 with y0 == y1 for a line */
+    const bsc_study *st; /* progress: points done of nx*ny under `label` (NULL: none) */
+    const char *label;
 } ana_grid;
 
 /* Coordinate i of n evenly spaced points over [a, b] (a when n == 1). */

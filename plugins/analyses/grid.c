@@ -92,6 +92,10 @@ bsc_status ana_grid_run(const ana_grid *g, const char *partial_path, const char 
         s = bsc_fail(BSC_ERR_IO, "%s: %s", partial_path, strerror(errno));
         goto cleanup;
     }
+    size_t n_done = 0;
+    for (size_t i = 0; i < npts; i++)
+        n_done += done[i];
+    bsc_study_progress(g->st, g->label, "points", n_done, npts);
     for (int j = 0; j < g->ny; j++) {
         double y = ana_linspace(g->y0, g->y1, g->ny, j);
         for (int i = 0; i < g->nx; i++) {
@@ -110,6 +114,7 @@ bsc_status ana_grid_run(const ana_grid *g, const char *partial_path, const char 
             done[idx] = 1;
             if (computed)
                 (*computed)++;
+            bsc_study_progress(g->st, g->label, "points", ++n_done, npts);
         }
     }
 cleanup:

@@ -231,10 +231,15 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
     if (s == BSC_OK && (s = ana_out_path(st, name, &csv)) == BSC_OK &&
         !(partial = bsc_strdup_printf("%s.partial", csv)))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    char label[160];
+    ana_grid gp = *g;
+    snprintf(label, sizeof label, "%s", stem);
+    gp.st = st;
+    gp.label = label;
     if (s == BSC_OK)
         s = open_family(st, stem, pc);
     if (s == BSC_OK)
-        s = ana_grid_run(g, partial, signature, eval_point, pc, loss, acc, NULL);
+        s = ana_grid_run(&gp, partial, signature, eval_point, pc, loss, acc, NULL);
     bsc_eval_family_free(pc->fam);
     pc->fam = NULL;
     if (s == BSC_OK)
