@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "batchscope/blas.h"
+#include "batchscope/host_task.h"
 #include "testutil.h"
 
 static bsc_context *ctx;
@@ -441,6 +442,75 @@ static void test_backends_agree(void **state)
     bsc_context_free(host);
 }
 
+/* A host task sees each tensor at its own storage and offset, whatever the
+ * order of the buffers, shared buffers and sub-buffers included: every
+ * pointer gets its tensor's index written at element 0 and 1 + the first
+ * element of the task's arguments added to element 1. */
+static void mark(void *args, float *const *data)
+{
+    const float *add = args;
+    for (int i = 0; i < 5; i++) {
+        data[i][0] = (float)i;
+        data[i][1] += add[0];
+    }
+}
+
+static void test_host_task_tensors(void **state)
+{
+    (void)state;
+    if (!bsc_host_tasks_supported(ctx, NULL, 0))
+        skip();
+    cl_uint align_bits = 0;
+    assert_int_equal(clGetDeviceInfo(ctx->info.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+                                     sizeof align_bits, &align_bits, NULL), CL_SUCCESS);
+    size_t region = align_bits / 8 / sizeof(float);
+    region = region < 16 ? 16 : region;
+    float h1[64], h2[4 * 16 + 4 * 1024];
+    size_t n2 = region * 4 < 4096 ? region * 4 : 4096;
+    for (size_t i = 0; i < 64; i++)
+        h1[i] = 100.0f + (float)i;
+    for (size_t i = 0; i < n2; i++)
+        h2[i] = 1000.0f + (float)i;
+    /* Two buffers, created in the order opposite to their first use. */
+    bsc_tensor b2 = upload(h2, n2), b1 = upload(h1, 64);
+    cl_int err;
+    cl_buffer_region r = {2 * region * sizeof(float), region * sizeof(float)};
+    cl_mem sub = clCreateSubBuffer(b2.mem, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r,
+                                   &err);
+    assert_int_equal(err, CL_SUCCESS);
+    int64_t four = 4;
+    bsc_shape s4 = bsc_shape_make(1, &four);
+    bsc_tensor t[5] = {bsc_tensor_view(&b1, 10, &s4), bsc_tensor_view(&b2, 5, &s4),
+                       bsc_tensor_view(&b1, 30, &s4),
+                       {sub, 3, 4, s4, BSC_F32, 0}, bsc_tensor_view(&b2, 9, &s4)};
+    const bsc_tensor *tp[5] = {&t[0], &t[1], &t[2], &t[3], &t[4]};
+    float add = 0.5f;
+    assert_int_equal(bsc_enqueue_host(ctx, mark, &add, sizeof add, 5, tp), BSC_OK);
+    float g1[64], g2[4 * 16 + 4 * 1024];
+    assert_int_equal(bsc_tensor_read(ctx, &b1, g1), BSC_OK);
+    assert_int_equal(bsc_tensor_read(ctx, &b2, g2), BSC_OK);
+    size_t at2[3] = {5, 2 * region + 3, 9};
+    assert_true(g1[10] == 0.0f && g1[11] == h1[11] + 0.5f);
+    assert_true(g1[30] == 2.0f && g1[31] == h1[31] + 0.5f);
+    assert_true(g2[at2[0]] == 1.0f && g2[at2[0] + 1] == h2[at2[0] + 1] + 0.5f);
+    assert_true(g2[at2[1]] == 3.0f && g2[at2[1] + 1] == h2[at2[1] + 1] + 0.5f);
+    assert_true(g2[at2[2]] == 4.0f && g2[at2[2] + 1] == h2[at2[2] + 1] + 0.5f);
+    /* Nothing else moved. */
+    int changed = 0;
+    for (size_t i = 0; i < 64; i++)
+        changed += g1[i] != h1[i];
+    for (size_t i = 0; i < n2; i++)
+        changed += g2[i] != h2[i];
+    assert_int_equal(changed, 10);
+    /* A tensor past its buffer is refused before anything runs. */
+    bsc_tensor past = bsc_tensor_view(&b1, 62, &s4);
+    const bsc_tensor *pp[1] = {&past};
+    assert_int_equal(bsc_enqueue_host(ctx, mark, &add, sizeof add, 1, pp), BSC_ERR_INVALID);
+    clReleaseMemObject(sub);
+    bsc_tensor_free(&b1);
+    bsc_tensor_free(&b2);
+}
+
 static void test_backend_choice(void **state)
 {
     (void)state;
@@ -475,6 +545,7 @@ int main(void)
     const struct CMUnitTest both[] = {
         cmocka_unit_test(test_backends_agree),
         cmocka_unit_test(test_backend_choice),
+        cmocka_unit_test(test_host_task_tensors),
     };
     int failed = cmocka_run_group_tests_name("clblast", tests, setup_clblast, teardown);
     /* The host group needs a device with native kernels and a CBLAS build. */

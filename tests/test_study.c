@@ -180,7 +180,7 @@ static void test_bitwise_reproducible(void **state)
     char *dir = tu_tmpdir("repro");
     char *yaml = tu_write(dir, "tiny.yaml", tiny);
     bsc_context *ctx = NULL;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     int backends = bsc_gemm_host_supported(ctx, NULL, 0) ? 2 : 1;
     bsc_context_free(ctx);
     const char *gemm[] = {"gemm=clblast", "gemm=host"};

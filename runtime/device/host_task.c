@@ -64,6 +64,10 @@ static void CL_CALLBACK probe_run(void *p)
  * runtime; tensor i is at source[i] (a slot, or LAST) plus offset[i]; the
  * caller's arguments follow, aligned. */
 #define LAST 0xff
+/* Every tensor but the last may need a slot of its own. */
+_Static_assert(sizeof ((bsc_context *)0)->host_slots / sizeof(void *) >=
+                   BSC_HOST_TASK_MAX_TENSORS - 1,
+               "bsc_context.host_slots is too small for BSC_HOST_TASK_MAX_TENSORS");
 typedef struct task {
     float *last;
     void *const *slots;
