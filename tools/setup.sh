@@ -64,6 +64,7 @@ packages=(
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
   libclblast-dev libyaml-dev libjansson-dev libcmocka-dev zlib1g-dev libssl-dev
   librandom123-dev liblbfgsb-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   libplplot-dev plplot-driver-cairo chromium
 )

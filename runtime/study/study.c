@@ -5,6 +5,7 @@
 #include "batchscope/records.h"
 #include "batchscope/results.h"
 #include "batchscope/version.h"
+#include "scaleout_internal.h"
 #include "study_internal.h"
 #include "train.h"
 
@@ -59,12 +60,14 @@ static bsc_status fill_manifest(const study *st, bsc_manifest *m)
     }
     for (size_t i = 0; i < st->n_outcomes; i++) {
         bsc_run_record *r;
-        if (!st->outcomes[i].status)
+        if (!st->outcomes[i].status || (st->so && st->so->in_flight && st->so->in_flight[i]))
             continue;
         if ((s = bsc_manifest_add_run(m, &r)) != BSC_OK)
             return s;
         bsc_run_outcome_record(&st->outcomes[i], r);
     }
+    if (s == BSC_OK && st->so)
+        s = bsc_scaleout_fill_manifest(st, m);
     return s;
 }
 
@@ -94,6 +97,11 @@ cleanup:
     bsc_manifest_free(m);
     free(path);
     return s;
+}
+
+bsc_status bsc_study_write_manifest(study *st, const char *status, const char *error)
+{
+    return write_manifest(st, status, error);
 }
 
 static bsc_status choose_out(study *st)
@@ -206,67 +214,94 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
     return s;
 }
 
-static bsc_status train_all(study *st)
+bsc_status bsc_study_read_run(study *st, size_t i, const char *dir)
+{
+    const bsc_run_cfg *rc = &st->p->training.runs[i];
+    st->outcomes[i].batch_size = rc->batch_size;
+    st->outcomes[i].name = rc->name;
+    return read_run_json(dir, &st->outcomes[i]);
+}
+
+bsc_status bsc_study_load_final(study *st, size_t i, const char *dir)
+{
+    return load_final(st, i, dir);
+}
+
+bsc_status bsc_study_train_run(study *st, size_t i, const char *dir)
 {
     const bsc_pipeline *p = st->p;
     const bsc_training_cfg *tc = &p->training;
-    bsc_trainer *t = &st->tr;
-    bsc_status s = BSC_OK;
+    const bsc_run_cfg *rc = &tc->runs[i];
+    bsc_run_outcome *o = &st->outcomes[i];
+    bsc_status s;
+    char *done = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir);
+    if (!done)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (st->opt->resume_dir && bsc_path_exists(done)) {
+        o->batch_size = rc->batch_size;
+        o->name = rc->name;
+        s = read_run_json(dir, o);
+        if (s == BSC_OK)
+            s = load_final(st, i, dir);
+        if (s == BSC_OK && !st->opt->quiet)
+            fprintf(st->log, "  %-8s already %s: kept\n", rc->name, o->status);
+    } else {
+        s = bsc_mkdir_p(dir);
+        if (s == BSC_OK)
+            s = bsc_model_init_host(st->model, bsc_session_run_seed(p, rc), tc->init,
+                                    st->init_params, st->init_state);
+        if (s == BSC_OK)
+            s = bsc_train_run(&st->tr, rc, dir, o);
+        if (s == BSC_OK)
+            s = keep_final(st, i);
+    }
+    free(done);
+    return s;
+}
+
+bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s)
+{
+    const bsc_run_cfg *rc = &st->p->training.runs[i];
+    bsc_run_outcome *o = &st->outcomes[i];
+    st->results[i].batch_size = (size_t)rc->batch_size;
+    st->results[i].name = rc->name;
+    st->results[i].dir = NULL;
+    if (s != BSC_OK) {
+        free(dir);
+        /* One run failing (e.g. out of memory at a huge batch) must not
+         * lose the others: note it and go on. */
+        fprintf(st->log, "batchscope: run %s failed: %s\n", rc->name, bsc_last_error());
+        o->batch_size = rc->batch_size;
+        o->name = rc->name;
+        o->status = "failed";
+        write_manifest(st, "running", NULL);
+        return s;
+    }
+    st->results[i].dir = dir;
+    st->results[i].status = o->status;
+    st->results[i].init_params = &st->tr.w0;
+    st->results[i].final_params = &st->finals[2 * i];
+    st->results[i].final_state = &st->finals[2 * i + 1];
+    write_manifest(st, "running", NULL);
+    return BSC_OK;
+}
+
+static bsc_status train_all(study *st)
+{
+    const bsc_training_cfg *tc = &st->p->training;
     bsc_status failed = BSC_OK;
     for (size_t i = 0; i < tc->n_runs; i++) {
-        const bsc_run_cfg *rc = &tc->runs[i];
-        bsc_run_outcome *o = &st->outcomes[i];
         st->n_outcomes = i + 1;
-        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, rc->name);
-        char *done = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s/" BSC_FILE_RUN_RECORD, st->out,
-                                       rc->name);
-        if (!dir || !done) {
-            free(dir);
-            free(done);
+        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, tc->runs[i].name);
+        if (!dir)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        }
-        if (st->opt->resume_dir && bsc_path_exists(done)) {
-            o->batch_size = rc->batch_size;
-            o->name = rc->name;
-            s = read_run_json(dir, o);
-            if (s == BSC_OK)
-                s = load_final(st, i, dir);
-            if (s == BSC_OK && !st->opt->quiet)
-                fprintf(st->log, "  %-8s already %s: kept\n", rc->name, o->status);
-        } else {
-            s = bsc_mkdir_p(dir);
-            if (s == BSC_OK)
-                s = bsc_model_init_host(st->model, bsc_session_run_seed(p, rc), tc->init, st->init_params,
-                                        st->init_state);
-            if (s == BSC_OK)
-                s = bsc_train_run(t, rc, dir, o);
-            if (s == BSC_OK)
-                s = keep_final(st, i);
-        }
-        st->results[i].batch_size = (size_t)rc->batch_size;
-        st->results[i].name = rc->name;
-        st->results[i].dir = NULL;
-        free(done);
-        if (s != BSC_OK) {
+        bsc_status s = bsc_study_train_run(st, i, dir);
+        if (s == BSC_ERR_INTERRUPTED) {
             free(dir);
-            if (s == BSC_ERR_INTERRUPTED)
-                return s;
-            /* One run failing (e.g. out of memory at a huge batch) must not
-             * lose the others: note it and go on. */
-            fprintf(st->log, "batchscope: run %s failed: %s\n", rc->name, bsc_last_error());
-            o->batch_size = rc->batch_size;
-            o->name = rc->name;
-            o->status = "failed";
-            failed = s;
-            write_manifest(st, "running", NULL);
-            continue;
+            return s;
         }
-        st->results[i].dir = dir;
-        st->results[i].status = o->status;
-        st->results[i].init_params = &t->w0;
-        st->results[i].final_params = &st->finals[2 * i];
-        st->results[i].final_state = &st->finals[2 * i + 1];
-        write_manifest(st, "running", NULL);
+        if (bsc_study_note_run(st, i, dir, s) != BSC_OK)
+            failed = s;
     }
     if (failed != BSC_OK)
         return bsc_fail(failed, "one or more runs failed (see manifest.json)");
@@ -291,22 +326,33 @@ static bsc_study study_view(study *st, size_t n_done)
     return sv;
 }
 
-/* Observers' study_end (tables over the runs), then the analyses in
- * pipeline order. */
-static bsc_status post_analyses(study *st)
+bsc_study bsc_study_analysis_view(study *st)
 {
-    bsc_study sv = study_view(st, finished_runs(st));
+    return study_view(st, finished_runs(st));
+}
+
+bsc_status bsc_study_observers_end(study *st, const bsc_study *sv)
+{
     bsc_status s = BSC_OK;
     for (size_t i = 0; s == BSC_OK && i < st->n_obs; i++) {
         if (!st->obs[i].ops->study_end)
             continue;
-        if ((s = st->obs[i].ops->study_end(st->obs[i].self, &sv)) != BSC_OK)
+        if ((s = st->obs[i].ops->study_end(st->obs[i].self, sv)) != BSC_OK)
             bsc_fail_context(s, "observer %s", st->obs[i].type->name);
     }
+    return s;
+}
+
+/* Observers' study_end (tables over the runs), then the analyses in
+ * pipeline order (through their units and completion records, units.c). */
+static bsc_status post_analyses(study *st)
+{
+    bsc_study sv = study_view(st, finished_runs(st));
+    bsc_status s = bsc_study_observers_end(st, &sv);
     for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
         if (!st->opt->quiet)
             fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
-        if ((s = st->ana_ops[i]->run(st->ana[i].self, &sv)) != BSC_OK)
+        if ((s = bsc_units_analysis(st, i, &sv)) != BSC_OK)
             bsc_fail_context(s, "analysis %s", st->ana[i].type->name);
     }
     return s;
@@ -340,6 +386,15 @@ bsc_status bsc_study_run(const bsc_run_options *o)
      * written until every check has passed and the device is bound. */
     bsc_status s = bsc_session_begin(o, &st);
     if (s == BSC_OK)
+        s = bsc_scaleout_begin(st);
+    if (s == BSC_OK && bsc_scaleout_is_worker(st)) {
+        /* A rank > 0 of `mpirun -n N`: it runs what rank 0 hands out. */
+        s = bsc_scaleout_work(st);
+        bsc_scaleout_free(st);
+        bsc_session_free(st);
+        return s;
+    }
+    if (s == BSC_OK)
         s = choose_out(st);
     if (s == BSC_OK)
         s = bsc_session_prepare(st);
@@ -354,11 +409,17 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     }
     if (s == BSC_OK && (s = write_manifest(st, "running", NULL)) == BSC_OK)
         out_ready = 1;
-    if (s == BSC_OK && st->p->n_layers) {
+    if (s == BSC_OK && bsc_scaleout_size(st) > 1)
+        s = bsc_scaleout_connect(st);
+    if (s == BSC_OK && st->p->n_layers && bsc_scaleout_size(st) > 1)
+        s = bsc_scaleout_schedule(st);
+    else if (s == BSC_OK && st->p->n_layers) {
         s = train_all(st);
         if (s == BSC_OK)
             s = post_analyses(st);
     }
+    /* Every other rank waits for rank 0's word, whatever happened here. */
+    bsc_scaleout_release(st);
     if (out_ready) {
         const char *status = s == BSC_OK ? "completed"
                              : s == BSC_ERR_INTERRUPTED ? "interrupted" : "failed";
@@ -381,6 +442,7 @@ bsc_status bsc_study_run(const bsc_run_options *o)
             free(err);
         }
     }
+    bsc_scaleout_free(st);
     bsc_session_free(st);
     return s;
 }

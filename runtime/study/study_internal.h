@@ -52,6 +52,11 @@ struct bsc_session {
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
     size_t step_batch;       /* bsc_session_start_run's batch size */
+    /* Scale-out (scaleout_internal.h): NULL until bsc_scaleout_begin. local_rank
+     * picks this process's device among those its selector matches on its
+     * host (local_size processes there; 0 or 1: one). */
+    struct bsc_scaleout *so;
+    int local_rank, local_size;
 };
 typedef struct bsc_session study;
 
@@ -70,6 +75,29 @@ BSC_INTERNAL bsc_status bsc_session_open_device(study *st);
 /* The initial weights of a run: the study's seed (same_init), else one
  * keyed by the run's name. */
 BSC_INTERNAL uint64_t bsc_session_run_seed(const bsc_pipeline *p, const bsc_run_cfg *rc);
+
+/* ---- study.c's steps that the scheduler (scaleout_internal.h) shares */
+
+/* Trains run i into dir, or on --resume keeps it when dir holds its
+ * run.json; st->outcomes[i] says how it ended and, when it did, its final
+ * weights are kept on the device (st->finals). */
+BSC_INTERNAL bsc_status bsc_study_train_run(study *st, size_t i, const char *dir);
+/* Books run i's end: s is what bsc_study_train_run returned (a failure is
+ * logged, with bsc_last_error(), and the run marked failed); dir
+ * (malloc'ed) is taken over. Rewrites the manifest. Returns s. */
+BSC_INTERNAL bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s);
+/* Run i's outcome from dir/run.json into st->outcomes[i]. */
+BSC_INTERNAL bsc_status bsc_study_read_run(study *st, size_t i, const char *dir);
+/* Run i's final weights from dir/final.safetensors onto the device. */
+BSC_INTERNAL bsc_status bsc_study_load_final(study *st, size_t i, const char *dir);
+/* OUT/manifest.json as the study stands (status, error may be NULL). */
+BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
+                                                 const char *error);
+/* The observers' study_end, in pipeline order. */
+BSC_INTERNAL bsc_status bsc_study_observers_end(study *st, const bsc_study *sv);
+/* The study the analyses see: the finished runs in study order, results
+ * in st->out, the options' stop hook. */
+BSC_INTERNAL bsc_study bsc_study_analysis_view(study *st);
 
 /* The report type the pipeline's `report:` mapping (may be NULL) asks for,
  * created with its options checked: `type:` names one, else the only report

@@ -20,7 +20,8 @@ static bsc_status a_run(void *self, const bsc_study *st)
     return BSC_OK;
 }
 
-static const bsc_analysis_ops ops = {sizeof(bsc_analysis_ops), a_create, NULL, a_run};
+static const bsc_analysis_ops ops = {.struct_size = sizeof(bsc_analysis_ops), .create = a_create,
+                                     .run = a_run};
 const bsc_type tp_small_type = {sizeof(bsc_type), BSC_KIND_LAYER, "tp_small", "wrong stride",
                                 NULL, &ops};
 

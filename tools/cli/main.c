@@ -2,6 +2,7 @@
  * libbatchscope so that tests can drive it without a subprocess. */
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/scaleout.h"
 #include "batchscope/study.h"
 
 #include <signal.h>
@@ -31,7 +32,12 @@ static const char *usage_run =
     "  --set K=V      override a pipeline value before validation, e.g.\n"
     "                 --set training.epochs=2 --set training.batch_sizes=[32,256]\n"
     "  --resume OUT   continue an interrupted study in OUT: finished runs are kept\n"
-    "  --quiet        no progress output\n";
+    "  --quiet        no progress output\n"
+    "  --mpi-timeout S  under mpirun: seconds a rank may stay silent before the\n"
+    "                 study ends naming it (default 300)\n"
+    "\n"
+    "mpirun -n N batchscope run ... runs one study over N ranks (--device may\n"
+    "list one selector per rank of a host: --device 0,1).\n";
 
 static const char *usage_check =
     "usage: batchscope check PIPELINE.yaml [--set key.path=value]...\n"
@@ -136,7 +142,8 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--set") || (allow_run_opts && (!strcmp(a, "--device") ||
-                    !strcmp(a, "--out") || !strcmp(a, "--resume")));
+                    !strcmp(a, "--out") || !strcmp(a, "--resume") ||
+                    !strcmp(a, "--mpi-timeout")));
         if (takes && !val)
             return usage_error(usage, "option %s needs a value", a);
         if (!strcmp(a, "--set"))
@@ -151,6 +158,12 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
             o->resume_dir = argv[++i];
         else if (allow_run_opts && !strcmp(a, "--quiet"))
             o->quiet = 1;
+        else if (allow_run_opts && !strcmp(a, "--mpi-timeout")) {
+            char *end;
+            o->mpi_timeout = strtod(argv[++i], &end);
+            if (*end || !(o->mpi_timeout > 0))
+                return usage_error(usage, "--mpi-timeout takes seconds > 0, not '%s'", argv[i]);
+        }
         else if (a[0] == '-' && a[1])
             return usage_error(usage, "unknown option '%s'", a);
         else if (!o->pipeline_path)
@@ -197,10 +210,17 @@ static int cmd_run(int argc, char **argv)
         /* From the start: a Ctrl-C while data loads or kernels build must
          * still end in an "interrupted" manifest. */
         sigaction(SIGINT, &sa, &old);
+        /* SIGTERM too: it is how mpirun ends the ranks when one dies, and
+         * rank 0 then still writes a manifest that says what was running. */
+        struct sigaction old_term;
+        sigaction(SIGTERM, &sa, &old_term);
         o.stop_requested = stop_requested;
         bsc_status s = bsc_study_run(&o);
         sigaction(SIGINT, &old, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         rc = s == BSC_OK ? 0 : fail(s);
+        /* MPI_Finalize (or, after a lost rank, MPI_Abort); nothing without MPI. */
+        rc = bsc_scaleout_end(rc);
     }
     free(overrides);
     return rc;

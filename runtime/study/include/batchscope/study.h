@@ -33,6 +33,10 @@ typedef struct bsc_run_options {
      * program does (the command turns Ctrl-C into this). NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    /* Under `mpirun -n N`: seconds a rank may stay silent (dead, hung or
+     * unreachable) before the study ends naming it; 0: 300. Every wait
+     * for another rank is bounded by it. */
+    double mpi_timeout;
 } bsc_run_options;
 
 BSC_API bsc_status bsc_study_run(const bsc_run_options *o);

@@ -1,0 +1,561 @@
+/* Rank 0 of a study over several ranks (scaleout_internal.h): it hands the units
+ * out as ranks ask for them (devices differ in speed), runs units itself
+ * when no other rank waits, and alone writes the results: each unit's
+ * files or bytes arrive in a RESULT and are written atomically, its
+ * completion record last. Phases:
+ *   1  the training runs (a run that --resume finds complete is kept);
+ *   2  the observers' study_end, then every analysis: its parts (unit ops)
+ *      or the analysis whole, each once all runs have ended; an analysis
+ *      with parts is merged and finished here once all its parts are in.
+ * While rank 0 runs a unit itself, the unit's stop hook (between training
+ * steps and evaluations) serves the other ranks: their results are written
+ * and new units handed out, but nothing touches the device or a plugin
+ * there -- merges and finishes wait for the top of the loop.
+ *
+ * Rank 0 never waits forever: every rank's heartbeats are watched, and a
+ * rank silent past the timeout ends the study with a message naming it
+ * and its unit; what is complete stays complete for --resume. */
+#include "scaleout_internal.h"
+
+#include "batchscope/fsutil.h"
+#include "batchscope/results.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum { U_TODO, U_RUNNING, U_DONE, U_FAILED } ustate;
+
+typedef struct sunit {
+    bsc_unit u;
+    ustate state;
+    int rank;
+} sunit;
+
+typedef struct sched {
+    study *st;
+    sunit *units;
+    size_t n, cap;
+    size_t *n_parts;       /* per analysis: its parts, or (size_t)-1: run whole */
+    int *finished;         /* per analysis: its files are written */
+    int *final_loaded;     /* per run: its final weights are on rank 0's device */
+    char *sig;             /* the finished runs the analyses see (units.c) */
+    bsc_study sv;          /* what the analyses see on rank 0 */
+    int runs_failed;
+    int analyses_planned;  /* phase 2: n_parts and sig are set */
+    bsc_status fatal;      /* not BSC_OK: the study ends (message in fatal_msg) */
+    char *fatal_msg;
+} sched;
+
+static void set_fatal(sched *sc, bsc_status s)
+{
+    if (sc->fatal != BSC_OK)
+        return;
+    sc->fatal = s;
+    sc->fatal_msg = strdup(bsc_last_error());
+}
+
+static bsc_status add_unit(sched *sc, unit_kind kind, size_t index, size_t part)
+{
+    if (sc->n == sc->cap) {
+        size_t cap = sc->cap ? 2 * sc->cap : 32;
+        sunit *u = realloc(sc->units, cap * sizeof *u);
+        if (!u)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        sc->units = u;
+        sc->cap = cap;
+    }
+    sc->units[sc->n++] = (sunit){{kind, index, part}, U_TODO, -1};
+    return BSC_OK;
+}
+
+static size_t parts_of(const sched *sc, const bsc_unit *u)
+{
+    return u->kind == UNIT_PART ? sc->n_parts[u->index] : 0;
+}
+
+static void unit_label(const sched *sc, const sunit *su, char *buf, size_t len)
+{
+    bsc_unit_name(sc->st, &su->u, parts_of(sc, &su->u), buf, len);
+}
+
+static void in_flight(sched *sc, int run, int on)
+{
+    if (sc->st->so->in_flight)
+        sc->st->so->in_flight[run] = (unsigned char)on;
+}
+
+/* "run bs32 on rank 1 (host), ..." of the units that are running. */
+static char *running_text(const sched *sc)
+{
+    bsc_wbuf b = {0};
+    int any = 0;
+    for (size_t i = 0; i < sc->n; i++) {
+        const sunit *su = &sc->units[i];
+        char name[160], line[480];
+        if (su->state != U_RUNNING)
+            continue;
+        unit_label(sc, su, name, sizeof name);
+        snprintf(line, sizeof line, "%s%s on rank %d (%s)", any ? ", " : "", name, su->rank,
+                 sc->st->so->ranks[su->rank].host);
+        bsc_put_raw(&b, line, strlen(line));
+        any = 1;
+    }
+    if (!any)
+        bsc_put_raw(&b, "no unit", 7);
+    bsc_put_raw(&b, "", 1);
+    return b.oom ? NULL : (char *)b.data;
+}
+
+/* ---------------------------------------------------------- handing out */
+
+/* The finished runs for a rank's first analysis unit: indices, statuses,
+ * and (OUT not shared there) their checkpoints and run.json. */
+static bsc_status put_view(sched *sc, bsc_wbuf *b, int shared)
+{
+    study *st = sc->st;
+    size_t n_runs = st->p->training.n_runs, n = 0, k = 0;
+    for (size_t i = 0; i < n_runs; i++)
+        n += st->results[i].dir != NULL;
+    bsc_put_u64(b, n);
+    for (size_t i = 0; i < n_runs; i++)
+        if (st->results[i].dir) {
+            bsc_put_u64(b, i);
+            bsc_put_str(b, st->results[i].status);
+        }
+    if (shared)
+        return BSC_OK;
+    char **rel = calloc(3 * n + 1, sizeof *rel);
+    bsc_status s = rel ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    static const char *const files[] = {BSC_FILE_INIT_CHECKPOINT, BSC_FILE_FINAL_CHECKPOINT,
+                                        BSC_FILE_RUN_RECORD};
+    for (size_t i = 0; s == BSC_OK && i < n_runs; i++)
+        for (int f = 0; st->results[i].dir && f < 3; f++)
+            if (!(rel[k++] = bsc_strdup_printf(BSC_RUNS_DIR "/%s/%s", st->results[i].name,
+                                               files[f])))
+                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = bsc_put_files(b, st->out, (const char *const *)rel, k);
+    for (size_t i = 0; rel && i < k; i++)
+        free(rel[i]);
+    free(rel);
+    return s;
+}
+
+static void give(sched *sc, int r, size_t id)
+{
+    so_rank *rk = &sc->st->so->ranks[r];
+    sunit *su = &sc->units[id];
+    bsc_wbuf b = {0};
+    int view = su->u.kind != UNIT_TRAIN && !rk->has_view;
+    bsc_put_u64(&b, id);
+    bsc_put_u64(&b, (uint64_t)su->u.kind);
+    bsc_put_u64(&b, su->u.index);
+    bsc_put_u64(&b, su->u.part);
+    bsc_put_u64(&b, parts_of(sc, &su->u));
+    bsc_put_u64(&b, (uint64_t)view);
+    bsc_status s = view ? put_view(sc, &b, rk->shared) : BSC_OK;
+    if (s == BSC_OK)
+        s = bsc_so_send(sc->st, r, BSC_TAG_UNIT, &b);
+    bsc_wbuf_free(&b);
+    if (s != BSC_OK) {
+        set_fatal(sc, bsc_fail_context(s, "handing a unit to rank %d (%s)", r, rk->host));
+        return;
+    }
+    rk->has_view |= view;
+    rk->unit = (long)id;
+    rk->unit_t0 = bsc_now();
+    su->state = U_RUNNING;
+    su->rank = r;
+    if (su->u.kind == UNIT_TRAIN)
+        in_flight(sc, (int)su->u.index, 1);
+    if (!sc->st->opt->quiet && su->u.kind != UNIT_PART) {
+        char name[160];
+        unit_label(sc, su, name, sizeof name);
+        fprintf(sc->st->log, "batchscope: %s on rank %d (%s)\n", name, r, rk->host);
+    }
+}
+
+static long next_todo(const sched *sc)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        if (sc->units[i].state == U_TODO)
+            return (long)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------- results */
+
+static char *run_dir(const study *st, size_t i)
+{
+    return bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, st->p->training.runs[i].name);
+}
+
+/* Writes what a RESULT carries for unit su (which ran fine on rank r). */
+static bsc_status commit(sched *sc, sunit *su, bsc_rbuf *rb)
+{
+    study *st = sc->st;
+    size_t k = su->u.index;
+    bsc_status s = BSC_OK;
+    if (su->u.kind == UNIT_TRAIN) {
+        char *dir = run_dir(st, k);
+        if (!dir)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        /* run.json last: the run is complete only once all is in place. */
+        if ((s = bsc_get_tree(rb, dir, BSC_FILE_RUN_RECORD, NULL)) == BSC_OK &&
+            (s = bsc_study_read_run(st, k, dir)) == BSC_OK) {
+            sc->final_loaded[k] = 0;
+            in_flight(sc, (int)k, 0);
+            return bsc_study_note_run(st, k, dir, BSC_OK);
+        }
+        free(dir);
+        return s;
+    }
+    if (su->u.kind == UNIT_ANALYSIS) {
+        if ((s = bsc_get_tree(rb, st->out, NULL, NULL)) == BSC_OK)
+            s = bsc_units_record_write(st, k, (size_t)-1, 0, sc->sig, NULL, 0);
+        return s;
+    }
+    size_t len = 0;
+    const void *data = bsc_get_bytes(rb, &len);
+    if ((s = bsc_rbuf_status(rb, "a unit's result")) == BSC_OK)
+        s = bsc_units_record_write(st, k, su->u.part, sc->n_parts[k], sc->sig, data, len);
+    return s;
+}
+
+static void take_result(sched *sc, const bsc_tp_msg *m)
+{
+    study *st = sc->st;
+    so_rank *rk = &st->so->ranks[m->src];
+    bsc_rbuf rb = {m->data, m->len, 0, 0};
+    uint64_t id = bsc_get_u64(&rb);
+    bsc_status ws = (bsc_status)bsc_get_u64(&rb);
+    const char *err = bsc_get_str(&rb);
+    double seconds = bsc_get_f64(&rb);
+    if (rb.bad || id >= sc->n || sc->units[id].rank != m->src ||
+        sc->units[id].state != U_RUNNING) {
+        set_fatal(sc, bsc_fail(BSC_ERR_DATA, "rank %d (%s) sent a result for no unit it was "
+                               "given", m->src, rk->host));
+        return;
+    }
+    sunit *su = &sc->units[id];
+    char name[160];
+    unit_label(sc, su, name, sizeof name);
+    rk->unit = -1;
+    rk->units++;
+    rk->busy += seconds;
+    if (ws >= BSC_STATUS_COUNT || ws == BSC_OK) {
+        bsc_status s = ws == BSC_OK ? commit(sc, su, &rb)
+                                    : bsc_fail(BSC_ERR_DATA, "an unknown status %d", (int)ws);
+        if (s != BSC_OK) {
+            set_fatal(sc, bsc_fail_context(s, "writing the result of %s from rank %d", name,
+                                           m->src));
+            return;
+        }
+        su->state = U_DONE;
+        if (!st->opt->quiet && su->u.kind == UNIT_TRAIN) {
+            const bsc_run_outcome *o = &st->outcomes[su->u.index];
+            fprintf(st->log, "batchscope: %s done on rank %d in %.1f s: %s, train %.4f/%.2f%%"
+                    "  test %.4f/%.2f%%\n", name, m->src, seconds, o->status, o->train_loss,
+                    100 * o->train_acc, o->test_loss, 100 * o->test_acc);
+        } else if (!st->opt->quiet && su->u.kind == UNIT_ANALYSIS) {
+            fprintf(st->log, "batchscope: %s done on rank %d in %.1f s\n", name, m->src,
+                    seconds);
+        }
+        return;
+    }
+    su->state = U_FAILED;
+    bsc_fail(ws, "on rank %d (%s): %s", m->src, rk->host, err);
+    if (su->u.kind == UNIT_TRAIN) {
+        /* As with one process: a failed run is noted, the others go on. */
+        in_flight(sc, (int)su->u.index, 0);
+        bsc_study_note_run(st, su->u.index, NULL, ws);
+        sc->runs_failed = 1;
+        return;
+    }
+    set_fatal(sc, bsc_fail_context(ws, "%s", name));
+}
+
+/* Reads every message that has arrived, writes results, hands out units,
+ * watches the ranks' heartbeats and the stop hook. Never touches the
+ * device: it runs inside rank 0's own units too. */
+static void serve(sched *sc)
+{
+    study *st = sc->st;
+    struct bsc_scaleout *so = st->so;
+    bsc_tp_msg m;
+    bsc_tp_progress();
+    while (bsc_tp_recv(-1, 0, &m) == BSC_OK) {
+        so->ranks[m.src].last_seen = bsc_now();
+        if (m.tag == BSC_TAG_RESULT && sc->fatal == BSC_OK)
+            take_result(sc, &m);
+        free(m.data);
+    }
+    if (sc->fatal != BSC_OK)
+        return;
+    double now = bsc_now();
+    for (int r = 1; r < so->tp.size; r++) {
+        so_rank *rk = &so->ranks[r];
+        if (now - rk->last_seen > so->timeout) {
+            char name[160] = "no unit";
+            if (rk->unit >= 0)
+                unit_label(sc, &sc->units[rk->unit], name, sizeof name);
+            bsc_scaleout_lost_peer();
+            set_fatal(sc, bsc_fail(BSC_ERR_IO, "rank %d (%s) sent nothing for %.0f s (dead, "
+                                   "hung or unreachable) while running %s; the units that "
+                                   "completed are kept: `batchscope run --resume %s` (with "
+                                   "any number of ranks) finishes the study", r, rk->host,
+                                   now - rk->last_seen, name, st->out));
+            return;
+        }
+        long id;
+        if (rk->ready && rk->unit < 0 && (id = next_todo(sc)) >= 0)
+            give(sc, r, (size_t)id);
+    }
+    const bsc_run_options *o = st->opt;
+    if (sc->fatal == BSC_OK && o->stop_requested && o->stop_requested(o->stop_user)) {
+        char *running = running_text(sc);
+        set_fatal(sc, bsc_fail(BSC_ERR_INTERRUPTED, "interrupted while %s ran (under mpirun "
+                               "a signal is also how the launcher ends the ranks when one "
+                               "dies: its message names the rank); the units that "
+                               "completed are kept: `batchscope run --resume %s` finishes "
+                               "the study", running ? running : "units", st->out));
+        free(running);
+    }
+}
+
+/* The stop hook of rank 0's own units: serve the others, stop on a fault. */
+static int sched_stop(void *user)
+{
+    sched *sc = user;
+    serve(sc);
+    return sc->fatal != BSC_OK;
+}
+
+/* ------------------------------------------------------- rank 0's units */
+
+static void run_local(sched *sc, size_t id)
+{
+    study *st = sc->st;
+    sunit *su = &sc->units[id];
+    so_rank *rk = &st->so->ranks[0];
+    size_t k = su->u.index;
+    char name[160];
+    bsc_status s = BSC_OK;
+    double t0 = bsc_now();
+    unit_label(sc, su, name, sizeof name);
+    su->state = U_RUNNING;
+    su->rank = 0;
+    rk->unit = (long)id;
+    if (!st->opt->quiet && su->u.kind != UNIT_PART)
+        fprintf(st->log, "batchscope: %s on rank 0 (%s)\n", name, rk->host);
+    if (su->u.kind == UNIT_TRAIN) {
+        char *dir = run_dir(st, k);
+        in_flight(sc, (int)k, 1);
+        s = dir ? bsc_study_train_run(st, k, dir) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        in_flight(sc, (int)k, 0);
+        if (s == BSC_ERR_INTERRUPTED || sc->fatal != BSC_OK) {
+            free(dir);   /* the study ends: the run is not noted */
+        } else {
+            sc->final_loaded[k] = s == BSC_OK;
+            if (bsc_study_note_run(st, k, dir, s) != BSC_OK)
+                sc->runs_failed = 1;
+        }
+    } else if (su->u.kind == UNIT_ANALYSIS) {
+        if ((s = st->ana_ops[k]->run(st->ana[k].self, &sc->sv)) == BSC_OK)
+            s = bsc_units_record_write(st, k, (size_t)-1, 0, sc->sig, NULL, 0);
+    } else {
+        void *data = NULL;
+        size_t len = 0;
+        const bsc_analysis_ops *a = bsc_units_ops(st, k);
+        if ((s = a->run_unit(st->ana[k].self, &sc->sv, su->u.part, &data, &len)) == BSC_OK)
+            s = bsc_units_record_write(st, k, su->u.part, sc->n_parts[k], sc->sig, data, len);
+        free(data);
+    }
+    rk->unit = -1;
+    rk->units++;
+    rk->busy += bsc_now() - t0;
+    su->state = s == BSC_OK ? U_DONE : U_FAILED;
+    if (s != BSC_OK && su->u.kind != UNIT_TRAIN)
+        set_fatal(sc, bsc_fail_context(s, "%s", name));
+}
+
+static int all_ended(const sched *sc)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        if (sc->units[i].state == U_TODO || sc->units[i].state == U_RUNNING)
+            return 0;
+    return 1;
+}
+
+/* Merges and finishes every analysis whose parts are all in (top of the
+ * loop: plugin code and the device are safe here). */
+static void finish_ready(sched *sc)
+{
+    study *st = sc->st;
+    for (size_t k = 0; sc->analyses_planned && k < st->n_ana && sc->fatal == BSC_OK; k++) {
+        if (sc->finished[k] || sc->n_parts[k] == (size_t)-1)
+            continue;
+        int ready = 1;
+        for (size_t i = 0; i < sc->n && ready; i++)
+            if (sc->units[i].u.kind == UNIT_PART && sc->units[i].u.index == k)
+                ready = sc->units[i].state == U_DONE;
+        if (!ready)
+            continue;
+        bsc_status s = bsc_units_merge_finish(st, k, &sc->sv, sc->n_parts[k], sc->sig);
+        if (s != BSC_OK) {
+            set_fatal(sc, bsc_fail_context(s, "analysis %zu (%s)", k + 1,
+                                           st->ana[k].type->name));
+            return;
+        }
+        sc->finished[k] = 1;
+        if (!st->opt->quiet)
+            fprintf(st->log, "batchscope: analysis %zu (%s): %zu units merged\n", k + 1,
+                    st->ana[k].type->name, sc->n_parts[k]);
+    }
+}
+
+/* Runs the units listed so far to their end (or the study's). */
+static void drive(sched *sc)
+{
+    struct timespec nap = {0, 2000000};
+    while (sc->fatal == BSC_OK) {
+        serve(sc);
+        finish_ready(sc);
+        if (sc->fatal != BSC_OK || all_ended(sc))
+            break;
+        long id = next_todo(sc);
+        if (id >= 0)
+            run_local(sc, (size_t)id);
+        else
+            nanosleep(&nap, NULL);
+    }
+    finish_ready(sc);
+}
+
+/* ------------------------------------------------------------- phases */
+
+static bsc_status plan_training(sched *sc)
+{
+    study *st = sc->st;
+    size_t n_runs = st->p->training.n_runs;
+    bsc_status s = BSC_OK;
+    st->n_outcomes = n_runs;
+    for (size_t i = 0; s == BSC_OK && i < n_runs; i++) {
+        char *dir = run_dir(st, i);
+        char *done = dir ? bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir) : NULL;
+        if (!done) {
+            free(dir);
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        }
+        if (st->opt->resume_dir && bsc_path_exists(done)) {
+            /* Kept here: bsc_study_train_run reads it back. */
+            bsc_status rs = bsc_study_train_run(st, i, dir);
+            sc->final_loaded[i] = rs == BSC_OK;
+            if (rs == BSC_ERR_INTERRUPTED)
+                s = rs;
+            else if (bsc_study_note_run(st, i, dir, rs) != BSC_OK)
+                sc->runs_failed = 1;
+            dir = NULL;
+        } else {
+            s = add_unit(sc, UNIT_TRAIN, i, 0);
+        }
+        free(dir);
+        free(done);
+    }
+    return s;
+}
+
+static bsc_status plan_analyses(sched *sc)
+{
+    study *st = sc->st;
+    int resume = st->opt->resume_dir != NULL;
+    bsc_status s = BSC_OK;
+    for (size_t k = 0; s == BSC_OK && k < st->n_ana; k++) {
+        const bsc_analysis_ops *a = bsc_units_ops(st, k);
+        int have = 0;
+        if (!a) {
+            sc->n_parts[k] = (size_t)-1;
+            if (resume && (s = bsc_units_record_read(st, k, (size_t)-1, 0, sc->sig, &have,
+                                                     NULL, NULL)) == BSC_OK && have)
+                sc->finished[k] = 1;
+            else if (s == BSC_OK)
+                s = add_unit(sc, UNIT_ANALYSIS, k, 0);
+            continue;
+        }
+        size_t n = 0;
+        if ((s = a->plan(st->ana[k].self, &sc->sv, &n)) != BSC_OK) {
+            bsc_fail_context(s, "analysis %zu (%s)", k + 1, st->ana[k].type->name);
+            break;
+        }
+        sc->n_parts[k] = n;
+        for (size_t u = 0; s == BSC_OK && u < n; u++) {
+            if (resume && (s = bsc_units_record_read(st, k, u, n, sc->sig, &have, NULL,
+                                                     NULL)) == BSC_OK && have) {
+                /* A kept part counts as done: it is merged with the others. */
+                if ((s = add_unit(sc, UNIT_PART, k, u)) == BSC_OK)
+                    sc->units[sc->n - 1].state = U_DONE;
+                continue;
+            }
+            if (s == BSC_OK)
+                s = add_unit(sc, UNIT_PART, k, u);
+        }
+    }
+    return s;
+}
+
+bsc_status bsc_scaleout_schedule(study *st)
+{
+    size_t n_runs = st->p->training.n_runs, n_ana = st->n_ana;
+    sched sc = {.st = st};
+    bsc_status s = BSC_OK;
+    sc.final_loaded = calloc(n_runs ? n_runs : 1, sizeof *sc.final_loaded);
+    sc.n_parts = calloc(n_ana ? n_ana : 1, sizeof *sc.n_parts);
+    sc.finished = calloc(n_ana ? n_ana : 1, sizeof *sc.finished);
+    st->so->in_flight = calloc(n_runs ? n_runs : 1, 1);
+    if (!sc.final_loaded || !sc.n_parts || !sc.finished || !st->so->in_flight)
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* Rank 0's own training polls the others between steps. */
+    st->tr.stop_requested = sched_stop;
+    st->tr.stop_user = &sc;
+    if (s == BSC_OK)
+        s = plan_training(&sc);
+    if (s == BSC_OK) {
+        drive(&sc);
+        s = sc.fatal;
+    }
+    if (s == BSC_OK && sc.runs_failed)
+        s = bsc_fail(BSC_ERR_IO, "one or more runs failed (see manifest.json)");
+    /* Runs trained elsewhere: their final weights onto this device. */
+    for (size_t i = 0; s == BSC_OK && i < n_runs; i++)
+        if (st->results[i].dir && !sc.final_loaded[i])
+            s = bsc_study_load_final(st, i, st->results[i].dir);
+    if (s == BSC_OK) {
+        sc.sv = bsc_study_analysis_view(st);
+        sc.sv.stop_requested = sched_stop;
+        sc.sv.stop_user = &sc;
+        s = bsc_study_observers_end(st, &sc.sv);
+    }
+    if (s == BSC_OK && !(sc.sig = bsc_units_runs_signature(st, &sc.sv)))
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK) {
+        sc.n = 0;
+        s = plan_analyses(&sc);
+        sc.analyses_planned = 1;
+    }
+    if (s == BSC_OK) {
+        drive(&sc);
+        s = sc.fatal;
+    }
+    if (s != BSC_OK && sc.fatal_msg)
+        bsc_fail(s, "%s", sc.fatal_msg);
+    st->tr.stop_requested = st->opt->stop_requested;
+    st->tr.stop_user = st->opt->stop_user;
+    free(sc.fatal_msg);
+    free(sc.units);
+    free(sc.n_parts);
+    free(sc.finished);
+    free(sc.final_loaded);
+    free(sc.sig);
+    return s;
+}
