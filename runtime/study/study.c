@@ -418,8 +418,6 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         if (s == BSC_OK)
             s = post_analyses(st);
     }
-    /* Every other rank waits for rank 0's word, whatever happened here. */
-    bsc_scaleout_release(st);
     if (out_ready) {
         const char *status = s == BSC_OK ? "completed"
                              : s == BSC_ERR_INTERRUPTED ? "interrupted" : "failed";
@@ -433,6 +431,9 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         if (s == BSC_OK && !o->quiet)
             fprintf(st->log, "batchscope: results in %s\n", st->out);
     }
+    /* Every other rank waits for rank 0's word, whatever happened here
+     * (after the manifest: a launcher tearing the job down gives little time). */
+    bsc_scaleout_release(st);
     if (s == BSC_OK && out_ready && st->p->n_layers) {
         s = run_report(st);
         if (s != BSC_OK) {

@@ -9,6 +9,8 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/results.h"
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ typedef struct worker {
     int lost;             /* rank 0 fell silent */
     int have_view;        /* the finished runs are loaded */
     size_t *planned;      /* per analysis: n_units + 1 once planned here, else 0 */
+    size_t started;       /* units started */
 } worker;
 
 /* Reads what rank 0 sent while a unit runs: heartbeats and STOP. */
@@ -223,6 +226,17 @@ static bsc_status run_unit(worker *w, const bsc_unit *u, size_t n_parts, bsc_wbu
     return s;
 }
 
+/* For the tests of faults: BATCHSCOPE_TEST_DIE=R:N kills rank R (SIGKILL,
+ * as the OOM killer would) when it starts its unit number N (from 0). */
+static void test_die(const worker *w, size_t started)
+{
+    const char *v = getenv("BATCHSCOPE_TEST_DIE");
+    int r;
+    size_t n;
+    if (v && sscanf(v, "%d:%zu", &r, &n) == 2 && r == w->st->so->tp.rank && n == started)
+        raise(SIGKILL);
+}
+
 /* One UNIT message: runs it, sends its RESULT. */
 static bsc_status serve_unit(worker *w, const bsc_tp_msg *m)
 {
@@ -241,6 +255,7 @@ static bsc_status serve_unit(worker *w, const bsc_tp_msg *m)
         s = take_view(w, &r);
     if (s == BSC_OK && u.kind != UNIT_TRAIN && !w->have_view)
         s = bsc_fail(BSC_ERR_INTERNAL, "an analysis unit came before the finished runs");
+    test_die(w, w->started++);
     double t0 = bsc_now();
     bsc_wbuf body = {0}, b = {0};
     if (s == BSC_OK)
@@ -265,7 +280,7 @@ static bsc_status serve_unit(worker *w, const bsc_tp_msg *m)
 
 bsc_status bsc_scaleout_work(study *st)
 {
-    worker w = {st, bsc_now(), 0, 0, 0, NULL};
+    worker w = {st, bsc_now(), 0, 0, 0, NULL, 0};
     bsc_status setup = bsc_session_prepare(st);
     if (setup == BSC_OK)
         setup = bsc_session_open_device(st);

@@ -1,0 +1,370 @@
+/* Scale-out over MPI (DESIGN.md, Scale-out), on this machine's loopback:
+ * a small study -- three batch sizes, every observer, every analysis on
+ * small grids -- run with 1, 2 and 3 ranks gives the files of the
+ * one-process run (CSV values other than timings, every safetensors and
+ * unit record byte for byte), with checkpoints read from a shared OUT or
+ * sent over MPI; a rank killed mid-study ends it with a message naming the
+ * rank and its unit, and --resume with another number of ranks (one
+ * included) finishes it with the same files; the manifest records every
+ * rank's host and device. Skipped where the build has no MPI. */
+/* nftw() */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batchscope/records.h"
+#include "testutil.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+static const char *study_yaml =
+    "version: 1\n"
+    "name: mpi\n"
+    "seed: 7\n"
+    "dataset: {name: fashion-mnist, subset: 512, test_subset: 256}\n"
+    "model:\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 16}\n"
+    "  - {type: relu}\n"
+    "  - {type: dense, units: 10}\n"
+    "training:\n"
+    "  epochs: 1\n"
+    "  batch_sizes: [16, 32, 64]\n"
+    "  optimizer: {type: sgd, lr: 0.05, momentum: 0.5}\n"
+    "  eval_batch_size: 256\n"
+    "observers:\n"
+    "  - {type: distance}\n"
+    "  - {type: update_norms}\n"
+    "  - {type: gradient_diversity, every_steps: 4}\n"
+    "  - {type: noise_scale, every_steps: 4}\n"
+    "  - {type: summary}\n"
+    "analyses:\n"
+    "  - {type: interpolate, points: 5, subset: 256, test_subset: 128}\n"
+    "  - {type: sharpness, eps: 1e-3, p: 10, max_iter: 2, subset: 256}\n"
+    "  - {type: surface, x: [-1, 1, 5], y: [-1, 1, 4], subset: 256}\n"
+    "  - {type: surface, dims: 1, x: [-1, 1, 7], subset: 256}\n"
+    "  - {type: surface, plane: [16, 64, init], x: [-0.5, 1.5, 4], y: [-0.5, 1.5, 3], "
+    "subset: 128}\n"
+    "  - {type: hessian, top_k: 1, max_iter: 5, trace_samples: 2, subset: 256}\n"
+    "report: {enabled: false}\n";
+
+typedef struct fixture {
+    char *dir, *yaml, *ref;
+} fixture;
+
+static int no_mpi(void)
+{
+#ifndef BSC_MPIEXEC
+    fprintf(stderr, "skipping: built without MPI\n");
+    return 1;
+#else
+    if (access(FMNIST, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s missing (tools/setup.sh installs it)\n", FMNIST);
+        return 1;
+    }
+    return 0;
+#endif
+}
+
+/* `mpirun [mpi_opts] -n n batchscope run ARGS` with environment env (n 0:
+ * the command alone), output in *out. */
+static int run(int n, const char *mpi_opts, const char *env, const char *args, char **out)
+{
+    char cmd[12288];
+#ifdef BSC_MPIEXEC
+    const char *mpiexec = BSC_MPIEXEC;
+#else
+    const char *mpiexec = "false";
+#endif
+    /* Root (CI containers) needs Open MPI's consent; ranks are not bound to
+     * cores (three ranks share two), and PoCL gets one thread per rank. */
+    if (n > 0)
+        snprintf(cmd, sizeof cmd,
+                 "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                 "POCL_MAX_PTHREAD_COUNT=1 %s '%s' --oversubscribe --bind-to none %s -n %d "
+                 "'%s' run %s",
+                 env ? env : "", mpiexec, mpi_opts ? mpi_opts : "", n, BSC_CLI, args);
+    else
+        snprintf(cmd, sizeof cmd, "%s '%s' run %s", env ? env : "", BSC_CLI, args);
+    char *o = NULL;
+    int rc = tu_run(cmd, &o);
+    if (rc != 0 || getenv("BSC_TEST_VERBOSE"))
+        fprintf(stderr, "$ %s\n%s\n", cmd, o ? o : "");
+    if (out)
+        *out = o;
+    else
+        free(o);
+    return rc;
+}
+
+/* ---- comparing two results directories */
+
+static const char *cmp_root;
+static const char *cmp_other;
+static int cmp_files, cmp_bad;
+
+/* A CSV's rows with the "seconds" column (a timing) blanked. */
+static char *csv_without_timing(const char *path)
+{
+    char *text = tu_read(path, NULL);
+    if (!text)
+        return NULL;
+    char *nl = strchr(text, '\n');
+    int col = -1, i = 0;
+    for (char *c = text; nl && c < nl; i++) {
+        size_t l = strcspn(c, ",\n");
+        if (l == 7 && !strncmp(c, "seconds", 7))
+            col = i;
+        c += l + (c[l] == ',');
+        if (c[-1] != ',')
+            break;
+    }
+    if (col < 0)
+        return text;
+    size_t n = strlen(text);
+    char *out = malloc(n + 1), *o = out;
+    int field = 0;
+    for (char *c = text; *c; c++) {
+        if (*c == '\n')
+            field = 0, *o++ = '\n';
+        else if (*c == ',')
+            field++, *o++ = ',';
+        else if (field != col || c < nl)
+            *o++ = *c;
+    }
+    *o = '\0';
+    free(text);
+    return out;
+}
+
+static int same_run_json(const char *a, const char *b)
+{
+    bsc_run_record *ra = NULL, *rb = NULL;
+    int same = bsc_run_record_read(a, &ra) == BSC_OK && bsc_run_record_read(b, &rb) == BSC_OK &&
+               !strcmp(ra->status, rb->status) && ra->batch_size == rb->batch_size &&
+               ra->epochs_done == rb->epochs_done && ra->train_acc == rb->train_acc &&
+               ra->test_acc == rb->test_acc &&
+               (ra->train_loss == rb->train_loss ||
+                (isnan(ra->train_loss) && isnan(rb->train_loss)));
+    bsc_run_record_free(ra);
+    bsc_run_record_free(rb);
+    return same;
+}
+
+static int visit(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)ftw;
+    const char *rel = path + strlen(cmp_root) + 1;
+    if (type != FTW_F || !strncmp(rel, "figures/", 8) || !strcmp(rel, "manifest.json") ||
+        !strcmp(rel, "report.html"))
+        return 0;
+    char other[4096];
+    snprintf(other, sizeof other, "%s/%s", cmp_other, rel);
+    int same;
+    size_t l = strlen(rel);
+    if (access(other, R_OK) != 0) {
+        same = 0;
+    } else if (l > 4 && !strcmp(rel + l - 4, ".csv")) {
+        char *x = csv_without_timing(path), *y = csv_without_timing(other);
+        same = x && y && !strcmp(x, y);
+        free(x);
+        free(y);
+    } else if (l >= 8 && !strcmp(rel + l - 8, "run.json")) {
+        same = same_run_json(path, other);
+    } else {
+        same = tu_same_file(path, other);
+    }
+    cmp_files++;
+    if (!same) {
+        fprintf(stderr, "%s: differs from (or is missing in) %s\n", rel, cmp_other);
+        cmp_bad++;
+    }
+    return 0;
+}
+
+/* Every result file of a is in b with the same values, and the other way. */
+static void assert_same_results(const char *a, const char *b)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        cmp_root = pass ? b : a;
+        cmp_other = pass ? a : b;
+        cmp_files = cmp_bad = 0;
+        assert_int_equal(nftw(cmp_root, visit, 16, FTW_PHYS), 0);
+        assert_true(cmp_files > 40);
+        assert_int_equal(cmp_bad, 0);
+    }
+}
+
+static char *manifest_field(const char *out, const char *key)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", out);
+    bsc_manifest *m = NULL;
+    char *v = NULL;
+    if (bsc_manifest_read(path, &m) == BSC_OK)
+        v = strdup(!strcmp(key, "status") ? m->status : m->error ? m->error : "");
+    bsc_manifest_free(m);
+    return v;
+}
+
+/* ---- the tests */
+
+static int setup(void **state)
+{
+    if (no_mpi())
+        return 0;
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir("mpi");
+    f->yaml = tu_write(f->dir, "study.yaml", study_yaml);
+    f->ref = strdup(tu_path(f->dir, "ref"));
+    char args[4096];
+    snprintf(args, sizeof args, "'%s' --out '%s' --quiet", f->yaml, f->ref);
+    if (run(0, NULL, NULL, args, NULL) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    tu_rm_rf(f->dir);
+    free(f->dir);
+    free(f->yaml);
+    free(f->ref);
+    free(f);
+    return 0;
+}
+
+static void test_ranks_give_the_same_files(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    /* 2 ranks have their checkpoints sent; 3 read them from the shared OUT. */
+    static const struct { int n; const char *env; } cases[] = {
+        {1, NULL}, {2, "BATCHSCOPE_SHARED_OUT=0"}, {3, NULL}};
+    for (size_t c = 0; f && c < 3; c++) {
+        char out[4096], args[8192];
+        snprintf(out, sizeof out, "%s/n%d", f->dir, cases[c].n);
+        snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60", f->yaml, out);
+        char *log = NULL;
+        assert_int_equal(run(cases[c].n, NULL, cases[c].env, args, &log), 0);
+        if (cases[c].n > 1) {
+            assert_non_null(strstr(log, "rank 1 on "));
+            assert_non_null(strstr(log, cases[c].env ? "sent over MPI" : "shares OUT"));
+        }
+        free(log);
+        assert_same_results(f->ref, out);
+
+        char path[4200];
+        snprintf(path, sizeof path, "%s/manifest.json", out);
+        bsc_manifest *m = NULL;
+        assert_int_equal(bsc_manifest_read(path, &m), BSC_OK);
+        assert_string_equal(m->status, "completed");
+        /* Every rank: its host and device; one rank writes no "ranks". */
+        assert_int_equal(m->n_ranks, cases[c].n > 1 ? (size_t)cases[c].n : 0);
+        long units = 0;
+        for (size_t r = 0; r < m->n_ranks; r++) {
+            assert_int_equal(m->ranks[r]->rank, (long)r);
+            assert_non_null(m->ranks[r]->host);
+            assert_non_null(m->ranks[r]->device);
+            assert_non_null(m->ranks[r]->device->driver_version);
+            units += m->ranks[r]->units;
+        }
+        if (m->n_ranks)   /* three runs, five whole analyses, the surface's parts */
+            assert_true(units >= 8);
+        bsc_manifest_free(m);
+    }
+}
+
+/* Rank 1 is killed (SIGKILL) as it starts unit `at`; mpirun then ends the
+ * job. The manifest names what was running; what completed stays; a
+ * resume with `resume_n` ranks (0: the command alone) gives the files of
+ * the one-process run. */
+static void kill_then_resume(fixture *f, const char *tag, int n, int at, int resume_n)
+{
+    char out[4096], args[8192], env[64];
+    snprintf(out, sizeof out, "%s/%s", f->dir, tag);
+    snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60", f->yaml, out);
+    snprintf(env, sizeof env, "BATCHSCOPE_TEST_DIE=1:%d", at);
+    assert_int_not_equal(run(n, NULL, env, args, NULL), 0);
+    char *status = manifest_field(out, "status"), *error = manifest_field(out, "error");
+    assert_non_null(status);
+    assert_true(!strcmp(status, "interrupted") || !strcmp(status, "failed"));
+    assert_non_null(strstr(error, "on rank 1"));
+    assert_non_null(strstr(error, "--resume"));
+    free(status);
+    free(error);
+
+    snprintf(args, sizeof args, "'%s' --resume '%s' --mpi-timeout 60", f->yaml, out);
+    char *log = NULL;
+    assert_int_equal(run(resume_n, NULL, NULL, args, &log), 0);
+    assert_non_null(strstr(log, "kept"));
+    free(log);
+    assert_same_results(f->ref, out);
+}
+
+static void test_killed_in_training_resumes_on_two(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    kill_then_resume(f, "kill-train", 3, 0, 2);
+}
+
+static void test_killed_in_analyses_resumes_alone(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    kill_then_resume(f, "kill-analysis", 2, 2, 0);
+}
+
+/* With --enable-recovery mpirun lets the other ranks live: rank 0 finds the
+ * dead rank by its silence, within the timeout, names it and its unit, and
+ * ends the job (MPI_Abort) instead of waiting forever. */
+static void test_silent_rank_times_out(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    char out[4096], args[8192];
+    snprintf(out, sizeof out, "%s/silent", f->dir);
+    snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 3", f->yaml, out);
+    double t0 = (double)time(NULL);
+    char *log = NULL;
+    /* (mpirun's exit status after MPI_Abort under --enable-recovery is 0.) */
+    run(2, "--enable-recovery", "BATCHSCOPE_TEST_DIE=1:1", args, &log);
+    assert_non_null(strstr(log, "sent nothing for"));
+    free(log);
+    assert_true((double)time(NULL) - t0 < 60);
+    char *error = manifest_field(out, "error");
+    assert_non_null(error);
+    assert_non_null(strstr(error, "rank 1"));
+    free(error);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ranks_give_the_same_files),
+        cmocka_unit_test(test_killed_in_training_resumes_on_two),
+        cmocka_unit_test(test_killed_in_analyses_resumes_alone),
+        cmocka_unit_test(test_silent_rank_times_out),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
