@@ -146,3 +146,19 @@ bsc_status ana_interrupted(const bsc_study *st)
 {
     return bsc_study_stop_requested(st) ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
 }
+
+bsc_status ana_run_units(const bsc_analysis_ops *ops, void *self, const bsc_study *st)
+{
+    size_t n = 0;
+    bsc_status s = ops->plan(self, st, &n);
+    for (size_t u = 0; s == BSC_OK && u < n; u++) {
+        void *data = NULL;
+        size_t len = 0;
+        if ((s = ops->run_unit(self, st, u, &data, &len)) == BSC_OK)
+            s = ops->merge(self, st, u, data, len);
+        free(data);
+    }
+    if (s == BSC_OK)
+        s = ops->finish(self, st);
+    return s;
+}
