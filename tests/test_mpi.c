@@ -6,7 +6,9 @@
  * sent over MPI; a rank killed mid-study ends it with a message naming the
  * rank and its unit, and --resume with another number of ranks (one
  * included) finishes it with the same files; the manifest records every
- * rank's host and device. Skipped where the build has no MPI. */
+ * rank's host and device. A data-parallel run on 2 ranks equals the one
+ * process's to float reassociation (1e-5 relative), observers' files
+ * included. Skipped where the build has no MPI. */
 /* nftw() */
 #define _XOPEN_SOURCE 700
 #include <setjmp.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "batchscope/records.h"
+#include "batchscope/safetensors.h"
 #include "testutil.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -358,6 +361,138 @@ static void test_silent_rank_times_out(void **state)
     free(error);
 }
 
+/* ---- data parallel: equal to one process within a relative tolerance */
+
+static const char *dp_yaml =
+    "version: 1\n"
+    "name: dp\n"
+    "seed: 11\n"
+    "dataset: {name: fashion-mnist, subset: 1000, test_subset: 256}\n"
+    "model:\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 32}\n"
+    "  - {type: relu}\n"
+    "  - {type: dense, units: 10}\n"
+    "training:\n"
+    "  epochs: 2\n"
+    "  batch_sizes: [100]\n"
+    "  runs:\n"
+    "    - {name: big, batch_size: 250, data_parallel: true}\n"
+    "  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}\n"
+    "  eval_batch_size: 500\n"
+    "observers:\n"
+    "  - {type: distance}\n"
+    "  - {type: update_norms}\n"
+    "  - {type: gradient_diversity, every_steps: 2}\n"
+    "  - {type: noise_scale, every_steps: 2}\n"
+    "report: {enabled: false}\n";
+
+static double worst_rel;
+
+static void note_rel(double a, double b)
+{
+    if (a == b || (isnan(a) && isnan(b)))
+        return;
+    double r = fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-30);
+    if (r > worst_rel)
+        worst_rel = r;
+}
+
+/* Two CSVs of the same shape: numbers within the tolerance (worst_rel),
+ * words equal; the timing column ignored. */
+static void compare_csv(const char *a, const char *b)
+{
+    char *x = csv_without_timing(a), *y = csv_without_timing(b);
+    assert_non_null(x);
+    assert_non_null(y);
+    char *sx = NULL, *sy = NULL;
+    char *tx = strtok_r(x, ",\n", &sx), *ty = strtok_r(y, ",\n", &sy);
+    size_t cells = 0;
+    for (; tx && ty; tx = strtok_r(NULL, ",\n", &sx), ty = strtok_r(NULL, ",\n", &sy)) {
+        char *ex, *ey;
+        double dx = strtod(tx, &ex), dy = strtod(ty, &ey);
+        if (*ex || *ey)
+            assert_string_equal(tx, ty);
+        else
+            note_rel(dx, dy);
+        cells++;
+    }
+    assert_null(tx);
+    assert_null(ty);
+    assert_true(cells > 10);
+    free(x);
+    free(y);
+}
+
+/* Every tensor, relative to its largest magnitude. */
+static void compare_safetensors(const char *a, const char *b)
+{
+    bsc_safetensors *fa = NULL, *fb = NULL;
+    assert_int_equal(bsc_safetensors_open(a, &fa), BSC_OK);
+    assert_int_equal(bsc_safetensors_open(b, &fb), BSC_OK);
+    assert_int_equal(bsc_safetensors_count(fa), bsc_safetensors_count(fb));
+    for (size_t i = 0; i < bsc_safetensors_count(fa); i++) {
+        const bsc_st_info *t = bsc_safetensors_at(fa, i);
+        float *va = malloc(t->numel * sizeof *va), *vb = malloc(t->numel * sizeof *vb);
+        assert_int_equal(bsc_safetensors_read(fa, t->name, va, t->numel), BSC_OK);
+        assert_int_equal(bsc_safetensors_read(fb, t->name, vb, t->numel), BSC_OK);
+        double scale = 0, diff = 0;
+        for (size_t k = 0; k < t->numel; k++) {
+            scale = fmax(scale, fabs(va[k]));
+            diff = fmax(diff, fabs((double)va[k] - vb[k]));
+        }
+        if (scale > 0 && diff / scale > worst_rel)
+            worst_rel = diff / scale;
+        free(va);
+        free(vb);
+    }
+    bsc_safetensors_close(fa);
+    bsc_safetensors_close(fb);
+}
+
+static void test_data_parallel_equals_one_process(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    char *yaml = tu_write(f->dir, "dp.yaml", dp_yaml);
+    char one[4096], two[4096], args[8400];
+    snprintf(one, sizeof one, "%s/dp1", f->dir);
+    snprintf(two, sizeof two, "%s/dp2", f->dir);
+    snprintf(args, sizeof args, "'%s' --out '%s' --quiet", yaml, one);
+    assert_int_equal(run(0, NULL, NULL, args, NULL), 0);
+    snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60", yaml, two);
+    char *log = NULL;
+    assert_int_equal(run(2, NULL, NULL, args, &log), 0);
+    assert_non_null(strstr(log, "run big data parallel over 2 ranks"));
+    free(log);
+    static const char *const csvs[] = {"metrics.csv", "update_norms.csv",
+                                       "update_norms_layers.csv", "layer_distance.csv",
+                                       "gradient_diversity.csv", "noise_scale.csv"};
+    worst_rel = 0;
+    for (size_t i = 0; i < sizeof csvs / sizeof *csvs; i++) {
+        char a[4200], b[4200];
+        snprintf(a, sizeof a, "%s/runs/big/%s", one, csvs[i]);
+        snprintf(b, sizeof b, "%s/runs/big/%s", two, csvs[i]);
+        compare_csv(a, b);
+    }
+    char a[4200], b[4200];
+    snprintf(a, sizeof a, "%s/runs/big/final.safetensors", one);
+    snprintf(b, sizeof b, "%s/runs/big/final.safetensors", two);
+    compare_safetensors(a, b);
+    fprintf(stderr, "data parallel vs one process: worst relative difference %.2g\n",
+            worst_rel);
+    assert_true(worst_rel < 1e-5);
+    /* Split differently, a batch sums in another order: not bit for bit,
+     * or the test would not show that the shares were summed. */
+    assert_true(worst_rel > 0);
+    /* The run that is not data parallel is the one process's, bit for bit. */
+    snprintf(a, sizeof a, "%s/runs/bs100/final.safetensors", one);
+    snprintf(b, sizeof b, "%s/runs/bs100/final.safetensors", two);
+    assert_true(tu_same_file(a, b));
+    free(yaml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_killed_in_training_resumes_on_two),
         cmocka_unit_test(test_killed_in_analyses_resumes_alone),
         cmocka_unit_test(test_silent_rank_times_out),
+        cmocka_unit_test(test_data_parallel_equals_one_process),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -211,7 +211,7 @@ bsc_status bsc_scaleout_connect(study *st)
     while (s == BSC_OK && waiting > 0) {
         bsc_tp_msg m;
         bsc_tp_progress();
-        bsc_status rs = bsc_tp_recv(-1, 0.05, &m);
+        bsc_status rs = bsc_tp_recv(-1, -1, 0.05, &m);
         double now = bsc_now();
         if (rs == BSC_OK) {
             so->ranks[m.src].last_seen = now;

@@ -91,9 +91,32 @@ BSC_INTERNAL void bsc_scaleout_lost_peer(void);
 /* Sends a message to rank dest with the study's timeout. */
 BSC_INTERNAL bsc_status bsc_so_send(const study *st, int dest, int tag, const bsc_wbuf *b);
 
+/* ---- data-parallel runs (dp.c) */
+
+/* The run can be split across ranks (no batchnorm or dropout layer). */
+BSC_INTERNAL bsc_status bsc_dp_check(const study *st, size_t run);
+/* The trainer splits its batches across the ranks until bsc_dp_end, with
+ * reduce(user, v, n) summing over them (one of the two below, wrapped). */
+BSC_INTERNAL bsc_status bsc_dp_begin(study *st, bsc_status (*reduce)(void *, float *, size_t),
+                                     void *user);
+BSC_INTERNAL void bsc_dp_end(study *st);
+/* The sum of v over the ranks, in rank order, on rank 0 / another rank;
+ * between waits poll(user) is called and nonzero gives up (a fault, STOP). */
+BSC_INTERNAL bsc_status bsc_dp_reduce_root(const study *st, float *v, size_t n,
+                                           int (*poll)(void *), void *user);
+BSC_INTERNAL bsc_status bsc_dp_reduce_rank(const study *st, float *v, size_t n,
+                                           int (*poll)(void *), void *user);
+/* Rank 0: tells a rank waiting in a step that the run has ended. */
+BSC_INTERNAL void bsc_dp_abort(const study *st, int rank);
+
 /* ---- units (units.c) */
 
-typedef enum unit_kind { UNIT_TRAIN = 1, UNIT_ANALYSIS = 2, UNIT_PART = 3 } unit_kind;
+typedef enum unit_kind {
+    UNIT_TRAIN = 1,
+    UNIT_ANALYSIS = 2,
+    UNIT_PART = 3,
+    UNIT_DP = 4            /* rank `part`'s share of data-parallel run `index` */
+} unit_kind;
 
 typedef struct bsc_unit {
     unit_kind kind;

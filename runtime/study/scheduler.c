@@ -1,5 +1,5 @@
-/* Rank 0 of a study over several ranks (scaleout_internal.h): it hands the units
- * out as ranks ask for them (devices differ in speed), runs units itself
+/* Rank 0 of a study over several ranks (scheduler_internal.h): it hands
+ * the units out as ranks ask for them (devices differ in speed), runs units itself
  * when no other rank waits, and alone writes the results: each unit's
  * files or bytes arrive in a RESULT and are written atomically, its
  * completion record last. Phases:
@@ -15,7 +15,7 @@
  * Rank 0 never waits forever: every rank's heartbeats are watched, and a
  * rank silent past the timeout ends the study with a message naming it
  * and its unit; what is complete stays complete for --resume. */
-#include "scaleout_internal.h"
+#include "scheduler_internal.h"
 
 #include "batchscope/fsutil.h"
 #include "batchscope/results.h"
@@ -24,30 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum { U_TODO, U_RUNNING, U_DONE, U_FAILED } ustate;
-
-typedef struct sunit {
-    bsc_unit u;
-    ustate state;
-    int rank;
-} sunit;
-
-typedef struct sched {
-    study *st;
-    sunit *units;
-    size_t n, cap;
-    size_t *n_parts;       /* per analysis: its parts, or (size_t)-1: run whole */
-    int *finished;         /* per analysis: its files are written */
-    int *final_loaded;     /* per run: its final weights are on rank 0's device */
-    char *sig;             /* the finished runs the analyses see (units.c) */
-    bsc_study sv;          /* what the analyses see on rank 0 */
-    int runs_failed;
-    int analyses_planned;  /* phase 2: n_parts and sig are set */
-    bsc_status fatal;      /* not BSC_OK: the study ends (message in fatal_msg) */
-    char *fatal_msg;
-} sched;
-
-static void set_fatal(sched *sc, bsc_status s)
+void bsc_sched_fatal(sched *sc, bsc_status s)
 {
     if (sc->fatal != BSC_OK)
         return;
@@ -55,7 +32,7 @@ static void set_fatal(sched *sc, bsc_status s)
     sc->fatal_msg = strdup(bsc_last_error());
 }
 
-static bsc_status add_unit(sched *sc, unit_kind kind, size_t index, size_t part)
+bsc_status bsc_sched_add(sched *sc, unit_kind kind, size_t index, size_t part)
 {
     if (sc->n == sc->cap) {
         size_t cap = sc->cap ? 2 * sc->cap : 32;
@@ -79,7 +56,7 @@ static void unit_label(const sched *sc, const sunit *su, char *buf, size_t len)
     bsc_unit_name(sc->st, &su->u, parts_of(sc, &su->u), buf, len);
 }
 
-static void in_flight(sched *sc, int run, int on)
+void bsc_sched_in_flight(sched *sc, int run, int on)
 {
     if (sc->st->so->in_flight)
         sc->st->so->in_flight[run] = (unsigned char)on;
@@ -142,12 +119,12 @@ static bsc_status put_view(sched *sc, bsc_wbuf *b, int shared)
     return s;
 }
 
-static void give(sched *sc, int r, size_t id)
+void bsc_sched_give(sched *sc, int r, size_t id)
 {
     so_rank *rk = &sc->st->so->ranks[r];
     sunit *su = &sc->units[id];
     bsc_wbuf b = {0};
-    int view = su->u.kind != UNIT_TRAIN && !rk->has_view;
+    int view = (su->u.kind == UNIT_ANALYSIS || su->u.kind == UNIT_PART) && !rk->has_view;
     bsc_put_u64(&b, id);
     bsc_put_u64(&b, (uint64_t)su->u.kind);
     bsc_put_u64(&b, su->u.index);
@@ -159,7 +136,7 @@ static void give(sched *sc, int r, size_t id)
         s = bsc_so_send(sc->st, r, BSC_TAG_UNIT, &b);
     bsc_wbuf_free(&b);
     if (s != BSC_OK) {
-        set_fatal(sc, bsc_fail_context(s, "handing a unit to rank %d (%s)", r, rk->host));
+        bsc_sched_fatal(sc, bsc_fail_context(s, "handing a unit to rank %d (%s)", r, rk->host));
         return;
     }
     rk->has_view |= view;
@@ -168,25 +145,34 @@ static void give(sched *sc, int r, size_t id)
     su->state = U_RUNNING;
     su->rank = r;
     if (su->u.kind == UNIT_TRAIN)
-        in_flight(sc, (int)su->u.index, 1);
-    if (!sc->st->opt->quiet && su->u.kind != UNIT_PART) {
+        bsc_sched_in_flight(sc, (int)su->u.index, 1);
+    if (!sc->st->opt->quiet && (su->u.kind == UNIT_TRAIN || su->u.kind == UNIT_ANALYSIS)) {
         char name[160];
         unit_label(sc, su, name, sizeof name);
         fprintf(sc->st->log, "batchscope: %s on rank %d (%s)\n", name, r, rk->host);
     }
 }
 
+/* The next unit to hand out: in study order, but an analysis run whole
+ * before any part -- a whole analysis is usually long, and parts, many and
+ * short, fill in around it (the critical path ends sooner). */
 static long next_todo(const sched *sc)
 {
-    for (size_t i = 0; i < sc->n; i++)
-        if (sc->units[i].state == U_TODO)
+    long part = -1;
+    for (size_t i = 0; i < sc->n; i++) {
+        if (sc->units[i].state != U_TODO)
+            continue;
+        if (sc->units[i].u.kind != UNIT_PART)
             return (long)i;
-    return -1;
+        if (part < 0)
+            part = (long)i;
+    }
+    return part;
 }
 
 /* ------------------------------------------------------------- results */
 
-static char *run_dir(const study *st, size_t i)
+char *bsc_sched_run_dir(const study *st, size_t i)
 {
     return bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, st->p->training.runs[i].name);
 }
@@ -198,19 +184,21 @@ static bsc_status commit(sched *sc, sunit *su, bsc_rbuf *rb)
     size_t k = su->u.index;
     bsc_status s = BSC_OK;
     if (su->u.kind == UNIT_TRAIN) {
-        char *dir = run_dir(st, k);
+        char *dir = bsc_sched_run_dir(st, k);
         if (!dir)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
         /* run.json last: the run is complete only once all is in place. */
         if ((s = bsc_get_tree(rb, dir, BSC_FILE_RUN_RECORD, NULL)) == BSC_OK &&
             (s = bsc_study_read_run(st, k, dir)) == BSC_OK) {
             sc->final_loaded[k] = 0;
-            in_flight(sc, (int)k, 0);
+            bsc_sched_in_flight(sc, (int)k, 0);
             return bsc_study_note_run(st, k, dir, BSC_OK);
         }
         free(dir);
         return s;
     }
+    if (su->u.kind == UNIT_DP)
+        return BSC_OK;   /* rank 0 writes the run: the shares ship nothing */
     if (su->u.kind == UNIT_ANALYSIS) {
         if ((s = bsc_get_tree(rb, st->out, NULL, NULL)) == BSC_OK)
             s = bsc_units_record_write(st, k, (size_t)-1, 0, sc->sig, NULL, 0);
@@ -234,7 +222,7 @@ static void take_result(sched *sc, const bsc_tp_msg *m)
     double seconds = bsc_get_f64(&rb);
     if (rb.bad || id >= sc->n || sc->units[id].rank != m->src ||
         sc->units[id].state != U_RUNNING) {
-        set_fatal(sc, bsc_fail(BSC_ERR_DATA, "rank %d (%s) sent a result for no unit it was "
+        bsc_sched_fatal(sc, bsc_fail(BSC_ERR_DATA, "rank %d (%s) sent a result for no unit it was "
                                "given", m->src, rk->host));
         return;
     }
@@ -248,7 +236,7 @@ static void take_result(sched *sc, const bsc_tp_msg *m)
         bsc_status s = ws == BSC_OK ? commit(sc, su, &rb)
                                     : bsc_fail(BSC_ERR_DATA, "an unknown status %d", (int)ws);
         if (s != BSC_OK) {
-            set_fatal(sc, bsc_fail_context(s, "writing the result of %s from rank %d", name,
+            bsc_sched_fatal(sc, bsc_fail_context(s, "writing the result of %s from rank %d", name,
                                            m->src));
             return;
         }
@@ -266,31 +254,41 @@ static void take_result(sched *sc, const bsc_tp_msg *m)
     }
     su->state = U_FAILED;
     bsc_fail(ws, "on rank %d (%s): %s", m->src, rk->host, err);
+    if (su->u.kind == UNIT_DP) {
+        /* The run fails (dp_run notes it); the study goes on. */
+        if (!sc->dp_error)
+            sc->dp_error = strdup(bsc_last_error());
+        return;
+    }
     if (su->u.kind == UNIT_TRAIN) {
         /* As with one process: a failed run is noted, the others go on. */
-        in_flight(sc, (int)su->u.index, 0);
+        bsc_sched_in_flight(sc, (int)su->u.index, 0);
         bsc_study_note_run(st, su->u.index, NULL, ws);
         sc->runs_failed = 1;
         return;
     }
-    set_fatal(sc, bsc_fail_context(ws, "%s", name));
+    bsc_sched_fatal(sc, bsc_fail_context(ws, "%s", name));
 }
 
 /* Reads every message that has arrived, writes results, hands out units,
  * watches the ranks' heartbeats and the stop hook. Never touches the
  * device: it runs inside rank 0's own units too. */
-static void serve(sched *sc)
+void bsc_sched_serve(sched *sc)
 {
     study *st = sc->st;
     struct bsc_scaleout *so = st->so;
     bsc_tp_msg m;
     bsc_tp_progress();
-    while (bsc_tp_recv(-1, 0, &m) == BSC_OK) {
-        so->ranks[m.src].last_seen = bsc_now();
-        if (m.tag == BSC_TAG_RESULT && sc->fatal == BSC_OK)
-            take_result(sc, &m);
-        free(m.data);
-    }
+    /* Heartbeats and results; a data-parallel step's gradients wait for
+     * the step (dp.c). */
+    static const int tags[2] = {BSC_TAG_HEARTBEAT, BSC_TAG_RESULT};
+    for (int k = 0; k < 2; k++)
+        while (bsc_tp_recv(-1, tags[k], 0, &m) == BSC_OK) {
+            so->ranks[m.src].last_seen = bsc_now();
+            if (m.tag == BSC_TAG_RESULT && sc->fatal == BSC_OK)
+                take_result(sc, &m);
+            free(m.data);
+        }
     if (sc->fatal != BSC_OK)
         return;
     double now = bsc_now();
@@ -301,7 +299,7 @@ static void serve(sched *sc)
             if (rk->unit >= 0)
                 unit_label(sc, &sc->units[rk->unit], name, sizeof name);
             bsc_scaleout_lost_peer();
-            set_fatal(sc, bsc_fail(BSC_ERR_IO, "rank %d (%s) sent nothing for %.0f s (dead, "
+            bsc_sched_fatal(sc, bsc_fail(BSC_ERR_IO, "rank %d (%s) sent nothing for %.0f s (dead, "
                                    "hung or unreachable) while running %s; the units that "
                                    "completed are kept: `batchscope run --resume %s` (with "
                                    "any number of ranks) finishes the study", r, rk->host,
@@ -310,12 +308,12 @@ static void serve(sched *sc)
         }
         long id;
         if (rk->ready && rk->unit < 0 && (id = next_todo(sc)) >= 0)
-            give(sc, r, (size_t)id);
+            bsc_sched_give(sc, r, (size_t)id);
     }
     const bsc_run_options *o = st->opt;
     if (sc->fatal == BSC_OK && o->stop_requested && o->stop_requested(o->stop_user)) {
         char *running = running_text(sc);
-        set_fatal(sc, bsc_fail(BSC_ERR_INTERRUPTED, "interrupted while %s ran (under mpirun "
+        bsc_sched_fatal(sc, bsc_fail(BSC_ERR_INTERRUPTED, "interrupted while %s ran (under mpirun "
                                "a signal is also how the launcher ends the ranks when one "
                                "dies: its message names the rank); the units that "
                                "completed are kept: `batchscope run --resume %s` finishes "
@@ -325,10 +323,10 @@ static void serve(sched *sc)
 }
 
 /* The stop hook of rank 0's own units: serve the others, stop on a fault. */
-static int sched_stop(void *user)
+int bsc_sched_stop(void *user)
 {
     sched *sc = user;
-    serve(sc);
+    bsc_sched_serve(sc);
     return sc->fatal != BSC_OK;
 }
 
@@ -350,10 +348,10 @@ static void run_local(sched *sc, size_t id)
     if (!st->opt->quiet && su->u.kind != UNIT_PART)
         fprintf(st->log, "batchscope: %s on rank 0 (%s)\n", name, rk->host);
     if (su->u.kind == UNIT_TRAIN) {
-        char *dir = run_dir(st, k);
-        in_flight(sc, (int)k, 1);
+        char *dir = bsc_sched_run_dir(st, k);
+        bsc_sched_in_flight(sc, (int)k, 1);
         s = dir ? bsc_study_train_run(st, k, dir) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        in_flight(sc, (int)k, 0);
+        bsc_sched_in_flight(sc, (int)k, 0);
         if (s == BSC_ERR_INTERRUPTED || sc->fatal != BSC_OK) {
             free(dir);   /* the study ends: the run is not noted */
         } else {
@@ -377,7 +375,7 @@ static void run_local(sched *sc, size_t id)
     rk->busy += bsc_now() - t0;
     su->state = s == BSC_OK ? U_DONE : U_FAILED;
     if (s != BSC_OK && su->u.kind != UNIT_TRAIN)
-        set_fatal(sc, bsc_fail_context(s, "%s", name));
+        bsc_sched_fatal(sc, bsc_fail_context(s, "%s", name));
 }
 
 static int all_ended(const sched *sc)
@@ -404,7 +402,7 @@ static void finish_ready(sched *sc)
             continue;
         bsc_status s = bsc_units_merge_finish(st, k, &sc->sv, sc->n_parts[k], sc->sig);
         if (s != BSC_OK) {
-            set_fatal(sc, bsc_fail_context(s, "analysis %zu (%s)", k + 1,
+            bsc_sched_fatal(sc, bsc_fail_context(s, "analysis %zu (%s)", k + 1,
                                            st->ana[k].type->name));
             return;
         }
@@ -416,146 +414,19 @@ static void finish_ready(sched *sc)
 }
 
 /* Runs the units listed so far to their end (or the study's). */
-static void drive(sched *sc)
+void bsc_sched_drive(sched *sc)
 {
     struct timespec nap = {0, 2000000};
     while (sc->fatal == BSC_OK) {
-        serve(sc);
+        bsc_sched_serve(sc);
         finish_ready(sc);
         if (sc->fatal != BSC_OK || all_ended(sc))
             break;
-        long id = next_todo(sc);
+        long id = sc->works ? next_todo(sc) : -1;
         if (id >= 0)
             run_local(sc, (size_t)id);
         else
             nanosleep(&nap, NULL);
     }
     finish_ready(sc);
-}
-
-/* ------------------------------------------------------------- phases */
-
-static bsc_status plan_training(sched *sc)
-{
-    study *st = sc->st;
-    size_t n_runs = st->p->training.n_runs;
-    bsc_status s = BSC_OK;
-    st->n_outcomes = n_runs;
-    for (size_t i = 0; s == BSC_OK && i < n_runs; i++) {
-        char *dir = run_dir(st, i);
-        char *done = dir ? bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir) : NULL;
-        if (!done) {
-            free(dir);
-            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        }
-        if (st->opt->resume_dir && bsc_path_exists(done)) {
-            /* Kept here: bsc_study_train_run reads it back. */
-            bsc_status rs = bsc_study_train_run(st, i, dir);
-            sc->final_loaded[i] = rs == BSC_OK;
-            if (rs == BSC_ERR_INTERRUPTED)
-                s = rs;
-            else if (bsc_study_note_run(st, i, dir, rs) != BSC_OK)
-                sc->runs_failed = 1;
-            dir = NULL;
-        } else {
-            s = add_unit(sc, UNIT_TRAIN, i, 0);
-        }
-        free(dir);
-        free(done);
-    }
-    return s;
-}
-
-static bsc_status plan_analyses(sched *sc)
-{
-    study *st = sc->st;
-    int resume = st->opt->resume_dir != NULL;
-    bsc_status s = BSC_OK;
-    for (size_t k = 0; s == BSC_OK && k < st->n_ana; k++) {
-        const bsc_analysis_ops *a = bsc_units_ops(st, k);
-        int have = 0;
-        if (!a) {
-            sc->n_parts[k] = (size_t)-1;
-            if (resume && (s = bsc_units_record_read(st, k, (size_t)-1, 0, sc->sig, &have,
-                                                     NULL, NULL)) == BSC_OK && have)
-                sc->finished[k] = 1;
-            else if (s == BSC_OK)
-                s = add_unit(sc, UNIT_ANALYSIS, k, 0);
-            continue;
-        }
-        size_t n = 0;
-        if ((s = a->plan(st->ana[k].self, &sc->sv, &n)) != BSC_OK) {
-            bsc_fail_context(s, "analysis %zu (%s)", k + 1, st->ana[k].type->name);
-            break;
-        }
-        sc->n_parts[k] = n;
-        for (size_t u = 0; s == BSC_OK && u < n; u++) {
-            if (resume && (s = bsc_units_record_read(st, k, u, n, sc->sig, &have, NULL,
-                                                     NULL)) == BSC_OK && have) {
-                /* A kept part counts as done: it is merged with the others. */
-                if ((s = add_unit(sc, UNIT_PART, k, u)) == BSC_OK)
-                    sc->units[sc->n - 1].state = U_DONE;
-                continue;
-            }
-            if (s == BSC_OK)
-                s = add_unit(sc, UNIT_PART, k, u);
-        }
-    }
-    return s;
-}
-
-bsc_status bsc_scaleout_schedule(study *st)
-{
-    size_t n_runs = st->p->training.n_runs, n_ana = st->n_ana;
-    sched sc = {.st = st};
-    bsc_status s = BSC_OK;
-    sc.final_loaded = calloc(n_runs ? n_runs : 1, sizeof *sc.final_loaded);
-    sc.n_parts = calloc(n_ana ? n_ana : 1, sizeof *sc.n_parts);
-    sc.finished = calloc(n_ana ? n_ana : 1, sizeof *sc.finished);
-    st->so->in_flight = calloc(n_runs ? n_runs : 1, 1);
-    if (!sc.final_loaded || !sc.n_parts || !sc.finished || !st->so->in_flight)
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    /* Rank 0's own training polls the others between steps. */
-    st->tr.stop_requested = sched_stop;
-    st->tr.stop_user = &sc;
-    if (s == BSC_OK)
-        s = plan_training(&sc);
-    if (s == BSC_OK) {
-        drive(&sc);
-        s = sc.fatal;
-    }
-    if (s == BSC_OK && sc.runs_failed)
-        s = bsc_fail(BSC_ERR_IO, "one or more runs failed (see manifest.json)");
-    /* Runs trained elsewhere: their final weights onto this device. */
-    for (size_t i = 0; s == BSC_OK && i < n_runs; i++)
-        if (st->results[i].dir && !sc.final_loaded[i])
-            s = bsc_study_load_final(st, i, st->results[i].dir);
-    if (s == BSC_OK) {
-        sc.sv = bsc_study_analysis_view(st);
-        sc.sv.stop_requested = sched_stop;
-        sc.sv.stop_user = &sc;
-        s = bsc_study_observers_end(st, &sc.sv);
-    }
-    if (s == BSC_OK && !(sc.sig = bsc_units_runs_signature(st, &sc.sv)))
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK) {
-        sc.n = 0;
-        s = plan_analyses(&sc);
-        sc.analyses_planned = 1;
-    }
-    if (s == BSC_OK) {
-        drive(&sc);
-        s = sc.fatal;
-    }
-    if (s != BSC_OK && sc.fatal_msg)
-        bsc_fail(s, "%s", sc.fatal_msg);
-    st->tr.stop_requested = st->opt->stop_requested;
-    st->tr.stop_user = st->opt->stop_user;
-    free(sc.fatal_msg);
-    free(sc.units);
-    free(sc.n_parts);
-    free(sc.finished);
-    free(sc.final_loaded);
-    free(sc.sig);
-    return s;
 }

@@ -25,7 +25,8 @@ enum {
     BSC_TAG_UNIT = 4,        /* 0 -> w: a unit to run */
     BSC_TAG_RESULT = 5,      /* w -> 0: a unit's result (and a request for more) */
     BSC_TAG_STOP = 6,        /* 0 -> w: no more units (or the study failed) */
-    BSC_TAG_COUNT = 7
+    BSC_TAG_REDUCE = 7,      /* a data-parallel step's gradients: w -> 0, the sum 0 -> w */
+    BSC_TAG_COUNT = 8
 };
 
 typedef struct bsc_tp_info {
@@ -51,10 +52,11 @@ BSC_INTERNAL bsc_status bsc_tp_start(bsc_tp_info *out);
 BSC_INTERNAL bsc_status bsc_tp_send(int dest, int tag, const void *data, size_t len,
                                     double timeout);
 
-/* The next message from src (-1: any rank), any tag: BSC_OK with *m
- * filled, or BSC_ERR_NOT_FOUND when none arrived within timeout seconds
- * (0: just look). Messages from one rank arrive in the order sent. */
-BSC_INTERNAL bsc_status bsc_tp_recv(int src, double timeout, bsc_tp_msg *m);
+/* The next message from src (-1: any rank) with tag (-1: any tag): BSC_OK
+ * with *m filled, or BSC_ERR_NOT_FOUND when none arrived within timeout
+ * seconds (0: just look). Messages from one rank with one tag arrive in the
+ * order sent; others wait, in order, for a receive that takes them. */
+BSC_INTERNAL bsc_status bsc_tp_recv(int src, int tag, double timeout, bsc_tp_msg *m);
 
 /* A thread that sends BSC_TAG_HEARTBEAT to every rank in to[0..n) each
  * period seconds until bsc_tp_end(), as long as the main thread has called

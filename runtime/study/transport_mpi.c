@@ -152,7 +152,7 @@ bsc_status bsc_tp_send(int dest, int tag, const void *data, size_t len, double t
     }
 }
 
-bsc_status bsc_tp_recv(int src, double timeout, bsc_tp_msg *m)
+bsc_status bsc_tp_recv(int src, int tag, double timeout, bsc_tp_msg *m)
 {
     memset(m, 0, sizeof *m);
     if (!use_mpi)
@@ -163,7 +163,8 @@ bsc_status bsc_tp_recv(int src, double timeout, bsc_tp_msg *m)
         MPI_Message msg;
         MPI_Status st;
         pthread_mutex_lock(&lock);
-        err = MPI_Improbe(src < 0 ? MPI_ANY_SOURCE : src, MPI_ANY_TAG, comm, &flag, &msg, &st);
+        err = MPI_Improbe(src < 0 ? MPI_ANY_SOURCE : src, tag < 0 ? MPI_ANY_TAG : tag, comm, &flag,
+                          &msg, &st);
         if (err == MPI_SUCCESS && flag) {
             MPI_Get_count(&st, MPI_BYTE, &count);
             m->data = count > 0 ? malloc((size_t)count) : NULL;

@@ -22,9 +22,9 @@ bsc_status bsc_tp_send(int dest, int tag, const void *data, size_t len, double t
     return bsc_fail(BSC_ERR_UNSUPPORTED, "sending to rank %d: built without MPI", dest);
 }
 
-bsc_status bsc_tp_recv(int src, double timeout, bsc_tp_msg *m)
+bsc_status bsc_tp_recv(int src, int tag, double timeout, bsc_tp_msg *m)
 {
-    (void)src, (void)timeout;
+    (void)src, (void)tag, (void)timeout;
     memset(m, 0, sizeof *m);
     return BSC_ERR_NOT_FOUND;
 }

@@ -29,6 +29,9 @@ void bsc_unit_name(const study *st, const bsc_unit *u, size_t n_parts, char *buf
     case UNIT_TRAIN:
         snprintf(buf, len, "run %s", st->p->training.runs[u->index].name);
         break;
+    case UNIT_DP:
+        snprintf(buf, len, "run %s (data parallel)", st->p->training.runs[u->index].name);
+        break;
     case UNIT_ANALYSIS:
         snprintf(buf, len, "analysis %zu (%s)", u->index + 1, st->ana[u->index].type->name);
         break;

@@ -29,10 +29,14 @@ static void poll_rank0(worker *w)
 {
     bsc_tp_msg m;
     bsc_tp_progress();
-    while (!w->stop && bsc_tp_recv(0, 0, &m) == BSC_OK) {
+    /* Not a data-parallel step's sum: that one its step takes (dp.c). */
+    while (!w->stop && bsc_tp_recv(0, BSC_TAG_HEARTBEAT, 0, &m) == BSC_OK) {
         w->last_seen = bsc_now();
-        if (m.tag == BSC_TAG_STOP)
-            w->stop = 1;
+        free(m.data);
+    }
+    if (!w->stop && bsc_tp_recv(0, BSC_TAG_STOP, 0, &m) == BSC_OK) {
+        w->last_seen = bsc_now();
+        w->stop = 1;
         free(m.data);
     }
     if (!w->stop && bsc_now() - w->last_seen > w->st->so->timeout) {
@@ -55,7 +59,7 @@ static bsc_status wait_rank0(worker *w, bsc_tp_msg *m)
 {
     for (;;) {
         bsc_tp_progress();
-        bsc_status s = bsc_tp_recv(0, 0.05, m);
+        bsc_status s = bsc_tp_recv(0, -1, 0.05, m);
         if (s == BSC_OK) {
             w->last_seen = bsc_now();
             if (m->tag != BSC_TAG_HEARTBEAT)
@@ -167,11 +171,48 @@ static bsc_study worker_view(worker *w)
     return sv;
 }
 
+static int dp_poll(void *user)
+{
+    worker *w = user;
+    poll_rank0(w);
+    return w->stop || w->lost;
+}
+
+static bsc_status dp_reduce(void *user, float *v, size_t n)
+{
+    worker *w = user;
+    return bsc_dp_reduce_rank(w->st, v, n, dp_poll, w);
+}
+
+/* This rank's share of a data-parallel run: its rows of every batch, in
+ * step with the others; rank 0 writes the run, so nothing ships back and
+ * this rank neither evaluates nor observes. */
+static bsc_status run_dp_share(worker *w, size_t run)
+{
+    study *st = w->st;
+    size_t n_obs = st->tr.n_observers;
+    char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out,
+                                  st->p->training.runs[run].name);
+    bsc_status s = dir ? bsc_dp_begin(st, dp_reduce, w) : bsc_fail(BSC_ERR_NOMEM, "oom");
+    st->tr.n_observers = 0;
+    if (s == BSC_OK) {
+        bsc_remove_tree(dir);
+        s = bsc_study_train_run(st, run, dir);
+        bsc_remove_tree(dir);
+    }
+    st->tr.n_observers = n_obs;
+    bsc_dp_end(st);
+    free(dir);
+    return s;
+}
+
 /* Runs one unit into the RESULT message b (after id and status). */
 static bsc_status run_unit(worker *w, const bsc_unit *u, size_t n_parts, bsc_wbuf *b)
 {
     study *st = w->st;
     bsc_status s = BSC_OK;
+    if (u->kind == UNIT_DP)
+        return run_dp_share(w, u->index);
     if (u->kind == UNIT_TRAIN) {
         const char *name = st->p->training.runs[u->index].name;
         char *sub = bsc_strdup_printf(BSC_RUNS_DIR "/%s", name);
@@ -247,13 +288,13 @@ static bsc_status serve_unit(worker *w, const bsc_tp_msg *m)
     size_t n_parts = (size_t)bsc_get_u64(&r);
     uint64_t with_view = bsc_get_u64(&r);
     bsc_status s = bsc_rbuf_status(&r, "a UNIT message");
-    if (s == BSC_OK && (u.kind == UNIT_TRAIN ? u.index >= st->p->training.n_runs
-                                             : u.index >= st->n_ana))
+    int run_kind = u.kind == UNIT_TRAIN || u.kind == UNIT_DP;
+    if (s == BSC_OK && (run_kind ? u.index >= st->p->training.n_runs : u.index >= st->n_ana))
         s = bsc_fail(BSC_ERR_DATA, "a UNIT message names unit %zu of kind %d", u.index,
                      (int)u.kind);
     if (s == BSC_OK && with_view)
         s = take_view(w, &r);
-    if (s == BSC_OK && u.kind != UNIT_TRAIN && !w->have_view)
+    if (s == BSC_OK && !run_kind && !w->have_view)
         s = bsc_fail(BSC_ERR_INTERNAL, "an analysis unit came before the finished runs");
     test_die(w, w->started++);
     double t0 = bsc_now();
