@@ -345,6 +345,62 @@ static void test_filter_normalization(void **state)
 
 /* ------------------------------------ the lincomb kernel: a parabola */
 
+/* The failure policy of the run-by-run analyses (ana_for_each_run): a
+ * diverged run and a selector whose run did not finish are recorded as
+ * skipped; a run whose computation fails is recorded as failed and the
+ * others are still computed; the result is the first failure. */
+typedef struct fe_log {
+    char seen[256];
+    char skipped[512];
+} fe_log;
+
+static bsc_status fe_each(void *user, const bsc_run_result *r)
+{
+    fe_log *l = user;
+    strcat(l->seen, r->name);
+    strcat(l->seen, " ");
+    if (strcmp(r->name, "bad") == 0)
+        return bsc_fail(BSC_ERR_INTERNAL, "power iteration: v.Hv is nan");
+    return BSC_OK;
+}
+
+static bsc_status fe_skip(void *user, const char *run, size_t bs, const char *why)
+{
+    fe_log *l = user;
+    char line[200];
+    snprintf(line, sizeof line, "%s/%zu=%s|", run, bs, why);
+    strcat(l->skipped, line);
+    return BSC_OK;
+}
+
+static void test_for_each_run_policy(void **state)
+{
+    (void)state;
+    bsc_run_result a = {"bs8", 8, "d", "completed", NULL, NULL, NULL};
+    bsc_run_result bad = {"bad", 16, "d", "completed", NULL, NULL, NULL};
+    bsc_run_result div = {"big", 64, "d", "diverged", NULL, NULL, NULL};
+    bsc_run_result c = {"bs48", 48, "d", "completed", NULL, NULL, NULL};
+    const bsc_run_result *runs[] = {&a, &bad, &div, &c};
+    bsc_study st = {.runs = runs, .n_runs = 4};
+    fe_log l = {"", ""};
+    bsc_status s = ana_for_each_run(&st, NULL, 0, "hessian", fe_each, fe_skip, &l);
+    assert_int_equal(s, BSC_ERR_INTERNAL);
+    assert_string_equal(bsc_last_error(), "hessian of run bad: power iteration: v.Hv is nan");
+    assert_string_equal(l.seen, "bs8 bad bs48 ");
+    assert_string_equal(l.skipped, "bad/16=failed: hessian of run bad: power iteration: v.Hv "
+                                   "is nan|big/64=skipped: diverged|");
+    /* by selector: a run that did not finish (not among the finished) */
+    bsc_node *sel = NULL;
+    assert_int_equal(bsc_node_parse_string("sel.yaml", "[8, 512, big]", &sel), BSC_OK);
+    const bsc_node *sels[] = {sel->items[0], sel->items[1], sel->items[2]};
+    fe_log m = {"", ""};
+    assert_int_equal(ana_for_each_run(&st, sels, 3, "sharpness", fe_each, fe_skip, &m), BSC_OK);
+    assert_string_equal(m.seen, "bs8 ");
+    assert_string_equal(m.skipped, "512/512=skipped: run 512 did not finish|"
+                                   "big/64=skipped: diverged|");
+    bsc_node_free(sel);
+}
+
 static void test_interpolation_parabola(void **state)
 {
     (void)state;
@@ -956,6 +1012,52 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Issue 12: a dataset without a test split gave NaN test metrics with no
+ * word; now the study says so (even when quiet). A batch larger than the
+ * training split is the whole split, not a failed allocation. */
+static void test_no_test_split_warned(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("ana");
+    write_dataset(dir);
+    static const char *text =
+        "version: 1\nname: notest\nseed: 5\n"
+        "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
+        "  test: {images: img0, labels: lbl0}\n  normalize: false\n  n_classes: 3\n"
+        "model:\n  - {type: flatten}\n  - {type: dense, units: 3}\n"
+        "training:\n  epochs: 1\n  batch_sizes: [1000000000]\n  eval_batch_size: 48\n";
+    /* IDX files of no examples: the test split is empty */
+    const uint8_t img0[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2};
+    const uint8_t lbl0[8] = {0, 0, 8, 1, 0, 0, 0, 0};
+    char *p0 = bsc_strdup_printf("%s/img0", dir), *p1 = bsc_strdup_printf("%s/lbl0", dir);
+    CHECK(bsc_write_file_atomic(p0, img0, sizeof img0));
+    CHECK(bsc_write_file_atomic(p1, lbl0, sizeof lbl0));
+    free(p0);
+    free(p1);
+    char *yaml = bsc_strdup_printf("%s/notest.yaml", dir), *out = bsc_strdup_printf("%s/o", dir);
+    CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
+    FILE *log = tmpfile();
+    bsc_run_options o = {0};
+    o.pipeline_path = yaml;
+    o.out_dir = out;
+    o.quiet = 1;
+    o.log = log;
+    bsc_status s = bsc_study_run(&o);
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    rewind(log);
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, log);
+    buf[n] = '\0';
+    fclose(log);
+    if (!strstr(buf, "warning: dataset idx has no test examples"))
+        fail_msg("log: %s", buf);
+    free(yaml);
+    free(out);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_surface_interrupted_and_resumed(void **state)
 {
     (void)state;
@@ -1048,10 +1150,12 @@ int main(void)
         cmocka_unit_test(test_linspace),
         cmocka_unit_test(test_filter_normalization),
         cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_for_each_run_policy),
         cmocka_unit_test(test_interpolation_parabola),
         cmocka_unit_test(test_linear_softmax_end_to_end),
         cmocka_unit_test(test_named_runs),
         cmocka_unit_test(test_surface_interrupted_and_resumed),
+        cmocka_unit_test(test_no_test_split_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "batchscope/fsutil.h"
 #include "batchscope/plugin.h"
+#include "batchscope/safetensors.h"
 #include "testutil.h"
 
 static char *run_cli(const char *args, int *rc)
@@ -270,6 +274,250 @@ static void test_interrupt_and_resume(void **state)
     free(dir);
 }
 
+#define FMNIST_IMAGES "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+/* Issue 12: a plugin that crashes is named -- plugin, file, type and op --
+ * and the manifest says "crashed" instead of "running"; the process still
+ * dies of its signal (139 in the shell). Also a crash while the plugin
+ * loads (its constructor). */
+static void test_crash_names_plugin(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "crash.yaml",
+                          "version: 1\nname: crash\nseed: 3\n"
+                          "plugins: [" BSC_TEST_PLUGIN_DIR "/crash.so]\n"
+                          "dataset: {name: fashion-mnist, subset: 64, test_subset: 64}\n"
+                          "model:\n  - {type: flatten}\n  - {type: tp_crash}\n"
+                          "  - {type: dense, units: 10}\n"
+                          "training: {epochs: 1, batch_sizes: [32], eval_batch_size: 64}\n");
+    char cmd[4096];
+    /* (braces: tu_run's 2>&1 must cover the command, not just the echo) */
+    snprintf(cmd, sizeof cmd, "{ TP_CRASH=load '%s' run '%s' --out '%s/o1' --quiet; "
+             "echo rc=$?; }", BSC_CLI, yaml, dir);
+    char *out = NULL;
+    assert_int_equal(tu_run(cmd, &out), 0);
+    if (!strstr(out, "rc=139") ||
+        !strstr(out, "crashed: SIGSEGV while loading the plugin " BSC_TEST_PLUGIN_DIR
+                     "/crash.so"))
+        fail_msg("%s", out);
+    free(out);
+    /* its entry point, and a bad descriptor pointer it returns */
+    const char *where[] = {"entry", "badptr"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "{ TP_CRASH=%s '%s' check '%s'; echo rc=$?; }", where[k],
+                 BSC_CLI, yaml);
+        assert_int_equal(tu_run(cmd, &out), 0);
+        if (!strstr(out, "rc=139") || !strstr(out, "while loading the plugin " BSC_TEST_PLUGIN_DIR
+                                                   "/crash.so"))
+            fail_msg("%s: %s", where[k], out);
+        free(out);
+    }
+    if (access(FMNIST_IMAGES, R_OK) == 0) {
+        snprintf(cmd, sizeof cmd, "{ TP_CRASH=forward '%s' run '%s' --out '%s/o2' --quiet; "
+                 "echo rc=$?; }", BSC_CLI, yaml, dir);
+        assert_int_equal(tu_run(cmd, &out), 0);
+        if (!strstr(out, "rc=139") ||
+            !strstr(out, "crashed: SIGSEGV in plugin crash (") ||
+            !strstr(out, "crash.so), type tp_crash, op forward (manifest.json marked crashed)"))
+            fail_msg("%s", out);
+        free(out);
+        char *m = tu_read(tu_path(dir, "o2/manifest.json"), NULL);
+        assert_non_null(m);
+        assert_non_null(strstr(m, "\"status\": \"crashed\""));
+        assert_non_null(strstr(m, "type tp_crash, op forward\""));
+        free(m);
+        /* the crashed study's directory is free again, for --resume */
+        bsc_dir_lock l = {-1, NULL};
+        assert_int_equal(bsc_dir_lock_acquire(&l, tu_path(dir, "o2"), NULL), BSC_OK);
+        bsc_dir_lock_release(&l);
+    }
+    free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Issue 12: two studies into one directory used to mix their files. A
+ * second `run`, a `--resume` or a `report` while one holds the directory
+ * fails at once naming the holder's pid; a lock left by a process that is
+ * gone is taken over. (The holder here is this test process.) */
+static void test_results_directory_locked(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "p.yaml", device_only);
+    char *outdir = strdup(tu_path(dir, "out"));
+    assert_int_equal(bsc_mkdir_p(outdir), BSC_OK);
+    bsc_dir_lock l = {-1, NULL};
+    assert_int_equal(bsc_dir_lock_acquire(&l, outdir, NULL), BSC_OK);
+    char args[2048], pid[64];
+    snprintf(pid, sizeof pid, "in use by another batchscope (pid %ld)", (long)getpid());
+    const char *forms[] = {"run '%s' --out '%s' --quiet", "run '%s' --resume '%s' --quiet",
+                           "report '%s%s'"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, forms[k], k == 2 ? "" : yaml, outdir);
+        int rc;
+        char *out = run_cli(args, &rc);
+        if (rc != 1 || !strstr(out, pid))
+            fail_msg("%s: rc %d: %s", args, rc, out);
+        free(out);
+    }
+    assert_true(access(tu_path(outdir, "manifest.json"), F_OK) != 0);
+    /* released, with a dead holder's pid left in the file: taken over */
+    bsc_dir_lock_release(&l);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);
+    char text[32];
+    snprintf(text, sizeof text, "%ld\n", (long)child);
+    free(tu_write(outdir, ".batchscope.lock", text));
+    snprintf(args, sizeof args, "run '%s' --out '%s'", yaml, outdir);
+    int rc;
+    char *out = run_cli(args, &rc);
+    snprintf(pid, sizeof pid, "left locked by pid %ld, which is gone", (long)child);
+    if (rc != 0 || !strstr(out, pid))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    free(outdir);
+    free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Issue 12: `check` passed checkpoints an analysis names without opening
+ * them; a corrupt one was found only after all training. Now check (and
+ * run, before training) opens them and compares them with the model. */
+static void test_check_opens_named_files(void **state)
+{
+    (void)state;
+    if (access(FMNIST_IMAGES, R_OK) != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    static const char *head =
+        "version: 1\nname: x\ndataset: {name: fashion-mnist, subset: 64}\n"
+        "model:\n  - {type: flatten}\n  - {type: dense, units: 10}\n"
+        "training: {epochs: 1, batch_sizes: [16, 32]}\nanalyses:\n";
+    char text[2048];
+    free(tu_write(dir, "garbage.safetensors", "this is not a safetensors file at all"));
+    /* the right names with the wrong shape, as directions */
+    float w[20] = {0};
+    int64_t d[2] = {2, 10};
+    bsc_st_entry e[2] = {{"1.weight", bsc_shape_make(2, d), w}, {"1.bias", bsc_shape_make(1, d + 1), w}};
+    assert_int_equal(bsc_safetensors_write(tu_path(dir, "small.safetensors"), e, 2, NULL, NULL, 0),
+                     BSC_OK);
+    struct {
+        const char *analysis, *want1, *want2;
+    } cases[] = {
+        {"  - {type: interpolate, from_path: garbage.safetensors, to_path: garbage.safetensors}\n",
+         "interpolate.from_path", "garbage.safetensors"},
+        {"  - {type: interpolate, from_path: nothere.safetensors, to_path: x.safetensors}\n",
+         "interpolate.from_path", "nothere.safetensors"},
+        {"  - {type: surface, directions: [small.safetensors, small.safetensors]}\n",
+         "surface.directions", "tensor '1.weight' has another shape"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        snprintf(text, sizeof text, "%s%s", head, cases[k].analysis);
+        char *yaml = tu_write(dir, "files.yaml", text);
+        char args[2048];
+        snprintf(args, sizeof args, "check '%s'", yaml);
+        int rc;
+        char *out = run_cli(args, &rc);
+        if (rc != 2 || !strstr(out, cases[k].want1) || !strstr(out, cases[k].want2))
+            fail_msg("case %zu: rc %d: %s", k, rc, out);
+        free(out);
+        /* run refuses before training: nothing written */
+        snprintf(args, sizeof args, "run '%s' --out '%s/out%zu' --quiet", yaml, dir, k);
+        out = run_cli(args, &rc);
+        assert_int_equal(rc, 2);
+        assert_true(access(tu_path(dir, "out0/runs"), F_OK) != 0);
+        free(out);
+        free(yaml);
+    }
+    /* A checkpoint the study itself will write (under --out) is fine. */
+    snprintf(text, sizeof text, "%s  - {type: interpolate, from_path: out/runs/bs16/final.safetensors, "
+             "to_path: out/runs/bs32/final.safetensors}\n", head);
+    char *yaml = tu_write(dir, "own.yaml", text);
+    char args[2048];
+    snprintf(args, sizeof args, "check '%s' --out '%s/out'", yaml, dir);
+    int rc;
+    char *out = run_cli(args, &rc);
+    if (rc != 0)
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Issue 12's smaller findings, each where a user meets it. */
+static void test_small_findings(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cli");
+    int rc;
+    char args[2048];
+    /* --device '' is no selector (it used to mean auto) */
+    char *yaml = tu_write(dir, "p.yaml", device_only);
+    snprintf(args, sizeof args, "run '%s' --device '' --out '%s/o'", yaml, dir);
+    char *out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "option --device needs a value"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a pipeline that is a directory (it was "byte 0: input error") */
+    snprintf(args, sizeof args, "check '%s'", dir);
+    out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "a directory, not a YAML file"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a rate of .inf is refused like .nan */
+    char *inf = tu_write(dir, "inf.yaml", "version: 1\nname: x\ntraining: {epochs: 1, "
+                         "batch_sizes: [4], optimizer: {type: sgd, lr: .inf}}\n");
+    snprintf(args, sizeof args, "check '%s'", inf);
+    free(inf);
+    out = run_cli(args, &rc);
+    if (rc != 2 || !strstr(out, "training.optimizer.lr must be a finite number > 0, got '.inf'"))
+        fail_msg("rc %d: %s", rc, out);
+    free(out);
+    /* a dataset file that is a directory, /dev/zero or a FIFO is named as
+     * what it is (it was "not found"), before anything reads it */
+    char *fifo = strdup(tu_path(dir, "fifo"));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *bad[][2] = {{"/dev/zero", "not a regular file"}, {fifo, "not a regular file"},
+                            {dir, "a directory, not a data file"}};
+    for (int k = 0; k < 3; k++) {
+        char text[1024];
+        snprintf(text, sizeof text, "version: 1\nname: x\ndataset: {format: idx, n_classes: 3, "
+                 "train: {images: '%s', labels: '%s'}}\nmodel:\n  - {type: flatten}\n"
+                 "training: {epochs: 1, batch_sizes: [4]}\n", bad[k][0], bad[k][0]);
+        free(yaml);
+        yaml = tu_write(dir, "data.yaml", text);
+        snprintf(args, sizeof args, "check '%s'", yaml);
+        out = run_cli(args, &rc);
+        if (rc != 2 || !strstr(out, bad[k][1]) || !strstr(out, "data.yaml:3:"))
+            fail_msg("%s: rc %d: %s", bad[k][0], rc, out);
+        free(out);
+    }
+    free(fifo);
+    if (access(FMNIST_IMAGES, R_OK) == 0) {
+        /* a layer too large for the kernels is the pipeline's error (exit 2),
+         * and has nothing to do with the batch */
+        free(yaml);
+        yaml = tu_write(dir, "big.yaml", "version: 1\nname: x\n"
+                        "dataset: {name: fashion-mnist, subset: 0, test_subset: 64}\n"
+                        "model:\n  - {type: flatten}\n  - {type: dense, units: 3000000}\n"
+                        "training: {epochs: 1, batch_sizes: [4]}\n");
+        snprintf(args, sizeof args, "check '%s'", yaml);
+        out = run_cli(args, &rc);
+        if (rc != 2 || !strstr(out, "make the layer smaller") || strstr(out, "smaller batch"))
+            fail_msg("rc %d: %s", rc, out);
+        free(out);
+    }
+    free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* The README's option tables are the descriptors' own lists, as
  * `batchscope plugins --markdown` prints them: a type or option added,
  * renamed or re-defaulted without the README fails here. */
@@ -308,6 +556,10 @@ int main(void)
         cmocka_unit_test(test_unknown_run_before_training),
         cmocka_unit_test(test_interrupt_and_resume),
         cmocka_unit_test(test_readme_options_match_descriptors),
+        cmocka_unit_test(test_crash_names_plugin),
+        cmocka_unit_test(test_results_directory_locked),
+        cmocka_unit_test(test_check_opens_named_files),
+        cmocka_unit_test(test_small_findings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,15 +9,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/study.h"
 #include "testutil.h"
 
 #define REPORT_SO BSC_PLUGIN_BUILD_DIR "/bsc_report.so"
@@ -202,7 +207,7 @@ static void write_analyses(const char *dir)
 
 static char *full_results(const char *tag)
 {
-    char *dir = strdup(tu_tmpdir(tag));
+    char *dir = tu_tmpdir(tag);
     write_common(dir);
     for (int r = 0; r < 3; r++) {
         write_metrics(dir, sizes[r], 1);
@@ -471,7 +476,7 @@ static void test_cli_some_analyses(void **state)
     (void)state;
     if (!have_plugin())
         return;
-    char *dir = strdup(tu_tmpdir("report-partial"));
+    char *dir = tu_tmpdir("report-partial");
     write_common(dir);
     write_metrics(dir, 32, 0);
     write_metrics(dir, 256, 1);
@@ -509,7 +514,7 @@ static void test_bad_files(void **state)
     (void)state;
     if (!have_plugin())
         return;
-    char *dir = strdup(tu_tmpdir("report-bad"));
+    char *dir = tu_tmpdir("report-bad");
     write_common(dir);
     write_metrics(dir, 32, 1);
     write_metrics(dir, 256, 1);
@@ -567,7 +572,7 @@ static void test_options(void **state)
     (void)state;
     if (!have_plugin())
         return;
-    char *dir = strdup(tu_tmpdir("report-opts"));
+    char *dir = tu_tmpdir("report-opts");
     write_common(dir);
     write_metrics(dir, 32, 0);
     /* a bad format is an error at its place in the YAML */
@@ -593,7 +598,7 @@ static void test_options(void **state)
     free(html);
     free(p);
     /* no runs at all is an error, not an empty report */
-    char *empty = strdup(tu_tmpdir("report-empty"));
+    char *empty = tu_tmpdir("report-empty");
     assert_int_not_equal(run_report(empty, NULL), BSC_OK);
     assert_non_null(strstr(bsc_last_error(), "runs"));
     free(empty);
@@ -697,6 +702,136 @@ static void test_other_files(void **state)
     free(sec);
     free(html);
     free(p);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_report: the report did not finish (a loop?)\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(1);
+}
+
+/* Issue 12: an all-NaN column made PLplot loop forever on an (inf, -inf)
+ * axis, a NaN surface failed the report (exit 2, and `batchscope report`
+ * could never succeed), and a killed report left figures/<x>.png.tmp.<pid>
+ * behind. Now: figures over what is drawable, notes for the rest, a
+ * diverged run named as left out, and the temporaries swept. The alarm
+ * turns a loop into a failure instead of a hung suite. */
+static void test_nan_results_never_sink_the_report(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = tu_tmpdir("report-nan");
+    write_common(dir);
+    write_metrics(dir, 32, 1);
+    write_metrics(dir, 256, 1);
+    put(dir, "runs/bs256/run.json", "{\n  \"batch_size\": 256,\n  \"status\": \"diverged\",\n"
+        "  \"epochs_done\": 8,\n  \"diverged_epoch\": 8,\n  \"diverged_step\": 300,\n"
+        "  \"seconds\": 1,\n  \"train_loss\": null,\n  \"train_acc\": 0.1,\n"
+        "  \"test_loss\": null,\n  \"test_acc\": 0.1\n}\n");
+    /* the columns axes are scaled by: all NaN */
+    put(dir, "analyses/sharpness.csv", "run,batch_size,eps,variant,sharpness\n"
+        "bs32,nan,0.001,full,nan\nbs256,nan,nan,full,nan\n");
+    put(dir, "analyses/hessian.csv", "run,batch_size,quantity,k,value,status\n"
+        "bs32,32,eigenvalue,1,nan,ok\nbs256,256,,,,skipped: diverged\n");
+    /* a surface of NaN (the diverged run's), one with a NaN corner */
+    FILE *f = open_rel(dir, "analyses/surface_bs256.csv", "w");
+    FILE *g = open_rel(dir, "analyses/surface_bs32.csv", "w");
+    fprintf(f, "x,y,loss,accuracy\n");
+    fprintf(g, "x,y,loss,accuracy\n");
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++) {
+            fprintf(f, "%d,%d,nan,nan\n", i - 1, j - 1);
+            if (i == 2 && j == 2)
+                fprintf(g, "%d,%d,inf,0.1\n", i - 1, j - 1);
+            else
+                fprintf(g, "%d,%d,%g,0.5\n", i - 1, j - 1, 1.0 + i + j);
+        }
+    fclose(f);
+    fclose(g);
+    put(dir, "figures/surfaces.png.tmp.4242", "half a figure");
+    signal(SIGALRM, on_alarm);
+    alarm(300);
+    FILE *devnull = fopen("/dev/null", "w");
+    bsc_status s = bsc_study_report(dir, devnull);
+    fclose(devnull);
+    alarm(0);
+    if (s != BSC_OK)
+        fail_msg("%s", bsc_last_error());
+    char *tmp = bsc_strdup_printf("%s/figures/surfaces.png.tmp.4242", dir);
+    assert_false(bsc_path_exists(tmp));
+    free(tmp);
+    char *p = bsc_strdup_printf("%s/report.html", dir);
+    char *html = tu_read(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "Left out of the analyses and of the figures of final results: "
+                                 "bs256 (diverged at epoch 8, step 300"));
+    assert_non_null(strstr(html, "left out, no finite loss in: surface_bs256.csv"));
+    assert_non_null(strstr(html, "non-finite losses drawn at the top of the scale in: "
+                                 "surface_bs32.csv (1 of 9 points)"));
+    assert_non_null(strstr(html, "Note: left out: bs256 (diverged)"));
+    char *fig = bsc_strdup_printf("%s/figures/sharpness.png", dir);
+    assert_true(bsc_path_exists(fig));
+    free(fig);
+    free(html);
+    free(p);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* The temporaries under OUT/figures and OUT (a figure or the page half
+ * written). */
+static int count_temporaries(const char *dir)
+{
+    int n = 0;
+    const char *sub[] = {"", "/figures"};
+    for (int k = 0; k < 2; k++) {
+        char *d = bsc_strdup_printf("%s%s", dir, sub[k]);
+        DIR *h = opendir(d);
+        struct dirent *e;
+        while (h && (e = readdir(h)))
+            n += strstr(e->d_name, ".tmp.") != NULL;
+        if (h)
+            closedir(h);
+        free(d);
+    }
+    return n;
+}
+
+/* Issue 12: `batchscope report` killed while it drew left
+ * figures/<x>.png.tmp.<pid> behind. SIGTERM, SIGINT and SIGHUP remove the
+ * file being written before the process ends; killed at several moments,
+ * no temporary may remain. */
+static void test_killed_report_leaves_no_temporary(void **state)
+{
+    (void)state;
+    if (!have_plugin())
+        return;
+    char *dir = full_results("report-kill");
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int k = 0; k < 9; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(BSC_CLI, BSC_CLI, "report", dir, (char *)NULL);
+            _exit(127);
+        }
+        usleep((useconds_t)(150000 + 120000 * k));
+        kill(pid, sigs[k % 3]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (count_temporaries(dir))
+            fail_msg("a temporary was left after signal %d at %d ms", sigs[k % 3],
+                     150 + 120 * k);
+    }
     tu_rm_rf(dir);
     free(dir);
 }
@@ -855,6 +990,8 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_named_runs),
         cmocka_unit_test(test_other_files),
+        cmocka_unit_test(test_nan_results_never_sink_the_report),
+        cmocka_unit_test(test_killed_report_leaves_no_temporary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

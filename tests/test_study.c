@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "batchscope/batchscope.h"
+#include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
 #include "batchscope/study.h"
 #include "batchscope/table.h"
@@ -235,6 +236,155 @@ static void test_resume(void **state)
     free(f16), free(keep), free(fin), free(done), free(out), free(yaml), free(dir);
 }
 
+/* Issue 12, the failure policy: a run that diverges beside healthy ones is
+ * a result. The analyses skip it (their tables say so), the others are
+ * analysed, the report is drawn from the healthy runs and names the one
+ * left out, and the study succeeds. */
+static const char *policy =
+    "observers:\n  - {type: summary}\n  - {type: update_norms}\n"
+    "analyses:\n"
+    "  - {type: interpolate, points: 3, subset: 64, test_subset: 64}\n"
+    "  - {type: surface, x: [-1, 1, 2], y: [-1, 1, 2], subset: 64}\n"
+    "  - {type: sharpness, eps: 1e-3, p: 3, max_iter: 1, variants: [full], subset: 64}\n"
+    "  - {type: hessian, top_k: 1, max_iter: 3, trace_samples: 0, subset: 64}\n";
+
+static char *csv_text(const char *out, const char *rel)
+{
+    char *p = path2(out, rel);
+    char *t = tu_read(p, NULL);
+    free(p);
+    return t;
+}
+
+static void test_diverged_run_is_a_result(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("policy");
+    char text[4096];
+    snprintf(text, sizeof text, "%s  runs: [{name: big, batch_size: 64, lr: 1e30}]\n%s", tiny,
+             policy);
+    char *yaml = tu_write(dir, "p.yaml", text);
+    char *out = path2(dir, "out");
+    const char *sets[] = {"training.epochs=1"};
+    bsc_status s = run(yaml, out, sets, 1, 0);
+    if (s != BSC_OK)
+        fail_msg("%s: %s", bsc_status_name(s), bsc_last_error());
+    char *m = csv_text(out, "manifest.json");
+    assert_non_null(strstr(m, "\"status\": \"completed\""));
+    assert_non_null(strstr(m, "\"status\": \"diverged\""));
+    free(m);
+    const char *tables[] = {"analyses/hessian.csv", "analyses/sharpness.csv"};
+    for (int k = 0; k < 2; k++) {
+        char *t = csv_text(out, tables[k]);
+        assert_non_null(t);
+        if (!strstr(t, "bs16,16,") || !strstr(t, "bs64,64,") ||
+            !strstr(t, "big,64,") || !strstr(t, ",skipped: diverged\n") || !strstr(t, ",ok\n"))
+            fail_msg("%s:\n%s", tables[k], t);
+        free(t);
+    }
+    char *sb = path2(out, "analyses/surface_bs16.csv"), *sbig = path2(out, "analyses/surface_big.csv");
+    char *ip = path2(out, "analyses/interpolate_bs16_bs64.csv");
+    assert_true(access(sb, R_OK) == 0);
+    assert_true(access(sbig, R_OK) != 0);
+    assert_true(access(ip, R_OK) == 0);
+    free(sb), free(sbig), free(ip);
+    char *html = csv_text(out, "report.html");
+    assert_non_null(html);
+    assert_non_null(strstr(html, "Left out of the analyses"));
+    assert_non_null(strstr(html, "big (diverged at epoch 1"));
+    free(html);
+    /* and `batchscope report` redraws it */
+    FILE *devnull = fopen("/dev/null", "w");
+    s = bsc_study_report(out, devnull);
+    fclose(devnull);
+    if (s != BSC_OK)
+        fail_msg("report: %s", bsc_last_error());
+    free(out), free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* An analysis that fails does not stop the ones after it nor the report:
+ * the study ends BSC_ERR_PARTIAL (exit 1) with the manifest naming it.
+ * (The checkpoint is under OUT, so the check before training leaves it to
+ * the run, where it never appears.) */
+static void test_failed_analysis_is_recorded(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("policy");
+    char *out = path2(dir, "out");
+    char text[4096];
+    snprintf(text, sizeof text, "%sanalyses:\n"
+             "  - {type: interpolate, points: 3, from_path: out/runs/bs16/epoch009.safetensors,\n"
+             "     to_path: out/runs/bs64/final.safetensors}\n"
+             "  - {type: hessian, top_k: 1, max_iter: 2, trace_samples: 0, subset: 64}\n", tiny);
+    char *yaml = tu_write(dir, "p.yaml", text);
+    const char *sets[] = {"training.epochs=1"};
+    bsc_status s = run(yaml, out, sets, 1, 0);
+    assert_int_equal(s, BSC_ERR_PARTIAL);
+    assert_non_null(strstr(bsc_last_error(), "analysis interpolate"));
+    assert_non_null(strstr(bsc_last_error(), "epoch009.safetensors"));
+    char *m = csv_text(out, "manifest.json");
+    assert_non_null(strstr(m, "\"status\": \"failed\""));
+    assert_non_null(strstr(m, "analysis interpolate"));
+    free(m);
+    char *h = csv_text(out, "analyses/hessian.csv");
+    assert_non_null(h);
+    assert_non_null(strstr(h, "bs64,64,eigenvalue"));
+    free(h);
+    char *html = csv_text(out, "report.html");
+    assert_non_null(html);
+    assert_non_null(strstr(html, "The study failed: analysis interpolate"));
+    free(html);
+    free(out), free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Issue 12: a finished run whose metrics.csv is garbled gave a summary row
+ * of NaN on --resume, and exit 0. Now the resume stops before training,
+ * naming the file; bsc_run_metrics_read is the check. */
+static void test_garbled_metrics_refused(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    char *dir = tu_tmpdir("garbled");
+    char *yaml = tu_write(dir, "tiny.yaml", tiny);
+    char *out = path2(dir, "out");
+    const char *sets[] = {"training.epochs=1"};
+    assert_int_equal(run(yaml, out, sets, 1, 0), BSC_OK);
+    char *runs = path2(out, "runs");
+    char *bs16 = path2(runs, "bs16");
+    bsc_table *t = NULL;
+    assert_int_equal(bsc_run_metrics_read(bs16, 1, &t), BSC_OK);
+    bsc_table_free(t);
+    /* short: a row missing */
+    assert_int_equal(bsc_run_metrics_read(bs16, 2, &t), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "bs16/metrics.csv: 2 rows, but the run finished 2"));
+    /* garbled: bytes that are no table of epochs */
+    free(tu_write(bs16, "metrics.csv", "\x01\x7f garbage \xff\n\x02\x03\n"));
+    assert_int_equal(bsc_run_metrics_read(bs16, 1, &t), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "bs16/metrics.csv:1: not a metrics table"));
+    free(tu_write(bs16, "metrics.csv", "epoch,train_loss\n0,1\n1,2,3\n"));
+    assert_int_equal(bsc_run_metrics_read(bs16, 1, &t), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "metrics.csv:3: expected 2 fields"));
+    free(tu_write(bs16, "metrics.csv", "epoch,train_loss\n0,1\nx,2\n"));
+    assert_int_equal(bsc_run_metrics_read(bs16, 1, &t), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "metrics.csv:3: epoch 'x' where epoch 1 belongs"));
+    /* the resume refuses it, naming the run and the file */
+    assert_int_equal(run(yaml, out, sets, 1, 1), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "run bs16 finished but cannot be kept"));
+    assert_non_null(strstr(bsc_last_error(), "bs16/metrics.csv:3"));
+    free(bs16), free(runs), free(out), free(yaml);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +392,9 @@ int main(void)
         cmocka_unit_test(test_bitwise_reproducible),
         cmocka_unit_test(test_divergence_recorded),
         cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_diverged_run_is_a_result),
+        cmocka_unit_test(test_failed_analysis_is_recorded),
+        cmocka_unit_test(test_garbled_metrics_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

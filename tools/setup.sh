@@ -67,6 +67,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   libplplot-dev plplot-driver-cairo chromium
+  # tools/ci-guards.sh: the fuzz targets (tests/fuzz) with clang's libFuzzer
+  clang libclang-rt-14-dev
 )
 if ((bench)); then
   packages+=(python3-torch python3-yaml python3-numpy libopenblas0-pthread)

@@ -138,6 +138,45 @@ bsc_status ana_interrupted(const bsc_study *st);
  * the selector's file:line:col naming what was asked for. */
 bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out);
 
+/* The failure policy (plugin.h, study.h) for analyses that go run by run.
+ *
+ * ana_for_each_run calls each(user, r) for every run the analysis covers --
+ * those its selectors name (sel[0..n_sel)), else every finished run of the
+ * study -- and leaves out, through skip(user, name, batch_size, why), a run
+ * that diverged ("skipped: diverged") or that a selector names but that did
+ * not finish ("skipped: run did not finish"). A run whose computation
+ * fails is recorded the same way ("failed: <message>") and the others still
+ * run; the result is then that failure (the first message, and how many
+ * runs failed). An interruption stops at once. skip may be NULL (nothing
+ * to record: the analysis writes a file per run). `what` names the
+ * analysis in messages ("hessian"). */
+typedef bsc_status (*ana_run_fn)(void *user, const bsc_run_result *r);
+typedef bsc_status (*ana_skip_fn)(void *user, const char *run, size_t batch_size,
+                                  const char *why);
+bsc_status ana_for_each_run(const bsc_study *st, const bsc_node *const *sel, size_t n_sel,
+                            const char *what, ana_run_fn each, ana_skip_fn skip, void *user);
+
+/* The run a selector picks among the finished runs (ana_pick_run), or why
+ * it cannot be used: *why "skipped: diverged" for a run that diverged,
+ * "skipped: run <sel> did not finish" (in buf) for one that is not among
+ * them; NULL when *out is usable. */
+bsc_status ana_pick_usable(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out,
+                           const char **why, char *buf, size_t len);
+
+/* For an analysis' check op: a file an option names, opened and read as
+ * a checkpoint of the model (bsc_checkpoint_load: every tensor present,
+ * shapes the model's) -- or, with params_only, as saved directions (no
+ * state tensors). A file that does not exist yet under the study's out_dir
+ * will be written by the study: BSC_OK. `what` names the option in errors
+ * ("interpolate.from_path"). */
+bsc_status ana_check_file(const bsc_study *st, const char *path, int params_only,
+                          const char *what);
+
+/* Reads a params-shaped vector (directions saved by ana_save_params, or any
+ * checkpoint of the model: state tensors are not read) from path into d
+ * (n_params floats). */
+bsc_status ana_read_params(const bsc_model *m, const char *path, float *d);
+
 /* OUT/analyses/<name> (the directory is created); malloc'ed. */
 bsc_status ana_out_path(const bsc_study *st, const char *name, char **path);
 

@@ -23,7 +23,10 @@
  *
  * Output OUT/analyses/hessian.csv, one row per quantity: run, batch_size,
  * quantity (eigenvalue | trace), k (1-based rank; 0 for the trace), value,
- * std_err (trace only), hv_products, seconds.
+ * std_err (trace only), hv_products, seconds, status ("ok"); a run that
+ * diverged or did not finish gets one row with status "skipped: ...", and a
+ * run whose products fail (a non-finite v.Hv) one with "failed: ...", while
+ * the other runs are still computed.
  */
 #include "analyses.h"
 
@@ -146,9 +149,31 @@ static bsc_status add_row(bsc_table *t, const bsc_run_result *r, const char *q, 
         (s = bsc_metrics_set(&row, "k", k)) != BSC_OK ||
         (s = bsc_metrics_set(&row, BSC_COL_VALUE, value)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "std_err", se)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK)
+        (s = bsc_metrics_set(&row, "hv_products", (double)products)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, "seconds", seconds)) != BSC_OK)
         return s;
-    return bsc_metrics_set(&row, "seconds", seconds);
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
+}
+
+/* What ana_for_each_run hands the callbacks. */
+typedef struct hess_job {
+    const hess *h;
+    const bsc_study *st;
+    bsc_table *t;
+} hess_job;
+
+/* A run left out (diverged, not finished) or failed: one row that says so. */
+static bsc_status skip_row(void *user, const char *run, size_t batch_size, const char *why)
+{
+    bsc_table *t = ((hess_job *)user)->t;
+    bsc_metrics_row row;
+    bsc_status s;
+    if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
+            BSC_OK)
+        return s;
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
 }
 
 static bsc_status one(const hess *h, const bsc_study *st, const bsc_run_result *r,
@@ -204,37 +229,40 @@ cleanup:
     return s;
 }
 
+static bsc_status one_run(void *user, const bsc_run_result *r)
+{
+    hess_job *j = user;
+    return one(j->h, j->st, r, j->t);
+}
+
 static bsc_status post(void *self, const bsc_study *st)
 {
     hess *h = self;
-    const bsc_run_result *r;
-    bsc_status s;
-    /* Every named run must exist before the first (long) computation. */
-    for (size_t i = 0; i < h->n_runs; i++)
-        if ((s = ana_pick_run(st, h->runs[i], &r)) != BSC_OK)
-            return s;
     bsc_table *t = NULL;
     char *path = NULL;
-    s = bsc_table_new(&t);
+    bsc_status s = bsc_table_new(&t);
     static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_QUANTITY, "k",
-                                       BSC_COL_VALUE, "std_err", "hv_products", "seconds"};
+                                       BSC_COL_VALUE, "std_err", "hv_products", "seconds",
+                                       BSC_COL_STATUS};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
-    size_t n = h->n_runs ? h->n_runs : st->n_runs;
-    for (size_t i = 0; s == BSC_OK && i < n; i++) {
-        char nb[32];
-        if (h->n_runs)
-            ana_pick_run(st, h->runs[i], &r);
-        else
-            r = st->runs[i];
-        if ((s = one(h, st, r, t)) != BSC_OK)
-            s = bsc_fail_context(s, "hessian of run %s", bsc_run_result_name(r, nb, sizeof nb));
-    }
-    if (s == BSC_OK && (s = ana_out_path(st, BSC_FILE_HESSIAN, &path)) == BSC_OK)
+    hess_job job = {h, st, t};
+    /* A run that fails still leaves the table of the others. */
+    bsc_status rs = s == BSC_OK ? ana_for_each_run(st, h->runs, h->n_runs, "hessian", one_run,
+                                                   skip_row, &job)
+                                : s;
+    if (rs == BSC_ERR_INTERRUPTED || s != BSC_OK)
+        goto cleanup;
+    char *err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
+    if ((s = ana_out_path(st, BSC_FILE_HESSIAN, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
+    if (s == BSC_OK && rs != BSC_OK)
+        bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));
+    free(err);
+cleanup:
     bsc_table_free(t);
     free(path);
-    return s;
+    return s != BSC_OK ? s : rs;
 }
 
 BSC_ANALYSIS_TYPE(ana_hessian, "hessian",

@@ -21,7 +21,8 @@
  *                           # (interpolate_checkpoints.csv for paths)
  *
  * Output OUT/analyses/<output>: alpha, train_loss, train_acc, test_loss,
- * test_acc.
+ * test_acc. An end that diverged or did not finish (or, by default, fewer
+ * than two runs that completed) skips the analysis: no file.
  */
 #include "analyses.h"
 
@@ -113,6 +114,14 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
                           "give either runs (from/to) or checkpoints (from_path/to_path)");
         goto fail;
     }
+    /* Between runs, the study must plan two (whether both finish is known
+     * only after training: then a missing end skips the analysis). */
+    if (!ip->from_path && !(ip->from && ip->to) && cfg->planned_runs &&
+        cfg->n_planned_runs < 2) {
+        s = bsc_node_fail(o, BSC_ERR_INVALID, "interpolate needs two runs; the study has %zu",
+                          cfg->n_planned_runs);
+        goto fail;
+    }
     if (ip->output && (strchr(ip->output, '/') || !ip->output[0])) {
         s = bsc_node_fail(bsc_node_get(o, "output"), BSC_ERR_INVALID,
                           "output is a file name inside OUT/analyses, without '/'");
@@ -145,32 +154,37 @@ static bsc_status upload_checkpoint(const bsc_study *st, const char *path, bsc_t
     return s;
 }
 
+/* The two ends among the runs that can be used: the selectors' runs, else
+ * the default pair of the usable ones. *a and *b NULL (and BSC_OK) when an
+ * end diverged or did not finish, or fewer than two runs are usable: the
+ * analysis is skipped, not failed (study.h's policy). */
 static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run_result **a,
                             const bsc_run_result **b)
 {
     *a = *b = NULL;
-    if (st->n_runs < 2 && !(ip->from && ip->to))
-        return bsc_node_fail(ip->node, BSC_ERR_INVALID,
-                             "interpolate needs two runs; the study has %zu", st->n_runs);
-    /* Strict comparisons keep the first run of a batch size (study order:
-     * the batch_sizes run before the named ones). */
-    const bsc_run_result *lo = NULL, *hi = NULL;
-    for (size_t i = 0; i < st->n_runs; i++) {
-        if (!lo || st->runs[i]->batch_size < lo->batch_size)
-            lo = st->runs[i];
-        if (!hi || st->runs[i]->batch_size > hi->batch_size)
-            hi = st->runs[i];
-    }
-    bsc_status s;
-    if (ip->from && (s = ana_pick_run(st, ip->from, a)) != BSC_OK)
-        return s;
-    if (ip->to && (s = ana_pick_run(st, ip->to, b)) != BSC_OK)
-        return s;
+    const char *why = NULL;
+    char buf[160];
+    if (ip->from && ana_pick_usable(st, ip->from, a, &why, buf, sizeof buf) == BSC_OK && why)
+        return *a = NULL, BSC_OK;
+    if (ip->to && ana_pick_usable(st, ip->to, b, &why, buf, sizeof buf) == BSC_OK && why)
+        return *a = *b = NULL, BSC_OK;
+    const bsc_run_result **usable = calloc(st->n_runs ? st->n_runs : 1, sizeof *usable);
+    if (!usable)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_runs; i++)
+        if (bsc_run_usable(st->runs[i]))
+            usable[n++] = st->runs[i];
+    const bsc_run_result *lo, *hi;
+    bsc_run_default_pair(usable, n, &lo, &hi);
+    free(usable);
     if (!ip->from)
         *a = lo;
-    if (!ip->to) {
-        const bsc_run_result *b256 = bsc_run_find_name(st->runs, st->n_runs, "bs256");
-        *b = b256 && b256 != *a ? b256 : hi;
+    if (!ip->to)
+        *b = hi && hi != *a ? hi : (lo != *a ? lo : NULL);
+    if (!*a || !*b) {
+        *a = *b = NULL;
+        return BSC_OK;
     }
     if (*a == *b) {
         char nb[32];
@@ -178,6 +192,18 @@ static bsc_status pick_runs(const interp *ip, const bsc_study *st, const bsc_run
                              bsc_run_result_name(*a, nb, sizeof nb));
     }
     return BSC_OK;
+}
+
+/* The two checkpoints, before training. */
+static bsc_status check(void *self, const bsc_study *st)
+{
+    const interp *ip = self;
+    bsc_status s = BSC_OK;
+    if (ip->from_path)
+        s = ana_check_file(st, ip->from_path, 0, "interpolate.from_path");
+    if (s == BSC_OK && ip->to_path)
+        s = ana_check_file(st, ip->to_path, 0, "interpolate.to_path");
+    return s;
 }
 
 static bsc_status post(void *self, const bsc_study *st)
@@ -201,7 +227,7 @@ static bsc_status post(void *self, const bsc_study *st)
     } else {
         const bsc_run_result *a, *b;
         char na[32], nb[32];
-        if ((s = pick_runs(ip, st, &a, &b)) != BSC_OK)
+        if ((s = pick_runs(ip, st, &a, &b)) != BSC_OK || !a)
             goto cleanup;
         pa = a->final_params, sa = a->final_state, pb = b->final_params, sb = b->final_state;
         /* By run name: interpolate_bs32_bs256.csv for batch_sizes runs. */
@@ -262,4 +288,5 @@ BSC_ANALYSIS_TYPE(ana_interpolate, "interpolate",
                            BSC_OPT("output", BSC_OPT_STRING, "", "file name (default: interpolate_<A>_<B>.csv)")),
                .create = create,
                .run = post,
+               .check = check,
                .destroy = destroy);

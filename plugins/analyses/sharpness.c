@@ -25,7 +25,9 @@
  * Output OUT/analyses/sharpness.csv: run, batch_size, eps, variant, f0, fmax,
  * sharpness, iterations, evaluations, seconds, stop (why L-BFGS-B stopped:
  * "STOP: iteration limit", or setulb's own "CONVERGENCE: ..." -- in the
- * subspace the box corners are often reached within a few iterations).
+ * subspace the box corners are often reached within a few iterations),
+ * status ("ok"; "skipped: diverged", "skipped: run ... did not finish" or
+ * "failed: ..." in the one row of a run left out, the others computed).
  */
 #include "analyses.h"
 
@@ -318,8 +320,9 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
         (s = bsc_metrics_set(&row, "iterations", res.iterations)) != BSC_OK ||
         (s = bsc_metrics_set(&row, "evaluations", res.evaluations)) != BSC_OK)
         goto cleanup;
-    if ((s = bsc_metrics_set(&row, "seconds", bsc_now() - t0)) == BSC_OK)
-        s = bsc_metrics_set_str(&row, "stop", res.task);
+    if ((s = bsc_metrics_set(&row, "seconds", bsc_now() - t0)) == BSC_OK &&
+        (s = bsc_metrics_set_str(&row, "stop", res.task)) == BSC_OK)
+        s = bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
 cleanup:
     bsc_tensor_free(&c.z);
     bsc_tensor_free(&c.g);
@@ -335,48 +338,74 @@ cleanup:
     return s;
 }
 
+/* What ana_for_each_run hands the callbacks. */
+typedef struct sharp_job {
+    const sharp *sh;
+    const bsc_study *st;
+    bsc_tensor *a;
+    bsc_table *t;
+} sharp_job;
+
+static bsc_status one_run(void *user, const bsc_run_result *r)
+{
+    sharp_job *j = user;
+    bsc_status s = BSC_OK;
+    for (size_t e = 0; s == BSC_OK && e < j->sh->n_eps; e++) {
+        if (j->sh->full)
+            s = one(j->sh, j->st, r, j->sh->eps[e], 0, j->a, j->t);
+        if (s == BSC_OK && j->sh->subspace)
+            s = one(j->sh, j->st, r, j->sh->eps[e], 1, j->a, j->t);
+    }
+    return s;
+}
+
+/* A run left out (diverged, not finished) or failed: one row that says so. */
+static bsc_status skip_row(void *user, const char *run, size_t batch_size, const char *why)
+{
+    sharp_job *j = user;
+    bsc_metrics_row row;
+    bsc_status s;
+    if ((s = bsc_table_add_row(j->t, &row)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
+            BSC_OK)
+        return s;
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
+}
+
 static bsc_status post(void *self, const bsc_study *st)
 {
     sharp *sh = self;
     bsc_table *t = NULL;
     bsc_tensor a = {0};
-    char *path = NULL;
-    const bsc_run_result *r;
-    bsc_status s = BSC_OK;
-    /* Every named run must exist before the first (long) computation. */
-    for (size_t i = 0; i < sh->n_runs; i++)
-        if ((s = ana_pick_run(st, sh->runs[i], &r)) != BSC_OK)
-            return s;
+    char *path = NULL, *err = NULL;
+    bsc_status s, rs = BSC_OK;
     if ((s = bsc_table_new(&t)) != BSC_OK)
         return s;
     /* Declared up front so the header is complete even for zero rows. */
     static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_EPS,
                                        BSC_COL_VARIANT, "f0", "fmax", BSC_COL_SHARPNESS,
-                                       "iterations", "evaluations", "seconds", "stop"};
+                                       "iterations", "evaluations", "seconds", "stop",
+                                       BSC_COL_STATUS};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
-    size_t n = sh->n_runs ? sh->n_runs : st->n_runs;
-    for (size_t i = 0; s == BSC_OK && i < n; i++) {
-        if (sh->n_runs)
-            ana_pick_run(st, sh->runs[i], &r);
-        else
-            r = st->runs[i];
-        for (size_t e = 0; s == BSC_OK && e < sh->n_eps; e++) {
-            if (sh->full)
-                s = one(sh, st, r, sh->eps[e], 0, &a, t);
-            if (s == BSC_OK && sh->subspace)
-                s = one(sh, st, r, sh->eps[e], 1, &a, t);
-        }
-        char nb[32];
-        if (s != BSC_OK)
-            s = bsc_fail_context(s, "sharpness of run %s", bsc_run_result_name(r, nb, sizeof nb));
-    }
-    if (s == BSC_OK && (s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
+    sharp_job job = {sh, st, &a, t};
+    /* A run that fails still leaves the table of the others. */
+    if (s == BSC_OK)
+        rs = ana_for_each_run(st, sh->runs, sh->n_runs, "sharpness", one_run, skip_row, &job);
+    if (s != BSC_OK || rs == BSC_ERR_INTERRUPTED)
+        goto cleanup;
+    err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
+    if ((s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
+    if (s == BSC_OK && rs != BSC_OK)
+        bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));
+cleanup:
     bsc_tensor_free(&a);
     bsc_table_free(t);
     free(path);
-    return s;
+    free(err);
+    return s != BSC_OK ? s : rs;
 }
 
 BSC_ANALYSIS_TYPE(ana_sharpness, "sharpness",

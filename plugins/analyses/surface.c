@@ -24,6 +24,10 @@
  * points lie: theta = P1 + x u + y v, u = P2 - P1, v the part of P3 - P1
  * orthogonal to u scaled to |u|, so P1 = (0,0), P2 = (1,0)).
  *
+ * A run that diverged or did not finish gets no surface (and a plane
+ * through one is not drawn); a run whose directions cannot be made does not
+ * stop the others (the analysis then fails naming it).
+ *
  * The grids are computed in units (plugin.h, the analysis unit ops): a
  * unit is a row of a 2-D grid, or an eighth of a line, of one run's surface
  * (or of the plane). The host runs them on any rank of `mpirun`, keeps each
@@ -77,6 +81,8 @@ typedef struct surface {
     bsc_tensor dt[2];           /* directions on the device */
     bsc_tensor pp[3], pq[3];    /* the plane's three points: params and states */
     double pc, ps, py;          /* plane geometry: P3 at (pc, py); a = x - y*ps*pc */
+    bsc_status plan_status;     /* a run plan() left out because it failed */
+    char *plan_error;
 } surface;
 
 static void free_plan(surface *sf)
@@ -92,6 +98,9 @@ static void free_plan(surface *sf)
     free(sf->tg);
     sf->tg = NULL;
     sf->n_tg = sf->n_units = 0;
+    free(sf->plan_error);
+    sf->plan_error = NULL;
+    sf->plan_status = BSC_OK;
     sf->loaded = -1;
     for (int k = 0; k < 3; k++) {
         if (k < 2)
@@ -312,21 +321,7 @@ static bsc_status make_directions(const surface *sf, const bsc_study *st, const 
     size_t np = bsc_model_n_params(m);
     for (int k = 0; k < sf->dims; k++) {
         if (sf->dir_path[k]) {
-            /* A direction file has no state tensors: read tensor by tensor. */
-            bsc_safetensors *f = NULL;
-            bsc_status s = bsc_safetensors_open(sf->dir_path[k], &f);
-            for (size_t i = 0; s == BSC_OK && i < bsc_model_n_tensors(m); i++) {
-                const bsc_model_tensor *t = bsc_model_tensor_at(m, i);
-                if (t->spec.role == BSC_ROLE_STATE)
-                    continue;
-                const bsc_st_info *info = bsc_safetensors_find(f, t->name);
-                if (!info || !bsc_shape_equal(&info->shape, &t->spec.shape))
-                    s = bsc_fail(BSC_ERR_DATA, "%s: tensor '%s' %s", sf->dir_path[k], t->name,
-                                 info ? "has another shape than the model's" : "is missing");
-                else
-                    s = bsc_safetensors_read(f, t->name, d[k] + t->offset, t->numel);
-            }
-            bsc_safetensors_close(f);
+            bsc_status s = ana_read_params(m, sf->dir_path[k], d[k]);
             if (s != BSC_OK)
                 return s;
             continue;
@@ -373,6 +368,18 @@ static bsc_status add_target(surface *sf, const bsc_run_result *r, char *stem)
     return t->loss && t->acc ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
 }
 
+/* Takes back the last target (its run failed before any unit). */
+static void drop_last_target(surface *sf)
+{
+    target *t = &sf->tg[--sf->n_tg];
+    sf->n_units -= t->n_units;
+    free(t->stem);
+    free(t->d[0]);
+    free(t->d[1]);
+    free(t->loss);
+    free(t->acc);
+}
+
 /* A run's surface: its directions, drawn (or read) from the run's final
  * weights. */
 static bsc_status plan_run(surface *sf, const bsc_study *st, const bsc_run_result *r)
@@ -401,6 +408,8 @@ static bsc_status plan_run(surface *sf, const bsc_study *st, const bsc_run_resul
     if (s == BSC_OK)
         s = make_directions(sf, st, w, t->d);
     free(w);
+    if (s != BSC_OK && t)
+        drop_last_target(sf);
     return s;
 }
 
@@ -474,6 +483,22 @@ static bsc_status plane_point(const surface *sf, const bsc_study *st, int k, bsc
     return s;
 }
 
+/* A plane through a run that diverged or did not finish has no point to
+ * stand on: why (in buf), or NULL when every point is usable (init, the
+ * first run's initial weights, is usable whatever became of that run). */
+static const char *plane_unusable(const surface *sf, const bsc_study *st, char *buf, size_t len)
+{
+    for (int k = 0; k < 3; k++) {
+        const bsc_run_result *r;
+        const char *why = NULL;
+        if (sf->plane_at[k])
+            ana_pick_usable(st, sf->plane_at[k], &r, &why, buf, len);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
 /* The plane through the three points: u = P2 - P1, w = P3 - P1,
  * c = w.u / u.u, v = (w - c u) * |u| / |w - c u|; its default ranges take
  * in every point with half a unit of margin. */
@@ -484,7 +509,13 @@ static bsc_status plan_plane(surface *sf, const bsc_study *st)
     float *h[3] = {malloc(np * sizeof(float)), malloc(np * sizeof(float)),
                    malloc(np * sizeof(float))};
     char pt_name[3][72];
+    char why[160];
     bsc_status s = h[0] && h[1] && h[2] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && plane_unusable(sf, st, why, sizeof why)) {
+        for (int k = 0; k < 3; k++)
+            free(h[k]);
+        return BSC_OK;   /* no plane, no units */
+    }
     for (int k = 0; s == BSC_OK && k < 3; k++)
         if ((s = plane_point(sf, st, k, &sf->pp[k], &sf->pq[k], pt_name[k])) == BSC_OK)
             s = bsc_tensor_read(ctx, &sf->pp[k], h[k]);
@@ -548,10 +579,20 @@ static bsc_status save_plane_points(const surface *sf, const bsc_study *st, cons
 
 /* ------------------------------------------------------------------ units */
 
+typedef struct plan_job {
+    surface *sf;
+    const bsc_study *st;
+} plan_job;
+
+static bsc_status plan_one(void *user, const bsc_run_result *r)
+{
+    plan_job *j = user;
+    return plan_run(j->sf, j->st, r);
+}
+
 static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
 {
     surface *sf = self;
-    const bsc_run_result *r;
     bsc_status s = BSC_OK;
     size_t np = bsc_model_n_params(st->model);
     free_plan(sf);
@@ -559,19 +600,16 @@ static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
     if (sf->plane) {
         s = plan_plane(sf, st);
     } else {
-        /* Every named run must exist before the first (long) grid. */
-        for (size_t i = 0; s == BSC_OK && i < sf->n_runs; i++)
-            s = ana_pick_run(st, sf->runs[i], &r);
-        size_t n = sf->n_runs ? sf->n_runs : st->n_runs;
-        for (size_t i = 0; s == BSC_OK && i < n; i++) {
-            char nb[32];
-            if (sf->n_runs)
-                ana_pick_run(st, sf->runs[i], &r);
-            else
-                r = st->runs[i];
-            if ((s = plan_run(sf, st, r)) != BSC_OK)
-                bsc_fail_context(s, "surface of run %s", bsc_run_result_name(r, nb, sizeof nb));
-        }
+        /* One grid per usable run; a run whose directions fail does not
+         * stop the others, and finish() then says so. */
+        plan_job job = {sf, st};
+        bsc_status ps = ana_for_each_run(st, sf->runs, sf->n_runs, "surface", plan_one, NULL,
+                                         &job);
+        if (ps == BSC_ERR_INTERRUPTED)
+            return ps;
+        if (ps != BSC_OK && !(sf->plan_error = strdup(bsc_last_error())))
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        sf->plan_status = ps;
         for (int k = 0; s == BSC_OK && k < sf->dims && sf->n_tg; k++)
             if ((s = ana_vec_alloc(st->ctx, np, &sf->dt[k])) != BSC_OK)
                 break;
@@ -681,6 +719,19 @@ static bsc_status finish(void *self, const bsc_study *st)
         if (s == BSC_OK)
             s = write_grid(sf, st, t);
     }
+    if (s == BSC_OK && sf->plan_status != BSC_OK)
+        s = bsc_fail(sf->plan_status, "%s", sf->plan_error ? sf->plan_error : "surface failed");
+    return s;
+}
+
+/* The saved directions, before training. */
+static bsc_status check(void *self, const bsc_study *st)
+{
+    const surface *sf = self;
+    bsc_status s = BSC_OK;
+    for (int k = 0; s == BSC_OK && k < 2; k++)
+        if (sf->dir_path[k])
+            s = ana_check_file(st, sf->dir_path[k], 1, "surface.directions");
     return s;
 }
 
@@ -705,6 +756,7 @@ BSC_ANALYSIS_TYPE(ana_surface, "surface",
                .create = create,
                .run = post,
                .destroy = destroy,
+               .check = check,
                .plan = plan,
                .run_unit = run_unit,
                .merge = merge,

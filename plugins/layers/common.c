@@ -56,10 +56,13 @@ bsc_status layers_offset(const bsc_tensor *t, cl_int *off)
 
 bsc_status layers_check_count(const bsc_node *at, size_t n, const char *what)
 {
+    /* Checked at create(), from the options and shapes alone: a layer too
+     * large is the pipeline's error (exit 2), and the batch has no part in
+     * it (the weights' size is the layer's). */
     if (n > (size_t)INT_MAX)
-        return bsc_node_fail(at, BSC_ERR_UNSUPPORTED,
+        return bsc_node_fail(at, BSC_ERR_INVALID,
                              "%s needs %zu elements, more than the 2^31 the layer kernels "
-                             "can index; use a smaller batch", what, n);
+                             "can index; make the layer smaller", what, n);
     return BSC_OK;
 }
 

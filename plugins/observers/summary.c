@@ -101,8 +101,11 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
     /* no run.json: a run that did not finish, its time unknown */
     if (s == BSC_OK && bsc_path_exists(jpath))
         s = bsc_run_record_read(jpath, &rec);
+    /* A finished run's table must be whole: a garbled one is an error
+     * naming the file, not a row of NaN. */
     if (s == BSC_OK)
-        s = read_table(r, BSC_FILE_METRICS, &metrics);
+        s = rec ? bsc_run_metrics_read(r->dir, rec->epochs_done, &metrics)
+                : read_table(r, BSC_FILE_METRICS, &metrics);
     if (s == BSC_OK)
         s = read_table(r, BSC_FILE_UPDATE_NORMS, &norms);
     if (s != BSC_OK)

@@ -110,6 +110,16 @@ bsc_status rep_column(const bsc_table *t, const char *path, size_t col, double *
     return BSC_OK;
 }
 
+int rep_row_ok(const bsc_table *t, size_t row)
+{
+    long c = bsc_table_find(t, BSC_COL_STATUS);
+    const char *v = c >= 0 ? bsc_table_get_str(t, row, (size_t)c) : NULL;
+    /* summary.csv's status is the run's ("completed", "diverged"): only
+     * the analyses' verdicts leave a row out. */
+    return !v || (strncmp(v, BSC_ROW_SKIPPED, strlen(BSC_ROW_SKIPPED)) != 0 &&
+                  strncmp(v, BSC_ROW_FAILED, strlen(BSC_ROW_FAILED)) != 0);
+}
+
 int rep_row_is_total(const bsc_table *t, long layer_col, size_t row)
 {
     if (layer_col < 0)
@@ -249,6 +259,22 @@ bsc_status rep_load_runs(rep *r)
             run->steps_per_epoch = steps_per_epoch(run);
     }
     return BSC_OK;
+}
+
+int rep_run_healthy(const rep_run *run)
+{
+    return strcmp(run->status, "diverged") != 0 && strcmp(run->status, "failed") != 0;
+}
+
+bsc_status rep_note_left_out(const rep *r, rep_fig *f)
+{
+    char list[400] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < r->n_runs && len + 80 < sizeof list; i++)
+        if (!rep_run_healthy(&r->runs[i]))
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (%s)", len ? ", " : "",
+                                    r->runs[i].name, r->runs[i].status);
+    return len ? rep_skip(f, "left out: %s", list) : BSC_OK;
 }
 
 const rep_run *rep_find_run(const rep *r, long bs)

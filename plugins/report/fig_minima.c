@@ -272,12 +272,17 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
              (s = rep_col(t, path, BSC_COL_SHARPNESS, &cs)) == BSC_OK) {
         cv = bsc_table_find(t, BSC_COL_VARIANT);
         long crun = bsc_table_find(t, BSC_COL_RUN);
+        size_t left_out = 0;
         d->n_panels = 1;
         d->title[0] = "Keskar sharpness of the minimizer";
         d->ylabel[0] = "φ (max loss increase in the ε-box, %)";
         d->ykind[0] = REP_AX_LIN;
         for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
             double bs, eps, v;
+            if (!rep_row_ok(t, i)) {
+                left_out++;
+                continue;
+            }
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &eps)) != BSC_OK ||
                 (s = rep_num(t, path, i, cs, &v)) != BSC_OK)
@@ -288,7 +293,8 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
             bs_add(d, 0, label, rep_row_run(r, t, crun, i, bs), (long)bs, v);
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
+            s = rep_skip(f, left_out ? "every run in %s was left out (see its status column)"
+                                     : "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_SHARPNESS));
         else if (s == BSC_OK)
             s = rep_render(r, f, 1500, 760, draw_bs, d);
     }
@@ -333,8 +339,13 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
         const rep_run *runv[64];
         double top[64], trace[64];
         size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
+        size_t left_out = 0;
         for (size_t i = 0; s == BSC_OK && i < rows; i++) {
             double bs, v, tr = NAN;
+            if (!rep_row_ok(t, i)) {
+                left_out++;
+                continue;
+            }
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
@@ -373,7 +384,8 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
             }
         }
         if (s == BSC_OK && d->n_series[0] == 0)
-            s = rep_skip(f, "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
+            s = rep_skip(f, left_out ? "every run in %s was left out (see its status column)"
+                                     : "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
         else if (s == BSC_OK)
             s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
     }

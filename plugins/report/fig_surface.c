@@ -25,7 +25,9 @@ typedef struct surf {
     char label[112];        /* panel title and legend text */
     size_t nx, ny;
     double *xs, *ys;        /* grid coordinates, increasing */
-    double *loss;           /* [i * ny + j] for (xs[i], ys[j]) */
+    double *loss;           /* [i * ny + j] for (xs[i], ys[j]); NaN: not drawable */
+    size_t n_bad;           /* points whose loss is not a positive number */
+    char file[128];         /* its file name, for notes */
     PLFLT **zlog, **zlin;   /* row pointers into the two copies PLplot reads */
     double *store;
 } surf;
@@ -36,6 +38,8 @@ typedef struct surf_set {
     size_t n2d;             /* 2D ones come first */
     double zmin, zmax;      /* loss range over the 2D surfaces */
     int cols, rows;
+    char left_out[512];     /* files with no drawable point, for the note */
+    char saturated[512];    /* files with some */
 } surf_set;
 
 static int cmp_double(const void *a, const void *b)
@@ -72,7 +76,10 @@ static bsc_status load_surface(const rep *r, const char *path, int two_d, surf *
 {
     bsc_table *t = NULL;
     double *x = NULL, *y = NULL, *z = NULL;
+    unsigned char *seen = NULL;
     size_t cx, cy = 0, cz;
+    const char *base = strrchr(path, '/');
+    snprintf(sf->file, sizeof sf->file, "%s", base ? base + 1 : path);
     bsc_status s = rep_csv(r, path, &t);
     if (s != BSC_OK)
         return s;
@@ -116,34 +123,34 @@ static bsc_status load_surface(const rep *r, const char *path, int two_d, surf *
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
-    for (size_t k = 0; k < n; k++)
-        sf->loss[k] = NAN;
+    seen = calloc(n, 1);
+    if (!seen) {
+        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
     for (size_t k = 0; k < n; k++) {
         size_t i = index_of(sf->xs, sf->nx, x[k]), j = two_d ? index_of(sf->ys, sf->ny, y[k]) : 0;
-        if (!isnan(sf->loss[i * sf->ny + j])) {
+        if (seen[i * sf->ny + j]++) {
             s = bsc_fail(BSC_ERR_DATA, "%s:%zu: grid point (%g, %g) appears twice", path, k + 2,
                          x[k], two_d ? y[k] : 0.0);
             goto cleanup;
         }
-        if (!(z[k] > 0) || !isfinite(z[k])) {
-            s = bsc_fail(BSC_ERR_DATA, "%s:%zu: loss %g is not a positive number", path, k + 2,
-                         z[k]);
-            goto cleanup;
-        }
-        sf->loss[i * sf->ny + j] = z[k];
+        /* A diverged minimizer, or a grid far out, can give NaN or inf:
+         * such points are drawn at the top of the scale, and a surface with
+         * none left is left out -- never a failed report. */
+        if (!(z[k] > 0) || !isfinite(z[k]))
+            sf->n_bad++;
+        sf->loss[i * sf->ny + j] = z[k] > 0 && isfinite(z[k]) ? z[k] : NAN;
     }
     for (size_t i = 0; i < sf->nx; i++) {
         sf->zlin[i] = sf->store + i * sf->ny;
         sf->zlog[i] = sf->store + n + i * sf->ny;
-        for (size_t j = 0; j < sf->ny; j++) {
-            sf->zlin[i][j] = sf->loss[i * sf->ny + j];
-            sf->zlog[i][j] = log10(sf->loss[i * sf->ny + j]);
-        }
     }
 cleanup:
     free(x);
     free(y);
     free(z);
+    free(seen);
     bsc_table_free(t);
     return s;
 }
@@ -228,6 +235,24 @@ static bsc_status load_surfaces(const rep *r, surf_set *d)
     free(dir);
     if (s != BSC_OK)
         return s;
+    /* A surface without one drawable point is left out (and named). */
+    for (size_t k = 0; k < d->n;) {
+        surf *sf = &d->s[k];
+        if (sf->n_bad < sf->nx * sf->ny) {
+            k++;
+            continue;
+        }
+        size_t len = strlen(d->left_out);
+        snprintf(d->left_out + len, sizeof d->left_out - len, "%s%s", len ? ", " : "",
+                 sf->file);
+        free(sf->xs);
+        free(sf->ys);
+        free(sf->loss);
+        free(sf->store);
+        free(sf->zlog);
+        free(sf->zlin);
+        d->s[k] = d->s[--d->n];
+    }
     qsort(d->s, d->n, sizeof *d->s, cmp_surf);
     d->zmin = INFINITY;
     d->zmax = -INFINITY;
@@ -239,7 +264,38 @@ static bsc_status load_surfaces(const rep *r, surf_set *d)
             d->zmax = fmax(d->zmax, d->s[k].loss[i]);
         }
     }
+    /* What PLplot reads: bad points at the top of the scale (the largest
+     * drawable loss of the surface or the shared scale). */
+    for (size_t k = 0; k < d->n; k++) {
+        surf *sf = &d->s[k];
+        double top = sf->ny > 1 ? d->zmax : -INFINITY;
+        for (size_t i = 0; sf->ny == 1 && i < sf->nx; i++)
+            top = fmax(top, sf->loss[i]);
+        for (size_t i = 0; i < sf->nx; i++)
+            for (size_t j = 0; j < sf->ny; j++) {
+                double v = sf->loss[i * sf->ny + j];
+                sf->zlin[i][j] = isnan(v) ? top : v;
+                sf->zlog[i][j] = log10(isnan(v) ? top : v);
+            }
+        if (sf->n_bad) {
+            size_t len = strlen(d->saturated);
+            snprintf(d->saturated + len, sizeof d->saturated - len, "%s%s (%zu of %zu points)",
+                     len ? ", " : "", sf->file, sf->n_bad, sf->nx * sf->ny);
+        }
+    }
     return BSC_OK;
+}
+
+/* The figure's note on surfaces left out or drawn in part. */
+static bsc_status surface_note(rep_fig *f, const surf_set *d)
+{
+    if (!d->left_out[0] && !d->saturated[0])
+        return BSC_OK;
+    return rep_skip(f, "%s%s%s%s%s", d->left_out[0] ? "left out, no finite loss in: " : "",
+                    d->left_out, d->left_out[0] && d->saturated[0] ? "; " : "",
+                    d->saturated[0] ? "non-finite losses drawn at the top of the scale in: "
+                                    : "",
+                    d->saturated);
 }
 
 /* ------------------------------------------------------- contours */
@@ -362,12 +418,14 @@ bsc_status rep_fig_surfaces(rep *r, rep_fig *f)
     if (!d)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     bsc_status s = load_surfaces(r, d);
-    if (s == BSC_OK && d->n2d == 0)
+    if (s == BSC_OK && d->n2d == 0 && d->left_out[0] && !d->n)
+        s = rep_skip(f, "every surface was left out, no finite loss in: %s", d->left_out);
+    else if (s == BSC_OK && d->n2d == 0)
         s = rep_skip(f, d->n ? "only 1D surfaces (" BSC_PREFIX_SURFACE_1D "*.csv): see the cuts "
                                "below"
                              : "no " BSC_IN_ANALYSES(BSC_PREFIX_SURFACE) "bs*.csv (the surface "
                                "analysis was not run)");
-    else if (s == BSC_OK) {
+    else if (s == BSC_OK && (s = surface_note(f, d)) == BSC_OK) {
         d->cols = d->n2d < 3 ? (int)d->n2d : 3;
         d->rows = (int)((d->n2d + 2) / 3);
         int w = 140 + d->cols * SIDE_PX + (d->cols - 1) * 170 + BAR_PX;
@@ -483,10 +541,12 @@ bsc_status rep_fig_surface_cuts(rep *r, rep_fig *f)
         }
         c->n++;
     }
-    if (s == BSC_OK && c->n == 0)
+    if (s == BSC_OK && c->n == 0 && d->left_out[0])
+        s = rep_skip(f, "every surface was left out, no finite loss in: %s", d->left_out);
+    else if (s == BSC_OK && c->n == 0)
         s = rep_skip(f, "no %sbs*.csv or %sbs*.csv (the surface analysis was not run)",
                      BSC_IN_ANALYSES(BSC_PREFIX_SURFACE), BSC_PREFIX_SURFACE_1D);
-    else if (s == BSC_OK) {
+    else if (s == BSC_OK && (s = surface_note(f, d)) == BSC_OK) {
         c->log_y = hi / lo > 20;
         for (int p = 0; c->log_y && p < 2; p++)
             for (size_t k = 0; k < c->n; k++)

@@ -234,7 +234,8 @@ bsc_status rep_fig_gap(rep *r, rep_fig *f)
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; s == BSC_OK && i < r->n_runs; i++) {
         long j = last_eval_row(&ss[i]);
-        if (j < 0)
+        /* a diverged run's last finite evaluation is no final result */
+        if (j < 0 || !rep_run_healthy(&r->runs[i]))
             continue;
         d.lb[d.n] = log2((double)r->runs[i].bs) + r->runs[i].xoff;
         d.train[d.n] = 100 * ss[i].y[0][j];
@@ -245,7 +246,7 @@ bsc_status rep_fig_gap(rep *r, rep_fig *f)
     }
     if (s == BSC_OK && d.n == 0)
         s = rep_skip(f, "no run has a final evaluation in %s", BSC_FILE_METRICS);
-    else if (s == BSC_OK)
+    else if (s == BSC_OK && (s = rep_note_left_out(r, f)) == BSC_OK)
         s = rep_render(r, f, 1800, 760, draw_gap, &d);
     rep_series_free(ss, r->n_runs);
     free(d.lb);

@@ -153,6 +153,12 @@ bsc_status rep_fig_update_norms(rep *r, rep_fig *f)
         if (s == BSC_OK && nv[p]) {
             d->run[p] = rf[i].run;
             d->n++;
+        } else {
+            /* no positive, finite norm (a run that diverged at once): the
+             * slot is reused by the next run */
+            free(vals[p]);
+            vals[p] = NULL;
+            nv[p] = 0;
         }
     }
     if (s == BSC_OK && d->n == 0)

@@ -104,6 +104,8 @@ static bsc_status from_table(const rep *r, const char *file, const char *const *
     long cq = t ? bsc_table_find(t, BSC_COL_QUANTITY) : -1;
     for (size_t i = 0; s == BSC_OK && c >= 0 && i < bsc_table_n_rows(t); i++) {
         double bs, x;
+        if (!rep_row_ok(t, i))
+            continue;
         if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
             (s = rep_num(t, path, i, (size_t)c, &x)) != BSC_OK)
             break;
@@ -314,6 +316,59 @@ static bsc_status write_pipeline(FILE *f, const rep *r)
     return s;
 }
 
+/* The study's failure policy, on the page: which runs the analyses and
+ * the figures of final results leave out, and why -- the runs found that
+ * diverged (details from their run.json) and the runs the manifest says
+ * failed (they may have left no run directory). */
+static void left_out_item(FILE *f, int *any, const char *name, const char *why)
+{
+    fputs(*any ? "; " : "<p class=\"note\">Left out of the analyses and of the figures of "
+                        "final results: ", f);
+    *any = 1;
+    rep_esc(f, name);
+    fputs(" (", f);
+    rep_esc(f, why);
+    fputs(")", f);
+}
+
+static void write_left_out(FILE *f, const rep *r, const bsc_manifest *man)
+{
+    int any = 0;
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const rep_run *run = &r->runs[i];
+        if (rep_run_healthy(run))
+            continue;
+        char why[160], *json = bsc_strdup_printf("%s/%s", run->dir, BSC_FILE_RUN_RECORD);
+        bsc_run_record *rec = NULL;
+        snprintf(why, sizeof why, "%s", run->status);
+        if (json && bsc_run_record_read(json, &rec) == BSC_OK && rec->diverged_epoch > 0)
+            snprintf(why, sizeof why, "diverged at epoch %d, step %ld: its curves end where "
+                     "the loss stopped being finite", rec->diverged_epoch, rec->diverged_step);
+        bsc_clear_error();
+        bsc_run_record_free(rec);
+        free(json);
+        left_out_item(f, &any, run->name, why);
+    }
+    for (size_t i = 0; i < (man ? man->n_runs : 0); i++) {
+        const bsc_run_record *rr = man->runs[i];
+        const rep_run *found = rr->name ? rep_find_run_name(r, rr->name) : NULL;
+        if (rr->status && !strcmp(rr->status, "failed") && rr->name &&
+            (!found || rep_run_healthy(found)))
+            left_out_item(f, &any, rr->name, "failed: see the study's error");
+    }
+    if (any)
+        fputs(".</p>\n", f);
+    if (man && man->status && strcmp(man->status, "completed") != 0) {
+        fputs("<p class=\"note\">The study ", f);
+        rep_esc(f, man->status);
+        if (man->error) {
+            fputs(": ", f);
+            rep_esc(f, man->error);
+        }
+        fputs(".</p>\n", f);
+    }
+}
+
 /* ------------------------------------------------------------ figures */
 
 static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
@@ -329,7 +384,14 @@ static void write_figure(FILE *f, const rep *r, const rep_fig *g, int number)
     }
     fputs("<p class=\"what\">", f);
     esc_plplot(f, g->what);
-    fputs("</p>\n<figure>\n", f);
+    fputs("</p>\n", f);
+    if (g->note) {
+        /* drawn, but not from everything there was */
+        fputs("<p class=\"note\">Note: ", f);
+        rep_esc(f, g->note);
+        fputs(".</p>\n", f);
+    }
+    fputs("<figure>\n", f);
     const char *svg = g->svg ? strstr(g->svg, "<svg") : NULL;
     if (svg)
         fputs(svg, f);
@@ -357,12 +419,15 @@ bsc_status rep_write_html(rep *r)
     const char *title = r->title;
     bsc_manifest *man = NULL;
     char *mpath = rep_path(r, BSC_FILE_MANIFEST);
-    /* the study's name, for the title, from the manifest when there is one */
-    if (!title && mpath && bsc_path_exists(mpath) &&
-        (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
-        free(mpath);
-        bsc_afile_abort(&a);
-        return s;
+    /* the study's name, for the title, from the manifest when there is one;
+     * also the runs that failed, which have no run.json */
+    if (mpath && bsc_path_exists(mpath) && (s = bsc_manifest_read(mpath, &man)) != BSC_OK) {
+        if (!title) {
+            free(mpath);
+            bsc_afile_abort(&a);
+            return s;
+        }
+        s = BSC_OK;
     }
     free(mpath);
     if (!title)
@@ -383,6 +448,7 @@ bsc_status rep_write_html(rep *r)
             "<a href=\"#figures\">Figures</a> · <a href=\"#other\">Other result files</a> · "
             "<a href=\"#device\">Device and versions</a> · <a href=\"#pipeline\">Pipeline</a>"
             "</p>\n", r->n_runs, made, r->n_figs);
+    write_left_out(f, r, man);
     fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {

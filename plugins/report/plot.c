@@ -104,6 +104,8 @@ static bsc_status render_one(rep_fig *f, const char *dev, const char *path, int 
     char *tmp = bsc_strdup_printf("%s.tmp.%ld", path, (long)getpid());
     if (!tmp)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* A signal while PLplot writes must not leave the temporary behind. */
+    bsc_temporary_track(tmp);
     jmp_buf env;
     pl_error[0] = '\0';
     page_w = w;
@@ -138,6 +140,7 @@ static bsc_status render_one(rep_fig *f, const char *dev, const char *path, int 
         remove(tmp);
         s = bsc_fail(BSC_ERR_IO, "%s: cannot write the figure", path);
     }
+    bsc_temporary_untrack(tmp);
     free(tmp);
     return s;
 }
@@ -230,6 +233,9 @@ static void log_labels(double lo, double hi, int y_axis)
 {
     static const double ladder[3][3] = {{1, 0, 0}, {1, 3, 0}, {1, 2, 5}};
     double span = hi - lo;
+    /* More decades than labels fit: leave the axis to PLplot. */
+    if (!(span > 0) || span > 60)
+        return;
     const double *m = ladder[span > 3 ? 0 : span > 1.6 ? 1 : 2];
     for (int e = (int)floor(lo) - 1; e <= (int)ceil(hi); e++)
         for (int k = 0; k < 3 && m[k] > 0; k++) {
@@ -246,9 +252,38 @@ static void log_labels(double lo, double hi, int y_axis)
         }
 }
 
+void rep_sane_range(double *lo, double *hi)
+{
+    /* Beyond this PLplot's tick arithmetic overflows; no figure needs it. */
+    const double big = 1e300;
+    int flo = isfinite(*lo) && fabs(*lo) < big, fhi = isfinite(*hi) && fabs(*hi) < big;
+    if (!flo && !fhi) {
+        *lo = 0;
+        *hi = 1;
+    } else if (!flo || !fhi) {
+        double v = flo ? *lo : *hi;
+        *lo = v - (v != 0 ? fabs(v) * 0.1 : 1);
+        *hi = v + (v != 0 ? fabs(v) * 0.1 : 1);
+    } else if (*lo > *hi) {
+        double t = *lo;
+        *lo = *hi;
+        *hi = t;
+    }
+    if (!(*hi - *lo > 1e-12 * fmax(fabs(*lo), fabs(*hi))) || !isfinite(*hi - *lo)) {
+        double v = 0.5 * *lo + 0.5 * *hi, d = v != 0 ? fabs(v) * 0.1 : 1;
+        *lo = v - d;
+        *hi = v + d;
+    }
+}
+
 void rep_axes(double xmin, double xmax, int xkind, double ymin, double ymax, int ykind,
               const char *xlabel, const char *ylabel, const char *title)
 {
+    /* Every range reaches PLplot through here or rep_axis_right: an empty
+     * or non-finite one (a column that is all NaN) would make plbox loop
+     * forever. */
+    rep_sane_range(&xmin, &xmax);
+    rep_sane_range(&ymin, &ymax);
     char xo[16], yo[16], xg[16], yg[16];
     /* log2 axes tick at every power of two (more than 12 would crowd). */
     double xt = xkind == REP_AX_LOG2 ? (xmax - xmin > 12 ? 2 : 1) : 0;
@@ -286,6 +321,7 @@ void rep_axes(double xmin, double xmax, int xkind, double ymin, double ymax, int
 
 void rep_axis_right(double ymin, double ymax, const char *label, int color)
 {
+    rep_sane_range(&ymin, &ymax);
     plwind(win_x0, win_x1, ymin, ymax);
     plcol0(color);
     plwidth(1.5);

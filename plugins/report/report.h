@@ -65,7 +65,8 @@ typedef struct rep_fig {
     char name[160];         /* file stem under OUT/figures */
     char title[320];
     const char *what;       /* one sentence: what to look for */
-    char *note;             /* malloc'ed; non-NULL when skipped */
+    char *note;             /* malloc'ed: why it was skipped, or (made) what
+                               it leaves out */
     int made;
     char *svg;              /* the SVG text for the page (malloc'ed) */
 } rep_fig;
@@ -96,6 +97,16 @@ typedef struct rep {
  * metrics.csv and assigns each run its color, label and offset. */
 bsc_status rep_load_runs(rep *r);
 void rep_free(rep *r);
+
+/* 0 for a run whose end is no minimizer -- it diverged or failed -- which
+ * the figures over final results (gap, sharpness, curvature) leave out; a
+ * run without run.json ("incomplete": an interrupted study) is drawn as far
+ * as it got. */
+int rep_run_healthy(const rep_run *run);
+
+/* Sets f's note to "left out: <run> (<status>), ..." naming the runs that
+ * are not healthy, when there are any. */
+bsc_status rep_note_left_out(const rep *r, rep_fig *f);
 
 /* The run of batch size bs (the run bs<B> first, else the first of that
  * size), or NULL. */
@@ -134,6 +145,11 @@ long rep_col_any(const bsc_table *t, const char *const *names);
  * number belongs is an error at path:line (line = row + 2: the header is
  * line 1 and the writers emit no blank lines). */
 bsc_status rep_num(const bsc_table *t, const char *path, size_t row, size_t col, double *v);
+
+/* 0 when the row is about a run an analysis left out or failed on: its
+ * `status` column (when the table has one) says "skipped: ..." or
+ * "failed: ...". */
+int rep_row_ok(const bsc_table *t, size_t row);
 
 /* A whole numeric column, malloc'ed (n = number of rows). */
 bsc_status rep_column(const bsc_table *t, const char *path, size_t col, double **v);
@@ -217,6 +233,10 @@ void rep_line(size_t n, const double *x, const double *y, int color, int style, 
  * 4 diamond, 5 triangle down; scale 1 is about 14 pixels across. */
 void rep_points(size_t n, const double *x, const double *y, int color, int symbol,
                 double scale);
+
+/* Makes [lo, hi] a range PLplot can draw: finite, increasing, not empty
+ * ([0, 1] when nothing is finite; a span around a single value). */
+void rep_sane_range(double *lo, double *hi);
 
 /* The data range of finite values (ymin > ymax when there are none); pads by
  * frac of the span on each side (log kinds: in log units). */

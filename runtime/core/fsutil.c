@@ -73,6 +73,7 @@ bsc_status bsc_afile_open(bsc_afile *a, const char *path)
         bsc_afile_abort(a);
         return s;
     }
+    bsc_temporary_track(a->tmp);
     return BSC_OK;
 }
 
@@ -88,6 +89,7 @@ bsc_status bsc_afile_commit(bsc_afile *a)
                      strerror(errno));
     if (s != BSC_OK)
         remove(a->tmp);
+    bsc_temporary_untrack(a->tmp);
     free(a->path);
     free(a->tmp);
     a->path = a->tmp = NULL;
@@ -100,8 +102,10 @@ void bsc_afile_abort(bsc_afile *a)
         fclose(a->f);
         a->f = NULL;
     }
-    if (a->tmp)
+    if (a->tmp) {
         remove(a->tmp);
+        bsc_temporary_untrack(a->tmp);
+    }
     free(a->path);
     free(a->tmp);
     a->path = a->tmp = NULL;

@@ -1,6 +1,7 @@
 /* Tidy tables and their CSV form. */
 #include "batchscope/table.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/hashset.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -203,7 +204,9 @@ bsc_status bsc_table_write_csv(const bsc_table *t, const char *path)
                     fputs("nan", a.f);
                 else if (isinf(x->num))
                     fputs(x->num > 0 ? "inf" : "-inf", a.f);
-                else if (x->num == (double)(long long)x->num && fabs(x->num) < 1e15)
+                /* the range first: converting a double beyond long long's
+                 * range is undefined behaviour */
+                else if (fabs(x->num) < 1e15 && x->num == (double)(long long)x->num)
                     fprintf(a.f, "%lld", (long long)x->num);
                 else
                     fprintf(a.f, "%.9g", x->num);
@@ -258,6 +261,7 @@ bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
     char *data = NULL;
     char **fields = NULL;
     bsc_table *t = NULL;
+    bsc_hashset *names = NULL;
     size_t len;
     *out = NULL;
     bsc_status s = bsc_read_file(path, &data, &len);
@@ -265,6 +269,13 @@ bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
         return s;
     if ((s = bsc_table_new(&t)) != BSC_OK)
         goto cleanup;
+    /* Lines are C strings below: a NUL would silently end the table there. */
+    const char *nul = memchr(data, '\0', len);
+    if (nul) {
+        s = bsc_fail(BSC_ERR_DATA, "%s: byte %zu: a NUL byte (not a CSV text file)", path,
+                     (size_t)(nul - data));
+        goto cleanup;
+    }
     size_t max = 1;
     for (size_t i = 0; i < len; i++)
         max += data[i] == ',';
@@ -285,13 +296,35 @@ bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
         size_t l = strlen(line);
         if (l && line[l - 1] == '\r')
             line[--l] = '\0';
-        if (l == 0)
+        /* A blank line is no row -- except in a table of one column, where
+         * it is a row whose one cell is empty (what the writer writes). */
+        if (l == 0 && (lineno == 1 || ncols != 1))
             continue;
         size_t n = split_line(line, fields, max);
         if (lineno == 1) {
-            for (size_t c = 0; c < n; c++)
-                if ((s = bsc_table_column(t, fields[c])) != BSC_OK)
+            /* Names must be unique (cells are stored by position, and a
+             * reader finds a column by its name); a hash set keeps a header
+             * of many columns linear. */
+            if ((s = bsc_hashset_new(n, &names)) != BSC_OK)
+                goto cleanup;
+            for (size_t c = 0; c < n; c++) {
+                size_t first;
+                if ((s = bsc_hashset_add(names, fields[c], strlen(fields[c]), c, &first)) !=
+                    BSC_OK)
                     goto cleanup;
+                if (first != BSC_HASHSET_NEW) {
+                    s = bsc_fail(BSC_ERR_DATA, "%s:1: column '%s' appears twice (columns %zu "
+                                 "and %zu)", path, fields[c], first + 1, c + 1);
+                    goto cleanup;
+                }
+                if (t->n_cols == t->cap_cols && (s = grow_cols(t)) != BSC_OK)
+                    goto cleanup;
+                if (!(t->cols[t->n_cols] = strdup(fields[c]))) {
+                    s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+                    goto cleanup;
+                }
+                t->n_cols++;
+            }
             ncols = n;
             continue;
         }
@@ -300,25 +333,31 @@ bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
                          ncols, n);
             goto cleanup;
         }
-        bsc_metrics_row row;
-        if ((s = bsc_table_add_row(t, &row)) != BSC_OK)
+        if ((s = bsc_table_add_row(t, NULL)) != BSC_OK)
             goto cleanup;
+        /* by position: a lookup by name per cell would make a wide file
+         * quadratic */
+        cell *row = t->rows[t->n_rows - 1];
         for (size_t c = 0; c < n; c++) {
             if (!fields[c][0])
                 continue;
             char *end;
             double v = strtod(fields[c], &end);
-            if (*end == '\0')
-                s = bsc_metrics_set(&row, t->cols[c], v);
-            else
-                s = bsc_metrics_set_str(&row, t->cols[c], fields[c]);
-            if (s != BSC_OK)
+            if (*end == '\0') {
+                row[c].set = 1;
+                row[c].num = v;
+            } else if ((row[c].str = strdup(fields[c]))) {
+                row[c].set = 2;
+            } else {
+                s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
                 goto cleanup;
+            }
         }
     }
     if (ncols == 0)
         s = bsc_fail(BSC_ERR_DATA, "%s: empty file (no CSV header)", path);
 cleanup:
+    bsc_hashset_free(names);
     free(fields);
     free(data);
     if (s != BSC_OK)

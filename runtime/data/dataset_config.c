@@ -33,6 +33,23 @@ static int is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* Why path is no data file, for a message: NULL for a regular file;
+ * "not found", "a directory" or "not a regular file (a device, FIFO or
+ * socket)" -- a data reader would read /dev/zero forever or block on a
+ * FIFO, so those are refused up front (issue 12). */
+static const char *file_problem(const char *path, bsc_status *code)
+{
+    struct stat sb;
+    *code = BSC_ERR_INVALID;
+    if (stat(path, &sb) != 0) {
+        *code = BSC_ERR_NOT_FOUND;
+        return "not found";
+    }
+    if (S_ISDIR(sb.st_mode))
+        return "a directory, not a data file";
+    return S_ISREG(sb.st_mode) ? NULL : "not a regular file (a device, FIFO or socket)";
+}
+
 static int is_dir(const char *path)
 {
     struct stat sb;
@@ -211,9 +228,11 @@ static bsc_status parse_idx_split(const bsc_node *map, const char *key, const ch
         st = resolve_path(bsc_node_get(split, which[i]), base, p, outs[i]);
         if (st != BSC_OK)
             return st;
-        if (!is_file(outs[i]))
-            return bsc_node_fail(bsc_node_get(split, which[i]), BSC_ERR_NOT_FOUND,
-                                 "%s.%s: file '%s' not found", key, which[i], outs[i]);
+        bsc_status code;
+        const char *why = file_problem(outs[i], &code);
+        if (why)
+            return bsc_node_fail(bsc_node_get(split, which[i]), code, "%s.%s: '%s': %s", key,
+                                 which[i], outs[i], why);
     }
     return BSC_OK;
 }
@@ -343,8 +362,9 @@ static bsc_status parse_map(const bsc_node *node, const char *pipeline_dir,
     if (st != BSC_OK)
         return st;
     if ((st = parse_normalize(node, c)) != BSC_OK ||
-        (st = bsc_opt_long(node, "subset", 0, 1, LONG_MAX, &c->subset)) != BSC_OK ||
-        (st = bsc_opt_long(node, "test_subset", 0, 1, LONG_MAX, &c->test_subset)) != BSC_OK ||
+        /* 0: all, as the analyses' subset options and the README have it */
+        (st = bsc_opt_long(node, "subset", 0, 0, LONG_MAX, &c->subset)) != BSC_OK ||
+        (st = bsc_opt_long(node, "test_subset", 0, 0, LONG_MAX, &c->test_subset)) != BSC_OK ||
         (st = bsc_opt_long(node, "validation", 0, 1, LONG_MAX, &c->validation)) != BSC_OK)
         return st;
     long nc = 10;

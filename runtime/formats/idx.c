@@ -54,7 +54,15 @@ static bsc_status gz_fail(idx_reader *r)
     if (err == Z_ERRNO)
         return bsc_fail(BSC_ERR_IO, "%s: read error at offset %llu: %s", r->path,
                         (unsigned long long)r->offset, strerror(errno));
-    return bsc_fail(BSC_ERR_DATA, "%s: gzip error at offset %llu: %s", r->path,
+    /* zlib puts the path in front of its message: once is enough. */
+    size_t pl = strlen(r->path);
+    if (msg && strncmp(msg, r->path, pl) == 0 && msg[pl] == ':' && msg[pl + 1] == ' ')
+        msg += pl + 2;
+    /* zlib inflates ahead of what a read returns, so the data offset only
+     * bounds the damage from below; where it stopped in the file is the
+     * position that locates it. */
+    return bsc_fail(BSC_ERR_DATA, "%s: gzip error at byte %lld of the file (after %llu bytes "
+                    "of data): %s", r->path, (long long)gzoffset(r->f),
                     (unsigned long long)r->offset, msg ? msg : "unknown");
 }
 

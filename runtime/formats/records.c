@@ -182,6 +182,11 @@ bsc_status bsc_manifest_write(const char *path, const bsc_manifest *m)
     return bsc_rec_write(path, &manifest_schema, m);
 }
 
+bsc_status bsc_manifest_render(const bsc_manifest *m, char **text)
+{
+    return bsc_rec_render("manifest.json", &manifest_schema, m, text);
+}
+
 void bsc_manifest_free(bsc_manifest *m)
 {
     bsc_rec_free(&manifest_schema, m);

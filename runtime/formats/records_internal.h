@@ -59,6 +59,8 @@ bsc_status bsc_rec_new(const rec_schema *sc, void *out);
 bsc_status bsc_rec_read(const char *path, const rec_schema *sc, void *out);
 /* Writes obj (of schema sc) to path atomically. */
 bsc_status bsc_rec_write(const char *path, const rec_schema *sc, const void *obj);
+/* The text bsc_rec_write would write (malloc'ed); path names it in errors. */
+bsc_status bsc_rec_render(const char *path, const rec_schema *sc, const void *obj, char **text);
 /* Frees a record from bsc_rec_new or bsc_rec_read and all it owns; NULL is fine. */
 void bsc_rec_free(const rec_schema *sc, void *obj);
 

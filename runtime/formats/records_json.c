@@ -459,6 +459,23 @@ cleanup:
     return s;
 }
 
+bsc_status bsc_rec_render(const char *path, const rec_schema *sc, const void *obj, char **text)
+{
+    json_t *root = NULL;
+    *text = NULL;
+    bsc_status s = build_object(path, "", sc, obj, &root);
+    if (s != BSC_OK)
+        return s;
+    /* The flags of bsc_rec_write, so the text is the file's byte for byte. */
+    char *t = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (!t)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory rendering %s", path);
+    *text = bsc_strdup_printf("%s\n", t);
+    free(t);
+    return *text ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory rendering %s", path);
+}
+
 /* ---------------------------------------------------- top-level records */
 
 bsc_status bsc_rec_new(const rec_schema *sc, void *out)

@@ -1,5 +1,6 @@
 /* The model: plugin layers over one flat parameter buffer. */
 #include "batchscope/model.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/rng.h"
 
 #include <math.h>
@@ -53,7 +54,9 @@ static bsc_status add_tensors(bsc_model *m, size_t li, const bsc_component *c)
 {
     layer *L = &m->layers[li];
     const bsc_layer_ops *ops = L->ops;
-    L->n_params = ops->n_params ? ops->n_params(L->self) : 0;
+    L->n_params = 0;
+    if (ops->n_params)
+        BSC_PLUGIN_CALL(L->type, "n_params", L->n_params = ops->n_params(L->self));
     if (L->n_params < 0 || L->n_params > 64)
         return bsc_node_fail(c->node, BSC_ERR_PLUGIN, "layer '%s' declares %d parameters",
                              c->type, L->n_params);
@@ -66,7 +69,8 @@ static bsc_status add_tensors(bsc_model *m, size_t li, const bsc_component *c)
     for (int i = 0; i < L->n_params; i++) {
         bsc_model_tensor *mt = &m->tensors[m->n_tensors];
         memset(mt, 0, sizeof *mt);
-        bsc_status s = ops->param_spec(L->self, i, &mt->spec);
+        bsc_status s;
+        BSC_PLUGIN_CALL(L->type, "param_spec", s = ops->param_spec(L->self, i, &mt->spec));
         if (s != BSC_OK)
             return bsc_fail_context(s, "layer %zu (%s)", li, c->type);
         snprintf(mt->name, sizeof mt->name, "%zu.%s", li, mt->spec.name);
@@ -108,12 +112,15 @@ bsc_status bsc_model_create(const bsc_registry *r, const bsc_component *layers, 
             goto cleanup;
         L->ops = L->type->ops;
         bsc_layer_config cfg = {c->node, cur, (int)i};
-        if ((s = L->ops->create(&cfg, &L->self)) != BSC_OK)
+        BSC_PLUGIN_CALL(L->type, "create", s = L->ops->create(&cfg, &L->self));
+        if (s != BSC_OK)
             goto cleanup;
         m->n_layers = i + 1;
         /* Default output shape: the input's (an elementwise layer). */
         L->out = cur;
-        if (L->ops->output_shape && (s = L->ops->output_shape(L->self, &L->out)) != BSC_OK)
+        if (L->ops->output_shape)
+            BSC_PLUGIN_CALL(L->type, "output_shape", s = L->ops->output_shape(L->self, &L->out));
+        if (s != BSC_OK)
             goto cleanup;
         if ((s = add_tensors(m, i, c)) != BSC_OK)
             goto cleanup;
@@ -133,7 +140,7 @@ bsc_status bsc_model_create(const bsc_registry *r, const bsc_component *layers, 
         goto cleanup;
     m->loss_ops = m->loss_type->ops;
     bsc_loss_config lc = {loss ? loss->node : NULL, cur, n_classes};
-    s = m->loss_ops->create(&lc, &m->loss_self);
+    BSC_PLUGIN_CALL(m->loss_type, "create", s = m->loss_ops->create(&lc, &m->loss_self));
 cleanup:
     if (s != BSC_OK) {
         bsc_model_free(m);
@@ -150,7 +157,7 @@ void bsc_model_free(bsc_model *m)
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
         if (L->self)
-            L->ops->destroy(L->self);
+            BSC_PLUGIN_CALL(L->type, "destroy", L->ops->destroy(L->self));
         bsc_tensor_free(&L->workspace);
         bsc_tensor_free(&L->act);
         bsc_tensor_free(&L->dact);
@@ -160,7 +167,7 @@ void bsc_model_free(bsc_model *m)
         free(L->grad_ptrs);
     }
     if (m->loss_self)
-        m->loss_ops->destroy(m->loss_self);
+        BSC_PLUGIN_CALL(m->loss_type, "destroy", m->loss_ops->destroy(m->loss_self));
     bsc_tensor_free(&m->loss_ws);
     bsc_tensor_free(&m->params);
     bsc_tensor_free(&m->grads);
@@ -199,7 +206,10 @@ bsc_status bsc_model_bind(bsc_model *m, bsc_context *ctx, size_t max_batch)
         if ((s = alloc_floats(ctx, per * max_batch, &L->act)) != BSC_OK ||
             (s = alloc_floats(ctx, per * max_batch, &L->dact)) != BSC_OK)
             return s;
-        size_t ws = ops->workspace_size ? ops->workspace_size(L->self, max_batch) : 0;
+        size_t ws = 0;
+        if (ops->workspace_size)
+            BSC_PLUGIN_CALL(L->type, "workspace_size",
+                            ws = ops->workspace_size(L->self, max_batch));
         if (ws && (s = alloc_floats(ctx, ws, &L->workspace)) != BSC_OK)
             return s;
         int np = L->n_params;
@@ -221,14 +231,20 @@ bsc_status bsc_model_bind(bsc_model *m, bsc_context *ctx, size_t max_batch)
             L->grad_ptrs[k] = &L->grads[k];
         }
         bsc_layer_binding b = {ctx, max_batch, L->param_ptrs, L->grad_ptrs, &L->workspace};
-        if (ops->bind && (s = ops->bind(L->self, &b)) != BSC_OK)
+        if (ops->bind)
+            BSC_PLUGIN_CALL(L->type, "bind", s = ops->bind(L->self, &b));
+        if (s != BSC_OK)
             return bsc_fail_context(s, "binding layer %zu (%s)", i, L->type->name);
     }
     const bsc_loss_ops *lo = m->loss_ops;
-    size_t ws = lo->workspace_size ? lo->workspace_size(m->loss_self, max_batch) : 0;
+    size_t ws = 0;
+    if (lo->workspace_size)
+        BSC_PLUGIN_CALL(m->loss_type, "workspace_size",
+                        ws = lo->workspace_size(m->loss_self, max_batch));
     if (ws && (s = alloc_floats(ctx, ws, &m->loss_ws)) != BSC_OK)
         return s;
-    return lo->bind(m->loss_self, ctx, max_batch, &m->loss_ws);
+    BSC_PLUGIN_CALL(m->loss_type, "bind", s = lo->bind(m->loss_self, ctx, max_batch, &m->loss_ws));
+    return s;
 }
 
 size_t bsc_model_n_layers(const bsc_model *m) { return m->n_layers; }
@@ -321,7 +337,8 @@ bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_
     for (size_t i = 0; i < m->n_layers; i++) {
         layer *L = &m->layers[i];
         bsc_tensor out = batch_view(&L->act, p->batch, &L->out);
-        bsc_status s = L->ops->forward(L->self, p, &in, &out);
+        bsc_status s;
+        BSC_PLUGIN_CALL(L->type, "forward", s = L->ops->forward(L->self, p, &in, &out));
         if (s != BSC_OK)
             return bsc_fail_context(s, "forward of layer %zu (%s)", i, L->type->name);
         in = out;
@@ -331,7 +348,11 @@ bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_
     bsc_tensor loss = bsc_tensor_view(&m->row_loss, 0, &rows);
     bsc_tensor correct = bsc_tensor_view(&m->row_correct, 0, &rows);
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
-    return m->loss_ops->forward(m->loss_self, p->batch, &in, &labels, &loss, &correct);
+    bsc_status s;
+    BSC_PLUGIN_CALL(m->loss_type, "forward",
+                    s = m->loss_ops->forward(m->loss_self, p->batch, &in, &labels, &loss,
+                                             &correct));
+    return s;
 }
 
 /* Index of the first layer that owns a parameter with a gradient (role other
@@ -361,8 +382,10 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *pass, const bsc_tens
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
     bsc_tensor logits = batch_view(&last->act, p->batch, &last->out);
     bsc_tensor dlogits = batch_view(&last->dact, p->batch, &last->out);
-    bsc_status s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
-                                               &dlogits);
+    bsc_status s;
+    BSC_PLUGIN_CALL(m->loss_type, "backward",
+                    s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
+                                              &dlogits));
     if (s != BSC_OK)
         return s;
     /* Layers before the first one with trained parameters have no gradient
@@ -381,7 +404,9 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *pass, const bsc_tens
         int want_din = i > first;
         if (want_din)
             din = batch_view(&m->layers[i - 1].dact, p->batch, &m->layers[i - 1].out);
-        s = L->ops->backward(L->self, p, &in, &out, &dout, want_din ? &din : NULL);
+        BSC_PLUGIN_CALL(L->type, "backward",
+                        s = L->ops->backward(L->self, p, &in, &out, &dout,
+                                             want_din ? &din : NULL));
         if (s != BSC_OK)
             return bsc_fail_context(s, "backward of layer %zu (%s)", i, L->type->name);
     }

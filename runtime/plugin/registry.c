@@ -10,6 +10,7 @@
 
 #include "batchscope/version.h"
 #include "batchscope/registry.h"
+#include "batchscope/plugin_call.h"
 #include "registry_internal.h"
 
 #include <dirent.h>
@@ -247,6 +248,7 @@ static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real
             goto cleanup;
         }
     }
+    bsc_plugin_call_register(d, real);
     p->handle = handle;
     p->info.desc = d;
     p->info.path = p->path;
@@ -277,7 +279,12 @@ static bsc_status load_file(bsc_registry *r, const char *path, const char *origi
             return BSC_OK;
 
     dlerror();
+    /* A plugin's constructors run inside dlopen: a crash there is the
+     * plugin's too. */
+    bsc_plugin_scope ld;
+    bsc_plugin_enter_load(&ld, path);
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    bsc_plugin_leave(&ld);
     if (!handle) {
         const char *why = dlerror();
         why = why ? why : "dlopen failed";
@@ -296,12 +303,14 @@ static bsc_status load_file(bsc_registry *r, const char *path, const char *origi
     /* POSIX guarantees a data pointer from dlsym converts to a function
      * pointer; memcpy keeps ISO C from complaining about the cast. */
     memcpy(&entry, &sym, sizeof entry);
+    /* The entry point, and reading the descriptor it returns (a bad
+     * pointer crashes there), run inside the plugin's load scope. */
+    bsc_plugin_scope sc;
+    bsc_plugin_enter_load(&sc, path);
     d = entry();
-    if (!d) {
-        st = bsc_fail(BSC_ERR_PLUGIN, "%s: %s() returned NULL", path, BSC_PLUGIN_ENTRY_SYMBOL);
-        goto cleanup;
-    }
-    st = check_desc(r, path, d);
+    st = d ? check_desc(r, path, d)
+           : bsc_fail(BSC_ERR_PLUGIN, "%s: %s() returned NULL", path, BSC_PLUGIN_ENTRY_SYMBOL);
+    bsc_plugin_leave(&sc);
     if (st != BSC_OK)
         goto cleanup;
     st = add_plugin(r, path, real, origin, handle, d);

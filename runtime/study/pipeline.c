@@ -5,6 +5,7 @@
  * typo never silently falls back to a default. Options of layers, losses,
  * analyses and the dataset belong to their modules and are left as nodes. */
 #include "batchscope/pipeline.h"
+#include "batchscope/hashset.h"
 #include "batchscope/registry.h"
 #include "batchscope/runs.h"
 #include "pipeline_internal.h"
@@ -126,13 +127,15 @@ static bsc_status get_double(const bsc_node *map, const char *where, const char 
         *out = def;
         return BSC_OK;
     }
-    if (bsc_node_to_double(v, -INFINITY, INFINITY, &x) == BSC_OK &&
+    /* Finite always: an unbounded range means "any size", not ".inf" (a
+     * rate of .inf passed check and diverged at the first step). */
+    if (bsc_node_to_double(v, -INFINITY, INFINITY, &x) == BSC_OK && isfinite(x) &&
         ((open & LO_OPEN) ? x > min : x >= min) && ((open & HI_OPEN) ? x < max : x <= max)) {
         *out = x;
         return BSC_OK;
     }
     if (isinf(max))
-        snprintf(what, sizeof what, "a number %s %g", (open & LO_OPEN) ? ">" : ">=", min);
+        snprintf(what, sizeof what, "a finite number %s %g", (open & LO_OPEN) ? ">" : ">=", min);
     else
         snprintf(what, sizeof what, "a number in %c%g, %g%c", (open & LO_OPEN) ? '(' : '[', min,
                  max, (open & HI_OPEN) ? ')' : ']');
@@ -345,22 +348,32 @@ static bsc_status parse_batch_sizes(const bsc_node *training, bsc_training_cfg *
     if (!(t->batch_sizes = calloc(n, sizeof *t->batch_sizes)))
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     t->n_batch_sizes = n;
-    for (size_t i = 0; i < n; i++) {
+    /* A hash set, not a comparison with every earlier entry: a list of 200k
+     * batch sizes must not take quadratic time (issue 12). */
+    bsc_hashset *seen = NULL;
+    bsc_status st = bsc_hashset_new(n, &seen);
+    for (size_t i = 0; st == BSC_OK && i < n; i++) {
         const bsc_node *item = v->kind == BSC_NODE_SEQ ? v->items[i] : v;
+        size_t j;
         if (bsc_node_to_long(item, 1, LONG_MAX, &t->batch_sizes[i]) != BSC_OK)
-            return bsc_node_bad_value(item, "training.batch_sizes", "a list of integers >= 1");
-        for (size_t j = 0; j < i; j++)
-            if (t->batch_sizes[j] == t->batch_sizes[i])
-                return bsc_node_fail(item, BSC_ERR_INVALID,
-                                     "training.batch_sizes lists %ld twice (first at line %d, "
-                                     "column %d)",
-                                     t->batch_sizes[i], v->items[j]->line, v->items[j]->col);
+            st = bsc_node_bad_value(item, "training.batch_sizes", "a list of integers >= 1");
+        else if (t->batch_sizes[i] > BSC_BATCH_SIZE_MAX)
+            st = bsc_node_fail(item, BSC_ERR_INVALID, "training.batch_sizes: %ld is larger than "
+                               "any batch batchscope trains (at most " BSC_BATCH_SIZE_MAX_TEXT
+                               ")", t->batch_sizes[i]);
+        else if ((st = bsc_hashset_add(seen, &t->batch_sizes[i], sizeof t->batch_sizes[i], i,
+                                       &j)) == BSC_OK && j != BSC_HASHSET_NEW)
+            st = bsc_node_fail(item, BSC_ERR_INVALID,
+                               "training.batch_sizes lists %ld twice (first at line %d, "
+                               "column %d)",
+                               t->batch_sizes[i], v->items[j]->line, v->items[j]->col);
     }
-    return BSC_OK;
+    bsc_hashset_free(seen);
+    return st;
 }
 
-/* The run list: batch_sizes first, then `runs:`. Names must be unique. */
-static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
+static bsc_status parse_run_list(const bsc_node *training, bsc_training_cfg *t,
+                                 bsc_hashset *names)
 {
     static const char *const where = "training.runs";
     const bsc_node *v = bsc_node_get(training, "runs");
@@ -384,6 +397,8 @@ static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
         r->lr_scaling = t->lr_scaling;
         r->warmup_epochs = t->schedule.warmup_epochs;
         r->data_parallel = t->data_parallel;
+        if ((st = bsc_hashset_add(names, r->name, strlen(r->name), i, NULL)) != BSC_OK)
+            return st;
     }
     for (size_t i = 0; i < extra; i++) {
         const bsc_node *m = v->items[i];
@@ -397,7 +412,8 @@ static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
         const bsc_node *bs = bsc_node_get(m, "batch_size");
         if (!bs)
             return bsc_node_fail(m, BSC_ERR_INVALID, "%s.batch_size is required", w);
-        if ((st = get_long(m, w, "batch_size", 0, 1, 1, LONG_MAX, &r->batch_size)) != BSC_OK ||
+        if ((st = get_long(m, w, "batch_size", 0, 1, 1, BSC_BATCH_SIZE_MAX, &r->batch_size)) !=
+                BSC_OK ||
             (st = get_double(m, w, "lr", t->optimizer.lr, 0, INFINITY, LO_OPEN, &r->lr)) !=
                 BSC_OK ||
             (st = get_choice(m, w, "lr_scaling", (int)t->lr_scaling, scaling_names, &scaling)) !=
@@ -417,14 +433,28 @@ static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
         if (!bsc_run_name_valid(r->name))
             return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' must be 1-64 letters, "
                                  "digits, '-', '_' or '.', not starting with '.'", w, r->name);
-        for (size_t j = 0; j < t->n_runs; j++)
-            if (!strcmp(t->runs[j].name, r->name))
-                return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' is already a run of "
-                                     "this study%s", w, r->name, j < t->n_batch_sizes
-                                     ? " (from training.batch_sizes)" : "");
+        size_t j;
+        if ((st = bsc_hashset_add(names, r->name, strlen(r->name), t->n_runs, &j)) != BSC_OK)
+            return st;
+        if (j != BSC_HASHSET_NEW)
+            return bsc_node_fail(nm, BSC_ERR_INVALID, "%s.name '%s' is already a run of "
+                                 "this study%s", w, r->name, j < t->n_batch_sizes
+                                 ? " (from training.batch_sizes)" : "");
         t->n_runs++;
     }
     return BSC_OK;
+}
+
+/* The run list: batch_sizes first, then `runs:`. Names must be unique,
+ * checked through a hash set of every name so far. */
+static bsc_status parse_runs(const bsc_node *training, bsc_training_cfg *t)
+{
+    bsc_hashset *names = NULL;
+    bsc_status st = bsc_hashset_new(t->n_batch_sizes, &names);
+    if (st == BSC_OK)
+        st = parse_run_list(training, t, names);
+    bsc_hashset_free(names);
+    return st;
 }
 
 static bsc_status parse_training(const bsc_node *training, bsc_training_cfg *t)
@@ -565,6 +595,13 @@ static bsc_status validate(pipeline_impl *pi)
         (st = parse_plugins(root, p->path, p)) != BSC_OK)
         return st;
     p->seed = (uint64_t)seed;
+    /* The name becomes a directory, results/<name>-<time>: the rules of run
+     * names keep it one path component (`--set name=../../x` must not write
+     * outside results/). */
+    if (p->name && !bsc_run_name_valid(p->name))
+        return bsc_node_fail(bsc_node_get(root, "name"), BSC_ERR_INVALID, "name '%s' must be "
+                             "1-64 letters, digits, '-', '_' or '.', not starting with '.' "
+                             "(it names the results directory)", p->name);
     if (!p->name) {
         if (!(pi->default_name = name_from_path(p->path)))
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");

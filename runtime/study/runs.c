@@ -5,6 +5,7 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/records.h"
 #include "batchscope/results.h"
+#include "batchscope/table.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -277,4 +278,57 @@ bsc_status bsc_run_selector_check(const bsc_component_config *cfg, const bsc_nod
     }
     return bsc_node_fail(sel, BSC_ERR_INVALID, "%s: no run %s in this study (runs: %s)", what,
                          sel->value, names);
+}
+
+int bsc_run_usable(const bsc_run_result *r)
+{
+    return r && (!r->status || strcmp(r->status, "completed") == 0);
+}
+
+bsc_status bsc_run_metrics_read(const char *run_dir, int epochs_done, bsc_table **out)
+{
+    *out = NULL;
+    char *path = bsc_strdup_printf("%s/%s", run_dir, BSC_FILE_METRICS);
+    bsc_table *t = NULL;
+    if (!path)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    bsc_status s = BSC_OK;
+    if (!bsc_path_exists(path)) {
+        s = bsc_fail(BSC_ERR_DATA, "%s: missing (the run's table of epochs)", path);
+        goto cleanup;
+    }
+    if ((s = bsc_table_read_csv(path, &t)) != BSC_OK) {
+        s = bsc_fail_context(BSC_ERR_DATA, "garbled metrics.csv");
+        goto cleanup;
+    }
+    long ce = bsc_table_find(t, BSC_COL_EPOCH), cl = bsc_table_find(t, BSC_COL_TRAIN_LOSS);
+    size_t n = bsc_table_n_rows(t);
+    if (ce < 0 || cl < 0) {
+        s = bsc_fail(BSC_ERR_DATA, "%s:1: not a metrics table (no '%s' column): garbled?", path,
+                     ce < 0 ? BSC_COL_EPOCH : BSC_COL_TRAIN_LOSS);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double e = bsc_table_get(t, i, (size_t)ce);
+        if (e != (double)(long)i) {
+            const char *text = bsc_table_get_str(t, i, (size_t)ce);
+            char num[32];
+            snprintf(num, sizeof num, "%g", e);
+            s = bsc_fail(BSC_ERR_DATA, "%s:%zu: epoch '%s' where epoch %zu belongs: garbled?",
+                         path, i + 2, text ? text : num, i);
+            goto cleanup;
+        }
+    }
+    if (epochs_done >= 0 && n != (size_t)epochs_done + 1) {
+        s = bsc_fail(BSC_ERR_DATA, "%s: %zu rows, but the run finished %d epochs (rows for "
+                     "epochs 0 to %d expected): cut short or garbled?", path, n, epochs_done,
+                     epochs_done);
+        goto cleanup;
+    }
+    *out = t;
+    t = NULL;
+cleanup:
+    bsc_table_free(t);
+    free(path);
+    return s;
 }

@@ -148,6 +148,12 @@ BSC_INTERNAL bsc_status bsc_units_record_write(const study *st, size_t k, size_t
  * built before them). */
 BSC_INTERNAL const bsc_analysis_ops *bsc_units_ops(const study *st, size_t k);
 
+/* Analysis unit u (UNIT_ANALYSIS or UNIT_PART of n_parts) run in this
+ * process by rank 0 (or the one process): run() or run_unit(), and its
+ * completion record written (a whole analysis' files land in st->out). */
+BSC_INTERNAL bsc_status bsc_units_run_one(study *st, const bsc_unit *u, size_t n_parts,
+                                          const bsc_study *sv, const char *sig);
+
 /* Analysis k run in this process (one process, or rank 0 for itself):
  * through its units and their records when it has unit ops, else whole,
  * with a completion record; on --resume what is recorded is kept. */

@@ -211,6 +211,22 @@ static bsc_status commit(sched *sc, sunit *su, bsc_rbuf *rb)
     return s;
 }
 
+/* Analysis k failed (in bsc_last_error()): as with one process, noted,
+ * and the others go on; its parts not started are dropped (those that
+ * finished keep their records for --resume), and it is not finished. The
+ * plugin is not called here: a failure may arrive inside rank 0's units. */
+static void analysis_failed(sched *sc, size_t k)
+{
+    study *st = sc->st;
+    bsc_study_note_failure(st, "analysis %zu (%s)", k + 1, st->ana[k].type->name);
+    for (size_t i = 0; i < sc->n; i++)
+        if (sc->units[i].u.index == k && sc->units[i].state == U_TODO &&
+            (sc->units[i].u.kind == UNIT_PART || sc->units[i].u.kind == UNIT_ANALYSIS))
+            sc->units[i].state = U_FAILED;
+    if (sc->finished)
+        sc->finished[k] = 1;
+}
+
 static void take_result(sched *sc, const bsc_tp_msg *m)
 {
     study *st = sc->st;
@@ -264,10 +280,9 @@ static void take_result(sched *sc, const bsc_tp_msg *m)
         /* As with one process: a failed run is noted, the others go on. */
         bsc_sched_in_flight(sc, (int)su->u.index, 0);
         bsc_study_note_run(st, su->u.index, NULL, ws);
-        sc->runs_failed = 1;
         return;
     }
-    bsc_sched_fatal(sc, bsc_fail_context(ws, "%s", name));
+    analysis_failed(sc, su->u.index);
 }
 
 /* Reads every message that has arrived, writes results, hands out units,
@@ -356,26 +371,19 @@ static void run_local(sched *sc, size_t id)
             free(dir);   /* the study ends: the run is not noted */
         } else {
             sc->final_loaded[k] = s == BSC_OK;
-            if (bsc_study_note_run(st, k, dir, s) != BSC_OK)
-                sc->runs_failed = 1;
+            bsc_study_note_run(st, k, dir, s);
         }
-    } else if (su->u.kind == UNIT_ANALYSIS) {
-        if ((s = st->ana_ops[k]->run(st->ana[k].self, &sc->sv)) == BSC_OK)
-            s = bsc_units_record_write(st, k, (size_t)-1, 0, sc->sig, NULL, 0);
     } else {
-        void *data = NULL;
-        size_t len = 0;
-        const bsc_analysis_ops *a = bsc_units_ops(st, k);
-        if ((s = a->run_unit(st->ana[k].self, &sc->sv, su->u.part, &data, &len)) == BSC_OK)
-            s = bsc_units_record_write(st, k, su->u.part, sc->n_parts[k], sc->sig, data, len);
-        free(data);
+        s = bsc_units_run_one(st, &su->u, sc->n_parts[k], &sc->sv, sc->sig);
     }
     rk->unit = -1;
     rk->units++;
     rk->busy += bsc_now() - t0;
     su->state = s == BSC_OK ? U_DONE : U_FAILED;
-    if (s != BSC_OK && su->u.kind != UNIT_TRAIN)
-        bsc_sched_fatal(sc, bsc_fail_context(s, "%s", name));
+    if (s == BSC_ERR_INTERRUPTED && sc->fatal == BSC_OK)
+        bsc_sched_fatal(sc, s);
+    else if (s != BSC_OK && su->u.kind != UNIT_TRAIN && sc->fatal == BSC_OK)
+        analysis_failed(sc, k);
 }
 
 static int all_ended(const sched *sc)
@@ -401,10 +409,13 @@ static void finish_ready(sched *sc)
         if (!ready)
             continue;
         bsc_status s = bsc_units_merge_finish(st, k, &sc->sv, sc->n_parts[k], sc->sig);
-        if (s != BSC_OK) {
-            bsc_sched_fatal(sc, bsc_fail_context(s, "analysis %zu (%s)", k + 1,
-                                           st->ana[k].type->name));
+        if (s == BSC_ERR_INTERRUPTED) {
+            bsc_sched_fatal(sc, s);
             return;
+        }
+        if (s != BSC_OK) {
+            analysis_failed(sc, k);
+            continue;
         }
         sc->finished[k] = 1;
         if (!st->opt->quiet)

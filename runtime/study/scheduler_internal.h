@@ -23,7 +23,6 @@ typedef struct sched {
     int *final_loaded;     /* per run: its final weights are on rank 0's device */
     char *sig;             /* the finished runs the analyses see (units.c) */
     bsc_study sv;          /* what the analyses see on rank 0 */
-    int runs_failed;
     int analyses_planned;  /* phase 2: n_parts and sig are set */
     int works;             /* rank 0 runs units too */
     unsigned char *dp;     /* per run: to train data-parallel (all ranks at once) */

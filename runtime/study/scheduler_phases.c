@@ -5,6 +5,7 @@
 #include "scheduler_internal.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/results.h"
 
 #include <stdlib.h>
@@ -74,8 +75,7 @@ static void dp_run(sched *sc, size_t i)
     free(sc->dp_error);
     sc->dp_error = NULL;
     sc->final_loaded[i] = s == BSC_OK;
-    if (bsc_study_note_run(st, i, dir, s) != BSC_OK)
-        sc->runs_failed = 1;
+    bsc_study_note_run(st, i, dir, s);
 }
 
 /* ------------------------------------------------------------- phases */
@@ -97,11 +97,12 @@ static bsc_status plan_training(sched *sc)
             /* Kept here: bsc_study_train_run reads it back. */
             bsc_status rs = bsc_study_train_run(st, i, dir);
             sc->final_loaded[i] = rs == BSC_OK;
-            if (rs == BSC_ERR_INTERRUPTED)
+            if (rs == BSC_ERR_INTERRUPTED) {
                 s = rs;
-            else if (bsc_study_note_run(st, i, dir, rs) != BSC_OK)
-                sc->runs_failed = 1;
-            dir = NULL;
+            } else {
+                bsc_study_note_run(st, i, dir, rs);
+                dir = NULL;
+            }
         } else if (st->p->training.runs[i].data_parallel) {
             sc->dp[i] = 1;
         } else {
@@ -131,9 +132,16 @@ static bsc_status plan_analyses(sched *sc)
             continue;
         }
         size_t n = 0;
-        if ((s = a->plan(st->ana[k].self, &sc->sv, &n)) != BSC_OK) {
-            bsc_fail_context(s, "analysis %zu (%s)", k + 1, st->ana[k].type->name);
-            break;
+        bsc_status ps;
+        BSC_PLUGIN_CALL(st->ana[k].type, "plan", ps = a->plan(st->ana[k].self, &sc->sv, &n));
+        if (ps == BSC_ERR_INTERRUPTED)
+            return ps;
+        if (ps != BSC_OK) {
+            /* As with one process: noted, and the other analyses go on. */
+            bsc_study_note_failure(st, "analysis %zu (%s)", k + 1, st->ana[k].type->name);
+            sc->finished[k] = 1;
+            sc->n_parts[k] = 0;
+            continue;
         }
         sc->n_parts[k] = n;
         for (size_t u = 0; s == BSC_OK && u < n; u++) {
@@ -181,8 +189,6 @@ bsc_status bsc_scaleout_schedule(study *st)
         bsc_sched_drive(&sc);
         s = sc.fatal;
     }
-    if (s == BSC_OK && sc.runs_failed)
-        s = bsc_fail(BSC_ERR_IO, "one or more runs failed (see manifest.json)");
     /* Runs trained elsewhere: their final weights onto this device. */
     for (size_t i = 0; s == BSC_OK && i < n_runs; i++)
         if (st->results[i].dir && !sc.final_loaded[i])

@@ -6,6 +6,7 @@
 
 #include "batchscope/blas.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/rng.h"
 #include "batchscope/version.h"
 #include "study_internal.h"
@@ -50,7 +51,8 @@ static bsc_status create_component(study *st, const bsc_component *c, bsc_kind k
     bsc_component_config cfg = {c->node, st->out, st->p->seed, st->planned_ptrs, st->n_planned};
     const bsc_observer_ops *oo = kind == BSC_KIND_OBSERVER ? t->ops : NULL;
     const bsc_analysis_ops *ao = kind == BSC_KIND_ANALYSIS ? t->ops : NULL;
-    s = oo ? oo->create(&cfg, &out->self) : ao->create(&cfg, &out->self);
+    BSC_PLUGIN_CALL(t, "create",
+                    s = oo ? oo->create(&cfg, &out->self) : ao->create(&cfg, &out->self));
     if (s == BSC_OK) {
         out->type = t;
         out->ops = oo;
@@ -81,6 +83,25 @@ static bsc_status create_components(study *st)
         st->n_ana = i + 1;
     }
     return BSC_OK;
+}
+
+/* The analyses' own checks (bsc_analysis_ops.check: the files their
+ * options name), on the host-side model, before anything is trained. */
+static bsc_status check_analyses(study *st)
+{
+    bsc_study sv = {NULL, st->model, (const bsc_run_result *const *)st->planned_ptrs,
+                    st->n_planned, st->out_known ? st->out : NULL, st->p->seed, NULL, NULL,
+                    NULL};
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
+        if (!st->ana_ops[i]->check)
+            continue;
+        BSC_PLUGIN_CALL(st->ana[i].type, "check",
+                        s = st->ana_ops[i]->check(st->ana[i].self, &sv));
+        if (s != BSC_OK)
+            bsc_fail_context(s, "analysis %s", st->ana[i].type->name);
+    }
+    return s;
 }
 
 static bsc_status create_report(study *st)
@@ -118,7 +139,8 @@ bsc_status bsc_session_prepare(study *st)
     if ((s = bsc_dataset_load(&st->dcfg, &st->host)) != BSC_OK ||
         (s = bsc_model_create(st->reg, p->layers, p->n_layers, &p->loss, &st->host->sample,
                               st->host->n_classes, &st->model)) != BSC_OK ||
-        (s = create_components(st)) != BSC_OK)
+        (s = create_components(st)) != BSC_OK ||
+        (s = check_analyses(st)) != BSC_OK)
         return s;
     return create_report(st);
 }
@@ -148,6 +170,11 @@ static bsc_status bind_training(study *st)
     for (size_t i = 0; i < tc->n_runs; i++)
         if (tc->runs[i].batch_size > max_bs)
             max_bs = tc->runs[i].batch_size;
+    /* A batch larger than the training split is the whole split (one step
+     * per epoch): buffers for more rows than there are would only fail to
+     * allocate, naming a tensor instead of the batch size. */
+    if (st->data.train.n && (size_t)max_bs > st->data.train.n)
+        max_bs = (long)st->data.train.n;
     size_t max_batch = (size_t)(max_bs > tc->eval_batch_size ? max_bs : tc->eval_batch_size);
     if ((s = bsc_model_bind(st->model, st->ctx, max_batch)) != BSC_OK ||
         (s = bsc_evaluator_create(st->model, &st->data, (size_t)tc->eval_batch_size,
@@ -168,6 +195,10 @@ static bsc_status bind_training(study *st)
     if (!st->opt->quiet)
         fprintf(st->log, "batchscope: model %zu parameters, %s: %zu train / %zu test examples\n",
                 np, st->dcfg.name, st->data.train.n, st->data.test.n);
+    /* Said even when quiet: every test column of every table will be NaN. */
+    if (!st->data.test.n)
+        fprintf(st->log, "batchscope: warning: dataset %s has no test examples: test loss and "
+                "accuracy are not measured (NaN in metrics.csv)\n", st->dcfg.name);
 
     bsc_trainer *t = &st->tr;
     t->ctx = st->ctx;
@@ -196,6 +227,7 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
     *out = NULL;
     if (!st)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    st->lock.fd = -1;
     st->opt = o;
     st->log = o->log ? o->log : stderr;
     st->t0 = bsc_now();
@@ -231,11 +263,12 @@ void bsc_session_free(bsc_session *st)
     if (!st)
         return;
     if (st->report && st->report_self)
-        ((const bsc_report_ops *)st->report->ops)->destroy(st->report_self);
+        BSC_PLUGIN_CALL(st->report, "destroy",
+                        ((const bsc_report_ops *)st->report->ops)->destroy(st->report_self));
     for (size_t i = 0; i < st->n_obs; i++)
-        st->obs[i].ops->destroy(st->obs[i].self);
+        BSC_PLUGIN_CALL(st->obs[i].type, "destroy", st->obs[i].ops->destroy(st->obs[i].self));
     for (size_t i = 0; i < st->n_ana; i++)
-        st->ana_ops[i]->destroy(st->ana[i].self);
+        BSC_PLUGIN_CALL(st->ana[i].type, "destroy", st->ana_ops[i]->destroy(st->ana[i].self));
     free(st->obs);
     free(st->ana);
     free(st->ana_ops);
@@ -263,6 +296,8 @@ void bsc_session_free(bsc_session *st)
     bsc_context_free(st->ctx);
     bsc_registry_free(st->reg);
     bsc_pipeline_free(st->p);
+    bsc_dir_lock_release(&st->lock);
+    free(st->failures);
     free(st->out);
     free(st);
 }

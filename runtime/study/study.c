@@ -2,6 +2,8 @@
 #include "batchscope/study.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
+#include "batchscope/runs.h"
 #include "batchscope/records.h"
 #include "batchscope/results.h"
 #include "batchscope/version.h"
@@ -10,152 +12,12 @@
 #include "train.h"
 
 #include <libgen.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-
-/* The manifest's parts that exist so far (no device before it opens, ...). */
-static bsc_status fill_manifest(const study *st, bsc_manifest *m)
-{
-    bsc_status s = BSC_OK;
-    if (st->ctx) {
-        const bsc_device_info *d = &st->ctx->info;
-        bsc_manifest_device *md;
-        if ((s = bsc_manifest_set_device(m, &md)) != BSC_OK)
-            return s;
-        md->index = d->index;
-        md->platform = d->platform_name;
-        md->vendor = d->vendor;
-        md->name = d->name;
-        md->type = bsc_device_type_name(d->type);
-        md->driver_version = d->driver_version;
-        md->device_version = d->device_version;
-        md->opencl_c_version = d->opencl_c_version;
-        md->compute_units = (long)d->compute_units;
-        md->global_mem = (int64_t)d->global_mem;
-    }
-    for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
-        const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);
-        bsc_manifest_plugin *mp;
-        if ((s = bsc_manifest_add_plugin(m, &mp)) != BSC_OK)
-            return s;
-        mp->name = pi->desc->name;
-        mp->version = pi->desc->version;
-        mp->path = pi->path;
-    }
-    if (st->model) {
-        m->parameters = (int64_t)bsc_model_n_params(st->model);
-        m->state = (int64_t)bsc_model_n_state(st->model);
-    }
-    if (st->have_data) {
-        bsc_manifest_dataset *ds;
-        if ((s = bsc_manifest_set_dataset(m, &ds)) != BSC_OK)
-            return s;
-        ds->name = st->dcfg.name;
-        ds->train = (int64_t)st->data.train.n;
-        ds->test = (int64_t)st->data.test.n;
-        ds->validation = (int64_t)st->data.validation.n;
-    }
-    for (size_t i = 0; i < st->n_outcomes; i++) {
-        bsc_run_record *r;
-        if (!st->outcomes[i].status || (st->so && st->so->in_flight && st->so->in_flight[i]))
-            continue;
-        if ((s = bsc_manifest_add_run(m, &r)) != BSC_OK)
-            return s;
-        bsc_run_outcome_record(&st->outcomes[i], r);
-    }
-    if (s == BSC_OK && st->so)
-        s = bsc_scaleout_fill_manifest(st, m);
-    return s;
-}
-
-static bsc_status write_manifest(study *st, const char *status, const char *error)
-{
-    bsc_manifest *m = NULL;
-    char abi[32], now[32];
-    char *path = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
-    bsc_status s = path ? bsc_manifest_new(&m) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s != BSC_OK)
-        goto cleanup;
-    snprintf(abi, sizeof abi, "%d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
-    bsc_utc_timestamp(now, sizeof now);
-    m->batchscope_version = bsc_version();
-    m->plugin_abi = abi;
-    m->pipeline = st->p->path;
-    m->name = st->p->name;
-    m->seed = st->p->seed;
-    m->status = status;
-    m->error = error;
-    m->started = st->started;
-    m->updated = now;
-    m->seconds = bsc_now() - st->t0;
-    if ((s = fill_manifest(st, m)) == BSC_OK)
-        s = bsc_manifest_write(path, m);
-cleanup:
-    bsc_manifest_free(m);
-    free(path);
-    return s;
-}
-
-bsc_status bsc_study_write_manifest(study *st, const char *status, const char *error)
-{
-    return write_manifest(st, status, error);
-}
-
-static bsc_status choose_out(study *st)
-{
-    const bsc_run_options *o = st->opt;
-    if (o->resume_dir && o->out_dir && strcmp(o->resume_dir, o->out_dir) != 0)
-        return bsc_fail(BSC_ERR_USAGE, "--resume %s and --out %s name different directories",
-                        o->resume_dir, o->out_dir);
-    if (o->resume_dir)
-        st->out = strdup(o->resume_dir);
-    else if (o->out_dir)
-        st->out = strdup(o->out_dir);
-    else {
-        char ts[32];
-        bsc_utc_timestamp(ts, sizeof ts);
-        for (char *c = ts; *c; c++)
-            if (*c == ':')
-                *c = '-';
-        st->out = bsc_strdup_printf("results/%s-%s", st->p->name, ts);
-    }
-    if (!st->out)
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (o->resume_dir) {
-        char *saved = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
-        char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
-        char *a = NULL, *b = NULL;
-        bsc_status s = BSC_OK;
-        if (!saved || !mine)
-            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        else if (!bsc_path_exists(saved))
-            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no pipeline.yaml there (not a results "
-                         "directory?)", st->out);
-        else if ((s = bsc_pipeline_write(st->p, mine)) == BSC_OK &&
-                 (s = bsc_read_file(saved, &a, NULL)) == BSC_OK &&
-                 (s = bsc_read_file(mine, &b, NULL)) == BSC_OK && strcmp(a, b) != 0)
-            s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline (with its overrides) differs "
-                         "from %s; resume with the same pipeline and --set options",
-                         st->out, saved);
-        if (mine)
-            remove(mine);
-        free(a);
-        free(b);
-        free(saved);
-        free(mine);
-        return s;
-    }
-    char *manifest = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, st->out);
-    int exists = manifest && bsc_path_exists(manifest);
-    free(manifest);
-    if (exists)
-        return bsc_fail(BSC_ERR_USAGE, "%s already holds results; use --resume %s to continue "
-                        "it or --out to choose another directory", st->out, st->out);
-    return BSC_OK;
-}
 
 static bsc_status read_run_json(const char *run_dir, bsc_run_outcome *o)
 {
@@ -214,6 +76,27 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
     return s;
 }
 
+/* Records one failure of the study -- a run, an analysis, the report --
+ * that does not stop the rest: logged now, named in the manifest's error and
+ * in the final BSC_ERR_PARTIAL. The message is bsc_last_error(). */
+void bsc_study_note_failure(study *st, const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *why = bsc_last_error()[0] ? bsc_last_error() : "failed";
+    fprintf(st->log, "batchscope: %s failed: %s\n", what, why);
+    char *f = st->failures ? bsc_strdup_printf("%s; %s: %s", st->failures, what, why)
+                           : bsc_strdup_printf("%s: %s", what, why);
+    if (f) {
+        free(st->failures);
+        st->failures = f;
+    }
+    st->n_failures++;
+}
+
 bsc_status bsc_study_read_run(study *st, size_t i, const char *dir)
 {
     const bsc_run_cfg *rc = &st->p->training.runs[i];
@@ -268,13 +151,11 @@ bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s)
     st->results[i].dir = NULL;
     if (s != BSC_OK) {
         free(dir);
-        /* One run failing (e.g. out of memory at a huge batch) must not
-         * lose the others: note it and go on. */
-        fprintf(st->log, "batchscope: run %s failed: %s\n", rc->name, bsc_last_error());
+        bsc_study_note_failure(st, "run %s", rc->name);
         o->batch_size = rc->batch_size;
         o->name = rc->name;
         o->status = "failed";
-        write_manifest(st, "running", NULL);
+        bsc_study_write_manifest(st, "running", NULL);
         return s;
     }
     st->results[i].dir = dir;
@@ -282,14 +163,16 @@ bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s)
     st->results[i].init_params = &st->tr.w0;
     st->results[i].final_params = &st->finals[2 * i];
     st->results[i].final_state = &st->finals[2 * i + 1];
-    write_manifest(st, "running", NULL);
+    bsc_study_write_manifest(st, "running", NULL);
     return BSC_OK;
 }
 
+/* Every run in order. A run that fails (out of memory at a huge batch, a
+ * broken checkpoint) is recorded and the others still train; only an
+ * interruption stops here. */
 static bsc_status train_all(study *st)
 {
     const bsc_training_cfg *tc = &st->p->training;
-    bsc_status failed = BSC_OK;
     for (size_t i = 0; i < tc->n_runs; i++) {
         st->n_outcomes = i + 1;
         char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, tc->runs[i].name);
@@ -300,16 +183,15 @@ static bsc_status train_all(study *st)
             free(dir);
             return s;
         }
-        if (bsc_study_note_run(st, i, dir, s) != BSC_OK)
-            failed = s;
+        bsc_study_note_run(st, i, dir, s);
     }
-    if (failed != BSC_OK)
-        return bsc_fail(failed, "one or more runs failed (see manifest.json)");
     return BSC_OK;
 }
 
-/* The finished runs in study order, as analyses and the report see them
- * (pointers into st->results, which keeps ownership). */
+/* The finished runs in study order -- completed and diverged; analyses
+ * skip the diverged ones themselves, so their tables can say so -- as
+ * analyses and the report see them (pointers into st->results, which keeps
+ * ownership). */
 static size_t finished_runs(study *st)
 {
     size_t n = 0;
@@ -328,32 +210,46 @@ static bsc_study study_view(study *st, size_t n_done)
 
 bsc_study bsc_study_analysis_view(study *st)
 {
-    return study_view(st, finished_runs(st));
+    bsc_study sv = study_view(st, finished_runs(st));
+    for (size_t i = 0; i < sv.n_runs; i++)
+        if (!bsc_run_usable(sv.runs[i]) && !st->opt->quiet && !bsc_scaleout_is_worker(st))
+            fprintf(st->log, "batchscope: run %s %s: the analyses leave it out\n",
+                    sv.runs[i]->name, sv.runs[i]->status);
+    return sv;
 }
 
 bsc_status bsc_study_observers_end(study *st, const bsc_study *sv)
 {
-    bsc_status s = BSC_OK;
-    for (size_t i = 0; s == BSC_OK && i < st->n_obs; i++) {
+    for (size_t i = 0; i < st->n_obs; i++) {
+        bsc_status s = BSC_OK;
         if (!st->obs[i].ops->study_end)
             continue;
-        if ((s = st->obs[i].ops->study_end(st->obs[i].self, sv)) != BSC_OK)
-            bsc_fail_context(s, "observer %s", st->obs[i].type->name);
+        BSC_PLUGIN_CALL(st->obs[i].type, "study_end",
+                        s = st->obs[i].ops->study_end(st->obs[i].self, sv));
+        if (s == BSC_ERR_INTERRUPTED)
+            return s;
+        if (s != BSC_OK)
+            bsc_study_note_failure(st, "observer %s", st->obs[i].type->name);
     }
-    return s;
+    return BSC_OK;
 }
 
 /* Observers' study_end (tables over the runs), then the analyses in
- * pipeline order (through their units and completion records, units.c). */
+ * pipeline order, each on the runs it can use, through their units and
+ * completion records (units.c). One that fails is recorded and the next
+ * still runs; an interruption stops them all. */
 static bsc_status post_analyses(study *st)
 {
-    bsc_study sv = study_view(st, finished_runs(st));
+    bsc_study sv = bsc_study_analysis_view(st);
     bsc_status s = bsc_study_observers_end(st, &sv);
     for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
         if (!st->opt->quiet)
             fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
-        if ((s = bsc_units_analysis(st, i, &sv)) != BSC_OK)
-            bsc_fail_context(s, "analysis %s", st->ana[i].type->name);
+        bsc_status as = bsc_units_analysis(st, i, &sv);
+        if (as == BSC_ERR_INTERRUPTED)
+            return as;
+        if (as != BSC_OK)
+            bsc_study_note_failure(st, "analysis %s", st->ana[i].type->name);
     }
     return s;
 }
@@ -361,10 +257,12 @@ static bsc_status post_analyses(study *st)
 /* ---- the report -------------------------------------------------------
  * Figures and OUT/report.html, drawn from the result files alone, after the
  * final manifest is written so that the page shows the study as it ended.
- * It runs unless the pipeline says `report: {enabled: false}`. Its options
- * are checked with everything else, before training (create_report). The
- * report plugin is built only where PLplot is installed: without it the
- * study still succeeds (with a note), unless the pipeline asked for a report. */
+ * It runs unless the pipeline says `report: {enabled: false}` or the study
+ * was interrupted -- also when a run or an analysis failed: the page then
+ * shows what there is. Its options are checked with everything else,
+ * before training (create_report). The report plugin is built only where
+ * PLplot is installed: without it the study still succeeds (with a note),
+ * unless the pipeline asked for a report. */
 static bsc_status run_report(study *st)
 {
     if (!st->report) {
@@ -377,13 +275,33 @@ static bsc_status run_report(study *st)
     return bsc_report_draw(st->report, st->report_self, &sv, st->opt->quiet ? NULL : st->log);
 }
 
+/* The manifest's final word and the study's status: "interrupted", "failed"
+ * (naming what failed) or "completed". */
+static bsc_status finish(study *st, bsc_status s)
+{
+    const char *status = s == BSC_ERR_INTERRUPTED ? "interrupted"
+                         : s != BSC_OK || st->n_failures ? "failed" : "completed";
+    char *err = s != BSC_OK ? strdup(bsc_last_error())
+                            : st->failures ? strdup(st->failures) : NULL;
+    bsc_status ms = bsc_study_write_manifest(st, status, err);
+    if (s == BSC_OK && st->n_failures)
+        s = bsc_fail(BSC_ERR_PARTIAL, "%zu part%s of the study failed (see manifest.json): %s",
+                     st->n_failures, st->n_failures == 1 ? "" : "s", st->failures);
+    else if (s != BSC_OK)
+        bsc_fail(s, "%s", err ? err : bsc_status_str(s));
+    else
+        s = ms;
+    free(err);
+    return s;
+}
+
 bsc_status bsc_study_run(const bsc_run_options *o)
 {
     study *st = NULL;
     int out_ready = 0;
-    /* The session's steps, with the results directory chosen before the
-     * components are created (they are told where to write) and nothing
-     * written until every check has passed and the device is bound. */
+    /* The session's steps, with the results directory chosen and locked
+     * before the components are created (they are told where to write) and
+     * nothing written until every check has passed and the device is bound. */
     bsc_status s = bsc_session_begin(o, &st);
     if (s == BSC_OK)
         s = bsc_scaleout_begin(st);
@@ -395,19 +313,17 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         return s;
     }
     if (s == BSC_OK)
-        s = choose_out(st);
+        s = bsc_study_choose_out(st);
     if (s == BSC_OK)
         s = bsc_session_prepare(st);
     if (s == BSC_OK)
         s = bsc_session_open_device(st);
-    if (s == BSC_OK)
-        s = bsc_mkdir_p(st->out);
     if (s == BSC_OK) {
         char *path = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
         s = path ? bsc_pipeline_write(st->p, path) : bsc_fail(BSC_ERR_NOMEM, "oom");
         free(path);
     }
-    if (s == BSC_OK && (s = write_manifest(st, "running", NULL)) == BSC_OK)
+    if (s == BSC_OK && (s = bsc_study_write_manifest(st, "running", NULL)) == BSC_OK)
         out_ready = 1;
     if (s == BSC_OK && bsc_scaleout_size(st) > 1)
         s = bsc_scaleout_connect(st);
@@ -419,30 +335,32 @@ bsc_status bsc_study_run(const bsc_run_options *o)
             s = post_analyses(st);
     }
     if (out_ready) {
-        const char *status = s == BSC_OK ? "completed"
-                             : s == BSC_ERR_INTERRUPTED ? "interrupted" : "failed";
-        char *err = s == BSC_OK ? NULL : strdup(bsc_last_error());
-        bsc_status ms = write_manifest(st, status, err);
-        if (s == BSC_OK)
-            s = ms;
-        else
-            bsc_fail(s, "%s", err ? err : bsc_status_str(s));
-        free(err);
-        if (s == BSC_OK && !o->quiet)
+        /* A study that ran -- whatever failed in it -- is a result: its
+         * failures say BSC_ERR_PARTIAL (exit 1), not the kind of error. */
+        bsc_status fs = finish(st, s);
+        if (s != BSC_OK && s != BSC_ERR_INTERRUPTED) {
+            char *e = strdup(bsc_last_error());
+            s = bsc_fail(BSC_ERR_PARTIAL, "%s", e ? e : "the study failed");
+            free(e);
+        } else {
+            s = fs;
+        }
+        if ((s == BSC_OK || s == BSC_ERR_PARTIAL) && !o->quiet)
             fprintf(st->log, "batchscope: results in %s\n", st->out);
     }
     /* Every other rank waits for rank 0's word, whatever happened here
      * (after the manifest: a launcher tearing the job down gives little time). */
     bsc_scaleout_release(st);
-    if (s == BSC_OK && out_ready && st->p->n_layers) {
-        s = run_report(st);
-        if (s != BSC_OK) {
-            char *err = strdup(bsc_last_error());
-            write_manifest(st, "failed", err);
-            bsc_fail(s, "%s", err ? err : bsc_status_str(s));
-            free(err);
+    if ((s == BSC_OK || s == BSC_ERR_PARTIAL) && out_ready && st->p->n_layers) {
+        bsc_status rs = run_report(st);
+        if (rs != BSC_OK) {
+            bsc_study_note_failure(st, "report");
+            s = finish(st, BSC_OK);
         }
     }
+    bsc_study_crash_text_drop();
+    if (st)
+        bsc_study_release_out(st, out_ready);
     bsc_scaleout_free(st);
     bsc_session_free(st);
     return s;
@@ -452,8 +370,12 @@ bsc_status bsc_study_check(const bsc_run_options *o, FILE *out)
 {
     study *st = NULL;
     bsc_status s = bsc_session_begin(o, &st);
-    if (s == BSC_OK && !(st->out = strdup(".")))
+    /* With --out, files the study would write there count as its own (an
+     * analysis may name a checkpoint the study trains). */
+    if (s == BSC_OK && !(st->out = strdup(o->out_dir ? o->out_dir : ".")))
         s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        st->out_known = o->out_dir != NULL;
     if (s == BSC_OK)
         s = bsc_session_prepare(st);
     if (s == BSC_OK && out) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "batchscope/dataset.h"
 #include "batchscope/evaluator.h"
+#include "batchscope/fsutil.h"
 #include "batchscope/optim.h"
 #include "batchscope/registry.h"
 #include "batchscope/session.h"
@@ -52,6 +53,11 @@ struct bsc_session {
     void *report_self;
     bsc_tensor *finals;      /* params and state per run */
     size_t step_batch;       /* bsc_session_start_run's batch size */
+    bsc_dir_lock lock;       /* of out, while `batchscope run` writes there */
+    int out_created;         /* out did not exist before this study */
+    int out_known;           /* out is the study's (not check's placeholder) */
+    char *failures;          /* what failed so far ("run bs256: ...; analysis ...") */
+    size_t n_failures;
     /* Scale-out (scaleout_internal.h): NULL until bsc_scaleout_begin. local_rank
      * picks this process's device among those its selector matches on its
      * host (local_size processes there; 0 or 1: one). */
@@ -76,27 +82,48 @@ BSC_INTERNAL bsc_status bsc_session_open_device(study *st);
  * keyed by the run's name. */
 BSC_INTERNAL uint64_t bsc_session_run_seed(const bsc_pipeline *p, const bsc_run_cfg *rc);
 
+/* Chooses st->out (--resume, --out, or results/<name>-<time>), creates it
+ * and takes its lock (BSC_ERR_BUSY naming the holder's pid when another
+ * process has it); a resume checks the pipeline is the same and the runs
+ * it keeps are whole; stale temporaries are swept. */
+BSC_INTERNAL bsc_status bsc_study_choose_out(study *st);
+/* Releases the lock; keep 0 removes a directory this study created and left
+ * empty (it failed before writing anything). */
+BSC_INTERNAL void bsc_study_release_out(study *st, int keep);
+
+/* Writes OUT/manifest.json from what the study has so far (device,
+ * plugins, dataset, the runs' outcomes) with this status and error (may be
+ * NULL), and prepares the same manifest marked "crashed" for
+ * bsc_study_mark_crashed, until bsc_study_crash_text_drop. */
+BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
+                                                 const char *error);
+/* Drops the prepared crash text (the study is over). */
+BSC_INTERNAL void bsc_study_crash_text_drop(void);
+
 /* ---- study.c's steps that the scheduler (scaleout_internal.h) shares */
 
 /* Trains run i into dir, or on --resume keeps it when dir holds its
  * run.json; st->outcomes[i] says how it ended and, when it did, its final
  * weights are kept on the device (st->finals). */
 BSC_INTERNAL bsc_status bsc_study_train_run(study *st, size_t i, const char *dir);
+/* Records one failure of the study -- a run, an analysis, the report --
+ * that does not stop the rest: logged now, named in the manifest's error
+ * and in the final BSC_ERR_PARTIAL. The message is bsc_last_error(). */
+BSC_INTERNAL void bsc_study_note_failure(study *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Books run i's end: s is what bsc_study_train_run returned (a failure is
- * logged, with bsc_last_error(), and the run marked failed); dir
+ * noted, with bsc_last_error(), and the run marked failed); dir
  * (malloc'ed) is taken over. Rewrites the manifest. Returns s. */
 BSC_INTERNAL bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s);
 /* Run i's outcome from dir/run.json into st->outcomes[i]. */
 BSC_INTERNAL bsc_status bsc_study_read_run(study *st, size_t i, const char *dir);
 /* Run i's final weights from dir/final.safetensors onto the device. */
 BSC_INTERNAL bsc_status bsc_study_load_final(study *st, size_t i, const char *dir);
-/* OUT/manifest.json as the study stands (status, error may be NULL). */
-BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
-                                                 const char *error);
 /* The observers' study_end, in pipeline order. */
 BSC_INTERNAL bsc_status bsc_study_observers_end(study *st, const bsc_study *sv);
 /* The study the analyses see: the finished runs in study order, results
- * in st->out, the options' stop hook. */
+ * in st->out, the options' stop hook (logs, on rank 0, the runs they leave
+ * out). */
 BSC_INTERNAL bsc_study bsc_study_analysis_view(study *st);
 
 /* The report type the pipeline's `report:` mapping (may be NULL) asks for,

@@ -5,6 +5,7 @@
 
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "study_internal.h"
 
 #include <stdlib.h>
@@ -66,7 +67,7 @@ bsc_status bsc_report_create(const bsc_registry *r, const bsc_node *opts, const 
     if ((s = bsc_type_check_options(t, opts)) != BSC_OK)
         return s;
     bsc_component_config cfg = {opts, out_dir, seed, planned, n_planned};
-    s = ((const bsc_report_ops *)t->ops)->create(&cfg, self);
+    BSC_PLUGIN_CALL(t, "create", s = ((const bsc_report_ops *)t->ops)->create(&cfg, self));
     if (s == BSC_OK)
         *type = t;
     return s;
@@ -76,7 +77,8 @@ bsc_status bsc_report_draw(const bsc_type *type, void *self, const bsc_study *sv
 {
     if (log)
         fprintf(log, "batchscope: report\n");
-    bsc_status s = ((const bsc_report_ops *)type->ops)->draw(self, sv);
+    bsc_status s;
+    BSC_PLUGIN_CALL(type, "draw", s = ((const bsc_report_ops *)type->ops)->draw(self, sv));
     if (s != BSC_OK)
         return bsc_fail_context(s, "report %s", type->name);
     char *html = bsc_strdup_printf("%s/" BSC_FILE_REPORT_HTML, sv->out_dir);
@@ -94,8 +96,15 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
     size_t n_runs = 0;
     const bsc_type *t = NULL;
     void *self = NULL;
+    bsc_dir_lock lock = {-1, NULL};
     char *yaml = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, out_dir);
-    bsc_status s = yaml ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    char *figs = bsc_strdup_printf("%s/" BSC_FIGURES_DIR, out_dir);
+    bsc_status s = yaml && figs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* Not while a study writes there (its files are half there), and with
+     * the lock held, figures a killed report left half drawn are swept. */
+    if (s == BSC_OK && bsc_path_exists(out_dir) &&
+        (s = bsc_dir_lock_acquire(&lock, out_dir, NULL)) == BSC_OK)
+        s = bsc_remove_stale_temporaries(figs, NULL);
     if (s == BSC_OK && bsc_path_exists(yaml))
         s = bsc_pipeline_load(yaml, NULL, 0, &p);
     if (s == BSC_OK)
@@ -118,10 +127,12 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
         s = bsc_report_draw(t, self, &sv, log);
     }
     if (t && self)
-        ((const bsc_report_ops *)t->ops)->destroy(self);
+        BSC_PLUGIN_CALL(t, "destroy", ((const bsc_report_ops *)t->ops)->destroy(self));
     bsc_runs_free(runs, n_runs);
     bsc_registry_free(reg);
     bsc_pipeline_free(p);
+    bsc_dir_lock_release(&lock);
     free(yaml);
+    free(figs);
     return s;
 }

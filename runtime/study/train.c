@@ -5,6 +5,7 @@
 
 #include "batchscope/blas.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/reduce.h"
 #include "batchscope/records.h"
 #include "batchscope/rng.h"
@@ -218,7 +219,10 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
     bsc_epoch_info ei = {epoch, step, &row};
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_observer_ops *ops = t->observers[i].ops;
-        if (ops->epoch_end && (s = ops->epoch_end(t->observers[i].self, run, &ei)) != BSC_OK)
+        if (ops->epoch_end)
+            BSC_PLUGIN_CALL(t->observers[i].type, "epoch_end",
+                            s = ops->epoch_end(t->observers[i].self, run, &ei));
+        if (s != BSC_OK)
             return bsc_fail_context(s, "observer %s at epoch %d", t->observers[i].type->name,
                                     epoch);
     }
@@ -288,7 +292,10 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
     bsc_run_info run = {ctx, m, rc->name, B, steps, cfg->epochs, run_dir, &t->w0};
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_observer_ops *ops = t->observers[i].ops;
-        if (ops->run_start && (s = ops->run_start(t->observers[i].self, &run)) != BSC_OK) {
+        if (ops->run_start)
+            BSC_PLUGIN_CALL(t->observers[i].type, "run_start",
+                            s = ops->run_start(t->observers[i].self, &run));
+        if (s != BSC_OK) {
             bsc_fail_context(s, "observer %s", t->observers[i].type->name);
             goto cleanup;
         }
@@ -332,8 +339,10 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y};
             for (size_t i = 0; i < t->n_observers; i++) {
                 const bsc_observer_ops *ops = t->observers[i].ops;
-                if (ops->after_step &&
-                    (s = ops->after_step(t->observers[i].self, &run, &si)) != BSC_OK) {
+                if (ops->after_step)
+                    BSC_PLUGIN_CALL(t->observers[i].type, "after_step",
+                                    s = ops->after_step(t->observers[i].self, &run, &si));
+                if (s != BSC_OK) {
                     bsc_fail_context(s, "observer %s", t->observers[i].type->name);
                     goto cleanup;
                 }
@@ -414,7 +423,10 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         goto cleanup;
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_observer_ops *ops = t->observers[i].ops;
-        if (ops->run_end && (s = ops->run_end(t->observers[i].self, &run)) != BSC_OK) {
+        if (ops->run_end)
+            BSC_PLUGIN_CALL(t->observers[i].type, "run_end",
+                            s = ops->run_end(t->observers[i].self, &run));
+        if (s != BSC_OK) {
             bsc_fail_context(s, "observer %s", t->observers[i].type->name);
             goto cleanup;
         }

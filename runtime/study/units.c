@@ -15,6 +15,7 @@
 #include "scaleout_internal.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/results.h"
 
 #include <stdlib.h>
@@ -143,6 +144,7 @@ bsc_status bsc_units_merge_finish(study *st, size_t k, const bsc_study *sv, size
                                   const char *sig)
 {
     const bsc_analysis_ops *a = bsc_units_ops(st, k);
+    const bsc_type *t = st->ana[k].type;
     void *self = st->ana[k].self;
     bsc_status s = BSC_OK;
     for (size_t u = 0; s == BSC_OK && u < n_parts; u++) {
@@ -152,48 +154,69 @@ bsc_status bsc_units_merge_finish(study *st, size_t k, const bsc_study *sv, size
         s = bsc_units_record_read(st, k, u, n_parts, sig, &have, &data, &len);
         if (s == BSC_OK && !have)
             s = bsc_fail(BSC_ERR_INTERNAL, "analysis %s: unit %zu of %zu has no record",
-                         st->ana[k].type->name, u + 1, n_parts);
+                         t->name, u + 1, n_parts);
         if (s == BSC_OK)
-            s = a->merge(self, sv, u, data, len);
+            BSC_PLUGIN_CALL(t, "merge", s = a->merge(self, sv, u, data, len));
         free(data);
     }
     if (s == BSC_OK)
-        s = a->finish(self, sv);
+        BSC_PLUGIN_CALL(t, "finish", s = a->finish(self, sv));
+    return s;
+}
+
+bsc_status bsc_units_run_one(study *st, const bsc_unit *u, size_t n_parts, const bsc_study *sv,
+                             const char *sig)
+{
+    size_t k = u->index;
+    const bsc_type *t = st->ana[k].type;
+    void *self = st->ana[k].self;
+    bsc_status s;
+    if (u->kind == UNIT_ANALYSIS) {
+        BSC_PLUGIN_CALL(t, "run", s = st->ana_ops[k]->run(self, sv));
+        if (s == BSC_OK)
+            s = bsc_units_record_write(st, k, (size_t)-1, 0, sig, NULL, 0);
+        return s;
+    }
+    const bsc_analysis_ops *a = bsc_units_ops(st, k);
+    void *data = NULL;
+    size_t len = 0;
+    BSC_PLUGIN_CALL(t, "run_unit", s = a->run_unit(self, sv, u->part, &data, &len));
+    if (s == BSC_OK)
+        s = bsc_units_record_write(st, k, u->part, n_parts, sig, data, len);
+    free(data);
     return s;
 }
 
 bsc_status bsc_units_analysis(study *st, size_t k, const bsc_study *sv)
 {
     const bsc_analysis_ops *a = bsc_units_ops(st, k);
-    void *self = st->ana[k].self;
     char *sig = bsc_units_runs_signature(st, sv);
     int resume = st->opt->resume_dir != NULL, have = 0;
     size_t n = 0, kept = 0;
     bsc_status s = sig ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK && !a) {
+        bsc_unit whole = {UNIT_ANALYSIS, k, 0};
         if (resume && (s = bsc_units_record_read(st, k, (size_t)-1, 0, sig, &have, NULL,
                                                  NULL)) == BSC_OK && have) {
             if (!st->opt->quiet)
                 fprintf(st->log, "  already done: kept\n");
-        } else if (s == BSC_OK && (s = st->ana_ops[k]->run(self, sv)) == BSC_OK) {
-            s = bsc_units_record_write(st, k, (size_t)-1, 0, sig, NULL, 0);
+        } else if (s == BSC_OK) {
+            s = bsc_units_run_one(st, &whole, 0, sv, sig);
         }
         free(sig);
         return s;
     }
     if (s == BSC_OK)
-        s = a->plan(self, sv, &n);
+        BSC_PLUGIN_CALL(st->ana[k].type, "plan", s = a->plan(st->ana[k].self, sv, &n));
     for (size_t u = 0; s == BSC_OK && u < n; u++) {
-        void *data = NULL;
-        size_t len = 0;
+        bsc_unit part = {UNIT_PART, k, u};
         if (resume && (s = bsc_units_record_read(st, k, u, n, sig, &have, NULL, NULL)) ==
                           BSC_OK && have) {
             kept++;
             continue;
         }
-        if (s == BSC_OK && (s = a->run_unit(self, sv, u, &data, &len)) == BSC_OK)
-            s = bsc_units_record_write(st, k, u, n, sig, data, len);
-        free(data);
+        if (s == BSC_OK)
+            s = bsc_units_run_one(st, &part, n, sv, sig);
     }
     if (s == BSC_OK && kept && !st->opt->quiet)
         fprintf(st->log, "  %zu of %zu units already done: kept\n", kept, n);

@@ -7,6 +7,7 @@
 #include "scaleout_internal.h"
 
 #include "batchscope/fsutil.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/results.h"
 
 #include <signal.h>
@@ -238,7 +239,8 @@ static bsc_status run_unit(worker *w, const bsc_unit *u, size_t n_parts, bsc_wbu
         if (!dir)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
         bsc_remove_tree(dir);
-        s = st->ana_ops[u->index]->run(self, &sv);
+        BSC_PLUGIN_CALL(st->ana[u->index].type, "run",
+                        s = st->ana_ops[u->index]->run(self, &sv));
         if (s == BSC_OK)
             s = bsc_put_tree(b, st->out, BSC_ANALYSES_DIR);
         bsc_remove_tree(dir);
@@ -251,7 +253,8 @@ static bsc_status run_unit(worker *w, const bsc_unit *u, size_t n_parts, bsc_wbu
                         st->ana[u->index].type->name);
     if (!w->planned[u->index]) {
         size_t n = 0;
-        if ((s = a->plan(self, &sv, &n)) != BSC_OK)
+        BSC_PLUGIN_CALL(st->ana[u->index].type, "plan", s = a->plan(self, &sv, &n));
+        if (s != BSC_OK)
             return s;
         w->planned[u->index] = n + 1;
     }
@@ -261,7 +264,9 @@ static bsc_status run_unit(worker *w, const bsc_unit *u, size_t n_parts, bsc_wbu
                         st->so->tp.rank, n_parts);
     void *data = NULL;
     size_t len = 0;
-    if ((s = a->run_unit(self, &sv, u->part, &data, &len)) == BSC_OK)
+    BSC_PLUGIN_CALL(st->ana[u->index].type, "run_unit",
+                    s = a->run_unit(self, &sv, u->part, &data, &len));
+    if (s == BSC_OK)
         bsc_put_bytes(b, data, len);
     free(data);
     return s;

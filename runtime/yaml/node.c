@@ -3,12 +3,15 @@
  * node_access.c. */
 #include "batchscope/node.h"
 
+#include "batchscope/hashset.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 /* Deeper nesting than this is certainly not a pipeline, and the builder is
@@ -165,50 +168,126 @@ static bsc_status reject_anchor(builder *b, const yaml_event_t *ev, const yaml_c
 
 static bsc_status build_node(builder *b, yaml_event_t *ev, int depth, bsc_node **out);
 
+/* The entries of a mapping or sequence as they are read: arrays that grow
+ * geometrically (a 200k-item list must not be copied 200k times) and a hash
+ * set of the mapping's keys (a duplicate is found without comparing every
+ * key with every other). The node gets arrays exactly n long at the end,
+ * which modules that edit trees (overrides) rely on with plain realloc. */
+typedef struct entries {
+    bsc_node **keys, **items;
+    size_t n, cap;
+    bsc_hashset *seen;
+} entries;
+
+static void entries_free(entries *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->keys)
+            bsc_node_free(e->keys[i]);
+        bsc_node_free(e->items[i]);
+    }
+    free(e->keys);
+    free(e->items);
+    bsc_hashset_free(e->seen);
+}
+
+static bsc_status entries_push(entries *e, int is_map, bsc_node *key, bsc_node *item)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 8;
+        bsc_node **items = realloc(e->items, cap * sizeof *items);
+        if (!items)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory building YAML tree");
+        e->items = items;
+        if (is_map) {
+            bsc_node **keys = realloc(e->keys, cap * sizeof *keys);
+            if (!keys)
+                return bsc_fail(BSC_ERR_NOMEM, "out of memory building YAML tree");
+            e->keys = keys;
+        }
+        e->cap = cap;
+    }
+    if (is_map)
+        e->keys[e->n] = key;
+    e->items[e->n++] = item;
+    return BSC_OK;
+}
+
+/* Hands the entries to parent, arrays trimmed to n. */
+static bsc_status entries_finish(entries *e, bsc_node *parent)
+{
+    size_t n = e->n ? e->n : 1;
+    bsc_node **items = realloc(e->items, n * sizeof *items);
+    bsc_node **keys = e->keys ? realloc(e->keys, n * sizeof *keys) : NULL;
+    /* A failed shrink keeps the larger block, which is still valid. */
+    parent->items = items ? items : e->items;
+    parent->keys = e->keys ? (keys ? keys : e->keys) : NULL;
+    parent->n = e->n;
+    if (!e->n) {
+        free(parent->items);
+        free(parent->keys);
+        parent->items = parent->keys = NULL;
+    }
+    bsc_hashset_free(e->seen);
+    memset(e, 0, sizeof *e);
+    return BSC_OK;
+}
+
 /* Reads the entries of a mapping or sequence whose start event was consumed,
  * up to and including its end event. */
 static bsc_status build_children(builder *b, bsc_node *parent, int depth)
 {
     bsc_status st = BSC_OK;
     yaml_event_t ev;
-    yaml_event_type_t end = parent->kind == BSC_NODE_MAP ? YAML_MAPPING_END_EVENT
-                                                         : YAML_SEQUENCE_END_EVENT;
+    int is_map = parent->kind == BSC_NODE_MAP;
+    yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+    entries e;
+    memset(&e, 0, sizeof e);
+    if (is_map && (st = bsc_hashset_new(0, &e.seen)) != BSC_OK)
+        return st;
     for (;;) {
         bsc_node *key = NULL, *item = NULL;
         if ((st = next_event(b, &ev)) != BSC_OK)
-            return st;
+            break;
         if (ev.type == end) {
             yaml_event_delete(&ev);
-            return BSC_OK;
+            return entries_finish(&e, parent);
         }
-        if (parent->kind == BSC_NODE_MAP) {
+        if (is_map) {
+            size_t first;
             if ((st = build_node(b, &ev, depth + 1, &key)) != BSC_OK)
-                return st;
+                break;
             if (key->kind != BSC_NODE_SCALAR) {
                 st = bsc_node_fail(key, BSC_ERR_PARSE, "mapping keys must be plain scalars");
                 bsc_node_free(key);
-                return st;
+                break;
             }
-            for (size_t i = 0; i < parent->n; i++)
-                if (strcmp(parent->keys[i]->value, key->value) == 0) {
-                    st = bsc_node_fail(key, BSC_ERR_PARSE,
-                                       "duplicate key '%s' (first at line %d, column %d)",
-                                       key->value, parent->keys[i]->line, parent->keys[i]->col);
-                    bsc_node_free(key);
-                    return st;
-                }
+            if ((st = bsc_hashset_add(e.seen, key->value, strlen(key->value), e.n, &first)) !=
+                BSC_OK) {
+                bsc_node_free(key);
+                break;
+            }
+            if (first != BSC_HASHSET_NEW) {
+                st = bsc_node_fail(key, BSC_ERR_PARSE,
+                                   "duplicate key '%s' (first at line %d, column %d)",
+                                   key->value, e.keys[first]->line, e.keys[first]->col);
+                bsc_node_free(key);
+                break;
+            }
             if ((st = next_event(b, &ev)) != BSC_OK) {
                 bsc_node_free(key);
-                return st;
+                break;
             }
         }
         if ((st = build_node(b, &ev, depth + 1, &item)) != BSC_OK ||
-            (st = node_append(parent, key, item)) != BSC_OK) {
+            (st = entries_push(&e, is_map, key, item)) != BSC_OK) {
             bsc_node_free(key);
             bsc_node_free(item);
-            return st;
+            break;
         }
     }
+    entries_free(&e);
+    return st;
 }
 
 /* Builds the node that starts with `ev` (consumed here) and everything
@@ -347,6 +426,12 @@ bsc_status bsc_node_parse_file(const char *path, bsc_node **root)
     if (!(f = fopen(path, "rb")))
         return bsc_fail(errno == ENOENT ? BSC_ERR_NOT_FOUND : BSC_ERR_IO, "%s: %s", path,
                         strerror(errno));
+    /* A directory opens, and then fails as "byte 0: input error". */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return bsc_fail(BSC_ERR_INVALID, "%s: a directory, not a YAML file", path);
+    }
     if (!yaml_parser_initialize(&b.parser)) {
         fclose(f);
         return bsc_fail(BSC_ERR_NOMEM, "out of memory initializing the YAML parser");

@@ -4,8 +4,8 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/scaleout.h"
 #include "batchscope/study.h"
+#include "signals.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,9 @@ static const char *usage_main =
     "  check PIPELINE.yaml     validate a pipeline without running it\n"
     "  report OUT              redraw the figures and OUT/report.html\n"
     "\n"
-    "exit status: 0 success, 1 a failed run, 2 bad usage or input\n";
+    "exit status: 0 success (every run completed or diverged, every analysis\n"
+    "ran), 1 something failed (a run, an analysis, the report; a results\n"
+    "directory in use), 2 bad usage or input; a crash dies of its signal (139)\n";
 
 static const char *usage_run =
     "usage: batchscope run PIPELINE.yaml [--device SEL] [--out DIR]\n"
@@ -40,11 +42,13 @@ static const char *usage_run =
     "list one selector per rank of a host: --device 0,1).\n";
 
 static const char *usage_check =
-    "usage: batchscope check PIPELINE.yaml [--set key.path=value]...\n"
+    "usage: batchscope check PIPELINE.yaml [--set key.path=value]... [--out DIR]\n"
     "\n"
     "Validates the pipeline without opening a device: its keys and values, the\n"
     "plugin types it names, the dataset files, every layer's and analysis'\n"
-    "options and the model's shapes; prints the model's shapes.\n";
+    "options, the files analyses name (checkpoints, saved directions) and the\n"
+    "model's shapes; prints the model's shapes. With --out, a file under DIR\n"
+    "that does not exist yet is one the study will write.\n";
 
 static const char *usage_devices = "usage: batchscope devices\n\nLists every OpenCL platform and device.\n";
 static const char *usage_plugins =
@@ -141,10 +145,12 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = !strcmp(a, "--set") || (allow_run_opts && (!strcmp(a, "--device") ||
-                    !strcmp(a, "--out") || !strcmp(a, "--resume") ||
-                    !strcmp(a, "--mpi-timeout")));
-        if (takes && !val)
+        int takes = !strcmp(a, "--set") || !strcmp(a, "--out") ||
+                    (allow_run_opts && (!strcmp(a, "--device") || !strcmp(a, "--resume") ||
+                                        !strcmp(a, "--mpi-timeout")));
+        /* An empty value is no value: `--device ''` must not quietly mean
+         * auto, nor `--out ''` the default directory. */
+        if (takes && (!val || !*val))
             return usage_error(usage, "option %s needs a value", a);
         if (!strcmp(a, "--set"))
             (*overrides)[o->n_overrides++] = argv[++i];
@@ -152,7 +158,7 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
             (*overrides)[o->n_overrides++] = a + 6;
         else if (allow_run_opts && !strcmp(a, "--device"))
             o->device = argv[++i];
-        else if (allow_run_opts && !strcmp(a, "--out"))
+        else if (!strcmp(a, "--out"))
             o->out_dir = argv[++i];
         else if (allow_run_opts && !strcmp(a, "--resume"))
             o->resume_dir = argv[++i];
@@ -177,23 +183,6 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
     return -1;
 }
 
-/* Ctrl-C: the library polls stop_requested; the handler only sets a flag
- * (and swallows the signal, so the study ends with an "interrupted"
- * manifest rather than a killed process). */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-static int stop_requested(void *user)
-{
-    (void)user;
-    return interrupted != 0;
-}
-
 static int cmd_run(int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
@@ -204,20 +193,11 @@ static int cmd_run(int argc, char **argv)
     const char **overrides = NULL;
     int rc = parse_run_args(argc, argv, usage_run, 1, &o, &overrides);
     if (rc < 0) {
-        struct sigaction sa, old;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigint;
         /* From the start: a Ctrl-C while data loads or kernels build must
          * still end in an "interrupted" manifest. */
-        sigaction(SIGINT, &sa, &old);
-        /* SIGTERM too: it is how mpirun ends the ranks when one dies, and
-         * rank 0 then still writes a manifest that says what was running. */
-        struct sigaction old_term;
-        sigaction(SIGTERM, &sa, &old_term);
-        o.stop_requested = stop_requested;
+        cli_catch_stop();
+        o.stop_requested = cli_stop_requested;
         bsc_status s = bsc_study_run(&o);
-        sigaction(SIGINT, &old, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
         rc = s == BSC_OK ? 0 : fail(s);
         /* MPI_Finalize (or, after a lost rank, MPI_Abort); nothing without MPI. */
         rc = bsc_scaleout_end(rc);
@@ -266,12 +246,14 @@ static int cmd_report(int argc, char **argv)
     }
     if (!out)
         return usage_error(usage_report, "%s", "missing OUT (a results directory)");
+    cli_catch_abort();
     bsc_status s = bsc_study_report(out, quiet ? NULL : stdout);
     return s == BSC_OK ? 0 : fail(s);
 }
 
 int main(int argc, char **argv)
 {
+    cli_catch_crashes();
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

@@ -150,6 +150,17 @@
 #define BSC_QUANTITY_EIGENVALUE "eigenvalue"
 #define BSC_QUANTITY_TRACE "trace"
 
+/* The analyses' tables with a row per run (sharpness.csv, hessian.csv):
+ * the row's verdict, "ok", or for a run left out "skipped: <why>"
+ * ("skipped: diverged", "skipped: run bs512 did not finish") or "failed:
+ * <message>" -- the study's failure policy (study.h). The report leaves out
+ * rows whose status starts with one of the two prefixes. summary.csv's
+ * column of the same name is the run's status ("completed", "diverged"). */
+#define BSC_COL_STATUS "status"
+#define BSC_ROW_OK "ok"
+#define BSC_ROW_SKIPPED "skipped"
+#define BSC_ROW_FAILED "failed"
+
 /* Surface files: grid coordinates along the directions, and the training
  * loss there. */
 #define BSC_COL_X "x"

@@ -33,7 +33,9 @@ extern "C" {
     X(ERR_UNSUPPORTED, "not supported")                                  \
     X(ERR_DIVERGED,  "training diverged")                                \
     X(ERR_INTERRUPTED, "interrupted")                                    \
-    X(ERR_INTERNAL,  "internal error")
+    X(ERR_INTERNAL,  "internal error")                                   \
+    X(ERR_BUSY,      "in use by another process")                        \
+    X(ERR_PARTIAL,   "part of the study failed")
 
 typedef enum bsc_status {
 #define BSC_STATUS_ENUM(name, msg) BSC_##name,
@@ -62,7 +64,9 @@ BSC_API const char *bsc_last_error(void);
 BSC_API void bsc_clear_error(void);
 
 /* Exit status of the command for a status: 0 ok, 2 bad usage/input or no
- * platform, 1 any other failure. */
+ * platform, 1 any other failure (BSC_ERR_PARTIAL -- a study that ran but
+ * where a run, an analysis or the report failed -- and BSC_ERR_BUSY
+ * included). */
 BSC_API int bsc_status_exit_code(bsc_status s);
 
 #ifdef __cplusplus

@@ -46,7 +46,8 @@ BSC_API bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column,
 /* Writes the table as CSV to path atomically; empty cells stay empty. */
 BSC_API bsc_status bsc_table_write_csv(const bsc_table *t, const char *path);
 /* Reads a CSV written by this module (header + rows; numbers or strings).
- * A row with the wrong number of fields is an error naming path:line. */
+ * A row with the wrong number of fields, or a header naming a column twice,
+ * is BSC_ERR_DATA naming path:line. Linear in the file's size. */
 BSC_API bsc_status bsc_table_read_csv(const char *path, bsc_table **out);
 
 #ifdef __cplusplus

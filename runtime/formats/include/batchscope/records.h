@@ -133,7 +133,7 @@ typedef struct bsc_manifest {
                                         2^63 - 1 appear negative in the file
                                         and read back exactly */
     const char *status;              /* "running", "completed", "interrupted",
-                                        "failed" */
+                                        "failed", "crashed" */
     const char *error;               /* optional: why it failed or stopped */
     const char *started, *updated;   /* optional: UTC, "2026-11-25T01:02:03Z" */
     double seconds;                  /* optional (NaN): since the start */
@@ -179,6 +179,10 @@ BSC_API bsc_status bsc_manifest_read(const char *path, bsc_manifest **out);
  * empty); name, status and every run's status must be set, as for
  * bsc_run_record_write (BSC_ERR_INVALID otherwise, nothing written). */
 BSC_API bsc_status bsc_manifest_write(const char *path, const bsc_manifest *m);
+
+/* The text bsc_manifest_write would write, in a malloc'ed string (for a
+ * caller that must write it later without allocating: a crash handler). */
+BSC_API bsc_status bsc_manifest_render(const bsc_manifest *m, char **text);
 
 /* Frees a manifest and everything it owns; NULL is fine. */
 BSC_API void bsc_manifest_free(bsc_manifest *m);

@@ -316,8 +316,25 @@ typedef struct bsc_analysis_ops {
     size_t struct_size;
     bsc_status (*create)(const bsc_component_config *cfg, void **self);   /* required */
     void (*destroy)(void *self);                                           /* default: free */
-    /* Required: called once, after all runs, on the finished ones. */
+    /* Required: called once, after all runs, on the finished ones --
+     * completed and diverged. The failure policy: a run that diverged
+     * (status "diverged", its final weights non-finite) is skipped, with a
+     * row saying "skipped: diverged" where the analysis' table has a row per
+     * run; a run that fails in the analysis should not stop the others
+     * (write what was computed, then return the failure). */
     bsc_status (*run)(void *self, const bsc_study *study);
+    /* Optional (ABI 2.0 addition; NULL: nothing to check): what create()
+     * cannot check from the options alone, such as the files they name (a
+     * checkpoint, saved directions), opened and compared with the model.
+     * Called by `batchscope check` and by `batchscope run` before any
+     * training, so a corrupt file is reported in seconds, not after hours.
+     * study has the model (host side: tensor names and shapes; no device
+     * buffers), the planned runs (names and batch sizes, no tensors), the
+     * seed and out_dir -- NULL in `batchscope check` without --out -- and
+     * NULL ctx and eval. A file under out_dir that does not exist yet is
+     * one the study will write (a run's checkpoint): it is checked when
+     * used. */
+    bsc_status (*check)(void *self, const bsc_study *study);
 
     /* Optional, all four or none: the analysis as independent units of
      * work (a chunk of grid points, one maximization, one Hessian), which

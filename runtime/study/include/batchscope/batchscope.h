@@ -12,6 +12,7 @@
 #include "batchscope/version.h"
 #include "batchscope/shape.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/hashset.h"
 #include "batchscope/table.h"
 #include "batchscope/rng.h"
 /* yaml */
@@ -30,6 +31,7 @@
 /* plugin, and the gradient check for plugin authors */
 #include "batchscope/plugin.h"
 #include "batchscope/registry.h"
+#include "batchscope/plugin_call.h"
 #include "batchscope/gradcheck.h"
 /* model */
 #include "batchscope/model.h"

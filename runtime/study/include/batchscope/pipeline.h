@@ -23,6 +23,13 @@ struct bsc_registry;
 
 #define BSC_PIPELINE_VERSION 1
 
+/* The largest batch size a pipeline may ask for: 2^30 rows. Anything near
+ * it is already more than a device holds; beyond it sizes computed from it
+ * (activations of max_batch rows) would overflow, so it is rejected at the
+ * value rather than later at a tensor. */
+#define BSC_BATCH_SIZE_MAX (1L << 30)
+#define BSC_BATCH_SIZE_MAX_TEXT "1073741824"
+
 
 /* One training run of the study: its directory OUT/runs/<name> and what it
  * may change from the training block. */

@@ -16,6 +16,7 @@
 #include "batchscope/node.h"
 #include "batchscope/plugin.h"
 #include "batchscope/status.h"
+#include "batchscope/table.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +73,22 @@ BSC_API void bsc_run_default_pair(const bsc_run_result *const *runs, size_t n, c
  * array of structs). A missing runs directory is BSC_ERR_NOT_FOUND. */
 BSC_API bsc_status bsc_runs_scan(const char *out_dir, bsc_run_result ***runs, size_t *n);
 BSC_API void bsc_runs_free(bsc_run_result **runs, size_t n);
+
+/* 1 when a finished run's final weights are a result to analyse: its
+ * status is "completed" (or unset, for a result made by hand). A run that
+ * diverged is a result of the study but not a minimizer: analyses skip it
+ * and say so (plugin.h). */
+BSC_API int bsc_run_usable(const bsc_run_result *r);
+
+/* Reads run_dir/metrics.csv, the per-epoch table the training loop writes,
+ * and checks that it is one: a header with `epoch` and `train_loss`, a
+ * number in every `epoch` cell, and -- when epochs_done >= 0, a run whose
+ * run.json says it finished that many epochs -- rows for epochs 0 to
+ * epochs_done. A missing, cut or garbled file is BSC_ERR_DATA naming the
+ * file (and line) rather than a table of NaN. *out is the table (free with
+ * bsc_table_free). */
+BSC_API bsc_status bsc_run_metrics_read(const char *run_dir, int epochs_done,
+                                        bsc_table **out);
 
 #ifdef __cplusplus
 }

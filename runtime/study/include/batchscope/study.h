@@ -39,18 +39,40 @@ typedef struct bsc_run_options {
     double mpi_timeout;
 } bsc_run_options;
 
+/* Runs the study. The failure policy: a run that diverges is a result (its
+ * status "diverged"); analyses skip it (a row with status "skipped:
+ * diverged" where their table has one) and the report draws the other runs
+ * and names the ones left out. A run, an analysis or the report that fails
+ * is recorded (manifest "failed", the error naming each) and the rest still
+ * happens: BSC_ERR_PARTIAL at the end. BSC_OK when every run completed or
+ * diverged and every analysis ran on the runs it could. Errors before
+ * anything ran (the pipeline, plugins, data, device, a results directory
+ * in use: BSC_ERR_BUSY) return their own status. */
 BSC_API bsc_status bsc_study_run(const bsc_run_options *o);
+
+/* For the program's SIGSEGV/SIGBUS handler (the library installs none):
+ * marks the manifest of the study this process is running "crashed", with
+ * `reason` ("SIGSEGV in plugin layers (dense, forward)") as its error.
+ * Async-signal-safe: the text is rendered in advance each time the study
+ * writes its manifest, and this only escapes the reason, writes a
+ * temporary and renames it. Returns 1 when a manifest was marked, 0 when no
+ * study is running or it could not be written. */
+BSC_API int bsc_study_mark_crashed(const char *reason);
 
 /* What `batchscope report OUT` does: the report (the type OUT/pipeline.yaml's
  * `report:` names, else the one loaded) drawn from the files in out_dir
- * alone, with no device. Progress lines go to log (NULL: quiet). */
+ * alone, with no device. Progress lines go to log (NULL: quiet). It takes
+ * out_dir's lock (BSC_ERR_BUSY while a study runs there) and sweeps the
+ * figures a killed report left half written. */
 BSC_API bsc_status bsc_study_report(const char *out_dir, FILE *log);
 
 /* What `batchscope check` does: everything bsc_study_run checks before it
  * opens a device -- the pipeline, plugin types, the dataset files, every
- * layer's and analysis' options and the model's shapes -- writing nothing
- * but a summary to `out` (may be NULL). Only pipeline_path and the overrides
- * of o are used. */
+ * layer's and analysis' options, the files analyses name (checkpoints,
+ * saved directions: opened and compared with the model) and the model's
+ * shapes -- writing nothing but a summary to `out` (may be NULL). Only
+ * pipeline_path, the overrides and out_dir of o are used: with out_dir, a
+ * file under it that does not exist yet is one the study will write. */
 BSC_API bsc_status bsc_study_check(const bsc_run_options *o, FILE *out);
 
 #ifdef __cplusplus
