@@ -436,6 +436,8 @@ void bsc_sched_drive(sched *sc)
         long id = sc->works ? next_todo(sc) : -1;
         if (id >= 0)
             run_local(sc, (size_t)id);
+        else if (bsc_scaleout_size(sc->st) > 1)
+            bsc_tp_wait(5e-3);   /* until a message comes, or the next round */
         else
             nanosleep(&nap, NULL);
     }

@@ -58,6 +58,11 @@ BSC_INTERNAL bsc_status bsc_tp_send(int dest, int tag, const void *data, size_t 
  * order sent; others wait, in order, for a receive that takes them. */
 BSC_INTERNAL bsc_status bsc_tp_recv(int src, int tag, double timeout, bsc_tp_msg *m);
 
+/* Waits up to timeout seconds for any message to arrive (without taking
+ * it): 1 when one is there, 0 when none came. An idle rank 0 waits here
+ * between its rounds instead of sleeping blind. */
+BSC_INTERNAL int bsc_tp_wait(double timeout);
+
 /* A thread that sends BSC_TAG_HEARTBEAT to every rank in to[0..n) each
  * period seconds until bsc_tp_end(), as long as the main thread has called
  * bsc_tp_progress() within the last `stall` seconds: a rank that died, hangs
