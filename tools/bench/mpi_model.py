@@ -24,6 +24,7 @@ finer units the unit ops allow (one maximization per run/eps/variant, one
 Hessian per run, interpolation points).
 
     tools/bench/mpi_model.py [--fp-seconds S] [--service S] [--latency S]
+                             [--study landscape|surfaces] [--group G]
 """
 import argparse
 import heapq
@@ -45,6 +46,16 @@ def landscape_units(fine):
     ana += [(51 * sub, False)] * 51                  # the plane
     one_hessian = (3 * 100 + 20) * 6 * sub
     ana += [(one_hessian, False)] * 6 if fine else [(6 * one_hessian, True)]
+    return train, ana
+
+
+def surface_units(fine):
+    """A surface sweep (the other shape of study): 16 runs of 2 epochs, a
+    101 x 101 surface on 10000 examples around each minimizer, a row a
+    unit -- many short units, where rank 0's own cost shows."""
+    n_train, n_test, sub, runs = 60000, 10000, 10000, 16
+    train = [(2 * (3 * n_train + n_train + n_test), True)] * runs
+    ana = [(101 * sub, False)] * (101 * runs)
     return train, ana
 
 
@@ -89,27 +100,35 @@ def main():
     ap.add_argument("--service", type=float, default=2e-4,
                     help="rank 0's seconds per unit (receive, write, hand out)")
     ap.add_argument("--latency", type=float, default=3e-5, help="seconds per message")
+    ap.add_argument("--study", choices=("landscape", "surfaces"), default="landscape",
+                    help="landscape.yaml's shape, or a sweep of 16 runs' 101x101 surfaces")
+    ap.add_argument("--group", type=int, default=1,
+                    help="hierarchical scheduling: node leaders of GROUP ranks batch their "
+                         "ranks' results, so rank 0 pays service / GROUP a unit")
     a = ap.parse_args()
     print(f"per FP {a.fp_seconds:.2e} s, rank 0 {a.service * 1e3:.2f} ms a unit, "
           f"latency {a.latency * 1e6:.0f} us")
-    for fine in (False, True):
-        train, ana = landscape_units(fine)
+    service = a.service / max(a.group, 1)
+    for fine in (False, True) if a.study == "landscape" else (True,):
+        train, ana = landscape_units(fine) if a.study == "landscape" else surface_units(fine)
         train_s = [(c * a.fp_seconds, w) for c, w in train]
         ana_s = [(c * a.fp_seconds, w) for c, w in ana]
         one, _ = simulate(1, train_s, ana_s, 0.0, 0.0)
         largest = max(c for c, _ in train_s + ana_s)
-        print(f"\n{'finer units (unit ops)' if fine else 'units as run today'}: "
+        label = ("surface rows" if a.study == "surfaces" else
+                 "finer units (unit ops)" if fine else "units as run today")
+        print(f"\n{label}: "
               f"{len(train)} training + {len(ana)} analysis units, one rank {one / 3600:.1f} h, "
               f"largest unit {largest / 60:.0f} min")
-        print(f"{'ranks':>6} {'hours':>8} {'speed-up':>9} {'efficiency':>10} {'rank 0 busy':>11}")
+        print(f"{'ranks':>6} {'minutes':>9} {'speed-up':>9} {'efficiency':>10} {'rank 0 busy':>11}")
         for n in (2, 8, 64, 128, 256, 512, 1024):
-            ms, b0 = simulate(n, train_s, ana_s, a.service, a.latency)
-            print(f"{n:>6} {ms / 3600:>8.2f} {one / ms:>9.1f} {one / ms / n:>10.2f} "
+            ms, b0 = simulate(n, train_s, ana_s, service, a.latency)
+            print(f"{n:>6} {ms / 60:>9.2f} {one / ms:>9.1f} {one / ms / n:>10.2f} "
                   f"{100 * b0:>10.1f}%")
     # Where rank 0 alone stops scaling: it serves 1/service units a second.
     row = 51 * 10000 * a.fp_seconds
-    print(f"\nrank 0 saturates when ranks / unit seconds > 1 / service: a surface row "
-          f"({row:.1f} s here) keeps {row / a.service:.0f} ranks busy")
+    print(f"\nrank 0 saturates when ranks / unit seconds > 1 / service: a 51-point surface "
+          f"row ({row:.1f} s here) keeps {row / service:.0f} ranks busy")
 
 
 if __name__ == "__main__":
