@@ -1,6 +1,8 @@
-/* BLAS through CLBlast on PoCL against host references: GEMM in every
+/* BLAS on PoCL against host references, once per GEMM backend (CLBlast,
+ * and the host BLAS where the device runs native kernels): GEMM in every
  * transpose combination with offsets and padded leading dimensions, strided
- * batched GEMM, axpy, dot, nrm2, and error mapping. */
+ * batched GEMM, axpy, dot, nrm2, and error mapping; then the two backends
+ * against each other on the products the layers issue. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +16,30 @@
 #include "batchscope/blas.h"
 
 static bsc_context *ctx;
+static bsc_gemm_backend backend;
+
+static int setup_with(bsc_gemm_backend b)
+{
+    backend = b;
+    return bsc_context_open(NULL, &ctx) == BSC_OK && bsc_gemm_use(ctx, b) == BSC_OK ? 0 : -1;
+}
+
+static int setup_clblast(void **state)
+{
+    (void)state;
+    return setup_with(BSC_GEMM_CLBLAST);
+}
+
+static int setup_host(void **state)
+{
+    (void)state;
+    return setup_with(BSC_GEMM_HOST);
+}
 
 static int setup(void **state)
 {
     (void)state;
-    return bsc_context_open(NULL, &ctx) == BSC_OK ? 0 : -1;
+    return setup_with(BSC_GEMM_AUTO);
 }
 
 static int teardown(void **state)
@@ -180,6 +201,50 @@ static void test_gemm_strided_batched(void **state)
     free(got);
 }
 
+/* Operands in sub-buffers of one buffer (conv2d's workspace regions), with
+ * view offsets inside them on top of their origins. */
+static void test_gemm_sub_buffers(void **state)
+{
+    (void)state;
+    const size_t m = 6, n = 5, k = 7;
+    cl_uint align_bits = 0;
+    assert_int_equal(clGetDeviceInfo(ctx->info.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+                                     sizeof align_bits, &align_bits, NULL), CL_SUCCESS);
+    size_t region = (align_bits / 8 + 255) / (align_bits / 8) * (align_bits / 8);
+    size_t nf = 4 * region / sizeof(float);
+    float *host = host_random(nf), *want = malloc(nf * sizeof *want),
+          *got = malloc(nf * sizeof *got);
+    assert_non_null(want);
+    assert_non_null(got);
+    /* A at float 2 of region 1, B at float 3 of region 0 (B is in the parent
+     * directly), C at float 1 of region 2. */
+    size_t ra = region / sizeof(float), rc = 2 * region / sizeof(float);
+    memcpy(want, host, nf * sizeof *want);
+    ref_gemm(0, 1, m, n, k, 1.0f, host + ra + 2, k, host + 3, k, 0.5f, want + rc + 1, n);
+    bsc_tensor whole = upload(host, nf);
+    cl_int err;
+    cl_buffer_region r1 = {region, region}, r2 = {2 * region, region};
+    cl_mem s1 = clCreateSubBuffer(whole.mem, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                  &r1, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    cl_mem s2 = clCreateSubBuffer(whole.mem, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                  &r2, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    int64_t d = (int64_t)(region / sizeof(float) - 3);
+    bsc_shape sh = bsc_shape_make(1, &d);
+    bsc_tensor va = {s1, 2, (size_t)d, sh, BSC_F32, 0}, vc = {s2, 1, (size_t)d, sh, BSC_F32, 0};
+    bsc_tensor vb = bsc_tensor_view(&whole, 3, &sh);
+    assert_int_equal(bsc_gemm(ctx, 0, 1, m, n, k, 1.0f, &va, k, &vb, k, 0.5f, &vc, n), BSC_OK);
+    assert_int_equal(bsc_tensor_read(ctx, &whole, got), BSC_OK);
+    assert_close(got, want, nf, 1e-5f);
+    clReleaseMemObject(s1);
+    clReleaseMemObject(s2);
+    bsc_tensor_free(&whole);
+    free(host);
+    free(want);
+    free(got);
+}
+
 static void test_vector_ops(void **state)
 {
     (void)state;
@@ -223,14 +288,19 @@ static void test_errors(void **state)
     (void)state;
     float h[16] = {0};
     bsc_tensor t = upload(h, 16);
+    int host = bsc_gemm_active(ctx) == BSC_GEMM_HOST;
     assert_int_equal(bsc_gemm(ctx, 0, 0, 0, 2, 2, 1.0f, &t, 2, &t, 2, 0.0f, &t, 2),
-                     BSC_ERR_CLBLAST);
-    assert_non_null(strstr(bsc_last_error(), "CLBlastInvalidDimension"));
+                     host ? BSC_ERR_INVALID : BSC_ERR_CLBLAST);
+    assert_non_null(strstr(bsc_last_error(), host ? "zero dimension" : "CLBlastInvalidDimension"));
     assert_non_null(strstr(bsc_last_error(), "m=0"));
     /* A C that does not fit its buffer. */
     assert_int_equal(bsc_gemm(ctx, 0, 0, 4, 4, 4, 1.0f, &t, 4, &t, 4, 0.0f, &t, 8),
-                     BSC_ERR_CLBLAST);
-    assert_non_null(strstr(bsc_last_error(), "CLBlastInsufficientMemoryC"));
+                     host ? BSC_ERR_INVALID : BSC_ERR_CLBLAST);
+    assert_non_null(strstr(bsc_last_error(),
+                           host ? "C needs 28 floats" : "CLBlastInsufficientMemoryC"));
+    /* A leading dimension shorter than a row. */
+    assert_int_equal(bsc_gemm(ctx, 0, 0, 2, 2, 4, 1.0f, &t, 2, &t, 2, 0.0f, &t, 2),
+                     host ? BSC_ERR_INVALID : BSC_ERR_CLBLAST);
     bsc_tensor empty = {0};
     assert_int_equal(bsc_axpy(ctx, 4, 1.0f, &empty, &t), BSC_ERR_INVALID);
     assert_string_equal(bsc_clblast_error_name(-1017), "CLBlastInvalidDimension");
@@ -250,15 +320,169 @@ static void test_tune_is_repeatable(void **state)
     check_gemm(0, 1, 6, 4, 5, 0);
 }
 
+/* ------------------------------------------- the two backends side by side */
+
+typedef struct gemm_case {
+    const char *what;
+    int ta, tb;
+    size_t m, n, k, batch;
+} gemm_case;
+
+/* The products the layers and analyses issue (dense.c, conv2d.c,
+ * sharpness.c), at the study models' sizes where that stays quick: dense
+ * forward in W^T, dW = dout^T in, din = dout W; conv forward, dW and
+ * dcol; sharpness' matrix-vector products; strided batched in every
+ * transpose. */
+static const gemm_case layer_cases[] = {
+    {"dense forward", 0, 1, 32, 512, 784, 1},
+    {"dense dW", 1, 0, 512, 784, 32, 1},
+    {"dense din", 0, 0, 32, 784, 512, 1},
+    {"dense forward, 10 units", 0, 1, 256, 10, 512, 1},
+    {"conv forward", 0, 0, 64, 196, 800, 1},
+    {"conv dW", 1, 0, 64, 800, 196, 1},
+    {"conv dcol", 1, 0, 800, 196, 64, 1},
+    {"sharpness A y", 0, 0, 300, 1, 100, 1},
+    {"sharpness A^T g", 1, 0, 100, 1, 300, 1},
+    {"batched NN", 0, 0, 7, 9, 11, 3},
+    {"batched NT", 0, 1, 7, 9, 11, 3},
+    {"batched TN", 1, 0, 7, 9, 11, 3},
+    {"batched TT", 1, 1, 7, 9, 11, 3},
+};
+
+/* One case on one backend: operands at offsets 3/5/7 inside their buffers,
+ * with the caller's leading dimensions and batch strides; the whole C
+ * buffer comes back so that writes outside C's matrices show. */
+static float *run_case(bsc_context *c, const gemm_case *g, const float *a, const float *b,
+                       const float *c0, size_t na, size_t nb, size_t nc, size_t lda, size_t ldb, size_t ldc, size_t sa, size_t sb,
+                       size_t sc)
+{
+    bsc_context *saved = ctx;
+    ctx = c;
+    bsc_tensor A = upload(a, na), B = upload(b, nb), C = upload(c0, nc);
+    int64_t da = (int64_t)(na - 3), db = (int64_t)(nb - 5), dc = (int64_t)(nc - 7);
+    bsc_shape sha = bsc_shape_make(1, &da), shb = bsc_shape_make(1, &db),
+              shc = bsc_shape_make(1, &dc);
+    bsc_tensor va = bsc_tensor_view(&A, 3, &sha), vb = bsc_tensor_view(&B, 5, &shb),
+               vc = bsc_tensor_view(&C, 7, &shc);
+    bsc_status st = g->batch == 1
+        ? bsc_gemm(c, g->ta, g->tb, g->m, g->n, g->k, 0.75f, &va, lda, &vb, ldb, 0.25f, &vc, ldc)
+        : bsc_gemm_strided_batched(c, g->ta, g->tb, g->m, g->n, g->k, 0.75f, &va, lda, sa, &vb,
+                                   ldb, sb, 0.25f, &vc, ldc, sc, g->batch);
+    if (st != BSC_OK)
+        fail_msg("%s on %s: %s", g->what, bsc_gemm_backend_name(bsc_gemm_active(c)),
+                 bsc_last_error());
+    float *out = malloc(nc * sizeof *out);
+    assert_non_null(out);
+    assert_int_equal(bsc_tensor_read(c, &C, out), BSC_OK);
+    bsc_tensor_free(&A);
+    bsc_tensor_free(&B);
+    bsc_tensor_free(&C);
+    ctx = saved;
+    return out;
+}
+
+static void test_backends_agree(void **state)
+{
+    (void)state;
+    bsc_context *clb = NULL, *host = NULL;
+    assert_int_equal(bsc_context_open(NULL, &clb), BSC_OK);
+    assert_int_equal(bsc_context_open(NULL, &host), BSC_OK);
+    if (!bsc_gemm_host_supported(host, NULL, 0)) {
+        bsc_context_free(clb);
+        bsc_context_free(host);
+        skip();
+    }
+    assert_int_equal(bsc_gemm_use(clb, BSC_GEMM_CLBLAST), BSC_OK);
+    assert_int_equal(bsc_gemm_use(host, BSC_GEMM_HOST), BSC_OK);
+    for (size_t i = 0; i < sizeof layer_cases / sizeof *layer_cases; i++)
+        for (size_t pad = 0; pad < 2; pad++) {
+            const gemm_case *g = &layer_cases[i];
+            size_t gap = g->batch > 1 ? 2 : 0;
+            size_t arows = g->ta ? g->k : g->m, acols = g->ta ? g->m : g->k;
+            size_t brows = g->tb ? g->n : g->k, bcols = g->tb ? g->k : g->n;
+            size_t lda = acols + pad, ldb = bcols + pad, ldc = g->n + pad;
+            size_t sa = arows * lda + gap, sb = brows * ldb + gap, sc = g->m * ldc + gap;
+            size_t na = 3 + sa * g->batch, nb = 5 + sb * g->batch, nc = 7 + sc * g->batch + 4;
+            float *a = host_random(na), *b = host_random(nb), *c0 = host_random(nc);
+            float *x = run_case(clb, g, a, b, c0, na, nb, nc, lda, ldb, ldc, sa, sb, sc);
+            float *y = run_case(host, g, a, b, c0, na, nb, nc, lda, ldb, ldc, sa, sb,
+                                sc);
+            /* Relative to the size of the sum each element is: alpha
+             * sum |a||b| + beta |c0|, the scale of its rounding error. */
+            for (size_t bi = 0; bi < g->batch; bi++)
+                for (size_t r = 0; r < g->m; r++)
+                    for (size_t col = 0; col < g->n; col++) {
+                        size_t at = 7 + bi * sc + r * ldc + col;
+                        double scale = 0.25 * fabs(c0[at]);
+                        for (size_t p = 0; p < g->k; p++) {
+                            float av = g->ta ? a[3 + bi * sa + p * lda + r]
+                                             : a[3 + bi * sa + r * lda + p];
+                            float bv = g->tb ? b[5 + bi * sb + col * ldb + p]
+                                             : b[5 + bi * sb + p * ldb + col];
+                            scale += 0.75 * fabs((double)av * bv);
+                        }
+                        if (fabs((double)x[at] - y[at]) > 1e-5 * scale)
+                            fail_msg("%s (pad %zu), batch %zu [%zu,%zu]: clblast %.9g, host "
+                                     "%.9g", g->what, pad, bi, r, col, (double)x[at],
+                                     (double)y[at]);
+                        x[at] = y[at] = 0;   /* checked: the rest must be untouched */
+                    }
+            for (size_t e = 0; e < nc; e++)
+                if (x[e] != y[e] || (x[e] != 0 && x[e] != c0[e]))
+                    fail_msg("%s (pad %zu): element %zu outside C changed", g->what, pad, e);
+            free(a);
+            free(b);
+            free(c0);
+            free(x);
+            free(y);
+        }
+    bsc_context_free(clb);
+    bsc_context_free(host);
+}
+
+static void test_backend_choice(void **state)
+{
+    (void)state;
+    bsc_gemm_backend b;
+    assert_int_equal(bsc_gemm_backend_parse("host", &b), BSC_OK);
+    assert_int_equal(b, BSC_GEMM_HOST);
+    assert_int_equal(bsc_gemm_backend_parse("cuBLAS", &b), BSC_ERR_USAGE);
+    assert_non_null(strstr(bsc_last_error(), "auto, clblast or host"));
+    assert_string_equal(bsc_gemm_backend_name(BSC_GEMM_CLBLAST), "clblast");
+    char why[256];
+    int host = bsc_gemm_host_supported(ctx, why, sizeof why);
+    assert_int_equal(bsc_gemm_use(ctx, BSC_GEMM_AUTO), BSC_OK);
+    assert_int_equal(bsc_gemm_active(ctx), host ? BSC_GEMM_HOST : BSC_GEMM_CLBLAST);
+    assert_int_equal(bsc_gemm_use(ctx, BSC_GEMM_HOST), host ? BSC_OK : BSC_ERR_UNSUPPORTED);
+    if (!host)
+        assert_non_null(strstr(bsc_last_error(), why));
+    assert_int_equal(bsc_gemm_use(ctx, BSC_GEMM_CLBLAST), BSC_OK);
+    assert_int_equal(bsc_gemm_active(ctx), BSC_GEMM_CLBLAST);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_transposes),
         cmocka_unit_test(test_gemm_tiled_path),
         cmocka_unit_test(test_gemm_strided_batched),
+        cmocka_unit_test(test_gemm_sub_buffers),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_tune_is_repeatable),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest both[] = {
+        cmocka_unit_test(test_backends_agree),
+        cmocka_unit_test(test_backend_choice),
+    };
+    int failed = cmocka_run_group_tests_name("clblast", tests, setup_clblast, teardown);
+    /* The host group needs a device with native kernels and a CBLAS build. */
+    bsc_context *probe = NULL;
+    int host = bsc_context_open(NULL, &probe) == BSC_OK &&
+               bsc_gemm_host_supported(probe, NULL, 0);
+    bsc_context_free(probe);
+    if (host)
+        failed += cmocka_run_group_tests_name("host", tests, setup_host, teardown);
+    failed += cmocka_run_group_tests_name("both", both, setup, teardown);
+    return failed;
 }

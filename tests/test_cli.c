@@ -142,6 +142,22 @@ static void test_device_only_pipeline(void **state)
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--resume"));
     free(out);
+    /* --gemm: the backend chosen is the manifest's; an unknown one is a
+     * usage error naming the choices. */
+    snprintf(args, sizeof args, "run '%s' --out '%s/clb' --gemm clblast --quiet", yaml, dir);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(path, sizeof path, "%s/clb/manifest.json", dir);
+    manifest = tu_read(path, NULL);
+    assert_non_null(manifest);
+    assert_non_null(strstr(manifest, "\"gemm\": \"clblast\""));
+    free(manifest);
+    snprintf(args, sizeof args, "run '%s' --out '%s/bad' --gemm cublas --quiet", yaml, dir);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "auto, clblast or host"));
+    free(out);
     /* An unmatched device selector lists the devices. */
     snprintf(args, sizeof args, "run '%s' --out '%s/o2' --device nosuchdevice", yaml, dir);
     out = run_cli(args, &rc);

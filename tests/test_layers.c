@@ -1,5 +1,7 @@
 /* The layers plugin (plugins/layers, cl/layers/): every layer and the loss
- * against central finite differences, small hand-computed forwards,
+ * against central finite differences -- their gradients, and their
+ * R-operator (exact Hessian-vector products, support/ropcheck.h) against
+ * differences of those gradients -- small hand-computed forwards,
  * batchnorm's running statistics, dropout's mask (the host's Philox stream),
  * dense's per-example gradient norms, and option errors with their
  * file:line:col.
@@ -20,6 +22,8 @@
 #include "batchscope/batchscope.h"
 #include "batchscope/rng.h"
 #include "gradcheck.h"
+#include "layerh.h"
+#include "ropcheck.h"
 
 /* Finite-difference bound: |fd - an| / max(|fd|, |an|, 1e-3) <= 2e-2, with
  * a step of 1e-2 on float32 values of order one (the forward is float32 on
@@ -29,209 +33,6 @@
 #define GC_MAX_COORDS 200
 /* Forward results against hand computations done in double. */
 #define FWD_TOL 1e-5
-
-static bsc_context *ctx;
-static bsc_registry *reg;
-
-#define CHECK(call)                                                                   \
-    do {                                                                              \
-        bsc_status st_ = (call);                                                      \
-        if (st_ != BSC_OK)                                                            \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (bsc_registry_new(&reg) != BSC_OK ||
-        bsc_registry_load_path(reg, BSC_PLUGIN_BUILD_DIR "/bsc_layers.so", "test") != BSC_OK) {
-        print_error("bsc_layers.so: %s\n", bsc_last_error());
-        return -1;
-    }
-    if (bsc_context_open(NULL, &ctx) != BSC_OK) {
-        print_error("no OpenCL device: %s\n", bsc_last_error());
-        return -1;
-    }
-    /* Libraries stay loaded until the process ends (plugin.h). */
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    bsc_context_free(ctx);
-    ctx = NULL;
-    bsc_registry_free(reg);
-    reg = NULL;
-    return 0;
-}
-
-static const bsc_layer_ops *layer_ops(const char *name)
-{
-    const bsc_type *t = bsc_registry_find(reg, BSC_KIND_LAYER, name, NULL);
-    if (t)
-        return t->ops;
-    fail_msg("layer type %s not in the plugin", name);
-    return NULL;
-}
-
-/* ------------------------------------------------------------ layer harness */
-
-#define MAXP 4
-
-typedef struct lt {
-    const bsc_layer_ops *ops;
-    void *self;
-    bsc_node *opts;
-    size_t batch, in_n, out_n;
-    bsc_shape in_shape, out_shape;
-    int np;
-    bsc_param_spec spec[MAXP];
-    size_t off[MAXP];        /* offset in the trainable or the state array */
-    size_t n_train, n_state;
-    bsc_tensor P, G, S, W, in, out, dout, din;
-    bsc_tensor params[MAXP], grads[MAXP];
-    const bsc_tensor *pp[MAXP], *gp[MAXP];
-    float *hp, *hs, *hin, *hout, *hdin, *hg, *R;
-    bsc_pass pass;
-} lt;
-
-static bsc_shape shape_of(int ndim, const int64_t *dim)
-{
-    return bsc_shape_make(ndim, dim);
-}
-
-static bsc_shape batched(size_t batch, const bsc_shape *s)
-{
-    bsc_shape b;
-    b.ndim = s->ndim + 1;
-    b.dim[0] = (int64_t)batch;
-    for (int i = 0; i < s->ndim; i++)
-        b.dim[i + 1] = s->dim[i];
-    return b;
-}
-
-static void alloc_f32(bsc_tensor *t, size_t n)
-{
-    int64_t d = (int64_t)n;
-    bsc_shape s = shape_of(1, &d);
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &s, t));
-}
-
-/* Parses `yaml` (the layer's option mapping) and creates, binds and fills a
- * layer: trainable parameters uniform in +-1 (away from 0), state tensors at
- * their initial values, inputs uniform in +-1 away from 0 by `gap`. */
-static void lt_open(lt *t, const char *type, const char *yaml, int ndim, const int64_t *dim,
-                    size_t batch, uint64_t seed)
-{
-    memset(t, 0, sizeof *t);
-    uint64_t rng = seed;
-    CHECK(bsc_node_parse_string("layer.yaml", yaml, &t->opts));
-    t->ops = layer_ops(type);
-    t->in_shape = shape_of(ndim, dim);
-    t->batch = batch;
-    bsc_layer_config cfg = {t->opts, t->in_shape, 2};
-    CHECK(t->ops->create(&cfg, &t->self));
-    t->out_shape = t->in_shape;   /* the default: an elementwise layer */
-    if (t->ops->output_shape)
-        CHECK(t->ops->output_shape(t->self, &t->out_shape));
-    t->in_n = bsc_shape_numel(&t->in_shape);
-    t->out_n = bsc_shape_numel(&t->out_shape);
-    t->np = t->ops->n_params ? t->ops->n_params(t->self) : 0;
-    assert_true(t->np <= MAXP);
-    for (int i = 0; i < t->np; i++) {
-        CHECK(t->ops->param_spec(t->self, i, &t->spec[i]));
-        size_t n = bsc_shape_numel(&t->spec[i].shape);
-        if (t->spec[i].role == BSC_ROLE_STATE) {
-            t->off[i] = t->n_state;
-            t->n_state += n;
-        } else {
-            t->off[i] = t->n_train;
-            t->n_train += n;
-        }
-    }
-    alloc_f32(&t->P, t->n_train);
-    alloc_f32(&t->G, t->n_train);
-    alloc_f32(&t->S, t->n_state);
-    alloc_f32(&t->W, t->ops->workspace_size ? t->ops->workspace_size(t->self, batch) : 0);
-    for (int i = 0; i < t->np; i++) {
-        if (t->spec[i].role == BSC_ROLE_STATE) {
-            t->params[i] = bsc_tensor_view(&t->S, t->off[i], &t->spec[i].shape);
-        } else {
-            t->params[i] = bsc_tensor_view(&t->P, t->off[i], &t->spec[i].shape);
-            t->grads[i] = bsc_tensor_view(&t->G, t->off[i], &t->spec[i].shape);
-        }
-    }
-    bsc_shape bi = batched(batch, &t->in_shape), bo = batched(batch, &t->out_shape);
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bi, &t->in));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bi, &t->din));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bo, &t->out));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bo, &t->dout));
-    for (int i = 0; i < MAXP; i++) {
-        t->pp[i] = &t->params[i];
-        t->gp[i] = &t->grads[i];
-    }
-    bsc_layer_binding b = {ctx, batch, t->pp, t->gp, &t->W};
-    if (t->ops->bind)
-        CHECK(t->ops->bind(t->self, &b));
-
-    t->hp = calloc(t->n_train + 1, sizeof(float));
-    t->hg = calloc(t->n_train + 1, sizeof(float));
-    t->hs = calloc(t->n_state + 1, sizeof(float));
-    t->hin = calloc(batch * t->in_n, sizeof(float));
-    t->hdin = calloc(batch * t->in_n, sizeof(float));
-    t->hout = calloc(batch * t->out_n, sizeof(float));
-    t->R = calloc(batch * t->out_n, sizeof(float));
-    gc_fill(&rng, t->hp, t->n_train, -1.0f, 1.0f, 0.05f);
-    for (int i = 0; i < t->np; i++)
-        if (t->spec[i].role == BSC_ROLE_STATE)
-            for (size_t k = 0; k < bsc_shape_numel(&t->spec[i].shape); k++)
-                t->hs[t->off[i] + k] = t->spec[i].init == BSC_INIT_ONES ? 1.0f : 0.0f;
-    gc_fill(&rng, t->hin, batch * t->in_n, -1.0f, 1.0f, 0.05f);
-    gc_fill(&rng, t->R, batch * t->out_n, -1.0f, 1.0f, 0.0f);
-    if (t->n_state)
-        CHECK(bsc_tensor_write(ctx, &t->S, t->hs));
-    t->pass = (bsc_pass){.batch = batch, .training = 1, .seed = 1234, .step = 7, .ctx = ctx};
-}
-
-static void lt_close(lt *t)
-{
-    t->ops->destroy(t->self);
-    bsc_node_free(t->opts);
-    bsc_tensor *ts[] = {&t->P, &t->G, &t->S, &t->W, &t->in, &t->out, &t->dout, &t->din};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        bsc_tensor_free(ts[i]);
-    free(t->hp);
-    free(t->hg);
-    free(t->hs);
-    free(t->hin);
-    free(t->hdin);
-    free(t->hout);
-    free(t->R);
-}
-
-/* Uploads the host input and parameters, runs forward, reads the output. */
-static bsc_status lt_forward(lt *t)
-{
-    bsc_status st;
-    if ((st = bsc_tensor_write(ctx, &t->in, t->hin)) != BSC_OK)
-        return st;
-    if (t->n_train && (st = bsc_tensor_write(ctx, &t->P, t->hp)) != BSC_OK)
-        return st;
-    if ((st = t->ops->forward(t->self, &t->pass, &t->in, &t->out)) != BSC_OK)
-        return st;
-    return bsc_tensor_read(ctx, &t->out, t->hout);
-}
-
-/* dout = R; reads din and the parameter gradients back. */
-static void lt_backward(lt *t)
-{
-    CHECK(bsc_tensor_write(ctx, &t->dout, t->R));
-    CHECK(t->ops->backward(t->self, &t->pass, &t->in, &t->out, &t->dout, &t->din));
-    CHECK(bsc_tensor_read(ctx, &t->din, t->hdin));
-    if (t->n_train)
-        CHECK(bsc_tensor_read(ctx, &t->G, t->hg));
-}
 
 /* L = sum(out * R) in double. */
 static int lt_objective(void *user, double *value)
@@ -295,10 +96,13 @@ static void test_dense_grad(void **state)
     int64_t d[1] = {4};
     lt_open(&t, "dense", "{type: dense, units: 3}", 1, d, 3, 1);
     gradcheck_layer(&t, "dense");
+    rop_check(&t, "dense", 1, 1);
+    rop_check(&t, "dense", 0, 2);
     lt_close(&t);
     lt_open(&t, "dense", "{type: dense, units: 2, bias: false}", 1, d, 3, 2);
     assert_int_equal(t.np, 1);
     gradcheck_layer(&t, "dense without bias");
+    rop_check(&t, "dense without bias", 1, 3);
     lt_close(&t);
 }
 
@@ -311,8 +115,10 @@ static void test_activation_grads(void **state)
     int64_t d[3] = {2, 3, 2};
     for (size_t i = 0; i < 5; i++) {
         lt t;
+        /* Inputs at least 0.05 from relu's kink; steps move them by 1e-2. */
         lt_open(&t, types[i], yaml[i], 3, d, 3, 10 + i);
         gradcheck_layer(&t, types[i]);
+        rop_check(&t, types[i], 1, 10 + i);
         lt_close(&t);
     }
 }
@@ -325,6 +131,8 @@ static void test_conv2d_grad(void **state)
     lt_open(&t, "conv2d", "{type: conv2d, filters: 3, kernel_size: 3}", 3, d, 3, 3);
     assert_int_equal(t.out_shape.dim[1], 3);
     gradcheck_layer(&t, "conv2d k3");
+    rop_check(&t, "conv2d k3", 1, 4);
+    rop_check(&t, "conv2d k3", 0, 5);
     lt_close(&t);
     lt_open(&t, "conv2d",
             "{type: conv2d, filters: 2, kernel_size: [3, 2], stride: 2, padding: 1, bias: false}",
@@ -332,6 +140,7 @@ static void test_conv2d_grad(void **state)
     assert_int_equal(t.out_shape.dim[1], 3);
     assert_int_equal(t.out_shape.dim[2], 3);
     gradcheck_layer(&t, "conv2d k3x2 s2 p1");
+    rop_check(&t, "conv2d k3x2 s2 p1", 1, 6);
     lt_close(&t);
     /* Q = 8*4*4 = 128 weights per filter and 64 filters are whole CLBlast
      * tiles: the layer's unpadded path (no weight copies, dW straight into
@@ -341,23 +150,8 @@ static void test_conv2d_grad(void **state)
             8);
     assert_int_equal(t.out_shape.dim[1], 5);
     gradcheck_layer(&t, "conv2d 8x6x6 f64 k4 p1");
+    rop_check(&t, "conv2d 8x6x6 f64 k4 p1", 1, 7);
     lt_close(&t);
-}
-
-/* Pooling inputs are distinct and at least 0.05 apart, so a +-1e-2 step never
- * changes which cell wins a window. */
-static void spread_inputs(lt *t, uint64_t seed)
-{
-    size_t n = t->batch * t->in_n;
-    uint64_t rng = seed;
-    for (size_t i = 0; i < n; i++)
-        t->hin[i] = (float)i * 0.05f - 2.0f;
-    for (size_t i = n; i-- > 1;) {
-        size_t j = (size_t)(gc_next(&rng) % (i + 1));
-        float v = t->hin[i];
-        t->hin[i] = t->hin[j];
-        t->hin[j] = v;
-    }
 }
 
 static void test_pool_grads(void **state)
@@ -367,19 +161,22 @@ static void test_pool_grads(void **state)
     lt t;
     lt_open(&t, "maxpool2d", "{type: maxpool2d, kernel_size: 2}", 3, d, 3, 5);
     assert_int_equal(t.out_shape.dim[1], 2);
-    spread_inputs(&t, 5);
+    lt_spread_inputs(&t, 5);
     gradcheck_layer(&t, "maxpool2d k2");
+    rop_check(&t, "maxpool2d k2", 1, 8);
     lt_close(&t);
     /* Overlapping windows: an input cell may win several of them. */
     lt_open(&t, "maxpool2d", "{type: maxpool2d, kernel_size: 3, stride: 1, padding: 1}", 3, d,
             3, 6);
     assert_int_equal(t.out_shape.dim[1], 5);
-    spread_inputs(&t, 6);
+    lt_spread_inputs(&t, 6);
     gradcheck_layer(&t, "maxpool2d k3 s1 p1");
+    rop_check(&t, "maxpool2d k3 s1 p1", 1, 9);
     lt_close(&t);
     lt_open(&t, "avgpool2d", "{type: avgpool2d, kernel_size: 3, stride: 2, padding: 1}", 3, d,
             3, 7);
     gradcheck_layer(&t, "avgpool2d k3 s2 p1");
+    rop_check(&t, "avgpool2d k3 s2 p1", 1, 10);
     lt_close(&t);
 }
 
@@ -392,9 +189,24 @@ static void test_dropout_grad(void **state)
      * forward, so the layer is a fixed linear map the check can difference. */
     lt_open(&t, "dropout", "{type: dropout, p: 0.4}", 1, d, 3, 8);
     gradcheck_layer(&t, "dropout (training, fixed mask)");
+    rop_check(&t, "dropout (training, fixed mask)", 1, 11);
     t.pass.training = 0;
     gradcheck_layer(&t, "dropout (eval)");
+    rop_check(&t, "dropout (eval)", 1, 12);
     lt_close(&t);
+}
+
+/* Running statistics away from their initial 0 and 1, so that the eval
+ * normalization is not the identity. */
+static void random_running_stats(lt *t, uint64_t seed)
+{
+    uint64_t rng = seed;
+    size_t C = t->n_state / 2;
+    for (size_t c = 0; c < C; c++) {
+        t->hs[c] = gc_uniform(&rng, -0.5f, 0.5f);
+        t->hs[C + c] = gc_uniform(&rng, 0.3f, 2.0f);
+    }
+    CHECK(bsc_tensor_write(lh_ctx, &t->S, t->hs));
 }
 
 static void test_batchnorm_grad(void **state)
@@ -409,79 +221,30 @@ static void test_batchnorm_grad(void **state)
     gradcheck_layer(&t, "batchnorm2d (training)");
     t.pass.training = 0;
     gradcheck_layer(&t, "batchnorm2d (eval)");
+    /* The R-operator in eval mode (what the analyses use), with running
+     * statistics that make the normalization more than the identity. */
+    random_running_stats(&t, 9);
+    gradcheck_layer(&t, "batchnorm2d (eval, running statistics)");
+    rop_check(&t, "batchnorm2d (eval)", 1, 13);
+    rop_check(&t, "batchnorm2d (eval)", 0, 14);
+    /* Training mode: not supported, and it says so. */
+    t.pass.training = 1;
+    rop r;
+    rop_open(&r, &t, 15);
+    assert_int_equal(rop_run(&t, &r, 1), BSC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(bsc_last_error(), "eval mode"));
+    rop_close(&r);
     lt_close(&t);
     int64_t d1[1] = {4};
     lt_open(&t, "batchnorm", "{type: batchnorm, momentum: 0.2, eps: 1e-3}", 1, d1, 5, 10);
     gradcheck_layer(&t, "batchnorm1d (training)");
+    random_running_stats(&t, 10);
+    t.pass.training = 0;
+    rop_check(&t, "batchnorm1d (eval)", 1, 16);
     lt_close(&t);
 }
 
 /* ------------------------------------------------------------ the loss */
-
-typedef struct lossh {
-    const bsc_loss_ops *ops;
-    void *self;
-    size_t B, K;
-    float scale;
-    bsc_tensor z, y, loss, correct, dz;
-    float *hz, *hloss, *hcorrect, *hdz;
-    int *hy;
-} lossh;
-
-static void loss_open(lossh *h, size_t B, size_t K, const int *labels)
-{
-    memset(h, 0, sizeof *h);
-    assert_int_equal(bsc_registry_count(reg, BSC_KIND_LOSS), 1);
-    const bsc_type *lt = bsc_registry_find(reg, BSC_KIND_LOSS, "softmax_cross_entropy", NULL);
-    assert_non_null(lt);
-    h->ops = lt->ops;
-    h->B = B;
-    h->K = K;
-    int64_t k = (int64_t)K;
-    bsc_loss_config cfg = {NULL, shape_of(1, &k), (int)K};
-    CHECK(h->ops->create(&cfg, &h->self));
-    bsc_tensor ws = {0};
-    CHECK(h->ops->bind(h->self, ctx, B, &ws));
-    int64_t zd[2] = {(int64_t)B, k}, bd = (int64_t)B;
-    bsc_shape zs = shape_of(2, zd), bs = shape_of(1, &bd);
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &zs, &h->z));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &zs, &h->dz));
-    CHECK(bsc_tensor_alloc(ctx, BSC_I32, &bs, &h->y));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bs, &h->loss));
-    CHECK(bsc_tensor_alloc(ctx, BSC_F32, &bs, &h->correct));
-    h->hz = calloc(B * K, sizeof(float));
-    h->hdz = calloc(B * K, sizeof(float));
-    h->hloss = calloc(B, sizeof(float));
-    h->hcorrect = calloc(B, sizeof(float));
-    h->hy = calloc(B, sizeof(int));
-    memcpy(h->hy, labels, B * sizeof(int));
-    CHECK(bsc_tensor_write(ctx, &h->y, h->hy));
-}
-
-static void loss_close(lossh *h)
-{
-    h->ops->destroy(h->self);
-    bsc_tensor_free(&h->z);
-    bsc_tensor_free(&h->dz);
-    bsc_tensor_free(&h->y);
-    bsc_tensor_free(&h->loss);
-    bsc_tensor_free(&h->correct);
-    free(h->hz);
-    free(h->hdz);
-    free(h->hloss);
-    free(h->hcorrect);
-    free(h->hy);
-}
-
-static bsc_status loss_forward(lossh *h)
-{
-    bsc_status st;
-    if ((st = bsc_tensor_write(ctx, &h->z, h->hz)) != BSC_OK ||
-        (st = h->ops->forward(h->self, h->B, &h->z, &h->y, &h->loss, &h->correct)) != BSC_OK ||
-        (st = bsc_tensor_read(ctx, &h->loss, h->hloss)) != BSC_OK)
-        return st;
-    return bsc_tensor_read(ctx, &h->correct, h->hcorrect);
-}
 
 static int loss_objective(void *user, double *value)
 {
@@ -504,11 +267,51 @@ static void test_softmax_ce_grad(void **state)
     loss_open(&h, 3, 4, labels);
     gc_fill(&rng, h.hz, 12, -2.0f, 2.0f, 0.0f);
     h.scale = 1.0f / 3.0f;
-    CHECK(bsc_tensor_write(ctx, &h.z, h.hz));
+    CHECK(bsc_tensor_write(lh_ctx, &h.z, h.hz));
     CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, h.scale, &h.dz));
-    CHECK(bsc_tensor_read(ctx, &h.dz, h.hdz));
+    CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
     expect_gc(gc_check(h.hz, 12, h.hdz, GC_STEP, GC_TOL, GC_MAX_COORDS, 13, loss_objective, &h),
               "softmax_cross_entropy");
+    loss_close(&h);
+}
+
+static void test_softmax_ce_rop(void **state)
+{
+    (void)state;
+    static const int labels[3] = {0, 3, 2};
+    lossh h;
+    uint64_t rng = 31;
+    loss_open(&h, 3, 4, labels);
+    gc_fill(&rng, h.hz, 12, -2.0f, 2.0f, 0.0f);
+    float rz[12], rdz[12], z0[12];
+    double want[12], plus[12];
+    gc_fill(&rng, rz, 12, -1.0f, 1.0f, 0.0f);
+    memcpy(z0, h.hz, sizeof z0);
+    const float scale = 1.0f / 3.0f;
+    bsc_tensor trz, trdz;
+    lh_alloc_f32(&trz, 12);
+    lh_alloc_f32(&trdz, 12);
+    CHECK(bsc_tensor_write(lh_ctx, &h.z, h.hz));
+    CHECK(bsc_tensor_write(lh_ctx, &trz, rz));
+    assert_non_null(h.ops->r_backward);
+    CHECK(h.ops->r_backward(h.self, h.B, &h.z, &trz, &h.y, scale, &trdz));
+    CHECK(bsc_tensor_read(lh_ctx, &trdz, rdz));
+    double *side[2] = {plus, want};
+    for (int k = 0; k < 2; k++) {
+        double sh = k == 0 ? ROP_STEP : -ROP_STEP;
+        for (int i = 0; i < 12; i++)
+            h.hz[i] = (float)(z0[i] + sh * rz[i]);
+        CHECK(bsc_tensor_write(lh_ctx, &h.z, h.hz));
+        CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, scale, &h.dz));
+        CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
+        for (int i = 0; i < 12; i++)
+            side[k][i] = h.hdz[i];
+    }
+    for (int i = 0; i < 12; i++)
+        want[i] = (plus[i] - want[i]) / (2 * ROP_STEP);
+    rop_expect_close(rdz, want, 12, ROP_TOL, "softmax_cross_entropy", "R{dlogits}");
+    bsc_tensor_free(&trz);
+    bsc_tensor_free(&trdz);
     loss_close(&h);
 }
 
@@ -635,14 +438,14 @@ static void test_batchnorm_forward_and_running_stats(void **state)
         assert_near(t.hout[i], (x[i] - mean[c]) / sqrt(var[c] + 1e-5), FWD_TOL, "bn out", i);
     }
     /* running = 0.9 * initial + 0.1 * batch (initial mean 0, var 1). */
-    CHECK(bsc_tensor_read(ctx, &t.S, t.hs));
+    CHECK(bsc_tensor_read(lh_ctx, &t.S, t.hs));
     for (size_t c = 0; c < 2; c++) {
         assert_near(t.hs[c], 0.1 * mean[c], FWD_TOL, "running_mean", c);
         assert_near(t.hs[2 + c], 0.9 + 0.1 * unb[c], FWD_TOL, "running_var", c);
     }
     /* A second step moves them again from there. */
     CHECK(lt_forward(&t));
-    CHECK(bsc_tensor_read(ctx, &t.S, t.hs));
+    CHECK(bsc_tensor_read(lh_ctx, &t.S, t.hs));
     for (size_t c = 0; c < 2; c++) {
         assert_near(t.hs[c], 0.9 * 0.1 * mean[c] + 0.1 * mean[c], FWD_TOL, "running_mean 2", c);
         assert_near(t.hs[2 + c], 0.9 * (0.9 + 0.1 * unb[c]) + 0.1 * unb[c], FWD_TOL,
@@ -652,7 +455,7 @@ static void test_batchnorm_forward_and_running_stats(void **state)
     t.pass.training = 0;
     CHECK(lt_forward(&t));
     float rs[4];
-    CHECK(bsc_tensor_read(ctx, &t.S, rs));
+    CHECK(bsc_tensor_read(lh_ctx, &t.S, rs));
     for (size_t i = 0; i < 6; i++) {
         size_t c = i % 2;
         assert_near(t.hout[i], (x[i] - t.hs[c]) / sqrt(t.hs[2 + c] + 1e-5), FWD_TOL,
@@ -684,7 +487,7 @@ static void test_softmax_ce_forward(void **state)
         assert_near(h.hcorrect[i], want_correct[i], 0, "ce correct", i);
     /* Backward of the huge row stays finite: softmax = one-hot at 0. */
     CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, 0.5f, &h.dz));
-    CHECK(bsc_tensor_read(ctx, &h.dz, h.hdz));
+    CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
     assert_near(h.hdz[3], 0.0, FWD_TOL, "ce dz", 3);
     assert_near(h.hdz[6], 0.5, FWD_TOL, "ce dz", 6);
     assert_near(h.hdz[7], -0.5, FWD_TOL, "ce dz", 7);
@@ -768,12 +571,12 @@ static void test_dense_per_example_sqnorm(void **state)
         CHECK(lt_forward(&t));
         /* acc starts at 1 to show the hook adds rather than overwrites. */
         bsc_tensor acc;
-        alloc_f32(&acc, t.batch);
+        lh_alloc_f32(&acc, t.batch);
         float ones[4] = {1, 1, 1, 1}, got[4];
-        CHECK(bsc_tensor_write(ctx, &acc, ones));
-        CHECK(bsc_tensor_write(ctx, &t.dout, t.R));
+        CHECK(bsc_tensor_write(lh_ctx, &acc, ones));
+        CHECK(bsc_tensor_write(lh_ctx, &t.dout, t.R));
         CHECK(t.ops->per_example_sqnorm(t.self, &t.pass, &t.in, &t.dout, &acc));
-        CHECK(bsc_tensor_read(ctx, &acc, got));
+        CHECK(bsc_tensor_read(lh_ctx, &acc, got));
         /* Explicitly: backward with only row i's output gradient gives row i's
          * parameter gradient. */
         float *R = malloc(t.batch * t.out_n * sizeof(float));
@@ -810,15 +613,15 @@ static bsc_status create_from_file(const char *type, const char *yaml, int ndim,
     CHECK(bsc_node_parse_file(path, &root));
     const bsc_node *opts = bsc_node_get(root, "layer");
     assert_non_null(opts);
-    bsc_layer_config cfg = {opts, shape_of(ndim, dim), 0};
+    bsc_layer_config cfg = {opts, lh_shape_of(ndim, dim), 0};
     void *self = NULL;
     /* As the host does: the declared options first, then create(). */
-    bsc_status st = bsc_type_check_options(bsc_registry_find(reg, BSC_KIND_LAYER, type, NULL),
+    bsc_status st = bsc_type_check_options(bsc_registry_find(lh_reg, BSC_KIND_LAYER, type, NULL),
                                            opts);
     if (st == BSC_OK)
-        st = layer_ops(type)->create(&cfg, &self);
+        st = lh_layer_ops(type)->create(&cfg, &self);
     if (st == BSC_OK)
-        layer_ops(type)->destroy(self);
+        lh_layer_ops(type)->destroy(self);
     bsc_node_free(root);
     remove(path);
     return st;
@@ -878,7 +681,7 @@ static void test_option_errors(void **state)
 static void test_descriptor(void **state)
 {
     (void)state;
-    const bsc_plugin_desc *desc = bsc_registry_plugin(reg, 0)->desc;
+    const bsc_plugin_desc *desc = bsc_registry_plugin(lh_reg, 0)->desc;
     assert_int_equal(desc->abi_major, BSC_ABI_MAJOR);
     assert_int_equal(desc->abi_minor, BSC_ABI_MINOR);
     assert_string_equal(desc->name, "layers");
@@ -887,7 +690,7 @@ static void test_descriptor(void **state)
                                         "leaky_relu", "tanh", "sigmoid", "flatten", "dropout",
                                         "batchnorm"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const bsc_layer_ops *ops = layer_ops(names[i]);
+        const bsc_layer_ops *ops = lh_layer_ops(names[i]);
         assert_true(ops->struct_size == sizeof(bsc_layer_ops));
     }
 }
@@ -903,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_softmax_ce_forward),
         cmocka_unit_test(test_softmax_ce_grad),
+        cmocka_unit_test(test_softmax_ce_rop),
         cmocka_unit_test(test_conv2d_forward),
         cmocka_unit_test(test_conv2d_grad),
         cmocka_unit_test(test_maxpool_forward),
@@ -913,5 +717,5 @@ int main(void)
         cmocka_unit_test(test_batchnorm_grad),
         cmocka_unit_test(test_option_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, lh_group_setup, lh_group_teardown);
 }

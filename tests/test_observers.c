@@ -353,6 +353,45 @@ static void test_linear_chunks(void **state)
     linear_case(1, 48);
 }
 
+/* The windowed noise scale of every row recomputed from the rows' own g2
+ * and trace: the ratio of the last `window` means, and Fieller's 95%
+ * interval -- the rho with |mean(tr) - rho mean(g2)| <= 1.96 se -- whose
+ * ends solve (mt - rho mg)^2 = z^2 (vt - 2 rho c + rho^2 vg); unbounded
+ * (NaN ends, not significant) unless mean(g2) > 1.96 se(g2). */
+static void check_window(const bsc_table *ns, int window)
+{
+    size_t n = bsc_table_n_rows(ns);
+    for (size_t r = 0; r < n; r++) {
+        int m = (int)(r + 1 < (size_t)window ? r + 1 : (size_t)window);
+        double mt = 0, mg = 0, vt = 0, vg = 0, c = 0;
+        for (int i = 0; i < m; i++) {
+            mt += cell(ns, r - i, "trace") / m;
+            mg += cell(ns, r - i, "g2") / m;
+        }
+        for (int i = 0; i < m; i++) {
+            double dt = cell(ns, r - i, "trace") - mt, dg = cell(ns, r - i, "g2") - mg;
+            vt += dt * dt, vg += dg * dg, c += dt * dg;
+        }
+        double k = m > 1 ? 1.0 / ((m - 1.0) * m) : NAN, z2 = 1.959964 * 1.959964;
+        vt *= k, vg *= k, c *= k;
+        assert_close(cell(ns, r, "b_simple_window"), mt / mg, 1e-5, 0, "window ratio", (int)r);
+        int sig = m > 1 && mg > 0 && mg * mg > z2 * vg;
+        assert_int_equal((int)cell(ns, r, "g2_significant"), sig);
+        double lo = cell(ns, r, "b_simple_lo"), hi = cell(ns, r, "b_simple_hi");
+        if (!sig) {
+            assert_true(isnan(lo) && isnan(hi));
+            continue;
+        }
+        for (int e = 0; e < 2; e++) {
+            double rho = e ? hi : lo;
+            double lhs = (mt - rho * mg) * (mt - rho * mg);
+            double rhs = z2 * (vt - 2 * rho * c + rho * rho * vg);
+            assert_close(lhs, rhs, 1e-3, 1e-12 * (mt * mt + 1), "Fieller end", (int)r);
+        }
+        assert_true(lo <= mt / mg && mt / mg <= hi);
+    }
+}
+
 /* A batch of B identical examples: every g_i is the same g, so
  * sum ||g_i||^2 / ||sum g_i||^2 = B ||g||^2 / (B^2 ||g||^2) = 1/B,
  * ||sum g_i|| / sum ||g_i|| = 1, and the gradient variance is zero. Through
@@ -377,8 +416,8 @@ static void test_identical_examples(void **state)
     for (int method = 0; method < 2; method++) {
         char obs[256];
         snprintf(obs, sizeof obs,
-                 "  - {type: gradient_diversity, every_steps: 1, method: %s}\n"
-                 "  - {type: noise_scale, every_steps: 1, method: %s}\n",
+                 "  - {type: gradient_diversity, every_steps: 1, method: %s, common_batch: 4}\n"
+                 "  - {type: noise_scale, every_steps: 1, method: %s, window: 3}\n",
                  method ? "microbatch" : "auto", method ? "microbatch" : "auto");
         char *out = run_study(dir, method ? "same-mb" : "same", 3, model, training, obs);
         char *run = path2(out, "runs/bs4");
@@ -393,9 +432,22 @@ static void test_identical_examples(void **state)
             double g2 = cell(ns, r, "g2");
             assert_true(g2 > 0);
             assert_close(cell(ns, r, "trace"), 0, 0, 1e-4 * g2, "trace", (int)r);
+            assert_close(cell(ns, r, "samples"), r + 1 < 3 ? (double)r + 1 : 3, 0, 0,
+                         "window samples", (int)r);
         }
+        check_window(ns, 3);
         bsc_table_free(gd);
         bsc_table_free(ns);
+        /* at the common batch of 4 on the final weights: two batches of
+         * identical examples, ratios 1 and 1/4 with no spread */
+        bsc_table *gc = read_csv(out, "analyses/gradient_diversity_common.csv");
+        assert_int_equal(bsc_table_n_rows(gc), 1);
+        assert_close(cell(gc, 0, "common_batch"), 4, 0, 0, "common batch", method);
+        assert_close(cell(gc, 0, "samples"), 2, 0, 0, "samples", method);
+        assert_close(cell(gc, 0, "norm_ratio_median"), 1.0, 1e-4, 0, "common ratio", method);
+        assert_close(cell(gc, 0, "diversity_median"), 0.25, 1e-4, 0, "common div", method);
+        assert_close(cell(gc, 0, "norm_ratio_se"), 0, 0, 1e-4, "common ratio se", method);
+        bsc_table_free(gc);
         free(run);
         free(out);
     }
@@ -489,10 +541,16 @@ static void test_noise_scale_known_variance(void **state)
         assert_close(cell(ns, r, "g2"), g2, 0, 1e-4 * trace, "g2", (int)r);
         assert_close(cell(ns, r, "b_simple"), cell(ns, r, "trace") / cell(ns, r, "g2"), 1e-6, 0,
                      "b_simple", (int)r);
-        /* The same value every time: the bias-corrected averages are it too. */
+        /* The same value every time: the bias-corrected averages are it too,
+         * and the window's ratio of means is the samples' ratio; |G|^2 has
+         * no spread, so it is significant exactly when it is positive, and
+         * then the interval closes on the value. */
         assert_close(cell(ns, r, "trace_ema"), cell(ns, r, "trace"), 1e-5, 0, "trace ema",
                      (int)r);
+        assert_close(cell(ns, r, "b_simple_window"), cell(ns, r, "b_simple"), 1e-4, 0,
+                     "b_simple window", (int)r);
     }
+    check_window(ns, 10);
     bsc_table_free(ns);
     free(run);
     free(out);
@@ -550,6 +608,11 @@ static void test_trajectory_unchanged(void **state)
         free(a);
         free(b);
     }
+    for (int i = 0; i < 2; i++) {
+        bsc_table *ns = read_csv(obs, i ? "runs/bs16/noise_scale.csv" : "runs/bs8/noise_scale.csv");
+        check_window(ns, 10);
+        bsc_table_free(ns);
+    }
     bsc_table *sum = read_csv(obs, "analyses/summary.csv");
     bsc_table *ratio = read_csv(obs, "analyses/epoch_distance_ratio.csv");
     bsc_table *m8 = read_csv(obs, "runs/bs8/metrics.csv");
@@ -558,6 +621,15 @@ static void test_trajectory_unchanged(void **state)
     assert_close(cell(sum, 0, "batch_size"), 8, 0, 0, "batch size", 0);
     assert_string_equal(bsc_table_col_name(sum, 0), "run");
     assert_string_equal(bsc_table_get_str(sum, 1, 0), "bs16");
+    /* every gradient-diversity median with its quartile range, and the
+     * last window's noise scale with its significance flag */
+    for (size_t r = 0; r < 2; r++) {
+        double q25 = cell(sum, r, "norm_ratio_q25"), q50 = cell(sum, r, "norm_ratio_median");
+        assert_true(q25 > 0 && q25 <= q50 && q50 <= cell(sum, r, "norm_ratio_q75"));
+        double sig = cell(sum, r, "g2_significant");
+        assert_true(sig == 0 || sig == 1);
+        assert_false(isnan(cell(sum, r, "b_simple_window")));
+    }
     assert_close(cell(sum, 0, "steps"), 16, 0, 0, "steps", 0);
     assert_close(cell(sum, 1, "steps"), 8, 0, 0, "steps", 1);
     assert_close(cell(sum, 0, "generalization_gap"),

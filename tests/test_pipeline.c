@@ -194,6 +194,7 @@ static void test_defaults(void **state)
                               NULL, 0);
     const bsc_training_cfg *t = &p->training;
     assert_string_equal(p->name, "my_study");
+    assert_int_equal(p->gemm, BSC_GEMM_AUTO);
     assert_int_equal(p->seed, 0);
     assert_null(p->device);
     assert_int_equal(p->n_plugins, 0);
@@ -276,7 +277,7 @@ static void test_unknown_keys(void **state)
                "2:1: unknown key 'trainig' in the pipeline (did you mean 'training'?)");
     load_fails("top2.yaml", "version: 1\nzzz: 1\n", NULL, 0, BSC_ERR_INVALID,
                "2:1: unknown key 'zzz' in the pipeline (expected one of: version, name, seed, "
-               "device, plugins, dataset, model, loss, training, observers, analyses, report)");
+               "device, gemm, plugins, dataset, model, loss, training, observers, analyses, report)");
     load_fails("opt_typo.yaml",
                "version: 1\n"
                "training:\n"
@@ -318,6 +319,15 @@ static void test_unknown_keys(void **state)
 static void test_wrong_types_and_ranges(void **state)
 {
     (void)state;
+    load_fails("gemm.yaml", "version: 1\ngemm: cublas\n", NULL, 0, BSC_ERR_INVALID,
+               "2:7: gemm must be auto, clblast or host, got 'cublas'");
+    const char *host[] = {"gemm=host"};
+    bsc_pipeline *p = load_ok("gemm_ok.yaml", "version: 1\ngemm: clblast\n", NULL, 0);
+    assert_int_equal(p->gemm, BSC_GEMM_CLBLAST);
+    bsc_pipeline_free(p);
+    p = load_ok("gemm_ok.yaml", "version: 1\ngemm: clblast\n", host, 1);
+    assert_int_equal(p->gemm, BSC_GEMM_HOST);
+    bsc_pipeline_free(p);
     load_fails("epochs.yaml",
                "version: 1\n"
                "training:\n"

@@ -212,6 +212,7 @@ static void test_manifest_round_trip(void **state)
     d->type = "CPU";
     d->compute_units = 16;
     d->global_mem = 68719476736;
+    d->gemm = "host";
     for (int i = 0; i < 2; i++) {
         assert_int_equal(bsc_manifest_add_plugin(m, &p), BSC_OK);
         p->name = i ? "observers" : "layers";
@@ -279,6 +280,7 @@ static void test_manifest_round_trip(void **state)
     assert_string_equal(back->device->type, "CPU");
     assert_int_equal(back->device->compute_units, 16);
     assert_true(back->device->global_mem == 68719476736);
+    assert_string_equal(back->device->gemm, "host");
     assert_int_equal(back->n_plugins, 2);
     assert_string_equal(back->plugins[1]->name, "observers");
     assert_string_equal(back->plugins[1]->path, "/x/bsc_observers.so");

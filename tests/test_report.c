@@ -136,12 +136,15 @@ static void write_run_observers(const char *dir, const char *name, long bs)
     }
     fclose(f);
     snprintf(rel, sizeof rel, "runs/%s/noise_scale.csv", name);
-    put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema\n");
+    put(dir, rel, "step,epoch,batch,g2,trace,b_simple,g2_ema,trace_ema,b_simple_ema,samples,"
+        "g2_window,trace_window,b_simple_window,b_simple_lo,b_simple_hi,g2_significant\n");
     f = open_rel(dir, rel, "a");
-    for (int s = 10; s <= (int)(8 * steps); s += 10) {
+    for (int s = 10, i = 0; s <= (int)(8 * steps); s += 10, i++) {
         double b = 100 + 400.0 * s / (8 * steps);
-        fprintf(f, "%d,%d,%ld,1,1,%.6g,1,1,%.6g\n", s, 1 + (int)((s - 1) / steps), bs,
-                b * exp(0.5 * sin(s * 7.1)), b);
+        int sig = i % 7 != 6;   /* now and then |G|^2 is not significantly positive */
+        fprintf(f, "%d,%d,%ld,1,1,%.6g,1,1,%.6g,10,1,1,%.6g,%.6g,%.6g,%d\n", s,
+                1 + (int)((s - 1) / steps), bs, b * exp(0.5 * sin(s * 7.1)), b,
+                sig ? b : -b, sig ? 0.7 * b : NAN, sig ? 1.4 * b : NAN, sig);
     }
     fclose(f);
 }
@@ -151,6 +154,46 @@ static void write_observers(const char *dir, long bs)
     char name[32];
     snprintf(name, sizeof name, "bs%ld", bs);
     write_run_observers(dir, name, bs);
+}
+
+/* analyses/gradient_diversity_common.csv as the gradient_diversity observer
+ * writes it after all runs: one row per run. */
+static void put_common(const char *dir, const char *const *names, const long *bs, int n)
+{
+    FILE *f = open_rel(dir, "analyses/gradient_diversity_common.csv", "w");
+    fprintf(f, "run,batch_size,common_batch,samples");
+    static const char *const q[] = {"mean", "se", "q25", "median", "q75"};
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 5; k++)
+            fprintf(f, ",%s_%s", p ? "diversity" : "norm_ratio", q[k]);
+    fprintf(f, "\n");
+    for (int r = 0; r < n; r++) {
+        double v = 0.5 - 0.05 * r;
+        fprintf(f, "%s,%ld,32,20,%g,0.01,%g,%g,%g,%g,0.02,%g,%g,%g\n", names[r], bs[r], v,
+                v - 0.05, v, v + 0.04, 1 / (v * v * 32), 0.8 / (v * v * 32), 1 / (v * v * 32),
+                1.3 / (v * v * 32));
+    }
+    fclose(f);
+}
+
+/* analyses/hessian_density.csv as the hessian analysis writes it: per run
+ * (names, or batch sizes alone when names is NULL) a bulk near zero and an
+ * outlier, with standard errors; the density spans orders of magnitude. */
+static void put_density(const char *dir, const char *const *names, const long *bs, int n)
+{
+    FILE *f = open_rel(dir, "analyses/hessian_density.csv", "w");
+    fprintf(f, "%sbatch_size,lambda,density,std_err,method\n", names ? "run," : "");
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < 400; i++) {
+            double top = 10.0 * (r + 1), x = -1 + (top + 2) * i / 399.0;
+            double y = 0.9 * exp(-x * x / 0.02) / sqrt(0.02 * M_PI) +
+                       0.1 * exp(-(x - top) * (x - top) / 0.5) / sqrt(0.5 * M_PI);
+            if (names)
+                fprintf(f, "%s,", names[r]);
+            fprintf(f, "%ld,%.6g,%.6g,%.6g,%s\n", bs[r], x, y, 0.1 * y,
+                    r == 1 ? "fd" : "exact");
+        }
+    fclose(f);
 }
 
 static void write_analyses(const char *dir)
@@ -182,6 +225,9 @@ static void write_analyses(const char *dir)
     put(dir, "analyses/hessian.csv", "batch_size,k,eigenvalue,iterations,trace\n"
         "32,1,12.5,20,150\n32,2,8.1,20,150\n256,1,48.0,20,420\n256,2,30.5,20,420\n"
         "1024,1,120.0,20,900\n1024,2,60,20,900\n");
+    put_density(dir, NULL, sizes, 3);
+    static const char *const cnames[] = {"bs32", "bs256", "bs1024"};
+    put_common(dir, cnames, sizes, 3);
     for (int r = 0; r < 2; r++) {
         char rel[64];
         snprintf(rel, sizeof rel, "analyses/surface_bs%ld.csv", sizes[r]);
@@ -382,8 +428,10 @@ static void check_figure(const char *dir, const char *name)
 
 static const char *const all_figures[] = {
     "curves", "generalization_gap", "distance_from_init", "epoch_distance",
-    "epoch_distance_ratio", "update_norms", "gradient_diversity", "noise_scale",
-    "interpolate_bs32_bs256", "sharpness", "hessian", "surfaces", "surface_cuts"};
+    "epoch_distance_ratio", "update_norms", "gradient_diversity", "gradient_diversity_common",
+    "noise_scale",
+    "interpolate_bs32_bs256", "sharpness", "hessian", "hessian_density", "surfaces",
+    "surface_cuts"};
 #define N_FIGURES (sizeof all_figures / sizeof *all_figures)
 
 /* ----------------------------------------------------------------- tests */
@@ -500,6 +548,7 @@ static void test_cli_some_analyses(void **state)
     char *html = tu_read(p, NULL);
     assert_non_null(html);
     assert_non_null(strstr(html, "Skipped: no analyses/hessian.csv"));
+    assert_non_null(strstr(html, "Skipped: no analyses/hessian_density.csv"));
     assert_non_null(strstr(html, "Skipped: no analyses/surface_bs"));
     assert_non_null(strstr(html, "Skipped: no analyses/interpolate_"));
     free(html);
@@ -899,13 +948,24 @@ static void test_named_runs(void **state)
         "bs256,256,0.001,full,0.3,0.35,3.8,10,12,1.2,STOP\n"
         "bs256-sqrt,256,0.001,full,0.3,0.33,2.75,10,12,1.2,STOP\n"
         "lr.2_warm,1024,0.001,full,0.3,0.4,9.25,10,12,1.2,STOP\n");
-    /* the hessian analysis' own format: one quantity per row */
+    /* the hessian analysis' own format: one quantity per row; rows of a
+     * tensor's block are not the model's (the figure leaves them out) */
     put(dir, "analyses/hessian.csv",
-        "run,batch_size,quantity,k,value,std_err,hv_products,seconds\n"
-        "bs32,32,eigenvalue,1,12.5,,20,1\nbs32,32,trace,0,150,3,10,1\n"
-        "bs256,256,eigenvalue,1,48,,20,1\nbs256,256,trace,0,420,3,10,1\n"
-        "bs256-sqrt,256,eigenvalue,1,31.5,,20,1\nbs256-sqrt,256,eigenvalue,2,20,,20,1\n"
-        "bs256-sqrt,256,trace,0,333,3,10,1\n");
+        "run,batch_size,block,quantity,k,value,std_err,residual,converged,method,"
+        "hv_products,seconds\n"
+        "bs32,32,all,eigenvalue,1,12.5,,1e-6,1,exact,20,1\n"
+        "bs32,32,all,trace,0,150,3,,,exact,10,1\n"
+        "bs32,32,1.weight,trace,0,149000,3,,,exact,10,1\n"
+        "bs256,256,all,eigenvalue,1,48,,1e-6,1,exact,20,1\n"
+        "bs256,256,all,trace,0,420,3,,,exact,10,1\n"
+        "bs256-sqrt,256,all,eigenvalue,1,31.5,,1e-6,1,exact,20,1\n"
+        "bs256-sqrt,256,all,eigenvalue,2,20,,1e-6,1,exact,20,1\n"
+        "bs256-sqrt,256,all,bottom_eigenvalue,1,-900,,1e-6,1,exact,20,1\n"
+        "bs256-sqrt,256,all,trace,0,333,3,,,exact,10,1\n");
+    static const char *const dnames[] = {"bs32", "bs256-sqrt"};
+    static const long dbs[] = {32, 256};
+    put_density(dir, dnames, dbs, 2);
+    put_common(dir, dnames, dbs, 2);
     f = open_rel(dir, "analyses/surface_bs256-sqrt.csv", "w");
     fprintf(f, "x,y,loss,accuracy\n");
     for (int j = 0; j < 11; j++)
@@ -937,6 +997,7 @@ static void test_named_runs(void **state)
     static const char *const figs[] = {"curves", "generalization_gap", "epoch_distance_ratio",
                                        "update_norms", "interpolate_bs32_bs256-sqrt",
                                        "interpolate_bs32_bs256", "sharpness", "hessian",
+                                       "hessian_density", "gradient_diversity_common",
                                        "surfaces", "surface_cuts"};
     for (size_t i = 0; i < sizeof figs / sizeof *figs; i++)
         check_figure(dir, figs[i]);
@@ -950,6 +1011,8 @@ static void test_named_runs(void **state)
     assert_true(figure_says(dir, "update_norms", "bs256-sqrt (B = 256)"));
     assert_true(figure_says(dir, "surfaces", "bs256-sqrt (B = 256)"));
     assert_true(figure_says(dir, "sharpness", "lr.2_warm (B = 1024)"));
+    assert_true(figure_says(dir, "hessian_density", "bs256-sqrt (B = 256) (fd)"));
+    assert_true(figure_says(dir, "hessian", "2 s.e."));
     char *p = bsc_strdup_printf("%s/report.html", dir);
     char *html = tu_read(p, NULL);
     assert_non_null(html);

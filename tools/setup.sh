@@ -62,7 +62,7 @@ fi
 packages=(
   build-essential cmake pkg-config git
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
-  libclblast-dev libyaml-dev libjansson-dev libcmocka-dev zlib1g-dev libssl-dev
+  libclblast-dev libopenblas-dev libyaml-dev libjansson-dev libcmocka-dev zlib1g-dev libssl-dev
   librandom123-dev liblbfgsb-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist

@@ -91,15 +91,19 @@ __kernel void bn_apply(__global const float *x, const int xo, const int n, const
     y[yo + i] = xhat * gamma[go + c] + beta[bo + c];
 }
 
-/* dbeta = sum dy, dgamma = sum dy * xhat per channel; kept in `save` too for
- * bn_backward_input. */
+/* dbeta = sum g, dgamma = sum g * xhat per channel, with g = dy; kept in
+ * `save` too for bn_backward_input when keep. The R-operator (below) runs
+ * it with g = R{dy} and the extra term sum dy2 * R{x} * invstd of
+ * R{dgamma} (has_rx; dy2 = dy). */
 __kernel __attribute__((reqd_work_group_size(LOCAL_N, 1, 1)))
 void bn_backward_reduce(__global const float *x, const int xo,
                         __global const float *dy, const int dyo,
                         const int B, const int C, const int S,
-                        __global float *save, const int so,
+                        __global float *save, const int so, const int keep,
                         __global float *dgamma, const int dgo,
-                        __global float *dbeta, const int dbo)
+                        __global float *dbeta, const int dbo,
+                        __global const float *dy2, const int dy2o,
+                        __global const float *rx, const int rxo, const int has_rx)
 {
     __local float red[LOCAL_N];
     int c = get_group_id(0), l = get_local_id(0);
@@ -112,12 +116,16 @@ void bn_backward_reduce(__global const float *x, const int xo,
         float g = dy[dyo + k];
         a1 += g;
         a2 += g * (x[xo + k] - mean) * invstd;
+        if (has_rx)
+            a2 += dy2[dy2o + k] * rx[rxo + k] * invstd;
     }
     float sdy = tree_sum(red, a1);
     float sdyx = tree_sum(red, a2);
     if (l == 0) {
-        save[so + 2 * C + c] = sdy;
-        save[so + 3 * C + c] = sdyx;
+        if (keep) {
+            save[so + 2 * C + c] = sdy;
+            save[so + 3 * C + c] = sdyx;
+        }
         dbeta[dbo + c] = sdy;
         dgamma[dgo + c] = sdyx;
     }
@@ -146,4 +154,48 @@ __kernel void bn_backward_input(__global const float *x, const int xo,
         g = g - save[so + 2 * C + c] / n - xhat * (save[so + 3 * C + c] / n);
     }
     dx[dxo + i] = k * g;
+}
+
+/* ---- The R-operator in eval mode. With the running statistics the layer
+ * is y = (x - mean) * invstd * gamma + beta, mean and invstd constants
+ * (saved in `save` by bn_stats_eval), so with direction (vgamma, vbeta):
+ *   R{y}   = R{x} invstd gamma + xhat vgamma + vbeta
+ *   R{dx}  = invstd (gamma R{dy} + vgamma dy)
+ *   R{dgamma} = sum R{dy} xhat + dy R{x} invstd,   R{dbeta} = sum R{dy}
+ * (the last two by bn_backward_reduce). has_rx = 0: R{x} is zero (the
+ * first trained layer). */
+__kernel void bn_rforward_eval(__global const float *x, const int xo,
+                               __global const float *rx, const int rxo, const int has_rx,
+                               const int n, const int C, const int S,
+                               __global const float *save, const int so,
+                               __global const float *gamma, const int go,
+                               __global const float *vgamma, const int vgo,
+                               __global const float *vbeta, const int vbo,
+                               __global float *ry, const int ryo)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int c = (i / S) % C;
+    float invstd = save[so + C + c];
+    float xhat = (x[xo + i] - save[so + c]) * invstd;
+    float r = xhat * vgamma[vgo + c] + vbeta[vbo + c];
+    if (has_rx)
+        r += rx[rxo + i] * invstd * gamma[go + c];
+    ry[ryo + i] = r;
+}
+
+__kernel void bn_rbackward_input(__global const float *dy, const int dyo,
+                                 __global const float *rdy, const int rdyo,
+                                 const int n, const int C, const int S,
+                                 __global const float *save, const int so,
+                                 __global const float *gamma, const int go,
+                                 __global const float *vgamma, const int vgo,
+                                 __global float *rdx, const int rdxo)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int c = (i / S) % C;
+    rdx[rdxo + i] = save[so + C + c] * (gamma[go + c] * rdy[rdyo + i] + vgamma[vgo + c] * dy[dyo + i]);
 }

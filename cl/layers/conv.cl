@@ -195,8 +195,10 @@ __kernel void copy_cols(__global const float *src, const int so, const int sld,
     dst[dso + i] = (r < srows && c < ncopy) ? src[so + r * sld + c] : 0.0f;
 }
 
-/* One work item per pooled output. The window scans row-major and a later
- * cell wins only when strictly greater, so ties go to the first cell (as
+/* One work item per row of pooled outputs (a plane and an output row):
+ * finding the row takes the item's only divisions, which per output cost
+ * more than the window on PoCL. The window scans row-major and a later cell
+ * wins only when strictly greater, so ties go to the first cell (as
  * PyTorch's). arg holds the winner's index within its H*W plane. */
 __kernel void maxpool_forward(__global const float *x, const int xo,
                               const int BC, const int H, const int W,
@@ -205,31 +207,32 @@ __kernel void maxpool_forward(__global const float *x, const int xo,
                               __global float *y, const int yo,
                               __global int *arg, const int ao)
 {
-    int i = get_global_id(0);
-    if (i >= BC * OH * OW)
+    int r = get_global_id(0);
+    if (r >= BC * OH)
         return;
-    int ox = i % OW, t = i / OW;
-    int oy = t % OH, plane = t / OH;
+    int oy = r % OH, plane = r / OH;
     __global const float *src = x + xo + plane * H * W;
-    float best = -INFINITY;
-    int where = -1;
-    for (int ki = 0; ki < KH; ki++) {
-        int yy = oy * SH - PH + ki;
-        if (yy < 0 || yy >= H)
-            continue;
-        for (int kj = 0; kj < KW; kj++) {
-            int xx = ox * SW - PW + kj;
-            if (xx < 0 || xx >= W)
+    for (int ox = 0; ox < OW; ox++) {
+        float best = -INFINITY;
+        int where = -1;
+        for (int ki = 0; ki < KH; ki++) {
+            int yy = oy * SH - PH + ki;
+            if (yy < 0 || yy >= H)
                 continue;
-            float v = src[yy * W + xx];
-            if (where < 0 || v > best) {
-                best = v;
-                where = yy * W + xx;
+            for (int kj = 0; kj < KW; kj++) {
+                int xx = ox * SW - PW + kj;
+                if (xx < 0 || xx >= W)
+                    continue;
+                float v = src[yy * W + xx];
+                if (where < 0 || v > best) {
+                    best = v;
+                    where = yy * W + xx;
+                }
             }
         }
+        y[yo + r * OW + ox] = best;
+        arg[ao + r * OW + ox] = where;
     }
-    y[yo + i] = best;
-    arg[ao + i] = where;
 }
 
 /* dx = dy routed to each window's recorded winner. One item per (b, c)
@@ -310,4 +313,19 @@ __kernel void avgpool_backward(__global const float *dy, const int dyo,
         }
     }
     dx[dxo + i] = acc / (float)(KH * KW);
+}
+
+/* The R-operator of max pooling: the winners stay where forward found them
+ * (a tie or a kink moves them only on a set of measure zero), so R{y} is
+ * R{x} at each window's recorded winner, 0 for a window in the padding. */
+__kernel void maxpool_rforward(__global const float *rx, const int rxo,
+                               __global const int *arg, const int ao,
+                               const int n, const int HW, const int OHW,
+                               __global float *ry, const int ryo)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int where = arg[ao + i];
+    ry[ryo + i] = where >= 0 ? rx[rxo + (size_t)(i / OHW) * HW + where] : 0.0f;
 }

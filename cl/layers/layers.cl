@@ -6,15 +6,16 @@
  * (no atomics), so results are bitwise reproducible on a device.
  */
 
-/* y[r, c] += b[c] over a row-major [rows, cols] matrix. */
+/* y[r, c] += b[c] over a row-major [rows, cols] matrix, on a 2-D range
+ * (c, r): an integer modulo per element to find c cost more than the add. */
 __kernel void bias_add_rows(__global float *y, const int yo,
                             __global const float *b, const int bo,
                             const int rows, const int cols)
 {
-    int i = get_global_id(0);
-    if (i >= rows * cols)
+    int c = get_global_id(0), r = get_global_id(1);
+    if (c >= cols || r >= rows)
         return;
-    y[yo + i] += b[bo + i % cols];
+    y[yo + r * cols + c] += b[bo + c];
 }
 
 /* s[c] = sum over b, then p, of x[b, c, p] for x laid out [B, C, P]: the bias
@@ -101,4 +102,67 @@ __kernel void activation_backward(__global const float *x, const int xo,
     default: { float s = y[yo + i]; r = g * s * (1.0f - s); break; }
     }
     dx[dxo + i] = r;
+}
+
+/* The R-operator (plugin.h): ry = f'(x) rx, the directional derivative of
+ * the activation's output. */
+__kernel void activation_rforward(__global const float *x, const int xo,
+                                  __global const float *y, const int yo,
+                                  __global const float *rx, const int rxo,
+                                  __global float *ry, const int ryo,
+                                  const int n, const int mode, const float slope)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float r = rx[rxo + i], d;
+    switch (mode) {
+    case ACT_RELU: d = x[xo + i] > 0.0f ? 1.0f : 0.0f; break;
+    case ACT_LEAKY: d = x[xo + i] > 0.0f ? 1.0f : slope; break;
+    case ACT_TANH: { float t = y[yo + i]; d = 1.0f - t * t; break; }
+    default: { float s = y[yo + i]; d = s * (1.0f - s); break; }
+    }
+    ry[ryo + i] = d * r;
+}
+
+/* Backward and its R-operator in one sweep: dx = f'(x) dy and
+ * rdx = f'(x) rdy + R{f'(x)} dy, where R{f'(x)} = f''(x) rx is written
+ * through the output: tanh' = 1 - y^2 gives R = -2 y ry, sigmoid' =
+ * y (1 - y) gives R = (1 - 2y) ry, and relu'' = leaky'' = 0 (autograd's
+ * convention at the kink). has_dx / has_rdx: which outputs to write. */
+__kernel void activation_rbackward(__global const float *x, const int xo,
+                                   __global const float *y, const int yo,
+                                   __global const float *ry, const int ryo,
+                                   __global const float *dy, const int dyo,
+                                   __global const float *rdy, const int rdyo,
+                                   __global float *dx, const int dxo, const int has_dx,
+                                   __global float *rdx, const int rdxo, const int has_rdx,
+                                   const int n, const int mode, const float slope)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float d, rd;
+    switch (mode) {
+    case ACT_RELU: d = x[xo + i] > 0.0f ? 1.0f : 0.0f; rd = 0.0f; break;
+    case ACT_LEAKY: d = x[xo + i] > 0.0f ? 1.0f : slope; rd = 0.0f; break;
+    case ACT_TANH: {
+        float t = y[yo + i];
+        d = 1.0f - t * t;
+        rd = -2.0f * t * ry[ryo + i];
+        break;
+    }
+    default: {
+        float s = y[yo + i];
+        d = s * (1.0f - s);
+        rd = (1.0f - 2.0f * s) * ry[ryo + i];
+        break;
+    }
+    }
+    /* relu and leaky_relu may come without dy (r_hints): rd = 0 there and
+     * dy is read only when it counts. */
+    if (has_dx)
+        dx[dxo + i] = d * dy[dyo + i];
+    if (has_rdx)
+        rdx[rdxo + i] = d * rdy[rdyo + i] + (rd != 0.0f ? rd * dy[dyo + i] : 0.0f);
 }

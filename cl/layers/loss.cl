@@ -58,3 +58,32 @@ __kernel void softmax_ce_backward(__global const float *z, const int zo,
         drow[k] = scale * (p - (k == y ? 1.0f : 0.0f));
     }
 }
+
+/* The R-operator of softmax cross-entropy: d^2 loss_i / d z_i^2 = diag(p) -
+ * p p^T, so rdz = scale * p * (rz - p.rz) row by row. The label does not
+ * enter (the one-hot term of the gradient is constant in z). */
+__kernel void softmax_ce_rbackward(__global const float *z, const int zo,
+                                   __global const float *rz, const int rzo,
+                                   const int B, const int K, const float scale,
+                                   __global float *rdz, const int rdzo)
+{
+    int i = get_global_id(0);
+    if (i >= B)
+        return;
+    __global const float *row = z + zo + (size_t)i * K;
+    __global const float *rrow = rz + rzo + (size_t)i * K;
+    __global float *drow = rdz + rdzo + (size_t)i * K;
+    float m = row[0];
+    for (int k = 1; k < K; k++)
+        m = fmax(m, row[k]);
+    float s = 0.0f, pr = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float e = exp(row[k] - m);
+        s += e;
+        pr += e * rrow[k];
+    }
+    float inv = 1.0f / s;
+    pr *= inv;
+    for (int k = 0; k < K; k++)
+        drow[k] = scale * exp(row[k] - m) * inv * (rrow[k] - pr);
+}

@@ -25,3 +25,24 @@ __kernel void axpby_f32(const ulong n, const float alpha, __global const float *
     if (i < n)
         y[yoff + i] = alpha * x[xoff + i] + beta * y[yoff + i];
 }
+
+/* out = a*x + b*y + c*z. A zero coefficient skips its term (uniform across
+ * the launch), so that out = 1*x is x bit for bit and an unused operand is
+ * never read: the evaluator's points of a line or plane in parameter space,
+ * and their first layer's output formed from products computed once
+ * (eval_family.c). */
+__kernel void combine3_f32(const ulong n, const float a, __global const float *x,
+                           const ulong xoff, const float b, __global const float *y,
+                           const ulong yoff, const float c, __global const float *z,
+                           const ulong zoff, __global float *out, const ulong ooff)
+{
+    size_t i = get_global_id(0);
+    if (i >= n)
+        return;
+    float v = a * x[xoff + i];
+    if (b != 0.0f)
+        v += b * y[yoff + i];
+    if (c != 0.0f)
+        v += c * z[zoff + i];
+    out[ooff + i] = v;
+}

@@ -4,8 +4,8 @@
  * cases known on paper without a device:
  *
  *  - math cores that see only host vectors and a callback (the L-BFGS-B
- *    driver, power iteration with deflation, Hutchinson's trace, grid
- *    coordinates, filter normalization of one tensor);
+ *    driver, Lanczos, Hutchinson's trace and stochastic Lanczos quadrature,
+ *    grid coordinates, filter normalization of one tensor);
  *  - the four analyses (interpolate, sharpness, surface, hessian), which wire
  *    those callbacks to the evaluator and the model's flat buffers.
  *
@@ -13,8 +13,9 @@
  * a purpose; the streams used here are fixed so that files can be
  * regenerated elsewhere:
  *   BSC_RNG_DIRECTIONS stream 0 / 1      surface directions x / y
- *   BSC_RNG_DIRECTIONS stream 100 + j    power iteration start vector j
- *   BSC_RNG_DIRECTIONS stream 200 + s    Hutchinson probe s (Rademacher)
+ *   BSC_RNG_DIRECTIONS stream 100        Lanczos start vector (whole model)
+ *   BSC_RNG_DIRECTIONS stream 2^20 + b   Lanczos start vector of tensor block b
+ *   BSC_RNG_DIRECTIONS stream 200 + s    Hutchinson / quadrature probe s (Rademacher)
  *   BSC_RNG_SHARPNESS  stream 0          the subspace matrix A (n x p)
  *   BSC_RNG_SHARPNESS  stream 1          random start points in the box
  */
@@ -28,7 +29,8 @@
 #include "batchscope/evaluator.h"
 #include "batchscope/model.h"
 
-/* The types, one per file; plugin.c lists them. */
+/* The types (one file each; the hessian's helpers are in hvp.c, eigen.c
+ * and slq.c); plugin.c lists them. */
 #define ANA_TYPES(X) X(ana_interpolate) X(ana_sharpness) X(ana_surface) X(ana_hessian)
 
 /* ------------------------------------------------------------ L-BFGS-B */
@@ -68,27 +70,148 @@ bsc_status ana_lbfgsb_minimize(size_t n, double *x, const double *lo, const doub
 /* hv = H v for a symmetric operator H (n doubles each). */
 typedef bsc_status (*ana_hv_fn)(void *user, const double *v, double *hv);
 
-typedef struct ana_eig_opts {
-    int k;               /* eigenpairs wanted */
-    int max_iter;        /* Hessian-vector products per eigenpair, at most */
-    double tol;          /* stop when |lambda_t - lambda_{t-1}| <= tol * |lambda_t| */
+/* The eigenvalues theta (ascending) of the symmetric tridiagonal matrix
+ * with diagonal alpha[0..m) and off-diagonal beta[0..m-1), and (s, m x m
+ * row-major, optional) its unit eigenvectors as columns: s[i*m + j] is
+ * component i of the vector of theta[j]. Implicit QL (EISPACK tql2). */
+bsc_status ana_tridiag_eig(int m, const double *alpha, const double *beta, double *theta,
+                           double *s);
+
+/* The Lanczos recurrence with full reorthogonalization (eigen.c): q_1 =
+ * v0 / |v0|, then each step one product w = H q_j, alpha_j = q_j.w, w
+ * orthogonalized against every earlier q (twice), beta_j = |w|, q_{j+1} =
+ * w / beta_j. T_m = tridiag(beta, alpha, beta) is H's projection on the
+ * Krylov space; its eigenvalues are the Ritz values. The basis takes
+ * 8 n max_steps bytes up to ANA_LANCZOS_DOUBLE_BYTES, 4 n max_steps (float32)
+ * beyond. done: max_steps reached, or an invariant
+ * subspace (beta ~ 0), whose Ritz values are eigenvalues of H. */
+typedef struct ana_lanczos {
+    size_t n;
+    int max_steps, m, done;
+    double *Qd;          /* q_1 .. q_{m+1}, n each: in double while the basis */
+    float *Qf;           /* fits ANA_LANCZOS_DOUBLE_BYTES, else in float32 */
+    double *q, *w;       /* the current q_{m+1}, scratch */
+    double *alpha, *beta;
+} ana_lanczos;
+
+#define ANA_LANCZOS_DOUBLE_BYTES (256.0 * 1024 * 1024)
+/* Overrides that limit (bytes; < 0 restores it): lets the tests run the
+ * float32 basis on small operators. */
+void ana_lanczos_set_double_limit(double bytes);
+
+bsc_status ana_lanczos_open(ana_lanczos *L, size_t n, int max_steps);
+void ana_lanczos_close(ana_lanczos *L);
+/* Starts over from v0 (any nonzero vector). */
+bsc_status ana_lanczos_start(ana_lanczos *L, const double *v0);
+/* One step: one product. After it L->q (before the next step: q_{m+1})
+ * holds the next vector unless done. */
+bsc_status ana_lanczos_step(ana_lanczos *L, ana_hv_fn hv, void *user);
+
+#define ANA_MAX_EIGS 64
+
+typedef struct ana_lanczos_opts {
+    int top_k;           /* largest eigenvalues wanted */
+    int bottom_k;        /* smallest eigenvalues wanted (0: none) */
+    int max_iter;        /* products at most (the basis size) */
+    double tol;          /* converged when every wanted Ritz residual is at most
+                            tol * max(|theta|, 1e-3 * |T|) */
+    uint64_t seed;       /* start vector: Gaussian, BSC_RNG_DIRECTIONS `stream` */
+    uint32_t stream;
+} ana_lanczos_opts;
+
+typedef struct ana_lanczos_result {
+    double top[ANA_MAX_EIGS];        /* descending: top[0] the largest */
+    double top_res[ANA_MAX_EIGS];    /* Ritz residuals: |theta - lambda| <= res */
+    double bottom[ANA_MAX_EIGS];     /* ascending: bottom[0] the smallest */
+    double bottom_res[ANA_MAX_EIGS];
+    int found;           /* wanted values the Krylov space holds (NaN past it) */
+    int products;        /* Hessian-vector products used */
+    int converged;       /* every wanted residual within tol */
+} ana_lanczos_result;
+
+/* The extreme eigenvalues of H by Lanczos: the Ritz values are checked
+ * after every step once there are enough, and it stops when all wanted
+ * residuals are within tol, at max_iter products, or when the Krylov space
+ * is invariant (then they are exact). Not converging within max_iter is no
+ * error: r->converged says it and the residuals say how far. */
+bsc_status ana_lanczos_extremes(size_t n, const ana_lanczos_opts *o, ana_hv_fn hv, void *user,
+                                ana_lanczos_result *r);
+
+/* Stochastic trace and spectral density (slq.c). Probe s is the
+ * Rademacher vector z_s (entries +-1, BSC_RNG_DIRECTIONS stream 200 + s);
+ * z.Hz is an unbiased sample of tr(H) (Hutchinson), and for a block b of
+ * coordinates z_b.(Hz)_b is one of tr(H_bb). The first `slq_probes`
+ * probes also run `slq_steps` Lanczos steps from z (whose first product is
+ * Hz, so their trace samples cost nothing extra): T's eigenvalues are the
+ * nodes and the squared first components of its eigenvectors the weights
+ * of a Gauss quadrature of the spectral measure seen from z, which
+ * averages to H's eigenvalue density (Ghorbani et al. 2019; PyHessian). */
+typedef struct ana_probe_opts {
+    int samples;         /* Hutchinson probes (>= 1) */
+    int slq_probes;      /* of those, how many run Lanczos quadrature */
+    int slq_steps;       /* Lanczos steps (nodes) per quadrature */
     uint64_t seed;
-} ana_eig_opts;
+} ana_probe_opts;
 
-/* The k eigenvalues of largest magnitude by power iteration, each run on the
- * orthogonal complement of the eigenvectors already found (deflation by
- * projection: exact for a symmetric H). lambda[j] is the Rayleigh quotient
- * v.Hv of the last iterate; iters[j] the products it took; vecs (optional,
- * n*k doubles) receives the unit eigenvectors. Start vectors are Gaussian
- * (BSC_RNG_DIRECTIONS stream 100 + j). */
-bsc_status ana_power_topk(size_t n, const ana_eig_opts *o, ana_hv_fn hv, void *user,
-                          double *lambda, int *iters, double *vecs);
+/* Called for every probe with z and Hz (n doubles). */
+typedef void (*ana_probe_fn)(void *user, int s, const double *z, const double *hz);
 
-/* Hutchinson's estimate of tr(H): the mean of z.Hz over `samples`
- * Rademacher vectors z (BSC_RNG_DIRECTIONS stream 200 + s); *std_err is the
- * standard error of that mean (0 for one sample). Exact for diagonal H. */
-bsc_status ana_hutchinson(size_t n, int samples, uint64_t seed, ana_hv_fn hv, void *user,
-                          double *trace, double *std_err);
+typedef struct ana_probe_result {
+    double *samples;     /* [samples] z.Hz */
+    double *nodes;       /* [slq_probes * slq_steps], probe-major */
+    double *weights;     /* the same layout; each probe's sum to 1 */
+    int *n_nodes;        /* [slq_probes] nodes of each (fewer on an invariant space) */
+    int products;
+} ana_probe_result;
+
+/* Rademacher probe s over n coordinates. */
+void ana_rademacher(uint64_t seed, int s, size_t n, double *z);
+
+/* Runs the probes; r's arrays are malloc'ed (ana_probe_free). */
+bsc_status ana_probes(size_t n, const ana_probe_opts *o, ana_hv_fn hv, void *user,
+                      ana_probe_fn each, void *each_user, ana_probe_result *r);
+void ana_probe_free(ana_probe_result *r);
+
+/* Mean and standard error of the mean (two passes; 0 for one value). */
+void ana_mean_se(const double *x, int n, double *mean, double *se);
+
+/* The spectral density from quadratures as PyHessian draws it: each
+ * probe's nodes smoothed by Gaussians of variance sigma2 * max(1, width),
+ * on `bins` points from the mean of the probes' smallest node minus
+ * `overhead` to the mean of their largest plus it; the probes' densities
+ * averaged and normalized to integrate to one over the grid. se[i]: the
+ * standard error over probes at grid point i (same normalization; 0 for
+ * one probe). grid, density, se: `bins` doubles each. */
+bsc_status ana_slq_density(const ana_probe_result *r, int probes, int steps, int bins,
+                           double sigma2, double overhead, double *grid, double *density,
+                           double *se);
+
+/* Hessian-vector products of the training loss on the device (hvp.c):
+ * an ana_hv_fn (ana_hvp_apply) over the whole flat parameter vector, or
+ * over one block of it (ana_hvp_block: the diagonal block of coordinates
+ * [off, off + len)). exact: the R-operator (bsc_eval_hvp); else central
+ * differences of gradients with a perturbation of norm fd_step. */
+typedef struct ana_hvp {
+    const bsc_study *st;
+    int exact;
+    double fd_step;
+    size_t subset;
+    const bsc_tensor *x;     /* the weights H is taken at (device) */
+    size_t np, off, len;
+    bsc_tensor v, a, b;      /* device: direction, product or gradients */
+    float *host;             /* np floats */
+    double *full, *out;      /* np doubles: a block's vector in the full space */
+    long products;
+} ana_hvp;
+
+/* Copies x into the model's parameters (the model's state must already
+ * hold the run's); the analysis keeps x alive while the operator is used. */
+bsc_status ana_hvp_open(ana_hvp *c, const bsc_study *st, const bsc_tensor *x, int exact,
+                        double fd_step, size_t subset);
+void ana_hvp_close(ana_hvp *c);
+/* Restricts the operator to [off, off + len) (0, np: the whole). */
+void ana_hvp_block(ana_hvp *c, size_t off, size_t len);
+bsc_status ana_hvp_apply(void *user, const double *v, double *hv);
 
 /* -------------------------------------------------------------- grids */
 
@@ -115,18 +238,6 @@ typedef enum ana_ignore { ANA_IGNORE_BIASBN = 0, ANA_IGNORE_NONE = 1 } ana_ignor
 void ana_filter_normalize(const bsc_model_tensor *t, const float *w, float *d, ana_ignore ig);
 
 /* ----------------------------------------------------- shared plumbing */
-
-/* The kernel `kernel` of `file`, one of the plugin's own OpenCL sources
- * (cl/analyses, embedded into the module), built through the runtime's
- * program cache; owned by the context. A file not embedded is
- * BSC_ERR_NOT_FOUND. */
-bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out);
-
-/* Enqueues out = a*x + b*y + c*z over n elements. The y and z terms are
- * skipped when their coefficient is zero (y, z may then be NULL), so that
- * 1*x is x bit for bit. */
-bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
-                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out);
 
 /* BSC_ERR_INTERRUPTED once the study was asked to stop (Ctrl-C; polled
  * between evaluations, so that a long analysis stops with its partial
@@ -199,6 +310,14 @@ bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);
  * into the options tree, which outlives the analysis. */
 bsc_status ana_opt_runs(const bsc_component_config *cfg, const bsc_node *map, const char *key,
                         const bsc_node ***out, size_t *n);
+
+/* A path option (a scalar node) resolved against the directory of the
+ * file it was written in; n NULL: *out = NULL. */
+bsc_status ana_node_path(const bsc_node *n, char **out);
+
+/* Device copies (owning, F32) of a checkpoint's params and state. */
+bsc_status ana_upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
+                                 bsc_tensor *q);
 
 /* The interpretation of a `subset:` option: 0 = the whole split. */
 bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out);

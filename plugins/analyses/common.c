@@ -6,51 +6,10 @@
 #include "batchscope/runs.h"
 #include "batchscope/safetensors.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* cl/analyses, embedded by batchscope_embed_cl (CMakeLists.txt; test_analyses
- * embeds them too). */
-const char *ana_cl_text(const char *file);
-
-bsc_status ana_kernel(bsc_context *ctx, const char *file, const char *kernel, cl_kernel *out)
-{
-    char name[128];
-    const char *text = ana_cl_text(file);
-    if (!text)
-        return bsc_fail(BSC_ERR_NOT_FOUND, "analyses plugin: no OpenCL source %s embedded",
-                        file);
-    snprintf(name, sizeof name, "analyses/%s", file);
-    return bsc_kernel_from_source(ctx, name, text, NULL, kernel, out);
-}
-
-bsc_status ana_lincomb(bsc_context *ctx, size_t n, float a, const bsc_tensor *x, float b,
-                       const bsc_tensor *y, float c, const bsc_tensor *z, bsc_tensor *out)
-{
-    if (n == 0)
-        return BSC_OK;
-    cl_kernel k;
-    bsc_status s = ana_kernel(ctx, "analyses.cl", "lincomb3", &k);
-    if (s != BSC_OK)
-        return s;
-    /* An unused operand still needs a valid buffer argument. */
-    if (!y || b == 0.0f) {
-        y = x;
-        b = 0.0f;
-    }
-    if (!z || c == 0.0f) {
-        z = x;
-        c = 0.0f;
-    }
-    cl_ulong nn = n, xo = x->offset, yo = y->offset, zo = z->offset, oo = out->offset;
-    bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(a), BSC_ARG(x->mem), BSC_ARG(xo),
-                       BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
-                       BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
-                       BSC_ARG(out->mem), BSC_ARG(oo)};
-    size_t g = n, l = 256;
-    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
-}
 
 bsc_status ana_pick_run(const bsc_study *st, const bsc_node *sel, const bsc_run_result **out)
 {
@@ -214,6 +173,42 @@ bsc_status ana_opt_subset(const bsc_node *map, const char *key, size_t *out)
 bsc_status ana_interrupted(const bsc_study *st)
 {
     return bsc_study_stop_requested(st) ? bsc_fail(BSC_ERR_INTERRUPTED, "interrupted") : BSC_OK;
+}
+
+bsc_status ana_node_path(const bsc_node *n, char **out)
+{
+    *out = NULL;
+    if (!n)
+        return BSC_OK;
+    const char *v;
+    bsc_status s = bsc_node_to_string(n, &v);
+    if (s != BSC_OK)
+        return s;
+    if (v[0] == '/' || !n->file) {
+        *out = strdup(v);
+    } else {
+        char *dup = strdup(n->file);
+        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
+        free(dup);
+    }
+    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+bsc_status ana_upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
+                                 bsc_tensor *q)
+{
+    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
+    float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
+    bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = bsc_checkpoint_load(st->model, path, hp, hs);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
+        s = bsc_tensor_write(st->ctx, p, hp);
+    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)
+        s = bsc_tensor_write(st->ctx, q, hs);
+    free(hp);
+    free(hs);
+    return s;
 }
 
 bsc_status ana_read_params(const bsc_model *m, const char *path, float *d)

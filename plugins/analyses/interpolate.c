@@ -29,7 +29,6 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/table.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,27 +41,6 @@ typedef struct interp {
     size_t subset, test_subset;
     const char *output;
 } interp;
-
-/* A path option resolved against the directory of the file it was written in. */
-static bsc_status opt_path(const bsc_node *map, const char *key, char **out)
-{
-    *out = NULL;
-    const bsc_node *n = bsc_node_get(map, key);
-    if (!n)
-        return BSC_OK;
-    const char *v;
-    bsc_status s = bsc_node_to_string(n, &v);
-    if (s != BSC_OK)
-        return s;
-    if (v[0] == '/' || !n->file) {
-        *out = strdup(v);
-    } else {
-        char *dup = strdup(n->file);
-        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
-        free(dup);
-    }
-    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-}
 
 static void destroy(void *self)
 {
@@ -90,8 +68,8 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
     ip->to = bsc_node_get(o, "to");
     if ((ip->from && (s = bsc_run_selector_check(cfg, ip->from, "from")) != BSC_OK) ||
         (ip->to && (s = bsc_run_selector_check(cfg, ip->to, "to")) != BSC_OK) ||
-        (s = opt_path(o, "from_path", &ip->from_path)) != BSC_OK ||
-        (s = opt_path(o, "to_path", &ip->to_path)) != BSC_OK ||
+        (s = ana_node_path(bsc_node_get(o, "from_path"), &ip->from_path)) != BSC_OK ||
+        (s = ana_node_path(bsc_node_get(o, "to_path"), &ip->to_path)) != BSC_OK ||
         (s = bsc_opt_double_list(o, "range", def_range, 2, -1e6, 1e6, &range, &nr)) != BSC_OK ||
         (s = bsc_opt_long(o, "points", 31, 1, 100000, &ip->points)) != BSC_OK ||
         (s = ana_opt_subset(o, "subset", &ip->subset)) != BSC_OK ||
@@ -133,24 +111,6 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
 fail:
     free(range);
     destroy(ip);
-    return s;
-}
-
-/* Device copies of a checkpoint's params and state. */
-static bsc_status upload_checkpoint(const bsc_study *st, const char *path, bsc_tensor *p,
-                                    bsc_tensor *q)
-{
-    size_t np = bsc_model_n_params(st->model), ns = bsc_model_n_state(st->model);
-    float *hp = malloc((np ? np : 1) * sizeof *hp), *hs = calloc(ns ? ns : 1, sizeof *hs);
-    bsc_status s = hp && hs ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK)
-        s = bsc_checkpoint_load(st->model, path, hp, hs);
-    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, np, p)) == BSC_OK)
-        s = bsc_tensor_write(st->ctx, p, hp);
-    if (s == BSC_OK && (s = ana_vec_alloc(st->ctx, ns, q)) == BSC_OK && ns)
-        s = bsc_tensor_write(st->ctx, q, hs);
-    free(hp);
-    free(hs);
     return s;
 }
 
@@ -209,9 +169,8 @@ static bsc_status check(void *self, const bsc_study *st)
 static bsc_status post(void *self, const bsc_study *st)
 {
     interp *ip = self;
-    bsc_context *ctx = st->ctx;
-    bsc_model *m = st->model;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    size_t ns = bsc_model_n_state(st->model);
+    bsc_eval_family *fam[2] = {NULL, NULL};
     bsc_tensor own[4];
     memset(own, 0, sizeof own);
     const bsc_tensor *pa, *pb, *sa, *sb;
@@ -219,8 +178,8 @@ static bsc_status post(void *self, const bsc_study *st)
     char *name = NULL, *path = NULL;
     bsc_status s;
     if (ip->from_path) {
-        if ((s = upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
-            (s = upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
+        if ((s = ana_upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
+            (s = ana_upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
             goto cleanup;
         pa = &own[0], sa = &own[1], pb = &own[2], sb = &own[3];
         name = strdup(ip->output ? ip->output : BSC_FILE_INTERPOLATE_CHECKPOINTS);
@@ -243,19 +202,26 @@ static bsc_status post(void *self, const bsc_study *st)
     if ((s = ana_out_path(st, name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
         goto cleanup;
     int has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
+    /* Families of the line's points: the first layer's output at A and B
+     * computed once per split where the model allows. */
+    const bsc_tensor *ends[2] = {pa, pb}, *ends_state[2] = {sa, sb};
+    if ((s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL, BSC_SPLIT_TRAIN,
+                                    ip->subset, &fam[0])) != BSC_OK ||
+        (has_test && (s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL,
+                                                 BSC_SPLIT_TEST, ip->test_subset,
+                                                 &fam[1])) != BSC_OK))
+        goto cleanup;
+    char line[300];
+    snprintf(line, sizeof line, "%s: %s", name, bsc_eval_family_mode(fam[0]));
+    bsc_study_log(st, line);
     for (long i = 0; i < ip->points; i++) {
         double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
-        float fa = (float)(1.0 - alpha), fb = (float)alpha;
+        const float c[2] = {(float)(1.0 - alpha), (float)alpha};
         double trl, tra, tel = 0, tea = 0;
         bsc_metrics_row row;
         if ((s = ana_interrupted(st)) != BSC_OK ||
-            (s = ana_lincomb(ctx, np, fa, pa, fb, pb, 0, NULL, bsc_model_params(m))) != BSC_OK ||
-            (ns && (s = ana_lincomb(ctx, ns, fa, sa, fb, sb, 0, NULL, bsc_model_state(m))) !=
-                       BSC_OK) ||
-            (s = bsc_eval_loss(st->eval, BSC_SPLIT_TRAIN, ip->subset, &trl, &tra)) != BSC_OK ||
-            (has_test &&
-             (s = bsc_eval_loss(st->eval, BSC_SPLIT_TEST, ip->test_subset, &tel, &tea)) !=
-                 BSC_OK) ||
+            (s = bsc_eval_family_loss(fam[0], c, &trl, &tra)) != BSC_OK ||
+            (has_test && (s = bsc_eval_family_loss(fam[1], c, &tel, &tea)) != BSC_OK) ||
             (s = bsc_table_add_row(t, &row)) != BSC_OK ||
             (s = bsc_metrics_set(&row, BSC_COL_ALPHA, alpha)) != BSC_OK ||
             (s = bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl)) != BSC_OK ||
@@ -267,6 +233,8 @@ static bsc_status post(void *self, const bsc_study *st)
     }
     s = bsc_table_write_csv(t, path);
 cleanup:
+    bsc_eval_family_free(fam[0]);
+    bsc_eval_family_free(fam[1]);
     for (int i = 0; i < 4; i++)
         bsc_tensor_free(&own[i]);
     bsc_table_free(t);

@@ -148,8 +148,8 @@ static bsc_status fg(void *user, const double *v, double *f, double *g)
         return s;
     }
     double loss;
-    if ((s = ana_lincomb(ctx, np, 1.0f, c->x, 1.0f, &c->z, 0, NULL, bsc_model_params(m))) !=
-            BSC_OK ||
+    if ((s = bsc_tensor_combine(ctx, np, 1.0f, c->x, 1.0f, &c->z, 0, NULL,
+                                bsc_model_params(m))) != BSC_OK ||
         (s = bsc_eval_grad(c->st->eval, BSC_SPLIT_TRAIN, c->subset, &c->g, &loss)) != BSC_OK)
         return s;
     if (c->a) {

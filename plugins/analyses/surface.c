@@ -42,7 +42,6 @@
 #include "batchscope/safetensors.h"
 #include "batchscope/table.h"
 
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,22 +143,6 @@ static bsc_status opt_axis(const bsc_node *o, const char *key, double *ax, int *
     return s;
 }
 
-static bsc_status resolve_path(const bsc_node *n, char **out)
-{
-    const char *v;
-    bsc_status s = bsc_node_to_string(n, &v);
-    if (s != BSC_OK)
-        return s;
-    if (v[0] == '/' || !n->file) {
-        *out = strdup(v);
-    } else {
-        char *dup = strdup(n->file);
-        *out = dup ? bsc_strdup_printf("%s/%s", dirname(dup), v) : NULL;
-        free(dup);
-    }
-    return *out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-}
-
 static bsc_status create(const bsc_component_config *cfg, void **self)
 {
     *self = NULL;
@@ -198,7 +181,7 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
             goto fail;
         }
         for (size_t i = 0; i < dn->n; i++)
-            if ((s = resolve_path(dn->items[i], &sf->dir_path[i])) != BSC_OK)
+            if ((s = ana_node_path(dn->items[i], &sf->dir_path[i])) != BSC_OK)
                 goto fail;
     }
     const bsc_node *pn = bsc_node_get(o, "plane");
@@ -236,37 +219,46 @@ fail:
 }
 
 /* What a grid point evaluates: params = c[0] p[0] + c[1] p[1] + c[2] p[2]
- * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane. */
+ * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane.
+ * The evaluator's family of these points shares the first layer's work
+ * between them where the model allows (bsc_eval_family_create). */
 typedef struct point_ctx {
     const bsc_study *st;
     size_t subset;
     int plane;
     const bsc_tensor *p[3], *q[3];   /* params (and states, plane) */
     double pc, ps;                   /* plane: a = x - y*ps*pc, b = y*ps */
+    bsc_eval_family *fam;
 } point_ctx;
 
 static bsc_status eval_point(void *user, double x, double y, double *loss, double *acc)
 {
     point_ctx *pc = user;
-    bsc_model *m = pc->st->model;
-    bsc_context *ctx = pc->st->ctx;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
     bsc_status s = ana_interrupted(pc->st);
     if (s != BSC_OK)
         return s;
+    float c[3] = {1.0f, (float)x, (float)y};
     if (pc->plane) {
         double a = x - y * pc->ps * pc->pc, b = y * pc->ps;
-        float c0 = (float)(1.0 - a - b), c1 = (float)a, c2 = (float)b;
-        if ((s = ana_lincomb(ctx, np, c0, pc->p[0], c1, pc->p[1], c2, pc->p[2],
-                             bsc_model_params(m))) != BSC_OK ||
-            (ns && (s = ana_lincomb(ctx, ns, c0, pc->q[0], c1, pc->q[1], c2, pc->q[2],
-                                    bsc_model_state(m))) != BSC_OK))
-            return s;
-    } else if ((s = ana_lincomb(ctx, np, 1.0f, pc->p[0], (float)x, pc->p[1], (float)y,
-                                pc->p[2], bsc_model_params(m))) != BSC_OK) {
-        return s;
+        c[0] = (float)(1.0 - a - b), c[1] = (float)a, c[2] = (float)b;
     }
-    return bsc_eval_loss(pc->st->eval, BSC_SPLIT_TRAIN, pc->subset, loss, acc);
+    return bsc_eval_family_loss(pc->fam, c, loss, acc);
+}
+
+/* The family of the grid's points, its path said in the study's log when
+ * `say`. */
+static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *pc, int say)
+{
+    size_t nb = pc->p[2] ? 3 : 2;
+    int states = pc->plane && bsc_model_n_state(st->model);
+    bsc_status s = bsc_eval_family_create(st->eval, nb, pc->p, states ? pc->q : NULL,
+                                          BSC_SPLIT_TRAIN, pc->subset, &pc->fam);
+    if (s == BSC_OK && say) {
+        char line[300];
+        snprintf(line, sizeof line, "%s: %s", stem, bsc_eval_family_mode(pc->fam));
+        bsc_study_log(st, line);
+    }
+    return s;
 }
 
 /* OUT/analyses/<stem>.csv from a finished grid. */
@@ -654,7 +646,7 @@ static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **
     /* A plane point mixes three points' params and states; a run's point is
      * its minimizer moved along the directions. */
     point_ctx pc = {st, sf->subset, 1, {&sf->pp[0], &sf->pp[1], &sf->pp[2]},
-                    {&sf->pq[0], &sf->pq[1], &sf->pq[2]}, sf->pc, sf->ps};
+                    {&sf->pq[0], &sf->pq[1], &sf->pq[2]}, sf->pc, sf->ps, NULL};
     if (t->r) {
         long ti = (long)(t - sf->tg);
         for (int k = 0; s == BSC_OK && sf->loaded != ti && k < sf->dims; k++)
@@ -669,6 +661,10 @@ static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **
         pc.p[1] = &sf->dt[0];
         pc.p[2] = sf->dims == 2 ? &sf->dt[1] : NULL;
     }
+    /* The unit's points share the first layer's work (one family per unit:
+     * a point's value does not depend on the others in it). */
+    if (s == BSC_OK)
+        s = open_family(st, t->stem, &pc, unit == t->first);
     for (size_t k = 0; s == BSC_OK && k < count; k++) {
         size_t idx = from + k;
         int i = (int)(idx % (size_t)t->g.nx), j = (int)(idx / (size_t)t->g.nx);
@@ -676,6 +672,7 @@ static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **
                        ana_linspace(t->g.y0, t->g.y1, t->g.ny, j), &out[2 * k],
                        &out[2 * k + 1]);
     }
+    bsc_eval_family_free(pc.fam);
     if (s != BSC_OK) {
         free(out);
         return s;

@@ -16,7 +16,7 @@ typedef struct batchnorm {
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor gamma, beta, rmean, rvar, dgamma, dbeta, ws;
-    cl_kernel k_train, k_eval, k_apply, k_reduce, k_input;
+    cl_kernel k_train, k_eval, k_apply, k_reduce, k_input, k_rfwd, k_rinput;
 } batchnorm;
 
 static bsc_status bn_create(const bsc_layer_config *cfg, void **self)
@@ -106,7 +106,9 @@ static bsc_status bn_bind(void *self, const bsc_layer_binding *b)
         (st = layers_kernel(bn->ctx, f, "bn_stats_eval", &bn->k_eval)) != BSC_OK ||
         (st = layers_kernel(bn->ctx, f, "bn_apply", &bn->k_apply)) != BSC_OK ||
         (st = layers_kernel(bn->ctx, f, "bn_backward_reduce", &bn->k_reduce)) != BSC_OK ||
-        (st = layers_kernel(bn->ctx, f, "bn_backward_input", &bn->k_input)) != BSC_OK)
+        (st = layers_kernel(bn->ctx, f, "bn_backward_input", &bn->k_input)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_rforward_eval", &bn->k_rfwd)) != BSC_OK ||
+        (st = layers_kernel(bn->ctx, f, "bn_rbackward_input", &bn->k_rinput)) != BSC_OK)
         return st;
     return BSC_OK;
 }
@@ -150,6 +152,54 @@ static bsc_status bn_forward(void *self, const bsc_pass *p, const bsc_tensor *in
     return layers_run(bn->ctx, bn->k_apply, total, 13, a);
 }
 
+/* din from dout: with the batch statistics' own dependence on x in
+ * training mode, gamma * invstd * dout in eval mode (bn_backward_input).
+ * In training mode it reads the sums bn_backward_reduce left in `save`. */
+static bsc_status bn_input_grad(batchnorm *bn, const bsc_pass *p, const bsc_tensor *in,
+                                const bsc_tensor *dout, bsc_tensor *din)
+{
+    cl_int xo, dyo, so, go, dxo, B = (cl_int)p->batch, training = p->training != 0;
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(dout, &dyo)) != BSC_OK ||
+        (st = layers_offset(&bn->ws, &so)) != BSC_OK ||
+        (st = layers_offset(&bn->gamma, &go)) != BSC_OK ||
+        (st = layers_offset(din, &dxo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(dout->mem), BSC_ARG(dyo),
+                    BSC_ARG(B), BSC_ARG(bn->C), BSC_ARG(bn->S), BSC_ARG(bn->ws.mem),
+                    BSC_ARG(so), BSC_ARG(bn->gamma.mem), BSC_ARG(go), BSC_ARG(training),
+                    BSC_ARG(din->mem), BSC_ARG(dxo)};
+    return layers_run(bn->ctx, bn->k_input, p->batch * (size_t)bn->C * (size_t)bn->S, 14, a);
+}
+
+/* Per-channel sums into dgamma, dbeta (bn_backward_reduce): of g and
+ * g * xhat, plus dy2 * rx * invstd when rx is given (the R-operator's
+ * extra term); keep: also into `save` for the input gradient. */
+static bsc_status bn_reduce(batchnorm *bn, const bsc_pass *p, const bsc_tensor *in,
+                            const bsc_tensor *g, int keep, const bsc_tensor *dgamma,
+                            const bsc_tensor *dbeta, const bsc_tensor *dy2,
+                            const bsc_tensor *rx)
+{
+    cl_int xo, go, so, dgo, dbo, d2o = 0, rxo = 0, B = (cl_int)p->batch, kp = keep,
+                                  has_rx = rx != NULL;
+    bsc_status st;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(g, &go)) != BSC_OK ||
+        (st = layers_offset(&bn->ws, &so)) != BSC_OK ||
+        (st = layers_offset(dgamma, &dgo)) != BSC_OK ||
+        (st = layers_offset(dbeta, &dbo)) != BSC_OK ||
+        (rx && ((st = layers_offset(dy2, &d2o)) != BSC_OK ||
+                (st = layers_offset(rx, &rxo)) != BSC_OK)))
+        return st;
+    /* Unused operands still need valid buffer arguments. */
+    cl_mem m2 = rx ? dy2->mem : g->mem, mr = rx ? rx->mem : g->mem;
+    bsc_karg r[] = {BSC_ARG(in->mem),     BSC_ARG(xo),  BSC_ARG(g->mem),      BSC_ARG(go),
+                    BSC_ARG(B),           BSC_ARG(bn->C), BSC_ARG(bn->S),     BSC_ARG(bn->ws.mem),
+                    BSC_ARG(so),          BSC_ARG(kp),  BSC_ARG(dgamma->mem), BSC_ARG(dgo),
+                    BSC_ARG(dbeta->mem),  BSC_ARG(dbo), BSC_ARG(m2),          BSC_ARG(d2o),
+                    BSC_ARG(mr),          BSC_ARG(rxo), BSC_ARG(has_rx)};
+    return layers_run_groups(bn->ctx, bn->k_reduce, (size_t)bn->C, LAYERS_REDUCE_LOCAL, 19, r);
+}
+
 static bsc_status bn_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
                               const bsc_tensor *out, const bsc_tensor *dout, bsc_tensor *din)
 {
@@ -161,30 +211,87 @@ static bsc_status bn_backward(void *self, const bsc_pass *p, const bsc_tensor *i
             return st;
         return bsc_tensor_fill(bn->ctx, &bn->dbeta, 0.0f);
     }
-    cl_int xo, dyo, so, dgo, dbo, go, B = (cl_int)p->batch, training = p->training != 0;
-    if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(dout, &dyo)) != BSC_OK ||
+    if ((st = bn_reduce(bn, p, in, dout, 1, &bn->dgamma, &bn->dbeta, NULL, NULL)) != BSC_OK)
+        return st;
+    return din ? bn_input_grad(bn, p, in, dout, din) : BSC_OK;
+}
+
+/* The R-operator, in eval mode only. The analyses evaluate in eval mode,
+ * where the running statistics make the layer affine in its input and
+ * bilinear in (input, gamma): the Hessian the R-operator then gives is the
+ * one of the loss the evaluator reports. In training mode the batch's own
+ * mean and variance are functions of every row, a Hessian of another loss
+ * that no analysis asks for: not supported rather than approximated. */
+static bsc_status bn_r_mode(const bsc_pass *p)
+{
+    if (p->training)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "batchnorm: the R-operator (exact Hessian-vector "
+                        "products) is implemented for eval mode (running statistics) only");
+    return BSC_OK;
+}
+
+static bsc_status bn_r_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                               const bsc_tensor *rin, const bsc_tensor *const *v,
+                               const bsc_tensor *out, bsc_tensor *rout)
+{
+    batchnorm *bn = self;
+    (void)out;
+    bsc_status st;
+    if ((st = bn_r_mode(p)) != BSC_OK || p->batch == 0)
+        return st;
+    size_t total = p->batch * (size_t)bn->C * (size_t)bn->S;
+    cl_int xo, rxo = 0, so, go, vgo, vbo, ryo, has_rx = rin != NULL, n = (cl_int)total;
+    if ((st = layers_offset(in, &xo)) != BSC_OK || (rin && (st = layers_offset(rin, &rxo)) != BSC_OK) ||
         (st = layers_offset(&bn->ws, &so)) != BSC_OK ||
-        (st = layers_offset(&bn->dgamma, &dgo)) != BSC_OK ||
-        (st = layers_offset(&bn->dbeta, &dbo)) != BSC_OK ||
-        (st = layers_offset(&bn->gamma, &go)) != BSC_OK)
+        (st = layers_offset(&bn->gamma, &go)) != BSC_OK ||
+        (st = layers_offset(v[0], &vgo)) != BSC_OK || (st = layers_offset(v[1], &vbo)) != BSC_OK ||
+        (st = layers_offset(rout, &ryo)) != BSC_OK)
         return st;
-    bsc_karg r[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(dout->mem), BSC_ARG(dyo),
-                    BSC_ARG(B), BSC_ARG(bn->C), BSC_ARG(bn->S), BSC_ARG(bn->ws.mem),
-                    BSC_ARG(so), BSC_ARG(bn->dgamma.mem), BSC_ARG(dgo), BSC_ARG(bn->dbeta.mem),
-                    BSC_ARG(dbo)};
-    if ((st = layers_run_groups(bn->ctx, bn->k_reduce, (size_t)bn->C, LAYERS_REDUCE_LOCAL, 13,
-                                r)) != BSC_OK)
+    cl_mem rx = rin ? rin->mem : in->mem;   /* any valid buffer when unused */
+    bsc_karg a[] = {BSC_ARG(in->mem),    BSC_ARG(xo),  BSC_ARG(rx),         BSC_ARG(rxo),
+                    BSC_ARG(has_rx),     BSC_ARG(n),   BSC_ARG(bn->C),      BSC_ARG(bn->S),
+                    BSC_ARG(bn->ws.mem), BSC_ARG(so),  BSC_ARG(bn->gamma.mem), BSC_ARG(go),
+                    BSC_ARG(v[0]->mem),  BSC_ARG(vgo), BSC_ARG(v[1]->mem),  BSC_ARG(vbo),
+                    BSC_ARG(rout->mem),  BSC_ARG(ryo)};
+    return layers_run(bn->ctx, bn->k_rfwd, total, 18, a);
+}
+
+static bsc_status bn_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                const bsc_tensor *rin, const bsc_tensor *const *v,
+                                const bsc_tensor *out, const bsc_tensor *rout,
+                                const bsc_tensor *dout, const bsc_tensor *rdout,
+                                const bsc_tensor *const *hv, bsc_tensor *din, bsc_tensor *rdin)
+{
+    batchnorm *bn = self;
+    (void)out;
+    (void)rout;
+    bsc_status st;
+    if ((st = bn_r_mode(p)) != BSC_OK)
         return st;
-    if (!din)
+    if (p->batch == 0) {
+        bsc_tensor hg = *hv[0], hb = *hv[1];
+        if ((st = bsc_tensor_fill(bn->ctx, &hg, 0.0f)) != BSC_OK)
+            return st;
+        return bsc_tensor_fill(bn->ctx, &hb, 0.0f);
+    }
+    if ((st = bn_reduce(bn, p, in, rdout, 0, hv[0], hv[1], dout, rin)) != BSC_OK)
+        return st;
+    if (din && (st = bn_input_grad(bn, p, in, dout, din)) != BSC_OK)
+        return st;
+    if (!rdin)
         return BSC_OK;
-    cl_int dxo;
-    if ((st = layers_offset(din, &dxo)) != BSC_OK)
+    size_t total = p->batch * (size_t)bn->C * (size_t)bn->S;
+    cl_int n = (cl_int)total, dyo, rdyo, so, go, vgo, rdxo;
+    if ((st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(rdout, &rdyo)) != BSC_OK ||
+        (st = layers_offset(&bn->ws, &so)) != BSC_OK ||
+        (st = layers_offset(&bn->gamma, &go)) != BSC_OK ||
+        (st = layers_offset(v[0], &vgo)) != BSC_OK || (st = layers_offset(rdin, &rdxo)) != BSC_OK)
         return st;
-    bsc_karg a[] = {BSC_ARG(in->mem), BSC_ARG(xo), BSC_ARG(dout->mem), BSC_ARG(dyo),
-                    BSC_ARG(B), BSC_ARG(bn->C), BSC_ARG(bn->S), BSC_ARG(bn->ws.mem),
-                    BSC_ARG(so), BSC_ARG(bn->gamma.mem), BSC_ARG(go), BSC_ARG(training),
-                    BSC_ARG(din->mem), BSC_ARG(dxo)};
-    return layers_run(bn->ctx, bn->k_input, p->batch * (size_t)bn->C * (size_t)bn->S, 14, a);
+    bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(dyo),  BSC_ARG(rdout->mem), BSC_ARG(rdyo),
+                    BSC_ARG(n),         BSC_ARG(bn->C), BSC_ARG(bn->S),     BSC_ARG(bn->ws.mem),
+                    BSC_ARG(so),        BSC_ARG(bn->gamma.mem), BSC_ARG(go), BSC_ARG(v[0]->mem),
+                    BSC_ARG(vgo),       BSC_ARG(rdin->mem), BSC_ARG(rdxo)};
+    return layers_run(bn->ctx, bn->k_rinput, total, 15, a);
 }
 
 BSC_LAYER_TYPE(layers_batchnorm, "batchnorm",
@@ -199,4 +306,7 @@ BSC_LAYER_TYPE(layers_batchnorm, "batchnorm",
                .workspace_size = bn_workspace_size,
                .bind = bn_bind,
                .forward = bn_forward,
-               .backward = bn_backward);
+               .backward = bn_backward,
+               .r_forward = bn_r_forward,
+               .r_backward = bn_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

@@ -188,3 +188,19 @@ bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst,
     bsc_tensor sv = bsc_tensor_view(src, 0, &s), dv = bsc_tensor_view(dst, 0, &s);
     return bsc_tensor_copy(ctx, &sv, &dv);
 }
+
+bsc_status layers_r_backward_fixed(void *self, const bsc_pass *p, layers_apply_fn T,
+                                   const bsc_tensor *dout, const bsc_tensor *rdout,
+                                   bsc_tensor *din, bsc_tensor *rdin)
+{
+    bsc_status st;
+    if (din && (st = T(self, p, dout, din)) != BSC_OK)
+        return st;
+    return rdin ? T(self, p, rdout, rdin) : BSC_OK;
+}
+
+int layers_linear_in_params(void *self)
+{
+    (void)self;
+    return 1;
+}

@@ -41,6 +41,7 @@
  * Xgemm runtime/blas.c sets up; and it has no backward. So conv2d keeps
  * im2col + GEMM. */
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 
 /* CLBlast's tile sizes for the tuned PoCL Xgemm (MWG, NWG, KWG in
@@ -60,6 +61,7 @@ typedef struct conv2d {
     size_t P, Q;         /* output pixels per sample, weights per filter */
     size_t Qk, Qc, Qr;   /* Q padded: colT rows, col row length, dcolT rows */
     size_t Fp;           /* F padded: rows of ft, row length of t */
+    int host;            /* per sample on the host threads (conv_host.c) */
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor w, b, dw, db, ws;
@@ -151,7 +153,8 @@ static bsc_status conv_param_spec(void *self, int i, bsc_param_spec *out)
 static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
 {
     size_t N = max_batch * c->P;
-    n[0] = N * c->Qc;
+    size_t host = conv_host_scratch(c->Q, c->P, (size_t)c->F, bsc_host_threads());
+    n[0] = N * c->Qc > host ? N * c->Qc : host;
     n[1] = N * c->Fp;
     n[2] = c->Fp * c->Qk;
     n[3] = c->Fp * c->Qc;
@@ -239,6 +242,19 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
                         "more than the 2^31 the kernels can index", b->max_batch, worst);
     c->ctx = b->ctx;
     c->max_batch = b->max_batch;
+    /* The padding serves CLBlast's tiles only: the host BLAS takes any
+     * size, and padded it did up to 10x the work (the first conv's weight
+     * gradient, Q = 25 padded to 128 and F = 32 to 64). The workspace was
+     * sized for the padded matrices, an upper bound. */
+    if (bsc_gemm_active(c->ctx) == BSC_GEMM_HOST) {
+        c->Qk = c->Qc = c->Qr = c->Q;
+        c->Fp = (size_t)c->F;
+    }
+    /* With the host BLAS the whole convolution runs per sample on the host
+     * threads (conv_host.c); $BATCHSCOPE_CONV_HOST=0 keeps the batched
+     * OpenCL layout kernels around the host GEMMs (for measuring). */
+    const char *env = getenv("BATCHSCOPE_CONV_HOST");
+    c->host = bsc_gemm_active(c->ctx) == BSC_GEMM_HOST && !(env && !strcmp(env, "0"));
     c->w = *b->params[0];
     c->dw = *b->grads[0];
     if (c->bias) {
@@ -314,41 +330,158 @@ static bsc_status conv_relayout(conv2d *c, cl_kernel k, size_t batch, const bsc_
     return layers_run(c->ctx, k, items, k == c->k_to_ft ? 9 : 8, a);
 }
 
+/* ft [Fp, N] = W colT over `batch` samples of x, with W (or any
+ * weight-shaped tensor: the R-operator's direction) padded into wk when
+ * the tiles need it; beta = 1 adds to ft. */
+static bsc_status conv_fwd_gemm(conv2d *c, size_t m, const bsc_tensor *x, const bsc_tensor *w,
+                                float beta)
+{
+    size_t N = m * c->P;
+    bsc_tensor colT = conv_take(&c->big, c->Qk * N), ft = conv_take(&c->mid, c->Fp * N);
+    const bsc_tensor *wk = w;
+    bsc_status st;
+    if ((st = conv_im2col(c, c->k_im2col_t, m, x, &colT, N, c->Qk, c->Qk * m)) != BSC_OK)
+        return st;
+    if (c->Qk != c->Q || c->Fp != (size_t)c->F) {
+        if ((st = conv_copy(c, w, c->Q, (size_t)c->F, c->Q, &c->wk, c->Fp, c->Qk)) != BSC_OK)
+            return st;
+        wk = &c->wk;
+    }
+    return bsc_gemm(c->ctx, 0, 0, c->Fp, N, c->Qk, 1.0f, wk, c->Qk, &colT, N, beta, &ft, N);
+}
+
+/* out = NCHW(ft) + bias (bias NULL: none). */
+static bsc_status conv_to_nchw(conv2d *c, size_t m, const bsc_tensor *bias, bsc_tensor *out)
+{
+    size_t N = m * c->P;
+    bsc_tensor ft = conv_take(&c->mid, c->Fp * N);
+    cl_int fto, bo = 0, yo, L = (cl_int)N, B = (cl_int)m, F = c->F, P = (cl_int)c->P,
+                    hb = bias != NULL;
+    bsc_status st;
+    if ((st = layers_offset(&ft, &fto)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
+        (bias && (st = layers_offset(bias, &bo)) != BSC_OK))
+        return st;
+    cl_mem bm = bias ? bias->mem : ft.mem;   /* any valid buffer when unused */
+    bsc_karg a[] = {BSC_ARG(ft.mem), BSC_ARG(fto), BSC_ARG(L), BSC_ARG(B), BSC_ARG(F),
+                    BSC_ARG(P), BSC_ARG(bm), BSC_ARG(bo), BSC_ARG(hb),
+                    BSC_ARG(out->mem), BSC_ARG(yo)};
+    return layers_run(c->ctx, c->k_to_nchw, m * (size_t)c->F, 11, a);
+}
+
+static bsc_status conv_check_batch(const conv2d *c, size_t m)
+{
+    if (m > c->max_batch)
+        return bsc_fail(BSC_ERR_INVALID, "conv2d: batch %zu exceeds the bound %zu", m,
+                        c->max_batch);
+    return BSC_OK;
+}
+
 static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
                                bsc_tensor *out)
 {
     conv2d *c = self;
     size_t m = p->batch;
+    bsc_status st;
     if (m == 0)
         return BSC_OK;
-    if (m > c->max_batch)
-        return bsc_fail(BSC_ERR_INVALID, "conv2d: batch %zu exceeds the bound %zu", m,
-                        c->max_batch);
+    if ((st = conv_check_batch(c, m)) != BSC_OK)
+        return st;
+    if (c->host)
+        return conv_host_forward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w,
+                                 c->bias ? &c->b : NULL, out, &c->big);
+    if ((st = conv_fwd_gemm(c, m, in, &c->w, 0.0f)) != BSC_OK)
+        return st;
+    return conv_to_nchw(c, m, c->bias ? &c->b : NULL, out);
+}
+
+/* Where the weight-gradient GEMM writes: dst itself when the shapes need
+ * no padding, else the padded dwc (conv_wgrad_finish copies it out). */
+static int conv_wgrad_direct(const conv2d *c)
+{
+    return c->Qc == c->Q && c->Fp == (size_t)c->F;
+}
+
+/* The weight-gradient product dy^T im2col(x) [F, Q] over `batch` samples,
+ * written (beta 0) or added (beta 1) to dst, or to the padded dwc. */
+static bsc_status conv_wgrad_gemm(conv2d *c, size_t m, const bsc_tensor *dy,
+                                  const bsc_tensor *x, float beta, bsc_tensor *dst)
+{
     size_t N = m * c->P;
-    bsc_tensor colT = conv_take(&c->big, c->Qk * N), ft = conv_take(&c->mid, c->Fp * N);
-    const bsc_tensor *wk = &c->w;
+    bsc_tensor col = conv_take(&c->big, N * c->Qc), t = conv_take(&c->mid, N * c->Fp);
     bsc_status st;
-    if ((st = conv_im2col(c, c->k_im2col_t, m, in, &colT, N, c->Qk, c->Qk * m)) != BSC_OK)
+    if ((st = conv_relayout(c, c->k_to_pm, m, dy, &t, c->Fp, N)) != BSC_OK ||
+        (st = conv_im2col(c, c->k_im2col_pm, m, x, &col, c->Qc, 0, N)) != BSC_OK)
         return st;
-    if (c->Qk != c->Q || c->Fp != (size_t)c->F) {
-        if ((st = conv_copy(c, &c->w, c->Q, (size_t)c->F, c->Q, &c->wk, c->Fp, c->Qk)) !=
-            BSC_OK)
+    bsc_tensor *target = conv_wgrad_direct(c) ? dst : &c->dwc;
+    return bsc_gemm(c->ctx, 1, 0, c->Fp, c->Qc, N, 1.0f, &t, c->Fp, &col, c->Qc, beta, target,
+                    c->Qc);
+}
+
+static bsc_status conv_wgrad_finish(conv2d *c, bsc_tensor *dst)
+{
+    if (conv_wgrad_direct(c))
+        return BSC_OK;
+    return conv_copy(c, &c->dwc, c->Qc, (size_t)c->F, c->Q, dst, (size_t)c->F, c->Q);
+}
+
+/* db[f] = sum of dy over the batch and pixels of filter f. */
+static bsc_status conv_bias_grad(conv2d *c, size_t m, const bsc_tensor *dy,
+                                 const bsc_tensor *db)
+{
+    cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
+    bsc_status st;
+    if ((st = layers_offset(dy, &yo)) != BSC_OK || (st = layers_offset(db, &so)) != BSC_OK)
+        return st;
+    bsc_karg s[] = {BSC_ARG(dy->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
+                    BSC_ARG(db->mem), BSC_ARG(so)};
+    return layers_run(c->ctx, c->k_chsum, (size_t)c->F, 7, s);
+}
+
+/* dcolT [Qr, N] = w^T ft(dy), written (beta 0) or added (beta 1); K = Fp.
+ * It takes the big region, so any weight-gradient GEMM must come first
+ * (in-order queue). */
+static bsc_status conv_dcol_gemm(conv2d *c, size_t m, const bsc_tensor *dy,
+                                 const bsc_tensor *w, float beta)
+{
+    size_t N = m * c->P;
+    bsc_tensor ft = conv_take(&c->mid, c->Fp * N), dcolT = conv_take(&c->big, c->Qr * N);
+    const bsc_tensor *wr = w;
+    bsc_status st;
+    if ((st = conv_relayout(c, c->k_to_ft, m, dy, &ft, N, m * c->Fp)) != BSC_OK)
+        return st;
+    if (c->Qr != c->Q || c->Fp != (size_t)c->F) {
+        if ((st = conv_copy(c, w, c->Q, (size_t)c->F, c->Q, &c->wr, c->Fp, c->Qr)) != BSC_OK)
             return st;
-        wk = &c->wk;
+        wr = &c->wr;
     }
-    if ((st = bsc_gemm(c->ctx, 0, 0, c->Fp, N, c->Qk, 1.0f, wk, c->Qk, &colT, N, 0.0f, &ft,
-                       N)) != BSC_OK)
+    return bsc_gemm(c->ctx, 1, 0, c->Qr, N, c->Fp, 1.0f, wr, c->Qr, &ft, N, beta, &dcolT, N);
+}
+
+/* dx = col2im(dcolT). */
+static bsc_status conv_col2im(conv2d *c, size_t m, bsc_tensor *dx)
+{
+    size_t N = m * c->P;
+    bsc_tensor dcolT = conv_take(&c->big, c->Qr * N);
+    cl_int co, dxo, L = (cl_int)N, B = (cl_int)m;
+    bsc_status st;
+    if ((st = layers_offset(&dcolT, &co)) != BSC_OK || (st = layers_offset(dx, &dxo)) != BSC_OK)
         return st;
-    cl_int fto, bo = 0, yo, L = (cl_int)N, B = (cl_int)m, F = c->F, P = (cl_int)c->P,
-                    hb = c->bias;
-    const bsc_tensor *bias = c->bias ? &c->b : &ft;   /* any valid buffer when unused */
-    if ((st = layers_offset(&ft, &fto)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
-        (c->bias && (st = layers_offset(&c->b, &bo)) != BSC_OK))
+    bsc_karg a[17] = {BSC_ARG(dcolT.mem), BSC_ARG(co), BSC_ARG(L), BSC_ARG(B),
+                      BSC_ARG(c->g.C), BSC_ARG(c->g.H), BSC_ARG(c->g.W)};
+    layers_geom_args(&c->g, a + 7);
+    a[15] = BSC_ARG(dx->mem);
+    a[16] = BSC_ARG(dxo);
+    return layers_run(c->ctx, c->k_col2im_t, m * (size_t)c->g.C, 17, a);
+}
+
+static bsc_status conv_zero_grads(conv2d *c, const bsc_tensor *dw, const bsc_tensor *db)
+{
+    bsc_tensor w = *dw;
+    bsc_status st = bsc_tensor_fill(c->ctx, &w, 0.0f);
+    if (st != BSC_OK || !c->bias)
         return st;
-    bsc_karg a[] = {BSC_ARG(ft.mem), BSC_ARG(fto), BSC_ARG(L), BSC_ARG(B), BSC_ARG(F),
-                    BSC_ARG(P), BSC_ARG(bias->mem), BSC_ARG(bo), BSC_ARG(hb),
-                    BSC_ARG(out->mem), BSC_ARG(yo)};
-    return layers_run(c->ctx, c->k_to_nchw, m * (size_t)c->F, 11, a);
+    bsc_tensor b = *db;
+    return bsc_tensor_fill(c->ctx, &b, 0.0f);
 }
 
 static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -359,61 +492,82 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     size_t m = p->batch;
     bsc_status st;
     (void)out;
-    if (m == 0) {
-        if ((st = bsc_tensor_fill(c->ctx, &c->dw, 0.0f)) != BSC_OK)
+    if (m == 0)
+        return conv_zero_grads(c, &c->dw, &c->db);
+    if (c->host) {
+        if (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK)
             return st;
-        return c->bias ? bsc_tensor_fill(c->ctx, &c->db, 0.0f) : BSC_OK;
+        return conv_host_backward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w, dout, &c->dw,
+                                  din, &c->big);
     }
-    size_t N = m * c->P;
-    bsc_tensor col = conv_take(&c->big, N * c->Qc), t = conv_take(&c->mid, N * c->Fp);
-    /* Weight gradient: dW [F, Q] = t^T col, over padded copies. */
-    if ((st = conv_relayout(c, c->k_to_pm, m, dout, &t, c->Fp, N)) != BSC_OK ||
-        (st = conv_im2col(c, c->k_im2col_pm, m, in, &col, c->Qc, 0, N)) != BSC_OK)
+    if ((st = conv_wgrad_gemm(c, m, dout, in, 0.0f, &c->dw)) != BSC_OK ||
+        (st = conv_wgrad_finish(c, &c->dw)) != BSC_OK ||
+        (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK))
         return st;
-    int direct = c->Qc == c->Q && c->Fp == (size_t)c->F;
-    bsc_tensor *dwc = direct ? &c->dw : &c->dwc;
-    if ((st = bsc_gemm(c->ctx, 1, 0, c->Fp, c->Qc, N, 1.0f, &t, c->Fp, &col, c->Qc, 0.0f, dwc,
-                       c->Qc)) != BSC_OK)
-        return st;
-    if (!direct && (st = conv_copy(c, &c->dwc, c->Qc, (size_t)c->F, c->Q, &c->dw,
-                                   (size_t)c->F, c->Q)) != BSC_OK)
-        return st;
-    if (c->bias) {
-        cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
-        if ((st = layers_offset(dout, &yo)) != BSC_OK ||
-            (st = layers_offset(&c->db, &so)) != BSC_OK)
-            return st;
-        bsc_karg s[] = {BSC_ARG(dout->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
-                        BSC_ARG(c->db.mem), BSC_ARG(so)};
-        if ((st = layers_run(c->ctx, c->k_chsum, (size_t)c->F, 7, s)) != BSC_OK)
-            return st;
-    }
     if (!din)
         return BSC_OK;
-    /* Input gradient: dcolT [Qr, N] = Wr^T ft, K = Fp. The GEMM above has
-     * consumed t and col (in-order queue), so ft and dcolT reuse their room. */
-    bsc_tensor ft = conv_take(&c->mid, c->Fp * N), dcolT = conv_take(&c->big, c->Qr * N);
-    const bsc_tensor *wr = &c->w;
-    if ((st = conv_relayout(c, c->k_to_ft, m, dout, &ft, N, m * c->Fp)) != BSC_OK)
+    /* The weight-gradient GEMM has consumed t and col (in-order queue), so
+     * ft and dcolT reuse their room. */
+    if ((st = conv_dcol_gemm(c, m, dout, &c->w, 0.0f)) != BSC_OK)
         return st;
-    if (c->Qr != c->Q || c->Fp != (size_t)c->F) {
-        if ((st = conv_copy(c, &c->w, c->Q, (size_t)c->F, c->Q, &c->wr, c->Fp, c->Qr)) !=
-            BSC_OK)
-            return st;
-        wr = &c->wr;
-    }
-    if ((st = bsc_gemm(c->ctx, 1, 0, c->Qr, N, c->Fp, 1.0f, wr, c->Qr, &ft, N, 0.0f, &dcolT,
-                       N)) != BSC_OK)
+    return conv_col2im(c, m, din);
+}
+
+/* The R-operator, with V, vb this layer's part of the direction (conv is
+ * bilinear in input and weights, like dense), on the batched im2col + GEMM
+ * path whatever path forward and backward take (it keeps no state between
+ * the two):
+ *   R{out} = conv(in, V) + conv(R{in}, W) + vb
+ *   R{dW} = dW-product(R{dout}, in) + dW-product(dout, R{in}),
+ *   R{db} = channel sums of R{dout},
+ *   R{din} = col2im(W^T ft(R{dout}) + V^T ft(dout)).
+ * The second terms of each are GEMMs with beta = 1 into the first's
+ * result; without R{in} (the first trained layer) its terms vanish. */
+static bsc_status conv_r_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                 const bsc_tensor *rin, const bsc_tensor *const *v,
+                                 const bsc_tensor *out, bsc_tensor *rout)
+{
+    conv2d *c = self;
+    size_t m = p->batch;
+    bsc_status st;
+    (void)out;
+    if (m == 0)
+        return BSC_OK;
+    if ((st = conv_check_batch(c, m)) != BSC_OK ||
+        (st = conv_fwd_gemm(c, m, in, v[0], 0.0f)) != BSC_OK ||
+        (rin && (st = conv_fwd_gemm(c, m, rin, &c->w, 1.0f)) != BSC_OK))
         return st;
-    cl_int co, dxo, L = (cl_int)N, B = (cl_int)m;
-    if ((st = layers_offset(&dcolT, &co)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK)
+    return conv_to_nchw(c, m, c->bias ? v[1] : NULL, rout);
+}
+
+static bsc_status conv_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                  const bsc_tensor *rin, const bsc_tensor *const *v,
+                                  const bsc_tensor *out, const bsc_tensor *rout,
+                                  const bsc_tensor *dout, const bsc_tensor *rdout,
+                                  const bsc_tensor *const *hv, bsc_tensor *din,
+                                  bsc_tensor *rdin)
+{
+    conv2d *c = self;
+    size_t m = p->batch;
+    bsc_status st;
+    (void)out;
+    (void)rout;
+    if (m == 0)
+        return conv_zero_grads(c, hv[0], c->bias ? hv[1] : NULL);
+    bsc_tensor hw = *hv[0];
+    if ((st = conv_wgrad_gemm(c, m, rdout, in, 0.0f, &hw)) != BSC_OK ||
+        (rin && (st = conv_wgrad_gemm(c, m, dout, rin, 1.0f, &hw)) != BSC_OK) ||
+        (st = conv_wgrad_finish(c, &hw)) != BSC_OK ||
+        (c->bias && (st = conv_bias_grad(c, m, rdout, hv[1])) != BSC_OK))
         return st;
-    bsc_karg a[17] = {BSC_ARG(dcolT.mem), BSC_ARG(co), BSC_ARG(L), BSC_ARG(B),
-                      BSC_ARG(c->g.C), BSC_ARG(c->g.H), BSC_ARG(c->g.W)};
-    layers_geom_args(&c->g, a + 7);
-    a[15] = BSC_ARG(din->mem);
-    a[16] = BSC_ARG(dxo);
-    return layers_run(c->ctx, c->k_col2im_t, m * (size_t)c->g.C, 17, a);
+    if (din && ((st = conv_dcol_gemm(c, m, dout, &c->w, 0.0f)) != BSC_OK ||
+                (st = conv_col2im(c, m, din)) != BSC_OK))
+        return st;
+    if (rdin && ((st = conv_dcol_gemm(c, m, rdout, &c->w, 0.0f)) != BSC_OK ||
+                 (st = conv_dcol_gemm(c, m, dout, v[0], 1.0f)) != BSC_OK ||
+                 (st = conv_col2im(c, m, rdin)) != BSC_OK))
+        return st;
+    return BSC_OK;
 }
 
 static void conv_destroy(void *self)
@@ -442,4 +596,8 @@ BSC_LAYER_TYPE(layers_conv2d, "conv2d",
                .bind = conv_bind,
                .forward = conv_forward,
                .backward = conv_backward,
-               .destroy = conv_destroy);
+               .destroy = conv_destroy,
+               .linear_in_params = layers_linear_in_params,
+               .r_forward = conv_r_forward,
+               .r_backward = conv_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

@@ -107,6 +107,20 @@ static bsc_status dense_bind(void *self, const bsc_layer_binding *b)
     return BSC_OK;
 }
 
+/* out += b row by row (a 2-D launch: column, row). */
+static bsc_status dense_add_bias(dense *d, size_t m, bsc_tensor *out, const bsc_tensor *b)
+{
+    size_t n = (size_t)d->nout;
+    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
+    bsc_status st;
+    if ((st = layers_offset(out, &yo)) != BSC_OK || (st = layers_offset(b, &bo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(b->mem), BSC_ARG(bo),
+                    BSC_ARG(rows), BSC_ARG(cols)};
+    size_t range[2] = {n, m};
+    return bsc_launch(d->ctx, d->k_bias, 6, a, 2, range, NULL);
+}
+
 static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
                                 bsc_tensor *out)
 {
@@ -117,12 +131,7 @@ static bsc_status dense_forward(void *self, const bsc_pass *p, const bsc_tensor 
     bsc_status st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, in, k, &d->w, k, 0.0f, out, n);
     if (st != BSC_OK || !d->bias)
         return st;
-    cl_int yo, bo, rows = (cl_int)m, cols = (cl_int)n;
-    if ((st = layers_offset(out, &yo)) != BSC_OK || (st = layers_offset(&d->b, &bo)) != BSC_OK)
-        return st;
-    bsc_karg a[] = {BSC_ARG(out->mem), BSC_ARG(yo), BSC_ARG(d->b.mem), BSC_ARG(bo),
-                    BSC_ARG(rows), BSC_ARG(cols)};
-    return layers_run(d->ctx, d->k_bias, m * n, 6, a);
+    return dense_add_bias(d, m, out, &d->b);
 }
 
 static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
@@ -172,6 +181,76 @@ static bsc_status dense_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *
     return layers_run(d->ctx, d->k_sqnorm, p->batch, 10, a);
 }
 
+/* The R-operator, with V, vb this layer's part of the direction:
+ *   R{out} = R{in} W^T + in V^T + vb
+ *   R{din} = R{dout} W + dout V,   R{dW} = R{dout}^T in + dout^T R{in},
+ *   R{db} = column sums of R{dout}
+ * (GEMMs with beta = 1 add the second terms). Without R{in} (the first
+ * trained layer) its terms vanish. */
+static bsc_status dense_r_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                  const bsc_tensor *rin, const bsc_tensor *const *v,
+                                  const bsc_tensor *out, bsc_tensor *rout)
+{
+    dense *d = self;
+    (void)out;
+    size_t m = p->batch, n = (size_t)d->nout, k = (size_t)d->nin;
+    if (m == 0)
+        return BSC_OK;
+    bsc_status st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, in, k, v[0], k, 0.0f, rout, n);
+    if (st == BSC_OK && rin)
+        st = bsc_gemm(d->ctx, 0, 1, m, n, k, 1.0f, rin, k, &d->w, k, 1.0f, rout, n);
+    if (st != BSC_OK || !d->bias)
+        return st;
+    return dense_add_bias(d, m, rout, v[1]);
+}
+
+static bsc_status dense_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                   const bsc_tensor *rin, const bsc_tensor *const *v,
+                                   const bsc_tensor *out, const bsc_tensor *rout,
+                                   const bsc_tensor *dout, const bsc_tensor *rdout,
+                                   const bsc_tensor *const *hv, bsc_tensor *din,
+                                   bsc_tensor *rdin)
+{
+    dense *d = self;
+    (void)out;
+    (void)rout;
+    size_t m = p->batch, n = (size_t)d->nout, k = (size_t)d->nin;
+    bsc_tensor hw = *hv[0];
+    bsc_status st;
+    if (m == 0) {
+        if ((st = bsc_tensor_fill(d->ctx, &hw, 0.0f)) != BSC_OK)
+            return st;
+        if (d->bias) {
+            bsc_tensor hb = *hv[1];
+            return bsc_tensor_fill(d->ctx, &hb, 0.0f);
+        }
+        return BSC_OK;
+    }
+    if ((st = bsc_gemm(d->ctx, 1, 0, n, k, m, 1.0f, rdout, n, in, k, 0.0f, &hw, k)) != BSC_OK ||
+        (rin && (st = bsc_gemm(d->ctx, 1, 0, n, k, m, 1.0f, dout, n, rin, k, 1.0f, &hw, k)) !=
+                    BSC_OK))
+        return st;
+    if (d->bias) {
+        cl_int xo, so, B = (cl_int)m, C = (cl_int)n, P = 1;
+        if ((st = layers_offset(rdout, &xo)) != BSC_OK ||
+            (st = layers_offset(hv[1], &so)) != BSC_OK)
+            return st;
+        bsc_karg a[] = {BSC_ARG(rdout->mem), BSC_ARG(xo), BSC_ARG(B), BSC_ARG(C), BSC_ARG(P),
+                        BSC_ARG(hv[1]->mem), BSC_ARG(so)};
+        if ((st = layers_run(d->ctx, d->k_colsum, n, 7, a)) != BSC_OK)
+            return st;
+    }
+    if (din && (st = bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, dout, n, &d->w, k, 0.0f, din, k)) !=
+                   BSC_OK)
+        return st;
+    if (rdin && ((st = bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, rdout, n, &d->w, k, 0.0f, rdin,
+                                k)) != BSC_OK ||
+                 (st = bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, dout, n, v[0], k, 1.0f, rdin,
+                                k)) != BSC_OK))
+        return st;
+    return BSC_OK;
+}
+
 BSC_LAYER_TYPE(layers_dense, "dense",
                "fully connected: out = in W^T + b",
                BSC_OPTIONS(BSC_OPT("units", BSC_OPT_INT, "", "output features (required)"),
@@ -184,4 +263,8 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .bind = dense_bind,
                .forward = dense_forward,
                .backward = dense_backward,
-               .per_example_sqnorm = dense_sqnorm);
+               .per_example_sqnorm = dense_sqnorm,
+               .linear_in_params = layers_linear_in_params,
+               .r_forward = dense_r_forward,
+               .r_backward = dense_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

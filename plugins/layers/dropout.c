@@ -98,15 +98,12 @@ static bsc_status dropout_forward(void *self, const bsc_pass *p, const bsc_tenso
     return layers_run(d->ctx, d->k_fwd, (total + 3) / 4, 14, a);
 }
 
-static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
-                                   const bsc_tensor *out, const bsc_tensor *dout,
-                                   bsc_tensor *din)
+/* dx = dy * mask (the mask of the last training forward), or a copy where
+ * dropout is the identity (eval, or p = 0). */
+static bsc_status dropout_apply(void *self, const bsc_pass *p, const bsc_tensor *dout,
+                                bsc_tensor *din)
 {
     dropout *d = self;
-    (void)in;
-    (void)out;
-    if (!din)
-        return BSC_OK;
     size_t total = p->batch * d->n;
     if (!p->training || d->p == 0.0)
         return layers_copy(d->ctx, dout, din, total);
@@ -120,6 +117,47 @@ static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tens
     return layers_run(d->ctx, d->k_bwd, total, 7, a);
 }
 
+static bsc_status dropout_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                   const bsc_tensor *out, const bsc_tensor *dout,
+                                   bsc_tensor *din)
+{
+    (void)in;
+    (void)out;
+    return din ? dropout_apply(self, p, dout, din) : BSC_OK;
+}
+
+/* The R-operator: with its mask fixed (forward drew it for this pass),
+ * dropout is the linear map x -> x * mask, so R{out}, din and R{din} are
+ * that map (its own transpose) applied to R{in}, dout and R{dout}. In eval
+ * mode -- what the analyses use -- the map is the identity. */
+static bsc_status dropout_r_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                    const bsc_tensor *rin, const bsc_tensor *const *v,
+                                    const bsc_tensor *out, bsc_tensor *rout)
+{
+    (void)in;
+    (void)v;
+    (void)out;
+    if (!rin)
+        return bsc_fail(BSC_ERR_INTERNAL, "dropout: R-forward without R{input}");
+    return dropout_apply(self, p, rin, rout);
+}
+
+static bsc_status dropout_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                     const bsc_tensor *rin, const bsc_tensor *const *v,
+                                     const bsc_tensor *out, const bsc_tensor *rout,
+                                     const bsc_tensor *dout, const bsc_tensor *rdout,
+                                     const bsc_tensor *const *hv, bsc_tensor *din,
+                                     bsc_tensor *rdin)
+{
+    (void)in;
+    (void)rin;
+    (void)v;
+    (void)out;
+    (void)rout;
+    (void)hv;
+    return layers_r_backward_fixed(self, p, dropout_apply, dout, rdout, din, rdin);
+}
+
 BSC_LAYER_TYPE(layers_dropout, "dropout",
                "inverted dropout with a Philox mask keyed by (seed, layer, step)",
                BSC_OPTIONS(BSC_OPT("p", BSC_OPT_FLOAT, "0.5", "probability of zeroing an element, in [0, 1)")),
@@ -128,4 +166,7 @@ BSC_LAYER_TYPE(layers_dropout, "dropout",
                .workspace_size = dropout_workspace_size,
                .bind = dropout_bind,
                .forward = dropout_forward,
-               .backward = dropout_backward);
+               .backward = dropout_backward,
+               .r_forward = dropout_r_forward,
+               .r_backward = dropout_r_backward,
+               .r_hints = BSC_R_DOUT_ONLY_FOR_DIN);

@@ -31,6 +31,20 @@ bsc_status layers_run_groups(bsc_context *ctx, cl_kernel k, size_t groups, size_
  * in eval mode. Nothing when they alias (a host may pass one buffer as both). */
 bsc_status layers_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst, size_t n);
 
+/* For a layer whose backward is one fixed linear map T, the same whatever
+ * the input (pooling with the winners forward recorded, dropout with its
+ * mask, a copy): its R-operator has no second-derivative term, so
+ * din = T dout and rdin = T rdout (each skipped when NULL). */
+typedef bsc_status (*layers_apply_fn)(void *self, const bsc_pass *p, const bsc_tensor *src,
+                                      bsc_tensor *dst);
+bsc_status layers_r_backward_fixed(void *self, const bsc_pass *p, layers_apply_fn T,
+                                   const bsc_tensor *dout, const bsc_tensor *rdout,
+                                   bsc_tensor *din, bsc_tensor *rdin);
+
+/* linear_in_params for layers whose forward is linear in all their trained
+ * parameters at once (dense, conv2d: out = x W^T + b is, bias included). */
+int layers_linear_in_params(void *self);
+
 /* Fails unless every element index a kernel computes for `t` (offset +
  * numel) fits a cl_int; *off receives the offset. */
 bsc_status layers_offset(const bsc_tensor *t, cl_int *off);
@@ -65,6 +79,21 @@ bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long
 /* Kernel arguments KH..OW of cl/layers/conv.cl, in order; sets 8 entries that
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
+
+/* conv2d one sample at a time on the host threads (conv_host.c), for
+ * contexts whose GEMMs run on the host BLAS: y = conv(x; w) + bias (bias
+ * NULL: none); dw = d/dw and, when dx is not NULL, dx = d/dx from dy. Q
+ * weights per filter, P output pixels per sample, F filters; scratch holds
+ * conv_host_scratch(Q, P, F, threads) floats for `threads` threads. */
+size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads);
+bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                             size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
+                             const bsc_tensor *bias, const bsc_tensor *y,
+                             const bsc_tensor *scratch);
+bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                              size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
+                              const bsc_tensor *dy, const bsc_tensor *dw,
+                              const bsc_tensor *dx, const bsc_tensor *scratch);
 
 /* Work-group size of batchnorm's per-channel tree sums (a power of two).
  * The kernels see it as LOCAL_N, a build option layers_kernel passes, so

@@ -14,7 +14,7 @@ typedef struct pool {
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor ws;
-    cl_kernel k_fwd, k_bwd;
+    cl_kernel k_fwd, k_bwd, k_rfwd;
 } pool;
 
 static bsc_status pool_make(const bsc_layer_config *cfg, int is_max, void **self)
@@ -73,7 +73,9 @@ static bsc_status pool_bind(void *self, const bsc_layer_binding *b)
     if ((st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
                             &pl->k_fwd)) != BSC_OK ||
         (st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
-                            &pl->k_bwd)) != BSC_OK)
+                            &pl->k_bwd)) != BSC_OK ||
+        (pl->is_max &&
+         (st = layers_kernel(pl->ctx, file, "maxpool_rforward", &pl->k_rfwd)) != BSC_OK))
         return st;
     return BSC_OK;
 }
@@ -102,18 +104,18 @@ static bsc_status pool_forward(void *self, const bsc_pass *p, const bsc_tensor *
         a[16] = BSC_ARG(ao);
         nargs = 17;
     }
-    return layers_run(pl->ctx, pl->k_fwd, (size_t)BC * pl->g.OH * pl->g.OW, nargs, a);
+    /* maxpool_forward runs one item per output row, avgpool_forward one per
+     * output. */
+    size_t n = (size_t)BC * pl->g.OH * (pl->is_max ? 1 : (size_t)pl->g.OW);
+    return layers_run(pl->ctx, pl->k_fwd, n, nargs, a);
 }
 
-static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
-                                const bsc_tensor *out, const bsc_tensor *dout,
-                                bsc_tensor *din)
+/* dx = the pool's transpose applied to dy (the winners of the last forward
+ * for max pooling). */
+static bsc_status pool_bwd(void *self, const bsc_pass *p, const bsc_tensor *dout,
+                           bsc_tensor *din)
 {
     pool *pl = self;
-    (void)in;
-    (void)out;
-    if (!din)
-        return BSC_OK;
     cl_int dyo, dxo, ao, BC = (cl_int)(p->batch * (size_t)pl->g.C);
     bsc_status st;
     if ((st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK ||
@@ -137,6 +139,59 @@ static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor 
     return layers_run(pl->ctx, pl->k_bwd, n, i, a);
 }
 
+static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                const bsc_tensor *out, const bsc_tensor *dout,
+                                bsc_tensor *din)
+{
+    (void)in;
+    (void)out;
+    return din ? pool_bwd(self, p, dout, din) : BSC_OK;
+}
+
+/* The R-operator. Average pooling is linear: R{out} = avgpool(R{in}), and
+ * forward on R{in} computes it. Max pooling is linear once its winners are
+ * fixed: R{out} gathers R{in} at the winners forward recorded (re-running
+ * forward on R{in} would pick R{in}'s own maxima, and overwrite the
+ * winners). Backward is the same transpose for dout and R{dout}. */
+static bsc_status pool_r_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                 const bsc_tensor *rin, const bsc_tensor *const *v,
+                                 const bsc_tensor *out, bsc_tensor *rout)
+{
+    pool *pl = self;
+    (void)in;
+    (void)v;
+    (void)out;
+    if (!rin)
+        return bsc_fail(BSC_ERR_INTERNAL, "pooling: R-forward without R{input}");
+    if (!pl->is_max)
+        return pool_forward(self, p, rin, rout);
+    size_t total = p->batch * (size_t)pl->g.C * pl->g.OH * pl->g.OW;
+    cl_int rxo, ao, ryo, n = (cl_int)total, HW = pl->g.H * pl->g.W, OHW = pl->g.OH * pl->g.OW;
+    bsc_status st;
+    if ((st = layers_offset(rin, &rxo)) != BSC_OK || (st = layers_offset(&pl->ws, &ao)) != BSC_OK ||
+        (st = layers_offset(rout, &ryo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(rin->mem), BSC_ARG(rxo), BSC_ARG(pl->ws.mem), BSC_ARG(ao),
+                    BSC_ARG(n), BSC_ARG(HW), BSC_ARG(OHW), BSC_ARG(rout->mem), BSC_ARG(ryo)};
+    return layers_run(pl->ctx, pl->k_rfwd, total, 9, a);
+}
+
+static bsc_status pool_r_backward(void *self, const bsc_pass *p, const bsc_tensor *in,
+                                  const bsc_tensor *rin, const bsc_tensor *const *v,
+                                  const bsc_tensor *out, const bsc_tensor *rout,
+                                  const bsc_tensor *dout, const bsc_tensor *rdout,
+                                  const bsc_tensor *const *hv, bsc_tensor *din,
+                                  bsc_tensor *rdin)
+{
+    (void)in;
+    (void)rin;
+    (void)v;
+    (void)out;
+    (void)rout;
+    (void)hv;
+    return layers_r_backward_fixed(self, p, pool_bwd, dout, rdout, din, rdin);
+}
+
 /* No parameters: n_params, param_spec and per_example_sqnorm keep their
  * defaults ("none"); destroy is free(). */
 #define POOL_OPTIONS                                                                      \
@@ -150,7 +205,9 @@ static bsc_status pool_backward(void *self, const bsc_pass *p, const bsc_tensor 
     BSC_LAYER_TYPE(id, name, summary, POOL_OPTIONS, .create = create_fn,                  \
                    .output_shape = pool_output_shape,                                     \
                    .workspace_size = pool_workspace_size, .bind = pool_bind,              \
-                   .forward = pool_forward, .backward = pool_backward)
+                   .forward = pool_forward, .backward = pool_backward,                    \
+                   .r_forward = pool_r_forward, .r_backward = pool_r_backward,            \
+                   .r_hints = BSC_R_DOUT_ONLY_FOR_DIN)
 
 POOL_TYPE(layers_maxpool2d, "maxpool2d", "2-D max pooling", maxpool_create);
 POOL_TYPE(layers_avgpool2d, "avgpool2d", "2-D average pooling, padding counted",

@@ -9,7 +9,7 @@
 typedef struct softmax_ce {
     int K;
     bsc_context *ctx;
-    cl_kernel k_fwd, k_bwd;
+    cl_kernel k_fwd, k_bwd, k_rbwd;
 } softmax_ce;
 
 static bsc_status ce_create(const bsc_loss_config *cfg, void **self)
@@ -51,7 +51,8 @@ static bsc_status ce_bind(void *self, bsc_context *ctx, size_t max_batch,
                         "exceeds the 2^31 element index limit", max_batch, c->K);
     c->ctx = ctx;
     if ((st = layers_kernel(ctx, "loss.cl", "softmax_ce_forward", &c->k_fwd)) != BSC_OK ||
-        (st = layers_kernel(ctx, "loss.cl", "softmax_ce_backward", &c->k_bwd)) != BSC_OK)
+        (st = layers_kernel(ctx, "loss.cl", "softmax_ce_backward", &c->k_bwd)) != BSC_OK ||
+        (st = layers_kernel(ctx, "loss.cl", "softmax_ce_rbackward", &c->k_rbwd)) != BSC_OK)
         return st;
     return BSC_OK;
 }
@@ -94,10 +95,29 @@ static bsc_status ce_backward(void *self, size_t batch, const bsc_tensor *logits
     return layers_run(c->ctx, c->k_bwd, batch, 9, a);
 }
 
+/* The R-operator: rdz = scale * (diag p - p p^T) rz per row (loss.cl). */
+static bsc_status ce_r_backward(void *self, size_t batch, const bsc_tensor *logits,
+                                const bsc_tensor *rlogits, const bsc_tensor *labels, float scale,
+                                bsc_tensor *rdlogits)
+{
+    softmax_ce *c = self;
+    cl_int zo, rzo, rdzo, B = (cl_int)batch;
+    bsc_status st;
+    (void)labels;
+    if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(rlogits, &rzo)) != BSC_OK ||
+        (st = layers_offset(rdlogits, &rdzo)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(logits->mem), BSC_ARG(zo), BSC_ARG(rlogits->mem), BSC_ARG(rzo),
+                    BSC_ARG(B), BSC_ARG(c->K), BSC_ARG(scale), BSC_ARG(rdlogits->mem),
+                    BSC_ARG(rdzo)};
+    return layers_run(c->ctx, c->k_rbwd, batch, 9, a);
+}
+
 BSC_LOSS_TYPE(layers_softmax_ce, "softmax_cross_entropy",
                "softmax followed by the negative log-likelihood of the label",
                BSC_NO_OPTIONS,
                .create = ce_create,
                .bind = ce_bind,
                .forward = ce_forward,
-               .backward = ce_backward);
+               .backward = ce_backward,
+               .r_backward = ce_r_backward);

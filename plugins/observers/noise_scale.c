@@ -17,9 +17,22 @@
  * samples, i.e. 500 steps at K = 50 -- roughly one epoch of the quick start at
  * batch 32) with Adam's bias correction, and B_simple is their ratio.
  *
+ * The EMA has no error bar, and late in a short run, where |G|^2 is small
+ * against its noise, it goes negative and the ratio means nothing. So
+ * B_simple is also estimated from the sums over the last `window` samples
+ * (default 10) -- the ratio of the window means of tr(Sigma) and |G|^2 --
+ * with a Fieller confidence interval for a ratio of means (level 95%, from
+ * the window's sample variances and covariance; consecutive samples are
+ * treated as independent, which they are only roughly). When the window's
+ * |G|^2 is not significantly positive (mean below 1.96 standard errors)
+ * the interval is unbounded: the point is kept and marked
+ * (g2_significant = 0) instead of dropped, and its bounds are NaN.
+ *
  * OUT/runs/<run>/noise_scale.csv: step, epoch, batch, g2, trace, b_simple
- * (this sample alone), g2_ema, trace_ema, b_simple_ema. Cost: as
- * gradient_diversity (the two do not share their passes).
+ * (this sample alone), g2_ema, trace_ema, b_simple_ema, and over the window:
+ * samples, g2_window, trace_window, b_simple_window, b_simple_lo,
+ * b_simple_hi, g2_significant. Cost: as gradient_diversity (the two do not
+ * share their passes).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,11 +40,15 @@
 
 #include "observers.h"
 
+#define NS_MAX_WINDOW 1000
+
 typedef struct noise_scale {
     obs_pe_series ps;
     double beta;
     double g2_ema, tr_ema;
     long n_ema;
+    long window;
+    double g2w[NS_MAX_WINDOW], trw[NS_MAX_WINDOW];   /* ring of the last samples */
     bsc_table *table;
 } noise_scale;
 
@@ -43,7 +60,9 @@ static bsc_status ns_create(const bsc_component_config *cfg, void **self)
         return bsc_fail(BSC_ERR_NOMEM, "noise_scale: out of memory");
     n->ps.seed = cfg->seed;
     if ((s = obs_pe_series_options(cfg->options, &n->ps)) != BSC_OK ||
-        (s = bsc_opt_double(cfg->options, "ema", 0.9, 0.0, 0.999999, &n->beta)) != BSC_OK) {
+        (s = bsc_opt_double(cfg->options, "ema", 0.9, 0.0, 0.999999, &n->beta)) != BSC_OK ||
+        (s = bsc_opt_long(cfg->options, "window", 10, 2, NS_MAX_WINDOW, &n->window)) !=
+            BSC_OK) {
         free(n);
         return s;
     }
@@ -63,7 +82,10 @@ static bsc_status ns_run_start(void *self, const bsc_run_info *run)
         s = bsc_table_new(&n->table);
     static const char *const cols[] = {BSC_COL_STEP, BSC_COL_EPOCH, "batch", "g2", "trace",
                                        BSC_COL_B_SIMPLE, "g2_ema", "trace_ema",
-                                       BSC_COL_B_SIMPLE_EMA};
+                                       BSC_COL_B_SIMPLE_EMA, "samples", "g2_window",
+                                       "trace_window", BSC_COL_B_SIMPLE_WINDOW,
+                                       BSC_COL_B_SIMPLE_LO, BSC_COL_B_SIMPLE_HI,
+                                       BSC_COL_G2_SIGNIFICANT};
     for (size_t i = 0; s == BSC_OK && i < sizeof cols / sizeof cols[0]; i++)
         s = bsc_table_column(n->table, cols[i]);
     return s;
@@ -73,6 +95,44 @@ static bsc_status ns_after_step(void *self, const bsc_run_info *run, const bsc_s
 {
     (void)run;
     return obs_pe_series_step(&((noise_scale *)self)->ps, si);
+}
+
+/* The window's estimate of B_simple = mean(tr) / mean(g2) and Fieller's
+ * 95% interval for that ratio of means: the set of rho for which
+ * mean(tr) - rho mean(g2) is within 1.96 standard errors of zero. */
+static void window_estimate(const noise_scale *n, long have, bsc_metrics_row *r)
+{
+    long m = have < n->window ? have : n->window;
+    double mt = 0, mg = 0, vt = 0, vg = 0, c = 0;
+    for (long i = 0; i < m; i++) {
+        mt += n->trw[i];
+        mg += n->g2w[i];
+    }
+    mt /= (double)m;
+    mg /= (double)m;
+    for (long i = 0; i < m; i++) {
+        vt += (n->trw[i] - mt) * (n->trw[i] - mt);
+        vg += (n->g2w[i] - mg) * (n->g2w[i] - mg);
+        c += (n->trw[i] - mt) * (n->g2w[i] - mg);
+    }
+    /* variances and covariance of the two means */
+    double k = m > 1 ? 1.0 / ((double)(m - 1) * (double)m) : NAN;
+    vt *= k, vg *= k, c *= k;
+    const double z2 = 1.959964 * 1.959964;
+    double a = mg * mg - z2 * vg, b = mt * mg - z2 * c, cc = mt * mt - z2 * vt;
+    double disc = b * b - a * cc, lo = NAN, hi = NAN;
+    int sig = m > 1 && mg > 0 && a > 0;
+    if (sig && disc >= 0) {
+        lo = (b - sqrt(disc)) / a;
+        hi = (b + sqrt(disc)) / a;
+    }
+    bsc_metrics_set(r, "samples", (double)m);
+    bsc_metrics_set(r, "g2_window", mg);
+    bsc_metrics_set(r, "trace_window", mt);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_WINDOW, mt / mg);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_LO, lo);
+    bsc_metrics_set(r, BSC_COL_B_SIMPLE_HI, hi);
+    bsc_metrics_set(r, BSC_COL_G2_SIGNIFICANT, sig);
 }
 
 static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_epoch_info *e)
@@ -89,6 +149,8 @@ static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         double big = (double)v[2] / (B * B);        /* |G_big|^2 */
         double g2 = (B * big - small) / (B - 1.0);
         double tr = (small - big) / (1.0 - 1.0 / B);
+        n->g2w[n->n_ema % n->window] = g2;
+        n->trw[n->n_ema % n->window] = tr;
         n->n_ema++;
         n->g2_ema = n->beta * n->g2_ema + (1.0 - n->beta) * g2;
         n->tr_ema = n->beta * n->tr_ema + (1.0 - n->beta) * tr;
@@ -106,6 +168,7 @@ static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         bsc_metrics_set(&r, "g2_ema", g2e);
         bsc_metrics_set(&r, "trace_ema", tre);
         bsc_metrics_set(&r, BSC_COL_B_SIMPLE_EMA, tre / g2e);
+        window_estimate(n, n->n_ema, &r);
     }
     ps->n = 0;
     if (s == BSC_OK)
@@ -135,7 +198,9 @@ BSC_OBSERVER_TYPE(obs_noise_scale, "noise_scale",
                "gradient noise scale B_simple = tr(Sigma)/|G|^2, EMA-smoothed",
                BSC_OPTIONS(OBS_EVERY_STEPS_OPTION, OBS_METHOD_OPTION,
                            BSC_OPT("ema", BSC_OPT_FLOAT, "0.9",
-                                   "EMA factor for tr(Sigma) and |G|^2, in [0, 1)")),
+                                   "EMA factor for tr(Sigma) and |G|^2, in [0, 1)"),
+                           BSC_OPT("window", BSC_OPT_INT, "10",
+                                   "samples summed for B_simple with a 95% confidence interval")),
                .create = ns_create,
                .run_start = ns_run_start,
                .after_step = ns_after_step,

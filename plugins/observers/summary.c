@@ -8,8 +8,12 @@
  *       status, epochs, steps, seconds, train_loss, train_acc, test_loss, test_acc,
  *       generalization_gap (train_acc - test_acc), distance_from_init,
  *       update_norm_q25, update_norm_median, update_norm_q75 (of the
- *       per-step total update norms, quartiles interpolated as numpy does).
- *       Values of observers that were not on are left empty.
+ *       per-step total update norms, quartiles interpolated as numpy does),
+ *       norm_ratio_q25, norm_ratio_median, norm_ratio_q75 (of the run's
+ *       gradient_diversity samples), b_simple_window, b_simple_lo,
+ *       b_simple_hi, g2_significant (the noise scale of the last window
+ *       with its 95% interval). Values of observers that were not on are
+ *       left empty.
  *   OUT/analyses/epoch_distance_ratio.csv  epoch, small, large (batch
  *       sizes), small_run, large_run (names), small_epoch_distance,
  *       large_epoch_distance, ratio (small / large), for every pair of
@@ -91,12 +95,32 @@ static double last_value(const bsc_table *t, const char *col)
     return c >= 0 && n ? bsc_table_get(t, n - 1, (size_t)c) : NAN;
 }
 
+/* The quartiles of column `col` of t (NaN when t or the column is absent). */
+static bsc_status column_quartiles(const bsc_table *t, const char *col, double q[3])
+{
+    q[0] = q[1] = q[2] = NAN;
+    long c = t ? bsc_table_find(t, col) : -1;
+    if (c < 0)
+        return BSC_OK;
+    size_t n = bsc_table_n_rows(t), m = 0;
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        double x = bsc_table_get(t, i, (size_t)c);
+        if (!isnan(x))
+            v[m++] = x;
+    }
+    obs_quartiles(v, m, &q[0], &q[1], &q[2]);
+    free(v);
+    return BSC_OK;
+}
+
 static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
 {
-    bsc_table *metrics = NULL, *norms = NULL;
+    bsc_table *metrics = NULL, *norms = NULL, *div = NULL, *noise = NULL;
     bsc_run_record *rec = NULL;
     char *jpath = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, r->dir);
-    double *v = NULL;
     bsc_status s = jpath ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
     /* no run.json: a run that did not finish, its time unknown */
     if (s == BSC_OK && bsc_path_exists(jpath))
@@ -108,24 +132,14 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
                 : read_table(r, BSC_FILE_METRICS, &metrics);
     if (s == BSC_OK)
         s = read_table(r, BSC_FILE_UPDATE_NORMS, &norms);
-    if (s != BSC_OK)
+    if (s == BSC_OK)
+        s = read_table(r, BSC_FILE_GRADIENT_DIVERSITY, &div);
+    if (s == BSC_OK)
+        s = read_table(r, BSC_FILE_NOISE_SCALE, &noise);
+    double qn[3], qr[3];
+    if (s != BSC_OK || (s = column_quartiles(norms, BSC_COL_NORM, qn)) != BSC_OK ||
+        (s = column_quartiles(div, BSC_COL_NORM_RATIO, qr)) != BSC_OK)
         goto cleanup;
-    double q25 = NAN, q50 = NAN, q75 = NAN;
-    long nc = norms ? bsc_table_find(norms, BSC_COL_NORM) : -1;
-    if (nc >= 0) {
-        size_t n = bsc_table_n_rows(norms), m = 0;
-        v = malloc((n ? n : 1) * sizeof *v);
-        if (!v) {
-            s = bsc_fail(BSC_ERR_NOMEM, "summary: out of memory");
-            goto cleanup;
-        }
-        for (size_t i = 0; i < n; i++) {
-            double x = bsc_table_get(norms, i, (size_t)nc);
-            if (!isnan(x))
-                v[m++] = x;
-        }
-        obs_quartiles(v, m, &q25, &q50, &q75);
-    }
     double tra = last_value(metrics, BSC_COL_TRAIN_ACC);
     double tea = last_value(metrics, BSC_COL_TEST_ACC);
     bsc_metrics_row row;
@@ -145,15 +159,23 @@ static bsc_status summary_row(const bsc_run_result *r, bsc_table *out)
     bsc_metrics_set(&row, "generalization_gap", tra - tea);
     bsc_metrics_set(&row, BSC_COL_DISTANCE_FROM_INIT,
                     last_value(metrics, BSC_COL_DISTANCE_FROM_INIT));
-    bsc_metrics_set(&row, "update_norm_q25", q25);
-    bsc_metrics_set(&row, BSC_COL_UPDATE_NORM_MEDIAN, q50);
-    bsc_metrics_set(&row, "update_norm_q75", q75);
+    bsc_metrics_set(&row, "update_norm_q25", qn[0]);
+    bsc_metrics_set(&row, BSC_COL_UPDATE_NORM_MEDIAN, qn[1]);
+    bsc_metrics_set(&row, "update_norm_q75", qn[2]);
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_Q25, qr[0]);
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_MEDIAN, qr[1]);
+    bsc_metrics_set(&row, BSC_COL_NORM_RATIO "_" BSC_STAT_Q75, qr[2]);
+    static const char *const ns_cols[] = {BSC_COL_B_SIMPLE_WINDOW, BSC_COL_B_SIMPLE_LO,
+                                          BSC_COL_B_SIMPLE_HI, BSC_COL_G2_SIGNIFICANT};
+    for (size_t k = 0; k < sizeof ns_cols / sizeof *ns_cols; k++)
+        bsc_metrics_set(&row, ns_cols[k], last_value(noise, ns_cols[k]));
 cleanup:
     bsc_table_free(metrics);
     bsc_table_free(norms);
+    bsc_table_free(div);
+    bsc_table_free(noise);
     bsc_run_record_free(rec);
     free(jpath);
-    free(v);
     return s;
 }
 

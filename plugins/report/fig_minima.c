@@ -6,6 +6,7 @@
 #include "batchscope/fsutil.h"
 
 #include <math.h>
+#include <plplot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,7 @@ typedef struct bs_fig {
     char label[2][MAX_SERIES][64];
     size_t n[2][MAX_SERIES];
     double lb[2][MAX_SERIES][64], v[2][MAX_SERIES][64];
+    double lo[2][MAX_SERIES][64], hi[2][MAX_SERIES][64];   /* error bar; NaN: none */
     int color[2][MAX_SERIES][64];
     int on_line[2][MAX_SERIES][64];
 } bs_fig;
@@ -180,11 +182,17 @@ static void draw_bs(const rep *r, const void *data)
             }
     x0 -= 0.5;
     x1 += 0.5;
+    /* One legend for every panel's series, outside the last one. */
+    rep_legend l = {0};
     for (int p = 0; p < d->n_panels; p++) {
         double lo = INFINITY, hi = -INFINITY, a, b;
         for (size_t k = 0; k < d->n_series[p]; k++) {
             rep_range(d->n[p][k], d->v[p][k], &a, &b);
             lo = fmin(lo, a);
+            hi = fmax(hi, b);
+            rep_range(d->n[p][k], d->lo[p][k], &a, &b);
+            lo = fmin(lo, a);
+            rep_range(d->n[p][k], d->hi[p][k], &a, &b);
             hi = fmax(hi, b);
         }
         if (d->ykind[p] == REP_AX_LIN)
@@ -193,7 +201,6 @@ static void draw_bs(const rep *r, const void *data)
         rep_panel(p, 0, d->n_panels, 1, r->named ? rep_legend_px(r, 420) : 420);
         rep_axes(x0, x1, REP_AX_LOG2, lo, hi, d->ykind[p], "batch size (log#d2#u scale)",
                  d->ylabel[p], d->title[p]);
-        rep_legend l = {0};
         for (size_t k = 0; k < d->n_series[p]; k++) {
             int style = 1 + (int)k % 4, symbol = 1 + (int)k % 5;
             double lx[64], ly[64];
@@ -204,30 +211,38 @@ static void draw_bs(const rep *r, const void *data)
                     ly[m++] = d->v[p][k][i];
                 }
             rep_line(m, lx, ly, REP_COL_FG, style, 1.8);
-            for (size_t i = 0; i < d->n[p][k]; i++)
+            for (size_t i = 0; i < d->n[p][k]; i++) {
+                if (isfinite(d->lo[p][k][i]) && isfinite(d->hi[p][k][i])) {
+                    PLFLT ex = d->lb[p][k][i], elo = d->lo[p][k][i], ehi = d->hi[p][k][i];
+                    plcol0(d->color[p][k][i]);
+                    plwidth(2.0);
+                    plerry(1, &ex, &elo, &ehi);
+                    plwidth(1.0);
+                }
                 rep_points(1, &d->lb[p][k][i], &d->v[p][k][i], d->color[p][k][i], symbol, 1.7);
+            }
             if (d->n_series[p] > 1 || d->label[p][k][0])
                 rep_legend_add(&l, d->label[p][k], REP_COL_FG, style, symbol);
         }
-        /* Named runs: the batch size no longer tells the points apart, the
-         * colors do. */
-        if (r->named) {
-            int first = l.n;
-            if (l.n)
-                rep_legend_add(&l, "", -1, 1, 0);
-            rep_legend_runs(r, &l);
-            for (int i = first; i < l.n; i++)
-                if (l.color[i] >= 0)
-                    l.style[i] = -1, l.symbol[i] = 1;
-        }
-        if (p == d->n_panels - 1)
-            rep_legend_draw(&l, 1);
     }
+    /* Named runs: the batch size no longer tells the points apart, the
+     * colors do. */
+    if (r->named) {
+        int first = l.n;
+        if (l.n)
+            rep_legend_add(&l, "", -1, 1, 0);
+        rep_legend_runs(r, &l);
+        for (int i = first; i < l.n; i++)
+            if (l.color[i] >= 0)
+                l.style[i] = -1, l.symbol[i] = 1;
+    }
+    rep_legend_draw(&l, 1);
 }
 
 /* Appends (bs, v) of a run (NULL: one not under OUT/runs) to the series
- * called label of panel p. */
-static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
+ * called label of panel p, with an error bar from lo to hi (NaN: none). */
+static void bs_add_range(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
+                         double v, double elo, double ehi)
 {
     size_t k = 0;
     while (k < d->n_series[p] && strcmp(d->label[p][k], label) != 0)
@@ -246,14 +261,30 @@ static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long
     for (; i > 0 && d->lb[p][k][i - 1] > lb; i--) {
         d->lb[p][k][i] = d->lb[p][k][i - 1];
         d->v[p][k][i] = d->v[p][k][i - 1];
+        d->lo[p][k][i] = d->lo[p][k][i - 1];
+        d->hi[p][k][i] = d->hi[p][k][i - 1];
         d->color[p][k][i] = d->color[p][k][i - 1];
         d->on_line[p][k][i] = d->on_line[p][k][i - 1];
     }
     d->lb[p][k][i] = lb;
     d->v[p][k][i] = rep_tx(v, d->ykind[p]);
+    d->lo[p][k][i] = rep_tx(elo, d->ykind[p]);
+    d->hi[p][k][i] = rep_tx(ehi, d->ykind[p]);
     d->color[p][k][i] = run ? run->color : REP_COL_FG;
     d->on_line[p][k][i] = run ? run->main : 1;
     d->n[p][k]++;
+}
+
+/* The same with the bar v +- err. */
+static void bs_add_err(bs_fig *d, int p, const char *label, const rep_run *run, long bs,
+                       double v, double err)
+{
+    bs_add_range(d, p, label, run, bs, v, v - err, v + err);
+}
+
+static void bs_add(bs_fig *d, int p, const char *label, const rep_run *run, long bs, double v)
+{
+    bs_add_range(d, p, label, run, bs, v, NAN, NAN);
 }
 
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
@@ -304,6 +335,12 @@ bsc_status rep_fig_sharpness(rep *r, rep_fig *f)
     return s;
 }
 
+/* The hessian analysis' rows (one quantity each; its own format since
+ * issue 13: a `block` column, top eigenvalues k = 1.., the trace with its
+ * standard error) on two panels: the top eigenvalues per rank, and the
+ * trace with +-2 standard errors. Rows of tensor blocks are the per-layer
+ * picture, not drawn here. Older files (one top eigenvalue column per row,
+ * `trace` as a column) still draw. */
 bsc_status rep_fig_hessian(rep *r, rep_fig *f)
 {
     /* the hessian analysis' value column last: older files had their own */
@@ -319,67 +356,50 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
                      BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
     else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK) {
         long c = rep_col_any(t, eig_names);
-        long ctr = bsc_table_find(t, "trace");
+        /* a `trace` column: files from before the quantity rows */
+        long ctr = bsc_table_find(t, "trace"), cq = bsc_table_find(t, BSC_COL_QUANTITY);
+        long ck = bsc_table_find(t, BSC_COL_K), cse = bsc_table_find(t, BSC_COL_STD_ERR);
+        long cblk = bsc_table_find(t, BSC_COL_BLOCK), crun = bsc_table_find(t, BSC_COL_RUN);
         if (c < 0)
             s = rep_col(t, path, BSC_COL_VALUE, &ce);
         else
             ce = (size_t)c;
         /* Short titles and labels: two panels side by side at paper size. */
-        d->title[0] = "Top Hessian eigenvalue";
-        d->ylabel[0] = "λ#dmax#u (nats / weight unit²)";
-        d->title[1] = "Hessian trace (Hutchinson)";
+        d->title[0] = "Top Hessian eigenvalues";
+        d->ylabel[0] = "λ#dk#u (nats / weight unit²)";
+        d->title[1] = "Hessian trace (Hutchinson, ± 2 s.e.)";
         d->ylabel[1] = "tr(H) (nats / weight unit²)";
-        /* The top eigenvalue of a run is the largest of its rows, whether
-         * the file lists one eigenvalue per run or the top k. Rows belong
-         * to a run by its name (the `run` column), else by batch size. */
-        long bsv[64], crun = bsc_table_find(t, BSC_COL_RUN);
-        /* The hessian analysis writes one quantity per row (eigenvalue k,
-         * or the trace) in `value`: a trace row is no eigenvalue. */
-        long cq = bsc_table_find(t, BSC_COL_QUANTITY);
-        const rep_run *runv[64];
-        double top[64], trace[64];
-        size_t nb = 0, rows = s == BSC_OK ? bsc_table_n_rows(t) : 0;
-        size_t left_out = 0;
+        d->n_panels = 1;
+        size_t rows = s == BSC_OK ? bsc_table_n_rows(t) : 0, left_out = 0;
         for (size_t i = 0; s == BSC_OK && i < rows; i++) {
-            double bs, v, tr = NAN;
+            double bs, v, k = 1, se = NAN, tr = NAN;
             if (!rep_row_ok(t, i)) {
                 left_out++;
                 continue;
             }
             if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK ||
                 (s = rep_num(t, path, i, ce, &v)) != BSC_OK ||
+                (ck >= 0 && (s = rep_num(t, path, i, (size_t)ck, &k)) != BSC_OK) ||
+                (cse >= 0 && (s = rep_num(t, path, i, (size_t)cse, &se)) != BSC_OK) ||
                 (ctr >= 0 && (s = rep_num(t, path, i, (size_t)ctr, &tr)) != BSC_OK))
                 break;
+            const char *blk = cblk >= 0 ? bsc_table_get_str(t, i, (size_t)cblk) : NULL;
+            if (blk && strcmp(blk, BSC_BLOCK_ALL) != 0)
+                continue;
             const char *q = cq >= 0 ? bsc_table_get_str(t, i, (size_t)cq) : NULL;
+            const rep_run *run = rep_row_run(r, t, crun, i, bs);
             if (q && !strcmp(q, BSC_QUANTITY_TRACE)) {
-                tr = v;
-                v = NAN;
-            } else if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0) {
+                bs_add_err(d, 1, "", run, (long)bs, v, 2 * se);
+                d->n_panels = 2;
                 continue;
             }
-            const rep_run *run = rep_row_run(r, t, crun, i, bs);
-            size_t j = 0;
-            while (j < nb && !(bsv[j] == (long)bs && runv[j] == run))
-                j++;
-            if (j == nb) {
-                if (nb == 64)
-                    continue;
-                bsv[nb] = (long)bs;
-                runv[nb] = run;
-                top[nb] = v;
-                trace[nb++] = tr;
-            }
-            if (v > top[j] || !isfinite(top[j]))
-                top[j] = v;
-            if (!isfinite(trace[j]))
-                trace[j] = tr;
-        }
-        d->n_panels = 1;
-        for (size_t j = 0; s == BSC_OK && j < nb; j++) {
-            if (isfinite(top[j]))
-                bs_add(d, 0, "", runv[j], bsv[j], top[j]);
-            if (isfinite(trace[j])) {
-                bs_add(d, 1, "", runv[j], bsv[j], trace[j]);
+            if (q && strcmp(q, BSC_QUANTITY_EIGENVALUE) != 0)
+                continue;
+            char label[32];
+            snprintf(label, sizeof label, "λ#d%d#u", (int)k);
+            bs_add(d, 0, ck >= 0 ? label : "", run, (long)bs, v);
+            if (isfinite(tr) && k == 1) {   /* a trace column repeats on every row */
+                bs_add(d, 1, "", run, (long)bs, tr);
                 d->n_panels = 2;
             }
         }
@@ -388,6 +408,65 @@ bsc_status rep_fig_hessian(rep *r, rep_fig *f)
                                      : "%s has no rows", BSC_IN_ANALYSES(BSC_FILE_HESSIAN));
         else if (s == BSC_OK)
             s = rep_render(r, f, d->n_panels == 2 ? 1900 : 1300, 760, draw_bs, d);
+    }
+    bsc_table_free(t);
+    free(path);
+    free(d);
+    return s;
+}
+
+/* The gradient_diversity observer's ratios at one common batch size on
+ * every run's final weights (analyses/gradient_diversity_common.csv):
+ * medians with their quartile ranges, so that minimizers compare on the
+ * same footing rather than each at its own batch size. */
+bsc_status rep_fig_diversity_common(rep *r, rep_fig *f)
+{
+    static const char *const names[2] = {BSC_COL_NORM_RATIO, BSC_COL_DIVERSITY};
+    char *path = rep_path(r, BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
+    bsc_table *t = NULL;
+    bs_fig *d = calloc(1, sizeof *d);
+    bsc_status s = path && d ? rep_csv(r, path, &t) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t cb, cc, c[2][3];
+    static char title[2][96];
+    if (s == BSC_OK && !t)
+        s = rep_skip(f, "no %s (the gradient_diversity observer was not run, or with "
+                     "common_batch: 0)", BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
+    else if (s == BSC_OK && (s = rep_col(t, path, BSC_COL_BATCH_SIZE, &cb)) == BSC_OK &&
+             (s = rep_col(t, path, BSC_COL_COMMON_BATCH, &cc)) == BSC_OK) {
+        static const char *const q[3] = {BSC_STAT_Q25, BSC_STAT_MEDIAN, BSC_STAT_Q75};
+        for (int p = 0; s == BSC_OK && p < 2; p++)
+            for (int k = 0; s == BSC_OK && k < 3; k++) {
+                char col[48];
+                snprintf(col, sizeof col, "%s_%s", names[p], q[k]);
+                s = rep_col(t, path, col, &c[p][k]);
+            }
+        double common = NAN;
+        if (s == BSC_OK && bsc_table_n_rows(t))
+            s = rep_num(t, path, 0, cc, &common);
+        snprintf(title[0], sizeof title[0], "Norm ratio on batches of %.0f", common);
+        snprintf(title[1], sizeof title[1], "Gradient diversity on batches of %.0f", common);
+        d->n_panels = 2;
+        d->title[0] = title[0];
+        d->ylabel[0] = "‖Σ g#di#u‖ / Σ ‖g#di#u‖ (median, quartiles)";
+        d->title[1] = title[1];
+        d->ylabel[1] = "diversity (median, quartiles)";
+        long crun = bsc_table_find(t, BSC_COL_RUN);
+        for (size_t i = 0; s == BSC_OK && i < bsc_table_n_rows(t); i++) {
+            double bs, v[2][3];
+            if ((s = rep_num(t, path, i, cb, &bs)) != BSC_OK)
+                break;
+            for (int p = 0; s == BSC_OK && p < 2; p++)
+                for (int k = 0; s == BSC_OK && k < 3; k++)
+                    s = rep_num(t, path, i, c[p][k], &v[p][k]);
+            const rep_run *run = rep_row_run(r, t, crun, i, bs);
+            for (int p = 0; s == BSC_OK && p < 2; p++)
+                bs_add_range(d, p, "", run, (long)bs, v[p][1], v[p][0], v[p][2]);
+        }
+        if (s == BSC_OK && d->n_series[0] == 0)
+            s = rep_skip(f, "%s has no rows",
+                         BSC_IN_ANALYSES(BSC_FILE_GRADIENT_DIVERSITY_COMMON));
+        else if (s == BSC_OK)
+            s = rep_render(r, f, 1900, 760, draw_bs, d);
     }
     bsc_table_free(t);
     free(path);

@@ -194,6 +194,11 @@ typedef struct trace_fig {
     const char *title[2], *ylabel[2];
     int ykind[2];
     double *x[32], *y[2][32], *raw[32];  /* raw: noisy values drawn faintly */
+    /* Optional, panel 0 (load_trace reads them when band_col[0] is set and
+     * the file has them): an error band, and flags of points whose value
+     * is not significant, marked along the top instead of drawn. */
+    const char *band_col[2], *flag_col;
+    double *lo[32], *hi[32], *flag[32];
     size_t n[32];
     const rep_run *run[32];
     size_t n_runs;
@@ -230,10 +235,19 @@ static void draw_trace(const rep *r, const void *data)
         }
         rep_panel(p, 0, d->n_panels, 1, rep_legend_px(r, LEGEND_PX));
         rep_axes(x0, x1, REP_AX_LIN, lo, hi, d->ykind[p], "epoch", d->ylabel[p], d->title[p]);
+        for (size_t i = 0; p == 0 && i < d->n_runs; i++)
+            if (d->lo[i] && d->hi[i])
+                rep_band(d->n[i], d->x[i], d->lo[i], d->hi[i], d->run[i]->color);
         for (size_t i = 0; i < d->n_runs; i++) {
             if (p == 0 && d->raw[i])
                 rep_points(d->n[i], d->x[i], d->raw[i], d->run[i]->color, 0, 0.5);
             rep_line(d->n[i], d->x[i], d->y[p][i], d->run[i]->color, d->run[i]->style, 3.0);
+            /* flagged points: open triangles along the top, one row per run */
+            for (size_t j = 0; p == 0 && d->flag[i] && j < d->n[i]; j++)
+                if (d->flag[i][j] == 0) {
+                    double ty = hi - (0.03 + 0.03 * (double)i) * (hi - lo);
+                    rep_points(1, &d->x[i][j], &ty, d->run[i]->color, 5, 0.6);
+                }
         }
     }
     rep_legend l = {0};
@@ -254,6 +268,9 @@ static void free_trace(trace_fig *d)
         free(d->y[0][i]);
         free(d->y[1][i]);
         free(d->raw[i]);
+        free(d->lo[i]);
+        free(d->hi[i]);
+        free(d->flag[i]);
     }
 }
 
@@ -283,12 +300,29 @@ static bsc_status load_trace(const rep *r, const char *name, const char *const *
             s = rep_column(t, rf[i].path, cy[p], &d->y[p][k]);
         if (s == BSC_OK && raw_col)
             s = rep_column(t, rf[i].path, cr, &d->raw[k]);
+        /* the band and the flags where the file has them (older files
+         * do not: no band) */
+        long cb0 = d->band_col[0] ? bsc_table_find(t, d->band_col[0]) : -1;
+        long cb1 = d->band_col[1] ? bsc_table_find(t, d->band_col[1]) : -1;
+        long cf = d->flag_col ? bsc_table_find(t, d->flag_col) : -1;
+        if (s == BSC_OK && cb0 >= 0 && cb1 >= 0 &&
+            (s = rep_column(t, rf[i].path, (size_t)cb0, &d->lo[k])) == BSC_OK)
+            s = rep_column(t, rf[i].path, (size_t)cb1, &d->hi[k]);
+        if (s == BSC_OK && cf >= 0)
+            s = rep_column(t, rf[i].path, (size_t)cf, &d->flag[k]);
         for (size_t j = 0; s == BSC_OK && j < rows; j++) {
             d->x[k][j] = rep_epoch_of_step(rf[i].run, d->x[k][j]);
             for (int p = 0; p < ncols; p++)
                 d->y[p][k][j] = rep_tx(d->y[p][k][j], ykind);
             if (raw_col)
                 d->raw[k][j] = rep_tx(d->raw[k][j], ykind);
+            if (d->lo[k] && d->hi[k]) {
+                d->lo[k][j] = rep_tx(d->lo[k][j], ykind);
+                d->hi[k][j] = rep_tx(d->hi[k][j], ykind);
+            }
+            /* a flagged point's own value is no estimate: the marker says so */
+            if (d->flag[k] && d->flag[k][j] == 0)
+                d->y[0][k][j] = NAN;
         }
         d->n[k] = rows;
         d->run[k] = rf[i].run;
@@ -331,19 +365,38 @@ bsc_status rep_fig_diversity(rep *r, rep_fig *f)
     return s;
 }
 
+/* The windowed estimate with its 95% interval where the file has it
+ * (noise_scale since issue 13), else the EMA of older files. */
 bsc_status rep_fig_noise_scale(rep *r, rep_fig *f)
 {
-    static const char *const cols[] = {BSC_COL_B_SIMPLE_EMA};
+    static const char *const ema[] = {BSC_COL_B_SIMPLE_EMA},
+                             *const win[] = {BSC_COL_B_SIMPLE_WINDOW};
     trace_fig d;
     memset(&d, 0, sizeof d);
     d.n_panels = 1;
     d.title[0] = "Gradient noise scale B#dsimple#u = tr(Σ) / |G|#u2#d";
     d.ylabel[0] = "B#dsimple#u (examples, log scale)";
     d.ykind[0] = REP_AX_LOG10;
-    d.note = "dots: raw estimates";
-    d.note2 = "gaps: estimate ≤ 0";
-    bsc_status s = load_trace(r, BSC_FILE_NOISE_SCALE, cols, 1, BSC_COL_B_SIMPLE, REP_AX_LOG10,
-                              &d);
+    d.band_col[0] = BSC_COL_B_SIMPLE_LO;
+    d.band_col[1] = BSC_COL_B_SIMPLE_HI;
+    d.flag_col = BSC_COL_G2_SIGNIFICANT;
+    d.note = "band: 95% interval";
+    d.note2 = "▽: |G|#u2#d not > 0";
+    int windowed = 0;
+    for (size_t i = 0; i < r->n_runs && !windowed; i++) {
+        char *path = bsc_strdup_printf("%s/" BSC_FILE_NOISE_SCALE, r->runs[i].dir);
+        bsc_table *t = NULL;
+        if (path && rep_csv(r, path, &t) == BSC_OK && t)
+            windowed = bsc_table_find(t, BSC_COL_B_SIMPLE_WINDOW) >= 0;
+        bsc_table_free(t);
+        free(path);
+    }
+    if (!windowed) {
+        d.note = "dots: raw estimates";
+        d.note2 = "gaps: estimate ≤ 0";
+    }
+    bsc_status s = load_trace(r, BSC_FILE_NOISE_SCALE, windowed ? win : ema, 1,
+                              BSC_COL_B_SIMPLE, REP_AX_LOG10, &d);
     if (s == BSC_OK && d.n_runs == 0)
         s = rep_skip(f, "no run has a %s (the noise_scale observer was not run)",
                      BSC_FILE_NOISE_SCALE);

@@ -557,3 +557,41 @@ void rep_text(double x, double y, double just, int color, double scale, const ch
     plschr(0, 1.0);
     plcol0(REP_COL_FG);
 }
+
+void rep_band(size_t n, const double *x, const double *lo, const double *hi, int color)
+{
+    PLINT r, g, b;
+    PLFLT a;
+    PLFLT *px = malloc(2 * n * sizeof *px + 1), *py = malloc(2 * n * sizeof *py + 1);
+    if (!px || !py) {
+        free(px);
+        free(py);
+        return;
+    }
+    plgcol0a(color, &r, &g, &b, &a);
+    plscol0a(color, r, g, b, 0.22);
+    plcol0(color);
+    /* one polygon per stretch of defined points: a gap stays a gap */
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && !(isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])))
+            i++;
+        size_t start = i, m = 0;
+        while (i < n && isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i]))
+            i++;
+        for (size_t j = start; j < i; j++) {
+            px[m] = x[j];
+            py[m++] = hi[j];
+        }
+        for (size_t j = i; j-- > start;) {
+            px[m] = x[j];
+            py[m++] = lo[j];
+        }
+        if (m >= 4)
+            plfill((PLINT)m, px, py);
+    }
+    plscol0a(color, r, g, b, a);
+    plcol0(REP_COL_FG);
+    free(px);
+    free(py);
+}

@@ -116,6 +116,10 @@ static const struct {
     {"gradient_diversity", "Gradient diversity over training", "Look for a norm ratio well "
      "below 1: per-example gradients point in different directions, so by the triangle "
      "inequality a larger batch's averaged gradient is shorter.", rep_fig_diversity},
+    {"gradient_diversity_common", "Gradient diversity of the minimizers at one batch size",
+     "Look for the norm ratio of each run's final weights, all measured on the same batches: "
+     "a lower ratio means more diverse per-example gradients at that minimizer.",
+     rep_fig_diversity_common},
     {"noise_scale", "Gradient noise scale over training", "Look for the level of B#dsimple#u, "
      "an estimate of the critical batch size: batches well above it gain little per "
      "example, and it tends to grow as training proceeds.", rep_fig_noise_scale},
@@ -125,6 +129,9 @@ static const struct {
      rep_fig_sharpness},
     {"hessian", "Curvature against batch size", "Look for the top Hessian eigenvalue, the "
      "curvature along the sharpest direction, rising with batch size.", rep_fig_hessian},
+    {"hessian_density", "Hessian eigenvalue density", "Look for the few large outliers to "
+     "the right of the bulk near zero: they sit farther out for a sharper minimizer, while "
+     "most directions stay nearly flat.", rep_fig_density},
     {"surfaces", "Filter-normalized loss surfaces", "Look for the width of the low-loss "
      "basin around each minimizer (+) on the shared color scale: a wider, flatter basin "
      "goes with better generalization (Li et al.).", rep_fig_surfaces},

@@ -229,6 +229,9 @@ double rep_tx(double v, int kind);
 
 /* A polyline in color/style/width that breaks at NaN points. */
 void rep_line(size_t n, const double *x, const double *y, int color, int style, double width);
+/* A translucent band in color between lo and hi along x: an error band,
+ * one piece per stretch of points where all three are finite. */
+void rep_band(size_t n, const double *x, const double *lo, const double *hi, int color);
 /* Markers at each finite point: 0 small dot, 1 circle, 2 square, 3 triangle,
  * 4 diamond, 5 triangle down; scale 1 is about 14 pixels across. */
 void rep_points(size_t n, const double *x, const double *y, int color, int symbol,
@@ -288,9 +291,11 @@ bsc_status rep_fig_distance_ratio(rep *r, rep_fig *f);/* 2: ratio small / large 
 bsc_status rep_fig_update_norms(rep *r, rep_fig *f);  /* 3: histograms */
 bsc_status rep_fig_diversity(rep *r, rep_fig *f);     /* 3: gradient diversity */
 bsc_status rep_fig_noise_scale(rep *r, rep_fig *f);   /* 3: noise scale */
+bsc_status rep_fig_diversity_common(rep *r, rep_fig *f); /* 3: at one batch size (fig_minima.c) */
 bsc_status rep_fig_interpolation(rep *r, rep_fig *f, const char *csv); /* 4 */
 bsc_status rep_fig_sharpness(rep *r, rep_fig *f);     /* 5 */
 bsc_status rep_fig_hessian(rep *r, rep_fig *f);       /* 5 */
+bsc_status rep_fig_density(rep *r, rep_fig *f);       /* 5: spectral density (fig_density.c) */
 bsc_status rep_fig_surfaces(rep *r, rep_fig *f);      /* 6: contours */
 bsc_status rep_fig_surface_cuts(rep *r, rep_fig *f);  /* 6: 1D cuts */
 

@@ -287,6 +287,6 @@ bsc_status bsc_dataset_gather(bsc_context *ctx, const bsc_device_split *split,
         BSC_ARG(lab_off), BSC_ARG(n_rows), BSC_ARG(perm->mem), BSC_ARG(perm_off),
         BSC_ARG(cnt), BSC_ARG(row_len), BSC_ARG(x->mem), BSC_ARG(x_off),
         BSC_ARG(y->mem), BSC_ARG(y_off)};
-    size_t global = count * split->row_len;
+    size_t global = count;
     return bsc_launch(ctx, k, (int)(sizeof args / sizeof args[0]), args, 1, &global, NULL);
 }

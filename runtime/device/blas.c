@@ -1,6 +1,8 @@
 /* BLAS over CLBlast's C API: row-major single precision, enqueued on the
- * context's queue without events, tensor offsets passed through. */
+ * context's queue without events, tensor offsets passed through; GEMMs go to
+ * the context's backend (CLBlast here, the host BLAS in blas_host.c). */
 #include "batchscope/blas.h"
+#include "blas_internal.h"
 
 #include <clblast_c.h>
 #include <stdlib.h>
@@ -115,6 +117,53 @@ static CLBlastStatusCode swap_ab_code(CLBlastStatusCode s)
     }
 }
 
+/* ---------------------------------------------------------------- backends */
+
+static const char *backend_names[] = {"auto", "clblast", "host"};
+
+const char *bsc_gemm_backend_name(bsc_gemm_backend b)
+{
+    return (unsigned)b < 3 ? backend_names[b] : "unknown";
+}
+
+bsc_status bsc_gemm_backend_parse(const char *name, bsc_gemm_backend *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, backend_names[i])) {
+            *out = (bsc_gemm_backend)i;
+            return BSC_OK;
+        }
+    return bsc_fail(BSC_ERR_USAGE, "gemm backend '%s': expected auto, clblast or host",
+                    name ? name : "");
+}
+
+bsc_status bsc_gemm_use(bsc_context *ctx, bsc_gemm_backend want)
+{
+    char why[300];
+    int host = bsc_gemm_host_supported(ctx, why, sizeof why);
+    switch (want) {
+    case BSC_GEMM_AUTO:
+        ctx->gemm = host ? BSC_GEMM_HOST : BSC_GEMM_CLBLAST;
+        return BSC_OK;
+    case BSC_GEMM_CLBLAST:
+        ctx->gemm = BSC_GEMM_CLBLAST;
+        return BSC_OK;
+    case BSC_GEMM_HOST:
+        if (!host)
+            return bsc_fail(BSC_ERR_UNSUPPORTED, "gemm: host: %s; use gemm: clblast or auto",
+                            why);
+        ctx->gemm = BSC_GEMM_HOST;
+        return BSC_OK;
+    }
+    return bsc_fail(BSC_ERR_INVALID, "gemm backend %d is not one of auto, clblast, host",
+                    (int)want);
+}
+
+bsc_gemm_backend bsc_gemm_active(const bsc_context *ctx)
+{
+    return ctx->gemm == BSC_GEMM_HOST ? BSC_GEMM_HOST : BSC_GEMM_CLBLAST;
+}
+
 bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
                     size_t m, size_t n, size_t k, float alpha,
                     const bsc_tensor *a, size_t lda,
@@ -126,6 +175,13 @@ bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
         || (st = need_buffer(b, "gemm", "B")) != BSC_OK
         || (st = need_buffer(c, "gemm", "C")) != BSC_OK)
         return st;
+    if (ctx->gemm == BSC_GEMM_HOST) {
+        char what[200];
+        snprintf(what, sizeof what, "gemm(%s%s, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu)",
+                 trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
+        return bsc_gemm_host(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta,
+                             c, ldc, 0, 1, what);
+    }
     /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: see
      * swap_ab_code for why CLBlast is called that way. */
     CLBlastStatusCode s = CLBlastSgemm(
@@ -155,6 +211,15 @@ bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
         || (st = need_buffer(b, "gemm_strided_batched", "B")) != BSC_OK
         || (st = need_buffer(c, "gemm_strided_batched", "C")) != BSC_OK)
         return st;
+    if (ctx->gemm == BSC_GEMM_HOST) {
+        char what[240];
+        snprintf(what, sizeof what,
+                 "gemm_strided_batched(%s%s, m=%zu n=%zu k=%zu, batch=%zu, strides %zu/%zu/%zu)",
+                 trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, batch, stride_a, stride_b,
+                 stride_c);
+        return bsc_gemm_host(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                             stride_b, beta, c, ldc, stride_c, batch, what);
+    }
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutColMajor, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_a ? CLBlastTransposeYes : CLBlastTransposeNo, n, m, k, alpha,

@@ -607,6 +607,16 @@ bsc_status bsc_context_open_local(const char *selector, int nth, int n, bsc_cont
     st = bsc_blas_tune(ctx);
     if (st != BSC_OK)
         goto cleanup;
+    /* The GEMM backend: $BATCHSCOPE_GEMM (so that a whole test suite can
+     * run on either), else auto; a study's `gemm:` chooses again later. */
+    bsc_gemm_backend want = BSC_GEMM_AUTO;
+    const char *env = getenv("BATCHSCOPE_GEMM");
+    if ((env && *env && (st = bsc_gemm_backend_parse(env, &want)) != BSC_OK) ||
+        (st = bsc_gemm_use(ctx, want)) != BSC_OK) {
+        if (env && *env)
+            bsc_fail_context(st, "$BATCHSCOPE_GEMM");
+        goto cleanup;
+    }
     *out = ctx;
     ctx = NULL;
 

@@ -177,3 +177,35 @@ bsc_status bsc_tensor_fill(bsc_context *ctx, bsc_tensor *t, float value)
     }
     return BSC_OK;
 }
+
+bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
+                              float b, const bsc_tensor *y, float c, const bsc_tensor *z,
+                              bsc_tensor *out)
+{
+    if (n == 0)
+        return BSC_OK;
+    bsc_status st = check_usable(x, "tensor combine");
+    if (st == BSC_OK)
+        st = check_usable(out, "tensor combine");
+    if (st != BSC_OK)
+        return st;
+    cl_kernel k;
+    if ((st = bsc_kernel(ctx, "util.cl", "combine3_f32", &k)) != BSC_OK)
+        return st;
+    /* An unused operand still needs a valid buffer argument. */
+    if (!y || b == 0.0f) {
+        y = x;
+        b = 0.0f;
+    }
+    if (!z || c == 0.0f) {
+        z = x;
+        c = 0.0f;
+    }
+    cl_ulong nn = n, xo = x->offset, yo = y->offset, zo = z->offset, oo = out->offset;
+    bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(a), BSC_ARG(x->mem), BSC_ARG(xo),
+                       BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
+                       BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
+                       BSC_ARG(out->mem), BSC_ARG(oo)};
+    size_t g = n, l = 256;
+    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
+}

@@ -39,6 +39,7 @@ static const rec_field device_fields[] = {
     {FIELD("opencl_c_version", K_STR, F_OPT, DEV(opencl_c_version))},
     {FIELD("compute_units", K_LONG, F_OPT, DEV(compute_units)), .absent = -1},
     {FIELD("global_mem", K_I64, F_OPT, DEV(global_mem)), .absent = -1},
+    {FIELD("gemm", K_STR, F_OPT, DEV(gemm))},
 };
 static const rec_schema device_schema = {device_fields, N(device_fields),
                                          sizeof(bsc_manifest_device), 0};

@@ -2,6 +2,7 @@
 #include "batchscope/model.h"
 #include "batchscope/plugin_call.h"
 #include "batchscope/rng.h"
+#include "model_internal.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -9,38 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct layer {
-    const bsc_type *type;
-    const bsc_layer_ops *ops;  /* type->ops (the registry's full-size copy) */
-    void *self;
-    bsc_shape out;             /* per-sample */
-    int n_params;
-    size_t first_tensor;       /* index into m->tensors */
-    bsc_tensor *params, *grads;   /* binding tensors, kept alive for the layer */
-    const bsc_tensor **param_ptrs, **grad_ptrs;  /* what bind() sees (plugin.h) */
-    bsc_tensor workspace;
-    bsc_tensor act, dact;      /* [max_batch, out] */
-} layer;
-
-struct bsc_model {
-    layer *layers;
-    size_t n_layers;
-    const bsc_type *loss_type;
-    const bsc_loss_ops *loss_ops;
-    void *loss_self;
-    bsc_tensor loss_ws;
-    bsc_shape input;
-    int n_classes;
-    bsc_model_tensor *tensors;
-    size_t n_tensors;
-    size_t n_params, n_state;
-    bsc_context *ctx;
-    size_t max_batch;
-    bsc_tensor params, grads, state;
-    bsc_tensor row_loss, row_correct;
-};
-
-static bsc_tensor batch_view(const bsc_tensor *t, size_t batch, const bsc_shape *per)
+bsc_tensor bsc_model_batch_view_(const bsc_tensor *t, size_t batch, const bsc_shape *per)
 {
     bsc_shape s;
     s.ndim = per->ndim + 1;
@@ -161,6 +131,8 @@ void bsc_model_free(bsc_model *m)
         bsc_tensor_free(&L->workspace);
         bsc_tensor_free(&L->act);
         bsc_tensor_free(&L->dact);
+        bsc_tensor_free(&L->ract);
+        bsc_tensor_free(&L->rdact);
         free(L->params);
         free(L->grads);
         free(L->param_ptrs);
@@ -325,39 +297,68 @@ bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const char *in
     return BSC_OK;
 }
 
-bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
-                                  const bsc_tensor *y)
+/* Forward through layers [first, end) from `in`, the last output into *out
+ * when given (else that layer's activation buffer); *last receives the view
+ * of the final output. */
+static bsc_status forward_range(bsc_model *m, const bsc_pass *p, size_t first, size_t end,
+                                const bsc_tensor *in_t, bsc_tensor *dest, bsc_tensor *last)
 {
-    bsc_pass pc = *pass;
-    const bsc_pass *p = &pc;
-    pc.ctx = m->ctx;
     if (p->batch > m->max_batch || p->batch == 0)
         return bsc_fail(BSC_ERR_INTERNAL, "batch %zu outside [1, %zu]", p->batch, m->max_batch);
-    bsc_tensor in = batch_view(x, p->batch, &m->input);
-    for (size_t i = 0; i < m->n_layers; i++) {
+    bsc_tensor in = bsc_model_batch_view_(in_t, p->batch, first ? &m->layers[first - 1].out : &m->input);
+    for (size_t i = first; i < end; i++) {
         layer *L = &m->layers[i];
-        bsc_tensor out = batch_view(&L->act, p->batch, &L->out);
+        bsc_tensor out = bsc_model_batch_view_(i + 1 == end && dest ? dest : &L->act, p->batch, &L->out);
         bsc_status s;
         BSC_PLUGIN_CALL(L->type, "forward", s = L->ops->forward(L->self, p, &in, &out));
         if (s != BSC_OK)
             return bsc_fail_context(s, "forward of layer %zu (%s)", i, L->type->name);
         in = out;
     }
-    int64_t b = (int64_t)p->batch;
+    *last = in;
+    return BSC_OK;
+}
+
+bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
+                                  const bsc_tensor *y)
+{
+    return bsc_model_forward_loss_from(m, pass, 0, x, y);
+}
+
+bsc_status bsc_model_forward_loss_from(bsc_model *m, const bsc_pass *pass, size_t first,
+                                       const bsc_tensor *in, const bsc_tensor *y)
+{
+    bsc_pass pc = *pass;
+    pc.ctx = m->ctx;
+    if (first > m->n_layers)
+        return bsc_fail(BSC_ERR_INVALID, "forward from layer %zu of %zu", first, m->n_layers);
+    bsc_tensor logits;
+    bsc_status s = forward_range(m, &pc, first, m->n_layers, in, NULL, &logits);
+    if (s != BSC_OK)
+        return s;
+    int64_t b = (int64_t)pc.batch;
     bsc_shape rows = bsc_shape_make(1, &b);
     bsc_tensor loss = bsc_tensor_view(&m->row_loss, 0, &rows);
     bsc_tensor correct = bsc_tensor_view(&m->row_correct, 0, &rows);
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
-    bsc_status s;
     BSC_PLUGIN_CALL(m->loss_type, "forward",
-                    s = m->loss_ops->forward(m->loss_self, p->batch, &in, &labels, &loss,
+                    s = m->loss_ops->forward(m->loss_self, pc.batch, &logits, &labels, &loss,
                                              &correct));
     return s;
 }
 
-/* Index of the first layer that owns a parameter with a gradient (role other
- * than STATE); n_layers when none does. */
-static size_t first_trained_layer(const bsc_model *m)
+bsc_status bsc_model_forward_to(bsc_model *m, const bsc_pass *pass, const bsc_tensor *x,
+                                size_t last, bsc_tensor *out)
+{
+    bsc_pass pc = *pass;
+    pc.ctx = m->ctx;
+    if (last >= m->n_layers)
+        return bsc_fail(BSC_ERR_INVALID, "forward to layer %zu of %zu", last, m->n_layers);
+    bsc_tensor got;
+    return forward_range(m, &pc, 0, last + 1, x, out, &got);
+}
+
+size_t bsc_model_first_trained_(const bsc_model *m)
 {
     for (size_t i = 0; i < m->n_layers; i++) {
         const layer *L = &m->layers[i];
@@ -380,8 +381,8 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *pass, const bsc_tens
     int64_t b = (int64_t)p->batch;
     bsc_shape rows = bsc_shape_make(1, &b);
     bsc_tensor labels = bsc_tensor_view(y, 0, &rows);
-    bsc_tensor logits = batch_view(&last->act, p->batch, &last->out);
-    bsc_tensor dlogits = batch_view(&last->dact, p->batch, &last->out);
+    bsc_tensor logits = bsc_model_batch_view_(&last->act, p->batch, &last->out);
+    bsc_tensor dlogits = bsc_model_batch_view_(&last->dact, p->batch, &last->out);
     bsc_status s;
     BSC_PLUGIN_CALL(m->loss_type, "backward",
                     s = m->loss_ops->backward(m->loss_self, p->batch, &logits, &labels, scale,
@@ -393,17 +394,17 @@ bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *pass, const bsc_tens
      * its input gradient: for the MLP (flatten, dense, ...) that is a whole
      * [batch, 784] x [784, 512] GEMM per step whose result nobody reads.
      * Their dactivation buffers are therefore not written. */
-    size_t first = first_trained_layer(m);
+    size_t first = bsc_model_first_trained_(m);
     for (size_t i = m->n_layers; i-- > first;) {
         layer *L = &m->layers[i];
-        bsc_tensor in = i ? batch_view(&m->layers[i - 1].act, p->batch, &m->layers[i - 1].out)
-                          : batch_view(x, p->batch, &m->input);
-        bsc_tensor out = batch_view(&L->act, p->batch, &L->out);
-        bsc_tensor dout = batch_view(&L->dact, p->batch, &L->out);
+        bsc_tensor in = i ? bsc_model_batch_view_(&m->layers[i - 1].act, p->batch, &m->layers[i - 1].out)
+                          : bsc_model_batch_view_(x, p->batch, &m->input);
+        bsc_tensor out = bsc_model_batch_view_(&L->act, p->batch, &L->out);
+        bsc_tensor dout = bsc_model_batch_view_(&L->dact, p->batch, &L->out);
         bsc_tensor din;
         int want_din = i > first;
         if (want_din)
-            din = batch_view(&m->layers[i - 1].dact, p->batch, &m->layers[i - 1].out);
+            din = bsc_model_batch_view_(&m->layers[i - 1].dact, p->batch, &m->layers[i - 1].out);
         BSC_PLUGIN_CALL(L->type, "backward",
                         s = L->ops->backward(L->self, p, &in, &out, &dout,
                                              want_din ? &din : NULL));

@@ -143,6 +143,17 @@ static bsc_status check_type(const char *path, const bsc_plugin_desc *d, size_t 
     if (missing)
         return bsc_fail(BSC_ERR_PLUGIN, "%s: %s type '%s' has no %s() op, which is required",
                         path, kw, t->name, missing);
+    /* The R-operator is one pass in two halves: one without the other would
+     * make the model's product fail halfway instead of falling back. Only a
+     * table that reaches that far is read. */
+    if (t->kind == BSC_KIND_LAYER && have >= END_OF(bsc_layer_ops, r_backward)) {
+        const bsc_layer_ops *o = t->ops;
+        if (!o->r_forward != !o->r_backward)
+            return bsc_fail(BSC_ERR_PLUGIN, "%s: layer type '%s' has %s() without %s(): the "
+                            "R-operator needs both or neither", path, t->name,
+                            o->r_forward ? "r_forward" : "r_backward",
+                            o->r_forward ? "r_backward" : "r_forward");
+    }
     if (t->kind == BSC_KIND_ANALYSIS && have >= END_OF(bsc_analysis_ops, finish)) {
         /* The unit ops come as a set: the host calls all four or none. */
         const bsc_analysis_ops *a = t->ops;

@@ -24,7 +24,7 @@ typedef struct pipeline_impl {
 #define EPOCHS_MAX 100000L
 
 static const char *const top_keys[] = {
-    "version", "name", "seed", "device", "plugins", "dataset", "model", "loss",
+    "version", "name", "seed", "device", "gemm", "plugins", "dataset", "model", "loss",
     "training", "observers", "analyses", "report", NULL};
 static const char *const training_keys[] = {
     "epochs", "batch_sizes", "runs", "optimizer", "schedule", "lr_scaling", "base_batch_size",
@@ -201,6 +201,18 @@ static bsc_status get_string(const bsc_node *map, const char *key, const char **
     if (v->kind != BSC_NODE_SCALAR || v->value[0] == '\0')
         return bsc_node_bad_value(v, key, "a non-empty string");
     *out = v->value;
+    return BSC_OK;
+}
+
+/* `gemm: auto | clblast | host`: the GEMM backend (blas.h); absent = auto. */
+static bsc_status parse_gemm(const bsc_node *root, bsc_gemm_backend *out)
+{
+    const bsc_node *v = bsc_node_get(root, "gemm");
+    *out = BSC_GEMM_AUTO;
+    if (!v)
+        return BSC_OK;
+    if (v->kind != BSC_NODE_SCALAR || bsc_gemm_backend_parse(v->value, out) != BSC_OK)
+        return bsc_node_bad_value(v, "gemm", "auto, clblast or host");
     return BSC_OK;
 }
 
@@ -592,6 +604,7 @@ static bsc_status validate(pipeline_impl *pi)
         (st = get_string(root, "name", &p->name)) != BSC_OK ||
         (st = get_long(root, "", "seed", 0, 0, 0, LONG_MAX, &seed)) != BSC_OK ||
         (st = get_string(root, "device", &p->device)) != BSC_OK ||
+        (st = parse_gemm(root, &p->gemm)) != BSC_OK ||
         (st = parse_plugins(root, p->path, p)) != BSC_OK)
         return st;
     p->seed = (uint64_t)seed;

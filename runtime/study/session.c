@@ -91,7 +91,7 @@ static bsc_status check_analyses(study *st)
 {
     bsc_study sv = {NULL, st->model, (const bsc_run_result *const *)st->planned_ptrs,
                     st->n_planned, st->out_known ? st->out : NULL, st->p->seed, NULL, NULL,
-                    NULL};
+                    NULL, NULL, NULL};
     bsc_status s = BSC_OK;
     for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
         if (!st->ana_ops[i]->check)
@@ -232,12 +232,43 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
     st->log = o->log ? o->log : stderr;
     st->t0 = bsc_now();
     bsc_utc_timestamp(st->started, sizeof st->started);
-    bsc_status s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st->p);
+    bsc_gemm_backend gemm;
+    bsc_status s = BSC_OK;
+    if (o->gemm && (s = bsc_gemm_backend_parse(o->gemm, &gemm)) != BSC_OK)
+        bsc_fail_context(s, "--gemm");
+    if (s == BSC_OK)
+        s = bsc_pipeline_load(o->pipeline_path, o->overrides, o->n_overrides, &st->p);
     if (s != BSC_OK) {
         free(st);
         return s;
     }
     *out = st;
+    return BSC_OK;
+}
+
+/* --gemm beats `gemm:`, which beats $BATCHSCOPE_GEMM (bsc_context_open
+ * applied it): an explicit choice anywhere is kept. */
+static bsc_status choose_gemm(study *st)
+{
+    const bsc_run_options *o = st->opt;
+    bsc_gemm_backend want = st->p->gemm;
+    bsc_status s;
+    if (o->gemm && (s = bsc_gemm_backend_parse(o->gemm, &want)) != BSC_OK)
+        return bsc_fail_context(s, "--gemm");
+    const char *env = getenv("BATCHSCOPE_GEMM");
+    if (o->gemm || want != BSC_GEMM_AUTO || !env || !*env) {
+        if ((s = bsc_gemm_use(st->ctx, want)) != BSC_OK)
+            return s;
+    }
+    if (!o->quiet) {
+        char why[300] = "";
+        if (bsc_gemm_active(st->ctx) == BSC_GEMM_HOST)
+            fprintf(st->log, "gemm: host (the host's BLAS as native kernels in the queue)\n");
+        else if (!bsc_gemm_host_supported(st->ctx, why, sizeof why))
+            fprintf(st->log, "gemm: clblast (host: %s)\n", why);
+        else
+            fprintf(st->log, "gemm: clblast\n");
+    }
     return BSC_OK;
 }
 
@@ -253,6 +284,8 @@ bsc_status bsc_session_open_device(study *st)
     }
     if (s == BSC_OK)
         s = bsc_blas_tune(st->ctx);
+    if (s == BSC_OK)
+        s = choose_gemm(st);
     if (s == BSC_OK && st->p->n_layers)
         s = bind_training(st);
     return s;

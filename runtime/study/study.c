@@ -201,10 +201,17 @@ static size_t finished_runs(study *st)
     return n;
 }
 
+static void log_line(void *user, const char *line)
+{
+    study *st = user;
+    if (!st->opt->quiet)
+        fprintf(st->log, "  %s\n", line);
+}
+
 static bsc_study study_view(study *st, size_t n_done)
 {
     bsc_study sv = {st->ctx, st->model, st->done, n_done, st->out, st->p->seed, st->eval,
-                    st->opt->stop_requested, st->opt->stop_user};
+                    st->opt->stop_requested, st->opt->stop_user, log_line, st};
     return sv;
 }
 

@@ -37,6 +37,7 @@ static bsc_status fill_manifest(const study *st, bsc_manifest *m)
         md->opencl_c_version = d->opencl_c_version;
         md->compute_units = (long)d->compute_units;
         md->global_mem = (int64_t)d->global_mem;
+        md->gemm = bsc_gemm_backend_name(bsc_gemm_active(st->ctx));
     }
     for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
         const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);

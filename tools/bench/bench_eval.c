@@ -1,17 +1,22 @@
 /* Benchmark: the evaluator the analyses stand on -- forward-only loss
  * evaluations of a pipeline's model over its full training set, and the
- * cost of one loss-surface point (theta* + x d1 + y d2 written by the
- * analyses' lincomb kernel, then the loss over a subset), from which the
- * time of a whole surface follows. Kernels are built in a warm-up first
- * (compile time is never counted).
+ * cost of one loss-surface point (theta* + x d1 + y d2, then the loss over a
+ * subset), from which the time of a whole surface follows: first the plain
+ * way (bsc_tensor_combine, then bsc_eval_loss), then through the
+ * evaluator's family of points as the surface analysis runs them, with the
+ * first layer's products computed once where the model allows (the time
+ * to compute them is reported apart and amortized over the grid in the
+ * estimate). Kernels are built in a warm-up first (compile time is never
+ * counted).
  *
  *   bench_eval PIPELINE.yaml [--reps N] [--subset N] [--grid N] [--batch N]
- *              [--device SEL]
+ *              [--device SEL] [--gemm auto|clblast|host]
  *
  * Defaults: 5 full-set evaluations, a 10000-example subset, a 51 x 51 grid,
  * the pipeline's eval_batch_size. Prints
  *   "batchscope <name> evals/s=<e> samples/s=<s> n=<train> batch=<b>"
- *   "batchscope surface <g>x<g> subset=<n> s/point=<t> estimate_s=<T>"
+ *   "batchscope surface-plain <g>x<g> subset=<n> s/point=<t> estimate_s=<T>"
+ *   "batchscope surface <g>x<g> subset=<n> s/point=<t> estimate_s=<T> setup_s=<u> mode=..."
  * (the surface estimate is g*g points at the measured cost of 20 points). */
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
@@ -28,43 +33,20 @@ static int die(bsc_status s)
     return bsc_status_exit_code(s) ? bsc_status_exit_code(s) : 1;
 }
 
-/* cl/analyses/analyses.cl, embedded into this program by batchscope_embed_cl
- * (CMakeLists.txt). */
-const char *bench_eval_cl_text(const char *file);
-
-/* params = 1*c + x*d1 + y*d2 with the analyses' own kernel, built from the
- * copy embedded here so that the bench needs no plugin's internals. */
-static bsc_status lincomb(bsc_context *ctx, size_t n, float x, const bsc_tensor *c,
-                          const bsc_tensor *d1, float y, const bsc_tensor *d2, bsc_tensor *out)
-{
-    cl_kernel k;
-    bsc_status s = bsc_kernel_from_source(ctx, "bench_eval/analyses.cl",
-                                          bench_eval_cl_text("analyses.cl"), NULL, "lincomb3",
-                                          &k);
-    if (s != BSC_OK)
-        return s;
-    cl_ulong nn = n, co = c->offset, o1 = d1->offset, o2 = d2->offset, oo = out->offset;
-    float one = 1.0f;
-    bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(one), BSC_ARG(c->mem), BSC_ARG(co),
-                       BSC_ARG(x), BSC_ARG(d1->mem), BSC_ARG(o1),
-                       BSC_ARG(y), BSC_ARG(d2->mem), BSC_ARG(o2),
-                       BSC_ARG(out->mem), BSC_ARG(oo)};
-    size_t g = n, l = 256;
-    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_eval PIPELINE.yaml [--reps N] [--subset N] [--grid N] "
-                        "[--batch N] [--device SEL]\n");
+                        "[--batch N] [--device SEL] [--gemm auto|clblast|host]\n");
         return 2;
     }
-    const char *device = NULL;
+    const char *device = NULL, *gemm = NULL;
     long reps = 5, subset = 10000, grid = 51, batch = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
+        else if (!strcmp(argv[i], "--gemm"))
+            gemm = argv[i + 1];
         else if (!strcmp(argv[i], "--reps"))
             reps = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--subset"))
@@ -88,6 +70,7 @@ int main(int argc, char **argv)
     bsc_run_options o = {0};
     o.pipeline_path = argv[1];
     o.device = device;
+    o.gemm = gemm;
     o.overrides = sets;
     o.n_overrides = batch > 0 ? 5 : 4;
     o.quiet = 1;
@@ -103,23 +86,26 @@ int main(int argc, char **argv)
         batch = p->training.eval_batch_size;
     size_t np = bsc_model_n_params(m);
     float *params = malloc(np * sizeof(float));
-    float *dir1 = malloc(np * sizeof(float));
+    float *dir1 = malloc(np * sizeof(float)), *dir2 = malloc(np * sizeof(float));
     int64_t d = (int64_t)np;
     bsc_shape vs = bsc_shape_make(1, &d);
-    bsc_tensor center = {0}, d1 = {0};
+    bsc_tensor center = {0}, d1 = {0}, d2 = {0};
     /* The run's initial weights are the center. */
     if ((s = bsc_tensor_read(ctx, bsc_model_params(m), params)) != BSC_OK ||
         (s = bsc_tensor_alloc(ctx, BSC_F32, &vs, &center)) != BSC_OK ||
         (s = bsc_tensor_alloc(ctx, BSC_F32, &vs, &d1)) != BSC_OK ||
+        (s = bsc_tensor_alloc(ctx, BSC_F32, &vs, &d2)) != BSC_OK ||
         (s = bsc_tensor_write(ctx, &center, params)) != BSC_OK)
         return die(s);
     bsc_rng_fill_normal(p->seed, BSC_RNG_DIRECTIONS, 0, dir1, np, 0.0f, 0.01f);
-    if ((s = bsc_tensor_write(ctx, &d1, dir1)) != BSC_OK)
+    bsc_rng_fill_normal(p->seed, BSC_RNG_DIRECTIONS, 1, dir2, np, 0.0f, 0.01f);
+    if ((s = bsc_tensor_write(ctx, &d1, dir1)) != BSC_OK ||
+        (s = bsc_tensor_write(ctx, &d2, dir2)) != BSC_OK)
         return die(s);
 
     /* Warm-up: every kernel of the forward pass and the lincomb. */
     double loss, acc;
-    if ((s = lincomb(ctx, np, 0.1f, &center, &d1, 0.0f, &d1, bsc_model_params(m))) != BSC_OK ||
+    if ((s = bsc_tensor_combine(ctx, np, 1.0f, &center, 0.1f, &d1, 0.0f, NULL, bsc_model_params(m))) != BSC_OK ||
         (s = bsc_eval_loss(ev, BSC_SPLIT_TRAIN, (size_t)batch, &loss, &acc)) != BSC_OK)
         return die(s);
 
@@ -136,17 +122,43 @@ int main(int argc, char **argv)
     t0 = bsc_now();
     for (long k = 0; k < points; k++) {
         float x = -1.0f + 2.0f * (float)k / (float)(points - 1);
-        if ((s = lincomb(ctx, np, x, &center, &d1, -x, &d1, bsc_model_params(m))) != BSC_OK ||
+        if ((s = bsc_tensor_combine(ctx, np, 1.0f, &center, x, &d1, -x, &d2, bsc_model_params(m))) != BSC_OK ||
             (s = bsc_eval_loss(ev, BSC_SPLIT_TRAIN, (size_t)subset, &loss, &acc)) != BSC_OK)
             return die(s);
     }
     el = (bsc_now() - t0) / (double)points;
-    printf("batchscope surface %ldx%ld subset=%ld s/point=%.4f estimate_s=%.0f\n", grid, grid,
-           subset, el, el * (double)(grid * grid));
+    printf("batchscope surface-plain %ldx%ld subset=%ld s/point=%.4f estimate_s=%.0f\n", grid,
+           grid, subset, el, el * (double)(grid * grid));
+
+    /* The surface analysis' path: a family over (theta*, d1, d2). */
+    const bsc_tensor *basis[3] = {&center, &d1, &d2};
+    bsc_eval_family *fam = NULL;
+    t0 = bsc_now();
+    if ((s = bsc_eval_family_create(ev, 3, basis, NULL, BSC_SPLIT_TRAIN, (size_t)subset,
+                                    &fam)) != BSC_OK ||
+        (s = bsc_finish(ctx)) != BSC_OK)
+        return die(s);
+    double setup = bsc_now() - t0;
+    float c0[3] = {1.0f, 0.1f, 0.0f};
+    if ((s = bsc_eval_family_loss(fam, c0, &loss, &acc)) != BSC_OK)   /* warm-up */
+        return die(s);
+    t0 = bsc_now();
+    for (long k = 0; k < points; k++) {
+        float x = -1.0f + 2.0f * (float)k / (float)(points - 1);
+        float c[3] = {1.0f, x, -x};
+        if ((s = bsc_eval_family_loss(fam, c, &loss, &acc)) != BSC_OK)
+            return die(s);
+    }
+    el = (bsc_now() - t0) / (double)points;
+    printf("batchscope surface %ldx%ld subset=%ld s/point=%.4f estimate_s=%.0f setup_s=%.3f "
+           "mode=%s\n", grid, grid, subset, el, el * (double)(grid * grid) + setup, setup,
+           bsc_eval_family_mode(fam));
+    bsc_eval_family_free(fam);
 
     bsc_tensor_free(&center);
     bsc_tensor_free(&d1);
+    bsc_tensor_free(&d2);
     bsc_session_free(ss);
-    free(params), free(dir1);
+    free(params), free(dir1), free(dir2);
     return 0;
 }

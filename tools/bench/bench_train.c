@@ -3,9 +3,9 @@
  * one epoch of the pipeline's training set, after a warm-up that builds every
  * kernel (compile time is never counted).
  *
- *   bench_train PIPELINE.yaml BATCH [STEPS] [--device SEL]
+ *   bench_train PIPELINE.yaml BATCH [STEPS] [--device SEL] [--gemm auto|clblast|host]
  *
- * Prints one line: "batchscope <name> bs=<B> samples/s=<x> steps=<n> s=<t>". */
+ * Prints one line: "batchscope <name> bs=<B> samples/s=<x> steps=<n> s=<t> gemm=<backend>". */
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
 #include "batchscope/session.h"
@@ -23,14 +23,17 @@ static int die(bsc_status s)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_train PIPELINE.yaml BATCH [STEPS] [--device SEL]\n");
+        fprintf(stderr, "usage: bench_train PIPELINE.yaml BATCH [STEPS] [--device SEL] "
+                        "[--gemm auto|clblast|host]\n");
         return 2;
     }
-    const char *device = NULL;
+    const char *device = NULL, *gemm = NULL;
     long steps_limit = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc)
             device = argv[++i];
+        else if (!strcmp(argv[i], "--gemm") && i + 1 < argc)
+            gemm = argv[++i];
         else
             steps_limit = atol(argv[i]);
     }
@@ -44,6 +47,7 @@ int main(int argc, char **argv)
     bsc_run_options o = {0};
     o.pipeline_path = argv[1];
     o.device = device;
+    o.gemm = gemm;
     o.overrides = sets;
     o.n_overrides = sizeof sets / sizeof *sets;
     o.quiet = 1;
@@ -69,8 +73,9 @@ int main(int argc, char **argv)
     if ((s = bsc_finish(ctx)) != BSC_OK)
         return die(s);
     double el = bsc_now() - t0;
-    printf("batchscope %s bs=%ld samples/s=%.0f steps=%zu s=%.3f\n", p->name, B,
-           (double)steps * (double)B / el, steps, el);
+    printf("batchscope %s bs=%ld samples/s=%.0f steps=%zu s=%.3f gemm=%s\n", p->name, B,
+           (double)steps * (double)B / el, steps, el,
+           bsc_gemm_backend_name(bsc_gemm_active(ctx)));
     bsc_session_free(ss);
     return 0;
 }

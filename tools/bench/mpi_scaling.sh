@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scale-out speed-up on independent units: one study run as one rank and as
 # two ranks of mpirun on this machine, each rank's PoCL (POCL_MAX_PTHREAD_COUNT)
-# and OpenBLAS (OPENBLAS_NUM_THREADS) limited to its share of the cores.
+# and host GEMMs (BATCHSCOPE_BLAS_THREADS) limited to its share of the cores.
 #
 #   tools/bench/mpi_scaling.sh [BUILD_DIR] [REPEATS] [PIPELINE...]
 #
@@ -44,7 +44,7 @@ time_study() {
     rm -rf "$out"
     # Ranks are not bound to cores: each PoCL's threads stay within its share.
     mpirun --oversubscribe --bind-to none -n "$ranks" \
-      -x POCL_MAX_PTHREAD_COUNT="$threads" -x OPENBLAS_NUM_THREADS="$threads" \
+      -x POCL_MAX_PTHREAD_COUNT="$threads" -x BATCHSCOPE_BLAS_THREADS="$threads" \
       -x BATCHSCOPE_CACHE_DIR \
       "$build/batchscope" run "$pipeline" --out "$out" --quiet >"$tmp/log" 2>&1 ||
       { cat "$tmp/log" >&2; exit 1; }

@@ -7,7 +7,11 @@ loss-surface point on a subset (parameters set to theta + x d1 + y d2, then
 the loss), and the 51 x 51 estimate from it.
 
     /usr/bin/python3 tools/bench/torch_eval.py PIPELINE.yaml [--reps N]
-        [--subset N] [--grid N] [--threads N]
+        [--subset N] [--grid N] [--threads T,B]
+
+Each measurement runs at PyTorch's best: every pair of torch intra-op
+threads and OpenBLAS threads (1 or N each, torch_threads.py) is timed and
+the fastest kept and named; --threads T,B pins one pair.
 
 Debian's python3-torch (and python3-yaml) load in /usr/bin/python3. Its
 GEMMs go through the system's libblas.so.3: with only the reference BLAS
@@ -18,7 +22,7 @@ only:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
         LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 \\
-        tools/bench/torch_eval.py pipelines/landscape.yaml --threads 2
+        tools/bench/torch_eval.py pipelines/landscape.yaml
 """
 import gzip
 import struct
@@ -28,6 +32,8 @@ import time
 import numpy as np
 import torch
 import yaml
+
+import torch_threads
 
 FMNIST = "/usr/share/datasets/fashion-mnist/"
 
@@ -84,8 +90,11 @@ def main():
     reps = option(args, "--reps", 5)
     subset = option(args, "--subset", 10000)
     grid = option(args, "--grid", 51)
-    threads = option(args, "--threads", 2)
-    torch.set_num_threads(threads)
+    only = None
+    if "--threads" in args:
+        i = args.index("--threads")
+        only = tuple(int(v) for v in args[i + 1].split(","))
+        del args[i:i + 2]
     torch.manual_seed(0)
     p = yaml.safe_load(open(args[0]))
     batch = p["training"].get("eval_batch_size", 1000)
@@ -94,27 +103,41 @@ def main():
     y = torch.from_numpy(read_idx(FMNIST + "train-labels-idx1-ubyte.gz"))
     n = x.shape[0]
     model = model_of(p["model"]).eval()
-    mean_loss(model, x, y, batch, batch)  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        loss, _ = mean_loss(model, x, y, batch, n)
-    el = time.perf_counter() - t0
-    print(f"pytorch {p.get('name')} evals/s={reps / el:.3f} samples/s={reps * n / el:.0f} "
-          f"n={n} batch={batch} threads={threads} loss={loss:.6f}")
+
+    def evals():
+        mean_loss(model, x, y, batch, batch)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            loss, _ = mean_loss(model, x, y, batch, n)
+        el = time.perf_counter() - t0
+        return reps / el, {"loss": loss}
+
+    rate, details, (tt, bt) = torch_threads.best(torch, evals, "evals/s", only)
+    print(f"pytorch {p.get('name')} evals/s={rate:.3f} samples/s={rate * n:.0f} "
+          f"n={n} batch={batch} torch_threads={tt} openblas_threads={bt} "
+          f"loss={details['loss']:.6f} (fastest)")
 
     theta = [q.detach().clone() for q in model.parameters()]
     d1 = [torch.randn_like(q) * 0.01 for q in theta]
     points = 20
-    t0 = time.perf_counter()
-    for k in range(points):
-        a = -1.0 + 2.0 * k / (points - 1)
-        with torch.no_grad():
-            for q, t, d in zip(model.parameters(), theta, d1):
-                q.copy_(t + a * d - a * d)
-        mean_loss(model, x, y, batch, min(subset, n))
-    el = (time.perf_counter() - t0) / points
+
+    def surface():
+        mean_loss(model, x, y, batch, batch)  # warm-up
+        t0 = time.perf_counter()
+        for k in range(points):
+            a = -1.0 + 2.0 * k / (points - 1)
+            with torch.no_grad():
+                for q, t, d in zip(model.parameters(), theta, d1):
+                    q.copy_(t + a * d - a * d)
+            mean_loss(model, x, y, batch, min(subset, n))
+        el = (time.perf_counter() - t0) / points
+        return 1.0 / el, {}
+
+    rate, _, (tt, bt) = torch_threads.best(torch, surface, "points/s", only)
+    el = 1.0 / rate
     print(f"pytorch surface {grid}x{grid} subset={subset} s/point={el:.4f} "
-          f"estimate_s={el * grid * grid:.0f}")
+          f"estimate_s={el * grid * grid:.0f} torch_threads={tt} openblas_threads={bt} "
+          f"(fastest)")
 
 
 if __name__ == "__main__":

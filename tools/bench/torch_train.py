@@ -4,11 +4,16 @@ from the pipeline's `model:` list), the same data (Fashion-MNIST, normalized
 the same way), the same batch size and optimizer; times one epoch of
 training steps after a warm-up and prints samples/s.
 
-    /usr/bin/python3 tools/bench/torch_train.py PIPELINE.yaml BATCH [STEPS] [--threads N]
+    /usr/bin/python3 tools/bench/torch_train.py PIPELINE.yaml BATCH [STEPS]
+        [--threads T,B]
 
-Debian's python3-torch (and python3-yaml) load in /usr/bin/python3. When
-timing, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command only
-(tools/bench/run.sh does).
+PyTorch runs at its best: every pair of torch intra-op threads and OpenBLAS
+threads (1 or N each, torch_threads.py) is tried on a fifth of the steps,
+and the fastest is timed over all of them; each try is printed and the last
+line names the winner. --threads T,B pins
+one pair. Debian's python3-torch (and python3-yaml) load in
+/usr/bin/python3. When timing, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+for this command only (tools/bench/run.sh does).
 """
 import gzip
 import struct
@@ -18,6 +23,8 @@ import time
 import numpy as np
 import torch
 import yaml
+
+import torch_threads
 
 FMNIST = "/usr/share/datasets/fashion-mnist/"
 
@@ -64,14 +71,13 @@ def build(layers, shape):
 
 def main():
     args = [a for a in sys.argv[1:]]
-    threads = 2
+    only = None
     if "--threads" in args:
         i = args.index("--threads")
-        threads = int(args[i + 1])
+        only = tuple(int(v) for v in args[i + 1].split(","))
         del args[i:i + 2]
     pipeline, batch = args[0], int(args[1])
     limit = int(args[2]) if len(args) > 2 else 0
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     p = yaml.safe_load(open(pipeline))
     x = torch.from_numpy(((idx(FMNIST + "train-images-idx3-ubyte.gz") / 255.0 - 0.2860) / 0.3530)
@@ -95,14 +101,21 @@ def main():
         opt.step()
         losses[k] = loss.detach()
 
-    for k in range(3):
-        step(k)
-    t0 = time.perf_counter()
-    for k in range(steps):
-        step(k)
-    el = time.perf_counter() - t0
-    print(f"pytorch {p.get('name')} bs={batch} samples/s={steps * batch / el:.0f} steps={steps} "
-          f"s={el:.3f} threads={threads}")
+    def measure(n=steps):
+        for k in range(3):
+            step(k)
+        t0 = time.perf_counter()
+        for k in range(n):
+            step(k)
+        el = time.perf_counter() - t0
+        return n * batch / el, {"s": el}
+
+    # Each setting is tried on a fifth of the steps (at least 20), the
+    # fastest then timed over all of them.
+    rate, details, (tt, bt) = torch_threads.best(torch, measure, f"bs={batch}", only,
+                                                 lambda: measure(max(20, steps // 5)))
+    print(f"pytorch {p.get('name')} bs={batch} samples/s={rate:.0f} steps={steps} "
+          f"s={details['s']:.3f} torch_threads={tt} openblas_threads={bt} (fastest)")
 
 
 if __name__ == "__main__":

@@ -25,11 +25,13 @@ static const char *usage_main =
     "directory in use), 2 bad usage or input; a crash dies of its signal (139)\n";
 
 static const char *usage_run =
-    "usage: batchscope run PIPELINE.yaml [--device SEL] [--out DIR]\n"
+    "usage: batchscope run PIPELINE.yaml [--device SEL] [--gemm B] [--out DIR]\n"
     "                      [--set key.path=value]... [--resume OUT] [--quiet]\n"
     "\n"
     "  --device SEL   flat index, P:D, cpu|gpu|accelerator, a substring of the\n"
     "                 platform/vendor/device name, or auto (beats `device:`)\n"
+    "  --gemm B       GEMM backend: auto (host BLAS where the device runs native\n"
+    "                 kernels, else CLBlast), clblast or host (beats `gemm:`)\n"
     "  --out DIR      results directory (default results/<name>-<timestamp>)\n"
     "  --set K=V      override a pipeline value before validation, e.g.\n"
     "                 --set training.epochs=2 --set training.batch_sizes=[32,256]\n"
@@ -146,8 +148,8 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--set") || !strcmp(a, "--out") ||
-                    (allow_run_opts && (!strcmp(a, "--device") || !strcmp(a, "--resume") ||
-                                        !strcmp(a, "--mpi-timeout")));
+                    (allow_run_opts && (!strcmp(a, "--device") || !strcmp(a, "--gemm") ||
+                                        !strcmp(a, "--resume") || !strcmp(a, "--mpi-timeout")));
         /* An empty value is no value: `--device ''` must not quietly mean
          * auto, nor `--out ''` the default directory. */
         if (takes && (!val || !*val))
@@ -158,6 +160,8 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
             (*overrides)[o->n_overrides++] = a + 6;
         else if (allow_run_opts && !strcmp(a, "--device"))
             o->device = argv[++i];
+        else if (allow_run_opts && !strcmp(a, "--gemm"))
+            o->gemm = argv[++i];
         else if (!strcmp(a, "--out"))
             o->out_dir = argv[++i];
         else if (allow_run_opts && !strcmp(a, "--resume"))

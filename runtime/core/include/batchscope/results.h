@@ -69,8 +69,15 @@
 #define BSC_FILE_EPOCH_DISTANCE_RATIO "epoch_distance_ratio.csv"
 /* Analysis sharpness: one row per run, epsilon and variant. */
 #define BSC_FILE_SHARPNESS "sharpness.csv"
-/* Analysis hessian: one row per run and quantity. */
+/* Analysis hessian: one row per run, block and quantity; the eigenvalue
+ * density on a grid, one row per run and point; the quadratures it is
+ * smoothed from, one row per run, probe and node. */
 #define BSC_FILE_HESSIAN "hessian.csv"
+#define BSC_FILE_HESSIAN_DENSITY "hessian_density.csv"
+#define BSC_FILE_HESSIAN_SLQ "hessian_slq.csv"
+/* Observer gradient_diversity, after all runs: the ratios at one common
+ * batch size on every run's final weights, one row per run. */
+#define BSC_FILE_GRADIENT_DIVERSITY_COMMON "gradient_diversity_common.csv"
 /* Analysis interpolate: interpolate_<A>_<B>.csv between the runs A and B
  * (by name), interpolate_checkpoints.csv between two checkpoint files. */
 #define BSC_PREFIX_INTERPOLATE "interpolate_"
@@ -118,9 +125,27 @@
  * ||sum g_i||^2. */
 #define BSC_COL_NORM_RATIO "norm_ratio"
 #define BSC_COL_DIVERSITY "diversity"
-/* noise_scale.csv: B_simple = tr(Sigma) / |G|^2, raw and smoothed. */
+/* noise_scale.csv: B_simple = tr(Sigma) / |G|^2, raw and smoothed; from
+ * the sums over a window, with its 95% interval and whether |G|^2 is
+ * significantly positive there (0 or 1; the interval is NaN when not).
+ * summary.csv has the last window's. */
 #define BSC_COL_B_SIMPLE "b_simple"
 #define BSC_COL_B_SIMPLE_EMA "b_simple_ema"
+#define BSC_COL_B_SIMPLE_WINDOW "b_simple_window"
+#define BSC_COL_B_SIMPLE_LO "b_simple_lo"
+#define BSC_COL_B_SIMPLE_HI "b_simple_hi"
+#define BSC_COL_G2_SIGNIFICANT "g2_significant"
+
+/* gradient_diversity_common.csv: the common batch size, and per ratio
+ * (BSC_COL_NORM_RATIO, BSC_COL_DIVERSITY) "<ratio>_" these statistics over
+ * the batches: mean, its standard error, quartiles. summary.csv has the
+ * norm ratio's quartiles over the run's samples the same way. */
+#define BSC_COL_COMMON_BATCH "common_batch"
+#define BSC_STAT_MEAN "mean"
+#define BSC_STAT_SE "se"
+#define BSC_STAT_Q25 "q25"
+#define BSC_STAT_MEDIAN "median"
+#define BSC_STAT_Q75 "q75"
 
 /* summary.csv: the median of the run's per-step update norms. */
 #define BSC_COL_UPDATE_NORM_MEDIAN "update_norm_median"
@@ -144,11 +169,28 @@
 #define BSC_VARIANT_FULL "full"
 #define BSC_VARIANT_SUBSPACE "subspace"
 
-/* hessian.csv: what the row holds (one of the values below) and its value. */
+/* hessian.csv: which block of the Hessian (BSC_BLOCK_ALL, or a parameter
+ * tensor's name such as "1.weight" for its diagonal block), what the row
+ * holds (one of the values below), the rank k (1: the largest, or for
+ * bottom eigenvalues the smallest; 0 for the trace), its value and the
+ * value's standard error (stochastic estimates). */
+#define BSC_COL_BLOCK "block"
+#define BSC_BLOCK_ALL "all"
 #define BSC_COL_QUANTITY "quantity"
+#define BSC_COL_K "k"
 #define BSC_COL_VALUE "value"
+#define BSC_COL_STD_ERR "std_err"
 #define BSC_QUANTITY_EIGENVALUE "eigenvalue"
+#define BSC_QUANTITY_BOTTOM_EIGENVALUE "bottom_eigenvalue"
 #define BSC_QUANTITY_TRACE "trace"
+/* How the products were formed (hessian.csv, hessian_density.csv). */
+#define BSC_COL_METHOD "method"
+#define BSC_METHOD_EXACT "exact"
+#define BSC_METHOD_FD "fd"
+/* hessian_density.csv: the eigenvalue, the density there and its standard
+ * error (BSC_COL_STD_ERR). */
+#define BSC_COL_LAMBDA "lambda"
+#define BSC_COL_DENSITY "density"
 
 /* The analyses' tables with a row per run (sharpness.csv, hessian.csv):
  * the row's verdict, "ok", or for a run left out "skipped: <why>"

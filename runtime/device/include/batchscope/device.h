@@ -81,6 +81,8 @@ typedef struct bsc_context {
     cl_context context;
     cl_command_queue queue;
     bsc_program_cache *programs;
+    int gemm;       /* bsc_gemm_backend in use (blas.h: bsc_gemm_use, bsc_gemm_active) */
+    void *host_slots[4];  /* host tasks: buffer storage, written in queue order (host_task.c) */
 } bsc_context;
 
 /* Opens the device the selector names (see bsc_device_select). */

@@ -42,6 +42,13 @@ BSC_API bsc_status bsc_tensor_read(bsc_context *ctx, const bsc_tensor *t, void *
 BSC_API bsc_status bsc_tensor_copy(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst);
 /* Enqueued fill of a float tensor with a value. */
 BSC_API bsc_status bsc_tensor_fill(bsc_context *ctx, bsc_tensor *t, float value);
+/* Enqueues out = a x + b y + c z over n floats from each tensor's offset.
+ * y and z may be NULL; a zero coefficient drops its term exactly, so that
+ * 1 x + 0 y is x bit for bit and an unused operand is never read. out may
+ * be x, y or z. */
+BSC_API bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
+                                      float b, const bsc_tensor *y, float c,
+                                      const bsc_tensor *z, bsc_tensor *out);
 
 #ifdef __cplusplus
 }

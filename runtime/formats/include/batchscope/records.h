@@ -95,6 +95,7 @@ typedef struct bsc_manifest_device {
     const char *opencl_c_version;
     long compute_units;
     int64_t global_mem;     /* bytes */
+    const char *gemm;       /* the GEMM backend the study ran: "clblast", "host" */
 } bsc_manifest_device;
 
 /* A loaded plugin module (an entry of "plugins"): every field optional (NULL). */

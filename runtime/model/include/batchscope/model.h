@@ -81,10 +81,41 @@ BSC_API bsc_status bsc_model_init_host(const bsc_model *m, uint64_t seed, const 
  * row correct. */
 BSC_API bsc_status bsc_model_forward_loss(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
                                   const bsc_tensor *y);
+/* The same from layer `first` on: `in` ([batch, the output shape of layer
+ * first-1]) is that layer's input; first = 0 is bsc_model_forward_loss. */
+BSC_API bsc_status bsc_model_forward_loss_from(bsc_model *m, const bsc_pass *p, size_t first,
+                                               const bsc_tensor *in, const bsc_tensor *y);
+/* Enqueues forward through layers 0..last for p->batch rows of x, writing
+ * layer last's output to out ([batch, its output shape], any buffer) instead
+ * of the model's activation buffer; no loss. */
+BSC_API bsc_status bsc_model_forward_to(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
+                                        size_t last, bsc_tensor *out);
 /* After forward_loss with the same pass: enqueues backward of
  * scale * sum_i loss_i (scale = 1/batch for the mean) into the gradient buffer. */
 BSC_API bsc_status bsc_model_backward(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
                               const bsc_tensor *y, float scale);
+
+/* Exact Hessian-vector products (hvp.c; Pearlmutter's R-operator).
+ *
+ * bsc_model_has_hvp: 1 when every layer from the first one with trained
+ * parameters on, and the loss, implement the R-operator ops (plugin.h);
+ * otherwise 0, and `why` (optional, len bytes) names the first that does
+ * not ("layer 3 (gelu) has no R-operator").
+ *
+ * bsc_model_hvp: enqueues, for p->batch rows of x and y at the model's
+ * current parameters and state, hv = H v with H the Hessian of
+ * scale * sum_i loss_i w.r.t. the trained parameters and v a direction
+ * over them (both F32 with n_params elements, device; hv is OVERWRITTEN):
+ * forward, R-forward, backward and R-backward in one pass. The row losses
+ * are filled as by forward_loss; the gradient buffer is not touched. The
+ * first call allocates the pass' buffers (as large again as the
+ * activations and their gradients). BSC_ERR_UNSUPPORTED when
+ * !bsc_model_has_hvp, or from a layer that has the op but not for this
+ * pass (batchnorm in training mode). */
+BSC_API int bsc_model_has_hvp(const bsc_model *m, char *why, size_t len);
+BSC_API bsc_status bsc_model_hvp(bsc_model *m, const bsc_pass *p, const bsc_tensor *x,
+                                 const bsc_tensor *y, const bsc_tensor *v, float scale,
+                                 bsc_tensor *hv);
 
 /* The output of layer i ([max_batch, output shape], use the first batch
  * rows) and the gradient of the loss w.r.t. it, as of the last

@@ -202,7 +202,57 @@ typedef struct bsc_layer_ops {
      * falls back to micro-batches of one. */
     bsc_status (*per_example_sqnorm)(void *self, const bsc_pass *p, const bsc_tensor *in,
                                      const bsc_tensor *dout, bsc_tensor *acc);
+    /* Optional: nonzero when forward is linear in this layer's trained
+     * parameters, all of them at once: f(x, a P + b Q) = a f(x, P) +
+     * b f(x, Q) for every input x (dense and conv2d, bias included; not
+     * batchnorm). The evaluator then forms this layer's output at many
+     * points of a line or plane in parameter space from a few products
+     * computed once (bsc_eval_family, surfaces and interpolation). NULL or
+     * 0: not linear, every point runs the layer. */
+    int (*linear_in_params)(void *self);
+    /* Optional, both or neither: Pearlmutter's R-operator, R{f} = d/dr
+     * f(theta + r v) at r = 0, so that one pass gives the Hessian-vector
+     * product H v exactly (bsc_model_hvp). The host calls them only after
+     * forward with the same pass, so whatever forward saved (a pooling
+     * winner, a dropout mask, batch statistics) is there. Second
+     * derivatives that are zero almost everywhere are zero, as autograd has
+     * them: relu'' = 0, the max of a pool stays where it is.
+     *
+     * r_forward: rout = R{out} = J_in rin + J_theta v, where v[i] (views
+     * of the direction, param_spec order; empty for STATE tensors) is this
+     * layer's part of the direction. rin is NULL when R{in} is zero (the
+     * first layer with trained parameters, whose input does not depend on
+     * them); a layer without trained parameters always gets one. */
+    bsc_status (*r_forward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                            const bsc_tensor *rin, const bsc_tensor *const *v,
+                            const bsc_tensor *out, bsc_tensor *rout);
+    /* r_backward: given dout (d loss / d out; NULL only as r_hints allow)
+     * and rdout = R{dout}, writes
+     * din = d loss / d in as backward would (NULL: not needed), rdin =
+     * R{din} (NULL: not needed), and OVERWRITES hv[i] (views of the
+     * product, param_spec order, empty for STATE) with R{d loss / d
+     * param_i}: this layer's rows of H v. It does not write the ordinary
+     * parameter gradients. rin is r_forward's (NULL: zero). */
+    bsc_status (*r_backward)(void *self, const bsc_pass *p, const bsc_tensor *in,
+                             const bsc_tensor *rin, const bsc_tensor *const *v,
+                             const bsc_tensor *out, const bsc_tensor *rout,
+                             const bsc_tensor *dout, const bsc_tensor *rdout,
+                             const bsc_tensor *const *hv, bsc_tensor *din, bsc_tensor *rdin);
+    /* Optional (0: none): BSC_R_* hints that let the host skip work in the
+     * R-operator pass. With a hint that applies, r_backward gets dout =
+     * NULL (and din = NULL), so the layers above need not compute it. */
+    unsigned r_hints;
 } bsc_layer_ops;
+
+/* r_backward reads dout only to compute din: its R{din} and H v need no
+ * dout (a zero second derivative in the input and no parameters: relu,
+ * leaky_relu, pooling, flatten, dropout). */
+#define BSC_R_DOUT_ONLY_FOR_DIN 1u
+/* With rin = NULL and rdin = NULL -- the first layer with trained
+ * parameters -- r_backward reads dout only to compute din: its output is
+ * linear in its parameters for a fixed input (dense, conv2d, batchnorm in
+ * eval mode), so H v there is J_theta^T R{dout} alone. */
+#define BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST 2u
 
 /* ------------------------------------------------------------------ losses */
 
@@ -226,6 +276,12 @@ typedef struct bsc_loss_ops {
     /* Required. dlogits = scale * d(sum_i loss_i)/d logits. */
     bsc_status (*backward)(void *self, size_t batch, const bsc_tensor *logits,
                            const bsc_tensor *labels, float scale, bsc_tensor *dlogits);
+    /* Optional (the R-operator, see bsc_layer_ops): rdlogits = R{dlogits} =
+     * scale * (d^2 sum_i loss_i / d logits^2) rlogits, row by row. NULL:
+     * Hessian-vector products fall back to finite differences. */
+    bsc_status (*r_backward)(void *self, size_t batch, const bsc_tensor *logits,
+                             const bsc_tensor *rlogits, const bsc_tensor *labels, float scale,
+                             bsc_tensor *rdlogits);
 } bsc_loss_ops;
 
 /* ---------------------------------------------------------------- the study */
@@ -259,11 +315,22 @@ typedef struct bsc_study {
      * NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    /* A line (no newline) for the study's log, which is the host's to print
+     * or drop (--quiet): analyses say there which path they took, e.g.
+     * whether a surface shares its first layer. NULL: no log. */
+    void (*log)(void *user, const char *line);
+    void *log_user;
 } bsc_study;
 
 static inline int bsc_study_stop_requested(const bsc_study *s)
 {
     return s && s->stop_requested && s->stop_requested(s->stop_user);
+}
+
+static inline void bsc_study_log(const bsc_study *s, const char *line)
+{
+    if (s && s->log)
+        s->log(s->log_user, line);
 }
 
 /* ------------------------------------------------------------- observers */

@@ -25,6 +25,7 @@
 #include "batchscope/device.h"
 #include "batchscope/tensor.h"
 #include "batchscope/blas.h"
+#include "batchscope/host_task.h"
 #include "batchscope/reduce.h"
 /* data */
 #include "batchscope/dataset.h"

@@ -11,6 +11,7 @@
 
 #include "batchscope/api.h"
 #include <stdint.h>
+#include "batchscope/blas.h"
 #include "batchscope/node.h"
 #include "batchscope/model.h"
 #include "batchscope/optim.h"
@@ -96,6 +97,7 @@ typedef struct bsc_pipeline {
     bsc_component *analyses;
     size_t n_analyses;
     const bsc_node *report;    /* NULL when absent */
+    bsc_gemm_backend gemm;     /* `gemm:`; AUTO when absent */
 } bsc_pipeline;
 
 /* Loads, overrides ("training.epochs=2", "training.batch_sizes=[32,256]";

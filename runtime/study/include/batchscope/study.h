@@ -33,6 +33,8 @@ typedef struct bsc_run_options {
      * program does (the command turns Ctrl-C into this). NULL: never. */
     int (*stop_requested)(void *user);
     void *stop_user;
+    const char *gemm;              /* "auto", "clblast", "host" (beats `gemm:`); NULL:
+                                      the pipeline's */
     /* Under `mpirun -n N`: seconds a rank may stay silent (dead, hung or
      * unreachable) before the study ends naming it; 0: 300. Every wait
      * for another rank is bounded by it. */

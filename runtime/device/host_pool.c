@@ -1,0 +1,121 @@
+/* The host tasks' threads (host_task.h), shared by the host GEMM backend.
+ *
+ * OpenBLAS's own threads spin (sched_yield in a loop, about 2^28 cycles)
+ * after every call before they sleep. Between two GEMMs of a training step
+ * PoCL runs the step's other kernels on its worker threads, and the spinning
+ * BLAS threads took the cores from them: on 2 cores the MLP trained 1.5-2x
+ * slower with OpenBLAS at 2 threads than at 1 (bench_train, interleaved
+ * runs). So OpenBLAS runs single-threaded here and a GEMM large enough to
+ * gain is split into column or row blocks run on this pool, whose helpers
+ * sleep on a condition variable as soon as their part is done. Each element
+ * of C is still one OpenBLAS call's, summed over k in its order, and the
+ * split depends only on the shape and the thread count: results are the
+ * same from run to run. */
+#include "batchscope/host_task.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifdef BSC_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#define POOL_MAX_THREADS 16
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t run;      /* one job at a time (two contexts, two threads) */
+    pthread_mutex_t mu;
+    pthread_cond_t wake, idle;
+    unsigned long gen;
+    int threads, parts, next, done;
+    void (*fn)(void *arg, int part, int parts);
+    void *arg;
+} pool = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 1, 0, 0, 0, NULL, NULL};
+
+/* Takes parts of the current job until none is left; called with mu held. */
+static void take_parts(void)
+{
+    while (pool.next < pool.parts) {
+        int p = pool.next++;
+        pthread_mutex_unlock(&pool.mu);
+        pool.fn(pool.arg, p, pool.parts);
+        pthread_mutex_lock(&pool.mu);
+        if (++pool.done == pool.parts)
+            pthread_cond_signal(&pool.idle);
+    }
+}
+
+static void *helper(void *unused)
+{
+    (void)unused;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.gen == seen)
+            pthread_cond_wait(&pool.wake, &pool.mu);
+        seen = pool.gen;
+        take_parts();
+    }
+    return NULL;
+}
+
+static void pool_start(void)
+{
+    long n = 0;
+    const char *env = getenv("BATCHSCOPE_BLAS_THREADS");
+    if (env && *env)
+        n = strtol(env, NULL, 10);
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > POOL_MAX_THREADS)
+        n = POOL_MAX_THREADS;
+#ifdef BSC_HAVE_CBLAS
+    openblas_set_num_threads(1);
+#endif
+    int started = 1;
+    for (long i = 1; i < n; i++) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, helper, NULL) == 0)
+            started++;
+        pthread_attr_destroy(&at);
+    }
+    pool.threads = started;
+}
+
+int bsc_host_threads(void)
+{
+    pthread_once(&pool.once, pool_start);
+    return pool.threads;
+}
+
+void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts), void *arg)
+{
+    pthread_once(&pool.once, pool_start);
+    if (parts <= 1 || pool.threads <= 1) {
+        for (int p = 0; p < parts; p++)
+            fn(arg, p, parts);
+        return;
+    }
+    pthread_mutex_lock(&pool.run);
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.arg = arg;
+    pool.parts = parts;
+    pool.next = 0;
+    pool.done = 0;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.wake);
+    take_parts();
+    while (pool.done < pool.parts)
+        pthread_cond_wait(&pool.idle, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.run);
+}

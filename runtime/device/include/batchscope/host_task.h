@@ -1,0 +1,57 @@
+/* batchscope: host functions in the device's queue.
+ *
+ * On a CPU device whose OpenCL implementation runs native kernels
+ * (CL_EXEC_NATIVE_KERNEL, as PoCL does) a device buffer is host memory, and
+ * a host function can run in the context's in-order queue between kernels,
+ * seeing its tensors as plain float pointers: the host-BLAS GEMM backend
+ * (blas.h) runs that way, and a layer may too where compiled C beats the
+ * OpenCL implementation's code (conv2d's im2col on PoCL). Enqueue only:
+ * nothing blocks, nothing is allocated on the device.
+ */
+#ifndef BATCHSCOPE_HOST_TASK_H
+#define BATCHSCOPE_HOST_TASK_H
+
+#include "batchscope/api.h"
+#include "batchscope/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most tensors one host task sees. */
+#define BSC_HOST_TASK_MAX_TENSORS 6
+/* Most bytes of arguments one host task is given. */
+#define BSC_HOST_TASK_MAX_ARGS 256
+
+/* Nonzero when ctx's device runs host tasks: a CPU device with
+ * CL_EXEC_NATIVE_KERNEL. Otherwise 0 and, when why is not NULL, the reason. */
+BSC_API int bsc_host_tasks_supported(const bsc_context *ctx, char *why, size_t len);
+
+/* A host task: args is the task's copy of what was enqueued, data[i] points
+ * at tensor i's first element (its offset applied). It runs on one of the
+ * OpenCL implementation's threads; bsc_host_parallel spreads work. */
+typedef void (*bsc_host_fn)(void *args, float *const *data);
+
+/* Enqueues fn on ctx's queue with a copy of args (size <=
+ * BSC_HOST_TASK_MAX_ARGS bytes) and the storage of n <=
+ * BSC_HOST_TASK_MAX_TENSORS float tensors (views and sub-buffers allowed,
+ * the same buffer more than once too). fn may read and write each tensor's
+ * numel elements from its offset and nothing else. BSC_ERR_UNSUPPORTED on a
+ * device without host tasks. */
+BSC_API bsc_status bsc_enqueue_host(bsc_context *ctx, bsc_host_fn fn, const void *args,
+                                    size_t size, size_t n, const bsc_tensor *const *t);
+
+/* Inside a host task: runs fn(arg, part, parts) for every part in [0,
+ * parts) on the calling thread and the process's host threads (as many as
+ * online CPUs, or $BATCHSCOPE_BLAS_THREADS), returning when all are done.
+ * The helpers sleep between jobs: they never spin against the device's own
+ * threads. */
+BSC_API void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts),
+                               void *arg);
+/* How many threads bsc_host_parallel runs on, the caller included. */
+BSC_API int bsc_host_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
