@@ -16,7 +16,7 @@ and 20 trace probes for 6 runs on 10000), its costs counted in forward
 passes of one example (FP; a training step or a gradient is 3 FP, a
 Hessian-vector product 6) and turned into seconds with a measured time per
 FP (--fp-seconds, from tools/bench/mpi_scaling.sh's surface: its seconds /
-(441 points x 8000 examples)).
+(961 points x 8000 examples, less its run)).
 
 Two granularities: the analyses as the host runs them today (surfaces in
 rows; sharpness, Hessian and interpolation each one unit) and with the

@@ -15,7 +15,10 @@
 # and prints speed-up = 1r/all / 2r/half (what scale-out buys on this
 # machine) and efficiency = 1r/1 / (2 x 2r/half) (per rank, against its own
 # share: 1.0 is perfect). Times are the manifest's seconds of the study
-# (setup, training, analyses), from OUT/manifest.json.
+# (setup, training, analyses), from OUT/manifest.json. Also the 2-rank
+# run's utilization, the ranks' busy seconds over ranks x seconds (from the
+# manifest's "ranks"): what the scheduler made of the ranks it had, which
+# holds even where other jobs share the cores and the speed-up cannot show.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
@@ -36,6 +39,14 @@ seconds_of() {
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$1/manifest.json"
 }
 
+utilization_of() {
+  python3 -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+r = m.get("ranks", [])
+print(sum(x.get("busy_seconds", 0) for x in r) / (len(r) * m["seconds"]) if r else 1)' \
+    "$1/manifest.json"
+}
+
 # time_study PIPELINE RANKS THREADS: the best manifest seconds of REPEATS runs.
 time_study() {
   local pipeline=$1 ranks=$2 threads=$3 best=
@@ -50,7 +61,10 @@ time_study() {
       { cat "$tmp/log" >&2; exit 1; }
     local s
     s=$(seconds_of "$out")
-    best=$(awk -v a="$best" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    if awk -v a="$best" -v b="$s" 'BEGIN { exit !(a == "" || b < a) }'; then
+      best=$s
+      utilization_of "$out" >"$tmp/util-$ranks"
+    fi
   done
   echo "$best"
 }
@@ -65,6 +79,8 @@ for p in "${pipelines[@]}"; do
   one=$(time_study "$p" 1 "$half")
   two=$(time_study "$p" 2 "$half")
   awk -v p="$(basename "$p")" -v a="$all" -v o="$one" -v t="$two" -v c="$cores" -v h="$half" \
+    -v u="$(cat "$tmp/util-2")" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
     'BEGIN { printf "%s: 1r/all(%d) %.1f s  1r/1(%d) %.1f s  2r/half(%d) %.1f s  " \
-                    "speed-up %.2f  efficiency %.2f\n", p, c, a, h, o, h, t, a / t, o / (2 * t) }'
+                    "speed-up %.2f  efficiency %.2f  2-rank utilization %.2f  (load %s)\n",
+                    p, c, a, h, o, h, t, a / t, o / (2 * t), u, l }'
 done
