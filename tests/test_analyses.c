@@ -110,7 +110,7 @@ static void test_lbfgsb_box_maximum(void **state)
         want += 0.5 * h[i] * (z - c[i]) * (z - c[i]);
     }
     quad q = {QN, h, c, lo, hi, -1, 0, 0};
-    ana_lbfgsb_opts o = {10, 100, 0, 10.0, 0.0};
+    ana_lbfgsb_opts o = {10, 100, 0, 10.0, 0.0, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -131,7 +131,7 @@ static void test_lbfgsb_clipped_minimum(void **state)
         x[i] = hi[i];
     }
     quad q = {QN, h, c, lo, hi, +1, 0, 0};
-    ana_lbfgsb_opts o = {10, 200, 0, 10.0, 1e-12};
+    ana_lbfgsb_opts o = {10, 200, 0, 10.0, 1e-12, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, quad_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -168,7 +168,7 @@ static void test_lbfgsb_never_leaves_box(void **state)
         x[i] = (2.0 * bsc_rng_uniform(3, BSC_RNG_SHARPNESS, 1, (uint64_t)i) - 1.0) * b[i];
     }
     quad q = {QN, h, c, lo, hi, +1, 0, 0};
-    ana_lbfgsb_opts o = {5, 3, 0, 0.0, 0.0};
+    ana_lbfgsb_opts o = {5, 3, 0, 0.0, 0.0, NULL};
     ana_lbfgsb_result r;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o, linear_fg, &q, &r));
     assert_int_equal(q.outside, 0);
@@ -180,7 +180,7 @@ static void test_lbfgsb_never_leaves_box(void **state)
     near(r.f, want, 1e-9, 0, "corner", 0);
     /* evaluation limit */
     quad q2 = {QN, h, c, lo, hi, -1, 0, 0};
-    ana_lbfgsb_opts o2 = {10, 100, 2, 10.0, 0.0};
+    ana_lbfgsb_opts o2 = {10, 100, 2, 10.0, 0.0, NULL};
     for (int i = 0; i < QN; i++)
         x[i] = 0;
     CHECK(ana_lbfgsb_minimize(QN, x, lo, hi, &o2, quad_fg, &q2, &r));
@@ -341,7 +341,7 @@ static void test_interpolation_parabola(void **state)
 {
     (void)state;
     bsc_context *ctx = NULL;
-    if (bsc_context_open(NULL, &ctx) != BSC_OK)
+    if (tu_context_open(&ctx) != BSC_OK)
         fail_msg("no OpenCL device: %s", bsc_last_error());
     enum { N = 1000 };
     static float a[N], b[N], th[N];
@@ -391,13 +391,6 @@ enum { NX = 48, F = 4, K = 3, NP = K * F + K };
 
 static uint8_t pix[NX * F], lab[NX];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    assert_int_equal(fwrite(b, 1, 4, f), 4);
-}
-
 static void write_dataset(const char *dir)
 {
     uint64_t st = 99;
@@ -410,24 +403,10 @@ static void write_dataset(const char *dir)
             pix[n * F + j] = (uint8_t)v;
         }
     }
-    char *p = bsc_strdup_printf("%s/img", dir);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x803);
-    put_be32(f, NX);
-    put_be32(f, 2);
-    put_be32(f, 2);
-    assert_int_equal(fwrite(pix, 1, sizeof pix, f), sizeof pix);
-    fclose(f);
-    free(p);
-    p = bsc_strdup_printf("%s/lbl", dir);
-    f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x801);
-    put_be32(f, NX);
-    assert_int_equal(fwrite(lab, 1, sizeof lab, f), sizeof lab);
-    fclose(f);
-    free(p);
+    char *pi = bsc_strdup_printf("%s/img", dir), *pl = bsc_strdup_printf("%s/lbl", dir);
+    tu_write_idx(pi, pl, NX, 2, 2, pix, lab);
+    free(pi);
+    free(pl);
 }
 
 static double xval(int n, int j)
@@ -588,6 +567,7 @@ static void test_linear_softmax_end_to_end(void **state)
     CHECK(bsc_write_file_atomic(yaml, PIPELINE, strlen(PIPELINE)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;
@@ -805,6 +785,7 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
     CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;
@@ -844,6 +825,7 @@ static char *run_logged(const char *dir, const char *out_name, char **log)
     FILE *lf = fopen(logp, "w");
     assert_non_null(lf);
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.log = lf;
@@ -1030,7 +1012,7 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(BSC_CLI, BSC_CLI, "run", yaml, flag, out, (char *)NULL);
+        execl(BSC_CLI, BSC_CLI, "run", yaml, flag, out, "-d", tu_device(), (char *)NULL);
         _exit(127);
     }
     int sent = 0;
@@ -1076,6 +1058,7 @@ static void test_no_test_split_warned(void **state)
     CHECK(bsc_write_file_atomic(yaml, text, strlen(text)));
     FILE *log = tmpfile();
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = out;
     o.quiet = 1;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "batchscope/blas.h"
+#include "testutil.h"
 
 static bsc_context *ctx;
 static bsc_gemm_backend backend;
@@ -21,7 +22,7 @@ static bsc_gemm_backend backend;
 static int setup_with(bsc_gemm_backend b)
 {
     backend = b;
-    return bsc_context_open(NULL, &ctx) == BSC_OK && bsc_gemm_use(ctx, b) == BSC_OK ? 0 : -1;
+    return tu_context_open(&ctx) == BSC_OK && bsc_gemm_use(ctx, b) == BSC_OK ? 0 : -1;
 }
 
 static int setup_clblast(void **state)
@@ -385,8 +386,8 @@ static void test_backends_agree(void **state)
 {
     (void)state;
     bsc_context *clb = NULL, *host = NULL;
-    assert_int_equal(bsc_context_open(NULL, &clb), BSC_OK);
-    assert_int_equal(bsc_context_open(NULL, &host), BSC_OK);
+    assert_int_equal(tu_context_open(&clb), BSC_OK);
+    assert_int_equal(tu_context_open(&host), BSC_OK);
     if (!bsc_gemm_host_supported(host, NULL, 0)) {
         bsc_context_free(clb);
         bsc_context_free(host);
@@ -478,7 +479,7 @@ int main(void)
     int failed = cmocka_run_group_tests_name("clblast", tests, setup_clblast, teardown);
     /* The host group needs a device with native kernels and a CBLAS build. */
     bsc_context *probe = NULL;
-    int host = bsc_context_open(NULL, &probe) == BSC_OK &&
+    int host = tu_context_open(&probe) == BSC_OK &&
                bsc_gemm_host_supported(probe, NULL, 0);
     bsc_context_free(probe);
     if (host)

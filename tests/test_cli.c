@@ -1,11 +1,14 @@
-/* The batchscope command: help, version, exit statuses, devices, the
- * no-platform message, and a device-only pipeline writing its manifest. */
+/* The batchscope command: help, version, option forms, exit statuses,
+ * devices, the no-platform message, a device-only pipeline writing its
+ * manifest, progress lines, interrupting and resuming. Commands that open
+ * a device get -d $BATCHSCOPE_TEST_DEVICE (tu_device()). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +19,10 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/plugin.h"
 #include "batchscope/safetensors.h"
+#include "batchscope/study.h"
 #include "testutil.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 static char *run_cli(const char *args, int *rc)
 {
@@ -32,26 +38,77 @@ static void test_help_version(void **state)
 {
     (void)state;
     int rc;
-    char *out = run_cli("--version", &rc);
+    char args[512];
+    snprintf(args, sizeof args, "--version -d '%s'", tu_device());
+    const char *forms[] = {"--version", "-V", args};
+    for (size_t i = 0; i < 3; i++) {
+        char *out = run_cli(forms[i], &rc);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "batchscope 0."));
+        char abi[48];
+        snprintf(abi, sizeof abi, "plugin ABI %d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
+        assert_non_null(strstr(out, abi));
+        const char *keys[] = {"git commit", "CLBlast", "libyaml", "jansson",
+                              "OpenCL ICD loader", "driver"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            if (!strstr(out, keys[k]))
+                fail_msg("`batchscope %s` lacks %s:\n%s", forms[i], keys[k], out);
+        free(out);
+    }
+    /* No OpenCL at all: the versions still, the driver says none. */
+    char *empty = tu_tmpdir("icd");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "OCL_ICD_VENDORS='%s' '%s' --version", empty, BSC_CLI);
+    char *out = NULL;
+    rc = tu_run(cmd, &out);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "batchscope 0."));
-    char abi[48];
-    snprintf(abi, sizeof abi, "plugin ABI %d.%d", BSC_ABI_MAJOR, BSC_ABI_MINOR);
-    assert_non_null(strstr(out, abi));
+    assert_non_null(strstr(out, "none (no OpenCL device)"));
     free(out);
-    out = run_cli("--help", &rc);
-    assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "run PIPELINE.yaml"));
-    free(out);
-    const char *cmds[] = {"run", "devices", "plugins", "check"};
-    for (size_t i = 0; i < 4; i++) {
+    free(empty);
+    const char *helps[] = {"--help", "-h", "help"};
+    for (size_t i = 0; i < 3; i++) {
+        out = run_cli(helps[i], &rc);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "run PIPELINE.yaml"));
+        assert_non_null(strstr(out, "130  interrupted"));
+        free(out);
+    }
+    const char *cmds[] = {"run", "devices", "plugins", "check", "report"};
+    for (size_t i = 0; i < 5; i++) {
         char a[64];
-        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        snprintf(a, sizeof a, "%s %s", cmds[i], i % 2 ? "-h" : "--help");
         out = run_cli(a, &rc);
         assert_int_equal(rc, 0);
         assert_non_null(strstr(out, "usage: batchscope"));
+        if (i == 0) {   /* run's help says what its exit statuses mean */
+            assert_non_null(strstr(out, "0    success"));
+            assert_non_null(strstr(out, "1    a run, an analysis or the report failed"));
+            assert_non_null(strstr(out, "2    bad usage or input"));
+            assert_non_null(strstr(out, "130  interrupted"));
+        }
         free(out);
     }
+}
+
+/* The mapping behind the exit statuses. Once a study has run, whatever
+ * failed in it -- a kernel that does not build, a missing kernel name
+ * (NOT_FOUND), an analysis -- comes back as BSC_ERR_PARTIAL: 1, not the 2
+ * its kind would give before any work; an interruption is 130. */
+static void test_exit_code_mapping(void **state)
+{
+    (void)state;
+    assert_int_equal(bsc_status_exit_code(BSC_OK), 0);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_PARTIAL), 1);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_BUSY), 1);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_BUILD), 1);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_OPENCL), 1);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_NOMEM), 1);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_NOT_FOUND), 2);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_PARSE), 2);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_USAGE), 2);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_PLUGIN), 2);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_NO_PLATFORM), 2);
+    assert_int_equal(bsc_status_exit_code(BSC_ERR_INTERRUPTED), 130);
 }
 
 static void test_bad_usage(void **state)
@@ -69,6 +126,47 @@ static void test_bad_usage(void **state)
     out = run_cli("run x.yaml --bogus", &rc);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "unknown option '--bogus'"));
+    assert_non_null(strstr(out, "usage: batchscope run"));
+    free(out);
+    out = run_cli("run x.yaml --bogus=3", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown option '--bogus'"));
+    free(out);
+    out = run_cli("run x.yaml -x", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown option '-x'"));
+    free(out);
+    out = run_cli("run x.yaml --quiet=yes", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "'--quiet' takes no value"));
+    free(out);
+    out = run_cli("run x.yaml --out", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "option --out needs a value"));
+    free(out);
+    out = run_cli("run x.yaml -o", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "needs a value"));
+    free(out);
+    out = run_cli("run x.yaml y.yaml", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unexpected argument 'y.yaml'"));
+    free(out);
+    /* An empty device selector is an error, not auto. */
+    out = run_cli("run x.yaml --device=", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "option --device needs a value"));
+    free(out);
+    out = run_cli("run x.yaml -d ''", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "option -d needs a value"));
+    free(out);
+    out = run_cli("devices extra", &rc);
+    assert_int_equal(rc, 2);
+    free(out);
+    out = run_cli("report", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "missing OUT"));
     free(out);
     out = run_cli("run /nonexistent/p.yaml", &rc);
     assert_int_equal(rc, 2);
@@ -86,7 +184,8 @@ static void test_devices(void **state)
     char *out = run_cli("devices", &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "P:D"));
-    assert_non_null(strstr(out, "0:0"));
+    assert_non_null(strstr(out, "platform vendor"));
+    assert_non_null(strstr(out, "--device"));
     free(out);
 }
 
@@ -118,7 +217,8 @@ static void test_device_only_pipeline(void **state)
     char *dir = tu_tmpdir("cli");
     char *yaml = tu_write(dir, "p.yaml", device_only);
     char args[2048];
-    snprintf(args, sizeof args, "run '%s' --out '%s/out' --set seed=11 --quiet", yaml, dir);
+    snprintf(args, sizeof args, "run '%s' --out '%s/out' --set seed=11 --quiet -d '%s'", yaml,
+             dir, tu_device());
     int rc;
     char *out = run_cli(args, &rc);
     assert_int_equal(rc, 0);
@@ -131,6 +231,35 @@ static void test_device_only_pipeline(void **state)
     assert_non_null(strstr(manifest, "\"seed\": 11"));
     assert_non_null(strstr(manifest, "\"platform\": "));
     assert_non_null(strstr(manifest, "\"driver_version\": "));
+    assert_non_null(strstr(manifest, "\"platform_vendor\": "));
+    assert_non_null(strstr(manifest, "\"git_commit\": "));
+    assert_non_null(strstr(manifest, "\"clblast\": "));
+    assert_non_null(strstr(manifest, "\"libyaml\": "));
+    assert_non_null(strstr(manifest, "\"opencl_icd_loader\": "));
+    assert_non_null(strstr(manifest, "\"driver\": "));
+    assert_non_null(strstr(manifest, "\"overrides\": [\n    \"seed=11\"\n  ]"));
+    /* Paths that resolve from anywhere: the pipeline's and the plugins'. */
+    char want[1200];
+    snprintf(want, sizeof want, "\"pipeline\": \"%s\"", yaml);
+    assert_non_null(strstr(manifest, want));
+    for (const char *at = manifest; (at = strstr(at, "\"path\": \"")); at++)
+        assert_int_equal(at[9], '/');
+    free(manifest);
+    /* The other spellings of the same options. */
+    snprintf(args, sizeof args, "run --out='%s/out3' --set=seed=12 -q --device='%s' '%s'", dir,
+             tu_device(), yaml);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(args, sizeof args, "run -o '%s/out4' -s seed=13 -q -d '%s' '%s'", dir, tu_device(),
+             yaml);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(path, sizeof path, "%s/out4/manifest.json", dir);
+    manifest = tu_read(path, NULL);
+    assert_non_null(manifest);
+    assert_non_null(strstr(manifest, "\"seed\": 13"));
     free(manifest);
     snprintf(path, sizeof path, "%s/out/pipeline.yaml", dir);
     char *resolved = tu_read(path, NULL);
@@ -251,13 +380,13 @@ static void test_unknown_run_before_training(void **state)
     free(dir);
 }
 
-/* Ctrl-C stops the study cleanly (manifest "interrupted", exit 1); resuming
- * it with another pipeline is refused (test_study covers a resume that
- * completes). */
+/* Ctrl-C stops the study cleanly (manifest "interrupted", exit 130);
+ * resuming it with another pipeline is refused, naming the first key that
+ * differs and both values. */
 static void test_interrupt_and_resume(void **state)
 {
     (void)state;
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0)
+    if (access(FMNIST, R_OK) != 0)
         skip();
     char *dir = tu_tmpdir("cli");
     char *yaml = tu_write(dir, "long.yaml",
@@ -267,11 +396,11 @@ static void test_interrupt_and_resume(void **state)
                           "  - {type: dense, units: 10}\n"
                           "training: {epochs: 400, batch_sizes: [8, 64], eval_batch_size: 256}\n");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 6 '%s' run '%s' --out '%s/out' --quiet", BSC_CLI,
-             yaml, dir);
+    snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 6 '%s' run '%s' --out '%s/out' "
+             "--quiet -d '%s'", BSC_CLI, yaml, dir, tu_device());
     char *out = NULL;
     int rc = tu_run(cmd, &out);
-    assert_int_equal(rc, 1);
+    assert_int_equal(rc, 130);
     assert_non_null(strstr(out, "interrupted"));
     free(out);
     char path[1024];
@@ -280,12 +409,220 @@ static void test_interrupt_and_resume(void **state)
     assert_non_null(m);
     assert_non_null(strstr(m, "\"status\": \"interrupted\""));
     free(m);
-    /* The same study made shorter is another pipeline: refused. */
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --resume '%s/out' --quiet --set training.epochs=1",
-             BSC_CLI, yaml, dir);
+    /* The same study made shorter is another pipeline: refused, and told why. */
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --resume '%s/out' --quiet --set training.epochs=1 "
+             "-d '%s'", BSC_CLI, yaml, dir, tu_device());
+    rc = tu_run(cmd, &out);
+    assert_int_equal(rc, 2);
+    if (!strstr(out, "training.epochs: 1 in") || !strstr(out, ", 400 in") ||
+        !strstr(out, "--resume"))
+        fail_msg("the refusal does not name the key and both values:\n%s", out);
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
+/* `batchscope run --resume OUT` alone continues the study OUT recorded:
+ * its pipeline and --set options; when the pipeline file has changed or
+ * gone, from OUT/pipeline.yaml. */
+static void test_resume_alone(void **state)
+{
+    (void)state;
+    if (access(FMNIST, R_OK) != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "r.yaml",
+                          "version: 1\nname: r\ndataset: {name: fashion-mnist, subset: 256, "
+                          "test_subset: 64}\nmodel:\n  - {type: flatten}\n"
+                          "  - {type: dense, units: 10}\n"
+                          "training: {epochs: 5, batch_sizes: [32, 64], eval_batch_size: 64}\n"
+                          "report: {enabled: false}\n");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s/out' -q -d '%s' --set training.epochs=1 "
+             "--set seed=5", BSC_CLI, yaml, dir, tu_device());
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("%s", out);
+    free(out);
+    /* An unfinished run: bs64 lost its completion record. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out/runs/bs64/run.json", dir);
+    assert_int_equal(remove(path), 0);
+    snprintf(cmd, sizeof cmd, "'%s' run --resume '%s/out' -d '%s'", BSC_CLI, dir, tu_device());
+    rc = tu_run(cmd, &out);
+    if (rc != 0 || !strstr(out, "bs32     already completed: kept") ||
+        !strstr(out, "bs64   epoch 1/1"))
+        fail_msg("resume alone (rc %d):\n%s", rc, out);
+    free(out);
+    assert_int_equal(access(path, R_OK), 0);
+    /* --set with --resume alone would change the study: refused. */
+    snprintf(cmd, sizeof cmd, "'%s' run --resume '%s/out' --set seed=6", BSC_CLI, dir);
     rc = tu_run(cmd, &out);
     assert_int_equal(rc, 2);
     free(out);
+    /* The pipeline file edited (or gone) since: OUT/pipeline.yaml it is. */
+    remove(yaml);
+    free(tu_write(dir, "r.yaml", "version: 1\nname: other\n"));
+    snprintf(cmd, sizeof cmd, "'%s' run --resume '%s/out' -d '%s'", BSC_CLI, dir, tu_device());
+    rc = tu_run(cmd, &out);
+    if (rc != 0 || !strstr(out, "is not the pipeline the study started with") ||
+        !strstr(out, "bs64     already completed: kept"))
+        fail_msg("resume alone, pipeline changed (rc %d):\n%s", rc, out);
+    free(out);
+    snprintf(path, sizeof path, "%s/out/manifest.json", dir);
+    char *m = tu_read(path, NULL);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\"status\": \"completed\""));
+    assert_non_null(strstr(m, "\"training.epochs=1\""));
+    assert_non_null(strstr(m, "\"seed=5\""));
+    assert_non_null(strstr(m, "r.yaml\""));   /* still the file the study started from */
+    free(m);
+    /* Not a results directory. */
+    snprintf(cmd, sizeof cmd, "'%s' run --resume '%s'", BSC_CLI, dir);
+    rc = tu_run(cmd, &out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "not a results directory"));
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
+/* Exit statuses of finished studies: a diverged run is a result (0); an
+ * analysis that fails after every run completed is a failure (1), not bad
+ * input. */
+static void test_exit_status_of_studies(void **state)
+{
+    (void)state;
+    if (access(FMNIST, R_OK) != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "x.yaml",
+                          "version: 1\nname: x\ndataset: {name: fashion-mnist, subset: 128, "
+                          "test_subset: 64}\nmodel:\n  - {type: flatten}\n"
+                          "  - {type: dense, units: 16}\n  - {type: relu}\n"
+                          "  - {type: dense, units: 10}\n"
+                          "training: {epochs: 2, batch_sizes: [16, 32], eval_batch_size: 64,\n"
+                          "           runs: [{name: hot, batch_size: 16, lr: 1e36}]}\n"
+                          "report: {enabled: false}\n");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s/div' -q -d '%s'", BSC_CLI, yaml, dir,
+             tu_device());
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("a study with a diverged run exited %d:\n%s", rc, out);
+    free(out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/div/runs/hot/run.json", dir);
+    char *r = tu_read(path, NULL);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "\"status\": \"diverged\""));
+    free(r);
+    /* A checkpoint under OUT that the study was to write is taken on trust
+     * before training (check cannot open it yet); it is missing only when
+     * the analysis runs, after every run completed. */
+    char *y2 = tu_write(dir, "y.yaml",
+                        "version: 1\nname: y\ndataset: {name: fashion-mnist, subset: 128, "
+                        "test_subset: 64}\nmodel:\n  - {type: flatten}\n"
+                        "  - {type: dense, units: 10}\n"
+                        "training: {epochs: 1, batch_sizes: [32], eval_batch_size: 64}\n"
+                        "analyses:\n  - {type: interpolate, from_path: fail/runs/bs32/"
+                        "nosuch.safetensors, to_path: fail/runs/bs32/final.safetensors}\n"
+                        "report: {enabled: false}\n");
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s/fail' -q -d '%s'", BSC_CLI, y2, dir,
+             tu_device());
+    rc = tu_run(cmd, &out);
+    if (rc != 1 || !strstr(out, "nosuch.safetensors"))
+        fail_msg("a failed analysis exited %d:\n%s", rc, out);
+    free(out);
+    snprintf(path, sizeof path, "%s/fail/manifest.json", dir);
+    r = tu_read(path, NULL);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "\"status\": \"failed\""));
+    free(r);
+    free(y2);
+    free(yaml);
+    free(dir);
+}
+
+/* Progress into a file or a pipe: plain lines, no carriage returns or
+ * escapes, the running mean of this epoch's batch losses (not the loss
+ * before training, not the last epoch's), and the analyses' counts. */
+static void test_plain_progress(void **state)
+{
+    (void)state;
+    if (access(FMNIST, R_OK) != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "p.yaml",
+                          "version: 1\nname: p\nseed: 2\ndataset: {name: fashion-mnist, "
+                          "subset: 1024, test_subset: 64}\nmodel:\n  - {type: flatten}\n"
+                          "  - {type: dense, units: 10}\n"
+                          "training: {epochs: 2, batch_sizes: [8], eval_batch_size: 256,\n"
+                          "           optimizer: {type: sgd, lr: 0.05}}\n"
+                          "analyses:\n  - {type: surface, dims: 1, x: [-1, 1, 3], subset: 64}\n"
+                          "report: {enabled: false}\n");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "BATCHSCOPE_PROGRESS_INTERVAL=0 '%s' run '%s' -o '%s/out' -d '%s'",
+             BSC_CLI, yaml, dir, tu_device());
+    char *out = NULL;
+    int rc = tu_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("%s", out);
+    assert_null(strchr(out, '\r'));
+    assert_null(strchr(out, '\033'));
+    assert_non_null(strstr(out, "surface1d_bs8: 3/3 points in"));
+    /* epoch e's lines: their losses differ from the loss before training
+     * (epoch 0's train loss) and from epoch e-1's mean. */
+    char *m = NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out/runs/bs8/metrics.csv", dir);
+    m = tu_read(path, NULL);
+    assert_non_null(m);
+    free(m);
+    int lines = 0;
+    double prev_mean = -1;
+    for (const char *at = out; (at = strstr(at, "  bs8 ")); at++) {
+        int epoch, step;
+        double loss, mean;
+        if (sscanf(at, "  bs8 epoch %d/2 step %d/128 loss %lf", &epoch, &step, &loss) == 3) {
+            lines++;
+            assert_true(loss > 0 && loss < 5);
+            if (prev_mean > 0)
+                assert_true(fabs(loss - prev_mean) > 1e-4);
+        } else if (sscanf(at, "  bs8 epoch %d/2  batch_loss %lf", &epoch, &mean) == 2) {
+            prev_mean = mean;
+        }
+    }
+    if (lines < 10)
+        fail_msg("%d progress lines with a loss:\n%s", lines, out);
+    free(out);
+    free(yaml);
+    free(dir);
+}
+
+/* The README's `--device pocl`, where PoCL is the suite's device. */
+static void test_device_pocl(void **state)
+{
+    (void)state;
+    int rc;
+    char *out = run_cli("--version -d pocl", &rc);
+    int have_pocl = rc == 0;
+    free(out);
+    if (!have_pocl || strcmp(tu_device(), "auto") != 0)
+        skip();
+    char *dir = tu_tmpdir("cli");
+    char *yaml = tu_write(dir, "p.yaml", device_only);
+    char args[2048];
+    snprintf(args, sizeof args, "run '%s' -o '%s/out' --device pocl -q", yaml, dir);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(args, sizeof args, "%s/out/manifest.json", dir);
+    char *m = tu_read(args, NULL);
+    assert_non_null(strstr(m, "\"platform_vendor\": \"The pocl project\""));
+    free(m);
     free(yaml);
     free(dir);
 }
@@ -563,6 +900,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_exit_code_mapping),
         cmocka_unit_test(test_bad_usage),
         cmocka_unit_test(test_devices),
         cmocka_unit_test(test_no_platform),
@@ -571,6 +909,10 @@ int main(void)
         cmocka_unit_test(test_layer_option_error_writes_nothing),
         cmocka_unit_test(test_unknown_run_before_training),
         cmocka_unit_test(test_interrupt_and_resume),
+        cmocka_unit_test(test_resume_alone),
+        cmocka_unit_test(test_exit_status_of_studies),
+        cmocka_unit_test(test_plain_progress),
+        cmocka_unit_test(test_device_pocl),
         cmocka_unit_test(test_readme_options_match_descriptors),
         cmocka_unit_test(test_crash_names_plugin),
         cmocka_unit_test(test_results_directory_locked),

@@ -626,7 +626,7 @@ static void test_gather_on_device(void **state)
     bsc_tensor perm_t = {0}, x = {0}, y = {0};
     uint32_t perm[10];
     (void)state;
-    bsc_status st = bsc_context_open(NULL, &ctx);
+    bsc_status st = tu_context_open(&ctx);
     if (st == BSC_ERR_NO_PLATFORM)
         skip();
     if (st != BSC_OK)

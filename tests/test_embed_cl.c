@@ -68,7 +68,7 @@ static void test_builds_as_a_plugin_would(void **state)
     (void)state;
     bsc_context *ctx = NULL;
     cl_kernel k = NULL;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel_from_source(ctx, "fixture/main.cl", fixture_cl_text("main.cl"),
                                             NULL, "fill", &k), BSC_OK);
     float host[9];

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "batchscope/batchscope.h"
+#include "testutil.h"
 
 static bsc_context *ctx;
 static bsc_registry *reg;
@@ -24,7 +25,7 @@ static int group_setup(void **state)
         print_error("loading plugins: %s\n", bsc_last_error());
         return -1;
     }
-    if (bsc_context_open(NULL, &ctx) != BSC_OK) {
+    if (tu_context_open(&ctx) != BSC_OK) {
         print_error("no OpenCL device: %s\n", bsc_last_error());
         return -1;
     }

@@ -479,6 +479,68 @@ static void test_clone(void **state)
     bsc_node_free(copy);
 }
 
+/* bsc_node_diff of tree a against YAML text b: 1 and path/values when
+ * they differ. */
+static int diff_text(const bsc_node *a, const char *b_text, char *path, size_t len, char *va,
+                     char *vb, size_t vlen)
+{
+    bsc_node *b = parse_ok("b.yaml", b_text);
+    const bsc_node *da, *db;
+    int d = bsc_node_diff(a, b, path, len, &da, &db);
+    if (d) {
+        bsc_node_flow(da, va, vlen);
+        bsc_node_flow(db, vb, vlen);
+    }
+    bsc_node_free(b);
+    return d;
+}
+
+/* The first difference between two trees, named by its key path, and the
+ * values on one line: what a refused --resume says. */
+static void test_diff_and_flow(void **state)
+{
+    (void)state;
+    bsc_node *a = parse_ok("a.yaml", "name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32, 256]\n"
+                                     "  optimizer: {type: sgd, lr: 0.1}\nseed: \"7\"\n");
+    char path[128], va[64], vb[64];
+    /* keys in another order */
+    assert_int_equal(diff_text(a, "seed: \"7\"\nname: x\ntraining:\n  optimizer: {lr: 0.1, "
+                                  "type: sgd}\n  batch_sizes: [32, 256]\n  epochs: 5\n",
+                               path, sizeof path, va, vb, sizeof va), 0);
+    static const struct {
+        const char *b, *path, *va, *vb;
+    } cases[] = {
+        {"name: x\ntraining:\n  epochs: 1\n  batch_sizes: [32]\n", "training.epochs", "5", "1"},
+        {"name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32, 512]\n",
+         "training.batch_sizes[1]", "256", "512"},
+        {"name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32]\n", "training.batch_sizes",
+         "[32, 256]", "[32]"},
+        {"name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32, 256]\n  optimizer: {type: sgd, "
+         "lr: 0.1, momentum: 0.9}\n", "training.optimizer.momentum", "(absent)", "0.9"},
+        {"name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32, 256]\n  optimizer: sgd\n",
+         "training.optimizer", "{type: sgd, lr: 0.1}", "sgd"},
+        {"name: x\ntraining:\n  epochs: 5\n  batch_sizes: [32, 256]\n  optimizer: {type: sgd, "
+         "lr: 0.1}\nseed: 7\n", "(none)", "", ""},   /* quoting alone is no difference */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int d = diff_text(a, cases[i].b, path, sizeof path, va, vb, sizeof va);
+        if (!strcmp(cases[i].path, "(none)")) {
+            assert_int_equal(d, 0);
+            continue;
+        }
+        if (!d || strcmp(path, cases[i].path) || strcmp(va, cases[i].va) ||
+            strcmp(vb, cases[i].vb))
+            fail_msg("case %zu: %d %s: %s vs %s", i, d, path, va, vb);
+    }
+    bsc_node_flow(bsc_node_get(a, "seed"), va, sizeof va);
+    assert_string_equal(va, "\"7\"");
+    /* cut to fit, marked */
+    char small[8];
+    bsc_node_flow(bsc_node_get(bsc_node_get(a, "training"), "optimizer"), small, sizeof small);
+    assert_string_equal(small, "{typ...");
+    bsc_node_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_closest_name),
         cmocka_unit_test(test_write_round_trip),
         cmocka_unit_test(test_clone),
+        cmocka_unit_test(test_diff_and_flow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,40 +57,18 @@ static char *path2(const char *a, const char *b)
     return p;
 }
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    assert_int_equal(fwrite(b, 1, 4, f), 4);
-}
-
 /* <dir>/<prefix>-img and <prefix>-lbl: n images of rows x cols bytes. */
 static void write_idx(const char *dir, const char *prefix, size_t n, int rows, int cols,
                       const uint8_t *pix, const uint8_t *labels)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s-img", prefix);
-    char *p = path2(dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x803);
-    put_be32(f, (uint32_t)n);
-    put_be32(f, (uint32_t)rows);
-    put_be32(f, (uint32_t)cols);
-    assert_int_equal(fwrite(pix, 1, n * (size_t)(rows * cols), f), n * (size_t)(rows * cols));
-    fclose(f);
-    free(p);
-    snprintf(name, sizeof name, "%s-lbl", prefix);
-    p = path2(dir, name);
-    f = fopen(p, "wb");
-    assert_non_null(f);
-    put_be32(f, 0x801);
-    put_be32(f, (uint32_t)n);
-    assert_int_equal(fwrite(labels, 1, n, f), n);
-    fclose(f);
-    free(p);
+    char img[64], lbl[64];
+    snprintf(img, sizeof img, "%s-img", prefix);
+    snprintf(lbl, sizeof lbl, "%s-lbl", prefix);
+    char *pi = path2(dir, img), *pl = path2(dir, lbl);
+    tu_write_idx(pi, pl, n, rows, cols, pix, labels);
+    free(pi);
+    free(pl);
 }
-
 
 /* The dataset block every pipeline here uses (train and test from the same
  * files: the tests look at training only). */
@@ -115,6 +93,7 @@ static char *run_study(const char *dir, const char *name, int n_classes, const c
     CHECK(bsc_write_file_atomic(file, yaml, strlen(yaml)));
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = out;
     o.quiet = 1;
@@ -270,6 +249,19 @@ static void linear_case(int bias, int side)
     bsc_table *mt = read_csv(run, "metrics.csv");
     bsc_table *ld = read_csv(run, "layer_distance.csv");
     assert_int_equal(bsc_table_n_rows(un), EPOCHS * N / B);
+    /* The rate in both files as written: the shortest text of the float the
+     * step used ("0.05", not "0.0500000007"). */
+    char want[32];
+    snprintf(want, sizeof want, ",%g,", lr);
+    const char *files[] = {"update_norms.csv", "metrics.csv"};
+    for (int i = 0; i < 2; i++) {
+        char *p = path2(run, files[i]), *text = tu_read(p, NULL);
+        assert_non_null(text);
+        if (!strstr(text, want))
+            fail_msg("%s lacks %s:\n%s", files[i], want, text);
+        free(text);
+        free(p);
+    }
     assert_int_equal(bsc_table_n_rows(ds), EPOCHS * N / B);
     assert_int_equal(bsc_table_n_rows(mt), EPOCHS + 1);
     assert_int_equal(bsc_table_n_rows(ld), EPOCHS + 1);   /* one layer with parameters */
@@ -770,6 +762,7 @@ static void test_summary_unknown_run(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     char *out = path2(dir, "pair");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = out;
     o.quiet = 1;
@@ -809,6 +802,7 @@ static void test_option_error(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     char *bout = path2(dir, "bad");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = file;
     o.out_dir = bout;
     o.quiet = 1;

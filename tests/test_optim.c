@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "batchscope/optim.h"
+#include "testutil.h"
 
 #define N 4
 #define STEPS 3
@@ -34,7 +35,7 @@ static const float GRADS[STEPS][N] = {
 static int group_setup(void **state)
 {
     (void)state;
-    bsc_status st = bsc_context_open(NULL, &ctx);
+    bsc_status st = tu_context_open(&ctx);
     if (st != BSC_OK) {
         print_error("no OpenCL device: %s\n", bsc_last_error());
         return -1;

@@ -262,6 +262,20 @@ static void test_minimal_without_model(void **state)
                "1:10: unsupported pipeline version '2' (this batchscope reads version 1)");
     load_fails("empty_model.yaml", "version: 1\nmodel: []\n", NULL, 0, BSC_ERR_INVALID,
                "2:8: model must list at least one entry");
+    load_fails("null_model.yaml", "version: 1\nmodel:\ntraining: {epochs: 1, batch_sizes: 1}\n",
+               NULL, 0, BSC_ERR_INVALID, "2:7: model must list at least one entry");
+    load_fails("scalar_analyses.yaml", "version: 1\nanalyses: surface\n", NULL, 0,
+               BSC_ERR_INVALID, "2:11: analyses must be a list of mappings, got a scalar");
+    /* An empty `analyses:` or `observers:` (every entry commented out) is
+     * an empty list, not an error. */
+    p = load_ok("empty_lists.yaml", "version: 1\nobservers:\n#  - {type: distance}\n"
+                "analyses:\n", NULL, 0);
+    assert_int_equal(p->n_observers, 0);
+    assert_int_equal(p->n_analyses, 0);
+    bsc_pipeline_free(p);
+    p = load_ok("tilde.yaml", "version: 1\nanalyses: ~\nobservers: []\n", NULL, 0);
+    assert_int_equal(p->n_analyses, 0);
+    bsc_pipeline_free(p);
     load_fails("untyped.yaml",
                "version: 1\nmodel:\n  - type: dense\n  - units: 3\ntraining: {epochs: 1, "
                "batch_sizes: 1}\n",

@@ -126,7 +126,7 @@ static void test_miss_memory_hit_disk_hit(void **state)
     (void)state;
     bsc_context *ctx = NULL;
     cl_kernel k1 = NULL, k2 = NULL, k3 = NULL;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
 
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k1), BSC_OK);
     bsc_program_cache_stats s = stats(ctx);
@@ -149,7 +149,7 @@ static void test_miss_memory_hit_disk_hit(void **state)
     bsc_context_free(ctx);
 
     /* A new context has an empty memory cache: the binary comes from disk. */
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k1), BSC_OK);
     s = stats(ctx);
     assert_int_equal(s.disk_hits, 1);
@@ -165,7 +165,7 @@ static void expect_rebuild(const char *entry, long good_size)
 {
     bsc_context *ctx = NULL;
     cl_kernel k = NULL;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k), BSC_OK);
     bsc_program_cache_stats s = stats(ctx);
     assert_int_equal(s.disk_rejects, 1);
@@ -197,7 +197,7 @@ static void test_corrupt_entries_are_rebuilt(void **state)
     char entry[512];
 
     /* Populate the (test-private) cache. */
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k), BSC_OK);
     bsc_context_free(ctx);
     only_entry(entry, sizeof entry);
@@ -224,7 +224,7 @@ static void test_build_error_has_log(void **state)
     (void)state;
     bsc_context *ctx = NULL;
     cl_kernel k = NULL;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     bsc_status st = bsc_kernel_from_source(
         ctx, "broken_prog", "__kernel void k(__global float *x) { x[0] = undefined_thing; }",
         NULL, "k", &k);
@@ -266,7 +266,7 @@ static void test_cl_dir_override(void **state)
     assert_int_equal(bsc_cl_source("missing.cl", &src), BSC_ERR_NOT_FOUND);
     assert_non_null(strstr(bsc_last_error(), cl_dir));
 
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "only_in_override", &k), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k), BSC_ERR_NOT_FOUND);
     bsc_context_free(ctx);
@@ -295,7 +295,7 @@ static void test_include_inlining(void **state)
     write_text(cl_dir, "d.cl", "#include \"nowhere.cl\"\n__kernel void kd(__global float *x) {}\n");
     setenv("BATCHSCOPE_CL_DIR", cl_dir, 1);
 
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "a.cl", "ka", &k), BSC_OK);
     float host[10];
     assert_int_equal(tu_run_x_n(ctx, k, 10, host), BSC_OK);
@@ -329,7 +329,7 @@ static void test_plugin_source_includes(void **state)
         "#include \"philox.cl\"\n"
         "__kernel void draw(__global float *x)\n"
         "{ x[0] = philox_uniform(philox4x32_10((uint4)(1, 2, 3, 4), (uint2)(5, 6)).x); }\n";
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel_from_source(ctx, "plugin/draw.cl", with_philox, NULL, "draw", &k),
                      BSC_OK);
 
@@ -382,7 +382,7 @@ static void test_unusable_cache_dir_still_builds(void **state)
     snprintf(blocker, sizeof blocker, "%s/not-a-dir", cl_dir);
     write_text(cl_dir, "not-a-dir", "x");
     setenv("BATCHSCOPE_CACHE_DIR", blocker, 1);
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel(ctx, "util.cl", "fill_f32", &k), BSC_OK);
     bsc_program_cache_stats s = stats(ctx);
     assert_string_equal(s.dir, "");

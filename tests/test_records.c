@@ -213,6 +213,17 @@ static void test_manifest_round_trip(void **state)
     d->compute_units = 16;
     d->global_mem = 68719476736;
     d->gemm = "host";
+    d->platform_vendor = "The pocl project";
+    bsc_manifest_versions *v;
+    assert_int_equal(bsc_manifest_set_versions(m, &v), BSC_OK);
+    v->batchscope = "0.1.0";
+    v->git_commit = "0123456789ab";
+    v->clblast = "1.5.3";
+    v->libyaml = "0.2.5";
+    v->opencl_icd_loader = "OpenCL ICD Loader 2.3.1, OpenCL 3.0";
+    v->driver = "3.1+debian";
+    assert_int_equal(bsc_manifest_add_override(m, "training.epochs=2"), BSC_OK);
+    assert_int_equal(bsc_manifest_add_override(m, "seed=\"7\""), BSC_OK);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(bsc_manifest_add_plugin(m, &p), BSC_OK);
         p->name = i ? "observers" : "layers";
@@ -246,7 +257,8 @@ static void test_manifest_round_trip(void **state)
     /* the keys and their order as before: the tests of other modules and
      * people's scripts look for these */
     const char *order[] = {"\"batchscope_version\": \"0.1.0\"", "\"plugin_abi\": ",
-                           "\"pipeline\": ", "\"name\": ", "\"seed\": ", "\"status\": \"failed\"",
+                           "\"versions\": {", "\"git_commit\": \"0123456789ab\"",
+                           "\"pipeline\": ", "\"overrides\": [", "\"name\": ", "\"seed\": ", "\"status\": \"failed\"",
                            "\"error\": ", "\"started\": ", "\"updated\": ", "\"seconds\": 180.5",
                            "\"device\": {", "\"plugins\": [", "\"parameters\": 101770",
                            "\"state\": 0", "\"dataset\": {", "\"runs\": [",
@@ -278,6 +290,16 @@ static void test_manifest_round_trip(void **state)
     assert_string_equal(back->device->platform, "Portable Computing Language");
     assert_null(back->device->vendor);
     assert_string_equal(back->device->type, "CPU");
+    assert_string_equal(back->device->platform_vendor, "The pocl project");
+    assert_non_null(back->versions);
+    assert_string_equal(back->versions->git_commit, "0123456789ab");
+    assert_string_equal(back->versions->clblast, "1.5.3");
+    assert_string_equal(back->versions->libyaml, "0.2.5");
+    assert_null(back->versions->jansson);
+    assert_string_equal(back->versions->driver, "3.1+debian");
+    assert_int_equal(back->n_overrides, 2);
+    assert_string_equal(back->overrides[0], "training.epochs=2");
+    assert_string_equal(back->overrides[1], "seed=\"7\"");
     assert_int_equal(back->device->compute_units, 16);
     assert_true(back->device->global_mem == 68719476736);
     assert_string_equal(back->device->gemm, "host");
@@ -489,6 +511,19 @@ static void test_missing_and_wrong_keys(void **state)
     path = tu_write(dir, "m.json", "{\"name\": \"x\", \"seed\": 1, \"status\": \"running\"}\n");
     assert_int_equal(bsc_manifest_read(path, &m), BSC_ERR_DATA);
     assert_non_null(strstr(bsc_last_error(), "missing key \"runs\""));
+    free(path);
+    path = tu_write(dir, "m.json", "{\"name\": \"x\", \"seed\": 1, \"status\": \"running\", "
+                    "\"overrides\": [\"seed=1\", 2], \"runs\": []}\n");
+    assert_int_equal(bsc_manifest_read(path, &m), BSC_ERR_DATA);
+    assert_non_null(strstr(bsc_last_error(), "overrides[1]: is an integer, not a string"));
+    free(path);
+    /* Older manifests: no versions, no overrides. */
+    path = tu_write(dir, "m.json", "{\"name\": \"x\", \"seed\": 1, \"status\": \"running\", "
+                    "\"runs\": []}\n");
+    assert_int_equal(bsc_manifest_read(path, &m), BSC_OK);
+    assert_null(m->versions);
+    assert_int_equal(m->n_overrides, 0);
+    bsc_manifest_free(m);
     free(path);
 }
 

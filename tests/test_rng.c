@@ -16,6 +16,7 @@
 #include "batchscope/device.h"
 #include "batchscope/rng.h"
 #include "batchscope/tensor.h"
+#include "testutil.h"
 
 /* Random123's known-answer test: Philox4x32-10 of a zero counter and key. */
 static void test_known_answer(void **state)
@@ -89,7 +90,7 @@ static void test_device_philox(void **state)
     int64_t four = 4;
     bsc_shape s = bsc_shape_make(1, &four);
     (void)state;
-    assert_int_equal(bsc_context_open(NULL, &ctx), BSC_OK);
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
     assert_int_equal(bsc_kernel_from_source(ctx, "test/philox.cl", src, NULL, "block", &k),
                      BSC_OK);
     assert_int_equal(bsc_tensor_alloc(ctx, BSC_I32, &s, &out), BSC_OK);

@@ -54,6 +54,7 @@ static bsc_status run(const char *yaml, const char *out, const char *const *sets
 {
     FILE *devnull = fopen("/dev/null", "w");
     bsc_run_options o = {0};
+    o.device = tu_device();
     o.pipeline_path = yaml;
     o.out_dir = resume ? NULL : out;
     o.resume_dir = resume ? out : NULL;

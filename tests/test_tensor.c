@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "batchscope/tensor.h"
+#include "testutil.h"
 
 static bsc_context *ctx;
 
 static int setup(void **state)
 {
     (void)state;
-    return bsc_context_open(NULL, &ctx) == BSC_OK ? 0 : -1;
+    return tu_context_open(&ctx) == BSC_OK ? 0 : -1;
 }
 
 static int teardown(void **state)

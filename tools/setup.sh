@@ -59,9 +59,13 @@ else
   sudo=(none)
 fi
 
+# Three OpenCL implementations that run on a CPU: PoCL (the tests' and
+# `--device auto`'s), Mesa's rusticl and the Oclgrind simulator, which CI
+# runs the suite and checks on too (tools/ci-impls.sh).
 packages=(
   build-essential cmake pkg-config git
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
+  mesa-opencl-icd oclgrind
   libclblast-dev libopenblas-dev libyaml-dev libjansson-dev libcmocka-dev zlib1g-dev libssl-dev
   librandom123-dev liblbfgsb-dev
   libopenmpi-dev openmpi-bin
@@ -81,12 +85,31 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+# Mesa's package registers two ICDs. rusticl's shows no device unless
+# RUSTICL_ENABLE names a driver (tools/ci-impls.sh sets it for its runs).
+# Clover's would show the GPUs Mesa drives (radeonsi, nouveau) beside the
+# vendor's runtime, and one of them could become what `--device auto`
+# picks; its .icd is diverted (kept, unregistered) so that installing Mesa
+# leaves auto's choice as it was. Oclgrind registers no ICD.
+clover_icd=/etc/OpenCL/vendors/mesa.icd
+divert=0
+if ! dpkg-divert --list "$clover_icd" | grep -q .; then
+  divert=1
+fi
+
+if ((${#missing[@]} || divert)); then
   if [ "${sudo[*]}" = none ]; then
     echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2
     exit 1
   fi
+fi
+if ((divert)); then
+  "${sudo[@]}" dpkg-divert --local --rename --divert "$clover_icd.disabled-by-batchscope" \
+    --add "$clover_icd" >/dev/null
+fi
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -7,8 +7,9 @@
  * reproducible) and no atomics are needed. The workspace `save` holds, per
  * channel: mean, invstd, and in backward sum(dy), sum(dy * xhat). */
 
-/* The plugin passes LOCAL_N as a build option from its one definition,
- * LAYERS_REDUCE_LOCAL (layers.h), which its launches use too. */
+/* The plugin passes LOCAL_N as a build option: the group size it launches
+ * these kernels with (LAYERS_REDUCE_LOCAL in layers.h, or the largest power
+ * of two below it that the device allows them). */
 #ifndef LOCAL_N
 #error "LOCAL_N comes from the layers plugin's build options (layers_kernel)"
 #endif

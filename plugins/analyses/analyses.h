@@ -45,6 +45,8 @@ typedef struct ana_lbfgsb_opts {
     int max_eval;        /* f/g evaluations; 0 = no limit */
     double factr;        /* setulb's relative-decrease test, in units of eps */
     double pgtol;        /* setulb's projected-gradient test */
+    /* Optional: called after each iteration with the count so far (progress). */
+    void (*on_iteration)(void *user, int iterations);
 } ana_lbfgsb_opts;
 
 typedef struct ana_lbfgsb_result {

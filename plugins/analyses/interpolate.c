@@ -214,6 +214,12 @@ static bsc_status post(void *self, const bsc_study *st)
     char line[300];
     snprintf(line, sizeof line, "%s: %s", name, bsc_eval_family_mode(fam[0]));
     bsc_study_log(st, line);
+    char label[160];
+    size_t stem = strlen(name);   /* the file's name without ".csv" */
+    if (stem > 4 && !strcmp(name + stem - 4, ".csv"))
+        stem -= 4;
+    snprintf(label, sizeof label, "%.*s", (int)stem, name);
+    bsc_study_progress(st, label, "points", 0, (size_t)ip->points);
     for (long i = 0; i < ip->points; i++) {
         double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
         const float c[2] = {(float)(1.0 - alpha), (float)alpha};
@@ -230,6 +236,7 @@ static bsc_status post(void *self, const bsc_study *st)
         if (has_test && ((s = bsc_metrics_set(&row, BSC_COL_TEST_LOSS, tel)) != BSC_OK ||
                          (s = bsc_metrics_set(&row, BSC_COL_TEST_ACC, tea)) != BSC_OK))
             goto cleanup;
+        bsc_study_progress(st, label, "points", (size_t)i + 1, (size_t)ip->points);
     }
     s = bsc_table_write_csv(t, path);
 cleanup:

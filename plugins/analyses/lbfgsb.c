@@ -87,6 +87,8 @@ bsc_status ana_lbfgsb_minimize(size_t n, double *x, const double *lo, const doub
         }
         if (task_is(task, "NEW_X")) {
             r->iterations++;
+            if (o->on_iteration)
+                o->on_iteration(user, r->iterations);
             if (o->max_iter > 0 && r->iterations >= o->max_iter) {
                 set_task(task, "STOP: iteration limit");
                 break;

@@ -125,7 +125,15 @@ typedef struct fg_ctx {
     bsc_tensor *a;       /* [n_params, p] or NULL */
     bsc_tensor z, g, y, gy;
     float *hz, *hg;
+    char label[96];      /* progress: iterations of at most max_iter */
+    int max_iter;
 } fg_ctx;
+
+static void on_iteration(void *user, int iterations)
+{
+    fg_ctx *c = user;
+    bsc_study_progress(c->st, c->label, "iterations", (size_t)iterations, (size_t)c->max_iter);
+}
 
 static bsc_status fg(void *user, const double *v, double *f, double *g)
 {
@@ -265,6 +273,10 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
     c.n = n;
     c.x = r->final_params;
     c.a = subspace ? a : NULL;
+    char rn[32];
+    snprintf(c.label, sizeof c.label, "sharpness %s eps %g %s",
+             bsc_run_result_name(r, rn, sizeof rn), eps, subspace ? "subspace" : "full");
+    c.max_iter = (int)sh->max_iter;
     double *v = calloc(n, sizeof *v), *lo = malloc(n * sizeof *lo), *hi = malloc(n * sizeof *hi);
     double *center = malloc(n * sizeof *center);
     float *hx = subspace ? NULL : malloc(np * sizeof *hx);
@@ -299,10 +311,13 @@ static bsc_status one(const sharp *sh, const bsc_study *st, const bsc_run_result
                    : 0.0;
     }
     ana_lbfgsb_opts lo_opts = {(int)sh->memory, (int)sh->max_iter, (int)sh->max_evals,
-                               1e7, 1e-5};
+                               1e7, 1e-5, on_iteration};
     ana_lbfgsb_result res;
+    bsc_study_progress(st, c.label, "iterations", 0, (size_t)c.max_iter);
     if ((s = ana_lbfgsb_minimize(n, v, lo, hi, &lo_opts, fg, &c, &res)) != BSC_OK)
         goto cleanup;
+    /* Converged before max_iter: the item is done. */
+    bsc_study_progress(st, c.label, "iterations", (size_t)c.max_iter, (size_t)c.max_iter);
     double fmax = -res.f;
     bsc_metrics_row row;
     char nb[32];

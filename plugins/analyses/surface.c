@@ -673,6 +673,9 @@ static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **
                        &out[2 * k + 1]);
     }
     bsc_eval_family_free(pc.fam);
+    if (s == BSC_OK)
+        bsc_study_progress(st, t->stem, "points", from + count,
+                           (size_t)t->g.nx * (size_t)t->g.ny);
     if (s != BSC_OK) {
         free(out);
         return s;

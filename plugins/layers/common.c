@@ -13,6 +13,12 @@ _Static_assert((LAYERS_REDUCE_LOCAL & (LAYERS_REDUCE_LOCAL - 1)) == 0,
 bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
                          cl_kernel *out)
 {
+    return layers_kernel_n(ctx, file, kernel, LAYERS_REDUCE_LOCAL, out);
+}
+
+bsc_status layers_kernel_n(bsc_context *ctx, const char *file, const char *kernel, int local_n,
+                           cl_kernel *out)
+{
     /* Every program of the plugin gets the same options: an unused define
      * costs nothing, and one string cannot disagree with itself. */
     char name[128], options[160];
@@ -23,7 +29,7 @@ bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
     snprintf(name, sizeof name, "layers/%s", file);
     snprintf(options, sizeof options,
              "-DLOCAL_N=%d -DACT_RELU=%d -DACT_LEAKY=%d -DACT_TANH=%d -DACT_SIGMOID=%d",
-             LAYERS_REDUCE_LOCAL, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID);
+             local_n, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID);
     return bsc_kernel_from_source(ctx, name, text, options, kernel, out);
 }
 

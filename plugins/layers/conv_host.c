@@ -14,24 +14,30 @@
  *   dW        dW = sum_b dout_b [F, P] col_b^T, each thread over its samples
  *             into its own [F, Q] sum, the sums added in thread order
  *   din       dcol_b [Q, P] = W^T dout_b, then col2im into din_b.
- * The split depends only on the batch and the thread count, so results are
- * the same from run to run. Scratch is the layer's workspace: per thread
- * Q*P + F*Q floats (conv_host_scratch). */
+ * There are up to PARTS_PER_THREAD parts per thread, taken by the threads
+ * as they finish theirs: on a shared machine a thread slowed by other work
+ * would otherwise hold up the others at the end of each call. The parts
+ * depend only on the batch and the thread count, so results are the same
+ * from run to run. Scratch is the layer's workspace: a [Q, P] column matrix
+ * per thread and an [F, Q] weight-gradient sum per part
+ * (conv_host_scratch). */
 #include <string.h>
 #include "layers.h"
 
 typedef struct conv_job {
     layers_geom g;
-    int B, F, has_bias, parts;
+    int B, F, has_bias, parts, threads;
     size_t Q, P;
     /* set inside the task */
     const float *x, *w, *bias, *dy;
     float *y, *scratch;
 } conv_job;
 
+#define PARTS_PER_THREAD 4
+
 size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads)
 {
-    return (size_t)threads * (Q * P + F * Q);
+    return (size_t)threads * (Q * P + PARTS_PER_THREAD * F * Q);
 }
 
 static void part_range(int n, int part, int parts, int *lo, int *hi)
@@ -119,15 +125,22 @@ static size_t in_size(const conv_job *j)
     return (size_t)j->g.C * j->g.H * j->g.W;
 }
 
-static float *col_of(const conv_job *j, int part)
+/* The running thread's column matrix, and part p's dW sum after all of
+ * them. */
+static float *col_of(const conv_job *j)
 {
-    return j->scratch + (size_t)part * (j->Q * j->P + (size_t)j->F * j->Q);
+    return j->scratch + (size_t)bsc_host_worker() * j->Q * j->P;
+}
+
+static float *acc_of(const conv_job *j, int part)
+{
+    return j->scratch + (size_t)j->threads * j->Q * j->P + (size_t)part * j->F * j->Q;
 }
 
 static void forward_part(void *arg, int part, int parts)
 {
     const conv_job *j = arg;
-    float *col = col_of(j, part);
+    float *col = col_of(j);
     int lo, hi;
     part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
@@ -144,7 +157,7 @@ static void forward_part(void *arg, int part, int parts)
 static void dw_part(void *arg, int part, int parts)
 {
     const conv_job *j = arg;
-    float *col = col_of(j, part), *acc = col + j->Q * j->P;
+    float *col = col_of(j), *acc = acc_of(j, part);
     int lo, hi;
     part_range(j->B, part, parts, &lo, &hi);
     memset(acc, 0, (size_t)j->F * j->Q * sizeof *acc);
@@ -158,7 +171,7 @@ static void dw_part(void *arg, int part, int parts)
 static void din_part(void *arg, int part, int parts)
 {
     const conv_job *j = arg;
-    float *dcol = col_of(j, part);
+    float *dcol = col_of(j);
     int lo, hi;
     part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
@@ -184,9 +197,9 @@ static void dw_task(void *args, float *const *data)
     float *dw = data[2];
     bsc_host_parallel(j.parts, dw_part, &j);
     size_t n = (size_t)j.F * j.Q;
-    memcpy(dw, col_of(&j, 0) + j.Q * j.P, n * sizeof *dw);
+    memcpy(dw, acc_of(&j, 0), n * sizeof *dw);
     for (int p = 1; p < j.parts; p++) {
-        const float *acc = col_of(&j, p) + j.Q * j.P;
+        const float *acc = acc_of(&j, p);
         for (size_t i = 0; i < n; i++)
             dw[i] += acc[i];
     }
@@ -210,14 +223,19 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
     j.F = F;
     j.Q = Q;
     j.P = P;
-    /* As many parts as threads whose scratch the workspace holds, at most
-     * one per sample. */
-    size_t fit = scratch->numel / conv_host_scratch(Q, P, (size_t)F, 1);
-    int parts = bsc_host_threads();
-    if ((size_t)parts > fit)
-        parts = (int)fit;
+    /* As many threads as the workspace has scratch for (conv_bind sized it
+     * for all), up to PARTS_PER_THREAD parts each, at most one per sample. */
+    int threads = bsc_host_threads();
+    while (threads > 1 && conv_host_scratch(Q, P, (size_t)F, threads) > scratch->numel)
+        threads--;
+    j.threads = threads;
+    int parts = threads * PARTS_PER_THREAD;
     if (parts > j.B)
         parts = j.B;
+    /* Fewer threads than the pool's: one part, on the calling thread
+     * (worker 0) alone, so that no helper reaches past the scratch. */
+    if (threads < bsc_host_threads())
+        parts = 1;
     j.parts = parts < 1 ? 1 : parts;
     return j;
 }

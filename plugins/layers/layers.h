@@ -95,9 +95,10 @@ bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t bat
                               const bsc_tensor *dy, const bsc_tensor *dw,
                               const bsc_tensor *dx, const bsc_tensor *scratch);
 
-/* Work-group size of batchnorm's per-channel tree sums (a power of two).
- * The kernels see it as LOCAL_N, a build option layers_kernel passes, so
- * launch and kernel cannot disagree. */
+/* Work-group size of batchnorm's per-channel tree sums (a power of two),
+ * where the device allows it for those kernels; batchnorm halves it until
+ * it does. The kernels see it as LOCAL_N, a build option (layers_kernel_n),
+ * so launch and kernel cannot disagree. */
 /* Activation modes: activation.c picks one, cl/layers/layers.cl switches on
  * it; the kernels get the values as -D options (layers_kernel), so the two
  * cannot disagree. */
@@ -111,5 +112,8 @@ enum { ACT_RELU = 0, ACT_LEAKY = 1, ACT_TANH = 2, ACT_SIGMOID = 3, ACT_FLATTEN =
  * A file not embedded is BSC_ERR_NOT_FOUND. */
 bsc_status layers_kernel(bsc_context *ctx, const char *file, const char *kernel,
                          cl_kernel *out);
+/* The same with LOCAL_N = local_n instead of LAYERS_REDUCE_LOCAL. */
+bsc_status layers_kernel_n(bsc_context *ctx, const char *file, const char *kernel, int local_n,
+                           cl_kernel *out);
 
 #endif

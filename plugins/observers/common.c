@@ -127,16 +127,7 @@ void obs_segments_sum(const obs_segments *s, const float *v, size_t width, doubl
 
 bsc_status obs_local_size(bsc_context *ctx, cl_kernel k, size_t *local)
 {
-    size_t max = 0;
-    cl_int err = clGetKernelWorkGroupInfo(k, ctx->info.device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof max, &max, NULL);
-    if (err != CL_SUCCESS)
-        return bsc_cl_fail(err, "observers: clGetKernelWorkGroupInfo");
-    size_t l = OBS_LOCAL;
-    while (l > 1 && l > max)
-        l >>= 1;
-    *local = l;
-    return BSC_OK;
+    return bsc_local_size(ctx, k, OBS_LOCAL, local);
 }
 
 char *obs_run_path(const bsc_run_info *run, const char *name)

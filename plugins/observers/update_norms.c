@@ -150,7 +150,7 @@ static bsc_status un_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
             return s;
         bsc_metrics_set(&r, BSC_COL_STEP, step);
         bsc_metrics_set(&r, BSC_COL_EPOCH, e->epoch);
-        bsc_metrics_set(&r, "lr", u->lr[k]);
+        bsc_metrics_set_float(&r, "lr", u->lr[k]);
         bsc_metrics_set(&r, BSC_COL_NORM, obs_sqrt(t));
         for (size_t i = 0; u->per_layer && i < ns; i++) {
             if ((s = bsc_table_add_row(u->layers, &r)) != BSC_OK)

@@ -233,7 +233,13 @@ static void draw_trace(const rep *r, const void *data)
             lo = mid - 0.5;
             hi = mid + 0.5;
         }
-        rep_panel(p, 0, d->n_panels, 1, rep_legend_px(r, LEGEND_PX));
+        /* room for the notes under the runs too */
+        int px = rep_legend_px(r, LEGEND_PX);
+        if (d->note && rep_legend_text_px(d->note) > px)
+            px = rep_legend_text_px(d->note);
+        if (d->note2 && rep_legend_text_px(d->note2) > px)
+            px = rep_legend_text_px(d->note2);
+        rep_panel(p, 0, d->n_panels, 1, px);
         rep_axes(x0, x1, REP_AX_LIN, lo, hi, d->ykind[p], "epoch", d->ylabel[p], d->title[p]);
         for (size_t i = 0; p == 0 && i < d->n_runs; i++)
             if (d->lo[i] && d->hi[i])

@@ -228,11 +228,44 @@ static bsc_status write_summary(FILE *f, const rep *r)
         fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
+    /* The caption explains the columns shown, and only those. */
+    fputs("<p class=\"files\">Final epoch", f);
+    if (shown[C_GAP])
+        fputs("; gap = train − test accuracy in percentage points", f);
+    if (shown[C_SHARP])
+        fputs("; sharpness for the full-space variant at the first ε", f);
+    if (shown[C_HESS])
+        fputs("; λ<sub>max</sub> the top Hessian eigenvalue", f);
+    fputs(".</p>\n", f);
     free(v);
     return BSC_OK;
 }
 
 /* ------------------------------------------------- manifest and pipeline */
+
+/* A manifest scalar as a reader wants it: durations in seconds to 0.1 s,
+ * byte counts in GiB/MiB (with the bytes), other reals to 6 digits; text
+ * and integers as they are (a version "2.0" stays one). */
+static void manifest_value(FILE *f, const char *key, const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    int number = *text && *end == '\0' && isfinite(v);
+    size_t kl = strlen(key);
+    char buf[96];
+    if (number && kl >= 7 && !strcmp(key + kl - 7, "seconds"))
+        snprintf(buf, sizeof buf, "%.1f s", v);
+    else if (number && (!strcmp(key, "global_mem") || (kl >= 4 && !strcmp(key + kl - 4, "_mem"))))
+        snprintf(buf, sizeof buf, v >= 1073741824.0 ? "%.1f GiB (%s bytes)" : "%.0f MiB (%s bytes)",
+                 v >= 1073741824.0 ? v / 1073741824.0 : v / 1048576.0, text);
+    else if (number && strpbrk(text, ".eE") && strlen(text) > 8)   /* not "2.0" */
+        snprintf(buf, sizeof buf, "%.6g", v);
+    else {
+        rep_esc(f, text);
+        return;
+    }
+    rep_esc(f, buf);
+}
 
 /* Scalars of the manifest as "key.sub: value" rows; lists of {name,
  * version} maps (the plugins) as one row; the runs are in the summary. */
@@ -249,7 +282,7 @@ static void manifest_rows(FILE *f, const bsc_node *n, const char *prefix)
             fputs("<tr><th class=\"l\">", f);
             rep_esc(f, full);
             fputs("</th><td class=\"l\">", f);
-            rep_esc(f, v->value);
+            manifest_value(f, key, v->value);
             fputs("</td></tr>\n", f);
         } else if (v->kind == BSC_NODE_MAP) {
             manifest_rows(f, v, full);
@@ -452,9 +485,7 @@ bsc_status rep_write_html(rep *r)
     fprintf(f, "<h2 id=\"summary\">Summary per %s</h2>\n", r->named ? "run" : "batch size");
     s = write_summary(f, r);
     if (s == BSC_OK) {
-        fputs("<p class=\"files\">Final epoch; gap = train − test accuracy in percentage "
-              "points; sharpness for the full-space variant at the first ε; λ<sub>max</sub> "
-              "the top Hessian eigenvalue.</p>\n<h2 id=\"figures\">Figures</h2>\n", f);
+        fputs("<h2 id=\"figures\">Figures</h2>\n", f);
         for (size_t i = 0; i < r->n_figs; i++)
             write_figure(f, r, &r->figs[i], (int)i + 1);
         /* after the summary and the figures: everything they read is known */

@@ -24,6 +24,16 @@ static jmp_buf *jump_to;
 static char pl_error[512];
 static int page_w, page_h;
 static double win_x0, win_x1;
+/* The colors the figure being drawn has drawn data in, so that a legend of
+ * the runs (a color each; the style, which figures vary for train and test,
+ * changes only past the palette's size) can tell which have no data in it. */
+static unsigned char drawn[REP_N_COLORS];
+
+static void mark_drawn(int color)
+{
+    if (color >= 0 && color < REP_N_COLORS)
+        drawn[color] = 1;
+}
 
 static int on_plexit(const char *msg)
 {
@@ -122,6 +132,7 @@ static bsc_status render_one(rep_fig *f, const char *dev, const char *path, int 
         plslabelfunc(log2_label, NULL);
         plschr(0, 1.0);
         pladv(0);
+        memset(drawn, 0, sizeof drawn);
         draw(r, data);
         plend();
     } else if (setjmp(env) == 0) {
@@ -348,6 +359,8 @@ void rep_line(size_t n, const double *x, const double *y, int color, int style, 
             plline((PLINT)(i - start), x + start, y + start);
         else if (i - start == 1)
             plstring(1, x + start, y + start, "•");
+        if (i > start)
+            mark_drawn(color);
     }
     pllsty(1);
     plwidth(1.0);
@@ -410,6 +423,7 @@ void rep_points(size_t n, const double *x, const double *y, int color, int symbo
     for (size_t i = 0; i < n; i++) {
         if (!(isfinite(x[i]) && isfinite(y[i])))
             continue;
+        mark_drawn(color);
         PLFLT px[25], py[25];
         int m = 0;
         const double(*shape)[2] = NULL;
@@ -488,20 +502,47 @@ void rep_legend_add(rep_legend *l, const char *text, int color, int style, int s
 
 void rep_legend_runs(const rep *r, rep_legend *l)
 {
-    for (size_t i = 0; i < r->n_runs && l->n < 16; i++)
-        rep_legend_add(l, r->runs[i].label, r->runs[i].color, r->runs[i].style, 0);
+    for (size_t i = 0; i < r->n_runs && l->n < 16; i++) {
+        const rep_run *run = &r->runs[i];
+        int c = run->color;
+        if (c >= 0 && c < REP_N_COLORS && drawn[c]) {
+            rep_legend_add(l, run->label, c, run->style, 0);
+        } else {
+            snprintf(l->own[l->n], sizeof l->own[l->n], "%s: no data", run->label);
+            rep_legend_add(l, l->own[l->n], -1, 1, 0);
+        }
+    }
+}
+
+/* Characters, not bytes: the legends hold UTF-8 (≤, Σ). PLplot's escapes
+ * (#d, #u) take no room. */
+static int text_chars(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) {
+        if (*s == '#' && s[1] && strchr("dufbr", s[1])) {
+            s++;
+            continue;
+        }
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    }
+    return n;
+}
+
+int rep_legend_text_px(const char *text)
+{
+    /* the box's margins and line sample, then about 17 px a character at
+     * the legend's text size (measured on the PNGs) */
+    return 140 + 17 * text_chars(text);
 }
 
 int rep_legend_px(const rep *r, int base)
 {
-    size_t longest = 0;
+    int px = base;
     for (size_t i = 0; i < r->n_runs; i++)
-        if (strlen(r->runs[i].label) > longest)
-            longest = strlen(r->runs[i].label);
-    /* the box's margins and line sample, then about 17 px a character at
-     * the legend's text size (measured on the PNGs) */
-    int px = 140 + 17 * (int)longest;
-    return px > base ? px : base;
+        if (rep_legend_text_px(r->runs[i].label) > px)
+            px = rep_legend_text_px(r->runs[i].label);
+    return px;
 }
 
 void rep_legend_draw(const rep_legend *l, int outside)
@@ -526,14 +567,28 @@ void rep_legend_draw(const rep_legend *l, int outside)
         sscale[i] = 0.7;
         sym[i] = symbol_glyph(l->symbol[i]);
     }
+    /* Outside the panel the legend has the page's right margin: text that
+     * would run off the page is drawn smaller instead. */
+    double text_scale = 0.85, xoff = outside == 2 ? 0.14 : outside ? 0.03 : 0.02;
+    if (outside) {
+        PLFLT vx0, vx1, vy0, vy1;
+        plgvpd(&vx0, &vx1, &vy0, &vy1);
+        double avail = (1.0 - vx1 - xoff * (vx1 - vx0)) * page_w - 10;
+        int need = 0;
+        for (int i = 0; i < l->n; i++)
+            if (rep_legend_text_px(l->text[i]) > need)
+                need = rep_legend_text_px(l->text[i]);
+        if (need > avail && need > 140)
+            text_scale = fmax(0.45, 0.85 * (avail - 140) / (need - 140));
+    }
     PLFLT w, h;
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
              /* outside: beside the panel, its top at the panel's top */
              outside ? PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT
                      : PL_POSITION_RIGHT | PL_POSITION_TOP | PL_POSITION_INSIDE |
                            PL_POSITION_VIEWPORT,
-             outside == 2 ? 0.14 : outside ? 0.03 : 0.02, 0.02, 0.05, REP_COL_BG, REP_COL_MUTED, 1,
-             l->n, 1, l->n, opt, 0.6, 0.85, 2.0, 0.0, tcol, (const char *const *)l->text, NULL,
+             xoff, 0.02, 0.05, REP_COL_BG, REP_COL_MUTED, 1,
+             l->n, 1, l->n, opt, 0.6, text_scale, 2.0, 0.0, tcol, (const char *const *)l->text, NULL,
              NULL, NULL, NULL, lcol, lsty, lwid, scol, sscale, snum,
              (const char *const *)sym);
     plcol0(REP_COL_FG);

@@ -254,15 +254,23 @@ typedef struct rep_legend {
     int color[16];
     int style[16];
     int symbol[16];        /* 0: none */
+    char own[16][128];     /* texts the legend made itself */
 } rep_legend;
 void rep_legend_add(rep_legend *l, const char *text, int color, int style, int symbol);
+/* Draws the legend; one outside the panel that would not fit in the space
+ * right of it is drawn with smaller text rather than cut off. */
 void rep_legend_draw(const rep_legend *l, int outside);  /* 2: clear of a right axis */
 
-/* The legend entries for every run (one line per run, its label). */
+/* The legend entries for every run (one line per run, its label). A run
+ * that has no line or point in the figure drawn so far is listed as text,
+ * "<label>: no data", rather than with a line the figure does not have:
+ * call it after the data is drawn. */
 void rep_legend_runs(const rep *r, rep_legend *l);
 /* Pixels to leave right of the panels for an outside legend of the runs:
  * base, or more when a run's label is longer than base allows. */
 int rep_legend_px(const rep *r, int base);
+/* The same for a legend line of this text (a note under the runs). */
+int rep_legend_text_px(const char *text);
 
 /* Height in pixels of the current panel (after rep_panel). */
 int rep_panel_height_px(void);

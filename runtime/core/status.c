@@ -79,6 +79,7 @@ int bsc_status_exit_code(bsc_status s)
 {
     switch (s) {
     case BSC_OK: return 0;
+    case BSC_ERR_INTERRUPTED: return 130;
     case BSC_ERR_USAGE:
     case BSC_ERR_PARSE:
     case BSC_ERR_INVALID:

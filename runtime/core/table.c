@@ -4,6 +4,7 @@
 #include "batchscope/hashset.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,20 @@ bsc_status bsc_metrics_set(bsc_metrics_row *row, const char *column, double valu
     c->set = 1;
     c->num = value;
     return BSC_OK;
+}
+
+bsc_status bsc_metrics_set_float(bsc_metrics_row *row, const char *column, float value)
+{
+    double v = value;
+    char buf[32];
+    for (int p = 1; isfinite(value) && p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)value);
+        if (strtof(buf, NULL) == value) {
+            v = strtod(buf, NULL);
+            break;
+        }
+    }
+    return bsc_metrics_set(row, column, v);
 }
 
 bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column, const char *value)

@@ -351,3 +351,13 @@ bsc_status bsc_blas_tune(bsc_context *ctx)
                             "XGEMM_MIN_INDIRECT_SIZE)");
     return BSC_OK;
 }
+
+const char *bsc_clblast_version(void)
+{
+#define BSC_STR2_(x) #x
+#define BSC_STR_(x) BSC_STR2_(x)
+    return BSC_STR_(CLBLAST_VERSION_MAJOR) "." BSC_STR_(CLBLAST_VERSION_MINOR) "."
+           BSC_STR_(CLBLAST_VERSION_PATCH);
+#undef BSC_STR_
+#undef BSC_STR2_
+}

@@ -191,6 +191,7 @@ static void fill_info(bsc_device_info *di, cl_platform_id p, cl_device_id d)
     clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof di->compute_units,
                     &di->compute_units, NULL);
     platform_str(p, CL_PLATFORM_NAME, di->platform_name, sizeof di->platform_name);
+    platform_str(p, CL_PLATFORM_VENDOR, di->platform_vendor, sizeof di->platform_vendor);
     device_str(d, CL_DEVICE_VENDOR, di->vendor, sizeof di->vendor);
     device_str(d, CL_DEVICE_NAME, di->name, sizeof di->name);
     device_str(d, CL_DRIVER_VERSION, di->driver_version, sizeof di->driver_version);
@@ -297,6 +298,43 @@ cleanup:
     return st;
 }
 
+/* The loader extension (cl_icd.h of some loaders only). */
+typedef cl_int (*icdl_info_fn)(cl_uint param, size_t size, void *value, size_t *size_ret);
+enum { ICDL_OCL_VERSION = 1, ICDL_VERSION = 2, ICDL_NAME = 3 };
+
+static void loader_str(icdl_info_fn f, cl_uint what, char *buf, size_t len)
+{
+    size_t need = 0;
+    buf[0] = '\0';
+    if (f(what, 0, NULL, &need) != CL_SUCCESS || need == 0 || need > len)
+        return;
+    if (f(what, need, buf, NULL) != CL_SUCCESS)
+        buf[0] = '\0';
+    buf[len - 1] = '\0';
+}
+
+void bsc_opencl_loader_version(char *buf, size_t len)
+{
+    /* The loader's own extension is reached through the platform-less
+     * lookup (deprecated since 1.2, and the only one that asks the loader
+     * rather than a driver, so it works with no platform at all). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    icdl_info_fn f = (icdl_info_fn)(void (*)(void))clGetExtensionFunctionAddress(
+        "clGetICDLoaderInfoOCLICD");
+#pragma GCC diagnostic pop
+    char name[64], ver[64], ocl[64];
+    if (!f) {
+        snprintf(buf, len, "unknown");
+        return;
+    }
+    loader_str(f, ICDL_NAME, name, sizeof name);
+    loader_str(f, ICDL_VERSION, ver, sizeof ver);
+    loader_str(f, ICDL_OCL_VERSION, ocl, sizeof ocl);
+    snprintf(buf, len, "%s %s%s%s", name[0] ? name : "ICD loader", ver[0] ? ver : "?",
+             ocl[0] ? ", " : "", ocl);
+}
+
 /* --------------------------------------------------------------- the table */
 
 static void format_mem(cl_ulong bytes, char *buf, size_t len)
@@ -308,27 +346,31 @@ static void format_mem(cl_ulong bytes, char *buf, size_t len)
         snprintf(buf, len, "%.0f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
-#define TABLE_COLS 10
+#define TABLE_COLS 12
 
+/* The columns a selector matches come first after the type, so a user sees
+ * what to type. */
 static void row_cells(const bsc_device_info *di, char cells[TABLE_COLS][260])
 {
     snprintf(cells[0], 260, "%d", di->index);
     snprintf(cells[1], 260, "%d:%d", di->platform_index, di->device_index);
     snprintf(cells[2], 260, "%s", bsc_device_type_name(di->type));
-    snprintf(cells[3], 260, "%s", di->vendor);
-    snprintf(cells[4], 260, "%s", di->name);
-    snprintf(cells[5], 260, "%s", di->driver_version);
-    snprintf(cells[6], 260, "%s", di->opencl_c_version);
-    format_mem(di->global_mem, cells[7], 260);
-    format_mem(di->max_alloc, cells[8], 260);
-    snprintf(cells[9], 260, "%u", di->compute_units);
+    snprintf(cells[3], 260, "%s", di->platform_name);
+    snprintf(cells[4], 260, "%s", di->platform_vendor);
+    snprintf(cells[5], 260, "%s", di->vendor);
+    snprintf(cells[6], 260, "%s", di->name);
+    snprintf(cells[7], 260, "%s", di->driver_version);
+    snprintf(cells[8], 260, "%s", di->opencl_c_version);
+    format_mem(di->global_mem, cells[9], 260);
+    format_mem(di->max_alloc, cells[10], 260);
+    snprintf(cells[11], 260, "%u", di->compute_units);
 }
 
 void bsc_device_print_table(FILE *f, const bsc_device_info *list, int count)
 {
     static const char *const head[TABLE_COLS] = {
-        "#", "P:D", "type", "vendor", "name", "driver", "OpenCL C",
-        "global mem", "max alloc", "CUs"};
+        "#", "P:D", "type", "platform", "platform vendor", "vendor", "name", "driver",
+        "OpenCL C", "global mem", "max alloc", "CUs"};
     char cells[TABLE_COLS][260];
     int width[TABLE_COLS];
 
@@ -342,12 +384,15 @@ void bsc_device_print_table(FILE *f, const bsc_device_info *list, int count)
                 width[c] = w;
         }
     }
+    /* The last column is not padded: no trailing blanks. */
     for (int c = 0; c < TABLE_COLS; c++)
-        fprintf(f, "%-*s%s", width[c], head[c], c + 1 < TABLE_COLS ? "  " : "\n");
+        fprintf(f, "%-*s%s", c + 1 < TABLE_COLS ? width[c] : 0, head[c],
+                c + 1 < TABLE_COLS ? "  " : "\n");
     for (int i = 0; i < count; i++) {
         row_cells(&list[i], cells);
         for (int c = 0; c < TABLE_COLS; c++)
-            fprintf(f, "%-*s%s", width[c], cells[c], c + 1 < TABLE_COLS ? "  " : "\n");
+            fprintf(f, "%-*s%s", c + 1 < TABLE_COLS ? width[c] : 0, cells[c],
+                    c + 1 < TABLE_COLS ? "  " : "\n");
     }
 }
 
@@ -371,6 +416,33 @@ static int contains_ci(const char *hay, const char *needle)
         return 0;
     for (; *hay; hay++)
         if (strncasecmp(hay, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *skip_blank(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
+/* Vendors whose strings do not contain the word users type. */
+static const struct { const char *word, *also; } vendor_aliases[] = {
+    {"amd", "Advanced Micro Devices"},
+};
+
+/* 1 when the text selector matches device di's platform fields (tier 0:
+ * platform name or vendor) or its own (tier 1: device vendor or name). */
+static int matches_text(const bsc_device_info *di, int tier, const char *selector)
+{
+    const char *f1 = tier == 0 ? di->platform_name : di->vendor;
+    const char *f2 = tier == 0 ? di->platform_vendor : di->name;
+    if (contains_ci(f1, selector) || contains_ci(f2, selector))
+        return 1;
+    for (size_t i = 0; i < sizeof vendor_aliases / sizeof vendor_aliases[0]; i++)
+        if (strcasecmp(selector, vendor_aliases[i].word) == 0 &&
+            (contains_ci(f1, vendor_aliases[i].also) || contains_ci(f2, vendor_aliases[i].also)))
             return 1;
     return 0;
 }
@@ -401,7 +473,11 @@ bsc_status bsc_device_select(const bsc_device_info *list, int count,
         return bsc_fail(BSC_ERR_NO_PLATFORM, "no OpenCL device to select from. %s",
                         install_hint);
 
-    if (!selector || !*selector || strcasecmp(selector, "auto") == 0) {
+    if (selector && !*skip_blank(selector))
+        return fail_with_table(list, count, "the device selector is empty (use auto, an index, "
+                               "P:D, cpu/gpu/accelerator, or part of a platform, vendor or "
+                               "device name)");
+    if (!selector || strcasecmp(selector, "auto") == 0) {
         for (int i = 0; i < count; i++)
             if (list[i].type & CL_DEVICE_TYPE_GPU) { *index = i; return BSC_OK; }
         for (int i = 0; i < count; i++)
@@ -454,34 +530,41 @@ bsc_status bsc_device_select(const bsc_device_info *list, int count,
         return fail_with_table(list, count, reason);
     }
 
-    int found = -1, matches = 0;
-    for (int i = 0; i < count; i++) {
-        if (contains_ci(list[i].platform_name, selector) || contains_ci(list[i].vendor, selector)
-            || contains_ci(list[i].name, selector)) {
+    /* Text: the platform's fields first, then the device's. */
+    for (int tier = 0; tier < 2; tier++) {
+        int found = -1, other_platform = -1;
+        for (int i = 0; i < count; i++) {
+            if (!matches_text(&list[i], tier, selector))
+                continue;
             if (found < 0)
                 found = i;
-            matches++;
+            else if (list[i].platform_index != list[found].platform_index && other_platform < 0)
+                other_platform = i;
         }
-    }
-    if (matches == 1) {
-        *index = found;
-        return BSC_OK;
-    }
-    if (matches == 0)
+        if (found < 0)
+            continue;
+        if (other_platform < 0) {
+            *index = found;
+            return BSC_OK;
+        }
         snprintf(reason, sizeof reason,
-                 "device selector '%s' matches no device (use an index, P:D, cpu/gpu/"
-                 "accelerator, or part of a platform, vendor or device name)", selector);
-    else
-        snprintf(reason, sizeof reason,
-                 "device selector '%s' is ambiguous: it matches %d devices (use an index "
-                 "or P:D)", selector, matches);
+                 "device selector '%s' is ambiguous: it matches devices of platforms %d "
+                 "(%s) and %d (%s); use an index or P:D", selector,
+                 list[found].platform_index, list[found].platform_name,
+                 list[other_platform].platform_index, list[other_platform].platform_name);
+        return fail_with_table(list, count, reason);
+    }
+    snprintf(reason, sizeof reason,
+             "device selector '%s' matches no device (use an index, P:D, cpu/gpu/"
+             "accelerator, or part of a platform, vendor or device name)", selector);
     return fail_with_table(list, count, reason);
 }
 
 /* The devices one selector may hand to several processes of a host, in
  * turn: auto every GPU (else every CPU, else all), a type every device of
- * that type, a name every device it matches; an index or P:D its one
- * device. *n = 0 when it matches none. */
+ * that type, a name every device of the first tier it matches (platform
+ * fields, then device fields); an index or P:D its one device. *n = 0 when
+ * it matches none. */
 static void turn_candidates(const bsc_device_info *list, int count, const char *selector,
                             int *idx, int *n)
 {
@@ -491,7 +574,7 @@ static void turn_candidates(const bsc_device_info *list, int count, const char *
         {"accelerator", CL_DEVICE_TYPE_ACCELERATOR},
     };
     *n = 0;
-    if (!selector || !*selector || strcasecmp(selector, "auto") == 0) {
+    if (!selector || strcasecmp(selector, "auto") == 0) {
         cl_device_type order[2] = {CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_CPU};
         for (int k = 0; k < 2 && *n == 0; k++)
             for (int i = 0; i < count; i++)
@@ -514,10 +597,12 @@ static void turn_candidates(const bsc_device_info *list, int count, const char *
             idx[(*n)++] = one;
         return;
     }
-    for (int i = 0; i < count; i++)
-        if (contains_ci(list[i].platform_name, selector) || contains_ci(list[i].vendor, selector)
-            || contains_ci(list[i].name, selector))
-            idx[(*n)++] = i;
+    /* Text: the devices of the first tier it matches (platforms, then
+     * devices), as bsc_device_select reads it. */
+    for (int tier = 0; tier < 2 && *n == 0; tier++)
+        for (int i = 0; i < count; i++)
+            if (matches_text(&list[i], tier, selector))
+                idx[(*n)++] = i;
 }
 
 bsc_status bsc_device_select_local(const bsc_device_info *list, int count,
@@ -706,6 +791,29 @@ bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *
                  kname, g[0], l ? l[0] : (size_t)0);
         return bsc_cl_fail(err, what);
     }
+    return BSC_OK;
+}
+
+bsc_status bsc_local_size(bsc_context *ctx, cl_kernel k, size_t want, size_t *local)
+{
+    size_t kmax = 0, items[3] = {0, 0, 0};
+    cl_int err = clGetKernelWorkGroupInfo(k, ctx->info.device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof kmax, &kmax, NULL);
+    if (err != CL_SUCCESS) {
+        char kname[128], what[200];
+        kernel_name(k, kname, sizeof kname);
+        snprintf(what, sizeof what, "clGetKernelWorkGroupInfo(%s, CL_KERNEL_WORK_GROUP_SIZE)",
+                 kname);
+        return bsc_cl_fail(err, what);
+    }
+    /* The first dimension's limit: some devices report fewer than 3 entries. */
+    if (clGetDeviceInfo(ctx->info.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items,
+                        NULL) == CL_SUCCESS && items[0] && items[0] < kmax)
+        kmax = items[0];
+    size_t l = 1;
+    while (l * 2 <= want && l * 2 <= kmax)
+        l *= 2;
+    *local = l;
     return BSC_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "batchscope/host_task.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -35,6 +36,16 @@ static struct {
 } pool = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
           PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 1, 0, 0, 0, NULL, NULL};
 
+/* The calling thread's index among the pool's threads while it runs a part
+ * (bsc_host_worker): 0 for the caller of bsc_host_parallel, 1.. for the
+ * helpers. */
+static _Thread_local int worker_index;
+
+int bsc_host_worker(void)
+{
+    return worker_index;
+}
+
 /* Takes parts of the current job until none is left; called with mu held. */
 static void take_parts(void)
 {
@@ -48,9 +59,9 @@ static void take_parts(void)
     }
 }
 
-static void *helper(void *unused)
+static void *helper(void *index)
 {
-    (void)unused;
+    worker_index = (int)(intptr_t)index;
     unsigned long seen = 0;
     pthread_mutex_lock(&pool.mu);
     for (;;) {
@@ -83,7 +94,7 @@ static void pool_start(void)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &at, helper, NULL) == 0)
+        if (pthread_create(&t, &at, helper, (void *)(intptr_t)started) == 0)
             started++;
         pthread_attr_destroy(&at);
     }
@@ -99,6 +110,7 @@ int bsc_host_threads(void)
 void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts), void *arg)
 {
     pthread_once(&pool.once, pool_start);
+    worker_index = 0;
     if (parts <= 1 || pool.threads <= 1) {
         for (int p = 0; p < parts; p++)
             fn(arg, p, parts);

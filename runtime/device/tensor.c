@@ -190,7 +190,9 @@ bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_ten
     if (st != BSC_OK)
         return st;
     cl_kernel k;
-    if ((st = bsc_kernel(ctx, "util.cl", "combine3_f32", &k)) != BSC_OK)
+    size_t l;
+    if ((st = bsc_kernel(ctx, "util.cl", "combine3_f32", &k)) != BSC_OK ||
+        (st = bsc_local_size(ctx, k, 256, &l)) != BSC_OK)   /* 256 where allowed */
         return st;
     /* An unused operand still needs a valid buffer argument. */
     if (!y || b == 0.0f) {
@@ -206,6 +208,6 @@ bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_ten
                        BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
                        BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
                        BSC_ARG(out->mem), BSC_ARG(oo)};
-    size_t g = n, l = 256;
+    size_t g = n;
     return bsc_launch(ctx, k, 12, args, 1, &g, &l);
 }

@@ -40,6 +40,7 @@ static const rec_field device_fields[] = {
     {FIELD("compute_units", K_LONG, F_OPT, DEV(compute_units)), .absent = -1},
     {FIELD("global_mem", K_I64, F_OPT, DEV(global_mem)), .absent = -1},
     {FIELD("gemm", K_STR, F_OPT, DEV(gemm))},
+    {FIELD("platform_vendor", K_STR, F_OPT, DEV(platform_vendor))},
 };
 static const rec_schema device_schema = {device_fields, N(device_fields),
                                          sizeof(bsc_manifest_device), 0};
@@ -52,6 +53,20 @@ static const rec_field plugin_fields[] = {
 };
 static const rec_schema plugin_schema = {plugin_fields, N(plugin_fields),
                                          sizeof(bsc_manifest_plugin), 0};
+
+#define VER(m) offsetof(bsc_manifest_versions, m)
+static const rec_field versions_fields[] = {
+    {FIELD("batchscope", K_STR, F_OPT, VER(batchscope))},
+    {FIELD("git_commit", K_STR, F_OPT, VER(git_commit))},
+    {FIELD("plugin_abi", K_STR, F_OPT, VER(plugin_abi))},
+    {FIELD("clblast", K_STR, F_OPT, VER(clblast))},
+    {FIELD("libyaml", K_STR, F_OPT, VER(libyaml))},
+    {FIELD("jansson", K_STR, F_OPT, VER(jansson))},
+    {FIELD("opencl_icd_loader", K_STR, F_OPT, VER(opencl_icd_loader))},
+    {FIELD("driver", K_STR, F_OPT, VER(driver))},
+};
+static const rec_schema versions_schema = {versions_fields, N(versions_fields),
+                                           sizeof(bsc_manifest_versions), 0};
 
 #define DATA(m) offsetof(bsc_manifest_dataset, m)
 static const rec_field dataset_fields[] = {
@@ -79,7 +94,9 @@ static const rec_schema rank_schema = {rank_fields, N(rank_fields), sizeof(bsc_m
 static const rec_field manifest_fields[] = {
     {FIELD("batchscope_version", K_STR, F_OPT, MAN(batchscope_version))},
     {FIELD("plugin_abi", K_STR, F_OPT, MAN(plugin_abi))},
+    {FIELD("versions", K_OBJ, F_OPT, MAN(versions)), .sub = &versions_schema},
     {FIELD("pipeline", K_STR, F_OPT, MAN(pipeline))},
+    {FIELD("overrides", K_STRLIST, F_OPT, MAN(overrides)), .n_off = MAN(n_overrides)},
     {FIELD("name", K_STR, 0, MAN(name))},
     {FIELD("seed", K_U64, 0, MAN(seed))},
     {FIELD("status", K_STR, 0, MAN(status))},
@@ -171,6 +188,16 @@ bsc_status bsc_manifest_set_device(bsc_manifest *m, bsc_manifest_device **out)
 bsc_status bsc_manifest_set_dataset(bsc_manifest *m, bsc_manifest_dataset **out)
 {
     return bsc_rec_set_object(m, manifest_field("dataset"), out);
+}
+
+bsc_status bsc_manifest_set_versions(bsc_manifest *m, bsc_manifest_versions **out)
+{
+    return bsc_rec_set_object(m, manifest_field("versions"), out);
+}
+
+bsc_status bsc_manifest_add_override(bsc_manifest *m, const char *text)
+{
+    return bsc_rec_strlist_add(m, manifest_field("overrides"), text);
 }
 
 bsc_status bsc_manifest_read(const char *path, bsc_manifest **out)

@@ -20,6 +20,7 @@ enum rec_kind {
     K_REAL,   /* double; null <-> NaN */
     K_OBJ,    /* a pointer to a struct of schema `sub` */
     K_LIST,   /* an array of n pointers to structs of schema `sub` */
+    K_STRLIST /* an array of n const char * (the array owned, the strings not) */
 };
 
 enum {
@@ -66,6 +67,8 @@ void bsc_rec_free(const rec_schema *sc, void *obj);
 
 /* Appends a new, unset element to obj's list field f. */
 bsc_status bsc_rec_list_add(void *obj, const rec_field *f, void *out);
+/* Appends a borrowed string to obj's string-list field f. */
+bsc_status bsc_rec_strlist_add(void *obj, const rec_field *f, const char *text);
 /* Replaces obj's object field f with a new, unset one. */
 bsc_status bsc_rec_set_object(void *obj, const rec_field *f, void *out);
 

@@ -93,6 +93,7 @@ static void reset(const rec_schema *sc, void *obj)
             set_ptr(obj, f->off, NULL);
             break;
         case K_LIST:
+        case K_STRLIST:
             set_ptr(obj, f->off, NULL);
             *count_of(obj, f) = 0;
             break;
@@ -138,6 +139,8 @@ static void free_children(const rec_schema *sc, void *obj)
             for (size_t k = 0; k < count(obj, f); k++)
                 node_free(f->sub, get_ptr(arr, k * sizeof arr));
             free(arr);
+        } else if (f->kind == K_STRLIST) {
+            free(get_ptr(obj, f->off));   /* the strings are borrowed or the document's */
         }
     }
 }
@@ -156,6 +159,18 @@ bsc_status bsc_rec_list_add(void *obj, const rec_field *f, void *out)
     set_ptr(obj, f->off, grown);
     *count_of(obj, f) = n + 1;
     set_ptr(out, 0, el);
+    return BSC_OK;
+}
+
+bsc_status bsc_rec_strlist_add(void *obj, const rec_field *f, const char *text)
+{
+    size_t n = *count_of(obj, f);
+    const char **grown = realloc(get_ptr(obj, f->off), (n + 1) * sizeof *grown);
+    if (!grown)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    grown[n] = text;
+    set_ptr(obj, f->off, grown);
+    *count_of(obj, f) = n + 1;
     return BSC_OK;
 }
 
@@ -194,6 +209,7 @@ static const char *kind_name(enum rec_kind k)
     case K_REAL: return "a number or null";
     case K_OBJ: return "an object";
     case K_LIST: return "an array of objects";
+    case K_STRLIST: return "an array of strings";
     default: return "an integer";
     }
 }
@@ -258,6 +274,19 @@ static bsc_status read_field(const char *path, const char *where, const rec_fiel
         if (!json_is_array(v))
             return wrong_type(path, where, f, v);
         return read_list(path, where, f, v, obj);
+    case K_STRLIST:
+        if (!json_is_array(v))
+            return wrong_type(path, where, f, v);
+        for (size_t k = 0; k < json_array_size(v); k++) {
+            json_t *item = json_array_get(v, k);
+            if (!json_is_string(item))
+                return bsc_fail(BSC_ERR_DATA, "%s: %s%s[%zu]: is %s, not a string", path, where,
+                                f->key, k, type_name(item));
+            bsc_status s = bsc_rec_strlist_add(obj, f, json_string_value(item));
+            if (s != BSC_OK)
+                return s;
+        }
+        return BSC_OK;
     default: {
         if (!json_is_integer(v))
             return wrong_type(path, where, f, v);
@@ -399,6 +428,20 @@ static bsc_status build_field(const char *path, const char *where, const rec_fie
         if ((f->flags & F_NONEMPTY) && count(obj, f) == 0)
             return BSC_OK;
         return build_list(path, where, f, obj, out);
+    case K_STRLIST: {
+        const char **arr = get_ptr(obj, f->off);
+        size_t n = count(obj, f);
+        if (!n && (f->flags & F_OPT))
+            return BSC_OK;
+        json_t *a = json_array();
+        for (size_t k = 0; a && k < n; k++)
+            if (json_array_append_new(a, string_value(arr[k])) != 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        *out = a;
+        break;
+    }
     default: {
         long long v = get_int(obj, f);
         if ((f->flags & F_OPT) && v == f->absent)
@@ -517,4 +560,13 @@ bsc_status bsc_rec_read(const char *path, const rec_schema *sc, void *out)
     }
     set_ptr(out, 0, obj);
     return BSC_OK;
+}
+
+const char *bsc_json_library_version(void)
+{
+#if JANSSON_VERSION_HEX >= 0x020d00
+    return jansson_version_str();   /* the library loaded, not the header */
+#else
+    return JANSSON_VERSION;
+#endif
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #ifndef BSC_PLUGIN_BUILD_DIR
@@ -55,6 +56,7 @@ typedef struct reg_plugin {
     bsc_plugin_info info;   /* handed out by pointer: the struct never moves */
     char *path;             /* as given (what messages show) */
     char *real;             /* realpath(), to skip a file reached twice */
+    char *abs;              /* path made absolute, links kept: info.path */
     char *origin;
     void *handle;
     reg_type **types;       /* in the descriptor's order; each never moves */
@@ -87,6 +89,7 @@ static void plugin_free(reg_plugin *p)
     free(p->types);
     free(p->path);
     free(p->real);
+    free(p->abs);
     free(p->origin);
     free(p);
 }
@@ -214,6 +217,19 @@ static reg_type *copy_type(const bsc_type *t)
 
 /* ------------------------------------------------------------ loading */
 
+/* path, or the working directory + path when it is relative (malloc'ed). */
+static char *absolute_path(const char *path)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+    return out;
+}
+
 static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real,
                              const char *origin, void *handle, const bsc_plugin_desc *d)
 {
@@ -232,7 +248,7 @@ static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real
     }
     p = calloc(1, sizeof *p);
     if (!p || !(p->path = strdup(path)) || !(p->real = strdup(real)) ||
-        !(p->origin = strdup(origin))) {
+        !(p->abs = absolute_path(path)) || !(p->origin = strdup(origin))) {
         st = bsc_fail(BSC_ERR_NOMEM, "registry.c: out of memory adding plugin %s", path);
         goto cleanup;
     }
@@ -251,7 +267,7 @@ static bsc_status add_plugin(bsc_registry *r, const char *path, const char *real
     bsc_plugin_call_register(d, real);
     p->handle = handle;
     p->info.desc = d;
-    p->info.path = p->path;
+    p->info.path = p->abs;   /* it must resolve from the results directory too */
     p->info.origin = p->origin;
     r->plugins[r->n++] = p;
     p = NULL;

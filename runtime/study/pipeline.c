@@ -250,12 +250,15 @@ static bsc_status parse_components(const bsc_node *root, const char *key, int no
     *n = 0;
     if (!v)
         return BSC_OK;
-    if (v->kind != BSC_NODE_SEQ)
+    /* `analyses:` with nothing under it (or every entry commented out) is
+     * an empty list, as `report:` with nothing under it is the defaults. */
+    int none = bsc_node_is_null(v) || (v->kind == BSC_NODE_SEQ && v->n == 0);
+    if (v->kind != BSC_NODE_SEQ && !none)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must be a list of mappings, got %s", key,
                              bsc_node_kind_word(v));
-    if (nonempty && v->n == 0)
+    if (nonempty && none)
         return bsc_node_fail(v, BSC_ERR_INVALID, "%s must list at least one entry", key);
-    if (v->n == 0)
+    if (none)
         return BSC_OK;
     if (!(*out = calloc(v->n, sizeof **out)))
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");

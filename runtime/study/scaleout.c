@@ -86,6 +86,7 @@ bsc_status bsc_scaleout_begin(study *st)
     so->quiet_opt = *st->opt;
     so->quiet_opt.quiet = 1;
     st->opt = &so->quiet_opt;
+    st->progress.quiet = 1;
     /* Whatever this rank's components write lands in its own scratch
      * directory; only rank 0 writes the results. */
     const char *tmp = getenv("TMPDIR");

@@ -51,6 +51,17 @@ static size_t parts_of(const sched *sc, const bsc_unit *u)
     return u->kind == UNIT_PART ? sc->n_parts[u->index] : 0;
 }
 
+/* Progress of analysis k's parts (rank 0's log: a bar or plain lines). */
+static void parts_progress(sched *sc, size_t k)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        done += sc->units[i].u.kind == UNIT_PART && sc->units[i].u.index == k &&
+                sc->units[i].state == U_DONE;
+    bsc_study_progress(&sc->progress_sv, sc->st->ana[k].type->name, "units", done,
+                       sc->n_parts[k]);
+}
+
 static void unit_label(const sched *sc, const sunit *su, char *buf, size_t len)
 {
     bsc_unit_name(sc->st, &su->u, parts_of(sc, &su->u), buf, len);
@@ -257,6 +268,8 @@ static void take_result(sched *sc, const bsc_tp_msg *m)
             return;
         }
         su->state = U_DONE;
+        if (su->u.kind == UNIT_PART)
+            parts_progress(sc, su->u.index);
         if (!st->opt->quiet && su->u.kind == UNIT_TRAIN) {
             const bsc_run_outcome *o = &st->outcomes[su->u.index];
             fprintf(st->log, "batchscope: %s done on rank %d in %.1f s: %s, train %.4f/%.2f%%"
@@ -380,6 +393,8 @@ static void run_local(sched *sc, size_t id)
     rk->units++;
     rk->busy += bsc_now() - t0;
     su->state = s == BSC_OK ? U_DONE : U_FAILED;
+    if (s == BSC_OK && su->u.kind == UNIT_PART)
+        parts_progress(sc, k);
     if (s == BSC_ERR_INTERRUPTED && sc->fatal == BSC_OK)
         bsc_sched_fatal(sc, s);
     else if (s != BSC_OK && su->u.kind != UNIT_TRAIN && sc->fatal == BSC_OK)

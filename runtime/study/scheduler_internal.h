@@ -22,7 +22,9 @@ typedef struct sched {
     int *finished;         /* per analysis: its files are written */
     int *final_loaded;     /* per run: its final weights are on rank 0's device */
     char *sig;             /* the finished runs the analyses see (units.c) */
-    bsc_study sv;          /* what the analyses see on rank 0 */
+    bsc_study sv;          /* what the analyses see on rank 0 (no progress hook: a
+                              plugin's own counts would cover rank 0's units only) */
+    bsc_study progress_sv; /* the same with the hook: the parts of all ranks */
     int analyses_planned;  /* phase 2: n_parts and sig are set */
     int works;             /* rank 0 runs units too */
     unsigned char *dp;     /* per run: to train data-parallel (all ranks at once) */

@@ -197,6 +197,8 @@ bsc_status bsc_scaleout_schedule(study *st)
         sc.sv = bsc_study_analysis_view(st);
         sc.sv.stop_requested = bsc_sched_stop;
         sc.sv.stop_user = &sc;
+        sc.progress_sv = sc.sv;
+        sc.sv.progress = NULL;
         s = bsc_study_observers_end(st, &sc.sv);
     }
     if (s == BSC_OK && !(sc.sig = bsc_units_runs_signature(st, &sc.sv)))

@@ -91,7 +91,7 @@ static bsc_status check_analyses(study *st)
 {
     bsc_study sv = {NULL, st->model, (const bsc_run_result *const *)st->planned_ptrs,
                     st->n_planned, st->out_known ? st->out : NULL, st->p->seed, NULL, NULL,
-                    NULL, NULL, NULL};
+                    NULL, NULL, NULL, NULL, NULL};
     bsc_status s = BSC_OK;
     for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
         if (!st->ana_ops[i]->check)
@@ -230,6 +230,9 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
     st->lock.fd = -1;
     st->opt = o;
     st->log = o->log ? o->log : stderr;
+    st->progress.log = st->log;
+    st->progress.tty = isatty(fileno(st->log));
+    st->progress.quiet = o->quiet;
     st->t0 = bsc_now();
     bsc_utc_timestamp(st->started, sizeof st->started);
     bsc_gemm_backend gemm;
@@ -332,6 +335,7 @@ void bsc_session_free(bsc_session *st)
     bsc_dir_lock_release(&st->lock);
     free(st->failures);
     free(st->out);
+    free(st->pipeline_abs);
     free(st);
 }
 

@@ -204,14 +204,17 @@ static size_t finished_runs(study *st)
 static void log_line(void *user, const char *line)
 {
     study *st = user;
-    if (!st->opt->quiet)
-        fprintf(st->log, "  %s\n", line);
+    if (st->opt->quiet)
+        return;
+    bsc_progress_close(&st->progress);   /* not in the middle of a bar */
+    fprintf(st->log, "  %s\n", line);
 }
 
 static bsc_study study_view(study *st, size_t n_done)
 {
     bsc_study sv = {st->ctx, st->model, st->done, n_done, st->out, st->p->seed, st->eval,
-                    st->opt->stop_requested, st->opt->stop_user, log_line, st};
+                    st->opt->stop_requested, st->opt->stop_user, log_line, st,
+                    bsc_progress_report, &st->progress};
     return sv;
 }
 
@@ -253,6 +256,7 @@ static bsc_status post_analyses(study *st)
         if (!st->opt->quiet)
             fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
         bsc_status as = bsc_units_analysis(st, i, &sv);
+        bsc_progress_close(&st->progress);
         if (as == BSC_ERR_INTERRUPTED)
             return as;
         if (as != BSC_OK)
@@ -302,14 +306,40 @@ static bsc_status finish(study *st, bsc_status s)
     return s;
 }
 
+/* The pipeline file's absolute path (the manifest's "pipeline", which a
+ * resume reads from another working directory). */
+static char *absolute(const char *path)
+{
+    char *r = realpath(path, NULL);
+    return r ? r : strdup(path);
+}
+
 bsc_status bsc_study_run(const bsc_run_options *o)
 {
     study *st = NULL;
     int out_ready = 0;
+    bsc_run_options eff = *o;
+    bsc_manifest *recorded = NULL;
+    char *saved = NULL;
+    bsc_status s = BSC_OK;
+    if (!o->pipeline_path && !o->resume_dir)
+        return bsc_fail(BSC_ERR_USAGE, "no pipeline: name a PIPELINE.yaml, or --resume OUT");
+    if (!o->pipeline_path)
+        s = bsc_study_resume_source(o, &eff, o->log ? o->log : stderr, &recorded, &saved);
     /* The session's steps, with the results directory chosen and locked
      * before the components are created (they are told where to write) and
      * nothing written until every check has passed and the device is bound. */
-    bsc_status s = bsc_session_begin(o, &st);
+    if (s == BSC_OK)
+        s = bsc_session_begin(&eff, &st);
+    if (s == BSC_OK) {
+        bsc_versions_get(&st->versions);
+        if (recorded && recorded->pipeline && eff.pipeline_path == saved)
+            st->pipeline_abs = strdup(recorded->pipeline);   /* keep the original's name */
+        else
+            st->pipeline_abs = absolute(eff.pipeline_path);
+        if (!st->pipeline_abs)
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
     if (s == BSC_OK)
         s = bsc_scaleout_begin(st);
     if (s == BSC_OK && bsc_scaleout_is_worker(st)) {
@@ -317,6 +347,8 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         s = bsc_scaleout_work(st);
         bsc_scaleout_free(st);
         bsc_session_free(st);
+        bsc_manifest_free(recorded);
+        free(saved);
         return s;
     }
     if (s == BSC_OK)
@@ -370,6 +402,8 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         bsc_study_release_out(st, out_ready);
     bsc_scaleout_free(st);
     bsc_session_free(st);
+    bsc_manifest_free(recorded);
+    free(saved);
     return s;
 }
 

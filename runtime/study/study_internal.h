@@ -13,6 +13,7 @@
 #include "batchscope/registry.h"
 #include "batchscope/session.h"
 #include "batchscope/study.h"
+#include "progress.h"
 #include "train.h"
 
 #ifndef BSC_INTERNAL
@@ -58,6 +59,9 @@ struct bsc_session {
     int out_known;           /* out is the study's (not check's placeholder) */
     char *failures;          /* what failed so far ("run bs256: ...; analysis ...") */
     size_t n_failures;
+    char *pipeline_abs;      /* the pipeline file, absolute, for the manifest */
+    bsc_versions versions;   /* what the manifest records */
+    bsc_progress progress;   /* long analyses' progress lines */
     /* Scale-out (scaleout_internal.h): NULL until bsc_scaleout_begin. local_rank
      * picks this process's device among those its selector matches on its
      * host (local_size processes there; 0 or 1: one). */
@@ -87,6 +91,15 @@ BSC_INTERNAL uint64_t bsc_session_run_seed(const bsc_pipeline *p, const bsc_run_
  * process has it); a resume checks the pipeline is the same and the runs
  * it keeps are whole; stale temporaries are swept. */
 BSC_INTERNAL bsc_status bsc_study_choose_out(study *st);
+/* `--resume OUT` without a pipeline: the study OUT recorded, its
+ * pipeline.yaml and the overrides its manifest lists. The file the study
+ * started from is used when it still gives that same pipeline, so its
+ * relative paths (plugins, dataset files, checkpoints) resolve as they did;
+ * otherwise OUT/pipeline.yaml itself, with a note on log. eff gets the path
+ * and overrides, which point into *m and *saved (the caller frees both
+ * after the study). Overrides in o are an error. */
+BSC_INTERNAL bsc_status bsc_study_resume_source(const bsc_run_options *o, bsc_run_options *eff,
+                                                FILE *log, bsc_manifest **m, char **saved);
 /* Releases the lock; keep 0 removes a directory this study created and left
  * empty (it failed before writing anything). */
 BSC_INTERNAL void bsc_study_release_out(study *st, int keep);

@@ -38,7 +38,23 @@ static bsc_status fill_manifest(const study *st, bsc_manifest *m)
         md->compute_units = (long)d->compute_units;
         md->global_mem = (int64_t)d->global_mem;
         md->gemm = bsc_gemm_backend_name(bsc_gemm_active(st->ctx));
+        md->platform_vendor = d->platform_vendor;
     }
+    bsc_manifest_versions *mv;
+    if ((s = bsc_manifest_set_versions(m, &mv)) != BSC_OK)
+        return s;
+    mv->batchscope = st->versions.batchscope;
+    mv->git_commit = st->versions.git_commit;
+    mv->plugin_abi = st->versions.plugin_abi;
+    mv->clblast = st->versions.clblast;
+    mv->libyaml = st->versions.libyaml;
+    mv->jansson = st->versions.jansson;
+    mv->opencl_icd_loader = st->versions.opencl_icd_loader;
+    mv->driver = st->ctx ? st->ctx->info.driver_version : NULL;
+    /* what `batchscope run --resume OUT` alone applies again */
+    for (size_t i = 0; i < st->opt->n_overrides; i++)
+        if ((s = bsc_manifest_add_override(m, st->opt->overrides[i])) != BSC_OK)
+            return s;
     for (size_t i = 0; st->reg && i < bsc_registry_n_plugins(st->reg); i++) {
         const bsc_plugin_info *pi = bsc_registry_plugin(st->reg, i);
         bsc_manifest_plugin *mp;
@@ -191,7 +207,7 @@ bsc_status bsc_study_write_manifest(study *st, const char *status, const char *e
     bsc_utc_timestamp(now, sizeof now);
     m->batchscope_version = bsc_version();
     m->plugin_abi = abi;
-    m->pipeline = st->p->path;
+    m->pipeline = st->pipeline_abs ? st->pipeline_abs : st->p->path;
     m->name = st->p->name;
     m->seed = st->p->seed;
     m->status = status;

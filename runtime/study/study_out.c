@@ -43,31 +43,85 @@ static bsc_status check_kept_runs(const study *st)
     return s;
 }
 
+/* 0 in *differs when the pipeline p (overrides applied) is the one saved
+ * at `saved`; otherwise 1, with the first differing key and both values in
+ * msg. */
+static bsc_status compare_saved(const bsc_pipeline *p, const char *saved, int *differs,
+                                char *msg, size_t len)
+{
+    bsc_node *old = NULL;
+    *differs = 0;
+    bsc_status s = bsc_node_parse_file(saved, &old);
+    if (s != BSC_OK)
+        return s;
+    char key[256], va[160], vb[160];
+    const bsc_node *na, *nb;
+    if (bsc_node_diff(p->root, old, key, sizeof key, &na, &nb)) {
+        *differs = 1;
+        bsc_node_flow(na, va, sizeof va);
+        bsc_node_flow(nb, vb, sizeof vb);
+        snprintf(msg, len, "the first difference is %s: %s in %s with the --set options "
+                 "given, %s in %s", key, va, p->path, vb, saved);
+    }
+    bsc_node_free(old);
+    return BSC_OK;
+}
+
 /* The pipeline a resume continues must be the one that started it. */
 static bsc_status check_same_pipeline(const study *st)
 {
     char *saved = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, st->out);
-    char *mine = bsc_strdup_printf("%s/.pipeline.resume.yaml", st->out);
-    char *a = NULL, *b = NULL;
-    bsc_status s = BSC_OK;
-    if (!saved || !mine)
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    else if (!bsc_path_exists(saved))
+    char msg[768];
+    int differs = 0;
+    bsc_status s = saved ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && !bsc_path_exists(saved))
         s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no pipeline.yaml there (not a results "
                      "directory?)", st->out);
-    else if ((s = bsc_pipeline_write(st->p, mine)) == BSC_OK &&
-             (s = bsc_read_file(saved, &a, NULL)) == BSC_OK &&
-             (s = bsc_read_file(mine, &b, NULL)) == BSC_OK && strcmp(a, b) != 0)
-        s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline (with its overrides) differs "
-                     "from %s; resume with the same pipeline and --set options",
-                     st->out, saved);
-    if (mine)
-        remove(mine);
-    free(a);
-    free(b);
+    if (s == BSC_OK)
+        s = compare_saved(st->p, saved, &differs, msg, sizeof msg);
+    if (s == BSC_OK && differs)
+        s = bsc_fail(BSC_ERR_USAGE, "--resume %s: the pipeline differs from the one the study "
+                     "started with: %s. Resume with the same pipeline and --set options, or "
+                     "with `batchscope run --resume %s` alone", st->out, msg, st->out);
     free(saved);
-    free(mine);
     return s;
+}
+
+bsc_status bsc_study_resume_source(const bsc_run_options *o, bsc_run_options *eff, FILE *log,
+                                   bsc_manifest **m, char **saved)
+{
+    char *mpath = bsc_strdup_printf("%s/" BSC_FILE_MANIFEST, o->resume_dir);
+    *saved = bsc_strdup_printf("%s/" BSC_FILE_PIPELINE, o->resume_dir);
+    bsc_status s = mpath && *saved ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && o->n_overrides)
+        s = bsc_fail(BSC_ERR_USAGE, "--resume %s without a pipeline takes no --set: it "
+                     "applies the overrides the study started with", o->resume_dir);
+    if (s == BSC_OK && (!bsc_path_exists(mpath) || !bsc_path_exists(*saved)))
+        s = bsc_fail(BSC_ERR_USAGE, "--resume %s: no %s there (not a results directory?)",
+                     o->resume_dir, bsc_path_exists(mpath) ? "pipeline.yaml" : "manifest.json");
+    if (s == BSC_OK && (s = bsc_manifest_read(mpath, m)) != BSC_OK)
+        bsc_fail_context(s, "--resume %s", o->resume_dir);
+    free(mpath);
+    if (s != BSC_OK)
+        return s;
+    eff->overrides = (*m)->overrides;
+    eff->n_overrides = (*m)->n_overrides;
+    eff->pipeline_path = *saved;
+    const char *orig = (*m)->pipeline;
+    if (orig && orig[0] == '/' && bsc_path_exists(orig)) {
+        bsc_pipeline *p = NULL;
+        int differs = 1;
+        char msg[768];
+        if (bsc_pipeline_load(orig, eff->overrides, eff->n_overrides, &p) == BSC_OK &&
+            compare_saved(p, *saved, &differs, msg, sizeof msg) == BSC_OK && !differs)
+            eff->pipeline_path = orig;
+        else if (!o->quiet)
+            fprintf(log, "batchscope: %s is not the pipeline the study started with any more; "
+                    "resuming the one in %s\n", orig, *saved);
+        bsc_pipeline_free(p);
+        bsc_clear_error();
+    }
+    return BSC_OK;
 }
 
 /* Temporaries a killed writer left (SIGKILL cannot be caught): with the

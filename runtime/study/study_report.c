@@ -123,7 +123,7 @@ bsc_status bsc_study_report(const char *out_dir, FILE *log)
                      "PLplot: libplplot-dev)");
     if (s == BSC_OK) {
         bsc_study sv = {NULL, NULL, (const bsc_run_result *const *)runs, n_runs, out_dir,
-                        p ? p->seed : 0, NULL, NULL, NULL, NULL, NULL};
+                        p ? p->seed : 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         s = bsc_report_draw(t, self, &sv, log);
     }
     if (t && self)

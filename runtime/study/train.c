@@ -3,6 +3,8 @@
  * per epoch, with the evaluation. */
 #include "train.h"
 
+#include "progress.h"
+
 #include "batchscope/blas.h"
 #include "batchscope/fsutil.h"
 #include "batchscope/plugin_call.h"
@@ -117,14 +119,6 @@ bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t s
                    slot);
 }
 
-static void format_eta(double s, char *buf, size_t len)
-{
-    if (!isfinite(s) || s < 0)
-        s = 0;
-    long v = (long)(s + 0.5);
-    snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
-}
-
 /* Width of the run-name column: the longest name of the study. */
 static int name_width(const bsc_trainer *t)
 {
@@ -137,22 +131,36 @@ static int name_width(const bsc_trainer *t)
     return (int)(w > 64 ? 64 : w);
 }
 
-static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, size_t step, size_t steps,
-                     double loss, double rate, double eta)
+/* The progress line of a run: a bar redrawn in place on a terminal, a
+ * plain line every bsc_progress_interval() seconds otherwise. loss is the mean of
+ * this epoch's batch losses so far (NaN before the first came back). */
+static void progress(bsc_trainer *t, const char *name, int epoch, int epochs, size_t step,
+                     size_t steps, double loss, double rate, double eta)
 {
-    if (t->quiet || !t->tty)
+    if (t->quiet)
         return;
-    char e[32];
-    format_eta(eta, e, sizeof e);
-    int width = 24;
-    double frac = ((double)(epoch - 1) + (double)step / (double)steps) / (double)epochs;
-    int fill = (int)(frac * width);
-    char bar[64];
-    for (int i = 0; i < width; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(t->log, "\r  %-*s [%s] epoch %d/%d step %zu/%zu loss %.4f %.0f samples/s ETA %s ",
-            name_width(t), name, bar, epoch, epochs, step, steps, loss, rate, e);
+    double now = bsc_now();
+    if (!t->tty && now - t->last_plain < bsc_progress_interval())
+        return;
+    char e[32], bar[32], l[32];
+    if (isfinite(eta))
+        bsc_format_eta(eta, e, sizeof e);
+    else
+        snprintf(e, sizeof e, "?");
+    if (isfinite(loss))
+        snprintf(l, sizeof l, "%.4f", loss);
+    else
+        snprintf(l, sizeof l, "-");
+    if (t->tty) {
+        bsc_format_bar(((double)(epoch - 1) + (double)step / (double)steps) / (double)epochs, 24,
+                       bar, sizeof bar);
+        fprintf(t->log, "\r  %-*s [%s] epoch %d/%d step %zu/%zu loss %s %.0f samples/s ETA %s ",
+                name_width(t), name, bar, epoch, epochs, step, steps, l, rate, e);
+    } else {
+        fprintf(t->log, "  %-*s epoch %d/%d step %zu/%zu loss %s %.0f samples/s ETA %s\n",
+                name_width(t), name, epoch, epochs, step, steps, l, rate, e);
+        t->last_plain = now;
+    }
     fflush(t->log);
 }
 
@@ -204,7 +212,8 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
         return s;
     bsc_metrics_set(&row, BSC_COL_EPOCH, epoch);
     bsc_metrics_set(&row, BSC_COL_STEP, (double)step);
-    bsc_metrics_set(&row, "lr", lr);
+    /* the rate the device used, as update_norms.csv writes it */
+    bsc_metrics_set_float(&row, "lr", (float)lr);
     bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl);
     bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, tra);
     bsc_metrics_set(&row, BSC_COL_TEST_LOSS, tel);
@@ -261,6 +270,8 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
     uint32_t *perm = NULL;
     float *losses = NULL;
     cl_event marks[2] = {NULL, NULL};
+    size_t mark_steps[2] = {0, 0};   /* steps of the epoch done when each marker fires */
+    int reads_pending = 0;           /* non-blocking reads into losses[] may be in flight */
     bsc_status s = BSC_OK;
     double t0 = bsc_now();
 
@@ -308,6 +319,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
     double train_time = 0;
     double last_loss = o->train_loss;
     o->status = "completed";
+    t->last_plain = bsc_now();
     for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
         double e0 = bsc_now();
         if (cfg->shuffle) {
@@ -322,7 +334,10 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         if ((s = bsc_tensor_write(ctx, &pv, perm)) != BSC_OK)
             goto cleanup;
         double lr = 0;
-        size_t done_mark = 0;
+        /* The epoch's batch losses the host has: losses[0, summed) added
+         * into loss_sum, and up to read_to enqueued for reading. */
+        size_t done_mark = 0, summed = 0, read_to = 0;
+        double loss_sum = 0;
         for (size_t k = 0; k < steps; k++) {
             if (t->stop_requested && t->stop_requested(t->stop_user)) {
                 o->status = "interrupted";
@@ -353,21 +368,40 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
                 if (marks[0]) {
                     clWaitForEvents(1, &marks[0]);
                     clReleaseEvent(marks[0]);
-                    done_mark = k + 1 - MARK_EVERY;
+                    done_mark = mark_steps[0];
                 }
                 marks[0] = marks[1];
+                mark_steps[0] = mark_steps[1];
                 marks[1] = NULL;
-                cl_int err = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &marks[1]);
+                /* The step losses since the last marker come back behind the
+                 * same marker (in order, without blocking): once it fires,
+                 * the progress line has the epoch's running mean with no
+                 * other synchronization. */
+                cl_int err = clEnqueueReadBuffer(ctx->queue, t->step_loss.mem, CL_FALSE,
+                                                 read_to * sizeof(float),
+                                                 (k + 1 - read_to) * sizeof(float),
+                                                 losses + read_to, 0, NULL, NULL);
+                if (err != CL_SUCCESS) {
+                    s = bsc_cl_fail(err, "reading step losses for the progress line");
+                    goto cleanup;
+                }
+                reads_pending = 1;
+                read_to = k + 1;
+                err = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &marks[1]);
                 if (err != CL_SUCCESS) {
                     s = bsc_cl_fail(err, "clEnqueueMarkerWithWaitList");
                     goto cleanup;
                 }
+                mark_steps[1] = k + 1;
+                for (; summed < done_mark; summed++)
+                    loss_sum += losses[summed];
                 double el = train_time + (bsc_now() - e0);
                 double done = (double)(epoch - 1) * (double)steps + (double)done_mark;
                 double rate = el > 0 ? done * (double)B / el : 0;
                 double left = (double)cfg->epochs * (double)steps - done;
-                progress(t, rc->name, epoch, cfg->epochs, done_mark, steps, last_loss, rate,
-                         rate > 0 ? left * (double)B / rate : 0);
+                progress(t, rc->name, epoch, cfg->epochs, done_mark, steps,
+                         done_mark ? loss_sum / (double)done_mark : NAN, rate,
+                         rate > 0 ? left * (double)B / rate : NAN);
             }
         }
         for (int i = 0; i < 2; i++)
@@ -377,6 +411,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             }
         cl_int err = clEnqueueReadBuffer(ctx->queue, t->step_loss.mem, CL_TRUE, 0,
                                          steps * sizeof(float), losses, 0, NULL, NULL);
+        reads_pending = 0;   /* in order: the progress reads finished before this one */
         if (err != CL_SUCCESS) {
             s = bsc_cl_fail(err, "reading step losses");
             goto cleanup;
@@ -434,6 +469,9 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
     o->seconds = bsc_now() - t0;
     s = write_run_json(run_dir, o);
 cleanup:
+    /* A failed step may leave progress reads in flight into losses[]. */
+    if (reads_pending)
+        clFinish(ctx->queue);
     for (int i = 0; i < 2; i++)
         if (marks[i])
             clReleaseEvent(marks[i]);

@@ -35,6 +35,7 @@ typedef struct bsc_trainer {
     FILE *log;
     int quiet;
     int tty;
+    double last_plain;          /* when the last plain progress line went out */
     /* Polled between steps: nonzero stops the run as "interrupted". */
     int (*stop_requested)(void *user);
     void *stop_user;

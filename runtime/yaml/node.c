@@ -476,3 +476,8 @@ cleanup:
     bsc_node_free(n);
     return st;
 }
+
+const char *bsc_yaml_library_version(void)
+{
+    return yaml_get_version_string();
+}

@@ -1,5 +1,6 @@
 /* Test support: the layer and loss harness (layerh.h). */
 #include <math.h>
+#include "testutil.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@ int lh_group_setup(void **state)
         print_error("bsc_layers.so: %s\n", bsc_last_error());
         return -1;
     }
-    if (bsc_context_open(NULL, &lh_ctx) != BSC_OK) {
+    if (tu_context_open(&lh_ctx) != BSC_OK) {
         print_error("no OpenCL device: %s\n", bsc_last_error());
         return -1;
     }

@@ -7,6 +7,46 @@
 #include <string.h>
 #include <sys/wait.h>
 
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    if (fwrite(b, 1, 4, f) != 4)
+        abort();
+}
+
+void tu_write_idx(const char *images, const char *labels, size_t n, int rows, int cols,
+                  const unsigned char *pix, const unsigned char *lab)
+{
+    size_t len = n * (size_t)rows * (size_t)cols;
+    FILE *f = fopen(images, "wb");
+    if (!f)
+        abort();
+    put_be32(f, 0x803);
+    put_be32(f, (uint32_t)n);
+    put_be32(f, (uint32_t)rows);
+    put_be32(f, (uint32_t)cols);
+    if (fwrite(pix, 1, len, f) != len || fclose(f) != 0)
+        abort();
+    if (!(f = fopen(labels, "wb")))
+        abort();
+    put_be32(f, 0x801);
+    put_be32(f, (uint32_t)n);
+    if (fwrite(lab, 1, n, f) != n || fclose(f) != 0)
+        abort();
+}
+
+const char *tu_device(void)
+{
+    const char *d = getenv("BATCHSCOPE_TEST_DEVICE");
+    return d && *d ? d : "auto";
+}
+
+bsc_status tu_context_open(bsc_context **ctx)
+{
+    return bsc_context_open(tu_device(), ctx);
+}
+
 char *tu_tmpdir(const char *tag)
 {
     const char *base = getenv("TMPDIR");

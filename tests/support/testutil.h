@@ -4,6 +4,7 @@
 #define BSC_TEST_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "batchscope/device.h"
 
@@ -21,6 +22,17 @@ int tu_run(const char *cmd, char **out);
 char *tu_read(const char *path, size_t *len);
 /* 1 when both files exist and have identical bytes. */
 int tu_same_file(const char *a, const char *b);
+
+/* Writes an IDX image file (n images of rows x cols bytes, pix) and an IDX
+ * label file (n bytes) at the two paths. Aborts the test on failure. */
+void tu_write_idx(const char *images, const char *labels, size_t n, int rows, int cols,
+                  const unsigned char *pix, const unsigned char *lab);
+
+/* The device selector the suite runs on: $BATCHSCOPE_TEST_DEVICE, or
+ * "auto" (CI runs the suite once per OpenCL implementation this way). */
+const char *tu_device(void);
+/* bsc_context_open(tu_device()). */
+bsc_status tu_context_open(bsc_context **ctx);
 
 /* Runs k(__global float *x, const ulong n) over n work items into a fresh
  * buffer of n floats and reads it back into host (the shape of the tests'

@@ -63,10 +63,13 @@ BSC_API bsc_status bsc_fail_context(bsc_status s, const char *fmt, ...)
 BSC_API const char *bsc_last_error(void);
 BSC_API void bsc_clear_error(void);
 
-/* Exit status of the command for a status: 0 ok, 2 bad usage/input or no
- * platform, 1 any other failure (BSC_ERR_PARTIAL -- a study that ran but
- * where a run, an analysis or the report failed -- and BSC_ERR_BUSY
- * included). */
+/* Exit status of the command for a status: 0 ok, 2 bad usage or input
+ * found before any work started (usage, parse, invalid, not found, data,
+ * no platform, plugin, ABI), 130 interrupted (128 + SIGINT, the shell's
+ * convention, for Ctrl-C, SIGTERM and SIGHUP alike), 1 any other failure:
+ * BSC_ERR_PARTIAL -- a study that ran, where a run, an analysis or the
+ * report failed, whatever the kind of that failure -- and BSC_ERR_BUSY
+ * included. */
 BSC_API int bsc_status_exit_code(bsc_status s);
 
 #ifdef __cplusplus

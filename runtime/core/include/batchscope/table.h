@@ -41,6 +41,10 @@ BSC_API const char *bsc_table_get_str(const bsc_table *t, size_t row, size_t col
 
 /* Sets a cell of the row, adding the column when new. */
 BSC_API bsc_status bsc_metrics_set(bsc_metrics_row *row, const char *column, double value);
+/* The same for a float (a value the device used, such as a step's learning
+ * rate): written as the shortest decimal that reads back as that float, so
+ * 0.01f is "0.01" as the double 0.01 is, not "0.00999999978". */
+BSC_API bsc_status bsc_metrics_set_float(bsc_metrics_row *row, const char *column, float value);
 BSC_API bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column, const char *value);
 
 /* Writes the table as CSV to path atomically; empty cells stay empty. */

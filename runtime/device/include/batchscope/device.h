@@ -43,6 +43,7 @@ typedef struct bsc_device_info {
     cl_ulong global_mem;
     cl_ulong max_alloc;
     cl_uint compute_units;
+    char platform_vendor[128];  /* "The pocl project", "NVIDIA Corporation" */
 } bsc_device_info;
 
 /* Enumerates every device of every platform. On success *out is malloc'ed
@@ -50,10 +51,18 @@ typedef struct bsc_device_info {
  * returns BSC_ERR_NO_PLATFORM with a message that says what to install. */
 BSC_API bsc_status bsc_device_list(bsc_device_info **out, int *count);
 
-/* Resolves a selector against a device list: NULL/"auto" (first GPU, else
- * first CPU, else the first device), a flat index "3", "P:D", a type ("cpu",
- * "gpu", "accelerator"), or a case-insensitive substring of platform, vendor
- * or device name. An unmatched or ambiguous selector returns BSC_ERR_USAGE
+/* Resolves a selector against a device list (any list: tests build their
+ * own): NULL or "auto" (first GPU, else first CPU, else the first device),
+ * a flat index "3", "P:D", a type ("cpu", "gpu", "accelerator"), or a
+ * case-insensitive substring of the platform's name or vendor, or else of
+ * the device's vendor or name ("amd" also matches "Advanced Micro
+ * Devices"). Platform fields are tried first, so `amd`, `intel` and
+ * `nvidia` name a vendor's platform rather than a CPU that PoCL runs on
+ * (whose device vendor is "AuthenticAMD" or "GenuineIntel"), and `pocl`
+ * names PoCL's platform ("The pocl project"). Like a type, text that
+ * matches several devices of one platform selects the first of them.
+ * An empty selector, text that matches nothing or devices of several
+ * platforms, and an index or P:D that does not exist return BSC_ERR_USAGE
  * with a message that lists the devices. */
 BSC_API bsc_status bsc_device_select(const bsc_device_info *list, int count,
                              const char *selector, int *index);
@@ -71,7 +80,9 @@ BSC_API bsc_status bsc_device_select_local(const bsc_device_info *list, int coun
 /* "CPU", "GPU", "ACCELERATOR", "DEFAULT" or "OTHER". */
 BSC_API const char *bsc_device_type_name(cl_device_type t);
 
-/* Writes the device table that `batchscope devices` prints. */
+/* Writes the device table that `batchscope devices` prints: one row per
+ * device with the fields a selector matches (platform name and vendor,
+ * device vendor and name). */
 BSC_API void bsc_device_print_table(FILE *f, const bsc_device_info *list, int count);
 
 typedef struct bsc_program_cache bsc_program_cache;
@@ -131,6 +142,14 @@ BSC_API bsc_status bsc_kernel_from_source(bsc_context *ctx, const char *name,
  * malloc'ed; free it. */
 BSC_API bsc_status bsc_cl_source(const char *file, char **source);
 
+/* The OpenCL ICD loader's name and version ("OCL-ICD 2.3.1, OpenCL 3.0"),
+ * asked through clGetICDLoaderInfoOCLICD (ocl-icd and the Khronos loader
+ * have it); "unknown" from a loader without it. */
+BSC_API void bsc_opencl_loader_version(char *buf, size_t len);
+
+/* The CLBlast version built against ("1.5.3"; CLBlast has no runtime query). */
+BSC_API const char *bsc_clblast_version(void);
+
 /* Maps an OpenCL error code to "CL_OUT_OF_RESOURCES" etc. */
 BSC_API const char *bsc_cl_error_name(cl_int err);
 
@@ -148,6 +167,14 @@ typedef struct bsc_karg {
 #define BSC_LOCAL(bytes) ((bsc_karg){(bytes), NULL})
 BSC_API bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *args,
                       int work_dim, const size_t *global, const size_t *local);
+
+/* The work-group size to launch kernel k with: the largest power of two
+ * <= want that both the kernel (CL_KERNEL_WORK_GROUP_SIZE, which a
+ * compiler may lower below the device's limit) and the device
+ * (CL_DEVICE_MAX_WORK_ITEM_SIZES[0]) allow, at least 1. A power of two,
+ * so that a kernel may halve its group in a tree reduction. Never assume
+ * a size: a GPU's limit for a given kernel may be below what a CPU gives. */
+BSC_API bsc_status bsc_local_size(bsc_context *ctx, cl_kernel k, size_t want, size_t *local);
 
 /* clFinish on the context's queue, mapped to a status. */
 BSC_API bsc_status bsc_finish(bsc_context *ctx);

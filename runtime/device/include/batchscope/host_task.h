@@ -50,6 +50,12 @@ BSC_API void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int pa
                                void *arg);
 /* How many threads bsc_host_parallel runs on, the caller included. */
 BSC_API int bsc_host_threads(void);
+/* Inside a part of bsc_host_parallel: the running thread's index in [0,
+ * bsc_host_threads()), for per-thread scratch. A job may have more parts
+ * than threads (the threads take parts as they finish theirs, which evens
+ * out a thread that the machine's other work slows down); each thread runs
+ * one part at a time. */
+BSC_API int bsc_host_worker(void);
 
 #ifdef __cplusplus
 }

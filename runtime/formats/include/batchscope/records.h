@@ -39,6 +39,10 @@
 extern "C" {
 #endif
 
+/* The version of jansson, the JSON library records are read and written
+ * with ("2.14"). */
+BSC_API const char *bsc_json_library_version(void);
+
 /* ---------------------------------------------------------------- run.json */
 
 /* One run's outcome: OUT/runs/<name>/run.json, and an entry of the
@@ -96,6 +100,7 @@ typedef struct bsc_manifest_device {
     long compute_units;
     int64_t global_mem;     /* bytes */
     const char *gemm;       /* the GEMM backend the study ran: "clblast", "host" */
+    const char *platform_vendor;
 } bsc_manifest_device;
 
 /* A loaded plugin module (an entry of "plugins"): every field optional (NULL). */
@@ -104,6 +109,18 @@ typedef struct bsc_manifest_plugin {
     const char *version;
     const char *path;
 } bsc_manifest_plugin;
+
+/* What the study ran with ("versions"): every field optional (NULL). */
+typedef struct bsc_manifest_versions {
+    const char *batchscope;         /* "0.1.0" */
+    const char *git_commit;         /* of the build, at configure time */
+    const char *plugin_abi;         /* "MAJOR.MINOR" */
+    const char *clblast;
+    const char *libyaml;
+    const char *jansson;
+    const char *opencl_icd_loader;  /* "OCL-ICD 2.3.1, OpenCL 3.0" */
+    const char *driver;             /* the device's driver version */
+} bsc_manifest_versions;
 
 /* The dataset as loaded ("dataset"): every field optional (NULL, -1). */
 typedef struct bsc_manifest_dataset {
@@ -145,6 +162,12 @@ typedef struct bsc_manifest {
     bsc_manifest_dataset *dataset;   /* optional: NULL before data loaded */
     bsc_run_record **runs;           /* the runs so far, in study order */
     size_t n_runs;
+    bsc_manifest_versions *versions; /* optional: NULL in older files */
+    /* optional: the --set overrides the study was started with, in order
+     * ("training.epochs=2"); `batchscope run --resume OUT` applies them
+     * again. Absent in older files (no overrides). */
+    const char **overrides;
+    size_t n_overrides;
     bsc_manifest_rank **ranks;       /* optional: a study over MPI ranks, one per
                                         rank; left out of the file when empty */
     size_t n_ranks;
@@ -166,10 +189,14 @@ BSC_API bsc_status bsc_manifest_add_rank(bsc_manifest *m, bsc_manifest_rank **ou
 BSC_API bsc_status bsc_manifest_rank_set_device(bsc_manifest *m, bsc_manifest_rank *r,
                                                 bsc_manifest_device **out);
 
-/* Gives m a new, unset device / dataset (replacing any) and returns it in
- * *out (owned by m). */
+/* Gives m a new, unset device / dataset / versions (replacing any) and
+ * returns it in *out (owned by m). */
 BSC_API bsc_status bsc_manifest_set_device(bsc_manifest *m, bsc_manifest_device **out);
 BSC_API bsc_status bsc_manifest_set_dataset(bsc_manifest *m, bsc_manifest_dataset **out);
+BSC_API bsc_status bsc_manifest_set_versions(bsc_manifest *m, bsc_manifest_versions **out);
+
+/* Appends an override to m's list; the text is borrowed, as strings are. */
+BSC_API bsc_status bsc_manifest_add_override(bsc_manifest *m, const char *text);
 
 /* Reads manifest.json at path into a new manifest (*out NULL on failure),
  * with the errors of bsc_run_record_read. Free with bsc_manifest_free. */

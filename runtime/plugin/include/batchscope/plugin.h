@@ -320,6 +320,16 @@ typedef struct bsc_study {
      * whether a surface shares its first layer. NULL: no log. */
     void (*log)(void *user, const char *line);
     void *log_user;
+    /* Progress of a long analysis, which the host draws (a bar on a
+     * terminal, a plain line now and then in a log) with an ETA: `done` of
+     * `total` `unit`s ("points", "iterations", "products") of the item
+     * `label` ("surface bs256"). Report done = 0 (or what a resumed item
+     * already has) first, then as units finish; done == total ends the
+     * item. total 0: not known. Call it through bsc_study_progress, which
+     * is cheap enough for every unit. NULL: nobody listens. */
+    void (*progress)(void *user, const char *label, const char *unit, size_t done,
+                     size_t total);
+    void *progress_user;
 } bsc_study;
 
 static inline int bsc_study_stop_requested(const bsc_study *s)
@@ -331,6 +341,13 @@ static inline void bsc_study_log(const bsc_study *s, const char *line)
 {
     if (s && s->log)
         s->log(s->log_user, line);
+}
+
+static inline void bsc_study_progress(const bsc_study *s, const char *label, const char *unit,
+                                      size_t done, size_t total)
+{
+    if (s && s->progress)
+        s->progress(s->progress_user, label, unit, done, total);
 }
 
 /* ------------------------------------------------------------- observers */

@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 typedef struct bsc_run_options {
-    const char *pipeline_path;
+    const char *pipeline_path;     /* NULL with resume_dir: the one OUT recorded */
     const char *device;            /* NULL: the pipeline's, else auto */
     const char *out_dir;           /* NULL: results/<name>-<UTC timestamp> */
     const char *const *overrides;  /* "key.path=value" */
@@ -49,8 +49,29 @@ typedef struct bsc_run_options {
  * happens: BSC_ERR_PARTIAL at the end. BSC_OK when every run completed or
  * diverged and every analysis ran on the runs it could. Errors before
  * anything ran (the pipeline, plugins, data, device, a results directory
- * in use: BSC_ERR_BUSY) return their own status. */
+ * in use: BSC_ERR_BUSY) return their own status. A stop asked for by
+ * stop_requested is BSC_ERR_INTERRUPTED (the command exits 130).
+ *
+ * With resume_dir and no pipeline_path, the study continues the one OUT
+ * recorded: its pipeline.yaml with the --set overrides its manifest lists
+ * (read through the original pipeline file while that still gives the
+ * same pipeline, so relative paths resolve as they did); overrides given
+ * then are an error. With both, the pipeline (and overrides) must give
+ * OUT/pipeline.yaml, or the error names the first key that differs and
+ * both values. */
 BSC_API bsc_status bsc_study_run(const bsc_run_options *o);
+
+/* The versions `batchscope --version` prints and manifest.json records. */
+typedef struct bsc_versions {
+    const char *batchscope;      /* "0.1.0" */
+    const char *git_commit;      /* configure-time; "unknown" outside git */
+    char plugin_abi[16];         /* "2.0" */
+    const char *clblast;
+    const char *libyaml;
+    const char *jansson;
+    char opencl_icd_loader[160];
+} bsc_versions;
+BSC_API void bsc_versions_get(bsc_versions *v);
 
 /* For the program's SIGSEGV/SIGBUS handler (the library installs none):
  * marks the manifest of the study this process is running "crashed", with

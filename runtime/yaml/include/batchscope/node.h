@@ -37,10 +37,23 @@ BSC_API bsc_status bsc_node_parse_file(const char *path, bsc_node **root);
 /* Parses YAML text; `name` is used as the file name in marks and messages. */
 BSC_API bsc_status bsc_node_parse_string(const char *name, const char *text, bsc_node **root);
 BSC_API void bsc_node_free(bsc_node *root);
+/* The version of the libyaml the library runs with ("0.2.5"). */
+BSC_API const char *bsc_yaml_library_version(void);
 /* A deep copy (marks kept). */
 BSC_API bsc_status bsc_node_clone(const bsc_node *n, bsc_node **out);
 /* Writes the tree as block-style YAML to path via a temporary file and rename. */
 BSC_API bsc_status bsc_node_write_file(const bsc_node *root, const char *path);
+
+/* Compares two trees by content: kinds, scalar texts, map keys (in any
+ * order) and list items (in order). Returns 0 when they agree; otherwise 1
+ * with the first difference, in a's order: its key path in `path`
+ * ("training.epochs", "training.batch_sizes[1]") and the differing nodes
+ * in *da and *db (NULL for a key that only the other tree has). */
+BSC_API int bsc_node_diff(const bsc_node *a, const bsc_node *b, char *path, size_t len,
+                          const bsc_node **da, const bsc_node **db);
+/* n on one line in flow style ("5", "[32, 256]", "{type: sgd, lr: 0.1}"),
+ * truncated with "..." to fit; "(absent)" for NULL. */
+BSC_API void bsc_node_flow(const bsc_node *n, char *buf, size_t len);
 
 /* The value of `key` in a map, or NULL (also NULL when map is not a map). */
 BSC_API const bsc_node *bsc_node_get(const bsc_node *map, const char *key);
