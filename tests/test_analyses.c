@@ -4,10 +4,10 @@
  * f = 1/2 sum_i h_i (x_i - c_i)^2 with known diagonal H, on the host:
  * L-BFGS-B's box maximum has a closed form (each coordinate goes to the
  * bound farthest from c_i when h_i > 0, to c_i clipped into the box when
- * h_i < 0) and no evaluated point leaves the box; the resumable grid
- * gives bitwise the same numbers interrupted and resumed as in one go;
- * filter normalization is checked filter by filter (the curvature cores are
- * in test_curvature). On the
+ * h_i < 0) and no evaluated point leaves the box; grid coordinates have
+ * exact endpoints; filter normalization is checked filter by filter (the
+ * curvature cores are in test_curvature); a surface interrupted and
+ * resumed gives the same grid. On the
  * device: the interpolation kernel along a line gives the parabola of a
  * quadratic with exact endpoints. End to end: a linear softmax model
  * trained by a real study, whose interpolation, surface, sharpness f0 and
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -187,107 +188,15 @@ static void test_lbfgsb_never_leaves_box(void **state)
     assert_int_equal(q2.evals, 2);
 }
 
-/* ------------------------------------------------------ resumable grid */
+/* ------------------------------------------------------- grid coordinates */
 
-typedef struct gridfn {
-    int calls, fail_after;
-} gridfn;
-
-static bsc_status bowl(void *user, double x, double y, double *loss, double *acc)
-{
-    gridfn *g = user;
-    if (g->fail_after >= 0 && g->calls >= g->fail_after)
-        return bsc_fail(BSC_ERR_INTERRUPTED, "interrupted");
-    g->calls++;
-    /* values with every bit significant, so a lossy round trip would show */
-    *loss = 0.5 * (3.0 * x * x + 0.7 * y * y) + 1.0 / 3.0 + sin(x * y);
-    *acc = exp(-x * x - y * y) / 7.0;
-    return BSC_OK;
-}
-
-/* What the host's progress callback saw. */
-typedef struct seen {
-    int calls;
-    size_t first, last, total;
-    char label[64], unit[32];
-} seen;
-
-static void record_progress(void *user, const char *label, const char *unit, size_t done,
-                            size_t total)
-{
-    seen *s = user;
-    if (s->calls++ == 0)
-        s->first = done;
-    else
-        assert_true(done >= s->last);   /* never backwards */
-    s->last = done;
-    s->total = total;
-    snprintf(s->label, sizeof s->label, "%s", label);
-    snprintf(s->unit, sizeof s->unit, "%s", unit);
-}
-
-static void test_grid_resume_equals_one_go(void **state)
+static void test_linspace(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir("ana");
-    char *p1 = bsc_strdup_printf("%s/a.partial", dir), *p2 = bsc_strdup_printf("%s/b.partial", dir);
-    seen prog = {0};
-    bsc_study st = {.progress = record_progress, .progress_user = &prog};
-    ana_grid g = {-1, 1, -0.5, 2, 9, 7, &st, "surface_bs8"};
-    const size_t n = 63;
-    double l1[63], a1[63], l2[63], a2[63];
-    size_t computed;
-    gridfn one = {0, -1};
-    CHECK(ana_grid_run(&g, p1, "# sig", bowl, &one, l1, a1, &computed));
-    assert_int_equal(computed, n);
-    /* Progress: 0 first, then every point, ending at the total. */
-    assert_int_equal(prog.calls, n + 1);
-    assert_int_equal(prog.first, 0);
-    assert_int_equal(prog.last, n);
-    assert_int_equal(prog.total, n);
-    assert_string_equal(prog.label, "surface_bs8");
-    assert_string_equal(prog.unit, "points");
-    /* interrupted after 20 points, then once more after 5 */
-    gridfn f = {0, 20};
-    memset(&prog, 0, sizeof prog);
-    assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
-                     BSC_ERR_INTERRUPTED);
-    assert_int_equal(computed, 20);
-    /* a torn line, as a crash mid-write leaves it */
-    FILE *fp = fopen(p2, "a");
-    assert_non_null(fp);
-    fputs("21 0.12", fp);
-    fclose(fp);
-    f.calls = 0;
-    f.fail_after = 5;
-    memset(&prog, 0, sizeof prog);
-    assert_int_equal(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed),
-                     BSC_ERR_INTERRUPTED);
-    assert_int_equal(computed, 5);
-    memset(l2, 0, sizeof l2);
-    memset(a2, 0, sizeof a2);
-    f.calls = 0;
-    f.fail_after = -1;
-    memset(&prog, 0, sizeof prog);
-    CHECK(ana_grid_run(&g, p2, "# sig", bowl, &f, l2, a2, &computed));
-    assert_int_equal(computed, n - 25);
-    /* A resumed grid starts its count at the points it already has. */
-    assert_int_equal(prog.first, 25);
-    assert_int_equal(prog.last, n);
-    assert_memory_equal(l1, l2, sizeof l1);
-    assert_memory_equal(a1, a2, sizeof a1);
-    /* another signature starts over */
-    f.calls = 0;
-    memset(&prog, 0, sizeof prog);
-    CHECK(ana_grid_run(&g, p2, "# other", bowl, &f, l2, a2, &computed));
-    assert_int_equal(computed, n);
     near(ana_linspace(-1, 2, 31, 0), -1, 0, 0, "linspace", 0);
     near(ana_linspace(-1, 2, 31, 30), 2, 0, 0, "linspace", 30);
     near(ana_linspace(-1, 2, 31, 10), 0, 0, 1e-15, "linspace", 10);
-    tu_rm_rf(dir);
-    free(dir);
-    free(p1);
-    free(p2);
+    near(ana_linspace(3, 3, 1, 0), 3, 0, 0, "linspace", 0);
 }
 
 /* ------------------------------------------------ filter normalization */
@@ -1079,6 +988,21 @@ static const char *RESUME_PIPELINE =
     "analyses:\n"
     "  - {type: surface, x: [-1, 1, 81], y: [-1, 1, 81]}\n";
 
+/* Entries of a directory (0 when it does not exist yet). */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The command on yaml; with watch, SIGINT once that directory holds more
+ * than interrupt_after entries. */
 static int run_cli(const char *yaml, const char *flag, const char *out, const char *watch,
                    int interrupt_after)
 {
@@ -1096,13 +1020,7 @@ static int run_cli(const char *yaml, const char *flag, const char *out, const ch
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        FILE *f = fopen(watch, "r");
-        int lines = 0, ch;
-        while (f && (ch = fgetc(f)) != EOF)
-            lines += ch == '\n';
-        if (f)
-            fclose(f);
-        if (lines > interrupt_after) {
+        if (count_entries(watch) > interrupt_after) {
             kill(pid, SIGINT);
             sent = 1;
         } else {
@@ -1168,17 +1086,19 @@ static void test_surface_interrupted_and_resumed(void **state)
     write_dataset(dir);
     char *yaml = bsc_strdup_printf("%s/resume.yaml", dir);
     char *one = bsc_strdup_printf("%s/one", dir), *two = bsc_strdup_printf("%s/two", dir);
-    char *partial = bsc_strdup_printf("%s/analyses/surface_bs48.csv.partial", two);
+    /* The grid's units (rows) leave a completion record each as they end. */
+    char *records = bsc_strdup_printf("%s/units/a1-surface", two);
     CHECK(bsc_write_file_atomic(yaml, RESUME_PIPELINE, strlen(RESUME_PIPELINE)));
     assert_int_equal(run_cli(yaml, "--out", one, NULL, 0), 0);
-    int rc = run_cli(yaml, "--out", two, partial, 200);
-    /* interrupted: a nonzero exit, the partial file kept, no CSV yet */
+    int rc = run_cli(yaml, "--out", two, records, 2);
+    /* interrupted: a nonzero exit, the finished rows kept, no CSV yet */
     assert_int_not_equal(rc, 0);
-    assert_true(bsc_path_exists(partial));
+    int kept = count_entries(records);
+    assert_true(kept >= 3 && kept < 81);
     char *csv2 = bsc_strdup_printf("%s/analyses/surface_bs48.csv", two);
     assert_false(bsc_path_exists(csv2));
     assert_int_equal(run_cli(yaml, "--resume", two, NULL, 0), 0);
-    assert_false(bsc_path_exists(partial));
+    assert_int_equal(count_entries(records), 81);
     char *csv1 = bsc_strdup_printf("%s/analyses/surface_bs48.csv", one);
     char *a = NULL, *b = NULL;
     size_t la, lb;
@@ -1190,7 +1110,7 @@ static void test_surface_interrupted_and_resumed(void **state)
     free(b);
     free(csv1);
     free(csv2);
-    free(partial);
+    free(records);
     free(one);
     free(two);
     free(yaml);
@@ -1246,7 +1166,7 @@ int main(void)
         cmocka_unit_test(test_lbfgsb_box_maximum),
         cmocka_unit_test(test_lbfgsb_clipped_minimum),
         cmocka_unit_test(test_lbfgsb_never_leaves_box),
-        cmocka_unit_test(test_grid_resume_equals_one_go),
+        cmocka_unit_test(test_linspace),
         cmocka_unit_test(test_filter_normalization),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_for_each_run_policy),

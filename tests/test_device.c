@@ -201,6 +201,41 @@ static void test_unmatched_lists_devices(void **state)
     assert_non_null(strstr(msg, "host-emulation"));
 }
 
+/* Process nth of n on a host (the local ranks of mpirun). */
+static int sel_local(const char *s, int nth, int n)
+{
+    int idx = -1;
+    bsc_status st = bsc_device_select_local(fake, 5, s, nth, n, &idx);
+    return st == BSC_OK ? idx : -(int)st - 100;
+}
+
+static void test_local_ranks_take_devices_in_turn(void **state)
+{
+    (void)state;
+    /* One process: what bsc_device_select says. */
+    assert_int_equal(sel_local("gpu", 0, 1), 1);
+    assert_int_equal(sel_local("nvidia", 0, 1), sel("nvidia", 5));
+    assert_int_equal(sel_local("radeon", 0, 1), -(int)BSC_ERR_USAGE - 100);
+    /* Several: the devices a selector matches, in turn. */
+    assert_int_equal(sel_local("gpu", 0, 2), 1);
+    assert_int_equal(sel_local("gpu", 1, 2), 2);
+    assert_int_equal(sel_local("gpu", 2, 3), 1);
+    assert_int_equal(sel_local(NULL, 1, 4), 2);       /* auto: the GPUs */
+    assert_int_equal(sel_local("cpu", 1, 2), 4);
+    assert_int_equal(sel_local("nvidia", 1, 2), 2);   /* a name: its matches */
+    assert_int_equal(sel_local("0", 3, 4), 0);        /* an index: its one device */
+    assert_int_equal(sel_local("2:0", 1, 2), 3);
+    assert_int_equal(sel_local("radeon", 1, 2), -(int)BSC_ERR_USAGE - 100);
+    /* A list: one selector per local rank, round robin. */
+    assert_int_equal(sel_local("2,a100,cpu", 0, 3), 2);
+    assert_int_equal(sel_local("2,a100,cpu", 1, 3), 2);
+    assert_int_equal(sel_local("2,a100,cpu", 2, 3), 0);
+    assert_int_equal(sel_local("1,0", 2, 3), 1);
+    assert_int_equal(sel_local("1,0", 0, 1), 1);
+    assert_int_equal(sel_local("1,radeon", 1, 2), -(int)BSC_ERR_USAGE - 100);
+    assert_non_null(strstr(bsc_last_error(), "local rank 1 takes 'radeon'"));
+}
+
 static void test_table(void **state)
 {
     (void)state;
@@ -307,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_vendor_words),
         cmocka_unit_test(test_ambiguous_lists_devices),
         cmocka_unit_test(test_unmatched_lists_devices),
+        cmocka_unit_test(test_local_ranks_take_devices_in_turn),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_real_device),

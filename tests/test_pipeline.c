@@ -453,6 +453,16 @@ static void test_named_runs(void **state)
     assert_string_equal(p->training.runs[0].name, "bs8");
     assert_string_equal(p->training.runs[1].name, "bs16");
     assert_int_equal(p->training.runs[1].batch_size, 16);
+    assert_false(p->training.runs[0].data_parallel);
+    bsc_pipeline_free(p);
+
+    /* data_parallel: the block's value is every run's default */
+    p = load_ok("dp.yaml", "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [8]\n"
+                "  data_parallel: true\n  runs:\n    - {name: a, batch_size: 4}\n"
+                "    - {name: b, batch_size: 4, data_parallel: false}\n", NULL, 0);
+    assert_true(p->training.runs[0].data_parallel);
+    assert_true(p->training.runs[1].data_parallel);
+    assert_false(p->training.runs[2].data_parallel);
     bsc_pipeline_free(p);
 }
 
@@ -485,7 +495,7 @@ static void test_named_run_errors(void **state)
     load_fails("run_key.yaml", RUNS_HEAD "    - {name: x, batch_size: 64, lr_scale: sqrt}\n",
                NULL, 0, BSC_ERR_INVALID,
                "6:33: unknown key 'lr_scale' in training.runs.0 (expected one of: name, "
-               "batch_size, lr, lr_scaling, warmup_epochs)");
+               "batch_size, lr, lr_scaling, warmup_epochs, data_parallel)");
     load_fails("run_scaling.yaml",
                RUNS_HEAD "    - {name: x, batch_size: 64, lr_scaling: cube}\n", NULL, 0,
                BSC_ERR_INVALID,

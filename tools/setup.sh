@@ -68,6 +68,7 @@ packages=(
   mesa-opencl-icd oclgrind
   libclblast-dev libopenblas-dev libyaml-dev libjansson-dev libcmocka-dev zlib1g-dev libssl-dev
   librandom123-dev liblbfgsb-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   libplplot-dev plplot-driver-cairo chromium
   # tools/ci-guards.sh: the fuzz targets (tests/fuzz) with clang's libFuzzer

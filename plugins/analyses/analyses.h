@@ -5,7 +5,7 @@
  *
  *  - math cores that see only host vectors and a callback (the L-BFGS-B
  *    driver, Lanczos, Hutchinson's trace and stochastic Lanczos quadrature,
- *    the resumable grid, filter normalization of one tensor);
+ *    grid coordinates, filter normalization of one tensor);
  *  - the four analyses (interpolate, sharpness, surface, hessian), which wire
  *    those callbacks to the evaluator and the model's flat buffers.
  *
@@ -219,33 +219,16 @@ void ana_hvp_close(ana_hvp *c);
 void ana_hvp_block(ana_hvp *c, size_t off, size_t len);
 bsc_status ana_hvp_apply(void *user, const double *v, double *hv);
 
-/* ------------------------------------------------- the resumable grid */
-
-/* Loss and accuracy at grid point (x, y). */
-typedef bsc_status (*ana_point_fn)(void *user, double x, double y, double *loss, double *acc);
+/* -------------------------------------------------------------- grids */
 
 typedef struct ana_grid {
     double x0, x1, y0, y1;
     int nx, ny;          /* points per axis; ny == 1 with y0 == y1 for a line */
-    const bsc_study *st; /* progress: points done of nx*ny under `label` (NULL: none) */
-    const char *label;
 } ana_grid;
 
-/* Coordinate i of n evenly spaced points over [a, b] (a when n == 1). */
+/* Coordinate i of n evenly spaced points over [a, b] (a when n == 1). A
+ * grid is resumable through the host's unit records (plugin.h), not here. */
 double ana_linspace(double a, double b, int n, int i);
-
-/* Fills loss/acc (nx*ny doubles each, row-major: index j*nx + i for y_j,
- * x_i) point by point. Each finished point is appended to `partial_path`
- * (a text file whose first line is `signature`) and flushed, so that a run
- * that stops for any reason -- point() failing, an interrupt, a crash --
- * leaves every completed point there; a later call with the same signature
- * reads them back (bit-exact: %.17g) and computes only the rest. A partial
- * file with another signature is discarded. *computed (optional) counts the
- * points evaluated by this call. The partial file is left in place; the
- * caller removes it once the final result is written. */
-bsc_status ana_grid_run(const ana_grid *g, const char *partial_path, const char *signature,
-                        ana_point_fn point, void *user, double *loss, double *acc,
-                        size_t *computed);
 
 /* --------------------------------------------------- filter normalization */
 
@@ -319,6 +302,11 @@ bsc_status ana_out_path(const bsc_study *st, const char *name, char **path);
 bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
                            const char *const *meta_keys, const char *const *meta_values,
                            size_t n_meta);
+
+/* An analysis' run() through its own unit ops (plugin.h), in this process:
+ * plan, every unit in order, merged as it comes, then finish -- the same
+ * files the host writes when it runs the units itself. */
+bsc_status ana_run_units(const bsc_analysis_ops *ops, void *self, const bsc_study *st);
 
 /* An owning F32 device vector of n elements. */
 bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);

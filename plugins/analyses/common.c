@@ -253,3 +253,19 @@ bsc_status ana_check_file(const bsc_study *st, const char *path, int params_only
     free(q);
     return s == BSC_OK ? s : bsc_fail_context(s, "%s", what);
 }
+
+bsc_status ana_run_units(const bsc_analysis_ops *ops, void *self, const bsc_study *st)
+{
+    size_t n = 0;
+    bsc_status s = ops->plan(self, st, &n);
+    for (size_t u = 0; s == BSC_OK && u < n; u++) {
+        void *data = NULL;
+        size_t len = 0;
+        if ((s = ops->run_unit(self, st, u, &data, &len)) == BSC_OK)
+            s = ops->merge(self, st, u, data, len);
+        free(data);
+    }
+    if (s == BSC_OK)
+        s = ops->finish(self, st);
+    return s;
+}

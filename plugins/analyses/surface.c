@@ -24,12 +24,16 @@
  * points lie: theta = P1 + x u + y v, u = P2 - P1, v the part of P3 - P1
  * orthogonal to u scaled to |u|, so P1 = (0,0), P2 = (1,0)).
  *
- * The grid resumes: finished points go to <csv>.partial as they are
- * computed and a rerun (batchscope run --resume) computes only the rest.
- *
  * A run that diverged or did not finish gets no surface (and a plane
- * through one is not drawn); a run whose grid fails does not stop the
- * others (the analysis then fails naming it).
+ * through one is not drawn); a run whose directions cannot be made does not
+ * stop the others (the analysis then fails naming it).
+ *
+ * The grids are computed in units (plugin.h, the analysis unit ops): a
+ * unit is a row of a 2-D grid, or an eighth of a line, of one run's surface
+ * (or of the plane). The host runs them on any rank of `mpirun`, keeps each
+ * for --resume, and merges them here; the directions are drawn from the
+ * study's seed on every rank that plans, so every rank evaluates the same
+ * points. run() is the units in order, in this process.
  */
 #include "analyses.h"
 
@@ -42,6 +46,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One grid the analysis computes: a run's surface, or the plane. */
+typedef struct target {
+    const bsc_run_result *r;    /* NULL: the plane */
+    char *stem;                 /* surface_<run>, surface1d_<run>, surface_plane_... */
+    char run_name[72];
+    ana_grid g;
+    size_t first, n_units;      /* its units */
+    size_t chunk;               /* grid points per unit (row-major order) */
+    float *d[2];                /* a run's directions (host) */
+    double *loss, *acc;         /* merged (rank 0) */
+} target;
 
 typedef struct surface {
     const bsc_node *node;
@@ -57,13 +73,48 @@ typedef struct surface {
     int plane;
     const bsc_node *plane_at[3];   /* run selectors; NULL: init */
     char plane_pt[3][72];       /* as written: "32", "bs256-sqrt" or "init" */
+    /* What plan() prepared for the units. */
+    target *tg;
+    size_t n_tg, n_units;
+    long loaded;                /* the run target whose directions are in dt, or -1 */
+    bsc_tensor dt[2];           /* directions on the device */
+    bsc_tensor pp[3], pq[3];    /* the plane's three points: params and states */
+    double pc, ps, py;          /* plane geometry: P3 at (pc, py); a = x - y*ps*pc */
+    bsc_status plan_status;     /* a run plan() left out because it failed */
+    char *plan_error;
 } surface;
+
+static void free_plan(surface *sf)
+{
+    for (size_t i = 0; i < sf->n_tg; i++) {
+        target *t = &sf->tg[i];
+        free(t->stem);
+        free(t->d[0]);
+        free(t->d[1]);
+        free(t->loss);
+        free(t->acc);
+    }
+    free(sf->tg);
+    sf->tg = NULL;
+    sf->n_tg = sf->n_units = 0;
+    free(sf->plan_error);
+    sf->plan_error = NULL;
+    sf->plan_status = BSC_OK;
+    sf->loaded = -1;
+    for (int k = 0; k < 3; k++) {
+        if (k < 2)
+            bsc_tensor_free(&sf->dt[k]);
+        bsc_tensor_free(&sf->pp[k]);
+        bsc_tensor_free(&sf->pq[k]);
+    }
+}
 
 static void destroy(void *self)
 {
     surface *sf = self;
     if (!sf)
         return;
+    free_plan(sf);
     free(sf->runs);
     free(sf->dir_path[0]);
     free(sf->dir_path[1]);
@@ -100,6 +151,7 @@ static bsc_status create(const bsc_component_config *cfg, void **self)
     surface *sf = calloc(1, sizeof *sf);
     if (!sf)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    sf->loaded = -1;
     sf->node = o;
     long dims;
     const char *ignore;
@@ -166,17 +218,6 @@ fail:
     return s;
 }
 
-/* FNV-1a over floats: ties a partial grid to the exact vectors it used. */
-static uint64_t fnv(uint64_t h, const float *v, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < n * sizeof *v; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* What a grid point evaluates: params = c[0] p[0] + c[1] p[1] + c[2] p[2]
  * with (c0, c1, c2) from (x, y) by the mode; state likewise for a plane.
  * The evaluator's family of these points shares the first layer's work
@@ -204,14 +245,15 @@ static bsc_status eval_point(void *user, double x, double y, double *loss, doubl
     return bsc_eval_family_loss(pc->fam, c, loss, acc);
 }
 
-/* The family of the grid's points, its path said in the study's log. */
-static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *pc)
+/* The family of the grid's points, its path said in the study's log when
+ * `say`. */
+static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *pc, int say)
 {
     size_t nb = pc->p[2] ? 3 : 2;
     int states = pc->plane && bsc_model_n_state(st->model);
     bsc_status s = bsc_eval_family_create(st->eval, nb, pc->p, states ? pc->q : NULL,
                                           BSC_SPLIT_TRAIN, pc->subset, &pc->fam);
-    if (s == BSC_OK) {
+    if (s == BSC_OK && say) {
         char line[300];
         snprintf(line, sizeof line, "%s: %s", stem, bsc_eval_family_mode(pc->fam));
         bsc_study_log(st, line);
@@ -219,36 +261,22 @@ static bsc_status open_family(const bsc_study *st, const char *stem, point_ctx *
     return s;
 }
 
-/* Runs the grid into OUT/analyses/<stem>.csv through <stem>.csv.partial. */
-static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *stem,
-                           const ana_grid *g, const char *signature, point_ctx *pc)
+/* OUT/analyses/<stem>.csv from a finished grid. */
+static bsc_status write_grid(const surface *sf, const bsc_study *st, const target *t)
 {
-    size_t npts = (size_t)g->nx * (size_t)g->ny;
-    double *loss = malloc(npts * sizeof *loss), *acc = malloc(npts * sizeof *acc);
-    char *csv = NULL, *partial = NULL, *name = bsc_strdup_printf("%s.csv", stem);
-    bsc_table *t = NULL;
-    bsc_status s = loss && acc && name ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK && (s = ana_out_path(st, name, &csv)) == BSC_OK &&
-        !(partial = bsc_strdup_printf("%s.partial", csv)))
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    char label[160];
-    ana_grid gp = *g;
-    snprintf(label, sizeof label, "%s", stem);
-    gp.st = st;
-    gp.label = label;
+    const ana_grid *g = &t->g;
+    char *csv = NULL, *name = bsc_strdup_printf("%s.csv", t->stem);
+    bsc_table *tb = NULL;
+    bsc_status s = name ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     if (s == BSC_OK)
-        s = open_family(st, stem, pc);
+        s = ana_out_path(st, name, &csv);
     if (s == BSC_OK)
-        s = ana_grid_run(&gp, partial, signature, eval_point, pc, loss, acc, NULL);
-    bsc_eval_family_free(pc->fam);
-    pc->fam = NULL;
-    if (s == BSC_OK)
-        s = bsc_table_new(&t);
+        s = bsc_table_new(&tb);
     for (int j = 0; s == BSC_OK && j < g->ny; j++)
         for (int i = 0; s == BSC_OK && i < g->nx; i++) {
             size_t idx = (size_t)j * (size_t)g->nx + (size_t)i;
             bsc_metrics_row row;
-            if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+            if ((s = bsc_table_add_row(tb, &row)) != BSC_OK ||
                 (s = bsc_metrics_set(&row, BSC_COL_X, ana_linspace(g->x0, g->x1, g->nx, i))) !=
                     BSC_OK)
                 break;
@@ -256,17 +284,14 @@ static bsc_status run_grid(const surface *sf, const bsc_study *st, const char *s
                 (s = bsc_metrics_set(&row, BSC_COL_Y, ana_linspace(g->y0, g->y1, g->ny, j))) !=
                     BSC_OK)
                 break;
-            if ((s = bsc_metrics_set(&row, BSC_COL_LOSS, loss[idx])) != BSC_OK ||
-                (s = bsc_metrics_set(&row, "accuracy", acc[idx])) != BSC_OK)
+            if ((s = bsc_metrics_set(&row, BSC_COL_LOSS, t->loss[idx])) != BSC_OK ||
+                (s = bsc_metrics_set(&row, "accuracy", t->acc[idx])) != BSC_OK)
                 break;
         }
-    if (s == BSC_OK && (s = bsc_table_write_csv(t, csv)) == BSC_OK)
-        remove(partial);
-    bsc_table_free(t);
-    free(loss);
-    free(acc);
+    if (s == BSC_OK)
+        s = bsc_table_write_csv(tb, csv);
+    bsc_table_free(tb);
     free(csv);
-    free(partial);
     free(name);
     return s;
 }
@@ -278,16 +303,6 @@ static void make_grid(const surface *sf, ana_grid *g)
         g->y0 = sf->y[0], g->y1 = sf->y[1], g->ny = (int)sf->y[2];
     else
         g->y0 = g->y1 = 0, g->ny = 1;
-}
-
-static char *signature(const char *what, const bsc_study *st, const ana_grid *g,
-                       const surface *sf, uint64_t hash)
-{
-    return bsc_strdup_printf("# batchscope surface v1 %s seed=%llu x=%.17g:%.17g:%d "
-                             "y=%.17g:%.17g:%d subset=%zu ignore=%d orth=%d hash=%016llx",
-                             what, (unsigned long long)st->seed, g->x0, g->x1, g->nx, g->y0,
-                             g->y1, g->ny, sf->subset, (int)sf->ignore, sf->orthogonalize,
-                             (unsigned long long)hash);
 }
 
 /* Filter-normalized directions for the weights w (host), or the saved ones. */
@@ -320,70 +335,95 @@ static bsc_status make_directions(const surface *sf, const bsc_study *st, const 
     return BSC_OK;
 }
 
-static bsc_status surface_run(const surface *sf, const bsc_study *st, const bsc_run_result *r)
+/* Adds target t with its grid split into units: a row of a 2-D grid, an
+ * eighth of a line. */
+static bsc_status add_target(surface *sf, const bsc_run_result *r, char *stem)
 {
-    bsc_context *ctx = st->ctx;
-    bsc_model *m = st->model;
-    size_t np = bsc_model_n_params(m), ns = bsc_model_n_state(m);
+    target *tg = realloc(sf->tg, (sf->n_tg + 1) * sizeof *tg);
+    if (!tg) {
+        free(stem);
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    sf->tg = tg;
+    target *t = &tg[sf->n_tg++];
+    memset(t, 0, sizeof *t);
+    t->r = r;
+    t->stem = stem;
+    make_grid(sf, &t->g);
+    size_t npts = (size_t)t->g.nx * (size_t)t->g.ny;
+    t->chunk = t->g.ny > 1 ? (size_t)t->g.nx : ((size_t)t->g.nx + 7) / 8;
+    t->first = sf->n_units;
+    t->n_units = (npts + t->chunk - 1) / t->chunk;
+    sf->n_units += t->n_units;
+    t->loss = calloc(npts, sizeof *t->loss);
+    t->acc = calloc(npts, sizeof *t->acc);
+    return t->loss && t->acc ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+}
+
+/* Takes back the last target (its run failed before any unit). */
+static void drop_last_target(surface *sf)
+{
+    target *t = &sf->tg[--sf->n_tg];
+    sf->n_units -= t->n_units;
+    free(t->stem);
+    free(t->d[0]);
+    free(t->d[1]);
+    free(t->loss);
+    free(t->acc);
+}
+
+/* A run's surface: its directions, drawn (or read) from the run's final
+ * weights. */
+static bsc_status plan_run(surface *sf, const bsc_study *st, const bsc_run_result *r)
+{
+    size_t np = bsc_model_n_params(st->model);
     float *w = malloc(np * sizeof *w);
-    float *d[2] = {calloc(np, sizeof(float)), calloc(np, sizeof(float))};
-    bsc_tensor dt[2];
-    memset(dt, 0, sizeof dt);
-    char *stem = NULL, *sig = NULL, *path = NULL;
-    bsc_status s = w && d[0] && d[1] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK)
-        s = bsc_tensor_read(ctx, r->final_params, w);
-    if (s == BSC_OK)
-        s = make_directions(sf, st, w, d);
     char nb[32];
     const char *run_name = bsc_run_result_name(r, nb, sizeof nb);
-    if (s == BSC_OK && !(stem = bsc_strdup_printf(sf->dims == 2 ? BSC_PREFIX_SURFACE "%s"
-                                                                : BSC_PREFIX_SURFACE_1D "%s",
-                                                  run_name)))
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    char *stem = bsc_strdup_printf(sf->dims == 2 ? BSC_PREFIX_SURFACE "%s"
+                                                 : BSC_PREFIX_SURFACE_1D "%s", run_name);
+    bsc_status s = w && stem ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK)
+        s = add_target(sf, r, stem);
+    else
+        free(stem);
+    target *t = s == BSC_OK ? &sf->tg[sf->n_tg - 1] : NULL;
+    if (t) {
+        snprintf(t->run_name, sizeof t->run_name, "%s", run_name);
+        t->d[0] = calloc(np, sizeof(float));
+        t->d[1] = calloc(np, sizeof(float));
+        if (!t->d[0] || !t->d[1])
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    }
+    if (s == BSC_OK)
+        s = bsc_tensor_read(st->ctx, r->final_params, w);
+    if (s == BSC_OK)
+        s = make_directions(sf, st, w, t->d);
+    free(w);
+    if (s != BSC_OK && t)
+        drop_last_target(sf);
+    return s;
+}
+
+/* A run's direction files, surface_<run>_x/_y.safetensors. */
+static bsc_status save_directions(const surface *sf, const bsc_study *st, const target *t)
+{
     static const char *const axis[2] = {"x", "y"};
+    bsc_status s = BSC_OK;
     for (int k = 0; s == BSC_OK && k < sf->dims; k++) {
-        char bs[32];
-        snprintf(bs, sizeof bs, "%zu", r->batch_size);
+        char bs[32], *path = NULL;
+        snprintf(bs, sizeof bs, "%zu", t->r->batch_size);
         const char *mk[] = {"kind", "axis", "batch_size", "ignore", "normalization", "run"};
         const char *mv[] = {"direction", axis[k], bs,
                             sf->ignore == ANA_IGNORE_NONE ? "none" : "biasbn",
-                            sf->dir_path[k] ? "given" : "filter", run_name};
-        char *name = bsc_strdup_printf("%s_%s.safetensors", stem, axis[k]);
-        free(path);
-        path = NULL;
+                            sf->dir_path[k] ? "given" : "filter", t->run_name};
+        char *name = bsc_strdup_printf("%s_%s.safetensors", t->stem, axis[k]);
         s = name ? ana_out_path(st, name, &path) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
         free(name);
         if (s == BSC_OK)
-            s = ana_save_params(m, path, d[k], mk, mv, 6);
-        if (s == BSC_OK && (s = ana_vec_alloc(ctx, np, &dt[k])) == BSC_OK)
-            s = bsc_tensor_write(ctx, &dt[k], d[k]);
+            s = ana_save_params(st->model, path, t->d[k], mk, mv, 6);
+        free(path);
     }
-    ana_grid g;
-    make_grid(sf, &g);
-    uint64_t h = fnv(0xcbf29ce484222325ull, w, np);
-    h = fnv(h, d[0], np);
-    if (sf->dims == 2)
-        h = fnv(h, d[1], np);
-    if (s == BSC_OK && !(sig = signature(stem, st, &g, sf, h)))
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    /* The state (running statistics) stays the minimizer's along the grid. */
-    if (s == BSC_OK && ns)
-        s = bsc_tensor_copy(ctx, r->final_state, bsc_model_state(m));
-    if (s == BSC_OK) {
-        point_ctx pc = {st, sf->subset, 0, {r->final_params, &dt[0],
-                                            sf->dims == 2 ? &dt[1] : NULL}, {NULL, NULL, NULL},
-                        0, 0, NULL};
-        s = run_grid(sf, st, stem, &g, sig, &pc);
-    }
-    bsc_tensor_free(&dt[0]);
-    bsc_tensor_free(&dt[1]);
-    free(w);
-    free(d[0]);
-    free(d[1]);
-    free(stem);
-    free(sig);
-    free(path);
     return s;
 }
 
@@ -451,90 +491,236 @@ static const char *plane_unusable(const surface *sf, const bsc_study *st, char *
     return NULL;
 }
 
-static bsc_status plane_run(surface *sf, const bsc_study *st)
+/* The plane through the three points: u = P2 - P1, w = P3 - P1,
+ * c = w.u / u.u, v = (w - c u) * |u| / |w - c u|; its default ranges take
+ * in every point with half a unit of margin. */
+static bsc_status plan_plane(surface *sf, const bsc_study *st)
 {
-    char why[160];
-    if (plane_unusable(sf, st, why, sizeof why))
-        return BSC_OK;
     bsc_context *ctx = st->ctx;
     size_t np = bsc_model_n_params(st->model);
-    bsc_tensor p[3], q[3];
-    memset(p, 0, sizeof p);
-    memset(q, 0, sizeof q);
     float *h[3] = {malloc(np * sizeof(float)), malloc(np * sizeof(float)),
                    malloc(np * sizeof(float))};
-    char *stem = NULL, *sig = NULL, *ppath = NULL;
-    bsc_table *t = NULL;
     char pt_name[3][72];
+    char why[160];
     bsc_status s = h[0] && h[1] && h[2] ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (s == BSC_OK && plane_unusable(sf, st, why, sizeof why)) {
+        for (int k = 0; k < 3; k++)
+            free(h[k]);
+        return BSC_OK;   /* no plane, no units */
+    }
     for (int k = 0; s == BSC_OK && k < 3; k++)
-        if ((s = plane_point(sf, st, k, &p[k], &q[k], pt_name[k])) == BSC_OK)
-            s = bsc_tensor_read(ctx, &p[k], h[k]);
-    if (s != BSC_OK)
-        goto cleanup;
-    /* u = P2 - P1, w = P3 - P1; c = w.u / u.u; v = (w - c u) * |u| / |w - c u|. */
+        if ((s = plane_point(sf, st, k, &sf->pp[k], &sf->pq[k], pt_name[k])) == BSC_OK)
+            s = bsc_tensor_read(ctx, &sf->pp[k], h[k]);
     double uu = 0, wu = 0, ww = 0;
-    for (size_t i = 0; i < np; i++) {
+    for (size_t i = 0; s == BSC_OK && i < np; i++) {
         double u = (double)h[1][i] - h[0][i], w = (double)h[2][i] - h[0][i];
         uu += u * u;
         wu += w * u;
         ww += w * w;
     }
     double c = uu > 0 ? wu / uu : 0, perp2 = ww - c * wu;
-    if (!(uu > 0) || !(perp2 > 1e-12 * ww)) {
+    if (s == BSC_OK && (!(uu > 0) || !(perp2 > 1e-12 * ww)))
         s = bsc_node_fail(bsc_node_get(sf->node, "plane"), BSC_ERR_INVALID,
                           "plane: the three points are (nearly) on one line");
-        goto cleanup;
+    if (s == BSC_OK) {
+        double scale = sqrt(uu) / sqrt(perp2);
+        sf->pc = c;
+        sf->ps = scale;
+        sf->py = 1.0 / scale;
+        if (!sf->x_given) {
+            sf->x[0] = (c < 0 ? c : 0) - 0.5;
+            sf->x[1] = (c > 1 ? c : 1) + 0.5;
+        }
+        if (!sf->y_given) {
+            sf->y[0] = -0.5 * sf->py;
+            sf->y[1] = 1.5 * sf->py;
+        }
+        char *stem = bsc_strdup_printf(BSC_PREFIX_SURFACE_PLANE "%s_%s_%s", pt_name[0],
+                                       pt_name[1], pt_name[2]);
+        s = stem ? add_target(sf, NULL, stem) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
     }
-    double scale = sqrt(uu) / sqrt(perp2), py = 1.0 / scale;
-    /* Default ranges: every point with half a unit of margin. */
-    if (!sf->x_given) {
-        sf->x[0] = (c < 0 ? c : 0) - 0.5;
-        sf->x[1] = (c > 1 ? c : 1) + 0.5;
-    }
-    if (!sf->y_given) {
-        sf->y[0] = -0.5 * py;
-        sf->y[1] = 1.5 * py;
-    }
-    stem = bsc_strdup_printf(BSC_PREFIX_SURFACE_PLANE "%s_%s_%s", pt_name[0], pt_name[1],
-                             pt_name[2]);
-    char *pname = stem ? bsc_strdup_printf("%s" BSC_SUFFIX_PLANE_POINTS, stem) : NULL;
-    s = pname ? ana_out_path(st, pname, &ppath) : bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    free(pname);
-    const double px[3] = {0, 1, c}, pyv[3] = {0, 0, py};
+    for (int k = 0; k < 3; k++)
+        free(h[k]);
+    return s;
+}
+
+/* surface_plane_..._points.csv: where the three points lie. */
+static bsc_status save_plane_points(const surface *sf, const bsc_study *st, const target *t)
+{
+    char *pname = bsc_strdup_printf("%s" BSC_SUFFIX_PLANE_POINTS, t->stem), *ppath = NULL;
+    bsc_table *tb = NULL;
+    bsc_status s = pname ? ana_out_path(st, pname, &ppath)
+                         : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    const double px[3] = {0, 1, sf->pc}, pyv[3] = {0, 0, sf->py};
     if (s == BSC_OK)
-        s = bsc_table_new(&t);
+        s = bsc_table_new(&tb);
     for (int k = 0; s == BSC_OK && k < 3; k++) {
         bsc_metrics_row row;
-        if ((s = bsc_table_add_row(t, &row)) == BSC_OK &&
+        if ((s = bsc_table_add_row(tb, &row)) == BSC_OK &&
             (s = bsc_metrics_set_str(&row, "point", sf->plane_pt[k])) == BSC_OK &&
             (s = bsc_metrics_set(&row, BSC_COL_X, px[k])) == BSC_OK)
             s = bsc_metrics_set(&row, BSC_COL_Y, pyv[k]);
     }
     if (s == BSC_OK)
-        s = bsc_table_write_csv(t, ppath);
-    ana_grid g;
-    make_grid(sf, &g);
-    uint64_t hh = 0xcbf29ce484222325ull;
-    for (int k = 0; k < 3; k++)
-        hh = fnv(hh, h[k], np);
-    if (s == BSC_OK && !(sig = signature(stem, st, &g, sf, hh)))
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-    if (s == BSC_OK) {
-        point_ctx pc = {st, sf->subset, 1, {&p[0], &p[1], &p[2]}, {&q[0], &q[1], &q[2]}, c,
-                        scale, NULL};
-        s = run_grid(sf, st, stem, &g, sig, &pc);
-    }
-cleanup:
-    for (int k = 0; k < 3; k++) {
-        bsc_tensor_free(&p[k]);
-        bsc_tensor_free(&q[k]);
-        free(h[k]);
-    }
-    bsc_table_free(t);
-    free(stem);
-    free(sig);
+        s = bsc_table_write_csv(tb, ppath);
+    bsc_table_free(tb);
+    free(pname);
     free(ppath);
+    return s;
+}
+
+/* ------------------------------------------------------------------ units */
+
+typedef struct plan_job {
+    surface *sf;
+    const bsc_study *st;
+} plan_job;
+
+static bsc_status plan_one(void *user, const bsc_run_result *r)
+{
+    plan_job *j = user;
+    return plan_run(j->sf, j->st, r);
+}
+
+static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
+{
+    surface *sf = self;
+    bsc_status s = BSC_OK;
+    size_t np = bsc_model_n_params(st->model);
+    free_plan(sf);
+    *n_units = 0;
+    if (sf->plane) {
+        s = plan_plane(sf, st);
+    } else {
+        /* One grid per usable run; a run whose directions fail does not
+         * stop the others, and finish() then says so. */
+        plan_job job = {sf, st};
+        bsc_status ps = ana_for_each_run(st, sf->runs, sf->n_runs, "surface", plan_one, NULL,
+                                         &job);
+        if (ps == BSC_ERR_INTERRUPTED)
+            return ps;
+        if (ps != BSC_OK && !(sf->plan_error = strdup(bsc_last_error())))
+            s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        sf->plan_status = ps;
+        for (int k = 0; s == BSC_OK && k < sf->dims && sf->n_tg; k++)
+            if ((s = ana_vec_alloc(st->ctx, np, &sf->dt[k])) != BSC_OK)
+                break;
+    }
+    if (s == BSC_OK)
+        *n_units = sf->n_units;
+    return s;
+}
+
+static target *unit_target(const surface *sf, size_t unit)
+{
+    for (size_t i = 0; i < sf->n_tg; i++)
+        if (unit >= sf->tg[i].first && unit < sf->tg[i].first + sf->tg[i].n_units)
+            return &sf->tg[i];
+    return NULL;
+}
+
+/* The grid points of a unit: [*from, *from + *count) in row-major order. */
+static void unit_points(const target *t, size_t unit, size_t *from, size_t *count)
+{
+    size_t npts = (size_t)t->g.nx * (size_t)t->g.ny;
+    *from = (unit - t->first) * t->chunk;
+    *count = npts - *from < t->chunk ? npts - *from : t->chunk;
+}
+
+/* The result of a unit: loss and accuracy of each of its points, as
+ * doubles (bit for bit), in point order. */
+static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **result,
+                           size_t *len)
+{
+    surface *sf = self;
+    target *t = unit_target(sf, unit);
+    size_t ns = bsc_model_n_state(st->model);
+    size_t from, count;
+    *result = NULL;
+    *len = 0;
+    if (!t)
+        return bsc_fail(BSC_ERR_INVALID, "surface: unit %zu of %zu", unit, sf->n_units);
+    unit_points(t, unit, &from, &count);
+    double *out = malloc(2 * count * sizeof *out);
+    bsc_status s = out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* A plane point mixes three points' params and states; a run's point is
+     * its minimizer moved along the directions. */
+    point_ctx pc = {st, sf->subset, 1, {&sf->pp[0], &sf->pp[1], &sf->pp[2]},
+                    {&sf->pq[0], &sf->pq[1], &sf->pq[2]}, sf->pc, sf->ps, NULL};
+    if (t->r) {
+        long ti = (long)(t - sf->tg);
+        for (int k = 0; s == BSC_OK && sf->loaded != ti && k < sf->dims; k++)
+            s = bsc_tensor_write(st->ctx, &sf->dt[k], t->d[k]);
+        if (s == BSC_OK)
+            sf->loaded = ti;
+        /* The state (running statistics) stays the minimizer's along the grid. */
+        if (s == BSC_OK && ns)
+            s = bsc_tensor_copy(st->ctx, t->r->final_state, bsc_model_state(st->model));
+        pc.plane = 0;
+        pc.p[0] = t->r->final_params;
+        pc.p[1] = &sf->dt[0];
+        pc.p[2] = sf->dims == 2 ? &sf->dt[1] : NULL;
+    }
+    /* The unit's points share the first layer's work (one family per unit:
+     * a point's value does not depend on the others in it). */
+    if (s == BSC_OK)
+        s = open_family(st, t->stem, &pc, unit == t->first);
+    for (size_t k = 0; s == BSC_OK && k < count; k++) {
+        size_t idx = from + k;
+        int i = (int)(idx % (size_t)t->g.nx), j = (int)(idx / (size_t)t->g.nx);
+        s = eval_point(&pc, ana_linspace(t->g.x0, t->g.x1, t->g.nx, i),
+                       ana_linspace(t->g.y0, t->g.y1, t->g.ny, j), &out[2 * k],
+                       &out[2 * k + 1]);
+    }
+    bsc_eval_family_free(pc.fam);
+    if (s == BSC_OK)
+        bsc_study_progress(st, t->stem, "points", from + count,
+                           (size_t)t->g.nx * (size_t)t->g.ny);
+    if (s != BSC_OK) {
+        free(out);
+        return s;
+    }
+    *result = out;
+    *len = 2 * count * sizeof *out;
+    return BSC_OK;
+}
+
+static bsc_status merge(void *self, const bsc_study *st, size_t unit, const void *result,
+                        size_t len)
+{
+    (void)st;
+    surface *sf = self;
+    target *t = unit_target(sf, unit);
+    size_t from, count;
+    if (!t)
+        return bsc_fail(BSC_ERR_INVALID, "surface: unit %zu of %zu", unit, sf->n_units);
+    unit_points(t, unit, &from, &count);
+    if (len != 2 * count * sizeof(double))
+        return bsc_fail(BSC_ERR_DATA, "surface %s: unit %zu has %zu bytes, not the %zu of "
+                        "%zu points", t->stem, unit, len, 2 * count * sizeof(double), count);
+    const double *v = result;
+    for (size_t k = 0; k < count; k++) {
+        t->loss[from + k] = v[2 * k];
+        t->acc[from + k] = v[2 * k + 1];
+    }
+    return BSC_OK;
+}
+
+static bsc_status finish(void *self, const bsc_study *st)
+{
+    surface *sf = self;
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; s == BSC_OK && i < sf->n_tg; i++) {
+        const target *t = &sf->tg[i];
+        if (t->r)
+            s = save_directions(sf, st, t);
+        else
+            s = save_plane_points(sf, st, t);
+        if (s == BSC_OK)
+            s = write_grid(sf, st, t);
+    }
+    if (s == BSC_OK && sf->plan_status != BSC_OK)
+        s = bsc_fail(sf->plan_status, "%s", sf->plan_error ? sf->plan_error : "surface failed");
     return s;
 }
 
@@ -549,26 +735,11 @@ static bsc_status check(void *self, const bsc_study *st)
     return s;
 }
 
-typedef struct surf_job {
-    const surface *sf;
-    const bsc_study *st;
-} surf_job;
-
-static bsc_status one_run(void *user, const bsc_run_result *r)
-{
-    const surf_job *j = user;
-    return surface_run(j->sf, j->st, r);
-}
-
 static bsc_status post(void *self, const bsc_study *st)
 {
-    surface *sf = self;
-    if (sf->plane)
-        return plane_run(sf, st);
-    /* One file per run: a run left out has none, and one that fails does
-     * not stop the others. */
-    surf_job job = {sf, st};
-    return ana_for_each_run(st, sf->runs, sf->n_runs, "surface", one_run, NULL, &job);
+    static const bsc_analysis_ops ops = {.plan = plan, .run_unit = run_unit, .merge = merge,
+                                         .finish = finish};
+    return ana_run_units(&ops, self, st);
 }
 
 BSC_ANALYSIS_TYPE(ana_surface, "surface",
@@ -584,5 +755,9 @@ BSC_ANALYSIS_TYPE(ana_surface, "surface",
                            BSC_OPT("plane", BSC_OPT_LIST, "", "instead: the plane through three points (runs or init)")),
                .create = create,
                .run = post,
+               .destroy = destroy,
                .check = check,
-               .destroy = destroy);
+               .plan = plan,
+               .run_unit = run_unit,
+               .merge = merge,
+               .finish = finish);

@@ -560,9 +560,94 @@ bsc_status bsc_device_select(const bsc_device_info *list, int count,
     return fail_with_table(list, count, reason);
 }
 
+/* The devices one selector may hand to several processes of a host, in
+ * turn: auto every GPU (else every CPU, else all), a type every device of
+ * that type, a name every device of the first tier it matches (platform
+ * fields, then device fields); an index or P:D its one device. *n = 0 when
+ * it matches none. */
+static void turn_candidates(const bsc_device_info *list, int count, const char *selector,
+                            int *idx, int *n)
+{
+    static const struct { const char *word; cl_device_type type; } types[] = {
+        {"cpu", CL_DEVICE_TYPE_CPU},
+        {"gpu", CL_DEVICE_TYPE_GPU},
+        {"accelerator", CL_DEVICE_TYPE_ACCELERATOR},
+    };
+    *n = 0;
+    if (!selector || strcasecmp(selector, "auto") == 0) {
+        cl_device_type order[2] = {CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_CPU};
+        for (int k = 0; k < 2 && *n == 0; k++)
+            for (int i = 0; i < count; i++)
+                if (list[i].type & order[k])
+                    idx[(*n)++] = i;
+        for (int i = 0; *n == 0 && i < count; i++)
+            idx[(*n)++] = i;
+        return;
+    }
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        if (strcasecmp(selector, types[t].word) == 0) {
+            for (int i = 0; i < count; i++)
+                if (list[i].type & types[t].type)
+                    idx[(*n)++] = i;
+            return;
+        }
+    if (all_digits(selector) || strchr(selector, ':')) {
+        int one;
+        if (bsc_device_select(list, count, selector, &one) == BSC_OK)
+            idx[(*n)++] = one;
+        return;
+    }
+    /* Text: the devices of the first tier it matches (platforms, then
+     * devices), as bsc_device_select reads it. */
+    for (int tier = 0; tier < 2 && *n == 0; tier++)
+        for (int i = 0; i < count; i++)
+            if (matches_text(&list[i], tier, selector))
+                idx[(*n)++] = i;
+}
+
+bsc_status bsc_device_select_local(const bsc_device_info *list, int count,
+                                   const char *selector, int nth, int n, int *index)
+{
+    if (nth < 0)
+        nth = 0;
+    if (selector && strchr(selector, ',')) {
+        /* One selector per local rank, in turn. */
+        char *copy = strdup(selector), *save = NULL, *item[64];
+        int k = 0;
+        if (!copy)
+            return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+        for (char *t = strtok_r(copy, ",", &save); t && k < 64; t = strtok_r(NULL, ",", &save))
+            item[k++] = t;
+        bsc_status s = k ? bsc_device_select(list, count, item[nth % k], index)
+                         : bsc_fail(BSC_ERR_USAGE, "device selector list '%s' is empty",
+                                    selector);
+        if (s != BSC_OK && k)
+            bsc_fail_context(s, "local rank %d takes '%s' of --device %s", nth, item[nth % k],
+                             selector);
+        free(copy);
+        return s;
+    }
+    if (n <= 1 || count <= 0 || !list)
+        return bsc_device_select(list, count, selector, index);
+    int *cand = malloc((size_t)count * sizeof *cand), m = 0;
+    if (!cand)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    turn_candidates(list, count, selector, cand, &m);
+    bsc_status s = m ? BSC_OK : bsc_device_select(list, count, selector, index);
+    if (m)
+        *index = cand[nth % m];
+    free(cand);
+    return s;
+}
+
 /* ----------------------------------------------------------------- context */
 
 bsc_status bsc_context_open(const char *selector, bsc_context **out)
+{
+    return bsc_context_open_local(selector, 0, 1, out);
+}
+
+bsc_status bsc_context_open_local(const char *selector, int nth, int n, bsc_context **out)
 {
     bsc_status st = BSC_OK;
     bsc_device_info *list = NULL;
@@ -574,7 +659,7 @@ bsc_status bsc_context_open(const char *selector, bsc_context **out)
     st = bsc_device_list(&list, &count);
     if (st != BSC_OK)
         goto cleanup;
-    st = bsc_device_select(list, count, selector, &idx);
+    st = bsc_device_select_local(list, count, selector, nth, n, &idx);
     if (st != BSC_OK)
         goto cleanup;
 

@@ -78,6 +78,18 @@ static const rec_field dataset_fields[] = {
 static const rec_schema dataset_schema = {dataset_fields, N(dataset_fields),
                                           sizeof(bsc_manifest_dataset), 0};
 
+#define RANK(m) offsetof(bsc_manifest_rank, m)
+static const rec_field rank_fields[] = {
+    {FIELD("rank", K_LONG, 0, RANK(rank))},
+    {FIELD("host", K_STR, F_OPT, RANK(host))},
+    {FIELD("local_rank", K_LONG, F_OPT, RANK(local_rank)), .absent = -1},
+    {FIELD("device", K_OBJ, F_OPT, RANK(device)), .sub = &device_schema},
+    {FIELD("units", K_LONG, F_OPT, RANK(units)), .absent = -1},
+    {FIELD("busy_seconds", K_REAL, F_OPT, RANK(busy_seconds))},
+};
+static const rec_schema rank_schema = {rank_fields, N(rank_fields), sizeof(bsc_manifest_rank),
+                                       0};
+
 #define MAN(m) offsetof(bsc_manifest, m)
 static const rec_field manifest_fields[] = {
     {FIELD("batchscope_version", K_STR, F_OPT, MAN(batchscope_version))},
@@ -98,6 +110,8 @@ static const rec_field manifest_fields[] = {
     {FIELD("state", K_I64, F_OPT, MAN(state)), .absent = -1},
     {FIELD("dataset", K_OBJ, F_OPT, MAN(dataset)), .sub = &dataset_schema},
     {FIELD("runs", K_LIST, 0, MAN(runs)), .sub = &manifest_run_schema, .n_off = MAN(n_runs)},
+    {FIELD("ranks", K_LIST, F_OPT | F_NONEMPTY, MAN(ranks)), .sub = &rank_schema,
+     .n_off = MAN(n_ranks)},
 };
 static const rec_schema manifest_schema = {manifest_fields, N(manifest_fields),
                                            sizeof(bsc_manifest), 0};
@@ -126,12 +140,17 @@ void bsc_run_record_free(bsc_run_record *r)
 
 /* -------------------------------------------------------- manifest.json */
 
+static const rec_field *schema_field(const rec_schema *sc, const char *key)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        if (strcmp(sc->fields[i].key, key) == 0)
+            return &sc->fields[i];
+    return NULL;
+}
+
 static const rec_field *manifest_field(const char *key)
 {
-    for (size_t i = 0; i < N(manifest_fields); i++)
-        if (strcmp(manifest_fields[i].key, key) == 0)
-            return &manifest_fields[i];
-    return NULL;
+    return schema_field(&manifest_schema, key);
 }
 
 bsc_status bsc_manifest_new(bsc_manifest **out)
@@ -147,6 +166,18 @@ bsc_status bsc_manifest_add_plugin(bsc_manifest *m, bsc_manifest_plugin **out)
 bsc_status bsc_manifest_add_run(bsc_manifest *m, bsc_run_record **out)
 {
     return bsc_rec_list_add(m, manifest_field("runs"), out);
+}
+
+bsc_status bsc_manifest_add_rank(bsc_manifest *m, bsc_manifest_rank **out)
+{
+    return bsc_rec_list_add(m, manifest_field("ranks"), out);
+}
+
+bsc_status bsc_manifest_rank_set_device(bsc_manifest *m, bsc_manifest_rank *r,
+                                        bsc_manifest_device **out)
+{
+    (void)m;
+    return bsc_rec_set_object(r, schema_field(&rank_schema, "device"), out);
 }
 
 bsc_status bsc_manifest_set_device(bsc_manifest *m, bsc_manifest_device **out)

@@ -26,6 +26,7 @@ enum rec_kind {
 enum {
     F_OPT = 1,      /* may be absent: then unset */
     F_RUNFILE = 2,  /* only in run.json, not in the manifest's runs */
+    F_NONEMPTY = 4, /* a list left out of the file when it has no element */
 };
 
 typedef struct rec_schema rec_schema;

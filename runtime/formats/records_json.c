@@ -425,6 +425,8 @@ static bsc_status build_field(const char *path, const char *where, const rec_fie
         return build_object(path, at, f->sub, sub, out);
     }
     case K_LIST:
+        if ((f->flags & F_NONEMPTY) && count(obj, f) == 0)
+            return BSC_OK;
         return build_list(path, where, f, obj, out);
     case K_STRLIST: {
         const char **arr = get_ptr(obj, f->off);

@@ -154,6 +154,15 @@ static bsc_status check_type(const char *path, const bsc_plugin_desc *d, size_t 
                             o->r_forward ? "r_forward" : "r_backward",
                             o->r_forward ? "r_backward" : "r_forward");
     }
+    if (t->kind == BSC_KIND_ANALYSIS && have >= END_OF(bsc_analysis_ops, finish)) {
+        /* The unit ops come as a set: the host calls all four or none. */
+        const bsc_analysis_ops *a = t->ops;
+        int n = !!a->plan + !!a->run_unit + !!a->merge + !!a->finish;
+        if (n != 0 && n != 4)
+            return bsc_fail(BSC_ERR_PLUGIN, "%s: analysis type '%s' has %d of the four unit "
+                            "ops (plan, run_unit, merge, finish): give all four or none",
+                            path, t->name, n);
+    }
     bsc_status st = check_options(path, t);
     if (st != BSC_OK)
         return st;

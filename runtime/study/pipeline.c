@@ -28,7 +28,8 @@ static const char *const top_keys[] = {
     "training", "observers", "analyses", "report", NULL};
 static const char *const training_keys[] = {
     "epochs", "batch_sizes", "runs", "optimizer", "schedule", "lr_scaling", "base_batch_size",
-    "same_init", "drop_last", "shuffle", "eval_batch_size", "checkpoint_every", "init", NULL};
+    "same_init", "drop_last", "shuffle", "eval_batch_size", "checkpoint_every", "init",
+    "data_parallel", NULL};
 static const char *const optimizer_types[] = {"sgd", "adam", NULL};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
 static const char *const adam_keys[] = {"type", "lr", "weight_decay", "beta1", "beta2", "eps",
@@ -39,7 +40,7 @@ static const char *const step_keys[] = {"type", "step_epochs", "gamma", "warmup_
 static const char *const cosine_keys[] = {"type", "min_lr", "warmup_epochs", NULL};
 static const char *const scaling_names[] = {"none", "linear", "sqrt", NULL};
 static const char *const run_keys[] = {"name", "batch_size", "lr", "lr_scaling",
-                                       "warmup_epochs", NULL};
+                                       "warmup_epochs", "data_parallel", NULL};
 static const char *const init_names[] = {"torch", "he_normal", "he_uniform", "glorot_uniform",
                                          "glorot_normal", NULL};
 
@@ -410,6 +411,7 @@ static bsc_status parse_run_list(const bsc_node *training, bsc_training_cfg *t,
         r->lr = t->optimizer.lr;
         r->lr_scaling = t->lr_scaling;
         r->warmup_epochs = t->schedule.warmup_epochs;
+        r->data_parallel = t->data_parallel;
         if ((st = bsc_hashset_add(names, r->name, strlen(r->name), i, NULL)) != BSC_OK)
             return st;
     }
@@ -432,7 +434,9 @@ static bsc_status parse_run_list(const bsc_node *training, bsc_training_cfg *t,
             (st = get_choice(m, w, "lr_scaling", (int)t->lr_scaling, scaling_names, &scaling)) !=
                 BSC_OK ||
             (st = get_double(m, w, "warmup_epochs", t->schedule.warmup_epochs, 0, EPOCHS_MAX,
-                             CLOSED, &r->warmup_epochs)) != BSC_OK)
+                             CLOSED, &r->warmup_epochs)) != BSC_OK ||
+            (st = get_bool(m, w, "data_parallel", t->data_parallel, &r->data_parallel)) !=
+                BSC_OK)
             return st;
         r->lr_scaling = (bsc_lr_scaling)scaling;
         const bsc_node *nm = bsc_node_get(m, "name");
@@ -485,7 +489,8 @@ static bsc_status parse_training(const bsc_node *training, bsc_training_cfg *t)
                          &scaling)) != BSC_OK)
         return st;
     t->lr_scaling = (bsc_lr_scaling)scaling;
-    if ((st = parse_runs(training, t)) != BSC_OK)
+    if ((st = get_bool(training, where, "data_parallel", 0, &t->data_parallel)) != BSC_OK ||
+        (st = parse_runs(training, t)) != BSC_OK)
         return st;
     smallest = t->runs[0].batch_size;
     for (size_t i = 1; i < t->n_runs; i++)

@@ -278,7 +278,8 @@ static bsc_status choose_gemm(study *st)
 bsc_status bsc_session_open_device(study *st)
 {
     const bsc_run_options *o = st->opt;
-    bsc_status s = bsc_context_open(o->device ? o->device : st->p->device, &st->ctx);
+    bsc_status s = bsc_context_open_local(o->device ? o->device : st->p->device,
+                                          st->local_rank, st->local_size, &st->ctx);
     if (s == BSC_OK && !o->quiet) {
         char desc[512];
         bsc_context_describe(st->ctx, desc, sizeof desc);

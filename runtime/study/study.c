@@ -7,6 +7,7 @@
 #include "batchscope/records.h"
 #include "batchscope/results.h"
 #include "batchscope/version.h"
+#include "scaleout_internal.h"
 #include "study_internal.h"
 #include "train.h"
 
@@ -78,8 +79,7 @@ static bsc_status load_final(study *st, size_t i, const char *run_dir)
 /* Records one failure of the study -- a run, an analysis, the report --
  * that does not stop the rest: logged now, named in the manifest's error and
  * in the final BSC_ERR_PARTIAL. The message is bsc_last_error(). */
-static void note_failure(study *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note_failure(study *st, const char *fmt, ...)
+void bsc_study_note_failure(study *st, const char *fmt, ...)
 {
     char what[160];
     va_list ap;
@@ -97,66 +97,93 @@ static void note_failure(study *st, const char *fmt, ...)
     st->n_failures++;
 }
 
+bsc_status bsc_study_read_run(study *st, size_t i, const char *dir)
+{
+    const bsc_run_cfg *rc = &st->p->training.runs[i];
+    st->outcomes[i].batch_size = rc->batch_size;
+    st->outcomes[i].name = rc->name;
+    return read_run_json(dir, &st->outcomes[i]);
+}
+
+bsc_status bsc_study_load_final(study *st, size_t i, const char *dir)
+{
+    return load_final(st, i, dir);
+}
+
+bsc_status bsc_study_train_run(study *st, size_t i, const char *dir)
+{
+    const bsc_pipeline *p = st->p;
+    const bsc_training_cfg *tc = &p->training;
+    const bsc_run_cfg *rc = &tc->runs[i];
+    bsc_run_outcome *o = &st->outcomes[i];
+    bsc_status s;
+    char *done = bsc_strdup_printf("%s/" BSC_FILE_RUN_RECORD, dir);
+    if (!done)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if (st->opt->resume_dir && bsc_path_exists(done)) {
+        o->batch_size = rc->batch_size;
+        o->name = rc->name;
+        s = read_run_json(dir, o);
+        if (s == BSC_OK)
+            s = load_final(st, i, dir);
+        if (s == BSC_OK && !st->opt->quiet)
+            fprintf(st->log, "  %-8s already %s: kept\n", rc->name, o->status);
+    } else {
+        s = bsc_mkdir_p(dir);
+        if (s == BSC_OK)
+            s = bsc_model_init_host(st->model, bsc_session_run_seed(p, rc), tc->init,
+                                    st->init_params, st->init_state);
+        if (s == BSC_OK)
+            s = bsc_train_run(&st->tr, rc, dir, o);
+        if (s == BSC_OK)
+            s = keep_final(st, i);
+    }
+    free(done);
+    return s;
+}
+
+bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s)
+{
+    const bsc_run_cfg *rc = &st->p->training.runs[i];
+    bsc_run_outcome *o = &st->outcomes[i];
+    st->results[i].batch_size = (size_t)rc->batch_size;
+    st->results[i].name = rc->name;
+    st->results[i].dir = NULL;
+    if (s != BSC_OK) {
+        free(dir);
+        bsc_study_note_failure(st, "run %s", rc->name);
+        o->batch_size = rc->batch_size;
+        o->name = rc->name;
+        o->status = "failed";
+        bsc_study_write_manifest(st, "running", NULL);
+        return s;
+    }
+    st->results[i].dir = dir;
+    st->results[i].status = o->status;
+    st->results[i].init_params = &st->tr.w0;
+    st->results[i].final_params = &st->finals[2 * i];
+    st->results[i].final_state = &st->finals[2 * i + 1];
+    bsc_study_write_manifest(st, "running", NULL);
+    return BSC_OK;
+}
+
 /* Every run in order. A run that fails (out of memory at a huge batch, a
  * broken checkpoint) is recorded and the others still train; only an
  * interruption stops here. */
 static bsc_status train_all(study *st)
 {
-    const bsc_pipeline *p = st->p;
-    const bsc_training_cfg *tc = &p->training;
-    bsc_trainer *t = &st->tr;
-    bsc_status s = BSC_OK;
+    const bsc_training_cfg *tc = &st->p->training;
     for (size_t i = 0; i < tc->n_runs; i++) {
-        const bsc_run_cfg *rc = &tc->runs[i];
-        bsc_run_outcome *o = &st->outcomes[i];
         st->n_outcomes = i + 1;
-        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, rc->name);
-        char *done = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s/" BSC_FILE_RUN_RECORD, st->out,
-                                       rc->name);
-        if (!dir || !done) {
-            free(dir);
-            free(done);
+        char *dir = bsc_strdup_printf("%s/" BSC_RUNS_DIR "/%s", st->out, tc->runs[i].name);
+        if (!dir)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        }
-        if (st->opt->resume_dir && bsc_path_exists(done)) {
-            o->batch_size = rc->batch_size;
-            o->name = rc->name;
-            s = read_run_json(dir, o);
-            if (s == BSC_OK)
-                s = load_final(st, i, dir);
-            if (s == BSC_OK && !st->opt->quiet)
-                fprintf(st->log, "  %-8s already %s: kept\n", rc->name, o->status);
-        } else {
-            s = bsc_mkdir_p(dir);
-            if (s == BSC_OK)
-                s = bsc_model_init_host(st->model, bsc_session_run_seed(p, rc), tc->init, st->init_params,
-                                        st->init_state);
-            if (s == BSC_OK)
-                s = bsc_train_run(t, rc, dir, o);
-            if (s == BSC_OK)
-                s = keep_final(st, i);
-        }
-        st->results[i].batch_size = (size_t)rc->batch_size;
-        st->results[i].name = rc->name;
-        st->results[i].dir = NULL;
-        free(done);
-        if (s != BSC_OK) {
+        bsc_status s = bsc_study_train_run(st, i, dir);
+        if (s == BSC_ERR_INTERRUPTED) {
             free(dir);
-            if (s == BSC_ERR_INTERRUPTED)
-                return s;
-            note_failure(st, "run %s", rc->name);
-            o->batch_size = rc->batch_size;
-            o->name = rc->name;
-            o->status = "failed";
-            bsc_study_write_manifest(st, "running", NULL);
-            continue;
+            return s;
         }
-        st->results[i].dir = dir;
-        st->results[i].status = o->status;
-        st->results[i].init_params = &t->w0;
-        st->results[i].final_params = &st->finals[2 * i];
-        st->results[i].final_state = &st->finals[2 * i + 1];
-        bsc_study_write_manifest(st, "running", NULL);
+        bsc_study_note_run(st, i, dir, s);
     }
     return BSC_OK;
 }
@@ -191,39 +218,51 @@ static bsc_study study_view(study *st, size_t n_done)
     return sv;
 }
 
-/* Observers' study_end (tables over the runs), then the analyses in
- * pipeline order, each on the runs it can use. One that fails is recorded
- * and the next still runs; an interruption stops them all. */
-static bsc_status post_analyses(study *st)
+bsc_study bsc_study_analysis_view(study *st)
 {
     bsc_study sv = study_view(st, finished_runs(st));
     for (size_t i = 0; i < sv.n_runs; i++)
-        if (!bsc_run_usable(sv.runs[i]) && !st->opt->quiet)
+        if (!bsc_run_usable(sv.runs[i]) && !st->opt->quiet && !bsc_scaleout_is_worker(st))
             fprintf(st->log, "batchscope: run %s %s: the analyses leave it out\n",
                     sv.runs[i]->name, sv.runs[i]->status);
+    return sv;
+}
+
+bsc_status bsc_study_observers_end(study *st, const bsc_study *sv)
+{
     for (size_t i = 0; i < st->n_obs; i++) {
         bsc_status s = BSC_OK;
         if (!st->obs[i].ops->study_end)
             continue;
         BSC_PLUGIN_CALL(st->obs[i].type, "study_end",
-                        s = st->obs[i].ops->study_end(st->obs[i].self, &sv));
+                        s = st->obs[i].ops->study_end(st->obs[i].self, sv));
         if (s == BSC_ERR_INTERRUPTED)
             return s;
         if (s != BSC_OK)
-            note_failure(st, "observer %s", st->obs[i].type->name);
-    }
-    for (size_t i = 0; i < st->n_ana; i++) {
-        bsc_status s;
-        if (!st->opt->quiet)
-            fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
-        BSC_PLUGIN_CALL(st->ana[i].type, "run", s = st->ana_ops[i]->run(st->ana[i].self, &sv));
-        bsc_progress_close(&st->progress);
-        if (s == BSC_ERR_INTERRUPTED)
-            return s;
-        if (s != BSC_OK)
-            note_failure(st, "analysis %s", st->ana[i].type->name);
+            bsc_study_note_failure(st, "observer %s", st->obs[i].type->name);
     }
     return BSC_OK;
+}
+
+/* Observers' study_end (tables over the runs), then the analyses in
+ * pipeline order, each on the runs it can use, through their units and
+ * completion records (units.c). One that fails is recorded and the next
+ * still runs; an interruption stops them all. */
+static bsc_status post_analyses(study *st)
+{
+    bsc_study sv = bsc_study_analysis_view(st);
+    bsc_status s = bsc_study_observers_end(st, &sv);
+    for (size_t i = 0; s == BSC_OK && i < st->n_ana; i++) {
+        if (!st->opt->quiet)
+            fprintf(st->log, "batchscope: analysis %s\n", st->ana[i].type->name);
+        bsc_status as = bsc_units_analysis(st, i, &sv);
+        bsc_progress_close(&st->progress);
+        if (as == BSC_ERR_INTERRUPTED)
+            return as;
+        if (as != BSC_OK)
+            bsc_study_note_failure(st, "analysis %s", st->ana[i].type->name);
+    }
+    return s;
 }
 
 /* ---- the report -------------------------------------------------------
@@ -302,6 +341,17 @@ bsc_status bsc_study_run(const bsc_run_options *o)
             s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
     }
     if (s == BSC_OK)
+        s = bsc_scaleout_begin(st);
+    if (s == BSC_OK && bsc_scaleout_is_worker(st)) {
+        /* A rank > 0 of `mpirun -n N`: it runs what rank 0 hands out. */
+        s = bsc_scaleout_work(st);
+        bsc_scaleout_free(st);
+        bsc_session_free(st);
+        bsc_manifest_free(recorded);
+        free(saved);
+        return s;
+    }
+    if (s == BSC_OK)
         s = bsc_study_choose_out(st);
     if (s == BSC_OK)
         s = bsc_session_prepare(st);
@@ -314,7 +364,11 @@ bsc_status bsc_study_run(const bsc_run_options *o)
     }
     if (s == BSC_OK && (s = bsc_study_write_manifest(st, "running", NULL)) == BSC_OK)
         out_ready = 1;
-    if (s == BSC_OK && st->p->n_layers) {
+    if (s == BSC_OK && bsc_scaleout_size(st) > 1)
+        s = bsc_scaleout_connect(st);
+    if (s == BSC_OK && st->p->n_layers && bsc_scaleout_size(st) > 1)
+        s = bsc_scaleout_schedule(st);
+    else if (s == BSC_OK && st->p->n_layers) {
         s = train_all(st);
         if (s == BSC_OK)
             s = post_analyses(st);
@@ -333,16 +387,20 @@ bsc_status bsc_study_run(const bsc_run_options *o)
         if ((s == BSC_OK || s == BSC_ERR_PARTIAL) && !o->quiet)
             fprintf(st->log, "batchscope: results in %s\n", st->out);
     }
+    /* Every other rank waits for rank 0's word, whatever happened here
+     * (after the manifest: a launcher tearing the job down gives little time). */
+    bsc_scaleout_release(st);
     if ((s == BSC_OK || s == BSC_ERR_PARTIAL) && out_ready && st->p->n_layers) {
         bsc_status rs = run_report(st);
         if (rs != BSC_OK) {
-            note_failure(st, "report");
+            bsc_study_note_failure(st, "report");
             s = finish(st, BSC_OK);
         }
     }
     bsc_study_crash_text_drop();
     if (st)
         bsc_study_release_out(st, out_ready);
+    bsc_scaleout_free(st);
     bsc_session_free(st);
     bsc_manifest_free(recorded);
     free(saved);

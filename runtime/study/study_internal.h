@@ -62,6 +62,11 @@ struct bsc_session {
     char *pipeline_abs;      /* the pipeline file, absolute, for the manifest */
     bsc_versions versions;   /* what the manifest records */
     bsc_progress progress;   /* long analyses' progress lines */
+    /* Scale-out (scaleout_internal.h): NULL until bsc_scaleout_begin. local_rank
+     * picks this process's device among those its selector matches on its
+     * host (local_size processes there; 0 or 1: one). */
+    struct bsc_scaleout *so;
+    int local_rank, local_size;
 };
 typedef struct bsc_session study;
 
@@ -107,6 +112,32 @@ BSC_INTERNAL bsc_status bsc_study_write_manifest(study *st, const char *status,
                                                  const char *error);
 /* Drops the prepared crash text (the study is over). */
 BSC_INTERNAL void bsc_study_crash_text_drop(void);
+
+/* ---- study.c's steps that the scheduler (scaleout_internal.h) shares */
+
+/* Trains run i into dir, or on --resume keeps it when dir holds its
+ * run.json; st->outcomes[i] says how it ended and, when it did, its final
+ * weights are kept on the device (st->finals). */
+BSC_INTERNAL bsc_status bsc_study_train_run(study *st, size_t i, const char *dir);
+/* Records one failure of the study -- a run, an analysis, the report --
+ * that does not stop the rest: logged now, named in the manifest's error
+ * and in the final BSC_ERR_PARTIAL. The message is bsc_last_error(). */
+BSC_INTERNAL void bsc_study_note_failure(study *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Books run i's end: s is what bsc_study_train_run returned (a failure is
+ * noted, with bsc_last_error(), and the run marked failed); dir
+ * (malloc'ed) is taken over. Rewrites the manifest. Returns s. */
+BSC_INTERNAL bsc_status bsc_study_note_run(study *st, size_t i, char *dir, bsc_status s);
+/* Run i's outcome from dir/run.json into st->outcomes[i]. */
+BSC_INTERNAL bsc_status bsc_study_read_run(study *st, size_t i, const char *dir);
+/* Run i's final weights from dir/final.safetensors onto the device. */
+BSC_INTERNAL bsc_status bsc_study_load_final(study *st, size_t i, const char *dir);
+/* The observers' study_end, in pipeline order. */
+BSC_INTERNAL bsc_status bsc_study_observers_end(study *st, const bsc_study *sv);
+/* The study the analyses see: the finished runs in study order, results
+ * in st->out, the options' stop hook (logs, on rank 0, the runs they leave
+ * out). */
+BSC_INTERNAL bsc_study bsc_study_analysis_view(study *st);
 
 /* The report type the pipeline's `report:` mapping (may be NULL) asks for,
  * created with its options checked: `type:` names one, else the only report

@@ -9,6 +9,7 @@
 #include "batchscope/records.h"
 #include "batchscope/results.h"
 #include "batchscope/version.h"
+#include "scaleout_internal.h"
 #include "study_internal.h"
 
 #include <fcntl.h>
@@ -78,12 +79,16 @@ static bsc_status fill_manifest(const study *st, bsc_manifest *m)
     }
     for (size_t i = 0; i < st->n_outcomes; i++) {
         bsc_run_record *r;
-        if (!st->outcomes[i].status)
+        /* A run training on rank 0 while others' results arrive is not
+         * over: it is not in the manifest yet. */
+        if (!st->outcomes[i].status || (st->so && st->so->in_flight && st->so->in_flight[i]))
             continue;
         if ((s = bsc_manifest_add_run(m, &r)) != BSC_OK)
             return s;
         bsc_run_outcome_record(&st->outcomes[i], r);
     }
+    if (s == BSC_OK && st->so)
+        s = bsc_scaleout_fill_manifest(st, m);
     return s;
 }
 

@@ -56,9 +56,56 @@ void bsc_trainer_release(bsc_trainer *t)
     bsc_tensor_free(&t->w0);
 }
 
+/* One data-parallel step (t->dp_size > 1): this rank's rows of the batch,
+ * their share of the mean gradient (scaled by the whole batch's count, so
+ * the shares add up to it) and of the mean loss, summed over the ranks in
+ * rank order; then the same update on every rank, and on rank 0 the whole
+ * batch gathered again for the observers. */
+static bsc_status dp_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+                          size_t slot)
+{
+    bsc_model *m = t->model;
+    size_t np = bsc_model_n_params(m), r = (size_t)t->dp_rank, n = (size_t)t->dp_size;
+    size_t lo = count * r / n, hi = count * (r + 1) / n, rows = hi - lo;
+    float *h = t->dp_host;
+    bsc_pass p = {.batch = rows, .training = 1, .seed = t->pipeline->seed, .step = step};
+    bsc_status s = BSC_OK;
+    memset(h, 0, (np + 1) * sizeof *h);
+    if (rows) {
+        if ((s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start + lo, rows, &t->x,
+                                    &t->y)) != BSC_OK ||
+            (s = bsc_model_forward_loss(m, &p, &t->x, &t->y)) != BSC_OK ||
+            (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK ||
+            (s = bsc_sum(t->ctx, bsc_model_row_loss(m), rows, 1.0f / (float)count,
+                         &t->step_loss, slot)) != BSC_OK ||
+            (s = bsc_tensor_read(t->ctx, bsc_model_grads(m), h)) != BSC_OK)
+            return s;
+        cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->step_loss.mem, CL_TRUE,
+                                         t->step_loss.offset + slot * sizeof(float),
+                                         sizeof(float), &h[np], 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return bsc_cl_fail(err, "reading a step's loss");
+    }
+    if ((s = t->reduce(t->reduce_user, h, np + 1)) != BSC_OK ||
+        (s = bsc_tensor_write(t->ctx, bsc_model_grads(m), h)) != BSC_OK)
+        return s;
+    cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->step_loss.mem, CL_TRUE,
+                                      t->step_loss.offset + slot * sizeof(float), sizeof(float),
+                                      &h[np], 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bsc_cl_fail(err, "writing a step's loss");
+    if ((s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m), lr)) != BSC_OK)
+        return s;
+    if (t->dp_rank == 0 && t->n_observers)
+        s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start, count, &t->x, &t->y);
+    return s;
+}
+
 bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
                           size_t slot)
 {
+    if (t->dp_size > 1)
+        return dp_step(t, start, count, step, lr, slot);
     bsc_model *m = t->model;
     bsc_pass p = {.batch = count, .training = 1, .seed = t->pipeline->seed, .step = step};
     bsc_status s;
@@ -154,9 +201,12 @@ static bsc_status end_epoch(bsc_trainer *t, const bsc_run_info *run, bsc_table *
     bsc_metrics_row row;
     bsc_status s = bsc_table_add_row(metrics, &row);
     double trl = NAN, tra = NAN, tel = NAN, tea = NAN;
-    if (s == BSC_OK)
+    /* In a data-parallel run rank 0 evaluates for all (the weights are the
+     * same on every rank). */
+    int evaluate = t->dp_size <= 1 || t->dp_rank == 0;
+    if (s == BSC_OK && evaluate)
         s = bsc_eval_loss(t->eval, BSC_SPLIT_TRAIN, 0, &trl, &tra);
-    if (s == BSC_OK && t->data->test.n)
+    if (s == BSC_OK && evaluate && t->data->test.n)
         s = bsc_eval_loss(t->eval, BSC_SPLIT_TEST, 0, &tel, &tea);
     if (s != BSC_OK)
         return s;

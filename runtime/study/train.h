@@ -39,6 +39,15 @@ typedef struct bsc_trainer {
     /* Polled between steps: nonzero stops the run as "interrupted". */
     int (*stop_requested)(void *user);
     void *stop_user;
+    /* A data-parallel run (dp_size > 1, set by the scheduler): this process
+     * computes rows [count*dp_rank/dp_size, count*(dp_rank+1)/dp_size) of
+     * every batch, and reduce() sums v[0..n) over the ranks in rank order,
+     * in place, the same sum on every rank. Rank 0 alone evaluates and
+     * observes, on the whole batch; the others only train. */
+    int dp_rank, dp_size;
+    bsc_status (*reduce)(void *user, float *v, size_t n);
+    void *reduce_user;
+    float *dp_host;             /* n_params + 1 floats while dp_size > 1 */
 } bsc_trainer;
 
 typedef struct bsc_run_outcome {

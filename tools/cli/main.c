@@ -5,6 +5,7 @@
  * after the positional argument. */
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
+#include "batchscope/scaleout.h"
 #include "batchscope/study.h"
 #include "signals.h"
 
@@ -58,9 +59,13 @@ static const char *usage_run =
     "      --resume OUT   continue an interrupted study in OUT, keeping finished runs;\n"
     "                     alone, with the pipeline and --set options OUT recorded\n"
     "  -q, --quiet        no progress output\n"
+    "      --mpi-timeout S  under mpirun: seconds a rank may stay silent (dead,\n"
+    "                     hung, unreachable) before the study ends naming it (300)\n"
     "  -h, --help         this help\n"
     "\n"
     "An option's value follows it (--out DIR) or an '=' (--out=DIR).\n"
+    "`mpirun -n N batchscope run ...` runs one study over N ranks; --device may\n"
+    "list one selector per rank of a host (--device 0,1).\n"
     "\n" EXIT_STATUS_HELP;
 
 static const char *usage_check =
@@ -247,6 +252,7 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         {"resume", required_argument, NULL, 'r'},
         {"gemm", required_argument, NULL, 'g'},
         {"quiet", no_argument, NULL, 'q'},
+        {"mpi-timeout", required_argument, NULL, 'T'},
         {0}};
     static const struct option check_opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -270,6 +276,13 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         case 'r': o->resume_dir = optarg; break;
         case 'g': o->gemm = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'T': {
+            char *end;
+            o->mpi_timeout = strtod(optarg, &end);
+            if (*end || !(o->mpi_timeout > 0))
+                return usage_error(usage, "--mpi-timeout takes seconds > 0, not '%s'", optarg);
+            break;
+        }
         default: break;
         }
     }
@@ -299,6 +312,8 @@ static int cmd_run(int argc, char **argv)
         o.stop_requested = cli_stop_requested;
         bsc_status s = bsc_study_run(&o);
         rc = s == BSC_OK ? 0 : fail(s);
+        /* MPI_Finalize (or, after a lost rank, MPI_Abort); nothing without MPI. */
+        rc = bsc_scaleout_end(rc);
     }
     free(overrides);
     return rc;

@@ -67,6 +67,16 @@ BSC_API bsc_status bsc_device_list(bsc_device_info **out, int *count);
 BSC_API bsc_status bsc_device_select(const bsc_device_info *list, int count,
                              const char *selector, int *index);
 
+/* The device of process nth (0-based) among n processes of one host (the
+ * ranks of `mpirun` there): a comma-separated list of selectors gives each
+ * its own, item nth mod the list's length; one selector (or auto) hands the
+ * devices it matches out in turn, nth mod their number (auto: the GPUs,
+ * else the CPUs; a type: every device of it; a name: every device it
+ * matches; an index or P:D: its one device). n <= 1 with one selector is
+ * bsc_device_select. */
+BSC_API bsc_status bsc_device_select_local(const bsc_device_info *list, int count,
+                                           const char *selector, int nth, int n, int *index);
+
 /* "CPU", "GPU", "ACCELERATOR", "DEFAULT" or "OTHER". */
 BSC_API const char *bsc_device_type_name(cl_device_type t);
 
@@ -88,6 +98,9 @@ typedef struct bsc_context {
 
 /* Opens the device the selector names (see bsc_device_select). */
 BSC_API bsc_status bsc_context_open(const char *selector, bsc_context **out);
+/* Opens the device of process nth of n on this host (bsc_device_select_local). */
+BSC_API bsc_status bsc_context_open_local(const char *selector, int nth, int n,
+                                          bsc_context **out);
 BSC_API void bsc_context_free(bsc_context *ctx);
 
 /* One-line description "platform / device (driver X)" for logs and manifests. */

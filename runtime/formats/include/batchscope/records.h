@@ -128,6 +128,17 @@ typedef struct bsc_manifest_dataset {
     int64_t train, test, validation;   /* examples per split */
 } bsc_manifest_dataset;
 
+/* One rank of a study run over MPI (an entry of "ranks"): where it ran
+ * and how much it did. rank is required; the rest optional (NULL, -1, NaN). */
+typedef struct bsc_manifest_rank {
+    long rank;              /* 0 schedules and writes the files */
+    const char *host;
+    long local_rank;        /* among the ranks on its host: picks its device */
+    bsc_manifest_device *device;
+    long units;             /* units of work it finished in this session */
+    double busy_seconds;    /* time it spent on them */
+} bsc_manifest_rank;
+
 /* OUT/manifest.json. Required: name, seed, status and runs (what a resume,
  * the report and a reproduction need); everything else describes the study
  * and is optional (NULL, NaN or -1 when absent, as marked). */
@@ -157,6 +168,9 @@ typedef struct bsc_manifest {
      * again. Absent in older files (no overrides). */
     const char **overrides;
     size_t n_overrides;
+    bsc_manifest_rank **ranks;       /* optional: a study over MPI ranks, one per
+                                        rank; left out of the file when empty */
+    size_t n_ranks;
 } bsc_manifest;
 
 /* A new manifest with every field unset: strings NULL, seed 0, sizes -1,
@@ -168,6 +182,12 @@ BSC_API bsc_status bsc_manifest_new(bsc_manifest **out);
  * (owned by m). */
 BSC_API bsc_status bsc_manifest_add_plugin(bsc_manifest *m, bsc_manifest_plugin **out);
 BSC_API bsc_status bsc_manifest_add_run(bsc_manifest *m, bsc_run_record **out);
+
+/* Appends a new, unset rank to m's "ranks" (owned by m); gives rank r of
+ * m a new, unset device (replacing any, owned by m). */
+BSC_API bsc_status bsc_manifest_add_rank(bsc_manifest *m, bsc_manifest_rank **out);
+BSC_API bsc_status bsc_manifest_rank_set_device(bsc_manifest *m, bsc_manifest_rank *r,
+                                                bsc_manifest_device **out);
 
 /* Gives m a new, unset device / dataset / versions (replacing any) and
  * returns it in *out (owned by m). */

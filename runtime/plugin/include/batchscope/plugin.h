@@ -419,6 +419,39 @@ typedef struct bsc_analysis_ops {
      * one the study will write (a run's checkpoint): it is checked when
      * used. */
     bsc_status (*check)(void *self, const bsc_study *study);
+
+    /* Optional, all four or none: the analysis as independent units of
+     * work (a chunk of grid points, one maximization, one Hessian), which
+     * the host runs in any order and on any rank of `mpirun -n N batchscope
+     * run`, keeps one by one for --resume, and merges on rank 0. A host
+     * that finds them calls these instead of run(); run() stays required
+     * (an older host calls it) and must give the same files.
+     *
+     * The calls, each on the study of the finished runs (the same runs, in
+     * the same order, with the same weights on every rank):
+     *   plan      on every process that runs or merges units, once, before
+     *             any of its units: how many units there are (0: nothing to
+     *             do). It may prepare what units share (directions drawn
+     *             from the study's seed); it writes no files.
+     *   run_unit  unit u, 0 <= u < n_units, on any rank and in any order,
+     *             each at most once per process: computes it and returns its
+     *             result as bytes (*result malloc'ed, the host frees it; the
+     *             format is the analysis' own; a few KB: they travel to rank
+     *             0 and are kept on disk). It writes no files, and its bytes
+     *             must depend only on the unit (not on the rank, the order
+     *             or what ran before), so that one rank and many give the
+     *             same files. It polls bsc_study_stop_requested like run().
+     *   merge     on rank 0 only, once per unit in unit order, after every
+     *             unit has run (in this process or another, now or before a
+     *             --resume): takes in unit u's bytes.
+     *   finish    on rank 0 only, after the last merge: writes the result
+     *             files (atomically), as run() would have. */
+    bsc_status (*plan)(void *self, const bsc_study *study, size_t *n_units);
+    bsc_status (*run_unit)(void *self, const bsc_study *study, size_t unit, void **result,
+                           size_t *len);
+    bsc_status (*merge)(void *self, const bsc_study *study, size_t unit, const void *result,
+                        size_t len);
+    bsc_status (*finish)(void *self, const bsc_study *study);
 } bsc_analysis_ops;
 
 /* --------------------------------------------------------------- reports */

@@ -40,6 +40,9 @@ typedef struct bsc_run_cfg {
     double lr;                 /* base rate, before lr_scaling */
     bsc_lr_scaling lr_scaling;
     double warmup_epochs;
+    /* Under `mpirun -n N`: every batch split across the ranks, gradients
+     * summed in rank order (one process: the whole batch, as always). */
+    int data_parallel;
 } bsc_run_cfg;
 
 typedef struct bsc_training_cfg {
@@ -65,6 +68,7 @@ typedef struct bsc_training_cfg {
     int checkpoint_every;      /* epochs; 0 = only init and final */
     const char *init;          /* "torch" (default), he_normal, he_uniform,
                                   glorot_uniform, glorot_normal */
+    int data_parallel;         /* default 0: the runs' default (bsc_run_cfg) */
 } bsc_training_cfg;
 
 /* The learning-rate inputs of one run: the block's schedule and base batch

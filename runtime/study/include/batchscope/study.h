@@ -35,6 +35,10 @@ typedef struct bsc_run_options {
     void *stop_user;
     const char *gemm;              /* "auto", "clblast", "host" (beats `gemm:`); NULL:
                                       the pipeline's */
+    /* Under `mpirun -n N`: seconds a rank may stay silent (dead, hung or
+     * unreachable) before the study ends naming it; 0: 300. Every wait
+     * for another rank is bounded by it. */
+    double mpi_timeout;
 } bsc_run_options;
 
 /* Runs the study. The failure policy: a run that diverges is a result (its

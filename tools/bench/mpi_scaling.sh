@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Scale-out speed-up on independent units: one study run as one rank and as
+# two ranks of mpirun on this machine, each rank's PoCL (POCL_MAX_PTHREAD_COUNT)
+# and host GEMMs (BATCHSCOPE_BLAS_THREADS) limited to its share of the cores.
+#
+#   tools/bench/mpi_scaling.sh [BUILD_DIR] [REPEATS] [PIPELINE...]
+#
+# Default pipelines: tools/bench/mpi_train.yaml (four training runs of equal
+# cost) and tools/bench/mpi_surface.yaml (one 2-D surface, its grid in
+# units). For each it times, side by side in one go (the best of REPEATS,
+# default 2, since machines are shared):
+#   1r/all  one rank with every core           (the machine as one process)
+#   1r/1    one rank with one core's share     (the work of one rank)
+#   2r/half two ranks, each with half the cores
+# and prints speed-up = 1r/all / 2r/half (what scale-out buys on this
+# machine) and efficiency = 1r/1 / (2 x 2r/half) (per rank, against its own
+# share: 1.0 is perfect). Times are the manifest's seconds of the study
+# (setup, training, analyses), from OUT/manifest.json. Also the 2-rank
+# run's utilization, the ranks' busy seconds over ranks x seconds (from the
+# manifest's "ranks"): what the scheduler made of the ranks it had, which
+# holds even where other jobs share the cores and the speed-up cannot show.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$here/build}
+repeats=${2:-2}
+shift 2 || shift $# || true
+pipelines=("$@")
+if ((${#pipelines[@]} == 0)); then
+  pipelines=("$here/tools/bench/mpi_train.yaml" "$here/tools/bench/mpi_surface.yaml")
+fi
+cores=$(nproc)
+half=$((cores / 2 > 0 ? cores / 2 : 1))
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export BATCHSCOPE_CACHE_DIR=${BATCHSCOPE_CACHE_DIR:-$build/kernel-cache}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+seconds_of() {
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$1/manifest.json"
+}
+
+utilization_of() {
+  python3 -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+r = m.get("ranks", [])
+print(sum(x.get("busy_seconds", 0) for x in r) / (len(r) * m["seconds"]) if r else 1)' \
+    "$1/manifest.json"
+}
+
+# time_study PIPELINE RANKS THREADS: the best manifest seconds of REPEATS runs.
+time_study() {
+  local pipeline=$1 ranks=$2 threads=$3 best=
+  for ((r = 0; r < repeats; r++)); do
+    local out="$tmp/out-$ranks-$threads-$r"
+    rm -rf "$out"
+    # Ranks are not bound to cores: each PoCL's threads stay within its share.
+    mpirun --oversubscribe --bind-to none -n "$ranks" \
+      -x POCL_MAX_PTHREAD_COUNT="$threads" -x BATCHSCOPE_BLAS_THREADS="$threads" \
+      -x BATCHSCOPE_CACHE_DIR \
+      "$build/batchscope" run "$pipeline" --out "$out" --quiet >"$tmp/log" 2>&1 ||
+      { cat "$tmp/log" >&2; exit 1; }
+    local s
+    s=$(seconds_of "$out")
+    if awk -v a="$best" -v b="$s" 'BEGIN { exit !(a == "" || b < a) }'; then
+      best=$s
+      utilization_of "$out" >"$tmp/util-$ranks"
+    fi
+  done
+  echo "$best"
+}
+
+# Kernels built once, outside the timings.
+"$build/batchscope" run "${pipelines[0]}" --out "$tmp/warm" --quiet \
+  --set training.epochs=1 >/dev/null 2>&1 || true
+
+echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+for p in "${pipelines[@]}"; do
+  all=$(time_study "$p" 1 "$cores")
+  one=$(time_study "$p" 1 "$half")
+  two=$(time_study "$p" 2 "$half")
+  awk -v p="$(basename "$p")" -v a="$all" -v o="$one" -v t="$two" -v c="$cores" -v h="$half" \
+    -v u="$(cat "$tmp/util-2")" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "%s: 1r/all(%d) %.1f s  1r/1(%d) %.1f s  2r/half(%d) %.1f s  " \
+                    "speed-up %.2f  efficiency %.2f  2-rank utilization %.2f  (load %s)\n",
+                    p, c, a, h, o, h, t, a / t, o / (2 * t), u, l }'
+done
