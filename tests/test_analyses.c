@@ -337,6 +337,112 @@ static void test_for_each_run_policy(void **state)
     bsc_node_free(sel);
 }
 
+/* A table packed and unpacked: numbers bit for bit (CSV keeps %.9g),
+ * strings, empty cells and NaN apart; columns matched by name. */
+static void test_table_pack_round_trip(void **state)
+{
+    (void)state;
+    bsc_table *a = NULL, *b = NULL;
+    bsc_metrics_row row;
+    void *bytes = NULL;
+    size_t len = 0, used = 0;
+    assert_int_equal(bsc_table_new(&a), BSC_OK);
+    assert_int_equal(bsc_table_add_row(a, &row), BSC_OK);
+    assert_int_equal(bsc_metrics_set(&row, "x", 0.1 + 0.2), BSC_OK);
+    assert_int_equal(bsc_metrics_set_str(&row, "s", "ok, fine"), BSC_OK);
+    assert_int_equal(bsc_table_add_row(a, &row), BSC_OK);
+    assert_int_equal(bsc_metrics_set(&row, "x", NAN), BSC_OK);   /* s empty */
+    assert_int_equal(bsc_table_pack(a, 0, &bytes, &len), BSC_OK);
+    assert_int_equal(bsc_table_new(&b), BSC_OK);
+    assert_int_equal(bsc_table_column(b, "s"), BSC_OK);          /* another order */
+    assert_int_equal(bsc_table_unpack(b, bytes, len, &used), BSC_OK);
+    assert_int_equal(used, len);
+    assert_int_equal(bsc_table_n_rows(b), 2);
+    assert_true(bsc_table_get(b, 0, 1) == 0.1 + 0.2);
+    assert_string_equal(bsc_table_get_str(b, 0, 0), "ok, fine");
+    assert_true(isnan(bsc_table_get(b, 1, 1)));
+    assert_null(bsc_table_get_str(b, 1, 0));
+    /* Truncated bytes are an error, not rows made up. */
+    bsc_table *c = NULL;
+    assert_int_equal(bsc_table_new(&c), BSC_OK);
+    assert_int_equal(bsc_table_unpack(c, bytes, len - 3, NULL), BSC_ERR_DATA);
+    assert_int_equal(bsc_table_unpack(c, bytes, 3, NULL), BSC_ERR_DATA);
+    free(bytes);
+    bsc_table_free(a);
+    bsc_table_free(b);
+    bsc_table_free(c);
+}
+
+/* Units of rows (rows.c): items computed in any order and merged give the
+ * table in the plan's order, a skipped item's row in its place, and an item
+ * that failed recorded as failed while the others are kept; the result is
+ * the first failure. */
+static bsc_status rows_fn(void *user, const ana_slot *it, bsc_table *const *t)
+{
+    (void)user;
+    if (!strcmp(it->name, "bad"))
+        return bsc_fail(BSC_ERR_INTERNAL, "v.Hv is nan");
+    bsc_metrics_row row;
+    bsc_status s;
+    if ((s = bsc_table_add_row(t[0], &row)) != BSC_OK ||
+        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, it->name)) != BSC_OK ||
+        (s = bsc_metrics_set(&row, BSC_COL_EPS, (double)it->a / 3)) != BSC_OK)
+        return s;
+    return bsc_metrics_set_str(&row, BSC_COL_STATUS, BSC_ROW_OK);
+}
+
+static void test_rows_units(void **state)
+{
+    (void)state;
+    ana_rows p = {.n_tables = 1};
+    assert_int_equal(ana_rows_add(&p, "bs8", 8, "sharpness of run bs8", NULL, 1, 0), BSC_OK);
+    assert_int_equal(ana_rows_add(&p, "bs8", 8, "sharpness of run bs8", NULL, 2, 0), BSC_OK);
+    assert_int_equal(ana_rows_skip(&p, "big", 64, "skipped: diverged", BSC_OK), BSC_OK);
+    assert_int_equal(ana_rows_add(&p, "bad", 16, "sharpness of run bad", NULL, 1, 0), BSC_OK);
+    assert_int_equal(ana_rows_add(&p, "bs48", 48, "sharpness of run bs48", NULL, 1, 0), BSC_OK);
+    assert_int_equal(p.n_units, 4);
+    /* run in reverse, merged in order (as rank 0 does) */
+    void *data[4];
+    size_t len[4];
+    for (size_t u = 4; u-- > 0;)
+        assert_int_equal(ana_rows_run(&p, u, rows_fn, NULL, &data[u], &len[u]), BSC_OK);
+    for (size_t u = 0; u < 4; u++) {
+        assert_int_equal(ana_rows_merge(&p, u, data[u], len[u]), BSC_OK);
+        free(data[u]);
+    }
+    bsc_table *t = NULL;
+    bsc_status failure;
+    char *msg = NULL;
+    assert_int_equal(bsc_table_new(&t), BSC_OK);
+    assert_int_equal(ana_rows_finish(&p, &t, &failure, &msg), BSC_OK);
+    assert_int_equal(failure, BSC_ERR_INTERNAL);
+    assert_string_equal(msg, "sharpness of run bad: v.Hv is nan");
+    assert_int_equal(bsc_table_n_rows(t), 5);
+    long run = bsc_table_find(t, BSC_COL_RUN), st = bsc_table_find(t, BSC_COL_STATUS),
+         eps = bsc_table_find(t, BSC_COL_EPS), bs = bsc_table_find(t, BSC_COL_BATCH_SIZE);
+    static const char *const runs[] = {"bs8", "bs8", "big", "bad", "bs48"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(bsc_table_get_str(t, i, (size_t)run), runs[i]);
+    assert_true(bsc_table_get(t, 1, (size_t)eps) == 2.0 / 3);
+    assert_string_equal(bsc_table_get_str(t, 2, (size_t)st), "skipped: diverged");
+    assert_true(bsc_table_get(t, 2, (size_t)bs) == 64);
+    assert_string_equal(bsc_table_get_str(t, 3, (size_t)st),
+                        "failed: sharpness of run bad: v.Hv is nan");
+    assert_string_equal(bsc_table_get_str(t, 4, (size_t)st), BSC_ROW_OK);
+    /* A unit not merged is the host's error, not a table with a hole. */
+    ana_rows q = {.n_tables = 1};
+    assert_int_equal(ana_rows_add(&q, "bs8", 8, "hessian of run bs8", NULL, 0, 0), BSC_OK);
+    bsc_table *u = NULL;
+    free(msg);
+    assert_int_equal(bsc_table_new(&u), BSC_OK);
+    assert_int_equal(ana_rows_finish(&q, &u, &failure, &msg), BSC_ERR_INTERNAL);
+    free(msg);
+    bsc_table_free(t);
+    bsc_table_free(u);
+    ana_rows_clear(&p);
+    ana_rows_clear(&q);
+}
+
 static void test_interpolation_parabola(void **state)
 {
     (void)state;
@@ -1170,6 +1276,8 @@ int main(void)
         cmocka_unit_test(test_filter_normalization),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_for_each_run_policy),
+        cmocka_unit_test(test_table_pack_round_trip),
+        cmocka_unit_test(test_rows_units),
         cmocka_unit_test(test_interpolation_parabola),
         cmocka_unit_test(test_linear_softmax_end_to_end),
         cmocka_unit_test(test_named_runs),

@@ -28,6 +28,7 @@
 #include "batchscope/batchscope.h"
 #include "batchscope/evaluator.h"
 #include "batchscope/model.h"
+#include "batchscope/table.h"
 
 /* The types (one file each; the hessian's helpers are in hvp.c, eigen.c
  * and slq.c); plugin.c lists them. */
@@ -307,6 +308,64 @@ bsc_status ana_save_params(const bsc_model *m, const char *path, const float *v,
  * plan, every unit in order, merged as it comes, then finish -- the same
  * files the host writes when it runs the units itself. */
 bsc_status ana_run_units(const bsc_analysis_ops *ops, void *self, const bsc_study *st);
+
+/* ------------------------------------------- units of table rows (rows.c)
+ *
+ * For an analysis whose results are rows per item (sharpness: a run, an
+ * eps and a variant; hessian: a run or a checkpoint): plan() lists the
+ * items in table order -- ana_rows_add for one that is computed (a unit),
+ * ana_rows_skip for one left out, whose row says why -- run_unit() computes
+ * an item's rows into fresh tables through ana_rows_run, merge() keeps
+ * its bytes (ana_rows_merge) and finish() rebuilds the tables in the plan's
+ * order (ana_rows_finish). An item whose computation fails is recorded in
+ * its bytes as a "failed: <message>" row; the others are still computed,
+ * and the analysis' result is the first failure (ana_for_each_run's
+ * policy). */
+
+#define ANA_ROWS_MAX_TABLES 4
+
+typedef struct ana_slot {
+    char *name;                /* the run's (or checkpoint's) name */
+    double batch_size;         /* NaN: not known */
+    char *why;                 /* left out: its row's status; no unit */
+    bsc_status failed;         /* why is a failure (BSC_OK: a skip) */
+    char *context;             /* a unit's messages: "sharpness of run bs32" */
+    long unit;                 /* -1: none */
+    const bsc_run_result *r;   /* what the unit computes, the analysis' own */
+    size_t a, b;
+    void *data;                /* its merged bytes (rank 0) */
+    size_t len;
+} ana_slot;
+
+typedef struct ana_rows {
+    ana_slot *slot;
+    size_t n, n_units;
+    size_t n_tables;           /* tables each unit fills (<= ANA_ROWS_MAX_TABLES) */
+} ana_rows;
+
+/* Forgets every item (n_tables stays). */
+void ana_rows_clear(ana_rows *p);
+/* An item left out, its row in table 0: run, batch_size, status = why.
+ * failed != BSC_OK: a failure finish reports. */
+bsc_status ana_rows_skip(ana_rows *p, const char *name, double batch_size, const char *why,
+                         bsc_status failed);
+/* An item computed by a unit (the next unit number). */
+bsc_status ana_rows_add(ana_rows *p, const char *name, double batch_size, const char *context,
+                        const bsc_run_result *r, size_t a, size_t b);
+/* The item of a unit, or NULL. */
+ana_slot *ana_rows_unit(const ana_rows *p, size_t unit);
+/* fills tables[0..n_tables) with the item's rows. */
+typedef bsc_status (*ana_rows_fn)(void *user, const ana_slot *item, bsc_table *const *tables);
+/* A unit's result: fn's rows packed, or its failure (not an interruption,
+ * which is returned). */
+bsc_status ana_rows_run(const ana_rows *p, size_t unit, ana_rows_fn fn, void *user,
+                        void **result, size_t *len);
+bsc_status ana_rows_merge(ana_rows *p, size_t unit, const void *data, size_t len);
+/* Appends every item's rows to tables[0..n_tables) in plan order. *failure
+ * and *failure_msg (malloc'ed): the first item that failed, if any; the
+ * result is an error only when the bytes are not a unit's. */
+bsc_status ana_rows_finish(const ana_rows *p, bsc_table *const *tables, bsc_status *failure,
+                           char **failure_msg);
 
 /* An owning F32 device vector of n elements. */
 bsc_status ana_vec_alloc(bsc_context *ctx, size_t n, bsc_tensor *out);

@@ -40,6 +40,9 @@
  *                        quadratures), method
  *   hessian_slq.csv      run, batch_size, probe, node, weight: the quadratures
  *                        themselves, to smooth otherwise
+ *
+ * Units of work (plugin.h): one per run and per checkpoint, each returning
+ * its rows of the three tables (rows.c).
  */
 #include "analyses.h"
 
@@ -66,6 +69,8 @@ typedef struct hess {
         density_bins, block_max_iter;
     double tol, fd_step, sigma2;
     size_t subset;
+    /* What plan() listed: a unit per run and per checkpoint. */
+    ana_rows rows;
 } hess;
 
 static void destroy(void *self)
@@ -77,6 +82,7 @@ static void destroy(void *self)
         free(h->ckpt[i]);
     free(h->ckpt);
     free(h->runs);
+    ana_rows_clear(&h->rows);
     free(h);
 }
 
@@ -401,80 +407,100 @@ static bsc_status write_table(const bsc_study *st, const bsc_table *t, const cha
     return s;
 }
 
-/* What ana_for_each_run hands the callbacks. */
+/* ------------------------------------------------------------------ units */
+
+/* What ana_for_each_run and ana_rows_run hand the callbacks. */
 typedef struct hess_job {
-    const hess *h;
+    hess *h;
     const bsc_study *st;
-    bsc_table *t, *dt, *qt;
 } hess_job;
 
-static bsc_status one_run(void *user, const bsc_run_result *r)
+static bsc_status plan_run(void *user, const bsc_run_result *r)
 {
-    hess_job *j = user;
-    char nb[32];
-    target g = {bsc_run_result_name(r, nb, sizeof nb), (double)r->batch_size, r->final_params,
-                r->final_state, NULL};
-    return one(j->h, j->st, &g, j->t, j->dt, j->qt);
+    hess *h = ((hess_job *)user)->h;
+    char nb[32], ctx[96];
+    const char *name = bsc_run_result_name(r, nb, sizeof nb);
+    snprintf(ctx, sizeof ctx, "hessian of run %s", name);
+    return ana_rows_add(&h->rows, name, (double)r->batch_size, ctx, r, 0, 0);
 }
 
-/* A run or checkpoint left out (diverged, not finished) or failed: one row
- * that says so. */
-static bsc_status skip_row(void *user, const char *run, size_t batch_size, const char *why)
+/* A run left out (diverged, not finished): one row that says so. */
+static bsc_status plan_skip(void *user, const char *run, size_t batch_size, const char *why)
 {
-    bsc_table *t = ((hess_job *)user)->t;
-    bsc_metrics_row row;
-    bsc_status s;
-    if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
-            BSC_OK)
-        return s;
-    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
+    hess *h = ((hess_job *)user)->h;
+    return ana_rows_skip(&h->rows, run, batch_size ? (double)batch_size : NAN, why, BSC_OK);
 }
 
-/* The Hessian at each checkpoints: file; one that fails leaves a row and
- * the others still run (the failure policy of ana_for_each_run). */
-static bsc_status checkpoints(hess_job *j)
+/* Items in table order: the runs named, or every run when neither runs nor
+ * checkpoints are given; then each checkpoints: file (one whose metadata
+ * cannot be read is a failed row, and the others still run). */
+static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
 {
-    const hess *h = j->h;
-    bsc_status first = BSC_OK;
-    for (size_t i = 0; i < h->n_ckpt; i++) {
-        bsc_tensor p = {0}, q = {0};
-        char *name = NULL;
+    hess *h = self;
+    hess_job job = {h, st};
+    bsc_status s = BSC_OK;
+    ana_rows_clear(&h->rows);
+    h->rows.n_tables = 3;
+    *n_units = 0;
+    if (h->n_runs || !h->n_ckpt)
+        s = ana_for_each_run(st, h->runs, h->n_runs, "hessian", plan_run, plan_skip, &job);
+    for (size_t i = 0; s == BSC_OK && i < h->n_ckpt; i++) {
+        char *name = NULL, ctx[400];
         double bs = NAN;
-        bsc_status s;
-        if ((s = checkpoint_target(h->ckpt[i], &name, &bs)) == BSC_OK &&
-            (s = ana_upload_checkpoint(j->st, h->ckpt[i], &p, &q)) == BSC_OK) {
-            target g = {name, bs, &p, &q, NULL};
-            s = one(h, j->st, &g, j->t, j->dt, j->qt);
-        }
-        bsc_tensor_free(&p);
-        bsc_tensor_free(&q);
-        if (s == BSC_ERR_INTERRUPTED) {
-            free(name);
-            return s;
-        }
-        if (s != BSC_OK) {
-            s = bsc_fail_context(s, "hessian at %s", h->ckpt[i]);
-            char why[400];
+        snprintf(ctx, sizeof ctx, "hessian at %s", h->ckpt[i]);
+        bsc_status cs = checkpoint_target(h->ckpt[i], &name, &bs);
+        if (cs == BSC_OK) {
+            s = ana_rows_add(&h->rows, name, bs, ctx, NULL, i, 0);
+        } else {
+            char why[600];
+            bsc_fail_context(cs, "%s", ctx);
             snprintf(why, sizeof why, "failed: %s", bsc_last_error());
-            if (first == BSC_OK)
-                first = s;
-            bsc_status w = skip_row(j, name ? name : h->ckpt[i], 0, why);
-            if (w != BSC_OK) {
-                free(name);
-                return w;
-            }
+            s = ana_rows_skip(&h->rows, name ? name : h->ckpt[i], NAN, why, cs);
         }
         free(name);
     }
-    return first;
+    if (s == BSC_OK)
+        *n_units = h->rows.n_units;
+    return s;
 }
 
-static bsc_status post(void *self, const bsc_study *st)
+/* The Hessian at a unit's run or checkpoint: its rows of the three tables. */
+static bsc_status unit_rows(void *user, const ana_slot *it, bsc_table *const *t)
+{
+    hess_job *j = user;
+    if (it->r) {
+        target g = {it->name, it->batch_size, it->r->final_params, it->r->final_state, NULL};
+        return one(j->h, j->st, &g, t[0], t[1], t[2]);
+    }
+    bsc_tensor p = {0}, q = {0};
+    bsc_status s = ana_upload_checkpoint(j->st, j->h->ckpt[it->a], &p, &q);
+    if (s == BSC_OK) {
+        target g = {it->name, it->batch_size, &p, &q, NULL};
+        s = one(j->h, j->st, &g, t[0], t[1], t[2]);
+    }
+    bsc_tensor_free(&p);
+    bsc_tensor_free(&q);
+    return s;
+}
+
+static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **result,
+                           size_t *len)
+{
+    hess_job job = {self, st};
+    return ana_rows_run(&job.h->rows, unit, unit_rows, &job, result, len);
+}
+
+static bsc_status merge(void *self, const bsc_study *st, size_t unit, const void *result,
+                        size_t len)
+{
+    (void)st;
+    return ana_rows_merge(&((hess *)self)->rows, unit, result, len);
+}
+
+static bsc_status finish(void *self, const bsc_study *st)
 {
     hess *h = self;
-    bsc_table *t = NULL, *dt = NULL, *qt = NULL;
+    bsc_table *t[3] = {NULL, NULL, NULL};
     static const char *const cols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, BSC_COL_BLOCK,
                                        BSC_COL_QUANTITY, BSC_COL_K, BSC_COL_VALUE,
                                        BSC_COL_STD_ERR, "residual", "converged",
@@ -484,36 +510,33 @@ static bsc_status post(void *self, const bsc_study *st)
                                         BSC_COL_DENSITY, BSC_COL_STD_ERR, BSC_COL_METHOD};
     static const char *const qcols[] = {BSC_COL_RUN, BSC_COL_BATCH_SIZE, "probe", "node",
                                         "weight"};
+    char *err = NULL;
     bsc_status s, rs = BSC_OK;
-    if ((s = new_table(&t, cols, sizeof cols / sizeof *cols)) != BSC_OK ||
-        (s = new_table(&dt, dcols, sizeof dcols / sizeof *dcols)) != BSC_OK ||
-        (s = new_table(&qt, qcols, sizeof qcols / sizeof *qcols)) != BSC_OK)
+    if ((s = new_table(&t[0], cols, sizeof cols / sizeof *cols)) != BSC_OK ||
+        (s = new_table(&t[1], dcols, sizeof dcols / sizeof *dcols)) != BSC_OK ||
+        (s = new_table(&t[2], qcols, sizeof qcols / sizeof *qcols)) != BSC_OK)
         goto cleanup;
-    hess_job job = {h, st, t, dt, qt};
-    /* Runs: the ones named, or every run when neither runs nor checkpoints
-     * are given. A run that fails still leaves the rows of the others. */
-    if (h->n_runs || !h->n_ckpt)
-        rs = ana_for_each_run(st, h->runs, h->n_runs, "hessian", one_run, skip_row, &job);
-    if (rs != BSC_ERR_INTERRUPTED) {
-        bsc_status cs = checkpoints(&job);
-        if (rs == BSC_OK || cs == BSC_ERR_INTERRUPTED)
-            rs = cs;
-    }
-    if (rs == BSC_ERR_INTERRUPTED)
+    /* A run that failed still leaves the rows of the others. */
+    if ((s = ana_rows_finish(&h->rows, t, &rs, &err)) != BSC_OK ||
+        (s = write_table(st, t[0], BSC_FILE_HESSIAN)) != BSC_OK)
         goto cleanup;
-    char *err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
-    s = write_table(st, t, BSC_FILE_HESSIAN);
-    if (s == BSC_OK && h->trace_samples > 0 && h->density_probes > 0 &&
-        (s = write_table(st, dt, BSC_FILE_HESSIAN_DENSITY)) == BSC_OK)
-        s = write_table(st, qt, BSC_FILE_HESSIAN_SLQ);
+    if (h->trace_samples > 0 && h->density_probes > 0 &&
+        (s = write_table(st, t[1], BSC_FILE_HESSIAN_DENSITY)) == BSC_OK)
+        s = write_table(st, t[2], BSC_FILE_HESSIAN_SLQ);
     if (s == BSC_OK && rs != BSC_OK)
         bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));
-    free(err);
 cleanup:
-    bsc_table_free(t);
-    bsc_table_free(dt);
-    bsc_table_free(qt);
+    for (int k = 0; k < 3; k++)
+        bsc_table_free(t[k]);
+    free(err);
     return s != BSC_OK ? s : rs;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    static const bsc_analysis_ops ops = {.plan = plan, .run_unit = run_unit, .merge = merge,
+                                         .finish = finish};
+    return ana_run_units(&ops, self, st);
 }
 
 /* The checkpoints: files, before training. */
@@ -548,4 +571,8 @@ BSC_ANALYSIS_TYPE(ana_hessian, "hessian",
                .create = create,
                .run = post,
                .check = check,
-               .destroy = destroy);
+               .destroy = destroy,
+               .plan = plan,
+               .run_unit = run_unit,
+               .merge = merge,
+               .finish = finish);

@@ -23,6 +23,9 @@
  * Output OUT/analyses/<output>: alpha, train_loss, train_acc, test_loss,
  * test_acc. An end that diverged or did not finish (or, by default, fewer
  * than two runs that completed) skips the analysis: no file.
+ *
+ * Units of work (plugin.h): the points in eighths, each unit with its own
+ * evaluator families (a point's value does not depend on the others).
  */
 #include "analyses.h"
 
@@ -40,13 +43,34 @@ typedef struct interp {
     long points;
     size_t subset, test_subset;
     const char *output;
+    /* What plan() prepared: the ends, the file, and the points' values. */
+    const bsc_tensor *end[2], *end_state[2];
+    bsc_tensor own[4];         /* checkpoints' params and states (paths) */
+    char *name;                /* the file's name; NULL: skipped */
+    char label[160];           /* progress and log: the name without .csv */
+    int has_test;
+    size_t chunk, n_units;
+    double *val;               /* [points][4]: train loss, acc, test loss, acc */
 } interp;
+
+/* Forgets what plan() prepared. */
+static void free_plan(interp *ip)
+{
+    for (int i = 0; i < 4; i++)
+        bsc_tensor_free(&ip->own[i]);
+    free(ip->name);
+    free(ip->val);
+    ip->name = NULL;
+    ip->val = NULL;
+    ip->n_units = 0;
+}
 
 static void destroy(void *self)
 {
     interp *ip = self;
     if (!ip)
         return;
+    free_plan(ip);
     free(ip->from_path);
     free(ip->to_path);
     free(ip);
@@ -166,88 +190,151 @@ static bsc_status check(void *self, const bsc_study *st)
     return s;
 }
 
-static bsc_status post(void *self, const bsc_study *st)
+/* ------------------------------------------------------------------ units */
+
+/* The ends and the file; the line's points in units of an eighth (a
+ * point's value does not depend on the unit it is in). */
+static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
 {
     interp *ip = self;
-    size_t ns = bsc_model_n_state(st->model);
-    bsc_eval_family *fam[2] = {NULL, NULL};
-    bsc_tensor own[4];
-    memset(own, 0, sizeof own);
-    const bsc_tensor *pa, *pb, *sa, *sb;
-    bsc_table *t = NULL;
-    char *name = NULL, *path = NULL;
-    bsc_status s;
+    bsc_status s = BSC_OK;
+    free_plan(ip);
+    *n_units = 0;
     if (ip->from_path) {
-        if ((s = ana_upload_checkpoint(st, ip->from_path, &own[0], &own[1])) != BSC_OK ||
-            (s = ana_upload_checkpoint(st, ip->to_path, &own[2], &own[3])) != BSC_OK)
-            goto cleanup;
-        pa = &own[0], sa = &own[1], pb = &own[2], sb = &own[3];
-        name = strdup(ip->output ? ip->output : BSC_FILE_INTERPOLATE_CHECKPOINTS);
+        if ((s = ana_upload_checkpoint(st, ip->from_path, &ip->own[0], &ip->own[1])) != BSC_OK ||
+            (s = ana_upload_checkpoint(st, ip->to_path, &ip->own[2], &ip->own[3])) != BSC_OK)
+            return s;
+        ip->end[0] = &ip->own[0], ip->end_state[0] = &ip->own[1];
+        ip->end[1] = &ip->own[2], ip->end_state[1] = &ip->own[3];
+        ip->name = strdup(ip->output ? ip->output : BSC_FILE_INTERPOLATE_CHECKPOINTS);
     } else {
         const bsc_run_result *a, *b;
         char na[32], nb[32];
         if ((s = pick_runs(ip, st, &a, &b)) != BSC_OK || !a)
-            goto cleanup;
-        pa = a->final_params, sa = a->final_state, pb = b->final_params, sb = b->final_state;
+            return s;   /* an end missing: skipped, no units, no file */
+        ip->end[0] = a->final_params, ip->end_state[0] = a->final_state;
+        ip->end[1] = b->final_params, ip->end_state[1] = b->final_state;
         /* By run name: interpolate_bs32_bs256.csv for batch_sizes runs. */
-        name = ip->output ? strdup(ip->output)
-                          : bsc_strdup_printf(BSC_PREFIX_INTERPOLATE "%s_%s.csv",
-                                              bsc_run_result_name(a, na, sizeof na),
-                                              bsc_run_result_name(b, nb, sizeof nb));
+        ip->name = ip->output ? strdup(ip->output)
+                              : bsc_strdup_printf(BSC_PREFIX_INTERPOLATE "%s_%s.csv",
+                                                  bsc_run_result_name(a, na, sizeof na),
+                                                  bsc_run_result_name(b, nb, sizeof nb));
     }
-    if (!name) {
-        s = bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    if ((s = ana_out_path(st, name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
-        goto cleanup;
-    int has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
-    /* Families of the line's points: the first layer's output at A and B
-     * computed once per split where the model allows. */
-    const bsc_tensor *ends[2] = {pa, pb}, *ends_state[2] = {sa, sb};
-    if ((s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL, BSC_SPLIT_TRAIN,
-                                    ip->subset, &fam[0])) != BSC_OK ||
-        (has_test && (s = bsc_eval_family_create(st->eval, 2, ends, ns ? ends_state : NULL,
-                                                 BSC_SPLIT_TEST, ip->test_subset,
-                                                 &fam[1])) != BSC_OK))
-        goto cleanup;
-    char line[300];
-    snprintf(line, sizeof line, "%s: %s", name, bsc_eval_family_mode(fam[0]));
-    bsc_study_log(st, line);
-    char label[160];
-    size_t stem = strlen(name);   /* the file's name without ".csv" */
-    if (stem > 4 && !strcmp(name + stem - 4, ".csv"))
+    size_t np = (size_t)ip->points;
+    ip->val = calloc(4 * np, sizeof *ip->val);
+    if (!ip->name || !ip->val)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    size_t stem = strlen(ip->name);   /* the file's name without ".csv" */
+    if (stem > 4 && !strcmp(ip->name + stem - 4, ".csv"))
         stem -= 4;
-    snprintf(label, sizeof label, "%.*s", (int)stem, name);
-    bsc_study_progress(st, label, "points", 0, (size_t)ip->points);
-    for (long i = 0; i < ip->points; i++) {
-        double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i);
+    snprintf(ip->label, sizeof ip->label, "%.*s", (int)stem, ip->name);
+    ip->has_test = bsc_eval_split_size(st->eval, BSC_SPLIT_TEST) > 0;
+    ip->chunk = (np + 7) / 8;
+    *n_units = ip->n_units = (np + ip->chunk - 1) / ip->chunk;
+    return BSC_OK;
+}
+
+/* A unit's bytes: train loss, train acc, test loss, test acc of each of
+ * its points, as doubles (bit for bit). */
+static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **result,
+                           size_t *len)
+{
+    interp *ip = self;
+    size_t ns = bsc_model_n_state(st->model), np = (size_t)ip->points;
+    bsc_eval_family *fam[2] = {NULL, NULL};
+    *result = NULL;
+    *len = 0;
+    if (unit >= ip->n_units)
+        return bsc_fail(BSC_ERR_INVALID, "interpolate: unit %zu of %zu", unit, ip->n_units);
+    size_t from = unit * ip->chunk, count = np - from < ip->chunk ? np - from : ip->chunk;
+    double *out = calloc(4 * count, sizeof *out);
+    bsc_status s = out ? BSC_OK : bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* Families of the unit's points: the first layer's output at A and B
+     * computed once per split where the model allows. */
+    if (s == BSC_OK &&
+        (s = bsc_eval_family_create(st->eval, 2, ip->end, ns ? ip->end_state : NULL,
+                                    BSC_SPLIT_TRAIN, ip->subset, &fam[0])) == BSC_OK &&
+        ip->has_test)
+        s = bsc_eval_family_create(st->eval, 2, ip->end, ns ? ip->end_state : NULL,
+                                   BSC_SPLIT_TEST, ip->test_subset, &fam[1]);
+    if (s == BSC_OK && unit == 0) {
+        char line[300];
+        snprintf(line, sizeof line, "%s: %s", ip->name, bsc_eval_family_mode(fam[0]));
+        bsc_study_log(st, line);
+        bsc_study_progress(st, ip->label, "points", 0, np);
+    }
+    for (size_t k = 0; s == BSC_OK && k < count; k++) {
+        double alpha = ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)(from + k));
         const float c[2] = {(float)(1.0 - alpha), (float)alpha};
-        double trl, tra, tel = 0, tea = 0;
+        double *v = out + 4 * k;
+        if ((s = ana_interrupted(st)) == BSC_OK &&
+            (s = bsc_eval_family_loss(fam[0], c, &v[0], &v[1])) == BSC_OK && ip->has_test)
+            s = bsc_eval_family_loss(fam[1], c, &v[2], &v[3]);
+    }
+    bsc_eval_family_free(fam[0]);
+    bsc_eval_family_free(fam[1]);
+    if (s != BSC_OK) {
+        free(out);
+        return s;
+    }
+    bsc_study_progress(st, ip->label, "points", from + count, np);
+    *result = out;
+    *len = 4 * count * sizeof *out;
+    return BSC_OK;
+}
+
+static bsc_status merge(void *self, const bsc_study *st, size_t unit, const void *result,
+                        size_t len)
+{
+    (void)st;
+    interp *ip = self;
+    size_t np = (size_t)ip->points;
+    if (unit >= ip->n_units)
+        return bsc_fail(BSC_ERR_INVALID, "interpolate: unit %zu of %zu", unit, ip->n_units);
+    size_t from = unit * ip->chunk, count = np - from < ip->chunk ? np - from : ip->chunk;
+    if (len != 4 * count * sizeof(double))
+        return bsc_fail(BSC_ERR_DATA, "%s: unit %zu has %zu bytes, not the %zu of %zu points",
+                        ip->name, unit, len, 4 * count * sizeof(double), count);
+    memcpy(ip->val + 4 * from, result, len);
+    return BSC_OK;
+}
+
+static bsc_status finish(void *self, const bsc_study *st)
+{
+    interp *ip = self;
+    bsc_table *t = NULL;
+    char *path = NULL;
+    if (!ip->name)
+        return BSC_OK;   /* skipped: an end diverged or did not finish */
+    bsc_status s;
+    if ((s = ana_out_path(st, ip->name, &path)) != BSC_OK || (s = bsc_table_new(&t)) != BSC_OK)
+        goto cleanup;
+    for (long i = 0; i < ip->points; i++) {
+        const double *v = ip->val + 4 * i;
         bsc_metrics_row row;
-        if ((s = ana_interrupted(st)) != BSC_OK ||
-            (s = bsc_eval_family_loss(fam[0], c, &trl, &tra)) != BSC_OK ||
-            (has_test && (s = bsc_eval_family_loss(fam[1], c, &tel, &tea)) != BSC_OK) ||
-            (s = bsc_table_add_row(t, &row)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, BSC_COL_ALPHA, alpha)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, trl)) != BSC_OK ||
-            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, tra)) != BSC_OK)
+        if ((s = bsc_table_add_row(t, &row)) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_ALPHA,
+                                 ana_linspace(ip->a0, ip->a1, (int)ip->points, (int)i))) !=
+                BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_LOSS, v[0])) != BSC_OK ||
+            (s = bsc_metrics_set(&row, BSC_COL_TRAIN_ACC, v[1])) != BSC_OK)
             goto cleanup;
-        if (has_test && ((s = bsc_metrics_set(&row, BSC_COL_TEST_LOSS, tel)) != BSC_OK ||
-                         (s = bsc_metrics_set(&row, BSC_COL_TEST_ACC, tea)) != BSC_OK))
+        if (ip->has_test && ((s = bsc_metrics_set(&row, BSC_COL_TEST_LOSS, v[2])) != BSC_OK ||
+                             (s = bsc_metrics_set(&row, BSC_COL_TEST_ACC, v[3])) != BSC_OK))
             goto cleanup;
-        bsc_study_progress(st, label, "points", (size_t)i + 1, (size_t)ip->points);
     }
     s = bsc_table_write_csv(t, path);
 cleanup:
-    bsc_eval_family_free(fam[0]);
-    bsc_eval_family_free(fam[1]);
-    for (int i = 0; i < 4; i++)
-        bsc_tensor_free(&own[i]);
     bsc_table_free(t);
-    free(name);
     free(path);
     return s;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    static const bsc_analysis_ops ops = {.plan = plan, .run_unit = run_unit, .merge = merge,
+                                         .finish = finish};
+    return ana_run_units(&ops, self, st);
 }
 
 BSC_ANALYSIS_TYPE(ana_interpolate, "interpolate",
@@ -264,4 +351,8 @@ BSC_ANALYSIS_TYPE(ana_interpolate, "interpolate",
                .create = create,
                .run = post,
                .check = check,
-               .destroy = destroy);
+               .destroy = destroy,
+               .plan = plan,
+               .run_unit = run_unit,
+               .merge = merge,
+               .finish = finish);

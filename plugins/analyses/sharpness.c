@@ -28,6 +28,9 @@
  * subspace the box corners are often reached within a few iterations),
  * status ("ok"; "skipped: diverged", "skipped: run ... did not finish" or
  * "failed: ..." in the one row of a run left out, the others computed).
+ *
+ * Units of work (plugin.h): one per run, eps and variant, in the table's
+ * order (rows.c), so `mpirun` spreads the maximizations over its ranks.
  */
 #include "analyses.h"
 
@@ -50,6 +53,9 @@ typedef struct sharp {
     long p, memory, max_iter, max_evals;
     int random_start;
     size_t subset;
+    /* What plan() listed: an item per (run, eps, variant), a unit each. */
+    ana_rows rows;
+    bsc_tensor a;              /* the subspace matrix, drawn once per process */
 } sharp;
 
 static void destroy(void *self)
@@ -59,6 +65,8 @@ static void destroy(void *self)
         return;
     free(sh->runs);
     free(sh->eps);
+    ana_rows_clear(&sh->rows);
+    bsc_tensor_free(&sh->a);
     free(sh);
 }
 
@@ -353,46 +361,77 @@ cleanup:
     return s;
 }
 
+/* ------------------------------------------------------------------ units */
+
 /* What ana_for_each_run hands the callbacks. */
 typedef struct sharp_job {
-    const sharp *sh;
+    sharp *sh;
     const bsc_study *st;
-    bsc_tensor *a;
-    bsc_table *t;
 } sharp_job;
 
-static bsc_status one_run(void *user, const bsc_run_result *r)
+/* A usable run: a unit per eps and variant, in the table's order. */
+static bsc_status plan_run(void *user, const bsc_run_result *r)
 {
-    sharp_job *j = user;
+    sharp *sh = ((sharp_job *)user)->sh;
+    char nb[32], ctx[96];
+    const char *name = bsc_run_result_name(r, nb, sizeof nb);
+    snprintf(ctx, sizeof ctx, "sharpness of run %s", name);
     bsc_status s = BSC_OK;
-    for (size_t e = 0; s == BSC_OK && e < j->sh->n_eps; e++) {
-        if (j->sh->full)
-            s = one(j->sh, j->st, r, j->sh->eps[e], 0, j->a, j->t);
-        if (s == BSC_OK && j->sh->subspace)
-            s = one(j->sh, j->st, r, j->sh->eps[e], 1, j->a, j->t);
+    for (size_t e = 0; s == BSC_OK && e < sh->n_eps; e++) {
+        if (sh->full)
+            s = ana_rows_add(&sh->rows, name, (double)r->batch_size, ctx, r, e, 0);
+        if (s == BSC_OK && sh->subspace)
+            s = ana_rows_add(&sh->rows, name, (double)r->batch_size, ctx, r, e, 1);
     }
     return s;
 }
 
-/* A run left out (diverged, not finished) or failed: one row that says so. */
-static bsc_status skip_row(void *user, const char *run, size_t batch_size, const char *why)
+/* A run left out (diverged, not finished): one row that says so. */
+static bsc_status plan_skip(void *user, const char *run, size_t batch_size, const char *why)
 {
-    sharp_job *j = user;
-    bsc_metrics_row row;
-    bsc_status s;
-    if ((s = bsc_table_add_row(j->t, &row)) != BSC_OK ||
-        (s = bsc_metrics_set_str(&row, BSC_COL_RUN, run)) != BSC_OK ||
-        (s = bsc_metrics_set(&row, BSC_COL_BATCH_SIZE, batch_size ? (double)batch_size : NAN)) !=
-            BSC_OK)
-        return s;
-    return bsc_metrics_set_str(&row, BSC_COL_STATUS, why);
+    sharp *sh = ((sharp_job *)user)->sh;
+    return ana_rows_skip(&sh->rows, run, batch_size ? (double)batch_size : NAN, why, BSC_OK);
 }
 
-static bsc_status post(void *self, const bsc_study *st)
+static bsc_status plan(void *self, const bsc_study *st, size_t *n_units)
+{
+    sharp *sh = self;
+    sharp_job job = {sh, st};
+    ana_rows_clear(&sh->rows);
+    sh->rows.n_tables = 1;
+    *n_units = 0;
+    bsc_status s = ana_for_each_run(st, sh->runs, sh->n_runs, "sharpness", plan_run, plan_skip,
+                                    &job);
+    if (s == BSC_OK)
+        *n_units = sh->rows.n_units;
+    return s;
+}
+
+static bsc_status unit_rows(void *user, const ana_slot *it, bsc_table *const *t)
+{
+    sharp_job *j = user;
+    return one(j->sh, j->st, it->r, j->sh->eps[it->a], (int)it->b, &j->sh->a, t[0]);
+}
+
+/* A unit's bytes: its row (f0, fmax, ... bit for bit), or its failure. */
+static bsc_status run_unit(void *self, const bsc_study *st, size_t unit, void **result,
+                           size_t *len)
+{
+    sharp_job job = {self, st};
+    return ana_rows_run(&job.sh->rows, unit, unit_rows, &job, result, len);
+}
+
+static bsc_status merge(void *self, const bsc_study *st, size_t unit, const void *result,
+                        size_t len)
+{
+    (void)st;
+    return ana_rows_merge(&((sharp *)self)->rows, unit, result, len);
+}
+
+static bsc_status finish(void *self, const bsc_study *st)
 {
     sharp *sh = self;
     bsc_table *t = NULL;
-    bsc_tensor a = {0};
     char *path = NULL, *err = NULL;
     bsc_status s, rs = BSC_OK;
     if ((s = bsc_table_new(&t)) != BSC_OK)
@@ -404,23 +443,24 @@ static bsc_status post(void *self, const bsc_study *st)
                                        BSC_COL_STATUS};
     for (size_t k = 0; s == BSC_OK && k < sizeof cols / sizeof cols[0]; k++)
         s = bsc_table_column(t, cols[k]);
-    sharp_job job = {sh, st, &a, t};
-    /* A run that fails still leaves the table of the others. */
+    /* A run that failed still leaves the table of the others. */
     if (s == BSC_OK)
-        rs = ana_for_each_run(st, sh->runs, sh->n_runs, "sharpness", one_run, skip_row, &job);
-    if (s != BSC_OK || rs == BSC_ERR_INTERRUPTED)
-        goto cleanup;
-    err = rs != BSC_OK ? strdup(bsc_last_error()) : NULL;
-    if ((s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
+        s = ana_rows_finish(&sh->rows, &t, &rs, &err);
+    if (s == BSC_OK && (s = ana_out_path(st, BSC_FILE_SHARPNESS, &path)) == BSC_OK)
         s = bsc_table_write_csv(t, path);
     if (s == BSC_OK && rs != BSC_OK)
         bsc_fail(rs, "%s", err ? err : bsc_status_str(rs));
-cleanup:
-    bsc_tensor_free(&a);
     bsc_table_free(t);
     free(path);
     free(err);
     return s != BSC_OK ? s : rs;
+}
+
+static bsc_status post(void *self, const bsc_study *st)
+{
+    static const bsc_analysis_ops ops = {.plan = plan, .run_unit = run_unit, .merge = merge,
+                                         .finish = finish};
+    return ana_run_units(&ops, self, st);
 }
 
 BSC_ANALYSIS_TYPE(ana_sharpness, "sharpness",
@@ -436,4 +476,8 @@ BSC_ANALYSIS_TYPE(ana_sharpness, "sharpness",
                            BSC_OPT("subset", BSC_OPT_INT, "0", "training examples evaluated (0: all)")),
                .create = create,
                .run = post,
-               .destroy = destroy);
+               .destroy = destroy,
+               .plan = plan,
+               .run_unit = run_unit,
+               .merge = merge,
+               .finish = finish);

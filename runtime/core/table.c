@@ -4,6 +4,7 @@
 #include "batchscope/hashset.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,5 +380,151 @@ cleanup:
         bsc_table_free(t);
     else
         *out = t;
+    return s;
+}
+
+/* ------------------------------------------------------------- packing */
+
+#define PACK_MAGIC 0x31525442u   /* "BTR1" */
+
+typedef struct pbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int bad;
+} pbuf;
+
+static void put(pbuf *b, const void *v, size_t n)
+{
+    if (b->bad)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) {
+            b->bad = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, v, n);
+    b->len += n;
+}
+
+static void put_u32(pbuf *b, uint32_t v) { put(b, &v, sizeof v); }
+
+static void put_str(pbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    put_u32(b, (uint32_t)n);
+    put(b, s, n);
+}
+
+bsc_status bsc_table_pack(const bsc_table *t, size_t from, void **out, size_t *len)
+{
+    pbuf b = {0};
+    *out = NULL;
+    *len = 0;
+    if (from > t->n_rows)
+        from = t->n_rows;
+    put_u32(&b, PACK_MAGIC);
+    put_u32(&b, (uint32_t)t->n_cols);
+    for (size_t c = 0; c < t->n_cols; c++)
+        put_str(&b, t->cols[c]);
+    put_u32(&b, (uint32_t)(t->n_rows - from));
+    for (size_t r = from; r < t->n_rows; r++)
+        for (size_t c = 0; c < t->n_cols; c++) {
+            const cell *x = &t->rows[r][c];
+            unsigned char kind = (unsigned char)x->set;
+            put(&b, &kind, 1);
+            if (x->set == 1)
+                put(&b, &x->num, sizeof x->num);
+            else if (x->set == 2)
+                put_str(&b, x->str);
+        }
+    if (b.bad) {
+        free(b.p);
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory packing a table of %zu rows", t->n_rows);
+    }
+    *out = b.p;
+    *len = b.len;
+    return BSC_OK;
+}
+
+typedef struct rbuf {
+    const unsigned char *p;
+    size_t len, at;
+    int bad;
+} rbuf;
+
+static int get(rbuf *r, void *v, size_t n)
+{
+    if (r->bad || r->len - r->at < n)
+        return r->bad = 1, 0;
+    memcpy(v, r->p + r->at, n);
+    r->at += n;
+    return 1;
+}
+
+/* A string of the buffer, malloc'ed; NULL when truncated or out of memory. */
+static char *get_str(rbuf *r)
+{
+    uint32_t n = 0;
+    if (!get(r, &n, sizeof n) || r->len - r->at < n)
+        return r->bad = 1, NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return r->bad = 1, NULL;
+    memcpy(s, r->p + r->at, n);
+    s[n] = '\0';
+    r->at += n;
+    return s;
+}
+
+bsc_status bsc_table_unpack(bsc_table *t, const void *data, size_t len, size_t *used)
+{
+    rbuf r = {data, len, 0, 0};
+    uint32_t magic = 0, n_cols = 0, n_rows = 0;
+    char **names = NULL;
+    bsc_status s = BSC_OK;
+    if (!get(&r, &magic, sizeof magic) || magic != PACK_MAGIC || !get(&r, &n_cols, sizeof n_cols))
+        return bsc_fail(BSC_ERR_DATA, "packed table: no header at offset 0 of %zu bytes", len);
+    if (n_cols > len || !(names = calloc(n_cols ? n_cols : 1, sizeof *names)))
+        return bsc_fail(BSC_ERR_DATA, "packed table: %u columns in %zu bytes", n_cols, len);
+    for (uint32_t c = 0; c < n_cols && !r.bad; c++)
+        if ((names[c] = get_str(&r)) && (s = bsc_table_column(t, names[c])) != BSC_OK)
+            goto cleanup;
+    get(&r, &n_rows, sizeof n_rows);
+    for (uint32_t i = 0; i < n_rows && !r.bad && s == BSC_OK; i++) {
+        bsc_metrics_row row;
+        if ((s = bsc_table_add_row(t, &row)) != BSC_OK)
+            break;
+        for (uint32_t c = 0; c < n_cols && !r.bad && s == BSC_OK; c++) {
+            unsigned char kind = 0;
+            double v;
+            char *str;
+            if (!get(&r, &kind, 1) || kind == 0)
+                continue;
+            if (kind == 1 && get(&r, &v, sizeof v)) {
+                s = bsc_metrics_set(&row, names[c], v);
+            } else if (kind == 2 && (str = get_str(&r))) {
+                s = bsc_metrics_set_str(&row, names[c], str);
+                free(str);
+            } else {
+                r.bad = 1;
+            }
+        }
+    }
+    if (s == BSC_OK && (r.bad || (!used && r.at != len)))
+        s = bsc_fail(BSC_ERR_DATA, "packed table: %s at offset %zu of %zu bytes",
+                     r.bad ? "truncated or malformed" : "trailing bytes", r.at, len);
+    if (s == BSC_OK && used)
+        *used = r.at;
+cleanup:
+    for (uint32_t c = 0; c < n_cols; c++)
+        free(names[c]);
+    free(names);
     return s;
 }

@@ -54,6 +54,20 @@ BSC_API bsc_status bsc_table_write_csv(const bsc_table *t, const char *path);
  * is BSC_ERR_DATA naming path:line. Linear in the file's size. */
 BSC_API bsc_status bsc_table_read_csv(const char *path, bsc_table **out);
 
+/* Rows [from, n_rows) of t as bytes, to rebuild them elsewhere
+ * (bsc_table_unpack): the column names once, then each cell's kind and its
+ * number (the double's 8 bytes, in this machine's byte order) or string, so
+ * that numbers come back bit for bit (CSV keeps only %.9g). What an
+ * analysis' unit of work returns to the process that writes its files.
+ * *out malloc'ed. */
+BSC_API bsc_status bsc_table_pack(const bsc_table *t, size_t from, void **out, size_t *len);
+/* Appends the rows packed in data[0..len) to t, each cell under its
+ * column's name (columns t lacks are added at its end). *used: the bytes
+ * read (several packed tables may follow one another; NULL: they must fill
+ * len). Truncated or malformed bytes: BSC_ERR_DATA at their offset, t
+ * unchanged but for rows already appended. */
+BSC_API bsc_status bsc_table_unpack(bsc_table *t, const void *data, size_t len, size_t *used);
+
 #ifdef __cplusplus
 }
 #endif
