@@ -164,6 +164,15 @@ static void test_bad_usage(void **state)
     out = run_cli("devices extra", &rc);
     assert_int_equal(rc, 2);
     free(out);
+    /* The scale-out options' values are checked before anything runs. */
+    out = run_cli("run x.yaml --shared-out maybe", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--shared-out takes auto, yes or no, not 'maybe'"));
+    free(out);
+    out = run_cli("run x.yaml --mpi-timeout 0", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--mpi-timeout takes seconds > 0"));
+    free(out);
     out = run_cli("report", &rc);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "missing OUT"));

@@ -277,18 +277,20 @@ static void test_ranks_give_the_same_files(void **state)
     fixture *f = *state;
     if (!f)
         skip();
-    /* 2 ranks have their checkpoints sent; 3 read them from the shared OUT. */
-    static const struct { int n; const char *env; } cases[] = {
-        {1, NULL}, {2, "BATCHSCOPE_SHARED_OUT=0"}, {3, NULL}};
+    /* 2 ranks have their checkpoints sent (--shared-out no); 3 read them
+     * from the shared OUT (--shared-out yes: checked at set-up). */
+    static const struct { int n; const char *opt; } cases[] = {
+        {1, ""}, {2, "--shared-out no"}, {3, "--shared-out=yes"}};
     for (size_t c = 0; f && c < 3; c++) {
         char out[4096], args[8192];
         snprintf(out, sizeof out, "%s/n%d", f->dir, cases[c].n);
-        snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60", f->yaml, out);
+        snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60 %s", f->yaml, out,
+                 cases[c].opt);
         char *log = NULL;
-        assert_int_equal(run(cases[c].n, NULL, cases[c].env, args, &log), 0);
+        assert_int_equal(run(cases[c].n, NULL, NULL, args, &log), 0);
         if (cases[c].n > 1) {
             assert_non_null(strstr(log, "rank 1 on "));
-            assert_non_null(strstr(log, cases[c].env ? "sent over MPI" : "shares OUT"));
+            assert_non_null(strstr(log, cases[c].n == 2 ? "sent over MPI" : "shares OUT"));
         }
         free(log);
         assert_same_results(f->ref, out);
@@ -387,6 +389,27 @@ static void test_silent_rank_times_out(void **state)
     assert_non_null(error);
     assert_non_null(strstr(error, "rank 1"));
     free(error);
+}
+
+/* --shared-out yes where a rank cannot read OUT (here: made to act so)
+ * ends the study at set-up naming the rank, before any training. */
+static void test_shared_out_yes_checked(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    char out[4096], args[8192];
+    snprintf(out, sizeof out, "%s/not-shared", f->dir);
+    snprintf(args, sizeof args, "'%s' --out '%s' --mpi-timeout 60 --shared-out yes", f->yaml,
+             out);
+    char *log = NULL;
+    assert_int_not_equal(run(2, NULL, "BATCHSCOPE_SHARED_OUT=0", args, &log), 0);
+    assert_non_null(strstr(log, "rank 1 ("));
+    assert_non_null(strstr(log, "cannot read the results directory"));
+    free(log);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/runs/bs16/run.json", out);
+    assert_int_not_equal(access(path, F_OK), 0);
 }
 
 /* ---- data parallel: equal to one process within a relative tolerance */
@@ -564,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_killed_resumes_on_two),
         cmocka_unit_test(test_killed_resumes_alone),
         cmocka_unit_test(test_silent_rank_times_out),
+        cmocka_unit_test(test_shared_out_yes_checked),
         cmocka_unit_test(test_data_parallel_equals_one_process),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -155,6 +155,10 @@ static bsc_status take_hello(study *st, const bsc_tp_msg *m)
     if (ws != BSC_OK)
         return bsc_fail(ws < BSC_STATUS_COUNT && ws > BSC_OK ? ws : BSC_ERR_INTERNAL,
                         "rank %d (%s) could not set up: %s", m->src, r->host, err);
+    if (!r->shared && st->opt->shared_out == BSC_SHARED_OUT_YES)
+        return bsc_fail(BSC_ERR_IO, "rank %d (%s) cannot read the results directory %s: it is "
+                        "not shared there (--shared-out yes; auto or no sends checkpoints over "
+                        "MPI)", m->src, r->host, st->so->out_abs ? st->so->out_abs : st->out);
     r->ready = 1;
     return BSC_OK;
 }

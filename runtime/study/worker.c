@@ -115,10 +115,10 @@ static void take_setup(worker *w, const bsc_tp_msg *m)
     so->shared_fs = so->out_abs && bsc_read_file(probe, &text, &len) == BSC_OK &&
                     len == strlen(nonce) && memcmp(text, nonce, len) == 0;
     free(text);
-    /* BATCHSCOPE_SHARED_OUT=0 has checkpoints sent even where OUT is
-     * readable (a file system too slow to share, and the tests). */
+    /* --shared-out no (or BATCHSCOPE_SHARED_OUT=0) has checkpoints sent
+     * even where OUT is readable (a file system too slow to share). */
     const char *force = getenv("BATCHSCOPE_SHARED_OUT");
-    if (force && strcmp(force, "0") == 0)
+    if ((force && strcmp(force, "0") == 0) || w->st->opt->shared_out == BSC_SHARED_OUT_NO)
         so->shared_fs = 0;
 }
 

@@ -61,6 +61,9 @@ static const char *usage_run =
     "  -q, --quiet        no progress output\n"
     "      --mpi-timeout S  under mpirun: seconds a rank may stay silent (dead,\n"
     "                     hung, unreachable) before the study ends naming it (300)\n"
+    "      --shared-out M under mpirun: auto (each rank checks it reads OUT), yes (OUT\n"
+    "                     is one shared directory: a rank that cannot read it is an\n"
+    "                     error) or no (checkpoints sent over MPI) (auto)\n"
     "  -h, --help         this help\n"
     "\n"
     "An option's value follows it (--out DIR) or an '=' (--out=DIR).\n"
@@ -253,6 +256,7 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
         {"gemm", required_argument, NULL, 'g'},
         {"quiet", no_argument, NULL, 'q'},
         {"mpi-timeout", required_argument, NULL, 'T'},
+        {"shared-out", required_argument, NULL, 'S'},
         {0}};
     static const struct option check_opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -283,6 +287,16 @@ static int parse_run_args(int argc, char **argv, const char *usage, int allow_ru
                 return usage_error(usage, "--mpi-timeout takes seconds > 0, not '%s'", optarg);
             break;
         }
+        case 'S':
+            if (!strcmp(optarg, "auto"))
+                o->shared_out = BSC_SHARED_OUT_AUTO;
+            else if (!strcmp(optarg, "yes"))
+                o->shared_out = BSC_SHARED_OUT_YES;
+            else if (!strcmp(optarg, "no"))
+                o->shared_out = BSC_SHARED_OUT_NO;
+            else
+                return usage_error(usage, "--shared-out takes auto, yes or no, not '%s'", optarg);
+            break;
         default: break;
         }
     }

@@ -39,7 +39,17 @@ typedef struct bsc_run_options {
      * unreachable) before the study ends naming it; 0: 300. Every wait
      * for another rank is bounded by it. */
     double mpi_timeout;
+    /* Under `mpirun -n N`: whether the results directory is one file system
+     * every rank reads (checkpoints are then read from it, not sent).
+     * BSC_SHARED_OUT_AUTO (0): each rank tries to read a file rank 0 wrote
+     * there; _NO: checkpoints are sent over MPI even where OUT is readable
+     * (a file system too slow to share); _YES: a rank that cannot read it
+     * ends the study at set-up, naming the rank, instead of having
+     * checkpoints sent. */
+    int shared_out;
 } bsc_run_options;
+
+enum { BSC_SHARED_OUT_AUTO = 0, BSC_SHARED_OUT_YES = 1, BSC_SHARED_OUT_NO = 2 };
 
 /* Runs the study. The failure policy: a run that diverges is a result (its
  * status "diverged"); analyses skip it (a row with status "skipped:
