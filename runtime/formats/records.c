@@ -86,6 +86,8 @@ static const rec_field rank_fields[] = {
     {FIELD("device", K_OBJ, F_OPT, RANK(device)), .sub = &device_schema},
     {FIELD("units", K_LONG, F_OPT, RANK(units)), .absent = -1},
     {FIELD("busy_seconds", K_REAL, F_OPT, RANK(busy_seconds))},
+    {FIELD("serve_seconds", K_REAL, F_OPT, RANK(serve_seconds))},
+    {FIELD("result_bytes", K_I64, F_OPT, RANK(result_bytes)), .absent = -1},
 };
 static const rec_schema rank_schema = {rank_fields, N(rank_fields), sizeof(bsc_manifest_rank),
                                        0};

@@ -19,6 +19,7 @@
 #include "batchscope/scaleout.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -266,6 +267,8 @@ bsc_status bsc_scaleout_fill_manifest(const study *st, bsc_manifest *m)
         mr->local_rank = r->local_rank;
         mr->units = r->units;
         mr->busy_seconds = r->busy;
+        mr->serve_seconds = i == 0 ? r->serve : NAN;
+        mr->result_bytes = i == 0 ? r->result_bytes : -1;
         if (!r->ready)
             continue;
         if ((s = bsc_manifest_rank_set_device(m, mr, &d)) != BSC_OK)

@@ -31,6 +31,8 @@ typedef struct so_rank {
     double last_seen;      /* bsc_now() of its last message */
     long units;            /* units it finished */
     double busy;           /* seconds it spent on them */
+    double serve;          /* rank 0: seconds serving the others' units */
+    int64_t result_bytes;  /* rank 0: bytes of the results they sent */
 } so_rank;
 
 struct bsc_scaleout {

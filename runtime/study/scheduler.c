@@ -312,9 +312,13 @@ void bsc_sched_serve(sched *sc)
     static const int tags[2] = {BSC_TAG_HEARTBEAT, BSC_TAG_RESULT};
     for (int k = 0; k < 2; k++)
         while (bsc_tp_recv(-1, tags[k], 0, &m) == BSC_OK) {
-            so->ranks[m.src].last_seen = bsc_now();
-            if (m.tag == BSC_TAG_RESULT && sc->fatal == BSC_OK)
+            double t0 = bsc_now();
+            so->ranks[m.src].last_seen = t0;
+            if (m.tag == BSC_TAG_RESULT && sc->fatal == BSC_OK) {
                 take_result(sc, &m);
+                so->ranks[0].result_bytes += (int64_t)m.len;
+                so->ranks[0].serve += bsc_now() - t0;
+            }
             free(m.data);
         }
     if (sc->fatal != BSC_OK)
@@ -335,8 +339,11 @@ void bsc_sched_serve(sched *sc)
             return;
         }
         long id;
-        if (rk->ready && rk->unit < 0 && (id = next_todo(sc)) >= 0)
+        if (rk->ready && rk->unit < 0 && (id = next_todo(sc)) >= 0) {
+            double t0 = bsc_now();
             bsc_sched_give(sc, r, (size_t)id);
+            so->ranks[0].serve += bsc_now() - t0;
+        }
     }
     const bsc_run_options *o = st->opt;
     if (sc->fatal == BSC_OK && o->stop_requested && o->stop_requested(o->stop_user)) {

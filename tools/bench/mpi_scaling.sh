@@ -18,7 +18,10 @@
 # (setup, training, analyses), from OUT/manifest.json. Also the 2-rank
 # run's utilization, the ranks' busy seconds over ranks x seconds (from the
 # manifest's "ranks"): what the scheduler made of the ranks it had, which
-# holds even where other jobs share the cores and the speed-up cannot show.
+# holds even where other jobs share the cores and the speed-up cannot show;
+# and rank 0's cost per unit another rank ran (its serve_seconds and the
+# result bytes it took in, from the manifest): tools/bench/mpi_model.py's
+# --service and message sizes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
@@ -43,7 +46,12 @@ utilization_of() {
   python3 -c 'import json,sys
 m = json.load(open(sys.argv[1]))
 r = m.get("ranks", [])
-print(sum(x.get("busy_seconds", 0) for x in r) / (len(r) * m["seconds"]) if r else 1)' \
+u = sum(x.get("busy_seconds", 0) for x in r) / (len(r) * m["seconds"]) if r else 1
+# Rank 0 per unit another rank ran: its serving seconds and the result bytes.
+far = sum(x.get("units", 0) for x in r[1:])
+s0 = r[0].get("serve_seconds", 0) if r else 0
+b0 = r[0].get("result_bytes", 0) if r else 0
+print("%.2f %.3f %.0f %d" % (u, 1e3 * s0 / far if far else 0, b0 / far if far else 0, far))' \
     "$1/manifest.json"
 }
 
@@ -78,9 +86,21 @@ for p in "${pipelines[@]}"; do
   all=$(time_study "$p" 1 "$cores")
   one=$(time_study "$p" 1 "$half")
   two=$(time_study "$p" 2 "$half")
+  read -r u serve bytes far <"$tmp/util-2"
   awk -v p="$(basename "$p")" -v a="$all" -v o="$one" -v t="$two" -v c="$cores" -v h="$half" \
-    -v u="$(cat "$tmp/util-2")" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+    -v u="$u" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
     'BEGIN { printf "%s: 1r/all(%d) %.1f s  1r/1(%d) %.1f s  2r/half(%d) %.1f s  " \
                     "speed-up %.2f  efficiency %.2f  2-rank utilization %.2f  (load %s)\n",
                     p, c, a, h, o, h, t, a / t, o / (2 * t), u, l }'
+  echo "  rank 0 per unit rank 1 ran ($far units): $serve ms serving, $bytes result bytes"
 done
+
+# Rank 0 saturated: 400 units of next to no work on 2 ranks (mpi_overhead.yaml).
+out="$tmp/overhead"
+mpirun --oversubscribe --bind-to none -n 2 -x POCL_MAX_PTHREAD_COUNT="$half" \
+  -x BATCHSCOPE_BLAS_THREADS="$half" -x BATCHSCOPE_CACHE_DIR \
+  "$build/batchscope" run "$here/tools/bench/mpi_overhead.yaml" --out "$out" --quiet \
+  >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+read -r u serve bytes far < <(utilization_of "$out")
+echo "overhead (400 empty surface rows, 2 ranks): $far units on rank 1, rank 0 $serve ms" \
+  "serving each, $bytes result bytes each; study $(seconds_of "$out") s"

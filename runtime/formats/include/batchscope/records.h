@@ -137,6 +137,12 @@ typedef struct bsc_manifest_rank {
     bsc_manifest_device *device;
     long units;             /* units of work it finished in this session */
     double busy_seconds;    /* time it spent on them */
+    /* Rank 0 only (NaN, -1 elsewhere): the seconds it spent serving the
+     * other ranks (taking in a result, writing it, handing out the next
+     * unit), and the bytes of the results they sent -- what the scaling
+     * model (tools/bench/mpi_model.py) takes per unit. */
+    double serve_seconds;
+    int64_t result_bytes;
 } bsc_manifest_rank;
 
 /* OUT/manifest.json. Required: name, seed, status and runs (what a resume,
