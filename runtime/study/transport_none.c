@@ -4,6 +4,7 @@
 #include "transport.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +12,19 @@ bsc_status bsc_tp_start(bsc_tp_info *out)
 {
     memset(out, 0, sizeof *out);
     out->size = out->local_size = 1;
+    /* Under `mpirun -n N` (N > 1) each of the N processes would run the
+     * whole study into the same OUT: say why instead. Open MPI's and
+     * PMI's job sizes; BATCHSCOPE_MPI=0 lets it run anyway. */
+    static const char *const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    const char *off = getenv("BATCHSCOPE_MPI");
+    for (size_t i = 0; !(off && !strcmp(off, "0")) && i < sizeof sizes / sizeof *sizes; i++) {
+        const char *v = getenv(sizes[i]);
+        if (v && atoi(v) > 1)
+            return bsc_fail(BSC_ERR_UNSUPPORTED, "launched as one of %s processes (%s), but "
+                            "this batchscope was built without MPI (-DBATCHSCOPE_MPI=OFF, or "
+                            "no libopenmpi-dev at configure time): run it without mpirun, or "
+                            "rebuild with MPI", v, sizes[i]);
+    }
     if (gethostname(out->host, sizeof out->host - 1) != 0)
         snprintf(out->host, sizeof out->host, "localhost");
     return BSC_OK;
