@@ -31,8 +31,10 @@ variants; surfaces 2 x 51x51, 6 x 51, a 51x51 plane on 10000 examples;
 Hessian top-3 + bottom-1, 30 probes, density, blocks, on 10000), its costs
 counted in forward passes of one example (FP; a training step or a gradient
 is 3 FP, a Hessian-vector product 6) and turned into seconds with a
-measured time per FP (--fp-seconds: tools/bench/mpi_scaling.sh's surface,
-1r/1 seconds / (961 points x 8000 examples)). The units are those of the
+measured time per FP (--fp-seconds: tools/bench/mpi_scaling.sh's training,
+1r/1 seconds less about 1.5 s of set-up over its 4 x 6 x 65000 FP, times
+670k / 269k parameters for landscape's MLP; a surface point is counted as a
+whole forward, an upper bound: the shared first layer makes it cheaper). The units are those of the
 code: training runs; interpolation points in eighths; one maximization per
 run, eps and variant; surface rows (2-D) and eighths (1-D); one Hessian per
 run. `--study surfaces` is the other shape: a sweep of 16 short runs and a
@@ -113,7 +115,8 @@ def simulate(ranks, train, ana, a, n_runs):
             start = max(arrive, rank0_free)
             cost = (service + res / a.write) if res else 0.0
             u = todo.pop() if todo else None
-            out = 48 + (view if needs_view else 0)
+            # Hierarchical: a node leader takes the runs once for its group.
+            out = 48 + (view / max(a.group, 1) if needs_view else 0)
             if u:
                 cost += service + out / a.bandwidth * remote
             rank0_free = start + cost
@@ -140,8 +143,10 @@ def main():
                     help="no: each rank's first analysis unit carries every run's checkpoints")
     ap.add_argument("--study", choices=("landscape", "surfaces"), default="landscape")
     ap.add_argument("--group", type=int, default=1,
-                    help="hierarchical scheduling: leaders of GROUP ranks batch their ranks' "
-                         "results, so rank 0 pays service / GROUP a unit")
+                    help="hierarchical scheduling (not built: what the model says it would "
+                         "buy): leaders of GROUP ranks batch their ranks' results and take the "
+                         "finished runs once for them, so rank 0 pays service / GROUP a unit "
+                         "and sends the checkpoints once per group")
     a = ap.parse_args()
     train, ana = landscape_units() if a.study == "landscape" else surfaces_units()
     n_runs = len(train)
