@@ -8,7 +8,7 @@
 # Default pipelines: tools/bench/mpi_train.yaml (four training runs of equal
 # cost) and tools/bench/mpi_surface.yaml (one 2-D surface, its grid in
 # units). For each it times, side by side in one go (the best of REPEATS,
-# default 2, since machines are shared):
+# default 2, since machines are shared; the configurations in turn):
 #   1r/all  one rank with every core           (the machine as one process)
 #   1r/1    one rank with one core's share     (the work of one rank)
 #   2r/half two ranks, each with half the cores
@@ -55,26 +55,25 @@ print("%.2f %.3f %.0f %d" % (u, 1e3 * s0 / far if far else 0, b0 / far if far el
     "$1/manifest.json"
 }
 
-# time_study PIPELINE RANKS THREADS: the best manifest seconds of REPEATS runs.
-time_study() {
-  local pipeline=$1 ranks=$2 threads=$3 best=
-  for ((r = 0; r < repeats; r++)); do
-    local out="$tmp/out-$ranks-$threads-$r"
-    rm -rf "$out"
-    # Ranks are not bound to cores: each PoCL's threads stay within its share.
-    mpirun --oversubscribe --bind-to none -n "$ranks" \
-      -x POCL_MAX_PTHREAD_COUNT="$threads" -x BATCHSCOPE_BLAS_THREADS="$threads" \
-      -x BATCHSCOPE_CACHE_DIR \
-      "$build/batchscope" run "$pipeline" --out "$out" --quiet >"$tmp/log" 2>&1 ||
-      { cat "$tmp/log" >&2; exit 1; }
-    local s
-    s=$(seconds_of "$out")
-    if awk -v a="$best" -v b="$s" 'BEGIN { exit !(a == "" || b < a) }'; then
-      best=$s
-      utilization_of "$out" >"$tmp/util-$ranks"
-    fi
-  done
-  echo "$best"
+# run_study PIPELINE RANKS THREADS: one run; its manifest seconds, and the
+# best so far of this configuration kept in $tmp/best-RANKS-THREADS (with
+# the 2-rank run's utilization and rank 0's cost in $tmp/util-RANKS).
+run_study() {
+  local pipeline=$1 ranks=$2 threads=$3 out="$tmp/out-$2-$3"
+  rm -rf "$out"
+  # Ranks are not bound to cores: each PoCL's threads stay within its share.
+  mpirun --oversubscribe --bind-to none -n "$ranks" \
+    -x POCL_MAX_PTHREAD_COUNT="$threads" -x BATCHSCOPE_BLAS_THREADS="$threads" \
+    -x BATCHSCOPE_CACHE_DIR \
+    "$build/batchscope" run "$pipeline" --out "$out" --quiet >"$tmp/log" 2>&1 ||
+    { cat "$tmp/log" >&2; exit 1; }
+  local s best=
+  s=$(seconds_of "$out")
+  [[ -f "$tmp/best-$ranks-$threads" ]] && best=$(cat "$tmp/best-$ranks-$threads")
+  if awk -v a="$best" -v b="$s" 'BEGIN { exit !(a == "" || b < a) }'; then
+    echo "$s" >"$tmp/best-$ranks-$threads"
+    utilization_of "$out" >"$tmp/util-$ranks"
+  fi
 }
 
 # Kernels built once, outside the timings.
@@ -83,9 +82,15 @@ time_study() {
 
 echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 for p in "${pipelines[@]}"; do
-  all=$(time_study "$p" 1 "$cores")
-  one=$(time_study "$p" 1 "$half")
-  two=$(time_study "$p" 2 "$half")
+  rm -f "$tmp"/best-*
+  # The three configurations in turn, REPEATS times: a burst of other jobs
+  # then slows one repeat of each rather than every repeat of one.
+  for ((r = 0; r < repeats; r++)); do
+    run_study "$p" 1 "$cores"
+    run_study "$p" 1 "$half"
+    run_study "$p" 2 "$half"
+  done
+  all=$(cat "$tmp/best-1-$cores") one=$(cat "$tmp/best-1-$half") two=$(cat "$tmp/best-2-$half")
   read -r u serve bytes far <"$tmp/util-2"
   awk -v p="$(basename "$p")" -v a="$all" -v o="$one" -v t="$two" -v c="$cores" -v h="$half" \
     -v u="$u" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
