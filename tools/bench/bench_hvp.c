@@ -20,7 +20,10 @@
  *   "batchscope <name> grad s=<g> hvp s=<h> fd s=<f> hvp/grad=<r> n=<N> params=<P> ..."
  *   "batchscope <name> median grad s=... hvp s=... fd s=... hvp/grad=...""
  * and the relative difference between the exact and the finite-difference
- * product (|hv_exact - hv_fd| / |hv_exact|), a sanity check. */
+ * product (|hv_exact - hv_fd| / |hv_exact|), a sanity check for smooth
+ * models only: with ReLUs the two gradients straddle kinks, whose jumps
+ * divided by the step swamp the difference (quickstart.yaml: ~4; with its
+ * ReLUs made tanh: 9e-5). run_hvp.sh checks against autograd instead. */
 #include "batchscope/batchscope.h"
 #include "batchscope/fsutil.h"
 #include "batchscope/rng.h"
