@@ -33,23 +33,35 @@ static const char *const run_keys[] = {"name",          "batch_size",    "lr", "
 static const char *const init_names[] = {"torch",          "he_normal",     "he_uniform",
                                          "glorot_uniform", "glorot_normal", NULL};
 
+/* A section given as its type alone (`optimizer: adam`) or as a mapping
+ * with a `type` key: *map is the mapping (NULL for the short form) and
+ * *kind the type's index in `types` (left as is when absent). */
+static bsc_status typed_section(const bsc_node *v, const char *where, const char *const *types,
+                                const bsc_node **map, int *kind)
+{
+    char name[128];
+    const bsc_node *type_node = v;
+    *map = NULL;
+    if (v && v->kind == BSC_NODE_MAP) {
+        *map = v;
+        type_node = bsc_node_get(v, "type");
+    }
+    if (!type_node)
+        return BSC_OK;
+    return bsc_pl_choice_value(type_node, *map ? bsc_pl_qualify(where, "type", name, sizeof name)
+                                               : where,
+                               types, kind);
+}
+
 static bsc_status parse_optimizer(const bsc_node *training, bsc_optimizer_cfg *o)
 {
     static const char *const where = "training.optimizer";
     const bsc_node *v = bsc_node_get(training, "optimizer");
-    const bsc_node *map = NULL, *type_node = NULL;
+    const bsc_node *map = NULL;
     int kind = BSC_OPTIMIZER_SGD;
     bsc_status st;
 
-    if (v && v->kind == BSC_NODE_MAP) {
-        map = v;
-        type_node = bsc_node_get(map, "type");
-    } else if (v) {
-        type_node = v;
-    }
-    if (type_node &&
-        (st = bsc_pl_choice_value(type_node, v == map ? "training.optimizer.type" : where,
-                                  optimizer_types, &kind)) != BSC_OK)
+    if ((st = typed_section(v, where, optimizer_types, &map, &kind)) != BSC_OK)
         return st;
     o->kind = (bsc_optimizer_kind)kind;
     if (map &&
@@ -86,20 +98,12 @@ static bsc_status parse_schedule(const bsc_node *training, bsc_schedule_cfg *s)
     static const char *const all_keys[] = {"type",  "warmup_epochs", "step_epochs",
                                            "gamma", "min_lr",        NULL};
     const bsc_node *v = bsc_node_get(training, "schedule");
-    const bsc_node *map = NULL, *type_node = NULL;
+    const bsc_node *map = NULL;
     int kind = BSC_SCHED_CONSTANT;
     long step_epochs;
     bsc_status st;
 
-    if (v && v->kind == BSC_NODE_MAP) {
-        map = v;
-        type_node = bsc_node_get(map, "type");
-    } else if (v) {
-        type_node = v;
-    }
-    if (type_node &&
-        (st = bsc_pl_choice_value(type_node, v == map ? "training.schedule.type" : where,
-                                  schedule_types, &kind)) != BSC_OK)
+    if ((st = typed_section(v, where, schedule_types, &map, &kind)) != BSC_OK)
         return st;
     s->kind = (bsc_schedule_kind)kind;
     if (map &&
