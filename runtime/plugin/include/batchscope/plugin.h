@@ -436,11 +436,17 @@ typedef struct bsc_analysis_ops {
      *   run_unit  unit u, 0 <= u < n_units, on any rank and in any order,
      *             each at most once per process: computes it and returns its
      *             result as bytes (*result malloc'ed, the host frees it; the
-     *             format is the analysis' own; a few KB: they travel to rank
-     *             0 and are kept on disk). It writes no files, and its bytes
-     *             must depend only on the unit (not on the rank, the order
-     *             or what ran before), so that one rank and many give the
-     *             same files. It polls bsc_study_stop_requested like run().
+     *             format is the analysis' own; small -- bytes to KB, a
+     *             Hessian's density table about 0.5 MB -- since they travel
+     *             to rank 0 and are kept on disk). It writes no files, and
+     *             its bytes must depend only on the unit (not on the rank,
+     *             the order or what ran before; a timing it reports, such as
+     *             a row's "seconds", is the one exception), so that one rank
+     *             and many give the same files. A failure of the item itself
+     *             may travel in the bytes (the analysis then records it as a
+     *             row and finish() returns it): the unit is then complete,
+     *             and --resume keeps it. It polls bsc_study_stop_requested
+     *             like run() and returns BSC_ERR_INTERRUPTED itself.
      *   merge     on rank 0 only, once per unit in unit order, after every
      *             unit has run (in this process or another, now or before a
      *             --resume): takes in unit u's bytes.
