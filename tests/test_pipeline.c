@@ -443,6 +443,23 @@ static void test_named_runs(void **state)
     assert_true(p->training.runs[1].data_parallel);
     assert_false(p->training.runs[2].data_parallel);
     bsc_pipeline_free(p);
+
+    /* data_parallel_from: runs of at least that batch size, unless a run
+     * says otherwise */
+    p = load_ok("dpfrom.yaml", "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [8, 64]\n"
+                "  data_parallel_from: 64\n  runs:\n    - {name: a, batch_size: 128}\n"
+                "    - {name: b, batch_size: 256, data_parallel: false}\n"
+                "    - {name: c, batch_size: 32}\n", NULL, 0);
+    assert_false(p->training.runs[0].data_parallel);   /* bs8 */
+    assert_true(p->training.runs[1].data_parallel);    /* bs64 */
+    assert_true(p->training.runs[2].data_parallel);
+    assert_false(p->training.runs[3].data_parallel);
+    assert_false(p->training.runs[4].data_parallel);
+    bsc_pipeline_free(p);
+    load_fails("dpneg.yaml", "version: 1\ntraining:\n  epochs: 1\n  batch_sizes: [8]\n"
+               "  data_parallel_from: -1\n", NULL, 0, BSC_ERR_INVALID,
+               "5:23: training.data_parallel_from must be an integer in [0, 1073741824], "
+               "got '-1'");
 }
 
 static void test_named_run_errors(void **state)

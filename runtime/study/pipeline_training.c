@@ -18,7 +18,8 @@
 static const char *const training_keys[] = {
     "epochs",          "batch_sizes",      "runs",      "optimizer",     "schedule",
     "lr_scaling",      "base_batch_size",  "same_init", "drop_last",     "shuffle",
-    "eval_batch_size", "checkpoint_every", "init",      "data_parallel", NULL};
+    "eval_batch_size", "checkpoint_every", "init",      "data_parallel",
+    "data_parallel_from", NULL};
 static const char *const optimizer_types[] = {"sgd", "adam", NULL};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
 static const char *const adam_keys[] = {"type", "lr", "weight_decay", "beta1", "beta2",
@@ -186,7 +187,8 @@ static bsc_status parse_run_list(const bsc_node *training, bsc_training_cfg *t, 
         r->lr = t->optimizer.lr;
         r->lr_scaling = t->lr_scaling;
         r->warmup_epochs = t->schedule.warmup_epochs;
-        r->data_parallel = t->data_parallel;
+        r->data_parallel = t->data_parallel ||
+                           (t->data_parallel_from > 0 && r->batch_size >= t->data_parallel_from);
         if ((st = bsc_hashset_add(names, r->name, strlen(r->name), i, NULL)) != BSC_OK)
             return st;
     }
@@ -210,8 +212,10 @@ static bsc_status parse_run_list(const bsc_node *training, bsc_training_cfg *t, 
                                     &scaling)) != BSC_OK ||
             (st = bsc_pl_get_double(m, w, "warmup_epochs", t->schedule.warmup_epochs, 0, EPOCHS_MAX,
                                     BSC_PL_CLOSED, &r->warmup_epochs)) != BSC_OK ||
-            (st = bsc_pl_get_bool(m, w, "data_parallel", t->data_parallel, &r->data_parallel)) !=
-                BSC_OK)
+            (st = bsc_pl_get_bool(m, w, "data_parallel",
+                                  t->data_parallel || (t->data_parallel_from > 0 &&
+                                                       r->batch_size >= t->data_parallel_from),
+                                  &r->data_parallel)) != BSC_OK)
             return st;
         r->lr_scaling = (bsc_lr_scaling)scaling;
         const bsc_node *nm = bsc_node_get(m, "name");
@@ -271,6 +275,8 @@ bsc_status bsc_pl_parse_training(const bsc_node *training, bsc_training_cfg *t)
         return st;
     t->lr_scaling = (bsc_lr_scaling)scaling;
     if ((st = bsc_pl_get_bool(training, where, "data_parallel", 0, &t->data_parallel)) != BSC_OK ||
+        (st = bsc_pl_get_long(training, where, "data_parallel_from", 0, 0, 0, BSC_BATCH_SIZE_MAX,
+                              &t->data_parallel_from)) != BSC_OK ||
         (st = parse_runs(training, t)) != BSC_OK)
         return st;
     smallest = t->runs[0].batch_size;

@@ -69,6 +69,10 @@ typedef struct bsc_training_cfg {
     const char *init;          /* "torch" (default), he_normal, he_uniform,
                                   glorot_uniform, glorot_normal */
     int data_parallel;         /* default 0: the runs' default (bsc_run_cfg) */
+    /* default 0 (none): a run of at least this batch size is data parallel
+     * unless it says `data_parallel: false` (the size threshold of a study
+     * whose largest batches do not fit one device) */
+    long data_parallel_from;
 } bsc_training_cfg;
 
 /* The learning-rate inputs of one run: the block's schedule and base batch
