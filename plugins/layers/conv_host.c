@@ -14,12 +14,13 @@
  *   dW        dW = sum_b dout_b [F, P] col_b^T, each thread over its samples
  *             into its own [F, Q] sum, the sums added in thread order
  *   din       dcol_b [Q, P] = W^T dout_b, then col2im into din_b.
- * There are up to PARTS_PER_THREAD parts per thread, taken by the threads
- * as they finish theirs: on a shared machine a thread slowed by other work
+ * The batch is cut into up to CONV_PARTS parts, taken by the threads as
+ * they finish theirs: on a shared machine a thread slowed by other work
  * would otherwise hold up the others at the end of each call. The parts
- * depend only on the batch and the thread count, so results are the same
- * from run to run. Scratch is the layer's workspace: a [Q, P] column matrix
- * per thread and an [F, Q] weight-gradient sum per part
+ * depend on the batch alone, never on the thread count, and dW's part sums
+ * are added in part order, so results are the same bits whatever
+ * BATCHSCOPE_BLAS_THREADS says. Scratch is the layer's workspace: a [Q, P]
+ * column matrix per thread and an [F, Q] weight-gradient sum per part
  * (conv_host_scratch). */
 #include <string.h>
 #include "layers.h"
@@ -27,17 +28,20 @@
 typedef struct conv_job {
     layers_geom g;
     int B, F, has_bias, parts, threads;
+    int serial;          /* all parts on the calling thread (scratch for one) */
     size_t Q, P;
     /* set inside the task */
     const float *x, *w, *bias, *dy;
     float *y, *scratch;
 } conv_job;
 
-#define PARTS_PER_THREAD 4
+/* Most parts of a batch: 4 per thread on 2 cores, enough for threads that
+ * other work slows down to even out. */
+#define CONV_PARTS 8
 
 size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads)
 {
-    return (size_t)threads * (Q * P + PARTS_PER_THREAD * F * Q);
+    return (size_t)threads * Q * P + CONV_PARTS * F * Q;
 }
 
 static void part_range(int n, int part, int parts, int *lo, int *hi)
@@ -129,7 +133,7 @@ static size_t in_size(const conv_job *j)
  * them. */
 static float *col_of(const conv_job *j)
 {
-    return j->scratch + (size_t)bsc_host_worker() * j->Q * j->P;
+    return j->scratch + (size_t)(j->serial ? 0 : bsc_host_worker()) * j->Q * j->P;
 }
 
 static float *acc_of(const conv_job *j, int part)
@@ -181,21 +185,34 @@ static void din_part(void *arg, int part, int parts)
     }
 }
 
+/* Every part of j, on the host threads or, when the scratch holds one
+ * column matrix only, one after another on the calling thread: the same
+ * parts either way. */
+static void run_parts(conv_job *j, void (*fn)(void *arg, int part, int parts))
+{
+    if (!j->serial) {
+        bsc_host_parallel(j->parts, fn, j);
+        return;
+    }
+    for (int p = 0; p < j->parts; p++)
+        fn(j, p, j->parts);
+}
+
 /* data: x, w, bias (w when none), y, scratch */
 static void forward_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.w = data[1], j.bias = data[2], j.y = data[3], j.scratch = data[4];
-    bsc_host_parallel(j.parts, forward_part, &j);
+    run_parts(&j, forward_part);
 }
 
-/* data: x, dy, dw, scratch; the threads' sums are added in thread order. */
+/* data: x, dy, dw, scratch; the parts' sums are added in part order. */
 static void dw_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.dy = data[1], j.scratch = data[3];
     float *dw = data[2];
-    bsc_host_parallel(j.parts, dw_part, &j);
+    run_parts(&j, dw_part);
     size_t n = (size_t)j.F * j.Q;
     memcpy(dw, acc_of(&j, 0), n * sizeof *dw);
     for (int p = 1; p < j.parts; p++) {
@@ -210,7 +227,7 @@ static void din_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.w = data[0], j.dy = data[1], j.y = data[2], j.scratch = data[3];
-    bsc_host_parallel(j.parts, din_part, &j);
+    run_parts(&j, din_part);
 }
 
 static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size_t P,
@@ -223,20 +240,17 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
     j.F = F;
     j.Q = Q;
     j.P = P;
-    /* As many threads as the workspace has scratch for (conv_bind sized it
-     * for all), up to PARTS_PER_THREAD parts each, at most one per sample. */
-    int threads = bsc_host_threads();
-    while (threads > 1 && conv_host_scratch(Q, P, (size_t)F, threads) > scratch->numel)
-        threads--;
-    j.threads = threads;
-    int parts = threads * PARTS_PER_THREAD;
-    if (parts > j.B)
-        parts = j.B;
-    /* Fewer threads than the pool's: one part, on the calling thread
-     * (worker 0) alone, so that no helper reaches past the scratch. */
-    if (threads < bsc_host_threads())
-        parts = 1;
-    j.parts = parts < 1 ? 1 : parts;
+    /* conv_bind sized the workspace for a column matrix per pool thread;
+     * where it holds fewer, the parts run on the calling thread alone. The
+     * parts stay the same either way. */
+    j.threads = bsc_host_threads();
+    if (conv_host_scratch(Q, P, (size_t)F, j.threads) > scratch->numel) {
+        j.serial = 1;
+        j.threads = 1;
+    }
+    j.parts = j.B < CONV_PARTS ? j.B : CONV_PARTS;
+    if (j.parts < 1)
+        j.parts = 1;
     return j;
 }
 
