@@ -11,17 +11,22 @@
  * [Q, P] column matrix in its own scratch (627 KB for that conv: it stays in
  * cache) and multiplies it at once, writing NCHW directly:
  *   forward   y_b [F, P] = W [F, Q] col_b [Q, P] (+ bias)
- *   dW        dW = sum_b dout_b [F, P] col_b^T, each thread over its samples
- *             into its own [F, Q] sum, the sums added in thread order
+ *   dW        dW = sum_b dout_b [F, P] col_b^T, each part over its samples
+ *             into its own [F, Q] sum, the sums added in part order
+ *   db        in the same GEMM: col_b gets a row of ones, so dW's sum has
+ *             a column more, the rows of dout_b summed (a separate kernel
+ *             over the batch took ~3% of a step of cnn.yaml, plain loops
+ *             over dout_b in this pass ~2%; the extra column costs 1/Q of
+ *             the GEMM)
  *   din       dcol_b [Q, P] = W^T dout_b, then col2im into din_b.
  * The batch is cut into up to CONV_PARTS parts, taken by the threads as
  * they finish theirs: on a shared machine a thread slowed by other work
  * would otherwise hold up the others at the end of each call. The parts
  * depend on the batch alone, never on the thread count, and dW's part sums
  * are added in part order, so results are the same bits whatever
- * BATCHSCOPE_BLAS_THREADS says. Scratch is the layer's workspace: a [Q, P]
- * column matrix per thread and an [F, Q] weight-gradient sum per part
- * (conv_host_scratch). */
+ * BATCHSCOPE_BLAS_THREADS says. Scratch is the layer's workspace: a [Q + 1,
+ * P] column matrix and a padded sample per thread and an [F, Q + 1] weight-
+ * and bias-gradient sum per part (conv_host_scratch). */
 #include <string.h>
 #include "layers.h"
 
@@ -32,16 +37,25 @@ typedef struct conv_job {
     size_t Q, P;
     /* set inside the task */
     const float *x, *w, *bias, *dy;
-    float *y, *scratch;
+    float *y, *scratch, *db;
 } conv_job;
 
 /* Most parts of a batch: 4 per thread on 2 cores, enough for threads that
  * other work slows down to even out. */
 #define CONV_PARTS 8
 
-size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads)
+/* Floats of one thread's scratch: the column matrix with its row of ones
+ * (dw_part), then the padded sample (im2col_sample). */
+static size_t per_thread(const layers_geom *g)
 {
-    return (size_t)threads * Q * P + CONV_PARTS * F * Q;
+    size_t Q = (size_t)g->C * g->KH * g->KW, P = (size_t)g->OH * g->OW;
+    return (Q + 1) * P + (size_t)g->C * (g->H + 2 * g->PH) * (g->W + 2 * g->PW);
+}
+
+size_t conv_host_scratch(const layers_geom *g, size_t F, int threads)
+{
+    size_t Q = (size_t)g->C * g->KH * g->KW;
+    return (size_t)threads * per_thread(g) + CONV_PARTS * F * (Q + 1);
 }
 
 static void part_range(int n, int part, int parts, int *lo, int *hi)
@@ -64,38 +78,62 @@ static void valid_cols(const layers_geom *g, int kj, int *lo, int *hi)
         *lo = *hi;
 }
 
-/* col [Q, P] of one sample x_b [C, H, W]: the rows of cl/layers/conv.cl's
- * im2col_t for that sample. The columns inside the image are found once
- * per row, so the copy has no test per element. */
-static void im2col_sample(const layers_geom *g, const float *x, float *col)
+/* xp [C, H + 2 PH, W + 2 PW]: x_b [C, H, W] inside a border of zeros. */
+static void pad_sample(const layers_geom *g, const float *restrict x, float *restrict xp)
 {
-    int P = g->OH * g->OW, Q = g->C * g->KH * g->KW;
-    for (int q = 0; q < Q; q++) {
-        int kj = q % g->KW, r = q / g->KW;
-        int ki = r % g->KH, c = r / g->KH;
-        int lo, hi;
-        valid_cols(g, kj, &lo, &hi);
-        const float *src = x + (size_t)c * g->H * g->W;
-        float *dst = col + (size_t)q * P;
-        for (int oy = 0; oy < g->OH; oy++) {
-            int yy = oy * g->SH - g->PH + ki;
-            float *row = dst + oy * g->OW;
-            if (yy < 0 || yy >= g->H) {
-                memset(row, 0, (size_t)g->OW * sizeof *row);
-                continue;
-            }
-            const float *srow = src + yy * g->W - g->PW + kj;
-            for (int ox = 0; ox < lo; ox++)
-                row[ox] = 0.0f;
-            if (g->SW == 1)
-                memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof *row);
-            else
-                for (int ox = lo; ox < hi; ox++)
-                    row[ox] = srow[ox * g->SW];
-            for (int ox = hi; ox < g->OW; ox++)
-                row[ox] = 0.0f;
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW;
+    for (int c = 0; c < g->C; c++) {
+        float *p = xp + (size_t)c * Hp * Wp;
+        memset(p, 0, (size_t)g->PH * Wp * sizeof *p);
+        for (int y = 0; y < g->H; y++) {
+            float *r = p + (size_t)(y + g->PH) * Wp;
+            for (int i = 0; i < g->PW; i++)
+                r[i] = r[Wp - 1 - i] = 0.0f;
+            memcpy(r + g->PW, x + ((size_t)c * g->H + y) * g->W, (size_t)g->W * sizeof *r);
         }
+        memset(p + (size_t)(g->H + g->PH) * Wp, 0, (size_t)g->PH * Wp * sizeof *p);
     }
+}
+
+/* A short run of floats (an output row: 14 for cnn.yaml's second conv):
+ * inline moves, where a memcpy call per row cost more than the copy. */
+static void copy_run(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        d[i] = s[i];
+        d[i + 1] = s[i + 1];
+        d[i + 2] = s[i + 2];
+        d[i + 3] = s[i + 3];
+    }
+    for (; i < n; i++)
+        d[i] = s[i];
+}
+
+/* col [Q, P] of one sample x_b [C, H, W]: the rows of cl/layers/conv.cl's
+ * im2col_t for that sample. x_b is first padded into xp (scratch), so that
+ * each row of col is OH plain runs of xp with no test for the border:
+ * ~25% faster than finding the columns inside the image per row. */
+static void im2col_sample(const layers_geom *g, const float *x, float *restrict xp,
+                          float *restrict col)
+{
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW, P = g->OH * g->OW;
+    pad_sample(g, x, xp);
+    for (int c = 0; c < g->C; c++)
+        for (int ki = 0; ki < g->KH; ki++)
+            for (int kj = 0; kj < g->KW; kj++) {
+                float *dst = col + (size_t)((c * g->KH + ki) * g->KW + kj) * P;
+                const float *src = xp + (size_t)c * Hp * Wp + (size_t)ki * Wp + kj;
+                for (int oy = 0; oy < g->OH; oy++) {
+                    const float *sr = src + (size_t)oy * g->SH * Wp;
+                    float *dr = dst + oy * g->OW;
+                    if (g->SW == 1)
+                        copy_run(dr, sr, g->OW);
+                    else
+                        for (int ox = 0; ox < g->OW; ox++)
+                            dr[ox] = sr[ox * g->SW];
+                }
+            }
 }
 
 /* dx_b [C, H, W] = the sums of dcol [Q, P] over the cells im2col_sample
@@ -117,8 +155,12 @@ static void col2im_sample(const layers_geom *g, const float *col, float *dx)
                         continue;
                     float *drow = dst + yy * g->W - g->PW + kj;
                     const float *srow = src + oy * g->OW;
-                    for (int ox = lo; ox < hi; ox++)
-                        drow[ox * g->SW] += srow[ox];
+                    if (g->SW == 1)   /* contiguous: the compiler vectorizes it */
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox] += srow[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox * g->SW] += srow[ox];
                 }
             }
     }
@@ -133,12 +175,21 @@ static size_t in_size(const conv_job *j)
  * them. */
 static float *col_of(const conv_job *j)
 {
-    return j->scratch + (size_t)(j->serial ? 0 : bsc_host_worker()) * j->Q * j->P;
+    return j->scratch + (size_t)(j->serial ? 0 : bsc_host_worker()) * per_thread(&j->g);
 }
 
+/* The running thread's padded sample. */
+static float *xp_of(const conv_job *j)
+{
+    return col_of(j) + (j->Q + 1) * j->P;
+}
+
+/* Part p's [F, Q + 1] sum: row f is filter f's weight gradient, then its
+ * bias gradient. */
 static float *acc_of(const conv_job *j, int part)
 {
-    return j->scratch + (size_t)j->threads * j->Q * j->P + (size_t)part * j->F * j->Q;
+    return j->scratch + (size_t)j->threads * per_thread(&j->g) +
+           (size_t)part * j->F * (j->Q + 1);
 }
 
 static void forward_part(void *arg, int part, int parts)
@@ -149,7 +200,7 @@ static void forward_part(void *arg, int part, int parts)
     part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
         float *y = j->y + (size_t)b * j->F * j->P;
-        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), col);
+        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), xp_of(j), col);
         bsc_host_sgemm(0, 0, (size_t)j->F, j->P, j->Q, 1.0f, j->w, j->Q, col, j->P, 0.0f, y,
                        j->P);
         for (int f = 0; j->has_bias && f < j->F; f++)
@@ -164,11 +215,16 @@ static void dw_part(void *arg, int part, int parts)
     float *col = col_of(j), *acc = acc_of(j, part);
     int lo, hi;
     part_range(j->B, part, parts, &lo, &hi);
-    memset(acc, 0, (size_t)j->F * j->Q * sizeof *acc);
+    memset(acc, 0, (size_t)j->F * (j->Q + 1) * sizeof *acc);
+    /* Row Q of the column matrix: ones, whose products with dout_b are the
+     * bias gradient (im2col_sample writes rows [0, Q) only). */
+    for (size_t p = 0; p < j->P; p++)
+        col[j->Q * j->P + p] = 1.0f;
+    size_t n = j->Q + (j->db ? 1 : 0);
     for (int b = lo; b < hi; b++) {
-        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), col);
-        bsc_host_sgemm(0, 1, (size_t)j->F, j->Q, j->P, 1.0f, j->dy + (size_t)b * j->F * j->P,
-                       j->P, col, j->P, 1.0f, acc, j->Q);
+        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), xp_of(j), col);
+        bsc_host_sgemm(0, 1, (size_t)j->F, n, j->P, 1.0f, j->dy + (size_t)b * j->F * j->P,
+                       j->P, col, j->P, 1.0f, acc, j->Q + 1);
     }
 }
 
@@ -206,20 +262,31 @@ static void forward_task(void *args, float *const *data)
     run_parts(&j, forward_part);
 }
 
-/* data: x, dy, dw, scratch; the parts' sums are added in part order. */
+/* data: x, dy, dw, scratch, db (dw when none); the parts' sums are added
+ * in part order. */
 static void dw_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.dy = data[1], j.scratch = data[3];
+    j.db = j.has_bias ? data[4] : NULL;
     float *dw = data[2];
     run_parts(&j, dw_part);
-    size_t n = (size_t)j.F * j.Q;
-    memcpy(dw, acc_of(&j, 0), n * sizeof *dw);
-    for (int p = 1; p < j.parts; p++) {
-        const float *acc = acc_of(&j, p);
-        for (size_t i = 0; i < n; i++)
-            dw[i] += acc[i];
+    size_t Q = j.Q;
+    for (int f = 0; f < j.F; f++) {
+        const float *acc = acc_of(&j, 0) + (size_t)f * (Q + 1);
+        memcpy(dw + (size_t)f * Q, acc, Q * sizeof *dw);
+        if (j.db)
+            j.db[f] = acc[Q];
     }
+    for (int p = 1; p < j.parts; p++)
+        for (int f = 0; f < j.F; f++) {
+            const float *acc = acc_of(&j, p) + (size_t)f * (Q + 1);
+            float *row = dw + (size_t)f * Q;
+            for (size_t q = 0; q < Q; q++)
+                row[q] += acc[q];
+            if (j.db)
+                j.db[f] += acc[Q];
+        }
 }
 
 /* data: w, dy, dx, scratch */
@@ -244,7 +311,7 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
      * where it holds fewer, the parts run on the calling thread alone. The
      * parts stay the same either way. */
     j.threads = bsc_host_threads();
-    if (conv_host_scratch(Q, P, (size_t)F, j.threads) > scratch->numel) {
+    if (conv_host_scratch(g, (size_t)F, j.threads) > scratch->numel) {
         j.serial = 1;
         j.threads = 1;
     }
@@ -268,11 +335,13 @@ bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batc
 bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
                               size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
                               const bsc_tensor *dy, const bsc_tensor *dw,
-                              const bsc_tensor *dx, const bsc_tensor *scratch)
+                              const bsc_tensor *db, const bsc_tensor *dx,
+                              const bsc_tensor *scratch)
 {
     conv_job j = job_of(g, batch, F, Q, P, scratch);
-    const bsc_tensor *t[4] = {x, dy, dw, scratch};
-    bsc_status st = bsc_enqueue_host(ctx, dw_task, &j, sizeof j, 4, t);
+    j.has_bias = db != NULL;
+    const bsc_tensor *t[5] = {x, dy, dw, scratch, db ? db : dw};
+    bsc_status st = bsc_enqueue_host(ctx, dw_task, &j, sizeof j, 5, t);
     if (st != BSC_OK || !dx)
         return st;
     const bsc_tensor *u[4] = {w, dy, dx, scratch};
