@@ -65,19 +65,6 @@ static void part_range(int n, int part, int parts, int *lo, int *hi)
     *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
 }
 
-/* The output columns ox whose input column ox*SW - PW + kj lies inside
- * [0, W): [*lo, *hi). */
-static void valid_cols(const layers_geom *g, int kj, int *lo, int *hi)
-{
-    int a = g->PW - kj, b = g->W - 1 + g->PW - kj;   /* ox*SW in [a, b] */
-    *lo = a <= 0 ? 0 : (a + g->SW - 1) / g->SW;
-    *hi = b < 0 ? 0 : b / g->SW + 1;
-    if (*hi > g->OW)
-        *hi = g->OW;
-    if (*lo > *hi)
-        *lo = *hi;
-}
-
 /* xp [C, H + 2 PH, W + 2 PW]: x_b [C, H, W] inside a border of zeros. */
 static void pad_sample(const layers_geom *g, const float *restrict x, float *restrict xp)
 {
@@ -96,18 +83,30 @@ static void pad_sample(const layers_geom *g, const float *restrict x, float *res
 }
 
 /* A short run of floats (an output row: 14 for cnn.yaml's second conv):
- * inline moves, where a memcpy call per row cost more than the copy. */
+ * inline 4-float moves, the last one overlapping the one before, where a
+ * memcpy call per row cost more than the copy (GCC turns a plain loop, or
+ * a remainder loop, into that call). */
 static void copy_run(float *restrict d, const float *restrict s, int n)
 {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
+    if (n < 4) {
+        if (n > 0)
+            d[0] = s[0];
+        if (n > 1)
+            d[1] = s[1];
+        if (n > 2)
+            d[2] = s[2];
+        return;
+    }
+    for (int i = 0;; i += 4) {
+        if (i + 4 > n)
+            i = n - 4;
         d[i] = s[i];
         d[i + 1] = s[i + 1];
         d[i + 2] = s[i + 2];
         d[i + 3] = s[i + 3];
+        if (i + 4 >= n)
+            break;
     }
-    for (; i < n; i++)
-        d[i] = s[i];
 }
 
 /* col [Q, P] of one sample x_b [C, H, W]: the rows of cl/layers/conv.cl's
@@ -136,34 +135,54 @@ static void im2col_sample(const layers_geom *g, const float *x, float *restrict 
             }
 }
 
-/* dx_b [C, H, W] = the sums of dcol [Q, P] over the cells im2col_sample
- * copied each pixel to, in col2im_t's order. */
-static void col2im_sample(const layers_geom *g, const float *col, float *dx)
+/* d[i] += s[i] for a short run, as copy_run (without its overlap: each
+ * element is added once). */
+static void add_run(float *restrict d, const float *restrict s, int n)
 {
-    int P = g->OH * g->OW;
-    for (int c = 0; c < g->C; c++) {
-        float *dst = dx + (size_t)c * g->H * g->W;
-        memset(dst, 0, (size_t)g->H * g->W * sizeof *dst);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        d[i] += s[i];
+        d[i + 1] += s[i + 1];
+        d[i + 2] += s[i + 2];
+        d[i + 3] += s[i + 3];
+    }
+    if (i < n)
+        d[i] += s[i];
+    if (i + 1 < n)
+        d[i + 1] += s[i + 1];
+    if (i + 2 < n)
+        d[i + 2] += s[i + 2];
+}
+
+/* dx_b [C, H, W] = the sums of dcol [Q, P] over the cells im2col_sample
+ * copied each pixel to, in col2im_t's order: summed into the padded xp
+ * (scratch) with no test for the border, whose cells are then dropped.
+ * Each cell inside gets the same additions in the same order as without
+ * the border. */
+static void col2im_sample(const layers_geom *g, const float *restrict col,
+                          float *restrict xp, float *restrict dx)
+{
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW, P = g->OH * g->OW;
+    memset(xp, 0, (size_t)g->C * Hp * Wp * sizeof *xp);
+    for (int c = 0; c < g->C; c++)
         for (int ki = 0; ki < g->KH; ki++)
             for (int kj = 0; kj < g->KW; kj++) {
                 const float *src = col + (size_t)((c * g->KH + ki) * g->KW + kj) * P;
-                int lo, hi;
-                valid_cols(g, kj, &lo, &hi);
+                float *dst = xp + (size_t)c * Hp * Wp + (size_t)ki * Wp + kj;
                 for (int oy = 0; oy < g->OH; oy++) {
-                    int yy = oy * g->SH - g->PH + ki;
-                    if (yy < 0 || yy >= g->H)
-                        continue;
-                    float *drow = dst + yy * g->W - g->PW + kj;
-                    const float *srow = src + oy * g->OW;
-                    if (g->SW == 1)   /* contiguous: the compiler vectorizes it */
-                        for (int ox = lo; ox < hi; ox++)
-                            drow[ox] += srow[ox];
+                    float *dr = dst + (size_t)oy * g->SH * Wp;
+                    const float *sr = src + oy * g->OW;
+                    if (g->SW == 1)
+                        add_run(dr, sr, g->OW);
                     else
-                        for (int ox = lo; ox < hi; ox++)
-                            drow[ox * g->SW] += srow[ox];
+                        for (int ox = 0; ox < g->OW; ox++)
+                            dr[ox * g->SW] += sr[ox];
                 }
             }
-    }
+    for (int c = 0; c < g->C; c++)
+        for (int y = 0; y < g->H; y++)
+            copy_run(dx + ((size_t)c * g->H + y) * g->W,
+                     xp + ((size_t)c * Hp + y + g->PH) * Wp + g->PW, g->W);
 }
 
 static size_t in_size(const conv_job *j)
@@ -237,7 +256,7 @@ static void din_part(void *arg, int part, int parts)
     for (int b = lo; b < hi; b++) {
         bsc_host_sgemm(1, 0, j->Q, j->P, (size_t)j->F, 1.0f, j->w, j->Q,
                        j->dy + (size_t)b * j->F * j->P, j->P, 0.0f, dcol, j->P);
-        col2im_sample(&j->g, dcol, j->y + (size_t)b * in_size(j));
+        col2im_sample(&j->g, dcol, xp_of(j), j->y + (size_t)b * in_size(j));
     }
 }
 
