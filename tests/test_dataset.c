@@ -18,37 +18,15 @@
 #include "batchscope/rng.h"
 #include "testutil.h"
 
-static char *tmpdir;
-
 static int setup(void **state)
 {
     (void)state;
-    tmpdir = tu_tmpdir("dataset");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rm_rf(tmpdir);
-    free(tmpdir);
-    tmpdir = NULL;
-    return 0;
-}
-
-/* tmpdir/name in a rotating static buffer (several paths live at once). */
-static const char *tmp_path(const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
+    return tu_scratch_setup("dataset");
 }
 
 static const char *write_bytes(const char *name, const uint8_t *data, size_t len)
 {
-    const char *path = tmp_path(name);
+    const char *path = tu_scratch_path(name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
@@ -342,7 +320,7 @@ static void test_idx_missing_file(void **state)
 {
     bsc_raw_images r;
     (void)state;
-    const char *p = tmp_path("nope");
+    const char *p = tu_scratch_path("nope");
     assert_error(bsc_idx_read_images(p, &r), BSC_ERR_NOT_FOUND, p, NULL);
 }
 
@@ -404,7 +382,7 @@ static bsc_status parse_cfg(const char *yaml, bsc_dataset_config *cfg, bsc_node 
     bsc_status st = bsc_node_parse_file(path, root);
     if (st != BSC_OK)
         fail_msg("YAML parse failed: %s", bsc_last_error());
-    return bsc_dataset_config_parse(bsc_node_get(*root, "dataset"), tmpdir, cfg);
+    return bsc_dataset_config_parse(bsc_node_get(*root, "dataset"), tu_scratch, cfg);
 }
 
 static void cfg_fails(const char *yaml, bsc_status code, const char *where, const char *frag)
@@ -412,7 +390,7 @@ static void cfg_fails(const char *yaml, bsc_status code, const char *where, cons
     bsc_dataset_config cfg;
     bsc_node *root = NULL;
     char expect[600];
-    snprintf(expect, sizeof expect, "%s:%s", tmp_path("pipeline.yaml"), where);
+    snprintf(expect, sizeof expect, "%s:%s", tu_scratch_path("pipeline.yaml"), where);
     assert_error(parse_cfg(yaml, &cfg, &root), code, expect, frag);
     bsc_node_free(root);
 }
@@ -442,7 +420,7 @@ static void test_config_errors(void **state)
 {
     (void)state;
     write_small_idx();
-    setenv("BATCHSCOPE_DATA", tmpdir, 1);
+    setenv("BATCHSCOPE_DATA", tu_scratch, 1);
     cfg_fails("dataset: fashoin-mnist\n", BSC_ERR_INVALID, "1:10:", "fashion-mnist");
     cfg_fails("dataset:\n  format: idx\n  trian: {}\n", BSC_ERR_INVALID, "3:3:", "trian");
     cfg_fails("dataset:\n  format: csv\n", BSC_ERR_INVALID, "2:11:", NULL);
@@ -533,9 +511,9 @@ static void test_load_count_mismatch(void **state)
                                "  test: {images: te-img, labels: te-lab9}\n",
                                &cfg, &root),
                      BSC_OK);
-    assert_error(bsc_dataset_load(&cfg, &ds), BSC_ERR_DATA, tmp_path("te-lab9"),
+    assert_error(bsc_dataset_load(&cfg, &ds), BSC_ERR_DATA, tu_scratch_path("te-lab9"),
                  "offset 4");
-    assert_non_null(strstr(bsc_last_error(), tmp_path("te-img")));
+    assert_non_null(strstr(bsc_last_error(), tu_scratch_path("te-img")));
     assert_non_null(strstr(bsc_last_error(), "4 images"));
     bsc_node_free(root);
 }
@@ -547,14 +525,14 @@ static void test_load_cifar(void **state)
     bsc_dataset *ds = NULL;
     bsc_node *root = NULL;
     (void)state;
-    snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", tmpdir);
+    snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", tu_scratch);
     mkdir(dir, 0777);
     for (int i = 1; i <= 5; i++) {
         snprintf(name, sizeof name, "cifar-10-batches-bin/data_batch_%d.bin", i);
         write_cifar(name, 2, (size_t)(i - 1) * 2, 0);
     }
     write_cifar("cifar-10-batches-bin/test_batch.bin", 3, 0, 0);
-    setenv("BATCHSCOPE_DATA", tmpdir, 1);
+    setenv("BATCHSCOPE_DATA", tu_scratch, 1);
     snprintf(yaml, sizeof yaml, "dataset: cifar10\n");
     if (parse_cfg(yaml, &cfg, &root) != BSC_OK)
         fail_msg("%s", bsc_last_error());
@@ -699,5 +677,5 @@ int main(void)
         cmocka_unit_test(test_fashion_mnist_shortcut),
         cmocka_unit_test(test_gather_on_device),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_scratch_teardown);
 }

@@ -18,52 +18,31 @@
 #include "batchscope/node.h"
 #include "testutil.h"
 
-static char *tmpdir;
-
 static int setup(void **state)
 {
     (void)state;
-    tmpdir = tu_tmpdir("node");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rm_rf(tmpdir);
-    free(tmpdir);
-    tmpdir = NULL;
-    return 0;
-}
-
-/* Writes text to tmpdir/name; the path is valid until the next call. */
-static const char *write_yaml(const char *name, const char *text)
-{
-    static char *path;
-    free(path);
-    path = tu_write(tmpdir, name, text);
-    return path;
+    return tu_scratch_setup("node");
 }
 
 /* Parses text through a file, as the pipeline does. */
 static bsc_node *parse_ok(const char *name, const char *text)
 {
     bsc_node *root = NULL;
-    bsc_status st = bsc_node_parse_file(write_yaml(name, text), &root);
+    bsc_status st = bsc_node_parse_file(tu_scratch_write(name, text), &root);
     if (st != BSC_OK)
         fail_msg("parse failed: %s", bsc_last_error());
     return root;
 }
 
-/* The parse must fail with `code` and exactly "<tmpdir>/<name>:<rest>". */
+/* The parse must fail with `code` and exactly "<tu_scratch>/<name>:<rest>". */
 static void parse_fails(const char *name, const char *text, bsc_status code, const char *rest)
 {
     char want[1024];
     bsc_node *root = (bsc_node *)1;
-    bsc_status st = bsc_node_parse_file(write_yaml(name, text), &root);
+    bsc_status st = bsc_node_parse_file(tu_scratch_write(name, text), &root);
     assert_int_equal(st, code);
     assert_null(root);
-    snprintf(want, sizeof want, "%s/%s:%s", tmpdir, name, rest);
+    snprintf(want, sizeof want, "%s/%s:%s", tu_scratch, name, rest);
     assert_string_equal(bsc_last_error(), want);
 }
 
@@ -163,7 +142,7 @@ static void test_many_keys_linear(void **state)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bsc_node *root = NULL;
-    assert_int_equal(bsc_node_parse_file(write_yaml("keys.yaml", text), &root), BSC_OK);
+    assert_int_equal(bsc_node_parse_file(tu_scratch_write("keys.yaml", text), &root), BSC_OK);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     const bsc_node *m = bsc_node_get(root, "m");
@@ -205,20 +184,20 @@ static void test_documents(void **state)
 
     bsc_node *root = (bsc_node *)1;
     char want[512];
-    snprintf(want, sizeof want, "%s/absent.yaml: No such file or directory", tmpdir);
+    snprintf(want, sizeof want, "%s/absent.yaml: No such file or directory", tu_scratch);
     char path[512];
-    snprintf(path, sizeof path, "%s/absent.yaml", tmpdir);
+    snprintf(path, sizeof path, "%s/absent.yaml", tu_scratch);
     assert_int_equal(bsc_node_parse_file(path, &root), BSC_ERR_NOT_FOUND);
     assert_null(root);
     assert_string_equal(bsc_last_error(), want);
 }
 
-/* The error of the last call must be exactly "<tmpdir>/acc.yaml:<rest>". */
+/* The error of the last call must be exactly "<tu_scratch>/acc.yaml:<rest>". */
 static void assert_error(bsc_status st, const char *rest)
 {
     char want[1024];
     assert_int_equal(st, BSC_ERR_INVALID);
-    snprintf(want, sizeof want, "%s/acc.yaml:%s", tmpdir, rest);
+    snprintf(want, sizeof want, "%s/acc.yaml:%s", tu_scratch, rest);
     assert_string_equal(bsc_last_error(), want);
 }
 
@@ -416,7 +395,7 @@ static void test_write_round_trip(void **state)
     bsc_node *root = parse_ok("rt.yaml", text), *again = NULL, *copy = NULL;
     char out[512], tmp[520];
     struct stat sb;
-    snprintf(out, sizeof out, "%s/written.yaml", tmpdir);
+    snprintf(out, sizeof out, "%s/written.yaml", tu_scratch);
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
 
     assert_int_equal(bsc_node_write_file(root, out), BSC_OK);
@@ -439,7 +418,7 @@ static void test_write_round_trip(void **state)
     bsc_node_free(again);
     bsc_node_free(copy);
 
-    snprintf(out, sizeof out, "%s/no/such/dir/x.yaml", tmpdir);
+    snprintf(out, sizeof out, "%s/no/such/dir/x.yaml", tu_scratch);
     assert_int_equal(bsc_node_write_file(root, out), BSC_ERR_IO);
     assert_non_null(strstr(bsc_last_error(), "x.yaml.tmp: No such file or directory"));
     bsc_node_free(root);
@@ -559,5 +538,5 @@ int main(void)
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_diff_and_flow),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_scratch_teardown);
 }

@@ -740,27 +740,28 @@ static void test_summary_named_runs(void **state)
     free(dir);
 }
 
-/* A pair naming a run the study does not have is an error at the name. */
-static void test_summary_unknown_run(void **state)
+/* A study of 2x2 images (n of them, pixel i = i * mul) training a dense
+ * layer by `body` (training: and observers:) must fail before any result
+ * with an error holding `where` and `what`. */
+static void expect_study_error(int n, int mul, const char *name, const char *body,
+                               const char *where, const char *what)
 {
-    (void)state;
-    enum { N = 16, F = 4 };
-    uint8_t pix[N * F], lab[N];
-    for (int i = 0; i < N * F; i++)
-        pix[i] = (uint8_t)(i * 53);
-    for (int i = 0; i < N; i++)
+    uint8_t pix[16 * 4], lab[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n * 4; i++)
+        pix[i] = (uint8_t)(i * mul);
+    for (int i = 0; i < n; i++)
         lab[i] = (uint8_t)(i % 2);
     char *dir = tu_tmpdir("obs");
-    write_idx(dir, "train", N, 2, 2, pix, lab);
-    char *yaml = bsc_strdup_printf("version: 1\nname: pair\n%s  n_classes: 2\nmodel:\n"
-                                   "  - {type: flatten}\n  - {type: dense, units: 2}\n"
-                                   "training:\n  epochs: 1\n  batch_sizes: [4, 8]\n"
-                                   "observers:\n  - {type: summary, pairs: [[bs4, bs8-x]]}\n",
-                                   DATASET);
-    char *file = path2(dir, "pair.yaml");
+    write_idx(dir, "train", (size_t)n, 2, 2, pix, lab);
+    char *yaml = bsc_strdup_printf("version: 1\nname: %s\n%s  n_classes: 2\nmodel:\n"
+                                   "  - {type: flatten}\n  - {type: dense, units: 2}\n%s",
+                                   name, DATASET, body);
+    char *base = bsc_strdup_printf("%s.yaml", name);
+    char *file = path2(dir, base);
     CHECK(bsc_write_file_atomic(file, yaml, strlen(yaml)));
     FILE *devnull = fopen("/dev/null", "w");
-    char *out = path2(dir, "pair");
+    char *out = path2(dir, name);
     bsc_run_options o = {0};
     o.device = tu_device();
     o.pipeline_path = file;
@@ -769,14 +770,24 @@ static void test_summary_unknown_run(void **state)
     o.log = devnull;
     assert_int_not_equal(bsc_study_run(&o), BSC_OK);
     fclose(devnull);
-    if (!strstr(bsc_last_error(), "pair.yaml:16:35:") ||
-        !strstr(bsc_last_error(), "no run bs8-x in this study"))
+    if (!strstr(bsc_last_error(), where) || !strstr(bsc_last_error(), what))
         fail_msg("unexpected error: %s", bsc_last_error());
     free(yaml);
+    free(base);
     free(file);
     free(out);
     tu_rm_rf(dir);
     free(dir);
+}
+
+/* A pair naming a run the study does not have is an error at the name. */
+static void test_summary_unknown_run(void **state)
+{
+    (void)state;
+    expect_study_error(16, 53, "pair",
+                       "training:\n  epochs: 1\n  batch_sizes: [4, 8]\n"
+                       "observers:\n  - {type: summary, pairs: [[bs4, bs8-x]]}\n",
+                       "pair.yaml:16:35:", "no run bs8-x in this study");
 }
 
 /* A misspelt observer option is an error at its file:line:col, with the
@@ -784,38 +795,10 @@ static void test_summary_unknown_run(void **state)
 static void test_option_error(void **state)
 {
     (void)state;
-    enum { N = 8, F = 4 };
-    uint8_t pix[N * F], lab[N];
-    for (int i = 0; i < N * F; i++)
-        pix[i] = (uint8_t)(i * 37);
-    for (int i = 0; i < N; i++)
-        lab[i] = (uint8_t)(i % 2);
-    char *dir = tu_tmpdir("obs");
-    write_idx(dir, "train", N, 2, 2, pix, lab);
-    char *yaml = bsc_strdup_printf("version: 1\nname: bad\n%s  n_classes: 2\nmodel:\n"
-                                   "  - {type: flatten}\n  - {type: dense, units: 2}\n"
-                                   "training:\n  epochs: 1\n  batch_sizes: [4]\n"
-                                   "observers:\n  - {type: update_norms, per_layr: false}\n",
-                                   DATASET);
-    char *file = path2(dir, "bad.yaml");
-    CHECK(bsc_write_file_atomic(file, yaml, strlen(yaml)));
-    FILE *devnull = fopen("/dev/null", "w");
-    char *bout = path2(dir, "bad");
-    bsc_run_options o = {0};
-    o.device = tu_device();
-    o.pipeline_path = file;
-    o.out_dir = bout;
-    o.quiet = 1;
-    o.log = devnull;
-    assert_int_not_equal(bsc_study_run(&o), BSC_OK);
-    fclose(devnull);
-    if (!strstr(bsc_last_error(), "bad.yaml:16:26:") || !strstr(bsc_last_error(), "per_layer"))
-        fail_msg("unexpected error: %s", bsc_last_error());
-    free(yaml);
-    free(file);
-    free(bout);
-    tu_rm_rf(dir);
-    free(dir);
+    expect_study_error(8, 37, "bad",
+                       "training:\n  epochs: 1\n  batch_sizes: [4]\n"
+                       "observers:\n  - {type: update_norms, per_layr: false}\n",
+                       "bad.yaml:16:26:", "per_layer");
 }
 
 int main(void)

@@ -16,52 +16,31 @@
 #include "batchscope/registry.h"
 #include "testutil.h"
 
-static char *tmpdir;
-
 static int setup(void **state)
 {
     (void)state;
-    tmpdir = tu_tmpdir("pipeline");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rm_rf(tmpdir);
-    free(tmpdir);
-    tmpdir = NULL;
-    return 0;
-}
-
-/* Writes text to tmpdir/name; the path is valid until the next call. */
-static const char *write_yaml(const char *name, const char *text)
-{
-    static char *path;
-    free(path);
-    path = tu_write(tmpdir, name, text);
-    return path;
+    return tu_scratch_setup("pipeline");
 }
 
 static bsc_pipeline *load_ok(const char *name, const char *text, const char *const *ov,
                              size_t n_ov)
 {
     bsc_pipeline *p = NULL;
-    bsc_status st = bsc_pipeline_load(write_yaml(name, text), ov, n_ov, &p);
+    bsc_status st = bsc_pipeline_load(tu_scratch_write(name, text), ov, n_ov, &p);
     if (st != BSC_OK)
         fail_msg("load failed: %s", bsc_last_error());
     assert_non_null(p);
     return p;
 }
 
-/* Loading must fail with `code` and the message "<tmpdir>/<name>:<rest>";
+/* Loading must fail with `code` and the message "<tu_scratch>/<name>:<rest>";
  * a `rest` that starts with '!' is compared verbatim (no file prefix). */
 static void load_fails(const char *name, const char *text, const char *const *ov, size_t n_ov,
                        bsc_status code, const char *rest)
 {
     char want[1024];
     bsc_pipeline *p = (bsc_pipeline *)1;
-    bsc_status st = bsc_pipeline_load(write_yaml(name, text), ov, n_ov, &p);
+    bsc_status st = bsc_pipeline_load(tu_scratch_write(name, text), ov, n_ov, &p);
     if (st != code)
         fail_msg("expected %s, got %s: %s", bsc_status_name(code), bsc_status_name(st),
                  bsc_last_error());
@@ -69,7 +48,7 @@ static void load_fails(const char *name, const char *text, const char *const *ov
     if (rest[0] == '!')
         snprintf(want, sizeof want, "%s", rest + 1);
     else
-        snprintf(want, sizeof want, "%s/%s:%s", tmpdir, name, rest);
+        snprintf(want, sizeof want, "%s/%s:%s", tu_scratch, name, rest);
     assert_string_equal(bsc_last_error(), want);
 }
 
@@ -130,7 +109,7 @@ static void test_full_pipeline(void **state)
     assert_int_equal(p->seed, 42);
     assert_string_equal(p->device, "pocl");
     assert_int_equal(p->n_plugins, 2);
-    snprintf(want, sizeof want, "%s/extra/my.so", tmpdir);
+    snprintf(want, sizeof want, "%s/extra/my.so", tu_scratch);
     assert_string_equal(p->plugins[0], want);
     assert_string_equal(p->plugins[1], "/abs/other.so");
     assert_non_null(p->dataset);
@@ -591,12 +570,12 @@ static void test_malformed_overrides(void **state)
     snprintf(want, sizeof want,
              "!override 'training.epochs.x=3': 'training.epochs' is a scalar (at %s/m4.yaml:7:11), "
              "cannot set 'x' inside it",
-             tmpdir);
+             tu_scratch);
     load_fails("m4.yaml", ov_text, into_scalar, 1, BSC_ERR_USAGE, want);
     snprintf(want, sizeof want,
              "!override 'model.5.units=3': index 5 is out of range (the list at %s/m5.yaml:3:3 "
              "has 2 items)",
-             tmpdir);
+             tu_scratch);
     load_fails("m5.yaml", ov_text, out_of_range, 1, BSC_ERR_USAGE, want);
     load_fails("m6.yaml", ov_text, not_index, 1, BSC_ERR_USAGE,
                "!override 'model.first.units=3': 'first' must be a list index (at column 7)");
@@ -615,9 +594,9 @@ static void test_plugin_paths(void **state)
                               "version: 1\nplugins:\n  - ../lib/a.so\n  - b\n  - /opt/c.so\n",
                               NULL, 0);
     assert_int_equal(p->n_plugins, 3);
-    snprintf(want, sizeof want, "%s/../lib/a.so", tmpdir);
+    snprintf(want, sizeof want, "%s/../lib/a.so", tu_scratch);
     assert_string_equal(p->plugins[0], want);
-    snprintf(want, sizeof want, "%s/b", tmpdir);
+    snprintf(want, sizeof want, "%s/b", tu_scratch);
     assert_string_equal(p->plugins[1], want);
     assert_string_equal(p->plugins[2], "/opt/c.so");
     bsc_pipeline_free(p);
@@ -631,7 +610,7 @@ static void test_write_resolved(void **state)
     const char *const ov[] = {"training.epochs=2", "model.1.units=\"64\""};
     bsc_pipeline *p = load_ok("resolved_src.yaml", ov_text, ov, 2), *again = NULL;
     char out[512];
-    snprintf(out, sizeof out, "%s/pipeline.yaml", tmpdir);
+    snprintf(out, sizeof out, "%s/pipeline.yaml", tu_scratch);
     assert_int_equal(bsc_pipeline_write(p, out), BSC_OK);
     assert_int_equal(bsc_pipeline_load(out, NULL, 0, &again), BSC_OK);
     assert_int_equal(again->training.epochs, 2);
@@ -659,7 +638,7 @@ static void test_check_types(void **state)
     assert_int_equal(bsc_registry_new(&r), BSC_OK);
     /* An empty registry knows no type: the error points at the `type:` value. */
     assert_int_not_equal(bsc_pipeline_check_types(p, r), BSC_OK);
-    snprintf(prefix, sizeof prefix, "%s/types.yaml:3:11: ", tmpdir);
+    snprintf(prefix, sizeof prefix, "%s/types.yaml:3:11: ", tu_scratch);
     assert_memory_equal(bsc_last_error(), prefix, strlen(prefix));
     assert_non_null(strstr(bsc_last_error(), "nosuchlayer"));
     bsc_pipeline_free(p);
@@ -722,7 +701,7 @@ static void test_long_lists_linear(void **state)
     snprintf(text + n, cap - n, ",7]\n");
     /* "  batch_sizes: [" is 16 columns: 1 is at column 17, 7 at 29 */
     bsc_pipeline *q = (bsc_pipeline *)1;
-    assert_int_equal(bsc_pipeline_load(write_yaml("dup.yaml", text), NULL, 0, &q),
+    assert_int_equal(bsc_pipeline_load(tu_scratch_write("dup.yaml", text), NULL, 0, &q),
                      BSC_ERR_INVALID);
     if (!strstr(bsc_last_error(), "lists 7 twice (first at line 4, column 29)"))
         fail_msg("%s", bsc_last_error());
@@ -770,5 +749,5 @@ int main(void)
         cmocka_unit_test(test_long_lists_linear),
         cmocka_unit_test(test_study_name_checked),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_scratch_teardown);
 }

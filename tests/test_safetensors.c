@@ -15,38 +15,17 @@
 #include "batchscope/safetensors.h"
 #include "testutil.h"
 
-static char *tmpdir;
-
 static int setup(void **state)
 {
     (void)state;
-    tmpdir = tu_tmpdir("safetensors");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rm_rf(tmpdir);
-    free(tmpdir);
-    tmpdir = NULL;
-    return 0;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[4][512];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
+    return tu_scratch_setup("safetensors");
 }
 
 /* A file with header length `hlen` (as stored), header text `json` and
  * `data_len` data bytes where byte i is i & 255. */
 static const char *write_raw(const char *name, uint64_t hlen, const char *json, size_t data_len)
 {
-    const char *path = tmp_path(name);
+    const char *path = tu_scratch_path(name);
     FILE *f = fopen(path, "wb");
     uint8_t len8[8];
     assert_non_null(f);
@@ -78,7 +57,7 @@ static void test_round_trip(void **state)
     };
     const char *mk[2] = {"format", "note \"quoted\"\n"};
     const char *mv[2] = {"pt", "caf\xc3\xa9 \\ tab\t"};
-    const char *path = tmp_path("rt.safetensors");
+    const char *path = tu_scratch_path("rt.safetensors");
     bsc_safetensors *f = NULL;
     (void)state;
 
@@ -148,7 +127,7 @@ static void test_write_failures(void **state)
     bsc_st_entry dup[2] = {{"a", bsc_shape_make(0, NULL), &x},
                            {"a", bsc_shape_make(0, NULL), &x}};
     bsc_st_entry meta[1] = {{"__metadata__", bsc_shape_make(0, NULL), &x}};
-    const char *path = tmp_path("keep.safetensors");
+    const char *path = tu_scratch_path("keep.safetensors");
     bsc_safetensors *f = NULL;
     (void)state;
     assert_int_equal(bsc_safetensors_write(path, dup, 1, NULL, NULL, 0), BSC_OK);
@@ -158,12 +137,12 @@ static void test_write_failures(void **state)
     assert_int_equal(bsc_safetensors_open(path, &f), BSC_OK);
     assert_int_equal(bsc_safetensors_count(f), 1);
     bsc_safetensors_close(f);
-    assert_int_not_equal(bsc_safetensors_write(tmp_path("no/such/dir/x.safetensors"), dup, 1,
+    assert_int_not_equal(bsc_safetensors_write(tu_scratch_path("no/such/dir/x.safetensors"), dup, 1,
                                                NULL, NULL, 0),
                          BSC_OK);
     /* No temporary file was left behind. */
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | grep -c tmp) -eq 0", tmpdir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | grep -c tmp) -eq 0", tu_scratch);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -220,7 +199,7 @@ static void test_corrupt_headers(void **state)
 {
     (void)state;
     /* The length prefix itself. */
-    const char *five = tmp_path("five");
+    const char *five = tu_scratch_path("five");
     FILE *ff = fopen(five, "wb");
     assert_int_equal(fwrite("\x02\0\0\0\0", 1, 5, ff), 5);
     fclose(ff);
@@ -285,7 +264,7 @@ static void test_corrupt_headers(void **state)
     open_fails(write_st("notzero", "{" T("a", "[4,12]") "}", 12), "offset", "hole");
 
     bsc_safetensors *f = NULL;
-    assert_int_equal(bsc_safetensors_open(tmp_path("does-not-exist"), &f), BSC_ERR_NOT_FOUND);
+    assert_int_equal(bsc_safetensors_open(tu_scratch_path("does-not-exist"), &f), BSC_ERR_NOT_FOUND);
 }
 
 /* Every prefix of a valid file fails cleanly (no crash, no success). */
@@ -295,13 +274,13 @@ static void test_every_truncation(void **state)
     bsc_st_entry t[2] = {{"w", bsc_shape_make(2, (const int64_t[]){2, 1}), w},
                          {"v", bsc_shape_make(1, (const int64_t[]){2}), w + 2}};
     const char *mk[1] = {"m"}, *mv[1] = {"x"};
-    const char *path = tmp_path("full.safetensors");
+    const char *path = tu_scratch_path("full.safetensors");
     size_t len;
     (void)state;
     assert_int_equal(bsc_safetensors_write(path, t, 2, mk, mv, 1), BSC_OK);
     uint8_t *raw = (uint8_t *)tu_read(path, &len);
     assert_non_null(raw);
-    const char *cut = tmp_path("cut.safetensors");
+    const char *cut = tu_scratch_path("cut.safetensors");
     for (size_t n = 0; n < len; n++) {
         FILE *f = fopen(cut, "wb");
         bsc_safetensors *h = NULL;
@@ -322,5 +301,5 @@ int main(void)
         cmocka_unit_test(test_corrupt_headers),
         cmocka_unit_test(test_every_truncation),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_scratch_teardown);
 }

@@ -259,16 +259,22 @@ bsc_status rep_fig_gap(rep *r, rep_fig *f)
 
 /* ------------------------------------------------ distance from init */
 
+/* Epochs across, a distance (>= 0, from 0 up) along: both distance figures. */
+static void distance_ranges(const series_fig *d, double *x0, double *x1, double *lo, double *hi)
+{
+    runs_range(d, -1, REP_AX_LIN, x0, x1);
+    rep_pad(x0, x1, 0.02);
+    runs_range(d, 0, REP_AX_LIN, lo, hi);
+    *lo = fmin(*lo, 0);
+    rep_pad(lo, hi, 0.05);
+    *lo = fmax(*lo, 0);
+}
+
 static void draw_distance(const rep *r, const void *data)
 {
     const series_fig *d = data;
     double x0, x1, lo, hi;
-    runs_range(d, -1, REP_AX_LIN, &x0, &x1);
-    rep_pad(&x0, &x1, 0.02);
-    runs_range(d, 0, REP_AX_LIN, &lo, &hi);
-    lo = fmin(lo, 0);
-    rep_pad(&lo, &hi, 0.05);
-    lo = fmax(lo, 0);
+    distance_ranges(d, &x0, &x1, &lo, &hi);
     rep_panel(0, 0, 2, 1, rep_legend_px(r, LEGEND_PX));
     rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch", "‖w#dt#u − w#d0#u‖ (L2 norm)",
              "Distance from the initial weights, by epoch");
@@ -318,12 +324,7 @@ static void draw_epoch_distance(const rep *r, const void *data)
 {
     const series_fig *d = data;
     double x0, x1, lo, hi;
-    runs_range(d, -1, REP_AX_LIN, &x0, &x1);
-    rep_pad(&x0, &x1, 0.02);
-    runs_range(d, 0, REP_AX_LIN, &lo, &hi);
-    lo = fmin(lo, 0);
-    rep_pad(&lo, &hi, 0.05);
-    lo = fmax(lo, 0);
+    distance_ranges(d, &x0, &x1, &lo, &hi);
     rep_panel(0, 0, 1, 1, rep_legend_px(r, LEGEND_PX));
     rep_axes(x0, x1, REP_AX_LIN, lo, hi, REP_AX_LIN, "epoch",
              "‖w#dend(e)#u − w#dstart(e)#u‖ (L2 norm)", "Distance travelled in each epoch");

@@ -198,7 +198,7 @@ void rep_viewport(double x0, double x1, double y0, double y1)
 #define PANEL_LEFT 175.0
 #define PANEL_TOP 80.0
 #define PANEL_BOTTOM 110.0
-#define PANEL_HGAP 170.0
+#define PANEL_HGAP 240.0
 #define PANEL_VGAP 130.0
 
 void rep_panel(int col, int row, int ncols, int nrows, int right_px)

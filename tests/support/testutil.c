@@ -192,3 +192,33 @@ const char *tu_path(const char *dir, const char *name)
     snprintf(p, sizeof paths[0], "%s/%s", dir, name);
     return p;
 }
+
+char *tu_scratch;
+
+int tu_scratch_setup(const char *tag)
+{
+    tu_scratch = tu_tmpdir(tag);
+    return 0;
+}
+
+int tu_scratch_teardown(void **state)
+{
+    (void)state;
+    tu_rm_rf(tu_scratch);
+    free(tu_scratch);
+    tu_scratch = NULL;
+    return 0;
+}
+
+const char *tu_scratch_path(const char *name)
+{
+    return tu_path(tu_scratch, name);
+}
+
+const char *tu_scratch_write(const char *name, const char *text)
+{
+    static char *path;
+    free(path);
+    path = tu_write(tu_scratch, name, text);
+    return path;
+}

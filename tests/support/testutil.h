@@ -47,4 +47,15 @@ int tu_teardown_tmpdir(void **state);
 /* dir/name in a rotating static buffer (eight paths live at once). */
 const char *tu_path(const char *dir, const char *name);
 
+/* One temporary directory for a whole test program: the group setup
+ * creates it (named after tag), every test reads it as tu_scratch, the
+ * group teardown removes it. */
+extern char *tu_scratch;
+int tu_scratch_setup(const char *tag);
+int tu_scratch_teardown(void **state);
+/* tu_scratch/name, as tu_path. */
+const char *tu_scratch_path(const char *name);
+/* Writes text to tu_scratch/name; the path is valid until the next call. */
+const char *tu_scratch_write(const char *name, const char *text);
+
 #endif

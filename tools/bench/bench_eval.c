@@ -22,6 +22,7 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/rng.h"
 #include "batchscope/session.h"
+#include "bench_session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,7 @@
 
 static int die(bsc_status s)
 {
-    fprintf(stderr, "bench_eval: %s\n", bsc_last_error());
-    return bsc_status_exit_code(s) ? bsc_status_exit_code(s) : 1;
+    return bench_die("bench_eval", s);
 }
 
 int main(int argc, char **argv)
@@ -62,21 +62,9 @@ int main(int argc, char **argv)
     }
     /* The study's own assembly (bsc_session_open) with one run and nothing
      * but the model: the evaluator evaluates in batches of `batch`. */
-    char eb[64];
-    if (batch > 0)
-        snprintf(eb, sizeof eb, "training.eval_batch_size=%ld", batch);
-    const char *sets[] = {"training.runs=[]", "observers=[]", "analyses=[]",
-                          "report={enabled: false}", eb};
-    bsc_run_options o = {0};
-    o.pipeline_path = argv[1];
-    o.device = device;
-    o.gemm = gemm;
-    o.overrides = sets;
-    o.n_overrides = batch > 0 ? 5 : 4;
-    o.quiet = 1;
     bsc_session *ss = NULL;
     bsc_status s;
-    if ((s = bsc_session_open(&o, &ss)) != BSC_OK || (s = bsc_session_start_run(ss, 0)) != BSC_OK)
+    if ((s = bench_open_model(argv[1], device, gemm, batch, &ss)) != BSC_OK)
         return die(s);
     const bsc_pipeline *p = bsc_session_pipeline(ss);
     bsc_context *ctx = bsc_session_context(ss);

@@ -44,5 +44,6 @@
 #include "batchscope/runs.h"
 #include "batchscope/session.h"
 #include "batchscope/study.h"
+#include "batchscope/scaleout.h"
 
 #endif
