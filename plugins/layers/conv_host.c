@@ -86,7 +86,7 @@ static void pad_sample(const layers_geom *g, const float *restrict x, float *res
  * inline 4-float moves, the last one overlapping the one before, where a
  * memcpy call per row cost more than the copy (GCC turns a plain loop, or
  * a remainder loop, into that call). */
-static void copy_run(float *restrict d, const float *restrict s, int n)
+static inline void copy_run(float *restrict d, const float *restrict s, int n)
 {
     if (n < 4) {
         if (n > 0)
@@ -137,7 +137,7 @@ static void im2col_sample(const layers_geom *g, const float *x, float *restrict 
 
 /* d[i] += s[i] for a short run, as copy_run (without its overlap: each
  * element is added once). */
-static void add_run(float *restrict d, const float *restrict s, int n)
+static inline void add_run(float *restrict d, const float *restrict s, int n)
 {
     int i = 0;
     for (; i + 4 <= n; i += 4) {
