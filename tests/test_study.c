@@ -214,6 +214,71 @@ static void test_bitwise_reproducible(void **state)
     free(yaml), free(dir);
 }
 
+/* With the host GEMMs, the bits do not depend on how many host threads
+ * run them (BATCHSCOPE_BLAS_THREADS, read once per process, hence the
+ * command): the GEMMs and conv2d's batch are cut into parts by shape
+ * alone. The model is large enough that its GEMMs are split (64 x 512 x 784
+ * multiply-adds, conv2d's weight gradient summed over parts of the batch). */
+static void test_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    bsc_context *ctx = NULL;
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
+    int host = bsc_gemm_host_supported(ctx, NULL, 0);
+    bsc_context_free(ctx);
+    if (!host)
+        skip();
+    static const char *yaml_text =
+        "version: 1\n"
+        "name: threads\n"
+        "seed: 3\n"
+        "dataset: {name: fashion-mnist, subset: 256, test_subset: 128}\n"
+        "model:\n"
+        "  - {type: conv2d, filters: 4, kernel_size: 5, padding: 2}\n"
+        "  - {type: relu}\n"
+        "  - {type: maxpool2d, kernel_size: 2}\n"
+        "  - {type: flatten}\n"
+        "  - {type: dense, units: 512}\n"
+        "  - {type: relu}\n"
+        "  - {type: dense, units: 10}\n"
+        "training:\n"
+        "  epochs: 1\n"
+        "  batch_sizes: [64]\n"
+        "  optimizer: {type: sgd, lr: 0.05, momentum: 0.5}\n"
+        "  eval_batch_size: 128\n";
+    char *dir = tu_tmpdir("threads");
+    char *yaml = tu_write(dir, "threads.yaml", yaml_text);
+    const char *threads[] = {"1", "2", "3"};
+    char *final[3], *metrics[3];
+    for (int i = 0; i < 3; i++) {
+        char out[64], cmd[4096], *log = NULL;
+        snprintf(out, sizeof out, "t%s", threads[i]);
+        snprintf(cmd, sizeof cmd, "BATCHSCOPE_BLAS_THREADS=%s '%s' run '%s' -o '%s/%s' -q "
+                 "-d '%s' --gemm host", threads[i], BSC_CLI, yaml, dir, out, tu_device());
+        int rc = tu_run(cmd, &log);
+        if (rc != 0)
+            fail_msg("%s: exit %d\n%s", cmd, rc, log ? log : "");
+        free(log);
+        char *o = path2(dir, out), *r = path2(o, "runs/bs64");
+        final[i] = path2(r, "final.safetensors");
+        char *m = path2(r, "metrics.csv");
+        metrics[i] = metrics_without_seconds(m);
+        free(m), free(r), free(o);
+    }
+    for (int i = 1; i < 3; i++) {
+        if (!tu_same_file(final[0], final[i]))
+            fail_msg("weights after training differ with %s and %s host threads", threads[0],
+                     threads[i]);
+        assert_string_equal(metrics[0], metrics[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        free(final[i]), free(metrics[i]);
+    tu_rm_rf(dir);
+    free(yaml), free(dir);
+}
+
 static void test_divergence_recorded(void **state)
 {
     (void)state;
@@ -427,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_falls_and_files),
         cmocka_unit_test(test_bitwise_reproducible),
+        cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_divergence_recorded),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_diverged_run_is_a_result),

@@ -153,7 +153,7 @@ static bsc_status conv_param_spec(void *self, int i, bsc_param_spec *out)
 static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
 {
     size_t N = max_batch * c->P;
-    size_t host = conv_host_scratch(c->Q, c->P, (size_t)c->F, bsc_host_threads());
+    size_t host = conv_host_scratch(&c->g, (size_t)c->F, bsc_host_threads());
     n[0] = N * c->Qc > host ? N * c->Qc : host;
     n[1] = N * c->Fp;
     n[2] = c->Fp * c->Qk;
@@ -494,12 +494,9 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     (void)out;
     if (m == 0)
         return conv_zero_grads(c, &c->dw, &c->db);
-    if (c->host) {
-        if (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK)
-            return st;
+    if (c->host)
         return conv_host_backward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w, dout, &c->dw,
-                                  din, &c->big);
-    }
+                                  c->bias ? &c->db : NULL, din, &c->big);
     if ((st = conv_wgrad_gemm(c, m, dout, in, 0.0f, &c->dw)) != BSC_OK ||
         (st = conv_wgrad_finish(c, &c->dw)) != BSC_OK ||
         (c->bias && (st = conv_bias_grad(c, m, dout, &c->db)) != BSC_OK))

@@ -11,33 +11,51 @@
  * [Q, P] column matrix in its own scratch (627 KB for that conv: it stays in
  * cache) and multiplies it at once, writing NCHW directly:
  *   forward   y_b [F, P] = W [F, Q] col_b [Q, P] (+ bias)
- *   dW        dW = sum_b dout_b [F, P] col_b^T, each thread over its samples
- *             into its own [F, Q] sum, the sums added in thread order
+ *   dW        dW = sum_b dout_b [F, P] col_b^T, each part over its samples
+ *             into its own [F, Q] sum, the sums added in part order
+ *   db        in the same GEMM: col_b gets a row of ones, so dW's sum has
+ *             a column more, the rows of dout_b summed (a separate kernel
+ *             over the batch took ~3% of a step of cnn.yaml, plain loops
+ *             over dout_b in this pass ~2%; the extra column costs 1/Q of
+ *             the GEMM)
  *   din       dcol_b [Q, P] = W^T dout_b, then col2im into din_b.
- * There are up to PARTS_PER_THREAD parts per thread, taken by the threads
- * as they finish theirs: on a shared machine a thread slowed by other work
+ * The batch is cut into up to CONV_PARTS parts, taken by the threads as
+ * they finish theirs: on a shared machine a thread slowed by other work
  * would otherwise hold up the others at the end of each call. The parts
- * depend only on the batch and the thread count, so results are the same
- * from run to run. Scratch is the layer's workspace: a [Q, P] column matrix
- * per thread and an [F, Q] weight-gradient sum per part
- * (conv_host_scratch). */
+ * depend on the batch alone, never on the thread count, and dW's part sums
+ * are added in part order, so results are the same bits whatever
+ * BATCHSCOPE_BLAS_THREADS says. Scratch is the layer's workspace: a [Q + 1,
+ * P] column matrix and a padded sample per thread and an [F, Q + 1] weight-
+ * and bias-gradient sum per part (conv_host_scratch). */
 #include <string.h>
 #include "layers.h"
 
 typedef struct conv_job {
     layers_geom g;
     int B, F, has_bias, parts, threads;
+    int serial;          /* all parts on the calling thread (scratch for one) */
     size_t Q, P;
     /* set inside the task */
     const float *x, *w, *bias, *dy;
-    float *y, *scratch;
+    float *y, *scratch, *db;
 } conv_job;
 
-#define PARTS_PER_THREAD 4
+/* Most parts of a batch: 4 per thread on 2 cores, enough for threads that
+ * other work slows down to even out. */
+#define CONV_PARTS 8
 
-size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads)
+/* Floats of one thread's scratch: the column matrix with its row of ones
+ * (dw_part), then the padded sample (im2col_sample). */
+static size_t per_thread(const layers_geom *g)
 {
-    return (size_t)threads * (Q * P + PARTS_PER_THREAD * F * Q);
+    size_t Q = (size_t)g->C * g->KH * g->KW, P = (size_t)g->OH * g->OW;
+    return (Q + 1) * P + (size_t)g->C * (g->H + 2 * g->PH) * (g->W + 2 * g->PW);
+}
+
+size_t conv_host_scratch(const layers_geom *g, size_t F, int threads)
+{
+    size_t Q = (size_t)g->C * g->KH * g->KW;
+    return (size_t)threads * per_thread(g) + CONV_PARTS * F * (Q + 1);
 }
 
 static void part_range(int n, int part, int parts, int *lo, int *hi)
@@ -47,77 +65,124 @@ static void part_range(int n, int part, int parts, int *lo, int *hi)
     *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
 }
 
-/* The output columns ox whose input column ox*SW - PW + kj lies inside
- * [0, W): [*lo, *hi). */
-static void valid_cols(const layers_geom *g, int kj, int *lo, int *hi)
+/* xp [C, H + 2 PH, W + 2 PW]: x_b [C, H, W] inside a border of zeros. */
+static void pad_sample(const layers_geom *g, const float *restrict x, float *restrict xp)
 {
-    int a = g->PW - kj, b = g->W - 1 + g->PW - kj;   /* ox*SW in [a, b] */
-    *lo = a <= 0 ? 0 : (a + g->SW - 1) / g->SW;
-    *hi = b < 0 ? 0 : b / g->SW + 1;
-    if (*hi > g->OW)
-        *hi = g->OW;
-    if (*lo > *hi)
-        *lo = *hi;
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW;
+    for (int c = 0; c < g->C; c++) {
+        float *p = xp + (size_t)c * Hp * Wp;
+        memset(p, 0, (size_t)g->PH * Wp * sizeof *p);
+        for (int y = 0; y < g->H; y++) {
+            float *r = p + (size_t)(y + g->PH) * Wp;
+            for (int i = 0; i < g->PW; i++)
+                r[i] = r[Wp - 1 - i] = 0.0f;
+            memcpy(r + g->PW, x + ((size_t)c * g->H + y) * g->W, (size_t)g->W * sizeof *r);
+        }
+        memset(p + (size_t)(g->H + g->PH) * Wp, 0, (size_t)g->PH * Wp * sizeof *p);
+    }
+}
+
+/* A short run of floats (an output row: 14 for cnn.yaml's second conv):
+ * inline 4-float moves, the last one overlapping the one before, where a
+ * memcpy call per row cost more than the copy (GCC turns a plain loop, or
+ * a remainder loop, into that call). */
+static inline void copy_run(float *restrict d, const float *restrict s, int n)
+{
+    if (n < 4) {
+        if (n > 0)
+            d[0] = s[0];
+        if (n > 1)
+            d[1] = s[1];
+        if (n > 2)
+            d[2] = s[2];
+        return;
+    }
+    for (int i = 0;; i += 4) {
+        if (i + 4 > n)
+            i = n - 4;
+        d[i] = s[i];
+        d[i + 1] = s[i + 1];
+        d[i + 2] = s[i + 2];
+        d[i + 3] = s[i + 3];
+        if (i + 4 >= n)
+            break;
+    }
 }
 
 /* col [Q, P] of one sample x_b [C, H, W]: the rows of cl/layers/conv.cl's
- * im2col_t for that sample. The columns inside the image are found once
- * per row, so the copy has no test per element. */
-static void im2col_sample(const layers_geom *g, const float *x, float *col)
+ * im2col_t for that sample. x_b is first padded into xp (scratch), so that
+ * each row of col is OH plain runs of xp with no test for the border:
+ * ~25% faster than finding the columns inside the image per row. */
+static void im2col_sample(const layers_geom *g, const float *x, float *restrict xp,
+                          float *restrict col)
 {
-    int P = g->OH * g->OW, Q = g->C * g->KH * g->KW;
-    for (int q = 0; q < Q; q++) {
-        int kj = q % g->KW, r = q / g->KW;
-        int ki = r % g->KH, c = r / g->KH;
-        int lo, hi;
-        valid_cols(g, kj, &lo, &hi);
-        const float *src = x + (size_t)c * g->H * g->W;
-        float *dst = col + (size_t)q * P;
-        for (int oy = 0; oy < g->OH; oy++) {
-            int yy = oy * g->SH - g->PH + ki;
-            float *row = dst + oy * g->OW;
-            if (yy < 0 || yy >= g->H) {
-                memset(row, 0, (size_t)g->OW * sizeof *row);
-                continue;
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW, P = g->OH * g->OW;
+    pad_sample(g, x, xp);
+    for (int c = 0; c < g->C; c++)
+        for (int ki = 0; ki < g->KH; ki++)
+            for (int kj = 0; kj < g->KW; kj++) {
+                float *dst = col + (size_t)((c * g->KH + ki) * g->KW + kj) * P;
+                const float *src = xp + (size_t)c * Hp * Wp + (size_t)ki * Wp + kj;
+                for (int oy = 0; oy < g->OH; oy++) {
+                    const float *sr = src + (size_t)oy * g->SH * Wp;
+                    float *dr = dst + oy * g->OW;
+                    if (g->SW == 1)
+                        copy_run(dr, sr, g->OW);
+                    else
+                        for (int ox = 0; ox < g->OW; ox++)
+                            dr[ox] = sr[ox * g->SW];
+                }
             }
-            const float *srow = src + yy * g->W - g->PW + kj;
-            for (int ox = 0; ox < lo; ox++)
-                row[ox] = 0.0f;
-            if (g->SW == 1)
-                memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof *row);
-            else
-                for (int ox = lo; ox < hi; ox++)
-                    row[ox] = srow[ox * g->SW];
-            for (int ox = hi; ox < g->OW; ox++)
-                row[ox] = 0.0f;
-        }
+}
+
+/* d[i] += s[i] for a short run, as copy_run (without its overlap: each
+ * element is added once). */
+static inline void add_run(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        d[i] += s[i];
+        d[i + 1] += s[i + 1];
+        d[i + 2] += s[i + 2];
+        d[i + 3] += s[i + 3];
     }
+    if (i < n)
+        d[i] += s[i];
+    if (i + 1 < n)
+        d[i + 1] += s[i + 1];
+    if (i + 2 < n)
+        d[i + 2] += s[i + 2];
 }
 
 /* dx_b [C, H, W] = the sums of dcol [Q, P] over the cells im2col_sample
- * copied each pixel to, in col2im_t's order. */
-static void col2im_sample(const layers_geom *g, const float *col, float *dx)
+ * copied each pixel to, in col2im_t's order: summed into the padded xp
+ * (scratch) with no test for the border, whose cells are then dropped.
+ * Each cell inside gets the same additions in the same order as without
+ * the border. */
+static void col2im_sample(const layers_geom *g, const float *restrict col,
+                          float *restrict xp, float *restrict dx)
 {
-    int P = g->OH * g->OW;
-    for (int c = 0; c < g->C; c++) {
-        float *dst = dx + (size_t)c * g->H * g->W;
-        memset(dst, 0, (size_t)g->H * g->W * sizeof *dst);
+    int Hp = g->H + 2 * g->PH, Wp = g->W + 2 * g->PW, P = g->OH * g->OW;
+    memset(xp, 0, (size_t)g->C * Hp * Wp * sizeof *xp);
+    for (int c = 0; c < g->C; c++)
         for (int ki = 0; ki < g->KH; ki++)
             for (int kj = 0; kj < g->KW; kj++) {
                 const float *src = col + (size_t)((c * g->KH + ki) * g->KW + kj) * P;
-                int lo, hi;
-                valid_cols(g, kj, &lo, &hi);
+                float *dst = xp + (size_t)c * Hp * Wp + (size_t)ki * Wp + kj;
                 for (int oy = 0; oy < g->OH; oy++) {
-                    int yy = oy * g->SH - g->PH + ki;
-                    if (yy < 0 || yy >= g->H)
-                        continue;
-                    float *drow = dst + yy * g->W - g->PW + kj;
-                    const float *srow = src + oy * g->OW;
-                    for (int ox = lo; ox < hi; ox++)
-                        drow[ox * g->SW] += srow[ox];
+                    float *dr = dst + (size_t)oy * g->SH * Wp;
+                    const float *sr = src + oy * g->OW;
+                    if (g->SW == 1)
+                        add_run(dr, sr, g->OW);
+                    else
+                        for (int ox = 0; ox < g->OW; ox++)
+                            dr[ox * g->SW] += sr[ox];
                 }
             }
-    }
+    for (int c = 0; c < g->C; c++)
+        for (int y = 0; y < g->H; y++)
+            copy_run(dx + ((size_t)c * g->H + y) * g->W,
+                     xp + ((size_t)c * Hp + y + g->PH) * Wp + g->PW, g->W);
 }
 
 static size_t in_size(const conv_job *j)
@@ -129,12 +194,21 @@ static size_t in_size(const conv_job *j)
  * them. */
 static float *col_of(const conv_job *j)
 {
-    return j->scratch + (size_t)bsc_host_worker() * j->Q * j->P;
+    return j->scratch + (size_t)(j->serial ? 0 : bsc_host_worker()) * per_thread(&j->g);
 }
 
+/* The running thread's padded sample. */
+static float *xp_of(const conv_job *j)
+{
+    return col_of(j) + (j->Q + 1) * j->P;
+}
+
+/* Part p's [F, Q + 1] sum: row f is filter f's weight gradient, then its
+ * bias gradient. */
 static float *acc_of(const conv_job *j, int part)
 {
-    return j->scratch + (size_t)j->threads * j->Q * j->P + (size_t)part * j->F * j->Q;
+    return j->scratch + (size_t)j->threads * per_thread(&j->g) +
+           (size_t)part * j->F * (j->Q + 1);
 }
 
 static void forward_part(void *arg, int part, int parts)
@@ -145,7 +219,7 @@ static void forward_part(void *arg, int part, int parts)
     part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
         float *y = j->y + (size_t)b * j->F * j->P;
-        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), col);
+        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), xp_of(j), col);
         bsc_host_sgemm(0, 0, (size_t)j->F, j->P, j->Q, 1.0f, j->w, j->Q, col, j->P, 0.0f, y,
                        j->P);
         for (int f = 0; j->has_bias && f < j->F; f++)
@@ -160,11 +234,16 @@ static void dw_part(void *arg, int part, int parts)
     float *col = col_of(j), *acc = acc_of(j, part);
     int lo, hi;
     part_range(j->B, part, parts, &lo, &hi);
-    memset(acc, 0, (size_t)j->F * j->Q * sizeof *acc);
+    memset(acc, 0, (size_t)j->F * (j->Q + 1) * sizeof *acc);
+    /* Row Q of the column matrix: ones, whose products with dout_b are the
+     * bias gradient (im2col_sample writes rows [0, Q) only). */
+    for (size_t p = 0; p < j->P; p++)
+        col[j->Q * j->P + p] = 1.0f;
+    size_t n = j->Q + (j->db ? 1 : 0);
     for (int b = lo; b < hi; b++) {
-        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), col);
-        bsc_host_sgemm(0, 1, (size_t)j->F, j->Q, j->P, 1.0f, j->dy + (size_t)b * j->F * j->P,
-                       j->P, col, j->P, 1.0f, acc, j->Q);
+        im2col_sample(&j->g, j->x + (size_t)b * in_size(j), xp_of(j), col);
+        bsc_host_sgemm(0, 1, (size_t)j->F, n, j->P, 1.0f, j->dy + (size_t)b * j->F * j->P,
+                       j->P, col, j->P, 1.0f, acc, j->Q + 1);
     }
 }
 
@@ -177,8 +256,21 @@ static void din_part(void *arg, int part, int parts)
     for (int b = lo; b < hi; b++) {
         bsc_host_sgemm(1, 0, j->Q, j->P, (size_t)j->F, 1.0f, j->w, j->Q,
                        j->dy + (size_t)b * j->F * j->P, j->P, 0.0f, dcol, j->P);
-        col2im_sample(&j->g, dcol, j->y + (size_t)b * in_size(j));
+        col2im_sample(&j->g, dcol, xp_of(j), j->y + (size_t)b * in_size(j));
     }
+}
+
+/* Every part of j, on the host threads or, when the scratch holds one
+ * column matrix only, one after another on the calling thread: the same
+ * parts either way. */
+static void run_parts(conv_job *j, void (*fn)(void *arg, int part, int parts))
+{
+    if (!j->serial) {
+        bsc_host_parallel(j->parts, fn, j);
+        return;
+    }
+    for (int p = 0; p < j->parts; p++)
+        fn(j, p, j->parts);
 }
 
 /* data: x, w, bias (w when none), y, scratch */
@@ -186,23 +278,34 @@ static void forward_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.w = data[1], j.bias = data[2], j.y = data[3], j.scratch = data[4];
-    bsc_host_parallel(j.parts, forward_part, &j);
+    run_parts(&j, forward_part);
 }
 
-/* data: x, dy, dw, scratch; the threads' sums are added in thread order. */
+/* data: x, dy, dw, scratch, db (dw when none); the parts' sums are added
+ * in part order. */
 static void dw_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.dy = data[1], j.scratch = data[3];
+    j.db = j.has_bias ? data[4] : NULL;
     float *dw = data[2];
-    bsc_host_parallel(j.parts, dw_part, &j);
-    size_t n = (size_t)j.F * j.Q;
-    memcpy(dw, acc_of(&j, 0), n * sizeof *dw);
-    for (int p = 1; p < j.parts; p++) {
-        const float *acc = acc_of(&j, p);
-        for (size_t i = 0; i < n; i++)
-            dw[i] += acc[i];
+    run_parts(&j, dw_part);
+    size_t Q = j.Q;
+    for (int f = 0; f < j.F; f++) {
+        const float *acc = acc_of(&j, 0) + (size_t)f * (Q + 1);
+        memcpy(dw + (size_t)f * Q, acc, Q * sizeof *dw);
+        if (j.db)
+            j.db[f] = acc[Q];
     }
+    for (int p = 1; p < j.parts; p++)
+        for (int f = 0; f < j.F; f++) {
+            const float *acc = acc_of(&j, p) + (size_t)f * (Q + 1);
+            float *row = dw + (size_t)f * Q;
+            for (size_t q = 0; q < Q; q++)
+                row[q] += acc[q];
+            if (j.db)
+                j.db[f] += acc[Q];
+        }
 }
 
 /* data: w, dy, dx, scratch */
@@ -210,7 +313,7 @@ static void din_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.w = data[0], j.dy = data[1], j.y = data[2], j.scratch = data[3];
-    bsc_host_parallel(j.parts, din_part, &j);
+    run_parts(&j, din_part);
 }
 
 static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size_t P,
@@ -223,20 +326,17 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
     j.F = F;
     j.Q = Q;
     j.P = P;
-    /* As many threads as the workspace has scratch for (conv_bind sized it
-     * for all), up to PARTS_PER_THREAD parts each, at most one per sample. */
-    int threads = bsc_host_threads();
-    while (threads > 1 && conv_host_scratch(Q, P, (size_t)F, threads) > scratch->numel)
-        threads--;
-    j.threads = threads;
-    int parts = threads * PARTS_PER_THREAD;
-    if (parts > j.B)
-        parts = j.B;
-    /* Fewer threads than the pool's: one part, on the calling thread
-     * (worker 0) alone, so that no helper reaches past the scratch. */
-    if (threads < bsc_host_threads())
-        parts = 1;
-    j.parts = parts < 1 ? 1 : parts;
+    /* conv_bind sized the workspace for a column matrix per pool thread;
+     * where it holds fewer, the parts run on the calling thread alone. The
+     * parts stay the same either way. */
+    j.threads = bsc_host_threads();
+    if (conv_host_scratch(g, (size_t)F, j.threads) > scratch->numel) {
+        j.serial = 1;
+        j.threads = 1;
+    }
+    j.parts = j.B < CONV_PARTS ? j.B : CONV_PARTS;
+    if (j.parts < 1)
+        j.parts = 1;
     return j;
 }
 
@@ -254,11 +354,13 @@ bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batc
 bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
                               size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
                               const bsc_tensor *dy, const bsc_tensor *dw,
-                              const bsc_tensor *dx, const bsc_tensor *scratch)
+                              const bsc_tensor *db, const bsc_tensor *dx,
+                              const bsc_tensor *scratch)
 {
     conv_job j = job_of(g, batch, F, Q, P, scratch);
-    const bsc_tensor *t[4] = {x, dy, dw, scratch};
-    bsc_status st = bsc_enqueue_host(ctx, dw_task, &j, sizeof j, 4, t);
+    j.has_bias = db != NULL;
+    const bsc_tensor *t[5] = {x, dy, dw, scratch, db ? db : dw};
+    bsc_status st = bsc_enqueue_host(ctx, dw_task, &j, sizeof j, 5, t);
     if (st != BSC_OK || !dx)
         return st;
     const bsc_tensor *u[4] = {w, dy, dx, scratch};

@@ -82,10 +82,11 @@ void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
 /* conv2d one sample at a time on the host threads (conv_host.c), for
  * contexts whose GEMMs run on the host BLAS: y = conv(x; w) + bias (bias
- * NULL: none); dw = d/dw and, when dx is not NULL, dx = d/dx from dy. Q
+ * NULL: none); dw = d/dw, db = d/dbias when db is not NULL and, when dx is
+ * not NULL, dx = d/dx from dy. Q
  * weights per filter, P output pixels per sample, F filters; scratch holds
- * conv_host_scratch(Q, P, F, threads) floats for `threads` threads. */
-size_t conv_host_scratch(size_t Q, size_t P, size_t F, int threads);
+ * conv_host_scratch(g, F, threads) floats for `threads` threads. */
+size_t conv_host_scratch(const layers_geom *g, size_t F, int threads);
 bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
                              size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
                              const bsc_tensor *bias, const bsc_tensor *y,
@@ -93,7 +94,20 @@ bsc_status conv_host_forward(bsc_context *ctx, const layers_geom *g, size_t batc
 bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
                               size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
                               const bsc_tensor *dy, const bsc_tensor *dw,
-                              const bsc_tensor *dx, const bsc_tensor *scratch);
+                              const bsc_tensor *db, const bsc_tensor *dx,
+                              const bsc_tensor *scratch);
+
+/* maxpool2d on the host threads (pool_host.c), for contexts whose GEMMs run
+ * on the host BLAS: y and the winners (int32 indices into each H*W plane,
+ * -1 for a window wholly in the padding) of the batch's planes, exactly as
+ * cl/layers/conv.cl's maxpool_forward writes them; dx = dy routed to the
+ * winners, as maxpool_backward. */
+bsc_status pool_host_forward(bsc_context *ctx, const layers_geom *g, size_t batch,
+                             const bsc_tensor *x, const bsc_tensor *y,
+                             const bsc_tensor *winners);
+bsc_status pool_host_backward(bsc_context *ctx, const layers_geom *g, size_t batch,
+                              const bsc_tensor *dy, const bsc_tensor *winners,
+                              const bsc_tensor *dx);
 
 /* Work-group size of batchnorm's per-channel tree sums (a power of two),
  * where the device allows it for those kernels; batchnorm halves it until

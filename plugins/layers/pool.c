@@ -4,12 +4,16 @@
  * the workspace during forward; backward gives each (b, c) plane to one work
  * item that routes every window's gradient to its winner, which needs no
  * atomics and no per-cell search of the windows. Average pooling
- * needs no workspace: each input cell gathers dout/(KH*KW) of its windows. */
+ * needs no workspace: each input cell gathers dout/(KH*KW) of its windows.
+ * Where the context's GEMMs run on the host BLAS, max pooling's forward and
+ * backward run on the host threads instead (pool_host.c: the same values
+ * and winners, faster on a CPU). */
 #include <stdlib.h>
 #include "layers.h"
 
 typedef struct pool {
     int is_max;
+    int host;            /* max pooling on the host threads (pool_host.c) */
     layers_geom g;
     bsc_context *ctx;
     size_t max_batch;
@@ -70,6 +74,7 @@ static bsc_status pool_bind(void *self, const bsc_layer_binding *b)
     pl->ctx = b->ctx;
     pl->max_batch = b->max_batch;
     pl->ws = *b->workspace;
+    pl->host = pl->is_max && bsc_gemm_active(pl->ctx) == BSC_GEMM_HOST;
     if ((st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_forward" : "avgpool_forward",
                             &pl->k_fwd)) != BSC_OK ||
         (st = layers_kernel(pl->ctx, file, pl->is_max ? "maxpool_backward" : "avgpool_backward",
@@ -88,6 +93,8 @@ static bsc_status pool_forward(void *self, const bsc_pass *p, const bsc_tensor *
     if (m > pl->max_batch)
         return bsc_fail(BSC_ERR_INVALID, "pooling: batch %zu exceeds the bound %zu", m,
                         pl->max_batch);
+    if (pl->host)
+        return pool_host_forward(pl->ctx, &pl->g, m, in, out, &pl->ws);
     cl_int xo, yo, ao, BC = (cl_int)(m * (size_t)pl->g.C);
     bsc_status st;
     if ((st = layers_offset(in, &xo)) != BSC_OK || (st = layers_offset(out, &yo)) != BSC_OK ||
@@ -116,6 +123,8 @@ static bsc_status pool_bwd(void *self, const bsc_pass *p, const bsc_tensor *dout
                            bsc_tensor *din)
 {
     pool *pl = self;
+    if (pl->host)
+        return pool_host_backward(pl->ctx, &pl->g, p->batch, dout, &pl->ws, din);
     cl_int dyo, dxo, ao, BC = (cl_int)(p->batch * (size_t)pl->g.C);
     bsc_status st;
     if ((st = layers_offset(dout, &dyo)) != BSC_OK || (st = layers_offset(din, &dxo)) != BSC_OK ||

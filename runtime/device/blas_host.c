@@ -90,18 +90,35 @@ void bsc_host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, floa
 /* Below this many multiply-adds per part, waking a helper costs more than
  * the part saves. */
 #define MIN_PART_MACS (1u << 20)
+/* Most parts of one GEMM. The split depends on the shape alone, never on
+ * the thread count: OpenBLAS picks its kernel and blocking by the shape it
+ * is given (a small-matrix kernel below some size, say), so a C element of
+ * a part of another width may be summed in another order, and a run with
+ * BATCHSCOPE_BLAS_THREADS=1 must give the bits a run with 2 gives. A power
+ * of two, so that 1, 2 or 4 threads get even shares; each part costs a
+ * repacking of the operand it shares, 0-5% for 4 parts of the model's
+ * shapes on one thread (measured against one call, OpenBLAS 0.3.21, Zen 4),
+ * 3-20% for 8. */
+#define MAX_PARTS 4
+
+/* How many parts a GEMM of this shape is split into: a power of two up to
+ * MAX_PARTS, each of at least MIN_PART_MACS multiply-adds and 16 columns
+ * (or rows). */
+static int gemm_parts(const host_gemm *g)
+{
+    size_t macs = g->m * g->n * g->k * g->batch, len = g->n >= g->m ? g->n : g->m;
+    int parts = 1;
+    while (parts < MAX_PARTS && macs / (size_t)(2 * parts) >= MIN_PART_MACS &&
+           len / (size_t)(2 * parts) >= 16)
+        parts *= 2;
+    return parts;
+}
 
 static void gemm_task(void *args, float *const *data)
 {
     const host_gemm *g = args;
     gemm_job job = {g, data[0], data[1], data[2]};
-    size_t macs = g->m * g->n * g->k * g->batch, len = g->n >= g->m ? g->n : g->m;
-    size_t parts = (size_t)bsc_host_threads();
-    if (parts > macs / MIN_PART_MACS)
-        parts = macs / MIN_PART_MACS;
-    if (parts > len / 16)
-        parts = len / 16;
-    bsc_host_parallel(parts > 1 ? (int)parts : 1, gemm_part, &job);
+    bsc_host_parallel(gemm_parts(g), gemm_part, &job);
 }
 
 /* Elements a row-major rows x cols matrix with leading dimension ld spans,

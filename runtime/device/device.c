@@ -750,6 +750,11 @@ static void kernel_name(cl_kernel k, char *buf, size_t len)
         snprintf(buf, len, "?");
 }
 
+/* bsc_launch's own choice of a local size: at most this many items, for
+ * ranges longer than LAUNCH_LOCAL_MIN_GLOBAL. */
+#define LAUNCH_LOCAL 256
+#define LAUNCH_LOCAL_MIN_GLOBAL 256
+
 bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *args,
                       int work_dim, const size_t *global, const size_t *local)
 {
@@ -777,6 +782,21 @@ bsc_status bsc_launch(bsc_context *ctx, cl_kernel k, int nargs, const bsc_karg *
         /* A zero local size means "let the runtime choose" for the whole range. */
         if (local && local[d] == 0)
             l = NULL;
+    }
+    /* A 1-D range with no local size gets one here: OpenCL 1.2 runtimes pick
+     * a divisor of the global size, and for a size with no good divisor
+     * that is tiny -- the quick start's 118282 parameters made PoCL run the
+     * optimizer step in 59141 groups of 2, and its per-group setup took a
+     * third of the CPU time of a step (perf). The group is a power of two
+     * up to LAUNCH_LOCAL, lowered until there are groups enough for every
+     * compute unit, and the range is rounded up to it (kernels guard). */
+    size_t chosen = 0;
+    if (!l && work_dim == 1 && g[0] > LAUNCH_LOCAL_MIN_GLOBAL) {
+        size_t want = LAUNCH_LOCAL, units = ctx->info.compute_units ? ctx->info.compute_units : 1;
+        while (want > 1 && g[0] / want < 4 * units)
+            want /= 2;
+        if (bsc_local_size(ctx, k, want, &chosen) == BSC_OK && chosen > 1)
+            l = &chosen;
     }
     if (l)
         for (int d = 0; d < work_dim; d++)

@@ -9,8 +9,9 @@
  * gain is split into column or row blocks run on this pool, whose helpers
  * sleep on a condition variable as soon as their part is done. Each element
  * of C is still one OpenBLAS call's, summed over k in its order, and the
- * split depends only on the shape and the thread count: results are the
- * same from run to run. */
+ * split depends only on the shape (blas_host.c), never on which thread runs
+ * a part or how many threads there are: results are the same from run to
+ * run, whatever BATCHSCOPE_BLAS_THREADS says. */
 #include "batchscope/host_task.h"
 
 #include <pthread.h>

@@ -156,9 +156,13 @@ BSC_API const char *bsc_cl_error_name(cl_int err);
 /* bsc_fail(BSC_ERR_OPENCL, "<what>: CL_... (code)") */
 BSC_API bsc_status bsc_cl_fail(cl_int err, const char *what);
 
-/* Convenience for kernel launches: sets args from a list and enqueues a 1-D
- * range of `global` work items rounded up to a multiple of `local` (0 lets the
- * runtime choose and uses `global` exactly). Kernels must guard i < n. */
+/* Convenience for kernel launches: sets args from a list and enqueues a
+ * range of `global` work items rounded up to a multiple of `local`. local
+ * NULL (or a 0 in it): for a 1-D range of more than 256 items batchscope
+ * picks a power-of-two group of at most 256 (bsc_local_size) and rounds the
+ * range up to it; otherwise the runtime chooses and `global` is used
+ * exactly. Kernels must guard i < n, and a kernel launched without a local
+ * size may not depend on the group's size. */
 typedef struct bsc_karg {
     size_t size;
     const void *value;
