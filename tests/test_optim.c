@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -555,6 +556,98 @@ static void test_lr_warmup(void **state)
     }
 }
 
+/* ------------------------------------------------------ tracked updates */
+
+/* A tracked step (bsc_optimizer_track_updates) applies the same update,
+ * bit for bit, as an untracked one, and writes each chunk's squared update
+ * norm into the slot it was given; bad chunks and a second tracker are
+ * refused. Chunks of 300, 1, 476 and 223 elements: sizes that are not
+ * multiples of the eight running sums. */
+#define TN 1000
+#define TC 4
+static void check_tracked(const bsc_optimizer_cfg *c, float lr, const char *what)
+{
+    static const uint32_t bounds[TC + 1] = {0, 300, 301, 777, TN};
+    static float p0[TN], g[TN], a[TN], b[TN], before[TN], norms[STEPS * TC];
+    for (int i = 0; i < TN; i++) {
+        p0[i] = 0.5f + (float)((i * 37) % 101) / 50.0f * ((i & 1) ? -1.0f : 1.0f);
+        g[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
+    }
+    bsc_optimizer *plain = NULL, *tracked = NULL;
+    CHECK(bsc_optimizer_create(ctx, c, TN, &plain));
+    CHECK(bsc_optimizer_create(ctx, c, TN, &tracked));
+    bsc_tensor pa = alloc_vec(TN), pb = alloc_vec(TN), gr = alloc_vec(TN);
+    bsc_tensor out = alloc_vec(STEPS * TC), bd;
+    int64_t nb = TC + 1;
+    bsc_shape bs = bsc_shape_make(1, &nb);
+    CHECK(bsc_tensor_alloc(ctx, BSC_I32, &bs, &bd));
+    CHECK(bsc_tensor_write(ctx, &bd, bounds));
+    CHECK(bsc_tensor_write(ctx, &pa, p0));
+    CHECK(bsc_tensor_write(ctx, &pb, p0));
+    CHECK(bsc_tensor_write(ctx, &gr, g));
+    CHECK(bsc_tensor_fill(ctx, &out, -1.0f));
+    bsc_status s = bsc_optimizer_track_updates(tracked, bounds, &bd, TC, &out);
+    if (s == BSC_ERR_UNSUPPORTED) {   /* not a CPU device: the observer's own pass */
+        bsc_optimizer_free(plain);
+        bsc_optimizer_free(tracked);
+        skip();
+    }
+    CHECK(s);
+    assert_int_equal(bsc_optimizer_track_updates(tracked, bounds, &bd, TC, &out), BSC_ERR_BUSY);
+    double want[STEPS * TC] = {0};
+    for (int k = 0; k < STEPS; k++) {
+        CHECK(bsc_tensor_read(ctx, &pb, before));
+        bsc_optimizer_track_slot(tracked, (size_t)k);
+        CHECK(bsc_optimizer_step(plain, &pa, &gr, lr));
+        CHECK(bsc_optimizer_step(tracked, &pb, &gr, lr));
+        CHECK(bsc_tensor_read(ctx, &pa, a));
+        CHECK(bsc_tensor_read(ctx, &pb, b));
+        if (memcmp(a, b, sizeof a) != 0)
+            fail_msg("%s: step %d of the tracked update differs from the plain one", what, k);
+        for (int ch = 0; ch < TC; ch++)
+            for (uint32_t i = bounds[ch]; i < bounds[ch + 1]; i++) {
+                double u = (double)b[i] - before[i];
+                want[k * TC + ch] += u * u;
+            }
+    }
+    CHECK(bsc_tensor_read(ctx, &out, norms));
+    for (int i = 0; i < STEPS * TC; i++)
+        assert_close(norms[i], want[i], 1e-5, what, i);
+    /* Ended, it steps untracked: the norms stay as they are. */
+    CHECK(bsc_optimizer_track_updates(tracked, NULL, NULL, 0, NULL));
+    CHECK(bsc_optimizer_step(tracked, &pb, &gr, lr));
+    static float again[STEPS * TC];
+    CHECK(bsc_tensor_read(ctx, &out, again));
+    assert_memory_equal(norms, again, sizeof norms);
+    /* Chunks that leave elements out would leave them un-updated. */
+    static const uint32_t gap[TC + 1] = {0, 300, 301, 777, TN - 1};
+    static const uint32_t empty[TC + 1] = {0, 300, 300, 777, TN};
+    assert_int_equal(bsc_optimizer_track_updates(tracked, gap, &bd, TC, &out), BSC_ERR_INVALID);
+    assert_int_equal(bsc_optimizer_track_updates(tracked, empty, &bd, TC, &out),
+                     BSC_ERR_INVALID);
+    bsc_tensor_free(&pa);
+    bsc_tensor_free(&pb);
+    bsc_tensor_free(&gr);
+    bsc_tensor_free(&out);
+    bsc_tensor_free(&bd);
+    bsc_optimizer_free(plain);
+    bsc_optimizer_free(tracked);
+}
+
+static void test_tracked_updates(void **state)
+{
+    (void)state;
+    bsc_optimizer_cfg c = sgd_cfg(0, 0, 0);
+    check_tracked(&c, 0.1f, "sgd");
+    c = sgd_cfg(0.9, 0, 1e-2);
+    check_tracked(&c, 0.1f, "sgd momentum wd");
+    c = sgd_cfg(0.9, 1, 0);
+    check_tracked(&c, 0.1f, "nesterov");
+    c = adam_cfg(1e-2);
+    check_tracked(&c, 0.01f, "adam wd");
+}
+
+
 int main(void)
 {
     const struct CMUnitTest device_tests[] = {
@@ -572,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_view_offset),
         cmocka_unit_test(test_state_tensors),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_tracked_updates),
     };
     /* The schedule is host arithmetic: its group runs without a device. */
     const struct CMUnitTest schedule_tests[] = {

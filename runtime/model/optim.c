@@ -4,6 +4,7 @@
 #include "batchscope/optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define CL_FILE "optim.cl"
@@ -14,6 +15,10 @@ struct bsc_optimizer {
     size_t n;
     long steps;               /* since creation or the last reset */
     cl_kernel kernel;         /* owned by ctx */
+    cl_kernel tracked;        /* the same update measuring it (owned by ctx) */
+    /* bsc_optimizer_track_updates: chunks and where their norms go. */
+    const bsc_tensor *track_bounds, *track_out;
+    size_t track_chunks, track_slot;
     /* SGD with momentum: state[0] = momentum_buffer.
      * Adam: state[0] = exp_avg, state[1] = exp_avg_sq. */
     bsc_tensor state[2];
@@ -85,6 +90,11 @@ bsc_status bsc_optimizer_create(bsc_context *ctx, const bsc_optimizer_cfg *cfg,
     }
 
     st = bsc_kernel(ctx, CL_FILE, kname, &opt->kernel);
+    if (st == BSC_OK && ctx->info.type & CL_DEVICE_TYPE_CPU) {
+        char tname[64];
+        snprintf(tname, sizeof tname, "%s_tracked", kname);
+        st = bsc_kernel(ctx, CL_FILE, tname, &opt->tracked);
+    }
     if (st != BSC_OK) {
         bsc_fail_context(st, "optimizer");
         goto cleanup;
@@ -143,6 +153,30 @@ static bsc_status check_operand(const bsc_optimizer *opt, const bsc_tensor *t,
     return BSC_OK;
 }
 
+/* The tracked kernels take four arguments more (bounds, chunks, out, its
+ * offset); every step's argument list has room for them at its end. */
+#define TRACK_ARGS 4
+#define TRACK_ROOM {0, NULL}, {0, NULL}, {0, NULL}, {0, NULL},
+
+/* One step's kernel: the plain update over every element, or, while
+ * tracking, the tracked one over the chunks with its four extra arguments
+ * appended to args (which has room for them). */
+static bsc_status launch(bsc_optimizer *opt, bsc_karg *args, size_t n_args, size_t global)
+{
+    if (!opt->track_out)
+        return bsc_launch(opt->ctx, opt->kernel, (int)n_args, args, 1, &global, NULL);
+    cl_uint nc = (cl_uint)opt->track_chunks;
+    cl_ulong oo = (cl_ulong)(opt->track_out->offset + opt->track_slot * opt->track_chunks);
+    args[n_args] = (bsc_karg)BSC_ARG(opt->track_bounds->mem);
+    args[n_args + 1] = (bsc_karg)BSC_ARG(nc);
+    args[n_args + 2] = (bsc_karg)BSC_ARG(opt->track_out->mem);
+    args[n_args + 3] = (bsc_karg)BSC_ARG(oo);
+    /* A work-group per chunk: PoCL runs a group on one thread, so the
+     * chunks spread over the cores. */
+    size_t g = opt->track_chunks, one = 1;
+    return bsc_launch(opt->ctx, opt->tracked, (int)n_args + TRACK_ARGS, args, 1, &g, &one);
+}
+
 bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
                               const bsc_tensor *grads, float lr)
 {
@@ -177,9 +211,9 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
             BSC_ARG(n), BSC_ARG(wd), BSC_ARG(b1), BSC_ARG(omb1),
             BSC_ARG(b2), BSC_ARG(omb2), BSC_ARG(eps),
             BSC_ARG(step_size), BSC_ARG(bc2_sqrt),
+            TRACK_ROOM
         };
-        st = bsc_launch(opt->ctx, opt->kernel, (int)(sizeof args / sizeof args[0]), args,
-                        1, &global, NULL);
+        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     } else if (opt->n_state == 1) {
         float mom = (float)c->momentum;
         cl_int nesterov = c->nesterov ? 1 : 0;
@@ -190,22 +224,61 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
             BSC_ARG(opt->state[0].mem),
             BSC_ARG(n), BSC_ARG(lr), BSC_ARG(wd), BSC_ARG(mom),
             BSC_ARG(nesterov), BSC_ARG(first),
+            TRACK_ROOM
         };
-        st = bsc_launch(opt->ctx, opt->kernel, (int)(sizeof args / sizeof args[0]), args,
-                        1, &global, NULL);
+        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     } else {
         bsc_karg args[] = {
             BSC_ARG(params->mem), BSC_ARG(p_off),
             BSC_ARG(grads->mem), BSC_ARG(g_off),
             BSC_ARG(n), BSC_ARG(lr), BSC_ARG(wd),
+            TRACK_ROOM
         };
-        st = bsc_launch(opt->ctx, opt->kernel, (int)(sizeof args / sizeof args[0]), args,
-                        1, &global, NULL);
+        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     }
     if (st != BSC_OK)
         return bsc_fail_context(st, "optimizer step %ld", opt->steps + 1);
     opt->steps++;
     return BSC_OK;
+}
+
+bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bounds_host,
+                                       const bsc_tensor *bounds_dev, size_t n_chunks,
+                                       const bsc_tensor *out)
+{
+    if (!out) {
+        opt->track_out = NULL;
+        opt->track_bounds = NULL;
+        opt->track_chunks = opt->track_slot = 0;
+        return BSC_OK;
+    }
+    if (opt->track_out)
+        return bsc_fail(BSC_ERR_BUSY, "optimizer: its updates are tracked for another "
+                        "observer already");
+    if (!opt->tracked)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "optimizer: update norms are tracked on CPU "
+                        "devices only");
+    if (!bounds_host || !bounds_dev || n_chunks == 0 || out->dtype != BSC_F32 ||
+        bounds_dev->dtype != BSC_I32 || bounds_dev->numel < n_chunks + 1 ||
+        out->numel < n_chunks)
+        return bsc_fail(BSC_ERR_INVALID, "optimizer: tracking needs U32 bounds of %zu + 1 "
+                        "entries and an F32 output of at least %zu", n_chunks, n_chunks);
+    if (bounds_host[0] != 0 || bounds_host[n_chunks] != opt->n)
+        return bsc_fail(BSC_ERR_INVALID, "optimizer: tracked chunks cover [%u, %u), not the "
+                        "%zu parameters", bounds_host[0], bounds_host[n_chunks], opt->n);
+    for (size_t c = 0; c < n_chunks; c++)
+        if (bounds_host[c + 1] <= bounds_host[c])
+            return bsc_fail(BSC_ERR_INVALID, "optimizer: tracked chunk %zu is empty or out "
+                            "of order", c);
+    opt->track_bounds = bounds_dev;
+    opt->track_out = out;
+    opt->track_chunks = n_chunks;
+    return BSC_OK;
+}
+
+void bsc_optimizer_track_slot(bsc_optimizer *opt, size_t slot)
+{
+    opt->track_slot = slot;
 }
 
 long bsc_optimizer_steps(const bsc_optimizer *opt)

@@ -300,7 +300,7 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
         (s = save_ckpt(t, run_dir, BSC_FILE_INIT_CHECKPOINT, batch_size, 0)) != BSC_OK)
         goto cleanup;
 
-    bsc_run_info run = {ctx, m, rc->name, B, steps, cfg->epochs, run_dir, &t->w0};
+    bsc_run_info run = {ctx, m, rc->name, B, steps, cfg->epochs, run_dir, &t->w0, t->opt};
     for (size_t i = 0; i < t->n_observers; i++) {
         const bsc_observer_ops *ops = t->observers[i].ops;
         if (ops->run_start)
@@ -472,6 +472,8 @@ cleanup:
     /* A failed step may leave progress reads in flight into losses[]. */
     if (reads_pending)
         clFinish(ctx->queue);
+    /* An observer's tracking ends with the run (its tensors may go). */
+    bsc_optimizer_track_updates(t->opt, NULL, NULL, 0, NULL);
     for (int i = 0; i < 2; i++)
         if (marks[i])
             clReleaseEvent(marks[i]);

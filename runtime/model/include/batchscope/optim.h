@@ -31,6 +31,8 @@
 #ifndef BATCHSCOPE_OPTIM_H
 #define BATCHSCOPE_OPTIM_H
 
+#include <stdint.h>
+
 #include "batchscope/api.h"
 #include <stddef.h>
 
@@ -94,6 +96,31 @@ BSC_API bsc_status bsc_optimizer_reset(bsc_optimizer *opt);
  * the step count is not advanced. */
 BSC_API bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
                               const bsc_tensor *grads, float lr);
+
+/* Update norms measured by the update itself. After this call every step
+ * also writes, for each chunk c < n_chunks of the parameter vector
+ * (elements [bounds[c], bounds[c+1]) relative to params' offset), the
+ * squared norm of the update it applied, sum (w_new - w_old)^2, into
+ * out[slot * n_chunks + c] (out: F32, a view allowed, at least
+ * (slot + 1) * n_chunks elements for every slot set), where slot is the one
+ * last given to bsc_optimizer_track_slot (0 at first). This is the
+ * update_norms observer's measurement without its own pass over the
+ * parameters; the update and its bits are those of an untracked step.
+ * bounds_host and bounds_dev (uint32 values in I32 storage, n_chunks + 1
+ * entries) are the same
+ * chunks; they must cover the whole vector in order (bounds[0] = 0,
+ * increasing, bounds[n_chunks] = n), else BSC_ERR_INVALID. Only CPU
+ * devices track (one work item walks each chunk, which a GPU would run
+ * far below its width): elsewhere BSC_ERR_UNSUPPORTED, and the caller
+ * measures on its own; BSC_ERR_BUSY while another caller tracks. The
+ * tensors must outlive the tracking: end it with
+ * bsc_optimizer_track_updates(opt, NULL, NULL, 0, NULL), which the
+ * training loop also does at the end of every run. */
+BSC_API bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bounds_host,
+                                               const bsc_tensor *bounds_dev, size_t n_chunks,
+                                               const bsc_tensor *out);
+/* The slot the next tracked steps write (see above). */
+BSC_API void bsc_optimizer_track_slot(bsc_optimizer *opt, size_t slot);
 
 /* Steps taken since creation or the last reset (t of the rules above). */
 BSC_API long bsc_optimizer_steps(const bsc_optimizer *opt);

@@ -362,6 +362,9 @@ typedef struct bsc_run_info {
     int epochs;
     const char *run_dir;       /* OUT/runs/<name> (exists) */
     const bsc_tensor *init_params;  /* w_0, flat, device */
+    /* The run's optimizer (optim.h): an observer may have it measure its
+     * updates (bsc_optimizer_track_updates) instead of a pass of its own. */
+    struct bsc_optimizer *optimizer;
 } bsc_run_info;
 
 typedef struct bsc_step_info {
