@@ -59,8 +59,8 @@ static void expect_gc(gc_result r, const char *what)
 }
 
 /* Finite differences of L = sum(out * R) w.r.t. the input and every trainable
- * parameter against backward's din and gradients. */
-static void gradcheck_layer(lt *t, const char *what)
+ * parameter against backward's din and gradients, with a step of `step`. */
+static void gradcheck_layer_step(lt *t, const char *what, double step)
 {
     char buf[160];
     assert_int_equal(lt_forward(t), BSC_OK);
@@ -70,16 +70,28 @@ static void gradcheck_layer(lt *t, const char *what)
     memcpy(din, t->hdin, t->batch * t->in_n * sizeof(float));
     memcpy(g, t->hg, t->n_train * sizeof(float));
     snprintf(buf, sizeof buf, "%s: d/d input", what);
-    expect_gc(gc_check(t->hin, t->batch * t->in_n, din, GC_STEP, GC_TOL, GC_MAX_COORDS, 11,
+    expect_gc(gc_check(t->hin, t->batch * t->in_n, din, step, GC_TOL, GC_MAX_COORDS, 11,
                        lt_objective, t), buf);
     if (t->n_train) {
         snprintf(buf, sizeof buf, "%s: d/d params", what);
-        expect_gc(gc_check(t->hp, t->n_train, g, GC_STEP, GC_TOL, GC_MAX_COORDS, 12,
+        expect_gc(gc_check(t->hp, t->n_train, g, step, GC_TOL, GC_MAX_COORDS, 12,
                            lt_objective, t), buf);
     }
     free(din);
     free(g);
 }
+
+static void gradcheck_layer(lt *t, const char *what)
+{
+    gradcheck_layer_step(t, what, GC_STEP);
+}
+
+/* conv2d's output is linear in each input and each parameter alone, so a
+ * central difference has no truncation error at any step: a step of 0.5
+ * keeps the float32 forward's rounding (about 1e-6 of the output with
+ * Winograd, which GC_STEP would turn into a 1e-4 error in the quotient) from
+ * swamping the small gradients. */
+#define GC_LINEAR_STEP 0.5
 
 static void assert_near(double got, double want, double tol, const char *what, size_t i)
 {
@@ -128,7 +140,8 @@ static void test_conv2d_grad(void **state)
     (void)state;
     int64_t d[3] = {2, 5, 5};
     lt t;
-    lt_open(&t, "conv2d", "{type: conv2d, filters: 3, kernel_size: 3}", 3, d, 3, 3);
+    lt_open(&t, "conv2d", "{type: conv2d, filters: 3, kernel_size: 3, algorithm: im2col}", 3, d,
+            3, 3);
     assert_int_equal(t.out_shape.dim[1], 3);
     gradcheck_layer(&t, "conv2d k3");
     rop_check(&t, "conv2d k3", 1, 4);
@@ -146,12 +159,120 @@ static void test_conv2d_grad(void **state)
      * tiles: the layer's unpadded path (no weight copies, dW straight into
      * the gradient buffer). */
     int64_t d8[3] = {8, 6, 6};
-    lt_open(&t, "conv2d", "{type: conv2d, filters: 64, kernel_size: 4, padding: 1}", 3, d8, 2,
-            8);
+    lt_open(&t, "conv2d",
+            "{type: conv2d, filters: 64, kernel_size: 4, padding: 1, algorithm: im2col}", 3,
+            d8, 2, 8);
     assert_int_equal(t.out_shape.dim[1], 5);
     gradcheck_layer(&t, "conv2d 8x6x6 f64 k4 p1");
     rop_check(&t, "conv2d 8x6x6 f64 k4 p1", 1, 7);
     lt_close(&t);
+}
+
+/* ------------------------------------------------ conv2d by Winograd */
+
+/* out[b][f][oy][ox] of a stride-1 convolution in double, from t's host
+ * input and parameters (weight [F][C][KH][KW], then bias). */
+static void conv_reference(const lt *t, int C, int H, int W, int F, int KH, int KW, int PH,
+                           int PW, int bias, double *out)
+{
+    int OH = H + 2 * PH - KH + 1, OW = W + 2 * PW - KW + 1;
+    const float *w = t->hp, *bv = t->hp + (size_t)F * C * KH * KW;
+    for (size_t b = 0; b < t->batch; b++)
+        for (int f = 0; f < F; f++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    double s = bias ? bv[f] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < KH; i++)
+                            for (int k = 0; k < KW; k++) {
+                                int y = oy + i - PH, x = ox + k - PW;
+                                if (y >= 0 && y < H && x >= 0 && x < W)
+                                    s += (double)w[((f * C + c) * KH + i) * KW + k] *
+                                         t->hin[((b * C + c) * H + y) * W + x];
+                            }
+                    out[((b * F + f) * OH + oy) * OW + ox] = s;
+                }
+}
+
+static double max_abs(const float *a, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+
+/* The largest |a - b| over n, relative to max |b|. */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs((double)a[i] - b[i]) > m ? fabs((double)a[i] - b[i]) : m;
+    return m / max_abs(b, n);
+}
+
+/* Winograd's forward, input gradient and parameter gradients against the
+ * im2col path's on the same input and parameters (lt_open's fill depends
+ * on the seed alone), both against a float64 direct convolution, and its
+ * gradients against finite differences. The sizes leave partial tiles at
+ * the bottom and right, rectangular kernels use a tile of each shape, and
+ * a batch of 9 cuts into parts of unequal size. The bounds: 4e-6 of the
+ * largest output against float64 (measured 0.8e-6 to 2.4e-6, im2col 1.5e-7
+ * to 3.6e-7), 1e-5 between the two paths' gradients (measured up to
+ * 2.3e-6); a wrong transform entry or tile offset gives 1e-2 or more. The
+ * R-operator stays on im2col (conv2d.c), so the layers above check it on
+ * im2col layers. */
+static void test_conv2d_winograd(void **state)
+{
+    (void)state;
+    static const struct {
+        int C, H, W, F, KH, KW, PH, PW, bias;
+    } cases[] = {
+        {4, 9, 11, 6, 5, 5, 2, 2, 1}, {3, 7, 7, 5, 3, 3, 1, 1, 1}, {2, 8, 6, 3, 2, 4, 0, 1, 0},
+        {5, 10, 9, 4, 5, 3, 0, 2, 1}, {8, 6, 6, 16, 4, 4, 1, 1, 1},
+    };
+    /* Without the host BLAS (rusticl, GPUs) there is no Winograd path;
+     * test_study checks that asking for it there is refused. */
+    if (bsc_gemm_active(lh_ctx) != BSC_GEMM_HOST)
+        skip();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[2][200], what[80];
+        int64_t d[3] = {cases[i].C, cases[i].H, cases[i].W};
+        const char *algo[2] = {"im2col", "winograd"};
+        lt t[2];
+        for (int a = 0; a < 2; a++) {
+            snprintf(yaml[a], sizeof yaml[a],
+                     "{type: conv2d, filters: %d, kernel_size: [%d, %d], padding: [%d, %d], "
+                     "bias: %s, algorithm: %s}",
+                     cases[i].F, cases[i].KH, cases[i].KW, cases[i].PH, cases[i].PW,
+                     cases[i].bias ? "true" : "false", algo[a]);
+            lt_open(&t[a], "conv2d", yaml[a], 3, d, 9, 40 + i);
+            assert_int_equal(lt_forward(&t[a]), BSC_OK);
+            lt_backward(&t[a]);
+        }
+        snprintf(what, sizeof what, "case %zu (%dx%d kernel)", i, cases[i].KH, cases[i].KW);
+        size_t n_out = t[0].batch * t[0].out_n;
+        double *ref = malloc(n_out * sizeof *ref);
+        float *reff = malloc(n_out * sizeof *reff);
+        conv_reference(&t[1], cases[i].C, cases[i].H, cases[i].W, cases[i].F, cases[i].KH,
+                       cases[i].KW, cases[i].PH, cases[i].PW, cases[i].bias, ref);
+        for (size_t k = 0; k < n_out; k++)
+            reff[k] = (float)ref[k];
+        double e_w = rel_diff(t[1].hout, reff, n_out), e_i = rel_diff(t[0].hout, reff, n_out);
+        double e_din = rel_diff(t[1].hdin, t[0].hdin, t[0].batch * t[0].in_n);
+        double e_g = rel_diff(t[1].hg, t[0].hg, t[0].n_train);
+        if (getenv("BATCHSCOPE_TEST_VERBOSE"))
+            printf("%s: out %.3g (im2col %.3g), din %.3g, grads %.3g\n", what, e_w, e_i, e_din,
+                   e_g);
+        if (!(e_w <= 4e-6 && e_din <= 1e-5 && e_g <= 1e-5))
+            fail_msg("%s: winograd against float64 %.3g (im2col %.3g), din %.3g, grads %.3g",
+                     what, e_w, e_i, e_din, e_g);
+        free(ref);
+        free(reff);
+        gradcheck_layer_step(&t[1], what, GC_LINEAR_STEP);
+        lt_close(&t[0]);
+        lt_close(&t[1]);
+    }
 }
 
 static void test_pool_grads(void **state)
@@ -709,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_softmax_ce_rop),
         cmocka_unit_test(test_conv2d_forward),
         cmocka_unit_test(test_conv2d_grad),
+        cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_maxpool_forward),
         cmocka_unit_test(test_pool_grads),
         cmocka_unit_test(test_dropout_mask),

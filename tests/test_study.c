@@ -218,7 +218,9 @@ static void test_bitwise_reproducible(void **state)
  * run them (BATCHSCOPE_BLAS_THREADS, read once per process, hence the
  * command): the GEMMs and conv2d's batch are cut into parts by shape
  * alone. The model is large enough that its GEMMs are split (64 x 512 x 784
- * multiply-adds, conv2d's weight gradient summed over parts of the batch). */
+ * multiply-adds, conv2d's weight gradient summed over parts of the batch);
+ * its first conv2d runs on im2col, its second (8 channels in) by Winograd,
+ * whose weight gradient is summed over parts too. */
 static void test_same_bits_any_thread_count(void **state)
 {
     (void)state;
@@ -236,9 +238,11 @@ static void test_same_bits_any_thread_count(void **state)
         "seed: 3\n"
         "dataset: {name: fashion-mnist, subset: 256, test_subset: 128}\n"
         "model:\n"
-        "  - {type: conv2d, filters: 4, kernel_size: 5, padding: 2}\n"
+        "  - {type: conv2d, filters: 8, kernel_size: 5, padding: 2}\n"
         "  - {type: relu}\n"
         "  - {type: maxpool2d, kernel_size: 2}\n"
+        "  - {type: conv2d, filters: 4, kernel_size: 3, padding: 1}\n"
+        "  - {type: relu}\n"
         "  - {type: flatten}\n"
         "  - {type: dense, units: 512}\n"
         "  - {type: relu}\n"
@@ -277,6 +281,33 @@ static void test_same_bits_any_thread_count(void **state)
         free(final[i]), free(metrics[i]);
     tu_rm_rf(dir);
     free(yaml), free(dir);
+}
+
+/* conv2d's `algorithm: winograd` runs on the host BLAS only: with CLBlast's
+ * GEMMs the study stops before training, saying why. */
+static void test_winograd_needs_host_blas(void **state)
+{
+    (void)state;
+    if (skip_without_data())
+        skip();
+    static const char *yaml_text =
+        "version: 1\n"
+        "name: wino\n"
+        "dataset: {name: fashion-mnist, subset: 64, test_subset: 64}\n"
+        "model:\n"
+        "  - {type: conv2d, filters: 2, kernel_size: 3, algorithm: winograd}\n"
+        "  - {type: flatten}\n"
+        "  - {type: dense, units: 10}\n"
+        "training: {epochs: 1, batch_sizes: [32]}\n";
+    char *dir = tu_tmpdir("wino");
+    char *yaml = tu_write(dir, "wino.yaml", yaml_text);
+    char *out = path2(dir, "out");
+    const char *sets[] = {"gemm=clblast"};
+    assert_int_not_equal(run(yaml, out, sets, 1, 0), BSC_OK);
+    if (!strstr(bsc_last_error(), "algorithm winograd runs on the host BLAS only"))
+        fail_msg("unexpected error: %s", bsc_last_error());
+    tu_rm_rf(dir);
+    free(out), free(yaml), free(dir);
 }
 
 static void test_divergence_recorded(void **state)
@@ -493,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_loss_falls_and_files),
         cmocka_unit_test(test_bitwise_reproducible),
         cmocka_unit_test(test_same_bits_any_thread_count),
+        cmocka_unit_test(test_winograd_needs_host_blas),
         cmocka_unit_test(test_divergence_recorded),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_diverged_run_is_a_result),

@@ -210,3 +210,27 @@ int layers_linear_in_params(void *self)
     (void)self;
     return 1;
 }
+
+int layers_parts(int n, int most)
+{
+    int parts = n < most ? n : most;
+    return parts < 1 ? 1 : parts;
+}
+
+void layers_part_range(int n, int part, int parts, int *lo, int *hi)
+{
+    long step = ((long)n + parts - 1) / parts;
+    *lo = (int)(step * part < n ? step * part : n);
+    *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
+}
+
+void layers_run_parts(int serial, int parts, void (*fn)(void *arg, int part, int parts),
+                      void *arg)
+{
+    if (!serial) {
+        bsc_host_parallel(parts, fn, arg);
+        return;
+    }
+    for (int p = 0; p < parts; p++)
+        fn(arg, p, parts);
+}

@@ -62,6 +62,8 @@ typedef struct conv2d {
     size_t Qk, Qc, Qr;   /* Q padded: colT rows, col row length, dcolT rows */
     size_t Fp;           /* F padded: rows of ft, row length of t */
     int host;            /* per sample on the host threads (conv_host.c) */
+    int algo;            /* the `algorithm` option: ALGO_* */
+    int wino;            /* Winograd on the host threads (conv_wino.c) */
     bsc_context *ctx;
     size_t max_batch;
     bsc_tensor w, b, dw, db, ws;
@@ -72,6 +74,11 @@ typedef struct conv2d {
     cl_kernel k_im2col_t, k_im2col_pm, k_col2im_t, k_to_nchw, k_to_ft, k_to_pm, k_copy,
         k_chsum;
 } conv2d;
+
+/* The `algorithm` option. auto: Winograd where it fits and the GEMMs run on
+ * the host BLAS and the layer has at least WINO_MIN_C input channels. */
+enum { ALGO_AUTO, ALGO_IM2COL, ALGO_WINOGRAD };
+#define WINO_MIN_C 8
 
 static size_t round_up(size_t v, size_t m)
 {
@@ -84,10 +91,20 @@ static bsc_status conv_create(const bsc_layer_config *cfg, void **self)
     layers_geom g;
     long filters;
     int bias;
+    static const char *const algos[] = {"auto", "im2col", "winograd", NULL};
+    const char *algo;
     if ((st = layers_geom_parse(cfg, "conv2d", 1, 0, &g)) != BSC_OK ||
         (st = bsc_req_long(cfg->options, "filters", 1, INT_MAX, &filters)) != BSC_OK ||
-        (st = bsc_opt_bool(cfg->options, "bias", 1, &bias)) != BSC_OK)
+        (st = bsc_opt_bool(cfg->options, "bias", 1, &bias)) != BSC_OK ||
+        (st = bsc_opt_string(cfg->options, "algorithm", "auto", algos, &algo)) != BSC_OK)
         return st;
+    int a = !strcmp(algo, "im2col") ? ALGO_IM2COL : !strcmp(algo, "winograd") ? ALGO_WINOGRAD
+                                                                             : ALGO_AUTO;
+    if (a == ALGO_WINOGRAD && !conv_wino_fits(&g))
+        return bsc_node_fail(bsc_node_get(cfg->options, "algorithm"), BSC_ERR_INVALID,
+                             "conv2d: algorithm winograd needs stride 1 and a kernel of 2 to "
+                             "5 per side (this one: kernel %dx%d, stride %dx%d)",
+                             g.KH, g.KW, g.SH, g.SW);
     size_t Q = (size_t)g.C * (size_t)g.KH * (size_t)g.KW;
     if ((st = layers_check_count(cfg->options, Q * (size_t)filters, "conv2d weight")) != BSC_OK)
         return st;
@@ -95,6 +112,7 @@ static bsc_status conv_create(const bsc_layer_config *cfg, void **self)
     if (!c)
         return bsc_fail(BSC_ERR_NOMEM, "conv2d: out of memory");
     c->g = g;
+    c->algo = a;
     c->F = (int)filters;
     c->bias = bias;
     c->P = (size_t)g.OH * (size_t)g.OW;
@@ -154,6 +172,10 @@ static void conv_regions(const conv2d *c, size_t max_batch, size_t n[5])
 {
     size_t N = max_batch * c->P;
     size_t host = conv_host_scratch(&c->g, (size_t)c->F, bsc_host_threads());
+    if (conv_wino_fits(&c->g) && c->algo != ALGO_IM2COL) {
+        size_t wino = conv_wino_scratch(&c->g, (size_t)c->F, bsc_host_threads());
+        host = wino > host ? wino : host;
+    }
     n[0] = N * c->Qc > host ? N * c->Qc : host;
     n[1] = N * c->Fp;
     n[2] = c->Fp * c->Qk;
@@ -255,6 +277,12 @@ static bsc_status conv_bind(void *self, const bsc_layer_binding *b)
      * OpenCL layout kernels around the host GEMMs (for measuring). */
     const char *env = getenv("BATCHSCOPE_CONV_HOST");
     c->host = bsc_gemm_active(c->ctx) == BSC_GEMM_HOST && !(env && !strcmp(env, "0"));
+    if (c->algo == ALGO_WINOGRAD && !c->host)
+        return bsc_fail(BSC_ERR_UNSUPPORTED, "conv2d: algorithm winograd runs on the host "
+                        "BLAS only (gemm: host, on a CPU device with native kernels); this "
+                        "context's GEMMs run on CLBlast");
+    c->wino = c->host && conv_wino_fits(&c->g) &&
+              (c->algo == ALGO_WINOGRAD || (c->algo == ALGO_AUTO && c->g.C >= WINO_MIN_C));
     c->w = *b->params[0];
     c->dw = *b->grads[0];
     if (c->bias) {
@@ -386,6 +414,9 @@ static bsc_status conv_forward(void *self, const bsc_pass *p, const bsc_tensor *
         return BSC_OK;
     if ((st = conv_check_batch(c, m)) != BSC_OK)
         return st;
+    if (c->wino)
+        return conv_wino_forward(c->ctx, &c->g, m, c->F, in, &c->w, c->bias ? &c->b : NULL,
+                                 out, &c->big);
     if (c->host)
         return conv_host_forward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w,
                                  c->bias ? &c->b : NULL, out, &c->big);
@@ -494,6 +525,9 @@ static bsc_status conv_backward(void *self, const bsc_pass *p, const bsc_tensor 
     (void)out;
     if (m == 0)
         return conv_zero_grads(c, &c->dw, &c->db);
+    if (c->wino)
+        return conv_wino_backward(c->ctx, &c->g, m, c->F, in, &c->w, dout, &c->dw,
+                                  c->bias ? &c->db : NULL, din, &c->big);
     if (c->host)
         return conv_host_backward(c->ctx, &c->g, m, c->F, c->Q, c->P, in, &c->w, dout, &c->dw,
                                   c->bias ? &c->db : NULL, din, &c->big);
@@ -577,14 +611,18 @@ static void conv_destroy(void *self)
 }
 
 BSC_LAYER_TYPE(layers_conv2d, "conv2d",
-               "2-D convolution over [C, H, W] via im2col + GEMM",
+               "2-D convolution over [C, H, W] via im2col + GEMM or Winograd",
                BSC_OPTIONS(BSC_OPT("filters", BSC_OPT_INT, "", "output channels (required)"),
                            BSC_OPT("kernel_size", BSC_OPT_ANY, "",
                                    "window: an int or [height, width] (required)"),
                            BSC_OPT("stride", BSC_OPT_ANY, "1", "step: an int or [height, width]"),
                            BSC_OPT("padding", BSC_OPT_ANY, "0",
                                    "zeros on each side: an int or [height, width]"),
-                           BSC_OPT("bias", BSC_OPT_BOOL, "true", "add a learned bias per filter")),
+                           BSC_OPT("bias", BSC_OPT_BOOL, "true", "add a learned bias per filter"),
+                           BSC_OPT("algorithm", BSC_OPT_STRING, "auto",
+                                   "auto, im2col or winograd (stride 1, kernel 2-5, host BLAS "
+                                   "only); auto: winograd where it fits and there are 8 or "
+                                   "more input channels")),
                .create = conv_create,
                .output_shape = conv_output_shape,
                .n_params = conv_n_params,

@@ -58,13 +58,6 @@ size_t conv_host_scratch(const layers_geom *g, size_t F, int threads)
     return (size_t)threads * per_thread(g) + CONV_PARTS * F * (Q + 1);
 }
 
-static void part_range(int n, int part, int parts, int *lo, int *hi)
-{
-    long step = ((long)n + parts - 1) / parts;
-    *lo = (int)(step * part < n ? step * part : n);
-    *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
-}
-
 /* xp [C, H + 2 PH, W + 2 PW]: x_b [C, H, W] inside a border of zeros. */
 static void pad_sample(const layers_geom *g, const float *restrict x, float *restrict xp)
 {
@@ -216,7 +209,7 @@ static void forward_part(void *arg, int part, int parts)
     const conv_job *j = arg;
     float *col = col_of(j);
     int lo, hi;
-    part_range(j->B, part, parts, &lo, &hi);
+    layers_part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
         float *y = j->y + (size_t)b * j->F * j->P;
         im2col_sample(&j->g, j->x + (size_t)b * in_size(j), xp_of(j), col);
@@ -233,7 +226,7 @@ static void dw_part(void *arg, int part, int parts)
     const conv_job *j = arg;
     float *col = col_of(j), *acc = acc_of(j, part);
     int lo, hi;
-    part_range(j->B, part, parts, &lo, &hi);
+    layers_part_range(j->B, part, parts, &lo, &hi);
     memset(acc, 0, (size_t)j->F * (j->Q + 1) * sizeof *acc);
     /* Row Q of the column matrix: ones, whose products with dout_b are the
      * bias gradient (im2col_sample writes rows [0, Q) only). */
@@ -252,7 +245,7 @@ static void din_part(void *arg, int part, int parts)
     const conv_job *j = arg;
     float *dcol = col_of(j);
     int lo, hi;
-    part_range(j->B, part, parts, &lo, &hi);
+    layers_part_range(j->B, part, parts, &lo, &hi);
     for (int b = lo; b < hi; b++) {
         bsc_host_sgemm(1, 0, j->Q, j->P, (size_t)j->F, 1.0f, j->w, j->Q,
                        j->dy + (size_t)b * j->F * j->P, j->P, 0.0f, dcol, j->P);
@@ -260,25 +253,12 @@ static void din_part(void *arg, int part, int parts)
     }
 }
 
-/* Every part of j, on the host threads or, when the scratch holds one
- * column matrix only, one after another on the calling thread: the same
- * parts either way. */
-static void run_parts(conv_job *j, void (*fn)(void *arg, int part, int parts))
-{
-    if (!j->serial) {
-        bsc_host_parallel(j->parts, fn, j);
-        return;
-    }
-    for (int p = 0; p < j->parts; p++)
-        fn(j, p, j->parts);
-}
-
 /* data: x, w, bias (w when none), y, scratch */
 static void forward_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.w = data[1], j.bias = data[2], j.y = data[3], j.scratch = data[4];
-    run_parts(&j, forward_part);
+    layers_run_parts(j.serial, j.parts, forward_part, &j);
 }
 
 /* data: x, dy, dw, scratch, db (dw when none); the parts' sums are added
@@ -289,7 +269,7 @@ static void dw_task(void *args, float *const *data)
     j.x = data[0], j.dy = data[1], j.scratch = data[3];
     j.db = j.has_bias ? data[4] : NULL;
     float *dw = data[2];
-    run_parts(&j, dw_part);
+    layers_run_parts(j.serial, j.parts, dw_part, &j);
     size_t Q = j.Q;
     for (int f = 0; f < j.F; f++) {
         const float *acc = acc_of(&j, 0) + (size_t)f * (Q + 1);
@@ -313,7 +293,7 @@ static void din_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.w = data[0], j.dy = data[1], j.y = data[2], j.scratch = data[3];
-    run_parts(&j, din_part);
+    layers_run_parts(j.serial, j.parts, din_part, &j);
 }
 
 static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size_t P,
@@ -334,9 +314,7 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
         j.serial = 1;
         j.threads = 1;
     }
-    j.parts = j.B < CONV_PARTS ? j.B : CONV_PARTS;
-    if (j.parts < 1)
-        j.parts = 1;
+    j.parts = layers_parts(j.B, CONV_PARTS);
     return j;
 }
 

@@ -80,6 +80,16 @@ bsc_status layers_geom_parse(const bsc_layer_config *cfg, const char *type, long
  * point into *g (keep it alive until the launch). */
 void layers_geom_args(const layers_geom *g, bsc_karg *a);
 
+/* Host-thread jobs over a batch (conv_host.c, conv_wino.c): a batch of n
+ * cut into min(n, most) parts (at least 1), by its size alone so that the
+ * bits never depend on the thread count; part `part`'s samples [lo, hi);
+ * every part run on the host threads or, when `serial` (the scratch holds
+ * one thread's room only), one after another on the calling thread. */
+int layers_parts(int n, int most);
+void layers_part_range(int n, int part, int parts, int *lo, int *hi);
+void layers_run_parts(int serial, int parts, void (*fn)(void *arg, int part, int parts),
+                      void *arg);
+
 /* conv2d one sample at a time on the host threads (conv_host.c), for
  * contexts whose GEMMs run on the host BLAS: y = conv(x; w) + bias (bias
  * NULL: none); dw = d/dw, db = d/dbias when db is not NULL and, when dx is
@@ -95,6 +105,22 @@ bsc_status conv_host_backward(bsc_context *ctx, const layers_geom *g, size_t bat
                               size_t Q, size_t P, const bsc_tensor *x, const bsc_tensor *w,
                               const bsc_tensor *dy, const bsc_tensor *dw,
                               const bsc_tensor *db, const bsc_tensor *dx,
+                              const bsc_tensor *scratch);
+
+/* conv2d by Winograd's F(mh x mw, KH x KW) on 6 x 6 tiles on the host
+ * threads (conv_wino.c), for contexts whose GEMMs run on the host BLAS:
+ * the same results as conv_host_* up to rounding. Fits stride 1 with 2 to 5
+ * taps per side (conv_wino_fits); scratch holds conv_wino_scratch(g, F,
+ * threads) floats. The backward pass gives dw, db (when not NULL) and dx
+ * (when not NULL) in one task. */
+int conv_wino_fits(const layers_geom *g);
+size_t conv_wino_scratch(const layers_geom *g, size_t F, int threads);
+bsc_status conv_wino_forward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                             const bsc_tensor *x, const bsc_tensor *w, const bsc_tensor *bias,
+                             const bsc_tensor *y, const bsc_tensor *scratch);
+bsc_status conv_wino_backward(bsc_context *ctx, const layers_geom *g, size_t batch, int F,
+                              const bsc_tensor *x, const bsc_tensor *w, const bsc_tensor *dy,
+                              const bsc_tensor *dw, const bsc_tensor *db, const bsc_tensor *dx,
                               const bsc_tensor *scratch);
 
 /* maxpool2d on the host threads (pool_host.c), for contexts whose GEMMs run

@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Most tensors one host task sees. */
-#define BSC_HOST_TASK_MAX_TENSORS 6
+#define BSC_HOST_TASK_MAX_TENSORS 8
 /* Most bytes of arguments one host task is given. */
 #define BSC_HOST_TASK_MAX_ARGS 256
 
