@@ -6,12 +6,12 @@
  * mw = 7 - KW: F(2x2, 5x5) for cnn.yaml's second convolution, F(4x4, 3x3)
  * for a 3 x 3 kernel. In the transformed domain a convolution is 36
  * independent matrix products, one per point xi of the tile:
- *   forward   M[xi] [F, T] = U[xi] [F, C] V[xi] [C, T],
+ *   forward   M[xi] [F, T] = U[xi] [F, C] V[xi]^T, V[xi] [T, C],
  *             U = G w G^T (per filter and channel), V = B^T d B (per tile and
  *             channel), y tile = A^T M A (+ bias);
  *   backward  dM = A dy A^T (dy tile zero past the output),
- *             dU[xi] += dM[xi] V[xi]^T, dw = G^T dU G,
- *             dV[xi] = U[xi]^T dM[xi], dd = B dV B^T, added onto the
+ *             dU[xi] += dM[xi] V[xi], dw = G^T dU G,
+ *             dV[xi] = dM[xi]^T U[xi], dd = B dV B^T, added onto the
  *             overlapping input tiles;
  * the backward pass is the exact adjoint of the forward one. For F(2x2,
  * 5x5) the products take 36 multiply-adds per tile where im2col takes 100 (4
@@ -43,7 +43,7 @@
 #define ALPHA 6           /* tile side */
 #define XI (ALPHA * ALPHA) /* points per tile */
 #define WINO_PARTS 8
-#define WINO_CHUNK_TILES 100 /* tiles a chunk aims at (whole samples) */
+#define WINO_CHUNK_TILES 150 /* tiles a chunk aims at (whole samples) */
 #define SEP_BLOCK 128
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -85,7 +85,7 @@ static wino_dims dims_of(const layers_geom *g)
 }
 
 /* One thread's floats: the padded sample, the chunk's input planes (gathered
- * tiles, later dd) and transformed ones (V, later dV), both [36][C][T], its
+ * tiles, later dd) and transformed ones (V, later dV), both [36][T][C], its
  * products [36][F][T] (M or dM) and its output tiles [mh][mw][F][T]. */
 static size_t per_thread(const layers_geom *g, size_t F)
 {
@@ -334,20 +334,24 @@ static wino_bufs bufs_of(const wino_job *j)
     return b;
 }
 
-/* xp [C][Hp][Wp]: x_b [C][H][W] at (PH, PW) in zeros. */
+/* xp [Hp][Wp][C], channels last: x_b [C][H][W] at (PH, PW) in zeros. The
+ * tiles' channels then lie side by side, so that gathering a tile and
+ * adding it back are runs of C floats. */
 static void pad_sample(const wino_job *j, const float *restrict x, float *restrict xp)
 {
     const layers_geom *g = &j->g;
-    int Hp = j->d.Hp, Wp = j->d.Wp;
-    memset(xp, 0, (size_t)g->C * Hp * Wp * sizeof *xp);
-    for (int c = 0; c < g->C; c++)
-        for (int y = 0; y < g->H; y++)
-            memcpy(xp + ((size_t)c * Hp + y + g->PH) * Wp + g->PW,
-                   x + ((size_t)c * g->H + y) * g->W, (size_t)g->W * sizeof *xp);
+    size_t C = (size_t)g->C, Wp = (size_t)j->d.Wp;
+    memset(xp, 0, (size_t)j->d.Hp * Wp * C * sizeof *xp);
+    for (int y = 0; y < g->H; y++) {
+        float *row = xp + ((size_t)(y + g->PH) * Wp + g->PW) * C;
+        for (int xx = 0; xx < g->W; xx++)
+            for (size_t c = 0; c < C; c++)
+                row[xx * C + c] = x[(c * g->H + y) * g->W + xx];
+    }
 }
 
-/* V [36][C][T] of samples [b0, b0 + ns): their 6 x 6 tiles gathered into
- * planes [36][C][T], then B^T d B. */
+/* V [36][T][C] of samples [b0, b0 + ns): their 6 x 6 tiles gathered into
+ * planes [36][T][C], then B^T d B. */
 static void input_transform(const wino_job *j, const wino_bufs *w, int b0, int ns)
 {
     const layers_geom *g = &j->g;
@@ -356,17 +360,17 @@ static void input_transform(const wino_job *j, const wino_bufs *w, int b0, int n
     for (int s = 0; s < ns; s++) {
         pad_sample(j, j->x + (size_t)(b0 + s) * C * g->H * g->W, w->xp);
         for (int k = 0; k < ALPHA; k++)
-            for (int l = 0; l < ALPHA; l++)
-                for (size_t c = 0; c < C; c++) {
-                    float *restrict dst = w->planes + ((size_t)(k * ALPHA + l) * C + c) * T +
-                                          s * d->tps;
-                    const float *src = w->xp + (c * d->Hp + k) * d->Wp + l;
-                    for (int ty = 0; ty < d->th; ty++) {
-                        const float *row = src + (size_t)ty * d->mh * d->Wp;
-                        for (int tx = 0; tx < d->tw; tx++)
-                            dst[ty * d->tw + tx] = row[tx * d->mw];
+            for (int l = 0; l < ALPHA; l++) {
+                float *restrict dst = w->planes + ((size_t)(k * ALPHA + l) * T + s * d->tps) * C;
+                for (int ty = 0; ty < d->th; ty++) {
+                    const float *row = w->xp + ((size_t)(ty * d->mh + k) * d->Wp + l) * C;
+                    for (int tx = 0; tx < d->tw; tx++, dst += C) {
+                        const float *restrict src = row + (size_t)tx * d->mw * C;
+                        for (size_t c = 0; c < C; c++)
+                            dst[c] = src[c];
                     }
                 }
+            }
     }
     wino_sep(j->m.BT, ALPHA, ALPHA, j->m.BT, ALPHA, ALPHA, w->planes, C * T, w->tv, C * T, C * T);
 }
@@ -385,23 +389,26 @@ static void forward_part(void *arg, int part, int parts)
         size_t T = (size_t)ns * d->tps;
         input_transform(j, &w, b0, ns);
         for (int xi = 0; xi < XI; xi++)
-            bsc_host_sgemm(0, 0, F, T, C, 1.0f, u_of(j) + xi * F * C, C, w.tv + xi * C * T, T,
+            bsc_host_sgemm(0, 1, F, T, C, 1.0f, u_of(j) + xi * F * C, C, w.tv + xi * C * T, C,
                            0.0f, w.prod + xi * F * T, T);
         wino_sep(j->m.ATh, d->mh, ALPHA, j->m.ATw, d->mw, ALPHA, w.prod, F * T, w.tiles, F * T,
                  F * T);
-        /* Each output pixel from its tile's plane (oy % mh, ox % mw). */
+        /* Output pixel (ty mh + a, tx mw + b) from tile (ty, tx) of plane
+         * (a, b). */
         for (int s = 0; s < ns; s++)
             for (size_t f = 0; f < F; f++) {
                 float bias = j->has_bias ? j->bias[f] : 0.0f;
                 float *yb = j->y + ((size_t)(b0 + s) * F + f) * g->OH * g->OW;
                 const float *tf = w.tiles + f * T + s * d->tps;
-                for (int oy = 0; oy < g->OH; oy++) {
-                    const float *trow = tf + (size_t)(oy / d->mh) * d->tw;
-                    size_t plane_y = (size_t)(oy % d->mh) * d->mw;
-                    for (int ox = 0; ox < g->OW; ox++)
-                        yb[oy * g->OW + ox] =
-                            trow[(plane_y + ox % d->mw) * F * T + ox / d->mw] + bias;
-                }
+                for (int ty = 0, oy = 0; ty < d->th; ty++)
+                    for (int a = 0; a < d->mh && oy < g->OH; a++, oy++)
+                        for (int b = 0; b < d->mw; b++) {
+                            const float *src = tf + (size_t)(a * d->mw + b) * F * T +
+                                               (size_t)ty * d->tw;
+                            float *yrow = yb + (size_t)oy * g->OW;
+                            for (int tx = 0, ox = b; ox < g->OW; tx++, ox += d->mw)
+                                yrow[ox] = src[tx] + bias;
+                        }
             }
     }
 }
@@ -420,62 +427,67 @@ static void backward_part(void *arg, int part, int parts)
     for (int b0 = lo; b0 < hi; b0 += d->ns) {
         int ns = hi - b0 < d->ns ? hi - b0 : d->ns;
         size_t T = (size_t)ns * d->tps;
-        /* dy's tiles [mh][mw][F][T], zero past the output; the bias
-         * gradient sums dy as it goes, pixel order. */
+        /* dy's tiles [mh][mw][F][T], zero past the output (the forward's
+         * scatter, reversed); the bias gradient sums dy in pixel order. */
         for (int s = 0; s < ns; s++)
             for (size_t f = 0; f < F; f++) {
                 const float *dyb = j->dy + ((size_t)(b0 + s) * F + f) * P;
                 float *tf = w.tiles + f * T + s * d->tps;
                 float sum = 0.0f;
-                for (int oy = 0; oy < d->th * d->mh; oy++) {
-                    float *trow = tf + (size_t)(oy / d->mh) * d->tw;
-                    size_t plane_y = (size_t)(oy % d->mh) * d->mw;
-                    for (int ox = 0; ox < d->tw * d->mw; ox++) {
-                        float v = 0.0f;
-                        if (oy < g->OH && ox < g->OW)
-                            sum += v = dyb[oy * g->OW + ox];
-                        trow[(plane_y + ox % d->mw) * F * T + ox / d->mw] = v;
-                    }
-                }
+                for (size_t p = 0; p < P; p++)
+                    sum += dyb[p];
                 db[f] += sum;
+                for (int ty = 0, oy = 0; ty < d->th; ty++)
+                    for (int a = 0; a < d->mh; a++, oy++)
+                        for (int b = 0; b < d->mw; b++) {
+                            float *dst = tf + (size_t)(a * d->mw + b) * F * T +
+                                         (size_t)ty * d->tw;
+                            const float *dyrow = dyb + (size_t)oy * g->OW;
+                            int tx = 0;
+                            for (int ox = b; oy < g->OH && ox < g->OW; tx++, ox += d->mw)
+                                dst[tx] = dyrow[ox];
+                            for (; tx < d->tw; tx++)
+                                dst[tx] = 0.0f;
+                        }
             }
         /* dM = A dy A^T */
         wino_sep(j->m.Ah, ALPHA, d->mh, j->m.Aw, ALPHA, d->mw, w.tiles, F * T, w.prod, F * T,
                  F * T);
         input_transform(j, &w, b0, ns);
         for (int xi = 0; xi < XI; xi++)
-            bsc_host_sgemm(0, 1, F, C, T, 1.0f, w.prod + xi * F * T, T, w.tv + xi * C * T, T,
+            bsc_host_sgemm(0, 0, F, C, T, 1.0f, w.prod + xi * F * T, T, w.tv + xi * C * T, C,
                            1.0f, du + xi * F * C, C);
         if (!j->has_dx)
             continue;
         /* dV = U^T dM into tv (V is spent), dd = B dV B^T into planes. */
         for (int xi = 0; xi < XI; xi++)
-            bsc_host_sgemm(1, 0, C, T, F, 1.0f, u_of(j) + xi * F * C, C, w.prod + xi * F * T,
-                           T, 0.0f, w.tv + xi * C * T, T);
+            bsc_host_sgemm(1, 0, T, C, F, 1.0f, w.prod + xi * F * T, T, u_of(j) + xi * F * C,
+                           C, 0.0f, w.tv + xi * C * T, C);
         wino_sep(j->m.B, ALPHA, ALPHA, j->m.B, ALPHA, ALPHA, w.tv, C * T, w.planes, C * T,
                  C * T);
         /* Each sample's tiles added where input_transform took them from,
          * into a padded sample whose inside is dx_b. */
         for (int s = 0; s < ns; s++) {
-            memset(w.xp, 0, C * d->Hp * d->Wp * sizeof *w.xp);
+            memset(w.xp, 0, (size_t)d->Hp * d->Wp * C * sizeof *w.xp);
             for (int k = 0; k < ALPHA; k++)
-                for (int l = 0; l < ALPHA; l++)
-                    for (size_t c = 0; c < C; c++) {
-                        const float *src = w.planes + ((size_t)(k * ALPHA + l) * C + c) * T +
-                                           s * d->tps;
-                        float *dst = w.xp + (c * d->Hp + k) * d->Wp + l;
-                        for (int ty = 0; ty < d->th; ty++) {
-                            float *row = dst + (size_t)ty * d->mh * d->Wp;
-                            for (int tx = 0; tx < d->tw; tx++)
-                                row[tx * d->mw] += src[ty * d->tw + tx];
+                for (int l = 0; l < ALPHA; l++) {
+                    const float *src = w.planes + ((size_t)(k * ALPHA + l) * T + s * d->tps) * C;
+                    for (int ty = 0; ty < d->th; ty++) {
+                        float *row = w.xp + ((size_t)(ty * d->mh + k) * d->Wp + l) * C;
+                        for (int tx = 0; tx < d->tw; tx++, src += C) {
+                            float *restrict dst = row + (size_t)tx * d->mw * C;
+                            for (size_t c = 0; c < C; c++)
+                                dst[c] += src[c];
                         }
                     }
+                }
             float *dxb = j->dx + (size_t)(b0 + s) * C * g->H * g->W;
-            for (size_t c = 0; c < C; c++)
-                for (int y = 0; y < g->H; y++)
-                    memcpy(dxb + (c * g->H + y) * g->W,
-                           w.xp + (c * d->Hp + y + g->PH) * d->Wp + g->PW,
-                           (size_t)g->W * sizeof *dxb);
+            for (int y = 0; y < g->H; y++) {
+                const float *row = w.xp + ((size_t)(y + g->PH) * d->Wp + g->PW) * C;
+                for (int xx = 0; xx < g->W; xx++)
+                    for (size_t c = 0; c < C; c++)
+                        dxb[(c * g->H + y) * g->W + xx] = row[xx * C + c];
+            }
         }
     }
 }
