@@ -6,7 +6,7 @@
  * mw = 7 - KW: F(2x2, 5x5) for cnn.yaml's second convolution, F(4x4, 3x3)
  * for a 3 x 3 kernel. In the transformed domain a convolution is 36
  * independent matrix products, one per point xi of the tile:
- *   forward   M[xi] [F, T] = U[xi] [F, C] V[xi]^T, V[xi] [T, C],
+ *   forward   M[xi]^T [T, F] = V[xi] [T, C] U[xi]^T,
  *             U = G w G^T (per filter and channel), V = B^T d B (per tile and
  *             channel), y tile = A^T M A (+ bias);
  *   backward  dM = A dy A^T (dy tile zero past the output),
@@ -84,14 +84,14 @@ static wino_dims dims_of(const layers_geom *g)
     return d;
 }
 
-/* One thread's floats: the padded sample, the chunk's input planes (gathered
- * tiles, later dd) and transformed ones (V, later dV), both [36][T][C], its
+/* One thread's floats: the padded sample, the chunk's transformed input
+ * (V, later dV) [36][T][C], its
  * products [36][F][T] (M or dM) and its output tiles [mh][mw][F][T]. */
 static size_t per_thread(const layers_geom *g, size_t F)
 {
     wino_dims d = dims_of(g);
     size_t C = (size_t)g->C;
-    return C * d.Hp * d.Wp + 2 * XI * C * d.cmax + XI * F * d.cmax +
+    return C * d.Hp * d.Wp + XI * C * d.cmax + XI * F * d.cmax +
            (size_t)d.mh * d.mw * F * d.cmax;
 }
 
@@ -111,7 +111,7 @@ size_t conv_wino_scratch(const layers_geom *g, size_t F, int threads)
 /* ------------------------------------------------------------- matrices */
 
 typedef struct wino_mats {
-    float BT[XI], B[XI];               /* B^T [6][6] and its transpose */
+    float BT[XI];                      /* B^T [6][6] */
     float ATh[ALPHA * 5], Ah[ALPHA * 5]; /* A^T [mh][6], A [6][mh] */
     float ATw[ALPHA * 5], Aw[ALPHA * 5];
     float Gh[ALPHA * 5], GTh[ALPHA * 5]; /* G [6][KH], G^T [KH][6] */
@@ -188,7 +188,6 @@ static void mats_of(const layers_geom *g, wino_mats *w)
         poly_of(j == ALPHA - 1 ? -1 : j, coef);
         for (int i = 0; i < ALPHA; i++) {
             w->BT[j * ALPHA + i] = (float)coef[i];
-            w->B[i * ALPHA + j] = (float)coef[i];
         }
     }
     a_t(ALPHA + 1 - g->KH, w->ATh, w->Ah);
@@ -277,6 +276,143 @@ static void wino_sep(const float *L, int nu, int np, const float *R, int nv, int
     }
 }
 
+/* 8 floats: one AVX2 register (Zen 4 runs AVX-512 at the same rate of
+ * floats per cycle), for the tiles' channels. */
+typedef float vf8 __attribute__((vector_size(32)));
+#define TL 8
+
+static inline vf8 vload8(const float *p)
+{
+    vf8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vstore8(float *p, vf8 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* One tile of a channels-last padded sample, all its C channels: out[u][v]
+ * (plane (u, v) at out + (u 6 + v) ps) = sum_k sum_l BT[u][k] BT[v][l]
+ * in[k][l] (in[k][l] at in + k rs + l C). Vertical sums first, then
+ * horizontal, 8 channels at a time in registers; the channels past the
+ * last 8 one at a time, the same sums. */
+WINO_CLONES
+static void tile_in(const float *BT, const float *in, size_t rs, size_t C, float *out,
+                    size_t ps)
+{
+    size_t c0 = 0;
+    for (; c0 + TL <= C; c0 += TL) {
+        vf8 e[ALPHA][ALPHA];
+#pragma GCC unroll 6
+        for (int l = 0; l < ALPHA; l++) {
+            vf8 x[ALPHA];
+#pragma GCC unroll 6
+            for (int k = 0; k < ALPHA; k++)
+                x[k] = vload8(in + k * rs + l * C + c0);
+#pragma GCC unroll 6
+            for (int u = 0; u < ALPHA; u++) {
+                vf8 acc = {0};
+#pragma GCC unroll 6
+                for (int k = 0; k < ALPHA; k++)
+                    if (BT[u * ALPHA + k] != 0.0f)
+                        acc += BT[u * ALPHA + k] * x[k];
+                e[u][l] = acc;
+            }
+        }
+#pragma GCC unroll 6
+        for (int u = 0; u < ALPHA; u++)
+#pragma GCC unroll 6
+            for (int v = 0; v < ALPHA; v++) {
+                vf8 acc = {0};
+#pragma GCC unroll 6
+                for (int l = 0; l < ALPHA; l++)
+                    if (BT[v * ALPHA + l] != 0.0f)
+                        acc += BT[v * ALPHA + l] * e[u][l];
+                vstore8(out + (u * ALPHA + v) * ps + c0, acc);
+            }
+    }
+    for (; c0 < C; c0++) {
+        float e[ALPHA][ALPHA];
+        for (int l = 0; l < ALPHA; l++)
+            for (int u = 0; u < ALPHA; u++) {
+                float acc = 0.0f;
+                for (int k = 0; k < ALPHA; k++)
+                    if (BT[u * ALPHA + k] != 0.0f)
+                        acc += BT[u * ALPHA + k] * in[k * rs + l * C + c0];
+                e[u][l] = acc;
+            }
+        for (int u = 0; u < ALPHA; u++)
+            for (int v = 0; v < ALPHA; v++) {
+                float acc = 0.0f;
+                for (int l = 0; l < ALPHA; l++)
+                    if (BT[v * ALPHA + l] != 0.0f)
+                        acc += BT[v * ALPHA + l] * e[u][l];
+                out[(u * ALPHA + v) * ps + c0] = acc;
+            }
+    }
+}
+
+/* tile_in's adjoint: in[k][l] += sum_u sum_v BT[u][k] BT[v][l] out[u][v],
+ * the same layouts. */
+WINO_CLONES
+static void tile_in_adjoint(const float *BT, const float *out, size_t ps, float *in, size_t rs,
+                            size_t C)
+{
+    size_t c0 = 0;
+    for (; c0 + TL <= C; c0 += TL) {
+        vf8 e[ALPHA][ALPHA];
+#pragma GCC unroll 6
+        for (int u = 0; u < ALPHA; u++) {
+            vf8 y[ALPHA];
+#pragma GCC unroll 6
+            for (int v = 0; v < ALPHA; v++)
+                y[v] = vload8(out + (u * ALPHA + v) * ps + c0);
+#pragma GCC unroll 6
+            for (int l = 0; l < ALPHA; l++) {
+                vf8 acc = {0};
+#pragma GCC unroll 6
+                for (int v = 0; v < ALPHA; v++)
+                    if (BT[v * ALPHA + l] != 0.0f)
+                        acc += BT[v * ALPHA + l] * y[v];
+                e[u][l] = acc;
+            }
+        }
+#pragma GCC unroll 6
+        for (int k = 0; k < ALPHA; k++)
+#pragma GCC unroll 6
+            for (int l = 0; l < ALPHA; l++) {
+                vf8 acc = {0};
+#pragma GCC unroll 6
+                for (int u = 0; u < ALPHA; u++)
+                    if (BT[u * ALPHA + k] != 0.0f)
+                        acc += BT[u * ALPHA + k] * e[u][l];
+                float *p = in + k * rs + l * C + c0;
+                vstore8(p, vload8(p) + acc);
+            }
+    }
+    for (; c0 < C; c0++) {
+        float e[ALPHA][ALPHA];
+        for (int u = 0; u < ALPHA; u++)
+            for (int l = 0; l < ALPHA; l++) {
+                float acc = 0.0f;
+                for (int v = 0; v < ALPHA; v++)
+                    if (BT[v * ALPHA + l] != 0.0f)
+                        acc += BT[v * ALPHA + l] * out[(u * ALPHA + v) * ps + c0];
+                e[u][l] = acc;
+            }
+        for (int k = 0; k < ALPHA; k++)
+            for (int l = 0; l < ALPHA; l++) {
+                float acc = 0.0f;
+                for (int u = 0; u < ALPHA; u++)
+                    if (BT[u * ALPHA + k] != 0.0f)
+                        acc += BT[u * ALPHA + k] * e[u][l];
+                in[k * rs + l * C + c0] += acc;
+            }
+    }
+}
+
 /* ------------------------------------------------------------------ jobs */
 
 typedef struct wino_job {
@@ -317,7 +453,7 @@ static float *acc_of(const wino_job *j, int part)
 
 /* The running thread's buffers. */
 typedef struct wino_bufs {
-    float *xp, *planes, *tv, *prod, *tiles;
+    float *xp, *tv, *prod, *tiles;
 } wino_bufs;
 
 static wino_bufs bufs_of(const wino_job *j)
@@ -327,8 +463,7 @@ static wino_bufs bufs_of(const wino_job *j)
                (size_t)(j->serial ? 0 : bsc_host_worker()) * per_thread(&j->g, F);
     wino_bufs b;
     b.xp = p;
-    b.planes = b.xp + C * j->d.Hp * j->d.Wp;
-    b.tv = b.planes + XI * C * j->d.cmax;
+    b.tv = b.xp + C * j->d.Hp * j->d.Wp;
     b.prod = b.tv + XI * C * j->d.cmax;
     b.tiles = b.prod + XI * F * j->d.cmax;
     return b;
@@ -350,29 +485,20 @@ static void pad_sample(const wino_job *j, const float *restrict x, float *restri
     }
 }
 
-/* V [36][T][C] of samples [b0, b0 + ns): their 6 x 6 tiles gathered into
- * planes [36][T][C], then B^T d B. */
+/* V [36][T][C] = B^T d B of samples [b0, b0 + ns), tile by tile from each
+ * padded sample. */
 static void input_transform(const wino_job *j, const wino_bufs *w, int b0, int ns)
 {
     const layers_geom *g = &j->g;
     const wino_dims *d = &j->d;
-    size_t C = (size_t)g->C, T = (size_t)ns * d->tps;
+    size_t C = (size_t)g->C, T = (size_t)ns * d->tps, rs = (size_t)d->Wp * C;
     for (int s = 0; s < ns; s++) {
         pad_sample(j, j->x + (size_t)(b0 + s) * C * g->H * g->W, w->xp);
-        for (int k = 0; k < ALPHA; k++)
-            for (int l = 0; l < ALPHA; l++) {
-                float *restrict dst = w->planes + ((size_t)(k * ALPHA + l) * T + s * d->tps) * C;
-                for (int ty = 0; ty < d->th; ty++) {
-                    const float *row = w->xp + ((size_t)(ty * d->mh + k) * d->Wp + l) * C;
-                    for (int tx = 0; tx < d->tw; tx++, dst += C) {
-                        const float *restrict src = row + (size_t)tx * d->mw * C;
-                        for (size_t c = 0; c < C; c++)
-                            dst[c] = src[c];
-                    }
-                }
-            }
+        for (int ty = 0; ty < d->th; ty++)
+            for (int tx = 0; tx < d->tw; tx++)
+                tile_in(j->m.BT, w->xp + (size_t)ty * d->mh * rs + (size_t)tx * d->mw * C, rs,
+                        C, w->tv + (s * d->tps + (size_t)ty * d->tw + tx) * C, T * C);
     }
-    wino_sep(j->m.BT, ALPHA, ALPHA, j->m.BT, ALPHA, ALPHA, w->planes, C * T, w->tv, C * T, C * T);
 }
 
 static void forward_part(void *arg, int part, int parts)
@@ -388,28 +514,30 @@ static void forward_part(void *arg, int part, int parts)
         int ns = hi - b0 < d->ns ? hi - b0 : d->ns;
         size_t T = (size_t)ns * d->tps;
         input_transform(j, &w, b0, ns);
+        /* M[xi]^T [T, F] = V[xi] U[xi]^T, U^T held as [C, F]: OpenBLAS's
+         * small-matrix kernels take this at 95-99 GFLOP/s on one Zen 4
+         * core, M = U V^T at 63-74 (T of 49-245, F 64, C 32). */
         for (int xi = 0; xi < XI; xi++)
-            bsc_host_sgemm(0, 1, F, T, C, 1.0f, u_of(j) + xi * F * C, C, w.tv + xi * C * T, C,
-                           0.0f, w.prod + xi * F * T, T);
+            bsc_host_sgemm(0, 0, T, F, C, 1.0f, w.tv + xi * C * T, C, u_of(j) + xi * F * C, F,
+                           0.0f, w.prod + xi * F * T, F);
         wino_sep(j->m.ATh, d->mh, ALPHA, j->m.ATw, d->mw, ALPHA, w.prod, F * T, w.tiles, F * T,
                  F * T);
         /* Output pixel (ty mh + a, tx mw + b) from tile (ty, tx) of plane
-         * (a, b). */
-        for (int s = 0; s < ns; s++)
-            for (size_t f = 0; f < F; f++) {
-                float bias = j->has_bias ? j->bias[f] : 0.0f;
-                float *yb = j->y + ((size_t)(b0 + s) * F + f) * g->OH * g->OW;
-                const float *tf = w.tiles + f * T + s * d->tps;
-                for (int ty = 0, oy = 0; ty < d->th; ty++)
-                    for (int a = 0; a < d->mh && oy < g->OH; a++, oy++)
-                        for (int b = 0; b < d->mw; b++) {
-                            const float *src = tf + (size_t)(a * d->mw + b) * F * T +
-                                               (size_t)ty * d->tw;
-                            float *yrow = yb + (size_t)oy * g->OW;
-                            for (int tx = 0, ox = b; ox < g->OW; tx++, ox += d->mw)
-                                yrow[ox] = src[tx] + bias;
+         * (a, b), [T][F]. */
+        size_t P = (size_t)g->OH * g->OW;
+        for (int s = 0; s < ns; s++) {
+            float *yb = j->y + (size_t)(b0 + s) * F * P;
+            for (int ty = 0, oy = 0; ty < d->th; ty++)
+                for (int a = 0; a < d->mh && oy < g->OH; a++, oy++)
+                    for (int tx = 0, ox = 0; tx < d->tw; tx++)
+                        for (int b = 0; b < d->mw && ox < g->OW; b++, ox++) {
+                            const float *src = w.tiles + (size_t)(a * d->mw + b) * F * T +
+                                               (s * d->tps + (size_t)ty * d->tw + tx) * F;
+                            float *dst = yb + (size_t)oy * g->OW + ox;
+                            for (size_t f = 0; f < F; f++)
+                                dst[f * P] = src[f] + (j->has_bias ? j->bias[f] : 0.0f);
                         }
-            }
+        }
     }
 }
 
@@ -459,28 +587,20 @@ static void backward_part(void *arg, int part, int parts)
                            1.0f, du + xi * F * C, C);
         if (!j->has_dx)
             continue;
-        /* dV = U^T dM into tv (V is spent), dd = B dV B^T into planes. */
+        /* dV = dM^T U into tv (V is spent); each tile's B dV B^T added where
+         * input_transform took the tile from, into a padded sample whose
+         * inside is dx_b. */
         for (int xi = 0; xi < XI; xi++)
             bsc_host_sgemm(1, 0, T, C, F, 1.0f, w.prod + xi * F * T, T, u_of(j) + xi * F * C,
                            C, 0.0f, w.tv + xi * C * T, C);
-        wino_sep(j->m.B, ALPHA, ALPHA, j->m.B, ALPHA, ALPHA, w.tv, C * T, w.planes, C * T,
-                 C * T);
-        /* Each sample's tiles added where input_transform took them from,
-         * into a padded sample whose inside is dx_b. */
+        size_t rs = (size_t)d->Wp * C;
         for (int s = 0; s < ns; s++) {
-            memset(w.xp, 0, (size_t)d->Hp * d->Wp * C * sizeof *w.xp);
-            for (int k = 0; k < ALPHA; k++)
-                for (int l = 0; l < ALPHA; l++) {
-                    const float *src = w.planes + ((size_t)(k * ALPHA + l) * T + s * d->tps) * C;
-                    for (int ty = 0; ty < d->th; ty++) {
-                        float *row = w.xp + ((size_t)(ty * d->mh + k) * d->Wp + l) * C;
-                        for (int tx = 0; tx < d->tw; tx++, src += C) {
-                            float *restrict dst = row + (size_t)tx * d->mw * C;
-                            for (size_t c = 0; c < C; c++)
-                                dst[c] += src[c];
-                        }
-                    }
-                }
+            memset(w.xp, 0, (size_t)d->Hp * rs * sizeof *w.xp);
+            for (int ty = 0; ty < d->th; ty++)
+                for (int tx = 0; tx < d->tw; tx++)
+                    tile_in_adjoint(j->m.BT, w.tv + (s * d->tps + (size_t)ty * d->tw + tx) * C,
+                                    T * C, w.xp + (size_t)ty * d->mh * rs +
+                                               (size_t)tx * d->mw * C, rs, C);
             float *dxb = j->dx + (size_t)(b0 + s) * C * g->H * g->W;
             for (int y = 0; y < g->H; y++) {
                 const float *row = w.xp + ((size_t)(y + g->PH) * d->Wp + g->PW) * C;
@@ -492,14 +612,17 @@ static void backward_part(void *arg, int part, int parts)
     }
 }
 
-/* U [36][F][C] = G w G^T, w [F][C][KH][KW] first laid out [KH][KW][F][C]. */
-static void weight_transform(const wino_job *j, const float *wsrc)
+/* U [36][F][C] = G w G^T, w [F][C][KH][KW] first laid out [KH][KW][F][C];
+ * with `cf`, U^T [36][C][F] from w laid out [KH][KW][C][F]. */
+static void weight_transform(const wino_job *j, const float *wsrc, int cf)
 {
-    size_t FC = fc_of(j), KK = (size_t)j->g.KH * j->g.KW;
+    size_t FC = fc_of(j), KK = (size_t)j->g.KH * j->g.KW, C = (size_t)j->g.C;
     float *wt = wt_of(j);
-    for (size_t fc = 0; fc < FC; fc++)
+    for (size_t fc = 0; fc < FC; fc++) {
+        size_t to = cf ? fc % C * j->F + fc / C : fc;
         for (size_t k = 0; k < KK; k++)
-            wt[k * FC + fc] = wsrc[fc * KK + k];
+            wt[k * FC + to] = wsrc[fc * KK + k];
+    }
     wino_sep(j->m.Gh, ALPHA, j->g.KH, j->m.Gw, ALPHA, j->g.KW, wt, FC, u_of(j), FC, FC);
 }
 
@@ -510,7 +633,7 @@ static void forward_task(void *args, float *const *data)
     memcpy(&j, args, JOB_ARGS);
     j.x = data[0], j.bias = data[2], j.y = data[3], j.scratch = data[4];
     mats_of(&j.g, &j.m);
-    weight_transform(&j, data[1]);
+    weight_transform(&j, data[1], 1);
     layers_run_parts(j.serial, j.parts, forward_part, &j);
 }
 
@@ -523,7 +646,7 @@ static void backward_task(void *args, float *const *data)
     float *dw = data[3], *db = j.has_bias ? data[5] : NULL;
     j.dx = j.has_dx ? data[5 + j.has_bias] : NULL;
     mats_of(&j.g, &j.m);
-    weight_transform(&j, data[1]);
+    weight_transform(&j, data[1], 0);
     layers_run_parts(j.serial, j.parts, backward_part, &j);
     /* Parts' sums in part order, then dw = G^T dU G into wt's room and out
      * to dw's [F][C][KH][KW]. */
