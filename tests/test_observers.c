@@ -564,7 +564,8 @@ static int same_file(const char *a, const char *b)
 
 /* Every observer on (batch norm, dropout and momentum included, so the
  * running statistics, the dropout masks and the optimizer state are all in
- * play) must leave final.safetensors byte for byte as without them; the
+ * play) must leave final.safetensors byte for byte as without them, and the
+ * two per-example observers write what each writes alone; the
  * study-level tables come out with one row per batch size and per epoch. */
 static void test_trajectory_unchanged(void **state)
 {
@@ -605,6 +606,25 @@ static void test_trajectory_unchanged(void **state)
         check_window(ns, 10);
         bsc_table_free(ns);
     }
+    /* gradient_diversity and noise_scale sampling the same steps share one
+     * extra pass (pegrad.c): each one's file is byte for byte what it writes
+     * alone. */
+    char *gd = run_study(dir, "gd_alone", 3, model, training,
+                         "  - {type: gradient_diversity, every_steps: 3}\n");
+    char *ns = run_study(dir, "ns_alone", 3, model, training,
+                         "  - {type: noise_scale, every_steps: 3}\n");
+    static const char *const shared[] = {
+        "runs/bs8/gradient_diversity.csv", "runs/bs16/gradient_diversity.csv",
+        "runs/bs8/noise_scale.csv", "runs/bs16/noise_scale.csv"};
+    for (int i = 0; i < 4; i++) {
+        char *a = path2(obs, shared[i]), *b = path2(i < 2 ? gd : ns, shared[i]);
+        if (!same_file(a, b))
+            fail_msg("%s differs between the observer alone and the two together", shared[i]);
+        free(a);
+        free(b);
+    }
+    free(gd);
+    free(ns);
     bsc_table *sum = read_csv(obs, "analyses/summary.csv");
     bsc_table *ratio = read_csv(obs, "analyses/epoch_distance_ratio.csv");
     bsc_table *m8 = read_csv(obs, "runs/bs8/metrics.csv");

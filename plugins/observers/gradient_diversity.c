@@ -18,8 +18,9 @@
  * Cost per sample: one forward and backward of the batch plus O(B (in + out))
  * per dense layer; layers without a per-example hook add B forward/backward
  * passes of one example (method: microbatch forces that path everywhere).
- * At the default K = 50 that is about 2% more work for dense models. Samples
- * skip a last batch of one example.
+ * At the default K = 50 that is about 2% more work for dense models, shared
+ * with noise_scale on the steps both sample (pegrad.c). Samples skip a last
+ * batch of one example.
  *
  * Measured so, each run's ratios mix the model with the measurement: a
  * batch of 1024 sums more gradients than one of 32, and norm_ratio falls

@@ -31,8 +31,9 @@
  * OUT/runs/<run>/noise_scale.csv: step, epoch, batch, g2, trace, b_simple
  * (this sample alone), g2_ema, trace_ema, b_simple_ema, and over the window:
  * samples, g2_window, trace_window, b_simple_window, b_simple_lo,
- * b_simple_hi, g2_significant. Cost: as gradient_diversity (the two do not
- * share their passes).
+ * b_simple_hi, g2_significant. Cost: as gradient_diversity; on the steps
+ * both sample (the same every_steps and method: the default) they share one
+ * extra pass (pegrad.c).
  */
 #include <math.h>
 #include <stdlib.h>
