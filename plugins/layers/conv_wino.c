@@ -198,6 +198,11 @@ static void mats_of(const layers_geom *g, wino_mats *w)
 
 /* ------------------------------------------------------- the transforms */
 
+/* The vector helpers are inlined even at -O0: called out of line from a
+ * clone for another target, a vector return value would cross two calling
+ * conventions (the ABI change -Wpsabi warns of). */
+#define ALWAYS_INLINE __attribute__((always_inline))
+
 /* 16 floats: one AVX-512 register, two AVX2 ones, four SSE ones (GCC's
  * generic vectors); loads and stores through memcpy, unaligned. Only this
  * file's static functions pass them (-Wno-psabi: GCC warns that their
@@ -205,14 +210,14 @@ static void mats_of(const layers_geom *g, wino_mats *w)
 typedef float vf16 __attribute__((vector_size(64)));
 #define VL 16
 
-static inline vf16 vload(const float *p)
+static inline ALWAYS_INLINE vf16 vload(const float *p)
 {
     vf16 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void vstore(float *p, vf16 v)
+static inline ALWAYS_INLINE void vstore(float *p, vf16 v)
 {
     memcpy(p, &v, sizeof v);
 }
@@ -281,14 +286,14 @@ static void wino_sep(const float *L, int nu, int np, const float *R, int nv, int
 typedef float vf8 __attribute__((vector_size(32)));
 #define TL 8
 
-static inline vf8 vload8(const float *p)
+static inline ALWAYS_INLINE vf8 vload8(const float *p)
 {
     vf8 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void vstore8(float *p, vf8 v)
+static inline ALWAYS_INLINE void vstore8(float *p, vf8 v)
 {
     memcpy(p, &v, sizeof v);
 }
