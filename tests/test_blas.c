@@ -159,6 +159,55 @@ static void test_gemm_tiled_path(void **state)
     check_gemm(1, 0, 300, 260, 220, 3);
 }
 
+/* bsc_gemm_bias: C = 1.5 op(A) op(B) + bias in every row, C inside a larger
+ * buffer with a padded leading dimension (nothing else written), the bias
+ * at an offset; sizes that the host backend splits by rows (m > n) and by
+ * columns, and a small one it does not split. Without a bias it is the
+ * plain product with beta 0. */
+static void check_gemm_bias(int ta, int tb, size_t m, size_t n, size_t k, int with_bias)
+{
+    size_t pad = 3, arows = ta ? k : m, acols = ta ? m : k, brows = tb ? n : k;
+    size_t bcols = tb ? k : n, lda = acols, ldb = bcols, ldc = n + pad, ob = 2, oc = 5;
+    size_t na = arows * lda, nb = brows * ldb, nc = oc + m * ldc + 4, nbias = ob + n;
+    float *a = host_random(na), *b = host_random(nb), *c = host_random(nc);
+    float *bias = host_random(nbias);
+    float *want = malloc(nc * sizeof *want), *got = malloc(nc * sizeof *got);
+    assert_non_null(want);
+    assert_non_null(got);
+    memcpy(want, c, nc * sizeof *c);
+    ref_gemm(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, 0.0f, want + oc, ldc);
+    for (size_t r = 0; with_bias && r < m; r++)
+        for (size_t j = 0; j < n; j++)
+            want[oc + r * ldc + j] += bias[ob + j];
+    bsc_tensor ta_ = upload(a, na), tb_ = upload(b, nb), tc = upload(c, nc);
+    bsc_tensor tbias = upload(bias, nbias);
+    int64_t dc = (int64_t)(m * ldc), dn = (int64_t)n;
+    bsc_shape sc = bsc_shape_make(1, &dc), sn = bsc_shape_make(1, &dn);
+    bsc_tensor vc = bsc_tensor_view(&tc, oc, &sc), vbias = bsc_tensor_view(&tbias, ob, &sn);
+    assert_int_equal(bsc_gemm_bias(ctx, ta, tb, m, n, k, 1.5f, &ta_, lda, &tb_, ldb,
+                                   with_bias ? &vbias : NULL, &vc, ldc),
+                     BSC_OK);
+    assert_int_equal(bsc_tensor_read(ctx, &tc, got), BSC_OK);
+    assert_close(got, want, nc, 1e-4f);
+    bsc_tensor_free(&ta_);
+    bsc_tensor_free(&tb_);
+    bsc_tensor_free(&tc);
+    bsc_tensor_free(&tbias);
+    free(a), free(b), free(c), free(bias), free(want), free(got);
+}
+
+static void test_gemm_bias(void **state)
+{
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_gemm_bias(ta, tb, 5, 7, 3, 1);
+            check_gemm_bias(ta, tb, 300, 64, 220, 1);
+            check_gemm_bias(ta, tb, 64, 300, 220, 1);
+        }
+    check_gemm_bias(0, 1, 17, 9, 33, 0);
+}
+
 static void test_gemm_strided_batched(void **state)
 {
     (void)state;
@@ -536,6 +585,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_transposes),
         cmocka_unit_test(test_gemm_tiled_path),
+        cmocka_unit_test(test_gemm_bias),
         cmocka_unit_test(test_gemm_strided_batched),
         cmocka_unit_test(test_gemm_sub_buffers),
         cmocka_unit_test(test_vector_ops),

@@ -6,18 +6,6 @@
  * (no atomics), so results are bitwise reproducible on a device.
  */
 
-/* y[r, c] += b[c] over a row-major [rows, cols] matrix, on a 2-D range
- * (c, r): an integer modulo per element to find c cost more than the add. */
-__kernel void bias_add_rows(__global float *y, const int yo,
-                            __global const float *b, const int bo,
-                            const int rows, const int cols)
-{
-    int c = get_global_id(0), r = get_global_id(1);
-    if (c >= cols || r >= rows)
-        return;
-    y[yo + r * cols + c] += b[bo + c];
-}
-
 /* s[c] = sum over b, then p, of x[b, c, p] for x laid out [B, C, P]: the bias
  * gradient of dense (P = 1) and conv2d layers. One work item per channel
  * walks its channel in a fixed order. */

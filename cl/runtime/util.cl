@@ -46,3 +46,15 @@ __kernel void combine3_f32(const ulong n, const float a, __global const float *x
         v += c * z[zoff + i];
     out[ooff + i] = v;
 }
+
+/* c[r * ldc + j] += b[j] over a row-major [rows, n] matrix, on a 2-D range
+ * (j, r): bsc_gemm_bias's bias after a CLBlast product (an integer modulo
+ * per element on a 1-D range cost more than the add on PoCL). */
+__kernel void add_row_f32(const ulong rows, const ulong n, __global float *c, const ulong coff,
+                          const ulong ldc, __global const float *b, const ulong boff)
+{
+    size_t j = get_global_id(0), r = get_global_id(1);
+    if (j >= n || r >= rows)
+        return;
+    c[coff + r * ldc + j] += b[boff + j];
+}

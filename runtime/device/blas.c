@@ -164,11 +164,12 @@ bsc_gemm_backend bsc_gemm_active(const bsc_context *ctx)
     return ctx->gemm == BSC_GEMM_HOST ? BSC_GEMM_HOST : BSC_GEMM_CLBLAST;
 }
 
-bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
-                    size_t m, size_t n, size_t k, float alpha,
-                    const bsc_tensor *a, size_t lda,
-                    const bsc_tensor *b, size_t ldb, float beta,
-                    bsc_tensor *c, size_t ldc)
+/* bsc_gemm, and bsc_gemm_bias's product with its bias on the host
+ * backend. */
+static bsc_status gemm_with(bsc_context *ctx, int trans_a, int trans_b, size_t m, size_t n,
+                            size_t k, float alpha, const bsc_tensor *a, size_t lda,
+                            const bsc_tensor *b, size_t ldb, float beta, bsc_tensor *c,
+                            size_t ldc, const bsc_tensor *bias)
 {
     bsc_status st;
     if ((st = need_buffer(a, "gemm", "A")) != BSC_OK
@@ -180,7 +181,7 @@ bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
         snprintf(what, sizeof what, "gemm(%s%s, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu)",
                  trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
         return bsc_gemm_host(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta,
-                             c, ldc, 0, 1, what);
+                             c, ldc, 0, 1, bias, what);
     }
     /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: see
      * swap_ab_code for why CLBlast is called that way. */
@@ -197,6 +198,37 @@ bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
         return clblast_fail(s, what);
     }
     return BSC_OK;
+}
+
+bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                    float alpha, const bsc_tensor *a, size_t lda, const bsc_tensor *b,
+                    size_t ldb, float beta, bsc_tensor *c, size_t ldc)
+{
+    return gemm_with(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+bsc_status bsc_gemm_bias(bsc_context *ctx, int trans_a, int trans_b, size_t m, size_t n,
+                         size_t k, float alpha, const bsc_tensor *a, size_t lda,
+                         const bsc_tensor *b, size_t ldb, const bsc_tensor *bias, bsc_tensor *c,
+                         size_t ldc)
+{
+    bsc_status st;
+    if (bias && (st = need_buffer(bias, "gemm", "bias")) != BSC_OK)
+        return st;
+    if (!bias || ctx->gemm == BSC_GEMM_HOST)
+        return gemm_with(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc,
+                         bias);
+    if ((st = gemm_with(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc,
+                        NULL)) != BSC_OK)
+        return st;
+    cl_kernel kern;
+    if ((st = bsc_kernel(ctx, "util.cl", "add_row_f32", &kern)) != BSC_OK)
+        return st;
+    cl_ulong rows = m, nn = n, ld = ldc, co = c->offset, bo = bias->offset;
+    bsc_karg args[] = {BSC_ARG(rows), BSC_ARG(nn), BSC_ARG(c->mem), BSC_ARG(co), BSC_ARG(ld),
+                       BSC_ARG(bias->mem), BSC_ARG(bo)};
+    size_t range[2] = {n, m};
+    return bsc_launch(ctx, kern, 7, args, 2, range, NULL);
 }
 
 bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
@@ -218,7 +250,7 @@ bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
                  trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, batch, stride_a, stride_b,
                  stride_c);
         return bsc_gemm_host(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
-                             stride_b, beta, c, ldc, stride_c, batch, what);
+                             stride_b, beta, c, ldc, stride_c, batch, NULL, what);
     }
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutColMajor, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,

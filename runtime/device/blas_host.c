@@ -37,12 +37,12 @@ typedef struct host_gemm {
     size_t m, n, k, lda, ldb, ldc;
     size_t stride_a, stride_b, stride_c, batch;
     float alpha, beta;
-    int trans_a, trans_b;
+    int trans_a, trans_b, has_bias;
 } host_gemm;
 
 typedef struct gemm_job {
     const host_gemm *g;
-    const float *a, *b;
+    const float *a, *b, *bias;
     float *c;
 } gemm_job;
 
@@ -71,10 +71,20 @@ static void gemm_part(void *p, int part, int parts)
     }
     enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    float beta = g->beta;
+    if (job->bias) {
+        /* The part's block of C starts as the bias (its columns of it), and
+         * the product is added to it: one pass over C instead of a kernel's
+         * second one. */
+        const float *bias = job->bias + (by_cols ? lo : 0);
+        for (size_t r = 0; r < m; r++)
+            memcpy(job->c + co + r * g->ldc, bias, n * sizeof *bias);
+        beta = 1.0f;
+    }
     for (size_t i = 0; i < g->batch; i++)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k, g->alpha,
                     job->a + ao + i * g->stride_a, (blasint)g->lda,
-                    job->b + bo + i * g->stride_b, (blasint)g->ldb, g->beta,
+                    job->b + bo + i * g->stride_b, (blasint)g->ldb, beta,
                     job->c + co + i * g->stride_c, (blasint)g->ldc);
 }
 
@@ -117,7 +127,7 @@ static int gemm_parts(const host_gemm *g)
 static void gemm_task(void *args, float *const *data)
 {
     const host_gemm *g = args;
-    gemm_job job = {g, data[0], data[1], data[2]};
+    gemm_job job = {g, data[0], data[1], g->has_bias ? data[3] : NULL, data[2]};
     bsc_host_parallel(gemm_parts(g), gemm_part, &job);
 }
 
@@ -156,26 +166,30 @@ bsc_status bsc_gemm_host(bsc_context *ctx, int trans_a, int trans_b, size_t m, s
                          size_t k, float alpha, const bsc_tensor *a, size_t lda,
                          size_t stride_a, const bsc_tensor *b, size_t ldb, size_t stride_b,
                          float beta, bsc_tensor *c, size_t ldc, size_t stride_c, size_t batch,
-                         const char *what)
+                         const bsc_tensor *bias, const char *what)
 {
     bsc_status st;
+    if (bias && (batch != 1 || beta != 0.0f))
+        return bsc_fail(BSC_ERR_INTERNAL, "%s: a bias with batch %zu, beta %g", what, batch,
+                        (double)beta);
     if (!m || !n || !k || !batch)   /* as CLBlast does, so that both backends agree */
         return bsc_fail(BSC_ERR_INVALID, "%s: zero dimension", what);
     if (m > (size_t)INT32_MAX || n > (size_t)INT32_MAX || k > (size_t)INT32_MAX ||
         lda > (size_t)INT32_MAX || ldb > (size_t)INT32_MAX || ldc > (size_t)INT32_MAX)
         return bsc_fail(BSC_ERR_UNSUPPORTED, "%s: a dimension exceeds the host BLAS's "
                         "32-bit index", what);
-    bsc_tensor t[3];
+    bsc_tensor t[4];
     if ((st = operand(what, 'A', a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch,
                       &t[0])) != BSC_OK ||
         (st = operand(what, 'B', b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, batch,
                       &t[1])) != BSC_OK ||
-        (st = operand(what, 'C', c, m, n, ldc, stride_c, batch, &t[2])) != BSC_OK)
+        (st = operand(what, 'C', c, m, n, ldc, stride_c, batch, &t[2])) != BSC_OK ||
+        (bias && (st = operand(what, 'V', bias, 1, n, n, 0, 1, &t[3])) != BSC_OK))
         return st;
     host_gemm g = {m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch, alpha, beta,
-                   trans_a, trans_b};
-    const bsc_tensor *tp[3] = {&t[0], &t[1], &t[2]};
-    if ((st = bsc_enqueue_host(ctx, gemm_task, &g, sizeof g, 3, tp)) != BSC_OK)
+                   trans_a, trans_b, bias != NULL};
+    const bsc_tensor *tp[4] = {&t[0], &t[1], &t[2], &t[3]};
+    if ((st = bsc_enqueue_host(ctx, gemm_task, &g, sizeof g, bias ? 4 : 3, tp)) != BSC_OK)
         return bsc_fail_context(st, "%s", what);
     return BSC_OK;
 }
@@ -194,8 +208,9 @@ bsc_status bsc_gemm_host(bsc_context *ctx, int trans_a, int trans_b, size_t m, s
                          size_t k, float alpha, const bsc_tensor *a, size_t lda,
                          size_t stride_a, const bsc_tensor *b, size_t ldb, size_t stride_b,
                          float beta, bsc_tensor *c, size_t ldc, size_t stride_c, size_t batch,
-                         const char *what)
+                         const bsc_tensor *bias, const char *what)
 {
+    (void)bias;
     (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a,
         (void)lda, (void)stride_a, (void)b, (void)ldb, (void)stride_b, (void)beta, (void)c,
         (void)ldc, (void)stride_c, (void)batch;

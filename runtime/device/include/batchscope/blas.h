@@ -49,6 +49,16 @@ BSC_API bsc_status bsc_gemm(bsc_context *ctx, int trans_a, int trans_b,
                     const bsc_tensor *b, size_t ldb, float beta,
                     bsc_tensor *c, size_t ldc);
 
+/* C[m,n] = alpha * op(A) op(B) + bias, bias [n] added to every row (NULL:
+ * none, bsc_gemm with beta 0). The host backend writes the bias into C and
+ * adds the product to it in the same task; CLBlast's is followed by a
+ * kernel that adds the bias. The two round differently (bias first or
+ * last). */
+BSC_API bsc_status bsc_gemm_bias(bsc_context *ctx, int trans_a, int trans_b, size_t m,
+                                 size_t n, size_t k, float alpha, const bsc_tensor *a,
+                                 size_t lda, const bsc_tensor *b, size_t ldb,
+                                 const bsc_tensor *bias, bsc_tensor *c, size_t ldc);
+
 /* `batch` GEMMs; matrix i of A starts at a->offset + i*stride_a, etc. */
 BSC_API bsc_status bsc_gemm_strided_batched(bsc_context *ctx, int trans_a, int trans_b,
                                     size_t m, size_t n, size_t k, float alpha,
