@@ -234,3 +234,51 @@ void layers_run_parts(int serial, int parts, void (*fn)(void *arg, int part, int
     for (int p = 0; p < parts; p++)
         fn(arg, p, parts);
 }
+
+typedef struct chsum_job {
+    int B, C, P;
+} chsum_job;
+
+/* data: x, s. The kernel's sums, in its order: per channel, over the batch
+ * and then the pixels, one add at a time; with one pixel (dense) the
+ * channels are side by side and the loop runs across them in vectors, each
+ * lane the same sequence of adds as the kernel's work item. */
+static void chsum_task(void *args, float *const *data)
+{
+    const chsum_job *j = args;
+    const float *x = data[0];
+    float *s = data[1];
+    size_t C = (size_t)j->C, P = (size_t)j->P;
+    for (size_t c = 0; c < C; c++)
+        s[c] = 0.0f;
+    for (int b = 0; b < j->B; b++) {
+        const float *xb = x + (size_t)b * C * P;
+        if (P == 1)
+            for (size_t c = 0; c < C; c++)
+                s[c] += xb[c];
+        else
+            for (size_t c = 0; c < C; c++)
+                for (size_t p = 0; p < P; p++)
+                    s[c] += xb[c * P + p];
+    }
+}
+
+bsc_status layers_channel_sum(bsc_context *ctx, cl_kernel k, const bsc_tensor *x, size_t B,
+                              size_t C, size_t P, const bsc_tensor *s)
+{
+    bsc_status st;
+    if (bsc_gemm_active(ctx) == BSC_GEMM_HOST) {
+        chsum_job j = {(int)B, (int)C, (int)P};
+        bsc_tensor xv = *x, sv = *s;
+        xv.numel = B * C * P;
+        sv.numel = C;
+        const bsc_tensor *t[2] = {&xv, &sv};
+        return bsc_enqueue_host(ctx, chsum_task, &j, sizeof j, 2, t);
+    }
+    cl_int xo, so, b = (cl_int)B, c = (cl_int)C, p = (cl_int)P;
+    if ((st = layers_offset(x, &xo)) != BSC_OK || (st = layers_offset(s, &so)) != BSC_OK)
+        return st;
+    bsc_karg a[] = {BSC_ARG(x->mem), BSC_ARG(xo), BSC_ARG(b), BSC_ARG(c), BSC_ARG(p),
+                    BSC_ARG(s->mem), BSC_ARG(so)};
+    return layers_run(ctx, k, C, 7, a);
+}

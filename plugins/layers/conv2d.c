@@ -459,13 +459,7 @@ static bsc_status conv_wgrad_finish(conv2d *c, bsc_tensor *dst)
 static bsc_status conv_bias_grad(conv2d *c, size_t m, const bsc_tensor *dy,
                                  const bsc_tensor *db)
 {
-    cl_int yo, so, B = (cl_int)m, F = c->F, P = (cl_int)c->P;
-    bsc_status st;
-    if ((st = layers_offset(dy, &yo)) != BSC_OK || (st = layers_offset(db, &so)) != BSC_OK)
-        return st;
-    bsc_karg s[] = {BSC_ARG(dy->mem), BSC_ARG(yo), BSC_ARG(B), BSC_ARG(F), BSC_ARG(P),
-                    BSC_ARG(db->mem), BSC_ARG(so)};
-    return layers_run(c->ctx, c->k_chsum, (size_t)c->F, 7, s);
+    return layers_channel_sum(c->ctx, c->k_chsum, dy, m, (size_t)c->F, c->P, db);
 }
 
 /* dcolT [Qr, N] = w^T ft(dy), written (beta 0) or added (beta 1); K = Fp.

@@ -136,16 +136,9 @@ static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor
     }
     if ((st = bsc_gemm(d->ctx, 1, 0, n, k, m, 1.0f, dout, n, in, k, 0.0f, &d->dw, k)) != BSC_OK)
         return st;
-    if (d->bias) {
-        cl_int xo, so, B = (cl_int)m, C = (cl_int)n, P = 1;
-        if ((st = layers_offset(dout, &xo)) != BSC_OK ||
-            (st = layers_offset(&d->db, &so)) != BSC_OK)
-            return st;
-        bsc_karg a[] = {BSC_ARG(dout->mem), BSC_ARG(xo), BSC_ARG(B), BSC_ARG(C), BSC_ARG(P),
-                        BSC_ARG(d->db.mem), BSC_ARG(so)};
-        if ((st = layers_run(d->ctx, d->k_colsum, n, 7, a)) != BSC_OK)
-            return st;
-    }
+    if (d->bias && (st = layers_channel_sum(d->ctx, d->k_colsum, dout, m, n, 1, &d->db)) !=
+                       BSC_OK)
+        return st;
     if (din)
         return bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, dout, n, &d->w, k, 0.0f, din, k);
     return BSC_OK;
@@ -215,16 +208,9 @@ static bsc_status dense_r_backward(void *self, const bsc_pass *p, const bsc_tens
         (rin && (st = bsc_gemm(d->ctx, 1, 0, n, k, m, 1.0f, dout, n, rin, k, 1.0f, &hw, k)) !=
                     BSC_OK))
         return st;
-    if (d->bias) {
-        cl_int xo, so, B = (cl_int)m, C = (cl_int)n, P = 1;
-        if ((st = layers_offset(rdout, &xo)) != BSC_OK ||
-            (st = layers_offset(hv[1], &so)) != BSC_OK)
-            return st;
-        bsc_karg a[] = {BSC_ARG(rdout->mem), BSC_ARG(xo), BSC_ARG(B), BSC_ARG(C), BSC_ARG(P),
-                        BSC_ARG(hv[1]->mem), BSC_ARG(so)};
-        if ((st = layers_run(d->ctx, d->k_colsum, n, 7, a)) != BSC_OK)
-            return st;
-    }
+    if (d->bias && (st = layers_channel_sum(d->ctx, d->k_colsum, rdout, m, n, 1, hv[1])) !=
+                       BSC_OK)
+        return st;
     if (din && (st = bsc_gemm(d->ctx, 0, 0, m, k, n, 1.0f, dout, n, &d->w, k, 0.0f, din, k)) !=
                    BSC_OK)
         return st;
