@@ -903,7 +903,8 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
 }
 
 /* A model whose first layer is shared by surfaces and interpolation (dense
- * before a ReLU and a second dense), evaluated in three batches: every
+ * before a ReLU, which the combine applies, and a second dense), evaluated
+ * in three batches: every
  * analysis' numbers with the first layer's products computed once equal
  * those of the plain evaluation at every point, to 1e-5 relative, and the
  * log says which path each took. */
@@ -956,6 +957,7 @@ static void test_shared_first_layer_equals_plain(void **state)
     char *plain = run_logged(dir, "plain", &log_plain);
     unsetenv("BATCHSCOPE_SHARED_LAYER_BYTES");
     assert_non_null(strstr(log_shared, "surface_bs48: shared first layer"));
+    assert_non_null(strstr(log_shared, "the ReLU after it in the same pass"));
     assert_non_null(strstr(log_shared, "interpolate_bs8_bs48.csv: shared first layer"));
     assert_null(strstr(log_shared, "plain evaluation"));
     assert_non_null(strstr(log_plain, "surface_bs48: plain evaluation at every point: its "

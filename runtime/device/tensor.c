@@ -178,9 +178,10 @@ bsc_status bsc_tensor_fill(bsc_context *ctx, bsc_tensor *t, float value)
     return BSC_OK;
 }
 
-bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
-                              float b, const bsc_tensor *y, float c, const bsc_tensor *z,
-                              bsc_tensor *out)
+/* bsc_tensor_combine, and with `relu` its output through a ReLU. */
+static bsc_status combine_with(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
+                               float b, const bsc_tensor *y, float c, const bsc_tensor *z,
+                               bsc_tensor *out, int relu)
 {
     if (n == 0)
         return BSC_OK;
@@ -191,7 +192,7 @@ bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_ten
         return st;
     cl_kernel k;
     size_t l;
-    if ((st = bsc_kernel(ctx, "util.cl", "combine3_f32", &k)) != BSC_OK ||
+    if ((st = bsc_kernel(ctx, "util.cl", relu ? "combine3_relu_f32" : "combine3_f32", &k)) != BSC_OK ||
         (st = bsc_local_size(ctx, k, 256, &l)) != BSC_OK)   /* 256 where allowed */
         return st;
     /* An unused operand still needs a valid buffer argument. */
@@ -210,4 +211,18 @@ bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_ten
                        BSC_ARG(out->mem), BSC_ARG(oo)};
     size_t g = n;
     return bsc_launch(ctx, k, 12, args, 1, &g, &l);
+}
+
+bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
+                              float b, const bsc_tensor *y, float c, const bsc_tensor *z,
+                              bsc_tensor *out)
+{
+    return combine_with(ctx, n, a, x, b, y, c, z, out, 0);
+}
+
+bsc_status bsc_tensor_combine_relu(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
+                                   float b, const bsc_tensor *y, float c, const bsc_tensor *z,
+                                   bsc_tensor *out)
+{
+    return combine_with(ctx, n, a, x, b, y, c, z, out, 1);
 }

@@ -16,6 +16,7 @@
  * or the model does not qualify, every point runs the plain evaluation, and
  * bsc_eval_family_mode says which path and why. */
 #include "evaluator_internal.h"
+#include "model_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,23 +33,34 @@ struct bsc_eval_family {
     size_t n;                 /* examples */
     int shared;
     size_t layer;             /* the shared layer */
+    size_t resume;            /* the first layer each point runs: layer + 1, or + 2 when
+                               * the combine applies the ReLU after it */
     size_t width;             /* floats of its output per example */
     bsc_tensor y[FAMILY_MAX_BASIS];   /* [n, width] each: its output at basis j */
     bsc_tensor scratch;       /* [batch, width]: a point's output for one batch */
     char mode[200];
 };
 
-/* out = sum_j c[j] v[j] over n floats from each v[j]'s offset + off. */
-static bsc_status combine(bsc_context *ctx, size_t n, const float *c,
-                          const bsc_tensor *const *v, size_t nv, size_t off, bsc_tensor *out)
+/* out = sum_j c[j] v[j] over n floats from each v[j]'s offset + off; with
+ * relu, through a ReLU. */
+static bsc_status combine_as(bsc_context *ctx, size_t n, const float *c,
+                             const bsc_tensor *const *v, size_t nv, size_t off, bsc_tensor *out,
+                             int relu)
 {
     bsc_tensor t[3];
     for (size_t j = 0; j < nv; j++) {
         t[j] = *v[j];
         t[j].offset += off;
     }
-    return bsc_tensor_combine(ctx, n, c[0], &t[0], nv > 1 ? c[1] : 0.0f, nv > 1 ? &t[1] : NULL,
-                              nv > 2 ? c[2] : 0.0f, nv > 2 ? &t[2] : NULL, out);
+    return (relu ? bsc_tensor_combine_relu : bsc_tensor_combine)(
+        ctx, n, c[0], &t[0], nv > 1 ? c[1] : 0.0f, nv > 1 ? &t[1] : NULL,
+        nv > 2 ? c[2] : 0.0f, nv > 2 ? &t[2] : NULL, out);
+}
+
+static bsc_status combine(bsc_context *ctx, size_t n, const float *c,
+                          const bsc_tensor *const *v, size_t nv, size_t off, bsc_tensor *out)
+{
+    return combine_as(ctx, n, c, v, nv, off, out, 0);
 }
 
 /* Sets the model's parameters (and state, when the family has states) to
@@ -187,8 +199,16 @@ bsc_status bsc_eval_family_create(bsc_evaluator *e, size_t n_basis,
         s = alloc_floats(ctx, e->batch * f->width, &f->scratch);
         if (s == BSC_OK)
             s = precompute(f);
+        /* A ReLU right after the shared layer (the built-in type; a type
+         * name is registered once) is applied by the combine itself: one
+         * pass over the batch's first-layer output instead of two. */
+        f->resume = f->layer + 1;
+        if (f->resume < bsc_model_n_layers(m) &&
+            !strcmp(m->layers[f->resume].type->name, "relu"))
+            f->resume++;
         snprintf(f->mode, sizeof f->mode, "shared first layer: layer %zu's output at %zu "
-                 "vectors over %zu examples, computed once", f->layer, n_basis, f->n);
+                 "vectors over %zu examples, computed once%s", f->layer, n_basis, f->n,
+                 f->resume > f->layer + 1 ? ", the ReLU after it in the same pass" : "");
     } else if (s == BSC_OK) {
         snprintf(f->mode, sizeof f->mode, "plain evaluation at every point: %s", why);
     }
@@ -238,10 +258,9 @@ bsc_status bsc_eval_family_loss(bsc_eval_family *f, const float *coef, double *l
         bsc_tensor x, lab;
         bsc_eval_rows(f->sp, start, count, &x, &lab);
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
-        if ((s = combine(ctx, count * f->width, coef, y, f->n_basis, start * f->width,
-                         &f->scratch)) != BSC_OK ||
-            (s = bsc_model_forward_loss_from(m, &p, f->layer + 1, &f->scratch, &lab)) !=
-                BSC_OK ||
+        if ((s = combine_as(ctx, count * f->width, coef, y, f->n_basis, start * f->width,
+                            &f->scratch, f->resume > f->layer + 1)) != BSC_OK ||
+            (s = bsc_model_forward_loss_from(m, &p, f->resume, &f->scratch, &lab)) != BSC_OK ||
             (s = bsc_eval_sum_chunk(e, count, chunks)) != BSC_OK)
             return s;
     }

@@ -49,6 +49,10 @@ BSC_API bsc_status bsc_tensor_fill(bsc_context *ctx, bsc_tensor *t, float value)
 BSC_API bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
                                       float b, const bsc_tensor *y, float c,
                                       const bsc_tensor *z, bsc_tensor *out);
+/* The same, then max(v, 0) (a ReLU: v > 0 ? v : 0) in the same pass. */
+BSC_API bsc_status bsc_tensor_combine_relu(bsc_context *ctx, size_t n, float a,
+                                           const bsc_tensor *x, float b, const bsc_tensor *y,
+                                           float c, const bsc_tensor *z, bsc_tensor *out);
 
 #ifdef __cplusplus
 }
