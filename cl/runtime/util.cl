@@ -34,7 +34,8 @@ __kernel void axpby_f32(const ulong n, const float alpha, __global const float *
 __kernel void combine3_f32(const ulong n, const float a, __global const float *x,
                            const ulong xoff, const float b, __global const float *y,
                            const ulong yoff, const float c, __global const float *z,
-                           const ulong zoff, __global float *out, const ulong ooff)
+                           const ulong zoff, __global float *out, const ulong ooff,
+                           const int relu)
 {
     size_t i = get_global_id(0);
     if (i >= n)
@@ -44,26 +45,11 @@ __kernel void combine3_f32(const ulong n, const float a, __global const float *x
         v += b * y[yoff + i];
     if (c != 0.0f)
         v += c * z[zoff + i];
-    out[ooff + i] = v;
+    /* relu: a family's first-layer output where a ReLU follows (layers.cl's
+     * v > 0 ? v : 0), in the same pass. */
+    out[ooff + i] = relu && !(v > 0.0f) ? 0.0f : v;
 }
 
-/* combine3_f32 followed by a ReLU (layers.cl's: v > 0 ? v : 0) in the same
- * pass: a family's first-layer output where the next layer is a ReLU. */
-__kernel void combine3_relu_f32(const ulong n, const float a, __global const float *x,
-                                const ulong xoff, const float b, __global const float *y,
-                                const ulong yoff, const float c, __global const float *z,
-                                const ulong zoff, __global float *out, const ulong ooff)
-{
-    size_t i = get_global_id(0);
-    if (i >= n)
-        return;
-    float v = a * x[xoff + i];
-    if (b != 0.0f)
-        v += b * y[yoff + i];
-    if (c != 0.0f)
-        v += c * z[zoff + i];
-    out[ooff + i] = v > 0.0f ? v : 0.0f;
-}
 
 /* c[r * ldc + j] += b[j] over a row-major [rows, n] matrix, on a 2-D range
  * (j, r): bsc_gemm_bias's bias after a CLBlast product (an integer modulo

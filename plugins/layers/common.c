@@ -224,10 +224,17 @@ void layers_part_range(int n, int part, int parts, int *lo, int *hi)
     *hi = (int)(step * (part + 1) < n ? step * (part + 1) : n);
 }
 
-void layers_run_parts(int serial, int parts, void (*fn)(void *arg, int part, int parts),
+int layers_job_threads(size_t (*need)(const layers_geom *g, size_t F, int threads),
+                       const layers_geom *g, size_t F, size_t have)
+{
+    int threads = bsc_host_threads();
+    return need(g, F, threads) > have ? 1 : threads;
+}
+
+void layers_run_parts(int threads, int parts, void (*fn)(void *arg, int part, int parts),
                       void *arg)
 {
-    if (!serial) {
+    if (threads > 1) {
         bsc_host_parallel(parts, fn, arg);
         return;
     }

@@ -33,7 +33,6 @@
 typedef struct conv_job {
     layers_geom g;
     int B, F, has_bias, parts, threads;
-    int serial;          /* all parts on the calling thread (scratch for one) */
     size_t Q, P;
     /* set inside the task */
     const float *x, *w, *bias, *dy;
@@ -187,7 +186,7 @@ static size_t in_size(const conv_job *j)
  * them. */
 static float *col_of(const conv_job *j)
 {
-    return j->scratch + (size_t)(j->serial ? 0 : bsc_host_worker()) * per_thread(&j->g);
+    return j->scratch + (size_t)(j->threads == 1 ? 0 : bsc_host_worker()) * per_thread(&j->g);
 }
 
 /* The running thread's padded sample. */
@@ -258,7 +257,7 @@ static void forward_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.x = data[0], j.w = data[1], j.bias = data[2], j.y = data[3], j.scratch = data[4];
-    layers_run_parts(j.serial, j.parts, forward_part, &j);
+    layers_run_parts(j.threads, j.parts, forward_part, &j);
 }
 
 /* data: x, dy, dw, scratch, db (dw when none); the parts' sums are added
@@ -269,7 +268,7 @@ static void dw_task(void *args, float *const *data)
     j.x = data[0], j.dy = data[1], j.scratch = data[3];
     j.db = j.has_bias ? data[4] : NULL;
     float *dw = data[2];
-    layers_run_parts(j.serial, j.parts, dw_part, &j);
+    layers_run_parts(j.threads, j.parts, dw_part, &j);
     size_t Q = j.Q;
     for (int f = 0; f < j.F; f++) {
         const float *acc = acc_of(&j, 0) + (size_t)f * (Q + 1);
@@ -293,7 +292,7 @@ static void din_task(void *args, float *const *data)
 {
     conv_job j = *(const conv_job *)args;
     j.w = data[0], j.dy = data[1], j.y = data[2], j.scratch = data[3];
-    layers_run_parts(j.serial, j.parts, din_part, &j);
+    layers_run_parts(j.threads, j.parts, din_part, &j);
 }
 
 static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size_t P,
@@ -306,14 +305,7 @@ static conv_job job_of(const layers_geom *g, size_t batch, int F, size_t Q, size
     j.F = F;
     j.Q = Q;
     j.P = P;
-    /* conv_bind sized the workspace for a column matrix per pool thread;
-     * where it holds fewer, the parts run on the calling thread alone. The
-     * parts stay the same either way. */
-    j.threads = bsc_host_threads();
-    if (conv_host_scratch(g, (size_t)F, j.threads) > scratch->numel) {
-        j.serial = 1;
-        j.threads = 1;
-    }
+    j.threads = layers_job_threads(conv_host_scratch, g, (size_t)F, scratch->numel);
     j.parts = layers_parts(j.B, CONV_PARTS);
     return j;
 }

@@ -111,7 +111,7 @@ size_t conv_wino_scratch(const layers_geom *g, size_t F, int threads)
 /* ------------------------------------------------------------- matrices */
 
 typedef struct wino_mats {
-    float BT[XI];                      /* B^T [6][6] */
+    float BT[XI], B[XI];               /* B^T [6][6] and its transpose */
     float ATh[ALPHA * 5], Ah[ALPHA * 5]; /* A^T [mh][6], A [6][mh] */
     float ATw[ALPHA * 5], Aw[ALPHA * 5];
     float Gh[ALPHA * 5], GTh[ALPHA * 5]; /* G [6][KH], G^T [KH][6] */
@@ -188,6 +188,7 @@ static void mats_of(const layers_geom *g, wino_mats *w)
         poly_of(j == ALPHA - 1 ? -1 : j, coef);
         for (int i = 0; i < ALPHA; i++) {
             w->BT[j * ALPHA + i] = (float)coef[i];
+            w->B[i * ALPHA + j] = (float)coef[i];
         }
     }
     a_t(ALPHA + 1 - g->KH, w->ATh, w->Ah);
@@ -298,14 +299,16 @@ static inline ALWAYS_INLINE void vstore8(float *p, vf8 v)
     memcpy(p, &v, sizeof v);
 }
 
-/* One tile of a channels-last padded sample, all its C channels: out[u][v]
- * (plane (u, v) at out + (u 6 + v) ps) = sum_k sum_l BT[u][k] BT[v][l]
- * in[k][l] (in[k][l] at in + k rs + l C). Vertical sums first, then
- * horizontal, 8 channels at a time in registers; the channels past the
- * last 8 one at a time, the same sums. */
+/* One tile, all its C channels side by side: out[u][v] = sum_k sum_l
+ * M[u][k] M[v][l] in[k][l] (or +=, with `add`), in[k][l] at in + k irs +
+ * l ics and out[u][v] at out + u ors + v ocs, M [6][6]. Sums over k first,
+ * then over l, 8 channels at a time in registers; the channels past the
+ * last 8 one at a time, the same sums. With M = B^T it takes a tile of the
+ * channels-last padded sample to V's 36 planes (input_transform); with M =
+ * B, from dV's planes back onto the tile, added (its adjoint). */
 WINO_CLONES
-static void tile_in(const float *BT, const float *in, size_t rs, size_t C, float *out,
-                    size_t ps)
+static void tile_6x6(const float *M, const float *in, size_t irs, size_t ics, float *out,
+                     size_t ors, size_t ocs, size_t C, int add)
 {
     size_t c0 = 0;
     for (; c0 + TL <= C; c0 += TL) {
@@ -315,14 +318,14 @@ static void tile_in(const float *BT, const float *in, size_t rs, size_t C, float
             vf8 x[ALPHA];
 #pragma GCC unroll 6
             for (int k = 0; k < ALPHA; k++)
-                x[k] = vload8(in + k * rs + l * C + c0);
+                x[k] = vload8(in + k * irs + l * ics + c0);
 #pragma GCC unroll 6
             for (int u = 0; u < ALPHA; u++) {
                 vf8 acc = {0};
 #pragma GCC unroll 6
                 for (int k = 0; k < ALPHA; k++)
-                    if (BT[u * ALPHA + k] != 0.0f)
-                        acc += BT[u * ALPHA + k] * x[k];
+                    if (M[u * ALPHA + k] != 0.0f)
+                        acc += M[u * ALPHA + k] * x[k];
                 e[u][l] = acc;
             }
         }
@@ -333,9 +336,10 @@ static void tile_in(const float *BT, const float *in, size_t rs, size_t C, float
                 vf8 acc = {0};
 #pragma GCC unroll 6
                 for (int l = 0; l < ALPHA; l++)
-                    if (BT[v * ALPHA + l] != 0.0f)
-                        acc += BT[v * ALPHA + l] * e[u][l];
-                vstore8(out + (u * ALPHA + v) * ps + c0, acc);
+                    if (M[v * ALPHA + l] != 0.0f)
+                        acc += M[v * ALPHA + l] * e[u][l];
+                float *o = out + u * ors + v * ocs + c0;
+                vstore8(o, add ? vload8(o) + acc : acc);
             }
     }
     for (; c0 < C; c0++) {
@@ -344,76 +348,18 @@ static void tile_in(const float *BT, const float *in, size_t rs, size_t C, float
             for (int u = 0; u < ALPHA; u++) {
                 float acc = 0.0f;
                 for (int k = 0; k < ALPHA; k++)
-                    if (BT[u * ALPHA + k] != 0.0f)
-                        acc += BT[u * ALPHA + k] * in[k * rs + l * C + c0];
+                    if (M[u * ALPHA + k] != 0.0f)
+                        acc += M[u * ALPHA + k] * in[k * irs + l * ics + c0];
                 e[u][l] = acc;
             }
         for (int u = 0; u < ALPHA; u++)
             for (int v = 0; v < ALPHA; v++) {
                 float acc = 0.0f;
                 for (int l = 0; l < ALPHA; l++)
-                    if (BT[v * ALPHA + l] != 0.0f)
-                        acc += BT[v * ALPHA + l] * e[u][l];
-                out[(u * ALPHA + v) * ps + c0] = acc;
-            }
-    }
-}
-
-/* tile_in's adjoint: in[k][l] += sum_u sum_v BT[u][k] BT[v][l] out[u][v],
- * the same layouts. */
-WINO_CLONES
-static void tile_in_adjoint(const float *BT, const float *out, size_t ps, float *in, size_t rs,
-                            size_t C)
-{
-    size_t c0 = 0;
-    for (; c0 + TL <= C; c0 += TL) {
-        vf8 e[ALPHA][ALPHA];
-#pragma GCC unroll 6
-        for (int u = 0; u < ALPHA; u++) {
-            vf8 y[ALPHA];
-#pragma GCC unroll 6
-            for (int v = 0; v < ALPHA; v++)
-                y[v] = vload8(out + (u * ALPHA + v) * ps + c0);
-#pragma GCC unroll 6
-            for (int l = 0; l < ALPHA; l++) {
-                vf8 acc = {0};
-#pragma GCC unroll 6
-                for (int v = 0; v < ALPHA; v++)
-                    if (BT[v * ALPHA + l] != 0.0f)
-                        acc += BT[v * ALPHA + l] * y[v];
-                e[u][l] = acc;
-            }
-        }
-#pragma GCC unroll 6
-        for (int k = 0; k < ALPHA; k++)
-#pragma GCC unroll 6
-            for (int l = 0; l < ALPHA; l++) {
-                vf8 acc = {0};
-#pragma GCC unroll 6
-                for (int u = 0; u < ALPHA; u++)
-                    if (BT[u * ALPHA + k] != 0.0f)
-                        acc += BT[u * ALPHA + k] * e[u][l];
-                float *p = in + k * rs + l * C + c0;
-                vstore8(p, vload8(p) + acc);
-            }
-    }
-    for (; c0 < C; c0++) {
-        float e[ALPHA][ALPHA];
-        for (int u = 0; u < ALPHA; u++)
-            for (int l = 0; l < ALPHA; l++) {
-                float acc = 0.0f;
-                for (int v = 0; v < ALPHA; v++)
-                    if (BT[v * ALPHA + l] != 0.0f)
-                        acc += BT[v * ALPHA + l] * out[(u * ALPHA + v) * ps + c0];
-                e[u][l] = acc;
-            }
-        for (int k = 0; k < ALPHA; k++)
-            for (int l = 0; l < ALPHA; l++) {
-                float acc = 0.0f;
-                for (int u = 0; u < ALPHA; u++)
-                    if (BT[u * ALPHA + k] != 0.0f)
-                        acc += BT[u * ALPHA + k] * e[u][l];
-                in[k * rs + l * C + c0] += acc;
+                    if (M[v * ALPHA + l] != 0.0f)
+                        acc += M[v * ALPHA + l] * e[u][l];
+                float *o = out + u * ors + v * ocs + c0;
+                *o = add ? *o + acc : acc;
             }
     }
 }
@@ -422,7 +368,7 @@ static void tile_in_adjoint(const float *BT, const float *out, size_t ps, float 
 
 typedef struct wino_job {
     layers_geom g;
-    int B, F, parts, threads, serial, has_bias, has_dx;
+    int B, F, parts, threads, has_bias, has_dx;
     wino_dims d;
     /* set inside the task */
     const float *x, *dy;
@@ -465,7 +411,7 @@ static wino_bufs bufs_of(const wino_job *j)
 {
     size_t C = (size_t)j->g.C, F = (size_t)j->F;
     float *p = j->scratch + shared_floats(&j->g, F) +
-               (size_t)(j->serial ? 0 : bsc_host_worker()) * per_thread(&j->g, F);
+               (size_t)(j->threads == 1 ? 0 : bsc_host_worker()) * per_thread(&j->g, F);
     wino_bufs b;
     b.xp = p;
     b.tv = b.xp + C * j->d.Hp * j->d.Wp;
@@ -501,8 +447,9 @@ static void input_transform(const wino_job *j, const wino_bufs *w, int b0, int n
         pad_sample(j, j->x + (size_t)(b0 + s) * C * g->H * g->W, w->xp);
         for (int ty = 0; ty < d->th; ty++)
             for (int tx = 0; tx < d->tw; tx++)
-                tile_in(j->m.BT, w->xp + (size_t)ty * d->mh * rs + (size_t)tx * d->mw * C, rs,
-                        C, w->tv + (s * d->tps + (size_t)ty * d->tw + tx) * C, T * C);
+                tile_6x6(j->m.BT, w->xp + (size_t)ty * d->mh * rs + (size_t)tx * d->mw * C, rs,
+                         C, w->tv + (s * d->tps + (size_t)ty * d->tw + tx) * C,
+                         ALPHA * T * C, T * C, C, 0);
     }
 }
 
@@ -603,9 +550,10 @@ static void backward_part(void *arg, int part, int parts)
             memset(w.xp, 0, (size_t)d->Hp * rs * sizeof *w.xp);
             for (int ty = 0; ty < d->th; ty++)
                 for (int tx = 0; tx < d->tw; tx++)
-                    tile_in_adjoint(j->m.BT, w.tv + (s * d->tps + (size_t)ty * d->tw + tx) * C,
-                                    T * C, w.xp + (size_t)ty * d->mh * rs +
-                                               (size_t)tx * d->mw * C, rs, C);
+                    tile_6x6(j->m.B, w.tv + (s * d->tps + (size_t)ty * d->tw + tx) * C,
+                             ALPHA * T * C, T * C,
+                             w.xp + (size_t)ty * d->mh * rs + (size_t)tx * d->mw * C, rs, C, C,
+                             1);
             float *dxb = j->dx + (size_t)(b0 + s) * C * g->H * g->W;
             for (int y = 0; y < g->H; y++) {
                 const float *row = w.xp + ((size_t)(y + g->PH) * d->Wp + g->PW) * C;
@@ -639,7 +587,7 @@ static void forward_task(void *args, float *const *data)
     j.x = data[0], j.bias = data[2], j.y = data[3], j.scratch = data[4];
     mats_of(&j.g, &j.m);
     weight_transform(&j, data[1], 1);
-    layers_run_parts(j.serial, j.parts, forward_part, &j);
+    layers_run_parts(j.threads, j.parts, forward_part, &j);
 }
 
 /* data: x, w, dy, dw, scratch, then db and dx where wanted */
@@ -652,7 +600,7 @@ static void backward_task(void *args, float *const *data)
     j.dx = j.has_dx ? data[5 + j.has_bias] : NULL;
     mats_of(&j.g, &j.m);
     weight_transform(&j, data[1], 0);
-    layers_run_parts(j.serial, j.parts, backward_part, &j);
+    layers_run_parts(j.threads, j.parts, backward_part, &j);
     /* Parts' sums in part order, then dw = G^T dU G into wt's room and out
      * to dw's [F][C][KH][KW]. */
     size_t FC = fc_of(&j), KK = (size_t)j.g.KH * j.g.KW, n = XI * FC + j.F;
@@ -679,11 +627,7 @@ static wino_job job_of(const layers_geom *g, size_t batch, int F, const bsc_tens
     j.B = (int)batch;
     j.F = F;
     j.d = dims_of(g);
-    j.threads = bsc_host_threads();
-    if (conv_wino_scratch(g, (size_t)F, j.threads) > scratch->numel) {
-        j.serial = 1;
-        j.threads = 1;
-    }
+    j.threads = layers_job_threads(conv_wino_scratch, g, (size_t)F, scratch->numel);
     j.parts = layers_parts(j.B, WINO_PARTS);
     return j;
 }

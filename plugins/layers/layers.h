@@ -91,12 +91,17 @@ bsc_status layers_channel_sum(bsc_context *ctx, cl_kernel k, const bsc_tensor *x
 
 /* Host-thread jobs over a batch (conv_host.c, conv_wino.c): a batch of n
  * cut into min(n, most) parts (at least 1), by its size alone so that the
- * bits never depend on the thread count; part `part`'s samples [lo, hi);
- * every part run on the host threads or, when `serial` (the scratch holds
- * one thread's room only), one after another on the calling thread. */
+ * bits never depend on the thread count; part `part`'s samples [lo, hi).
+ * layers_job_threads: the threads a job runs on, all of the pool's when
+ * `have` floats of scratch hold need(g, F, that many), else 1 (the layer's
+ * workspace was sized for the pool; the parts stay the same either way).
+ * layers_run_parts runs every part on that many threads, with one, one
+ * after another on the calling thread (per-thread scratch index 0). */
 int layers_parts(int n, int most);
 void layers_part_range(int n, int part, int parts, int *lo, int *hi);
-void layers_run_parts(int serial, int parts, void (*fn)(void *arg, int part, int parts),
+int layers_job_threads(size_t (*need)(const layers_geom *g, size_t F, int threads),
+                       const layers_geom *g, size_t F, size_t have);
+void layers_run_parts(int threads, int parts, void (*fn)(void *arg, int part, int parts),
                       void *arg);
 
 /* conv2d one sample at a time on the host threads (conv_host.c), for

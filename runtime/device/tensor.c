@@ -192,7 +192,7 @@ static bsc_status combine_with(bsc_context *ctx, size_t n, float a, const bsc_te
         return st;
     cl_kernel k;
     size_t l;
-    if ((st = bsc_kernel(ctx, "util.cl", relu ? "combine3_relu_f32" : "combine3_f32", &k)) != BSC_OK ||
+    if ((st = bsc_kernel(ctx, "util.cl", "combine3_f32", &k)) != BSC_OK ||
         (st = bsc_local_size(ctx, k, 256, &l)) != BSC_OK)   /* 256 where allowed */
         return st;
     /* An unused operand still needs a valid buffer argument. */
@@ -208,9 +208,9 @@ static bsc_status combine_with(bsc_context *ctx, size_t n, float a, const bsc_te
     bsc_karg args[] = {BSC_ARG(nn), BSC_ARG(a), BSC_ARG(x->mem), BSC_ARG(xo),
                        BSC_ARG(b), BSC_ARG(y->mem), BSC_ARG(yo),
                        BSC_ARG(c), BSC_ARG(z->mem), BSC_ARG(zo),
-                       BSC_ARG(out->mem), BSC_ARG(oo)};
+                       BSC_ARG(out->mem), BSC_ARG(oo), BSC_ARG(relu)};
     size_t g = n;
-    return bsc_launch(ctx, k, 12, args, 1, &g, &l);
+    return bsc_launch(ctx, k, 13, args, 1, &g, &l);
 }
 
 bsc_status bsc_tensor_combine(bsc_context *ctx, size_t n, float a, const bsc_tensor *x,
