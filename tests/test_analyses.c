@@ -904,10 +904,13 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
 
 /* A model whose first layer is shared by surfaces and interpolation (dense
  * before a ReLU, which the combine applies, and a second dense), evaluated
- * in three batches: every
- * analysis' numbers with the first layer's products computed once equal
- * those of the plain evaluation at every point, to 1e-5 relative, and the
- * log says which path each took. */
+ * in three batches: every analysis' numbers with the first layer's
+ * products computed once equal those of the plain evaluation at every
+ * point, to 1e-5 relative, and the log says which path each took. On the
+ * host BLAS both run on host row blocks (host_rows.c): each is also run
+ * with blocks of 7 rows (three to a batch of 20, the last one short) and
+ * with the path turned off, and every variant is compared with the plain
+ * evaluation on the kernels. */
 static const char *SHARED_PIPELINE =
     "version: 1\nname: shared\nseed: 7\n"
     "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
@@ -946,44 +949,82 @@ static char *run_logged(const char *dir, const char *out_name, char **log)
     return out;
 }
 
+/* A study run with $BATCHSCOPE_SHARED_LAYER_BYTES and $BATCHSCOPE_HOST_ROWS
+ * set for it (NULL: unset). */
+static char *run_variant(const char *dir, const char *out_name, const char *shared_bytes,
+                         const char *host_rows, char **log)
+{
+    if (shared_bytes)
+        setenv("BATCHSCOPE_SHARED_LAYER_BYTES", shared_bytes, 1);
+    if (host_rows)
+        setenv("BATCHSCOPE_HOST_ROWS", host_rows, 1);
+    char *out = run_logged(dir, out_name, log);
+    unsetenv("BATCHSCOPE_SHARED_LAYER_BYTES");
+    unsetenv("BATCHSCOPE_HOST_ROWS");
+    return out;
+}
+
 static void test_shared_first_layer_equals_plain(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir("shared");
     write_dataset(dir);
-    char *log_shared, *log_plain;
-    char *shared = run_logged(dir, "shared", &log_shared);
-    setenv("BATCHSCOPE_SHARED_LAYER_BYTES", "1", 1);
-    char *plain = run_logged(dir, "plain", &log_plain);
-    unsetenv("BATCHSCOPE_SHARED_LAYER_BYTES");
-    assert_non_null(strstr(log_shared, "surface_bs48: shared first layer"));
-    assert_non_null(strstr(log_shared, "the ReLU after it in the same pass"));
-    assert_non_null(strstr(log_shared, "interpolate_bs8_bs48.csv: shared first layer"));
-    assert_null(strstr(log_shared, "plain evaluation"));
-    assert_non_null(strstr(log_plain, "surface_bs48: plain evaluation at every point: its "
-                                      "products need"));
-    assert_null(strstr(log_plain, "shared first layer"));
+    bsc_context *ctx = NULL;
+    assert_int_equal(tu_context_open(&ctx), BSC_OK);
+    int rows = bsc_gemm_active(ctx) == BSC_GEMM_HOST;
+    bsc_context_free(ctx);
+    enum { SHARED, SHARED_7, SHARED_KERNELS, PLAIN, PLAIN_KERNELS, N_VARIANTS };
+    static const char *const names[] = {"shared", "shared7", "shared_kernels", "plain",
+                                        "plain_kernels"};
+    static const char *const bytes[] = {NULL, NULL, NULL, "1", "1"};
+    static const char *const host_rows[] = {NULL, "7", "0", NULL, "0"};
+    char *out[N_VARIANTS], *log[N_VARIANTS];
+    for (int v = 0; v < N_VARIANTS; v++)
+        out[v] = run_variant(dir, names[v], bytes[v], host_rows[v], &log[v]);
+    for (int v = SHARED; v <= SHARED_KERNELS; v++) {
+        assert_non_null(strstr(log[v], "surface_bs48: shared first layer"));
+        assert_non_null(strstr(log[v], "the ReLU after it in the same pass"));
+        assert_non_null(strstr(log[v], "interpolate_bs8_bs48.csv: shared first layer"));
+        assert_null(strstr(log[v], "plain evaluation"));
+        /* The blocks' size is the family's: 7 rows when told, else all of
+         * a 20-row batch in one. */
+        const char *blocks = v == SHARED_7 ? "the rest in blocks of 7 rows on the host threads"
+                                           : "the rest in blocks of";
+        if (rows && v != SHARED_KERNELS)
+            assert_non_null(strstr(log[v], blocks));
+        else
+            assert_null(strstr(log[v], "the rest in blocks of"));
+    }
+    for (int v = PLAIN; v <= PLAIN_KERNELS; v++) {
+        assert_non_null(strstr(log[v], "surface_bs48: plain evaluation at every point: its "
+                                       "products need"));
+        assert_null(strstr(log[v], "shared first layer"));
+    }
     const char *files[] = {"interpolate_bs8_bs48.csv", "surface_bs48.csv", "surface_bs8.csv",
                            "surface1d_bs48.csv", "surface_plane_bs8_bs48_init.csv"};
     const char *cols[] = {"train_loss", "test_loss", "loss", "accuracy", "train_acc"};
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        bsc_table *a = csv(shared, files[i]), *b = csv(plain, files[i]);
-        assert_int_equal(bsc_table_n_rows(a), bsc_table_n_rows(b));
-        int compared = 0;
-        for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
-            long ca = bsc_table_find(a, cols[c]);
-            if (ca < 0)
-                continue;
-            compared++;
-            for (size_t r = 0; r < bsc_table_n_rows(a); r++)
-                near(bsc_table_get(a, r, (size_t)ca), cell(b, r, cols[c]), 1e-5, 1e-7,
-                     files[i], (int)r);
+    for (int v = 0; v < PLAIN_KERNELS; v++)
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            bsc_table *a = csv(out[v], files[i]), *b = csv(out[PLAIN_KERNELS], files[i]);
+            assert_int_equal(bsc_table_n_rows(a), bsc_table_n_rows(b));
+            int compared = 0;
+            for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+                long ca = bsc_table_find(a, cols[c]);
+                if (ca < 0)
+                    continue;
+                compared++;
+                char what[160];
+                snprintf(what, sizeof what, "%s %s", names[v], files[i]);
+                for (size_t r = 0; r < bsc_table_n_rows(a); r++)
+                    near(bsc_table_get(a, r, (size_t)ca), cell(b, r, cols[c]), 1e-5, 1e-7,
+                         what, (int)r);
+            }
+            assert_true(compared >= 2);
+            bsc_table_free(a);
+            bsc_table_free(b);
         }
-        assert_true(compared >= 2);
-        bsc_table_free(a);
-        bsc_table_free(b);
-    }
-    free(log_shared), free(log_plain), free(shared), free(plain);
+    for (int v = 0; v < N_VARIANTS; v++)
+        free(log[v]), free(out[v]);
     tu_rm_rf(dir);
     free(dir);
 }

@@ -145,6 +145,33 @@ static void test_catches_ignored_offset(void **state)
     expect_caught("tp_scale_offset", opts(NULL, 1, d, 2, 9), "outside");
 }
 
+/* host_forward against an evaluation forward, where the host calls it (the
+ * host BLAS backend); elsewhere the check is skipped and a wrong one
+ * passes. The built-in layers with one pass it, dropout in a training
+ * check included (host_forward is the evaluation pass). */
+static void test_host_forward(void **state)
+{
+    (void)state;
+    int64_t d[1] = {6};
+    expect_pass("tp_scale", opts(NULL, 1, d, 3, 10));
+    if (bsc_gemm_active(ctx) != BSC_GEMM_HOST) {
+        expect_pass("tp_scale_host", opts(NULL, 1, d, 3, 10));
+        skip();
+    }
+    expect_caught("tp_scale_host", opts(NULL, 1, d, 3, 10), "host_forward");
+    int64_t img[3] = {2, 3, 2};
+    static const char *const acts[] = {"{type: relu}", "{type: leaky_relu, negative_slope: 0.2}",
+                                       "{type: tanh}", "{type: sigmoid}", "{type: flatten}",
+                                       "{type: dropout, p: 0.3}"};
+    static const char *const names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "flatten",
+                                        "dropout"};
+    for (size_t i = 0; i < 6; i++)
+        expect_pass(names[i], opts(acts[i], 3, img, 4, 20 + i));
+    int64_t w[1] = {37};
+    expect_pass("dense", opts("{type: dense, units: 19}", 1, w, 5, 30));
+    expect_pass("dense", opts("{type: dense, units: 3, bias: false}", 1, w, 2, 31));
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -178,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_catches_wrong_factor),
         cmocka_unit_test(test_catches_accumulation),
         cmocka_unit_test(test_catches_ignored_offset),
+        cmocka_unit_test(test_host_forward),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

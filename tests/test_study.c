@@ -220,7 +220,10 @@ static void test_bitwise_reproducible(void **state)
  * alone. The model is large enough that its GEMMs are split (64 x 512 x 784
  * multiply-adds, conv2d's weight gradient summed over parts of the batch);
  * its first conv2d runs on im2col, its second (8 channels in) by Winograd,
- * whose weight gradient is summed over parts too. */
+ * whose weight gradient is summed over parts too. Then an MLP with a
+ * surface, whose evaluations run on host row blocks (host_rows.c) of 16
+ * rows, eight to a batch, any thread taking any block: its metrics and
+ * its surface do not change either. */
 static void test_same_bits_any_thread_count(void **state)
 {
     (void)state;
@@ -279,6 +282,52 @@ static void test_same_bits_any_thread_count(void **state)
     }
     for (int i = 0; i < 3; i++)
         free(final[i]), free(metrics[i]);
+    static const char *mlp_text =
+        "version: 1\n"
+        "name: rows\n"
+        "seed: 3\n"
+        "dataset: {name: fashion-mnist, subset: 256, test_subset: 128}\n"
+        "model:\n"
+        "  - {type: flatten}\n"
+        "  - {type: dense, units: 64}\n"
+        "  - {type: relu}\n"
+        "  - {type: dense, units: 32}\n"
+        "  - {type: tanh}\n"
+        "  - {type: dense, units: 10}\n"
+        "training:\n"
+        "  epochs: 1\n"
+        "  batch_sizes: [64]\n"
+        "  optimizer: {type: sgd, lr: 0.05}\n"
+        "  eval_batch_size: 128\n"
+        "analyses:\n"
+        "  - {type: surface, x: [-1, 1, 3], y: [-1, 1, 3]}\n"
+        "report: {enabled: false}\n";
+    char *mlp = tu_write(dir, "rows.yaml", mlp_text);
+    char *surface[3];
+    for (int i = 0; i < 3; i++) {
+        char out[64], cmd[4096], *log = NULL;
+        snprintf(out, sizeof out, "r%s", threads[i]);
+        snprintf(cmd, sizeof cmd, "BATCHSCOPE_HOST_ROWS=16 BATCHSCOPE_BLAS_THREADS=%s '%s' run "
+                 "'%s' -o '%s/%s' -d '%s' --gemm host", threads[i], BSC_CLI, mlp, dir, out,
+                 tu_device());
+        int rc = tu_run(cmd, &log);
+        if (rc != 0)
+            fail_msg("%s: exit %d\n%s", cmd, rc, log ? log : "");
+        assert_non_null(strstr(log, "the rest in blocks of 16 rows on the host threads"));
+        free(log);
+        char *o = path2(dir, out), *r = path2(o, "runs/bs64"), *m = path2(r, "metrics.csv");
+        metrics[i] = metrics_without_seconds(m);
+        surface[i] = path2(o, "analyses/surface_bs64.csv");
+        free(m), free(r), free(o);
+    }
+    for (int i = 1; i < 3; i++) {
+        assert_string_equal(metrics[0], metrics[i]);
+        if (!tu_same_file(surface[0], surface[i]))
+            fail_msg("the surface differs with %s and %s host threads", threads[0], threads[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        free(surface[i]), free(metrics[i]);
+    free(mlp);
     tu_rm_rf(dir);
     free(yaml), free(dir);
 }

@@ -3,7 +3,9 @@
  *
  * They share one state struct; the activations differ only in a mode number
  * the kernels switch on (cl/layers/layers.cl), flatten only copies. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 
 
@@ -198,6 +200,36 @@ static bsc_status act_r_backward(void *self, const bsc_pass *p, const bsc_tensor
     return layers_run(a->ctx, a->k_rbwd, total, 19, k);
 }
 
+/* An evaluation forward on host rows (plugin.h), the kernels' formulas. */
+static void act_host_forward(void *self, size_t rows, const float *in,
+                             const float *const *param, float *out)
+{
+    const act *a = self;
+    (void)param;
+    size_t n = rows * a->n;
+    switch (a->mode) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        break;
+    case ACT_LEAKY:
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] > 0.0f ? in[i] : a->slope * in[i];
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            out[i] = tanhf(in[i]);
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            out[i] = 1.0f / (1.0f + expf(-in[i]));
+        break;
+    default:
+        memcpy(out, in, n * sizeof *out);
+        break;
+    }
+}
+
 /* Parameter-free: no n_params, param_spec, workspace_size or
  * per_example_sqnorm (the defaults say "none"), destroy is free(). */
 #define ACT_TYPE(id, name, summary, options, create_fn, hints)            \
@@ -205,7 +237,7 @@ static bsc_status act_r_backward(void *self, const bsc_pass *p, const bsc_tensor
                    .output_shape = act_output_shape, .bind = act_bind,    \
                    .forward = act_forward, .backward = act_backward,      \
                    .r_forward = act_r_forward, .r_backward = act_r_backward, \
-                   .r_hints = (hints))
+                   .r_hints = (hints), .host_forward = act_host_forward)
 
 /* relu'' = leaky'' = 0 and flatten is linear: their R{din} needs no dout;
  * tanh's and sigmoid's do (f'' R{in} dout). */

@@ -4,6 +4,7 @@
  * transposed and the gradients are two more: dW = dout^T in, din = dout W.
  * The bias gradient is a column sum of dout in a fixed order. */
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 
 typedef struct dense {
@@ -222,6 +223,23 @@ static bsc_status dense_r_backward(void *self, const bsc_pass *p, const bsc_tens
     return BSC_OK;
 }
 
+/* An evaluation forward on host rows (plugin.h): the bias in every row,
+ * then the product added to it, as bsc_gemm_bias does on the host BLAS. */
+static void dense_host_forward(void *self, size_t rows, const float *in,
+                               const float *const *param, float *out)
+{
+    const dense *d = self;
+    size_t n = (size_t)d->nout, k = (size_t)d->nin;
+    for (size_t r = 0; r < rows; r++) {
+        float *o = out + r * n;
+        if (d->bias)
+            memcpy(o, param[1], n * sizeof *o);
+        else
+            memset(o, 0, n * sizeof *o);
+    }
+    bsc_host_sgemm(0, 1, rows, n, k, 1.0f, in, k, param[0], k, 1.0f, out, n);
+}
+
 BSC_LAYER_TYPE(layers_dense, "dense",
                "fully connected: out = in W^T + b",
                BSC_OPTIONS(BSC_OPT("units", BSC_OPT_INT, "", "output features (required)"),
@@ -238,4 +256,5 @@ BSC_LAYER_TYPE(layers_dense, "dense",
                .linear_in_params = layers_linear_in_params,
                .r_forward = dense_r_forward,
                .r_backward = dense_r_backward,
+               .host_forward = dense_host_forward,
                .r_hints = BSC_R_DOUT_ONLY_FOR_DIN_AT_FIRST);

@@ -5,6 +5,7 @@
  * forward's mask (regenerating it would also work, but costs the RNG twice).
  * cl/layers/dropout.cl documents the stream: the host's BSC_RNG_DROPOUT numbers. */
 #include <stdlib.h>
+#include <string.h>
 #include "layers.h"
 #include "batchscope/rng.h"
 
@@ -158,6 +159,14 @@ static bsc_status dropout_r_backward(void *self, const bsc_pass *p, const bsc_te
     return layers_r_backward_fixed(self, p, dropout_apply, dout, rdout, din, rdin);
 }
 
+/* An evaluation forward on host rows (plugin.h): the identity. */
+static void dropout_host_forward(void *self, size_t rows, const float *in,
+                                 const float *const *param, float *out)
+{
+    (void)param;
+    memcpy(out, in, rows * ((const dropout *)self)->n * sizeof *out);
+}
+
 BSC_LAYER_TYPE(layers_dropout, "dropout",
                "inverted dropout with a Philox mask keyed by (seed, layer, step)",
                BSC_OPTIONS(BSC_OPT("p", BSC_OPT_FLOAT, "0.5", "probability of zeroing an element, in [0, 1)")),
@@ -166,6 +175,7 @@ BSC_LAYER_TYPE(layers_dropout, "dropout",
                .workspace_size = dropout_workspace_size,
                .bind = dropout_bind,
                .forward = dropout_forward,
+               .host_forward = dropout_host_forward,
                .backward = dropout_backward,
                .r_forward = dropout_r_forward,
                .r_backward = dropout_r_backward,

@@ -3,6 +3,7 @@
  * loss_i = logsumexp(z_i) - z_i[y_i]; the mean over the batch is the host's
  * business (it passes scale = 1/batch to backward), so this file only ever
  * deals in per-row losses. */
+#include <math.h>
 #include <stdlib.h>
 #include "layers.h"
 
@@ -113,6 +114,31 @@ static bsc_status ce_r_backward(void *self, size_t batch, const bsc_tensor *logi
     return layers_run(c->ctx, c->k_rbwd, batch, 9, a);
 }
 
+/* Per-row losses on host rows (plugin.h), the forward kernel's formula. */
+static void ce_host_forward(void *self, size_t rows, const float *logits,
+                            const int32_t *labels, float *loss, float *correct)
+{
+    int K = ((const softmax_ce *)self)->K;
+    for (size_t i = 0; i < rows; i++) {
+        const float *row = logits + i * (size_t)K;
+        float m = row[0];
+        int am = 0;
+        for (int k = 1; k < K; k++)
+            if (row[k] > m) {   /* strict: ties keep the first maximum */
+                m = row[k];
+                am = k;
+            }
+        float s = 0.0f;
+        for (int k = 0; k < K; k++)
+            s += expf(row[k] - m);
+        float lse = m + logf(s);
+        int y = labels[i];
+        int ok = y >= 0 && y < K;
+        loss[i] = ok ? lse - row[y] : NAN;
+        correct[i] = (ok && am == y) ? 1.0f : 0.0f;
+    }
+}
+
 BSC_LOSS_TYPE(layers_softmax_ce, "softmax_cross_entropy",
                "softmax followed by the negative log-likelihood of the label",
                BSC_NO_OPTIONS,
@@ -120,4 +146,5 @@ BSC_LOSS_TYPE(layers_softmax_ce, "softmax_cross_entropy",
                .bind = ce_bind,
                .forward = ce_forward,
                .backward = ce_backward,
-               .r_backward = ce_r_backward);
+               .r_backward = ce_r_backward,
+               .host_forward = ce_host_forward);

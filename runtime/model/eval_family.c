@@ -38,7 +38,8 @@ struct bsc_eval_family {
     size_t width;             /* floats of its output per example */
     bsc_tensor y[FAMILY_MAX_BASIS];   /* [n, width] each: its output at basis j */
     bsc_tensor scratch;       /* [batch, width]: a point's output for one batch */
-    char mode[200];
+    bsc_host_rows *rows;      /* the layers from resume on in host row blocks, or NULL */
+    char mode[320];
 };
 
 /* out = sum_j c[j] v[j] over n floats from each v[j]'s offset + off; with
@@ -206,9 +207,18 @@ bsc_status bsc_eval_family_create(bsc_evaluator *e, size_t n_basis,
         if (f->resume < bsc_model_n_layers(m) &&
             !strcmp(m->layers[f->resume].type->name, "relu"))
             f->resume++;
+        char why_rows[160], rows[80] = "";
+        if (s == BSC_OK) {
+            s = bsc_host_rows_create(m, f->resume, &f->rows, why_rows, sizeof why_rows);
+            if (s == BSC_ERR_UNSUPPORTED)
+                s = BSC_OK;
+            else if (s == BSC_OK)
+                snprintf(rows, sizeof rows, "; the rest in blocks of %zu rows on the host "
+                         "threads", bsc_host_rows_block(f->rows));
+        }
         snprintf(f->mode, sizeof f->mode, "shared first layer: layer %zu's output at %zu "
-                 "vectors over %zu examples, computed once%s", f->layer, n_basis, f->n,
-                 f->resume > f->layer + 1 ? ", the ReLU after it in the same pass" : "");
+                 "vectors over %zu examples, computed once%s%s", f->layer, n_basis, f->n,
+                 f->resume > f->layer + 1 ? ", the ReLU after it in the same pass" : "", rows);
     } else if (s == BSC_OK) {
         snprintf(f->mode, sizeof f->mode, "plain evaluation at every point: %s", why);
     }
@@ -227,6 +237,7 @@ void bsc_eval_family_free(bsc_eval_family *f)
     for (size_t j = 0; j < FAMILY_MAX_BASIS; j++)
         bsc_tensor_free(&f->y[j]);
     bsc_tensor_free(&f->scratch);
+    bsc_host_rows_free(f->rows);
     free(f);
 }
 
@@ -257,6 +268,21 @@ bsc_status bsc_eval_family_loss(bsc_eval_family *f, const float *coef, double *l
         size_t count = f->n - start < e->batch ? f->n - start : e->batch;
         bsc_tensor x, lab;
         bsc_eval_rows(f->sp, start, count, &x, &lab);
+        if (f->rows) {
+            bsc_tensor v[FAMILY_MAX_BASIS];
+            const bsc_tensor *src[FAMILY_MAX_BASIS];
+            for (size_t j = 0; j < f->n_basis; j++) {
+                int64_t d = (int64_t)(count * f->width);
+                bsc_shape sh = bsc_shape_make(1, &d);
+                v[j] = bsc_tensor_view(&f->y[j], start * f->width, &sh);
+                src[j] = &v[j];
+            }
+            if ((s = bsc_host_rows_loss(f->rows, count, f->n_basis, coef, src,
+                                        f->resume > f->layer + 1, &lab, &e->sums, chunks)) !=
+                BSC_OK)
+                return s;
+            continue;
+        }
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = combine_as(ctx, count * f->width, coef, y, f->n_basis, start * f->width,
                             &f->scratch, f->resume > f->layer + 1)) != BSC_OK ||

@@ -54,6 +54,7 @@ void bsc_evaluator_free(bsc_evaluator *e)
         return;
     bsc_tensor_free(&e->sums);
     bsc_tensor_free(&e->hv_chunk);
+    bsc_host_rows_free(e->rows);
     free(e->host_sums);
     free(e);
 }
@@ -106,17 +107,44 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
     bsc_status s = bsc_eval_resolve(e, split, subset, &sp, &n);
     if (s != BSC_OK)
         return s;
+    bsc_host_rows *h;
+    if ((s = bsc_eval_host_rows(e, &h)) != BSC_OK)
+        return s;
     size_t chunks = 0;
     for (size_t start = 0; start < n; start += e->batch, chunks++) {
         size_t count = n - start < e->batch ? n - start : e->batch;
         bsc_tensor x, y;
         bsc_eval_rows(sp, start, count, &x, &y);
+        if (h) {
+            const bsc_tensor *src[1] = {&x};
+            const float one = 1.0f;
+            if ((s = bsc_host_rows_loss(h, count, 1, &one, src, 0, &y, &e->sums, chunks)) !=
+                BSC_OK)
+                return s;
+            continue;
+        }
         bsc_pass p = {.batch = count, .training = 0, .seed = 0, .step = 0};
         if ((s = bsc_model_forward_loss(e->model, &p, &x, &y)) != BSC_OK ||
             (s = bsc_eval_sum_chunk(e, count, chunks)) != BSC_OK)
             return s;
     }
     return bsc_eval_read_sums(e, chunks, n, loss, acc);
+}
+
+bsc_status bsc_eval_host_rows(bsc_evaluator *e, bsc_host_rows **h)
+{
+    *h = NULL;
+    if (bsc_gemm_active(bsc_model_context(e->model)) != BSC_GEMM_HOST)
+        return BSC_OK;
+    if (!e->rows_tried) {
+        char why[160];
+        bsc_status s = bsc_host_rows_create(e->model, 0, &e->rows, why, sizeof why);
+        if (s != BSC_OK && s != BSC_ERR_UNSUPPORTED)
+            return s;
+        e->rows_tried = 1;
+    }
+    *h = e->rows;
+    return BSC_OK;
 }
 
 bsc_status bsc_eval_sum_chunk(bsc_evaluator *e, size_t count, size_t chunk)

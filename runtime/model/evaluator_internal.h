@@ -4,6 +4,7 @@
 #define BATCHSCOPE_EVALUATOR_INTERNAL_H
 
 #include "batchscope/evaluator.h"
+#include "model_internal.h"
 
 struct bsc_evaluator {
     bsc_model *model;
@@ -13,7 +14,13 @@ struct bsc_evaluator {
     bsc_tensor sums;      /* [2 * max_chunks]: per-batch loss sum, correct sum */
     float *host_sums;
     bsc_tensor hv_chunk;  /* one batch's H v (bsc_eval_hvp; allocated on first use) */
+    bsc_host_rows *rows;  /* the whole model on host rows (host_rows.c), made on first use */
+    int rows_tried;
 };
+
+/* The evaluator's host-rows plan for the whole model: *h = NULL (and
+ * BSC_OK) where the kernels run instead. */
+bsc_status bsc_eval_host_rows(bsc_evaluator *e, bsc_host_rows **h);
 
 /* The split and the number of its examples an evaluation of `subset`
  * covers; a missing or empty split is BSC_ERR_INVALID. */

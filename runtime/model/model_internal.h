@@ -39,6 +39,27 @@ struct bsc_model {
     bsc_tensor row_loss, row_correct;
 };
 
+/* Evaluation on host rows (host_rows.c): the loss of a batch from layer
+ * `first` on as one host task, block by block of rows in cache, on a
+ * device whose GEMMs run on the host BLAS. */
+#define BSC_HOST_ROWS_MAX_SRC 3
+typedef struct bsc_host_rows bsc_host_rows;
+/* BSC_ERR_UNSUPPORTED, with why[] saying why and no error set, when the
+ * GEMM backend is not the host's or a layer from `first` on (or the loss)
+ * has no host_forward. */
+bsc_status bsc_host_rows_create(bsc_model *m, size_t first, bsc_host_rows **out, char *why,
+                                size_t len);
+void bsc_host_rows_free(bsc_host_rows *h);
+/* Rows per block. */
+size_t bsc_host_rows_block(const bsc_host_rows *h);
+/* Enqueues the loss of `rows` rows whose input into layer `first` is
+ * sum_s coef[s] src[s] (n_src of them, each from its offset, rows x the
+ * input width; through a ReLU with relu), against labels (I32): the loss
+ * sum into sums[2 slot], the correct count into sums[2 slot + 1]. */
+bsc_status bsc_host_rows_loss(bsc_host_rows *h, size_t rows, size_t n_src, const float *coef,
+                              const bsc_tensor *const *src, int relu, const bsc_tensor *labels,
+                              const bsc_tensor *sums, size_t slot);
+
 /* The first `batch` rows of t as [batch, per...]. */
 bsc_tensor bsc_model_batch_view_(const bsc_tensor *t, size_t batch, const bsc_shape *per);
 

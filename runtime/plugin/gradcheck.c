@@ -2,6 +2,7 @@
  * the way model.c binds it, against central finite differences of
  * L = sum(out * R) formed in double on the host. */
 #include "batchscope/gradcheck.h"
+#include "batchscope/blas.h"
 #include "batchscope/node.h"
 
 #include <math.h>
@@ -399,6 +400,54 @@ cleanup:
     return st;
 }
 
+/* host_forward (plugin.h), where the layer has one and the context's GEMMs
+ * run on the host BLAS (elsewhere the host never calls it): on the host
+ * copies of the input and parameters it must give what forward gives in an
+ * evaluation pass, to HOST_FORWARD_TOL of the largest output (the same
+ * arithmetic, in another order where BLAS blocks a product differently). */
+#define HOST_FORWARD_TOL 1e-5
+static bsc_status check_host_forward(gc *g)
+{
+    if (!g->ops.host_forward || bsc_gemm_active(g->ctx) != BSC_GEMM_HOST)
+        return BSC_OK;
+    size_t nout = g->batch * g->out_n;
+    float *got = malloc((nout ? nout : 1) * sizeof *got);
+    const float *ptr[MAX_LAYER_PARAMS];
+    bsc_pass eval = g->pass;
+    eval.training = 0;
+    bsc_status st = BSC_OK;
+    if (!got)
+        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    if ((st = bsc_tensor_write(g->ctx, &g->in, g->hin)) != BSC_OK ||
+        (st = bsc_tensor_write(g->ctx, &g->P, g->hp)) != BSC_OK)
+        goto cleanup;
+    if ((st = g->ops.forward(g->self, &eval, &g->in, &g->out)) != BSC_OK) {
+        st = bsc_fail_context(st, "forward (evaluation)");
+        goto cleanup;
+    }
+    if ((st = bsc_tensor_read(g->ctx, &g->out, g->hout)) != BSC_OK)
+        goto cleanup;
+    for (int i = 0; i < g->np; i++)
+        ptr[i] = (g->spec[i].role == BSC_ROLE_STATE ? g->hs : g->hp) + PAD + g->off[i];
+    for (size_t k = 0; k < nout; k++)
+        got[k] = NAN;
+    g->ops.host_forward(g->self, g->batch, g->hin, ptr, got);
+    double top = 0.0;
+    for (size_t k = 0; k < nout; k++)
+        top = fmax(top, fabs(g->hout[k]));
+    for (size_t k = 0; k < nout; k++)
+        if (!(fabs((double)got[k] - g->hout[k]) <= HOST_FORWARD_TOL * fmax(top, 1e-30))) {
+            st = bsc_fail(BSC_ERR_INVALID, "host_forward gives %.9g at output element %zu "
+                          "where forward gives %.9g (tolerance %g of the largest output, "
+                          "%.6g)", got[k], k, g->hout[k], HOST_FORWARD_TOL, top);
+            break;
+        }
+
+cleanup:
+    free(got);
+    return st;
+}
+
 static bsc_status run_checks(gc *g)
 {
     bsc_status st;
@@ -427,6 +476,8 @@ static bsc_status run_checks(gc *g)
     if (g->n_train && (st = check_without_din(g, grad)) != BSC_OK)
         goto cleanup;
     if (g->n_train && g->ops.per_example_sqnorm && (st = check_per_example(g)) != BSC_OK)
+        goto cleanup;
+    if ((st = check_host_forward(g)) != BSC_OK)
         goto cleanup;
 
 cleanup:

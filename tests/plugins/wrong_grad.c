@@ -8,6 +8,8 @@
  *                     overwriting it (the model hands backward stale grads)
  *   tp_scale_offset   ignores its weight view's offset (right only as the
  *                     first tensor of the flat buffer)
+ *   tp_scale_host     right, but its host_forward uses the first weight for
+ *                     every element (tp_scale's host_forward is right)
  */
 #include <stdlib.h>
 #include "batchscope/batchscope.h"
@@ -47,7 +49,7 @@ static const char *const source =
     "    dw[dwo + j] = accumulate ? dw[dwo + j] + s : s;\n"
     "}\n";
 
-typedef enum { SQUARE, SQUARE_WRONG, SCALE, SCALE_ACCUM, SCALE_OFFSET } variant;
+typedef enum { SQUARE, SQUARE_WRONG, SCALE, SCALE_ACCUM, SCALE_OFFSET, SCALE_HOST } variant;
 
 typedef struct layer {
     variant v;
@@ -83,9 +85,23 @@ static bsc_status scale_offset_create(const bsc_layer_config *c, void **s)
     return make(c, SCALE_OFFSET, s);
 }
 
+static bsc_status scale_host_create(const bsc_layer_config *c, void **s)
+{
+    return make(c, SCALE_HOST, s);
+}
+
 static int is_scale(const layer *l)
 {
-    return l->v == SCALE || l->v == SCALE_ACCUM || l->v == SCALE_OFFSET;
+    return l->v == SCALE || l->v == SCALE_ACCUM || l->v == SCALE_OFFSET || l->v == SCALE_HOST;
+}
+
+/* y = w * x on host rows (plugin.h); SCALE_HOST reads w[0] throughout. */
+static void scale_host_forward(void *self, size_t rows, const float *in,
+                               const float *const *param, float *out)
+{
+    const layer *l = self;
+    for (size_t i = 0; i < rows * (size_t)l->m; i++)
+        out[i] = param[0][l->v == SCALE_HOST ? 0 : i % (size_t)l->m] * in[i];
 }
 
 static int scale_n_params(void *self)
@@ -177,13 +193,17 @@ static bsc_status backward(void *self, const bsc_pass *p, const bsc_tensor *in,
 #define SCALE_TYPE(id, name, create_fn)                                                  \
     BSC_LAYER_TYPE(id, name, "test layer", BSC_NO_OPTIONS, .create = create_fn,          \
                    .n_params = scale_n_params, .param_spec = scale_param_spec,           \
-                   .bind = bind, .forward = forward, .backward = backward)
+                   .bind = bind, .forward = forward, .backward = backward,        \
+                   .host_forward = scale_host_forward)
 
 SQUARE_TYPE(tp_square, "tp_square", square_create);
 SQUARE_TYPE(tp_square_wrong, "tp_square_wrong", square_wrong_create);
 SCALE_TYPE(tp_scale, "tp_scale", scale_create);
 SCALE_TYPE(tp_scale_accum, "tp_scale_accum", scale_accum_create);
 SCALE_TYPE(tp_scale_offset, "tp_scale_offset", scale_offset_create);
+SCALE_TYPE(tp_scale_host, "tp_scale_host", scale_host_create);
 
-#define TYPES(X) X(tp_square) X(tp_square_wrong) X(tp_scale) X(tp_scale_accum) X(tp_scale_offset)
+#define TYPES(X)                                                                          \
+    X(tp_square) X(tp_square_wrong) X(tp_scale) X(tp_scale_accum) X(tp_scale_offset)      \
+    X(tp_scale_host)
 BSC_PLUGIN("wrong_grad", "0.0.1", TYPES)

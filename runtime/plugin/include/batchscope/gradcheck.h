@@ -21,7 +21,10 @@
  * overwriting them, one that writes outside its gradient views, a layer
  * that ignores its views' offsets, parameter gradients that change when
  * din is NULL (as for a model's first layer), and (when the layer has one)
- * a per_example_sqnorm that disagrees with backward run one row at a time.
+ * a per_example_sqnorm that disagrees with backward run one row at a time,
+ * and (when the layer has one and ctx's GEMMs run on the host BLAS) a
+ * host_forward that disagrees with an evaluation forward by more than 1e-5
+ * of the largest output (BSC_ERR_INVALID, naming the element).
  *
  * Use it from a plugin's test with the plugin loaded through a registry:
  *

@@ -1,4 +1,4 @@
-/* batchscope: the plugin ABI (2.0).
+/* batchscope: the plugin ABI (2.1).
  *
  * A plugin is a shared object that exports one function,
  *
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define BSC_ABI_MAJOR 2
-#define BSC_ABI_MINOR 0
+#define BSC_ABI_MINOR 1
 #define BSC_PLUGIN_ENTRY_SYMBOL "bsc_plugin_entry"
 
 #if defined(__GNUC__)
@@ -242,6 +242,21 @@ typedef struct bsc_layer_ops {
      * R-operator pass. With a hint that applies, r_backward gets dout =
      * NULL (and din = NULL), so the layers above need not compute it. */
     unsigned r_hints;
+    /* Optional (ABI 2.1): the evaluation forward (training = 0) of `rows`
+     * rows in host memory, done on the calling thread before it returns:
+     * out[rows, out_shape] = f(in[rows, in_shape]), where param[i] is the
+     * host address of this layer's parameter i (param_spec order, STATE
+     * ones included). The host calls it only inside a host task
+     * (host_task.h) on a context whose GEMM backend is the host's
+     * (bsc_host_sgemm works there; nothing may be enqueued or fail), and
+     * from several threads at once on different rows with the same self,
+     * which it must not write. in and out never overlap. When the layers
+     * from some point on and the loss all have it, the evaluator runs them
+     * block by block of rows that stay in the cores' caches: one task per
+     * batch instead of a kernel per layer over the whole batch. NULL: the
+     * layer's kernels run. */
+    void (*host_forward)(void *self, size_t rows, const float *in,
+                         const float *const *param, float *out);
 } bsc_layer_ops;
 
 /* r_backward reads dout only to compute din: its R{din} and H v need no
@@ -282,6 +297,11 @@ typedef struct bsc_loss_ops {
     bsc_status (*r_backward)(void *self, size_t batch, const bsc_tensor *logits,
                              const bsc_tensor *rlogits, const bsc_tensor *labels, float scale,
                              bsc_tensor *rdlogits);
+    /* Optional (ABI 2.1), under bsc_layer_ops.host_forward's rules: loss[i]
+     * and correct[i] as forward gives them, for `rows` rows in host memory,
+     * on the calling thread. */
+    void (*host_forward)(void *self, size_t rows, const float *logits,
+                         const int32_t *labels, float *loss, float *correct);
 } bsc_loss_ops;
 
 /* ---------------------------------------------------------------- the study */
