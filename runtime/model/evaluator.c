@@ -99,6 +99,24 @@ bsc_status bsc_eval_resolve(bsc_evaluator *e, bsc_split_id split, size_t subset,
     return BSC_OK;
 }
 
+/* The evaluator's host-rows plan for the whole model (host_rows.c): *h =
+ * NULL (and BSC_OK) where the kernels run instead. */
+static bsc_status eval_host_rows(bsc_evaluator *e, bsc_host_rows **h)
+{
+    *h = NULL;
+    if (bsc_gemm_active(bsc_model_context(e->model)) != BSC_GEMM_HOST)
+        return BSC_OK;
+    if (!e->rows_tried) {
+        char why[160];
+        bsc_status s = bsc_host_rows_create(e->model, 0, &e->rows, why, sizeof why);
+        if (s != BSC_OK && s != BSC_ERR_UNSUPPORTED)
+            return s;
+        e->rows_tried = 1;
+    }
+    *h = e->rows;
+    return BSC_OK;
+}
+
 bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, double *loss,
                          double *acc)
 {
@@ -108,7 +126,7 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
     if (s != BSC_OK)
         return s;
     bsc_host_rows *h;
-    if ((s = bsc_eval_host_rows(e, &h)) != BSC_OK)
+    if ((s = eval_host_rows(e, &h)) != BSC_OK)
         return s;
     size_t chunks = 0;
     for (size_t start = 0; start < n; start += e->batch, chunks++) {
@@ -131,21 +149,6 @@ bsc_status bsc_eval_loss(bsc_evaluator *e, bsc_split_id split, size_t subset, do
     return bsc_eval_read_sums(e, chunks, n, loss, acc);
 }
 
-bsc_status bsc_eval_host_rows(bsc_evaluator *e, bsc_host_rows **h)
-{
-    *h = NULL;
-    if (bsc_gemm_active(bsc_model_context(e->model)) != BSC_GEMM_HOST)
-        return BSC_OK;
-    if (!e->rows_tried) {
-        char why[160];
-        bsc_status s = bsc_host_rows_create(e->model, 0, &e->rows, why, sizeof why);
-        if (s != BSC_OK && s != BSC_ERR_UNSUPPORTED)
-            return s;
-        e->rows_tried = 1;
-    }
-    *h = e->rows;
-    return BSC_OK;
-}
 
 bsc_status bsc_eval_sum_chunk(bsc_evaluator *e, size_t count, size_t chunk)
 {

@@ -18,9 +18,6 @@ struct bsc_evaluator {
     int rows_tried;
 };
 
-/* The evaluator's host-rows plan for the whole model: *h = NULL (and
- * BSC_OK) where the kernels run instead. */
-bsc_status bsc_eval_host_rows(bsc_evaluator *e, bsc_host_rows **h);
 
 /* The split and the number of its examples an evaluation of `subset`
  * covers; a missing or empty split is BSC_ERR_INVALID. */
