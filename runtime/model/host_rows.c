@@ -113,6 +113,8 @@ bsc_status bsc_host_rows_create(bsc_model *m, size_t first, bsc_host_rows **out,
     h->width_max = width_max ? width_max : 1;
     size_t block = ROWS_BLOCK_FLOATS / h->width_max / ROWS_BLOCK_ALIGN * ROWS_BLOCK_ALIGN;
     h->block = env_rows > 0 ? (size_t)env_rows : block ? block : ROWS_BLOCK_ALIGN;
+    if (h->block > m->max_batch && m->max_batch)
+        h->block = m->max_batch;
     h->threads = bsc_host_threads();
     /* Two activation buffers, then the block's losses and correct flags,
      * each rounded to a cache line. */
@@ -124,10 +126,10 @@ bsc_status bsc_host_rows_create(bsc_model *m, size_t first, bsc_host_rows **out,
     h->ptrs = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *h->ptrs);
     if (!h->scratch || !h->block_sums || !h->ptrs) {
         int threads = h->threads;
-        size_t block = h->block;
+        size_t rows_per_block = h->block;
         bsc_host_rows_free(h);
         return bsc_fail(BSC_ERR_NOMEM, "out of memory for %d threads' blocks of %zu rows",
-                        threads, block);
+                        threads, rows_per_block);
     }
     *out = h;
     return BSC_OK;
