@@ -4,8 +4,11 @@
  * A parameter-free, shape-preserving layer needs only create, forward and
  * backward (bind here, to build its kernels once): output_shape, n_params,
  * workspace_size and per_example_sqnorm keep plugin.h's defaults, and
- * destroy is free(). */
+ * destroy is free(). The optional host_forward (ABI 2.1) lets evaluations
+ * on a CPU run the layer on the host threads with its neighbours instead
+ * of as a kernel of its own (README, Performance on a CPU). */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "batchscope/batchscope.h"
@@ -109,8 +112,20 @@ static bsc_status swish_backward(void *self, const bsc_pass *p, const bsc_tensor
     return bsc_launch(p->ctx, s->bwd, 8, a, 1, &total, NULL);
 }
 
+/* The evaluation forward on rows in host memory (plugin.h): the kernel's
+ * formula in C, on the calling thread. gradcheck compares it with
+ * swish_forward where the host would call it. */
+static void swish_host_forward(void *self, size_t rows, const float *in,
+                               const float *const *param, float *out)
+{
+    const swish *s = self;
+    (void)param;
+    for (size_t i = 0; i < rows * s->n; i++)
+        out[i] = in[i] / (1.0f + expf(-s->beta * in[i]));
+}
+
 BSC_LAYER_TYPE(example_swish, "swish", "x * sigmoid(beta * x), with its own OpenCL kernels",
                BSC_OPTIONS(BSC_OPT("beta", BSC_OPT_FLOAT, "1.0",
                                    "slope of the sigmoid gate (1: SiLU)")),
                .create = swish_create, .bind = swish_bind, .forward = swish_forward,
-               .backward = swish_backward);
+               .backward = swish_backward, .host_forward = swish_host_forward);
