@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchscope/batchscope.h"
+#include "batchscope/device.h"
 #include "testutil.h"
 
 /* Three platforms: an NVIDIA GPU pair, PoCL's CPU, an accelerator. */
@@ -331,59 +331,6 @@ static void test_real_device(void **state)
     assert_null(ctx);
 }
 
-/* With the host GEMMs on a CPU device of several compute units the context
- * runs on a sub-device of one ($BATCHSCOPE_CL_UNITS), where kernels run and
- * host tasks see the same buffers; asked for CLBlast, or told 0 units, it
- * keeps the whole device. */
-static void test_narrowed_for_host_gemm(void **state)
-{
-    (void)state;
-    bsc_context *ctx = NULL;
-    assert_int_equal(bsc_context_open_gemm(tu_device(), 0, 1, BSC_GEMM_CLBLAST, &ctx), BSC_OK);
-    assert_null(ctx->parent);
-    assert_int_equal(bsc_gemm_active(ctx), BSC_GEMM_CLBLAST);
-    int host = bsc_gemm_host_supported(ctx, NULL, 0);
-    cl_uint units = ctx->info.compute_units;
-    bsc_context_free(ctx);
-    ctx = NULL;
-    if (!host || units < 2)
-        skip();
-    assert_int_equal(bsc_context_open_gemm(tu_device(), 0, 1, BSC_GEMM_AUTO, &ctx), BSC_OK);
-    assert_int_equal(bsc_gemm_active(ctx), BSC_GEMM_HOST);
-    assert_non_null(ctx->parent);
-    assert_int_equal(ctx->units, 1);
-    cl_uint sub_units = 0;
-    assert_int_equal(clGetDeviceInfo(ctx->info.device, CL_DEVICE_MAX_COMPUTE_UNITS,
-                                     sizeof sub_units, &sub_units, NULL), CL_SUCCESS);
-    assert_int_equal(sub_units, 1);
-    /* A kernel and a host GEMM on the sub-device's queue. */
-    int64_t d = 6;
-    bsc_shape s = bsc_shape_make(1, &d);
-    bsc_tensor a, c;
-    float ha[6] = {1, 2, 3, 4, 5, 6}, hc[4];
-    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &s, &a), BSC_OK);
-    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &s, &c), BSC_OK);
-    assert_int_equal(bsc_tensor_write(ctx, &a, ha), BSC_OK);
-    assert_int_equal(bsc_tensor_fill(ctx, &c, 7.0f), BSC_OK);
-    /* [2 x 3] times its transpose: [[14, 32], [32, 77]]. */
-    assert_int_equal(bsc_gemm(ctx, 0, 1, 2, 2, 3, 1.0f, &a, 3, &a, 3, 0.0f, &c, 2), BSC_OK);
-    float all[6];
-    assert_int_equal(bsc_tensor_read(ctx, &c, all), BSC_OK);
-    memcpy(hc, all, sizeof hc);
-    assert_true(hc[0] == 14.0f && hc[1] == 32.0f && hc[2] == 32.0f && hc[3] == 77.0f);
-    assert_true(all[4] == 7.0f && all[5] == 7.0f);
-    bsc_tensor_free(&a);
-    bsc_tensor_free(&c);
-    bsc_context_free(ctx);
-    ctx = NULL;
-    setenv("BATCHSCOPE_CL_UNITS", "0", 1);
-    assert_int_equal(bsc_context_open_gemm(tu_device(), 0, 1, BSC_GEMM_HOST, &ctx), BSC_OK);
-    unsetenv("BATCHSCOPE_CL_UNITS");
-    assert_null(ctx->parent);
-    assert_int_equal(bsc_gemm_active(ctx), BSC_GEMM_HOST);
-    bsc_context_free(ctx);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,7 +346,6 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_real_device),
-        cmocka_unit_test(test_narrowed_for_host_gemm),
     };
     return cmocka_run_group_tests(tests, setup_fake, NULL);
 }

@@ -647,56 +647,7 @@ bsc_status bsc_context_open(const char *selector, bsc_context **out)
     return bsc_context_open_local(selector, 0, 1, out);
 }
 
-/* The GEMM backend $BATCHSCOPE_GEMM names, else auto. */
-static bsc_status gemm_from_env(bsc_gemm_backend *want)
-{
-    *want = BSC_GEMM_AUTO;
-    const char *env = getenv("BATCHSCOPE_GEMM");
-    bsc_status st = BSC_OK;
-    if (env && *env && (st = bsc_gemm_backend_parse(env, want)) != BSC_OK)
-        bsc_fail_context(st, "$BATCHSCOPE_GEMM");
-    return st;
-}
-
 bsc_status bsc_context_open_local(const char *selector, int nth, int n, bsc_context **out)
-{
-    bsc_gemm_backend want;
-    bsc_status st = gemm_from_env(&want);
-    if (st != BSC_OK) {
-        *out = NULL;
-        return st;
-    }
-    st = bsc_context_open_gemm(selector, nth, n, (int)want, out);
-    const char *env = getenv("BATCHSCOPE_GEMM");
-    if (st == BSC_ERR_UNSUPPORTED && env && *env)
-        bsc_fail_context(st, "$BATCHSCOPE_GEMM");
-    return st;
-}
-
-/* With the host GEMMs on a CPU device: the context's device becomes a
- * sub-device of $BATCHSCOPE_CL_UNITS (default 1) compute units, where the
- * device allows it (bsc_context_open_gemm says why). */
-static void narrow_for_host_gemm(bsc_context *ctx, bsc_gemm_backend want)
-{
-    const char *env = getenv("BATCHSCOPE_CL_UNITS");
-    long units = env && *env ? strtol(env, NULL, 10) : 1;
-    if (want == BSC_GEMM_CLBLAST || units <= 0 || !(ctx->info.type & CL_DEVICE_TYPE_CPU) ||
-        (cl_uint)units >= ctx->info.compute_units || !bsc_gemm_host_supported(ctx, NULL, 0))
-        return;
-    cl_device_partition_property props[] = {CL_DEVICE_PARTITION_BY_COUNTS,
-                                            (cl_device_partition_property)units,
-                                            CL_DEVICE_PARTITION_BY_COUNTS_LIST_END, 0};
-    cl_device_id sub = NULL;
-    cl_uint made = 0;
-    if (clCreateSubDevices(ctx->info.device, props, 1, &sub, &made) != CL_SUCCESS || made < 1)
-        return;   /* no partitions: the whole device, as before */
-    ctx->parent = ctx->info.device;
-    ctx->info.device = sub;
-    ctx->units = (cl_uint)units;
-}
-
-bsc_status bsc_context_open_gemm(const char *selector, int nth, int n, int gemm,
-                                 bsc_context **out)
 {
     bsc_status st = BSC_OK;
     bsc_device_info *list = NULL;
@@ -718,7 +669,6 @@ bsc_status bsc_context_open_gemm(const char *selector, int nth, int n, int gemm,
         goto cleanup;
     }
     ctx->info = list[idx];
-    narrow_for_host_gemm(ctx, (bsc_gemm_backend)gemm);
     cl_context_properties props[] = {
         CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->info.platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->info.device, NULL, NULL, &err);
@@ -742,11 +692,16 @@ bsc_status bsc_context_open_gemm(const char *selector, int nth, int n, int gemm,
     st = bsc_blas_tune(ctx);
     if (st != BSC_OK)
         goto cleanup;
-    /* The GEMM backend the caller asked for ($BATCHSCOPE_GEMM through
-     * bsc_context_open_local, so that a whole test suite can run on
-     * either). */
-    if ((st = bsc_gemm_use(ctx, (bsc_gemm_backend)gemm)) != BSC_OK)
+    /* The GEMM backend: $BATCHSCOPE_GEMM (so that a whole test suite can
+     * run on either), else auto; a study's `gemm:` chooses again later. */
+    bsc_gemm_backend want = BSC_GEMM_AUTO;
+    const char *env = getenv("BATCHSCOPE_GEMM");
+    if ((env && *env && (st = bsc_gemm_backend_parse(env, &want)) != BSC_OK) ||
+        (st = bsc_gemm_use(ctx, want)) != BSC_OK) {
+        if (env && *env)
+            bsc_fail_context(st, "$BATCHSCOPE_GEMM");
         goto cleanup;
+    }
     *out = ctx;
     ctx = NULL;
 
@@ -767,8 +722,6 @@ void bsc_context_free(bsc_context *ctx)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
         clReleaseContext(ctx->context);
-    if (ctx->parent)
-        clReleaseDevice(ctx->info.device);
     free(ctx);
 }
 

@@ -249,34 +249,23 @@ bsc_status bsc_session_begin(const bsc_run_options *o, study **out)
     return BSC_OK;
 }
 
-/* --gemm beats `gemm:`, which beats $BATCHSCOPE_GEMM: an explicit choice
- * anywhere is kept. */
-static bsc_status wanted_gemm(const study *st, bsc_gemm_backend *want)
-{
-    const bsc_run_options *o = st->opt;
-    bsc_status s;
-    *want = st->p->gemm;
-    if (o->gemm && (s = bsc_gemm_backend_parse(o->gemm, want)) != BSC_OK)
-        return bsc_fail_context(s, "--gemm");
-    const char *env = getenv("BATCHSCOPE_GEMM");
-    if (!o->gemm && *want == BSC_GEMM_AUTO && env && *env &&
-        (s = bsc_gemm_backend_parse(env, want)) != BSC_OK)
-        return bsc_fail_context(s, "$BATCHSCOPE_GEMM");
-    return BSC_OK;
-}
-
-/* The context was opened for the wanted backend (bsc_context_open_gemm);
- * the log says which one it runs. */
+/* --gemm beats `gemm:`, which beats $BATCHSCOPE_GEMM (bsc_context_open
+ * applied it): an explicit choice anywhere is kept. */
 static bsc_status choose_gemm(study *st)
 {
     const bsc_run_options *o = st->opt;
+    bsc_gemm_backend want = st->p->gemm;
+    bsc_status s;
+    if (o->gemm && (s = bsc_gemm_backend_parse(o->gemm, &want)) != BSC_OK)
+        return bsc_fail_context(s, "--gemm");
+    const char *env = getenv("BATCHSCOPE_GEMM");
+    if (o->gemm || want != BSC_GEMM_AUTO || !env || !*env) {
+        if ((s = bsc_gemm_use(st->ctx, want)) != BSC_OK)
+            return s;
+    }
     if (!o->quiet) {
         char why[300] = "";
-        if (bsc_gemm_active(st->ctx) == BSC_GEMM_HOST && st->ctx->parent)
-            fprintf(st->log, "gemm: host (the host's BLAS as native kernels in the queue; "
-                    "OpenCL kernels on %u of the device's %u compute units)\n",
-                    st->ctx->units, st->ctx->info.compute_units);
-        else if (bsc_gemm_active(st->ctx) == BSC_GEMM_HOST)
+        if (bsc_gemm_active(st->ctx) == BSC_GEMM_HOST)
             fprintf(st->log, "gemm: host (the host's BLAS as native kernels in the queue)\n");
         else if (!bsc_gemm_host_supported(st->ctx, why, sizeof why))
             fprintf(st->log, "gemm: clblast (host: %s)\n", why);
@@ -289,11 +278,8 @@ static bsc_status choose_gemm(study *st)
 bsc_status bsc_session_open_device(study *st)
 {
     const bsc_run_options *o = st->opt;
-    bsc_gemm_backend want;
-    bsc_status s = wanted_gemm(st, &want);
-    if (s == BSC_OK)
-        s = bsc_context_open_gemm(o->device ? o->device : st->p->device, st->local_rank,
-                                  st->local_size, (int)want, &st->ctx);
+    bsc_status s = bsc_context_open_local(o->device ? o->device : st->p->device,
+                                          st->local_rank, st->local_size, &st->ctx);
     if (s == BSC_OK && !o->quiet) {
         char desc[512];
         bsc_context_describe(st->ctx, desc, sizeof desc);

@@ -94,11 +94,6 @@ typedef struct bsc_context {
     bsc_program_cache *programs;
     int gemm;       /* bsc_gemm_backend in use (blas.h: bsc_gemm_use, bsc_gemm_active) */
     void *host_slots[8];  /* host tasks: buffer storage, written in queue order (host_task.c) */
-    /* When the context runs on a sub-device of the selected device (see
-     * bsc_context_open_gemm): that device, and the sub-device's compute
-     * units; NULL and 0 otherwise. info.device is the sub-device. */
-    cl_device_id parent;
-    cl_uint units;
 } bsc_context;
 
 /* Opens the device the selector names (see bsc_device_select). */
@@ -106,19 +101,6 @@ BSC_API bsc_status bsc_context_open(const char *selector, bsc_context **out);
 /* Opens the device of process nth of n on this host (bsc_device_select_local). */
 BSC_API bsc_status bsc_context_open_local(const char *selector, int nth, int n,
                                           bsc_context **out);
-/* bsc_context_open_local for a context whose GEMMs run on `gemm` (a
- * bsc_gemm_backend, blas.h; the context starts with it, as bsc_gemm_use
- * would set it). The others take it from $BATCHSCOPE_GEMM, else auto.
- *
- * Where that is the host BLAS (host, or auto where it is supported) on a
- * CPU device of more than one compute unit, the context runs on a
- * sub-device of $BATCHSCOPE_CL_UNITS compute units (default 1; 0 or a
- * device that cannot be partitioned: the whole device). The host BLAS has
- * its own threads (host_task.h); PoCL's second worker thread, woken for
- * every command, took time from them: on 2 cores the MLP trained 10-20%
- * faster at batch 256 with the queue's kernels on one unit. */
-BSC_API bsc_status bsc_context_open_gemm(const char *selector, int nth, int n, int gemm,
-                                         bsc_context **out);
 BSC_API void bsc_context_free(bsc_context *ctx);
 
 /* One-line description "platform / device (driver X)" for logs and manifests. */
