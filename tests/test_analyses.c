@@ -908,9 +908,9 @@ static char *run_named_study(const char *dir, const char *text, bsc_status *st)
  * products computed once equal those of the plain evaluation at every
  * point, to 1e-5 relative, and the log says which path each took. On the
  * host BLAS both run on host row blocks (host_rows.c): each is also run
- * with blocks of 7 rows (three to a batch of 20, the last one short) and
- * with the path turned off, and every variant is compared with the plain
- * evaluation on the kernels. */
+ * with blocks of 7 rows (three to a batch of 20, the last one short; the
+ * evaluator's own full-set losses too) and with the path turned off, and
+ * every variant is compared with the plain evaluation on the kernels. */
 static const char *SHARED_PIPELINE =
     "version: 1\nname: shared\nseed: 7\n"
     "dataset:\n  format: idx\n  train: {images: img, labels: lbl}\n"
@@ -973,11 +973,11 @@ static void test_shared_first_layer_equals_plain(void **state)
     assert_int_equal(tu_context_open(&ctx), BSC_OK);
     int rows = bsc_gemm_active(ctx) == BSC_GEMM_HOST;
     bsc_context_free(ctx);
-    enum { SHARED, SHARED_7, SHARED_KERNELS, PLAIN, PLAIN_KERNELS, N_VARIANTS };
+    enum { SHARED, SHARED_7, SHARED_KERNELS, PLAIN, PLAIN_7, PLAIN_KERNELS, N_VARIANTS };
     static const char *const names[] = {"shared", "shared7", "shared_kernels", "plain",
-                                        "plain_kernels"};
-    static const char *const bytes[] = {NULL, NULL, NULL, "1", "1"};
-    static const char *const host_rows[] = {NULL, "7", "0", NULL, "0"};
+                                        "plain7", "plain_kernels"};
+    static const char *const bytes[] = {NULL, NULL, NULL, "1", "1", "1"};
+    static const char *const host_rows[] = {NULL, "7", "0", NULL, "7", "0"};
     char *out[N_VARIANTS], *log[N_VARIANTS];
     for (int v = 0; v < N_VARIANTS; v++)
         out[v] = run_variant(dir, names[v], bytes[v], host_rows[v], &log[v]);

@@ -75,15 +75,17 @@ static void take_parts(void)
 
 /* How long a thread spins for the next job (a helper) or for the helpers'
  * last parts (the caller) before it sleeps: $BATCHSCOPE_HOST_SPIN_US, in
- * microseconds, default POOL_SPIN_US; 0 sleeps at once. */
+ * microseconds, default POOL_SPIN_US, at most POOL_SPIN_US_MAX; 0 sleeps at
+ * once. */
 #define POOL_SPIN_US 1000
-static long spin_ns;
+#define POOL_SPIN_US_MAX 1000000
+static int64_t spin_ns;
 
-static long now_ns(void)
+static int64_t now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000L + t.tv_nsec;
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 static void spin_pause(void)
@@ -103,7 +105,7 @@ static void *helper(void *index)
     for (;;) {
         if (atomic_load(&pool.gen) == seen && spin_ns > 0) {
             pthread_mutex_unlock(&pool.mu);
-            long until = now_ns() + spin_ns;
+            int64_t until = now_ns() + spin_ns;
             while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen &&
                    now_ns() < until)
                 spin_pause();
@@ -131,7 +133,9 @@ static void pool_start(void)
         n = POOL_MAX_THREADS;
     const char *spin = getenv("BATCHSCOPE_HOST_SPIN_US");
     long us = spin && *spin ? strtol(spin, NULL, 10) : POOL_SPIN_US;
-    spin_ns = us > 0 ? us * 1000 : 0;
+    if (us > POOL_SPIN_US_MAX)
+        us = POOL_SPIN_US_MAX;
+    spin_ns = us > 0 ? (int64_t)us * 1000 : 0;
 #ifdef BSC_HAVE_CBLAS
     openblas_set_num_threads(1);
 #endif
@@ -175,7 +179,7 @@ void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts), vo
     take_parts();
     if (pool.done < pool.parts && spin_ns > 0) {
         pthread_mutex_unlock(&pool.mu);
-        long until = now_ns() + spin_ns;
+        int64_t until = now_ns() + spin_ns;
         while (atomic_load_explicit(&pool.done, memory_order_relaxed) < pool.parts &&
                now_ns() < until)
             spin_pause();

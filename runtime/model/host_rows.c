@@ -62,6 +62,9 @@ void bsc_host_rows_free(bsc_host_rows *h)
 {
     if (!h)
         return;
+    /* A task still in the queue (an evaluation that failed to enqueue a
+     * later batch returns without waiting) reads this plan: let it finish. */
+    bsc_finish(h->m->ctx);
     free(h->scratch);
     free(h->block_sums);
     free(h->ptrs);

@@ -418,8 +418,11 @@ static bsc_status check_host_forward(gc *g)
     bsc_status st = BSC_OK;
     if (!got)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    /* The training checks may have moved the state (running statistics):
+     * both forwards see the host's copy. */
     if ((st = bsc_tensor_write(g->ctx, &g->in, g->hin)) != BSC_OK ||
-        (st = bsc_tensor_write(g->ctx, &g->P, g->hp)) != BSC_OK)
+        (st = bsc_tensor_write(g->ctx, &g->P, g->hp)) != BSC_OK ||
+        (st = bsc_tensor_write(g->ctx, &g->S, g->hs)) != BSC_OK)
         goto cleanup;
     if ((st = g->ops.forward(g->self, &eval, &g->in, &g->out)) != BSC_OK) {
         st = bsc_fail_context(st, "forward (evaluation)");

@@ -44,8 +44,10 @@ BSC_API bsc_status bsc_enqueue_host(bsc_context *ctx, bsc_host_fn fn, const void
 /* Inside a host task: runs fn(arg, part, parts) for every part in [0,
  * parts) on the calling thread and the process's host threads (as many as
  * online CPUs, or $BATCHSCOPE_BLAS_THREADS), returning when all are done.
- * The helpers sleep between jobs: they never spin against the device's own
- * threads. */
+ * Between jobs the helpers spin for at most $BATCHSCOPE_HOST_SPIN_US
+ * (default 1 ms, a pause loop) and then sleep: they never spin for long
+ * against the device's own threads. Not reentrant: a part must not call
+ * bsc_host_parallel itself. */
 BSC_API void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int parts),
                                void *arg);
 /* How many threads bsc_host_parallel runs on, the caller included. */

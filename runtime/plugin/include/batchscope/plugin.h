@@ -248,7 +248,8 @@ typedef struct bsc_layer_ops {
      * host address of this layer's parameter i (param_spec order, STATE
      * ones included). The host calls it only inside a host task
      * (host_task.h) on a context whose GEMM backend is the host's
-     * (bsc_host_sgemm works there; nothing may be enqueued or fail), and
+     * (bsc_host_sgemm works there; nothing may be enqueued or fail, and
+     * bsc_host_parallel may not be called: the host already runs it), and
      * from several threads at once on different rows with the same self,
      * which it must not write. in and out never overlap. When the layers
      * from some point on and the loss all have it, the evaluator runs them
