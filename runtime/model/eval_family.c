@@ -37,7 +37,8 @@ struct bsc_eval_family {
                                * the combine applies the ReLU after it */
     size_t width;             /* floats of its output per example */
     bsc_tensor y[FAMILY_MAX_BASIS];   /* [n, width] each: its output at basis j */
-    bsc_tensor scratch;       /* [batch, width]: a point's output for one batch */
+    bsc_tensor scratch;       /* [batch, width]: a point's output for one batch (kernels
+                               * only; empty with row blocks) */
     bsc_host_rows *rows;      /* the layers from resume on in host row blocks, or NULL */
     char mode[320];
 };
@@ -197,9 +198,7 @@ bsc_status bsc_eval_family_create(bsc_evaluator *e, size_t n_basis,
         f->shared = fits(ctx, f->n * f->width * sizeof(float), n_basis, why, sizeof why);
     }
     if (s == BSC_OK && f->shared) {
-        s = alloc_floats(ctx, e->batch * f->width, &f->scratch);
-        if (s == BSC_OK)
-            s = precompute(f);
+        s = precompute(f);
         /* A ReLU right after the shared layer (the built-in type; a type
          * name is registered once) is applied by the combine itself: one
          * pass over the batch's first-layer output instead of two. */
@@ -216,6 +215,10 @@ bsc_status bsc_eval_family_create(bsc_evaluator *e, size_t n_basis,
                 snprintf(rows, sizeof rows, "; the rest in blocks of %zu rows on the host "
                          "threads", bsc_host_rows_block(f->rows));
         }
+        /* The kernels' path forms each batch's first-layer output on the
+         * device; the row blocks form theirs in their own scratch. */
+        if (s == BSC_OK && !f->rows)
+            s = alloc_floats(ctx, e->batch * f->width, &f->scratch);
         snprintf(f->mode, sizeof f->mode, "shared first layer: layer %zu's output at %zu "
                  "vectors over %zu examples, computed once%s%s", f->layer, n_basis, f->n,
                  f->resume > f->layer + 1 ? ", the ReLU after it in the same pass" : "", rows);
