@@ -118,21 +118,105 @@ static void test_dense_grad(void **state)
     lt_close(&t);
 }
 
+static const char *const act_types[] = {"relu", "leaky_relu", "tanh", "sigmoid", "flatten"};
+static const char *const act_yaml[] = {"{type: relu}", "{type: leaky_relu, negative_slope: 0.2}",
+                                       "{type: tanh}", "{type: sigmoid}", "{type: flatten}"};
+
+/* Where the context's GEMMs run on the host BLAS, the activations and the
+ * loss of a training step run as host tasks (host_task.h:
+ * bsc_host_elementwise) unless $BATCHSCOPE_HOST_ELEMENTWISE is 0; the
+ * checks below run on both paths (the same one twice elsewhere). */
+static const char *const paths[] = {"1", "0"};
+static void use_path(const char *p)
+{
+    setenv("BATCHSCOPE_HOST_ELEMENTWISE", p, 1);
+}
+
 static void test_activation_grads(void **state)
 {
     (void)state;
-    static const char *const types[] = {"relu", "leaky_relu", "tanh", "sigmoid", "flatten"};
-    static const char *const yaml[] = {"{type: relu}", "{type: leaky_relu, negative_slope: 0.2}",
-                                       "{type: tanh}", "{type: sigmoid}", "{type: flatten}"};
     int64_t d[3] = {2, 3, 2};
+    for (size_t k = 0; k < 2; k++) {
+        use_path(paths[k]);
+        for (size_t i = 0; i < 5; i++) {
+            lt t;
+            char what[64];
+            snprintf(what, sizeof what, "%s (host elementwise %s)", act_types[i], paths[k]);
+            /* Inputs at least 0.05 from relu's kink; steps move them by 1e-2. */
+            lt_open(&t, act_types[i], act_yaml[i], 3, d, 3, 10 + i);
+            gradcheck_layer(&t, what);
+            rop_check(&t, act_types[i], 1, 10 + i);
+            lt_close(&t);
+        }
+    }
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
+}
+
+/* The host tasks against the kernels on the same inputs: every activation's
+ * forward and input gradient over 1000 rows (several parts on the host
+ * threads, the last one short), and the loss's row losses, correct flags
+ * and gradient. */
+static void test_host_elementwise_matches_kernels(void **state)
+{
+    (void)state;
+    if (bsc_gemm_active(lh_ctx) != BSC_GEMM_HOST)
+        skip();
+    int64_t d[1] = {37};
     for (size_t i = 0; i < 5; i++) {
         lt t;
-        /* Inputs at least 0.05 from relu's kink; steps move them by 1e-2. */
-        lt_open(&t, types[i], yaml[i], 3, d, 3, 10 + i);
-        gradcheck_layer(&t, types[i]);
-        rop_check(&t, types[i], 1, 10 + i);
+        lt_open(&t, act_types[i], act_yaml[i], 1, d, 1000, 40 + i);
+        size_t n = t.batch * t.out_n;
+        float *out[2], *din[2];
+        for (size_t k = 0; k < 2; k++) {
+            use_path(paths[k]);
+            memset(t.hout, 0, n * sizeof(float));
+            memset(t.hdin, 0, n * sizeof(float));
+            CHECK(lt_forward(&t));
+            lt_backward(&t);
+            out[k] = malloc(n * sizeof(float));
+            din[k] = malloc(n * sizeof(float));
+            memcpy(out[k], t.hout, n * sizeof(float));
+            memcpy(din[k], t.hdin, n * sizeof(float));
+        }
+        for (size_t j = 0; j < n; j++) {
+            assert_near(out[0][j], out[1][j], 1e-6, act_types[i], j);
+            assert_near(din[0][j], din[1][j], 1e-6, act_types[i], j);
+        }
+        for (size_t k = 0; k < 2; k++) {
+            free(out[k]);
+            free(din[k]);
+        }
         lt_close(&t);
     }
+    enum { B = 300, K = 7 };
+    int labels[B];
+    for (int i = 0; i < B; i++)
+        labels[i] = i % 11 == 5 ? -1 : i % K;   /* some out of range: NaN, never correct */
+    lossh h;
+    loss_open(&h, B, K, labels);
+    uint64_t rng = 77;
+    gc_fill(&rng, h.hz, B * K, -3.0f, 3.0f, 0.0f);
+    float loss[2][B], correct[2][B], dz[2][B * K];
+    for (size_t k = 0; k < 2; k++) {
+        use_path(paths[k]);
+        CHECK(loss_forward(&h));
+        CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, 0.25f, &h.dz));
+        CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
+        memcpy(loss[k], h.hloss, sizeof loss[k]);
+        memcpy(correct[k], h.hcorrect, sizeof correct[k]);
+        memcpy(dz[k], h.hdz, sizeof dz[k]);
+    }
+    for (size_t i = 0; i < B; i++) {
+        if (labels[i] < 0)
+            assert_true(isnan(loss[0][i]) && isnan(loss[1][i]));
+        else
+            assert_near(loss[0][i], loss[1][i], 1e-6, "ce loss", i);
+        assert_near(correct[0][i], correct[1][i], 0, "ce correct", i);
+    }
+    for (size_t i = 0; i < (size_t)B * K; i++)
+        assert_near(dz[0][i], dz[1][i], 1e-6, "ce dz", i);
+    loss_close(&h);
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
 }
 
 static void test_conv2d_grad(void **state)
@@ -383,17 +467,23 @@ static void test_softmax_ce_grad(void **state)
 {
     (void)state;
     static const int labels[3] = {0, 3, 2};
-    lossh h;
-    uint64_t rng = 21;
-    loss_open(&h, 3, 4, labels);
-    gc_fill(&rng, h.hz, 12, -2.0f, 2.0f, 0.0f);
-    h.scale = 1.0f / 3.0f;
-    CHECK(bsc_tensor_write(lh_ctx, &h.z, h.hz));
-    CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, h.scale, &h.dz));
-    CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
-    expect_gc(gc_check(h.hz, 12, h.hdz, GC_STEP, GC_TOL, GC_MAX_COORDS, 13, loss_objective, &h),
-              "softmax_cross_entropy");
-    loss_close(&h);
+    for (size_t k = 0; k < 2; k++) {
+        use_path(paths[k]);
+        lossh h;
+        uint64_t rng = 21;
+        loss_open(&h, 3, 4, labels);
+        gc_fill(&rng, h.hz, 12, -2.0f, 2.0f, 0.0f);
+        h.scale = 1.0f / 3.0f;
+        CHECK(bsc_tensor_write(lh_ctx, &h.z, h.hz));
+        CHECK(h.ops->backward(h.self, h.B, &h.z, &h.y, h.scale, &h.dz));
+        CHECK(bsc_tensor_read(lh_ctx, &h.dz, h.hdz));
+        expect_gc(gc_check(h.hz, 12, h.hdz, GC_STEP, GC_TOL, GC_MAX_COORDS, 13,
+                           loss_objective, &h),
+                  paths[k][0] == '1' ? "softmax_cross_entropy (host elementwise)"
+                                     : "softmax_cross_entropy (kernels)");
+        loss_close(&h);
+    }
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
 }
 
 static void test_softmax_ce_rop(void **state)
@@ -586,9 +676,18 @@ static void test_batchnorm_forward_and_running_stats(void **state)
     lt_close(&t);
 }
 
+static void softmax_ce_forward_on(const char *path);
 static void test_softmax_ce_forward(void **state)
 {
     (void)state;
+    for (size_t k = 0; k < 2; k++)
+        softmax_ce_forward_on(paths[k]);
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
+}
+
+static void softmax_ce_forward_on(const char *path)
+{
+    use_path(path);
     /* Rows: uniform logits (loss log 3); huge logits that overflow a naive
      * exp (loss ~0 for the max, 1000 for the next); a tie (first max wins
      * argmax); an out-of-range label (NaN loss, never correct, no read). */
@@ -825,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_dense_per_example_sqnorm),
         cmocka_unit_test(test_relu_forward),
         cmocka_unit_test(test_activation_grads),
+        cmocka_unit_test(test_host_elementwise_matches_kernels),
         cmocka_unit_test(test_softmax_ce_forward),
         cmocka_unit_test(test_softmax_ce_grad),
         cmocka_unit_test(test_softmax_ce_rop),

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -676,7 +677,13 @@ int main(void)
         cmocka_unit_test(test_lr_warmup),
     };
     int failed = cmocka_run_group_tests_name("schedule", schedule_tests, NULL, NULL);
+    /* Where the GEMMs run on the host BLAS the updates are host tasks
+     * (host_task.h: bsc_host_elementwise); the kernels are checked too. */
+    setenv("BATCHSCOPE_HOST_ELEMENTWISE", "1", 1);
     failed += cmocka_run_group_tests_name("optimizers", device_tests, group_setup,
+                                          group_teardown);
+    setenv("BATCHSCOPE_HOST_ELEMENTWISE", "0", 1);
+    failed += cmocka_run_group_tests_name("optimizers (kernels)", device_tests, group_setup,
                                           group_teardown);
     return failed;
 }

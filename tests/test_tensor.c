@@ -1,13 +1,16 @@
 /* Tensors on PoCL: shapes, a kernel round trip, views with offsets, copies
- * and fills. */
+ * and fills, and the deterministic sum (reduce.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "batchscope/reduce.h"
 #include "batchscope/tensor.h"
 #include "testutil.h"
 
@@ -185,6 +188,51 @@ static void test_fill(void **state)
     bsc_tensor_free(&t);
 }
 
+/* bsc_sum: 1000 values from a view's offset, scaled, into a slot of a
+ * view, against the sum in double; on the kernel and, where the GEMMs run
+ * on the host BLAS, as a host task (host_task.h: bsc_host_elementwise).
+ * Each path gives the same bits twice. */
+static void test_sum(void **state)
+{
+    (void)state;
+    enum { N = 1000, OFF = 3 };
+    float h[N + OFF];
+    double want = 0.0;
+    uint64_t r = 12345;
+    for (size_t i = 0; i < N + OFF; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        h[i] = (float)((double)(r >> 40) / (double)(1u << 24) - 0.5);
+        if (i >= OFF)
+            want += h[i];
+    }
+    want *= 0.25;
+    bsc_tensor x, d;
+    bsc_shape sx = shape1(N + OFF), sd = shape1(8);
+    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &sx, &x), BSC_OK);
+    assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &sd, &d), BSC_OK);
+    assert_int_equal(bsc_tensor_write(ctx, &x, h), BSC_OK);
+    bsc_shape sv = shape1(N), sdv = shape1(6);
+    bsc_tensor xv = bsc_tensor_view(&x, OFF, &sv), dv = bsc_tensor_view(&d, 2, &sdv);
+    static const char *const paths[] = {"1", "0"};
+    for (size_t k = 0; k < 2; k++) {
+        setenv("BATCHSCOPE_HOST_ELEMENTWISE", paths[k], 1);
+        float got[8];
+        assert_int_equal(bsc_tensor_fill(ctx, &d, -7.0f), BSC_OK);
+        assert_int_equal(bsc_sum(ctx, &xv, N, 0.25f, &dv, 3), BSC_OK);
+        assert_int_equal(bsc_sum(ctx, &xv, N, 0.25f, &dv, 4), BSC_OK);
+        assert_int_equal(bsc_tensor_read(ctx, &d, got), BSC_OK);
+        for (size_t i = 0; i < 8; i++)
+            if (i != 5 && i != 6)
+                assert_true(got[i] == -7.0f);
+        if (!(fabs(got[5] - want) <= 1e-5 * (1.0 + fabs(want))))
+            fail_msg("path %s: sum %.9g, want %.9g", paths[k], got[5], want);
+        assert_memory_equal(&got[5], &got[6], sizeof(float));
+    }
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
+    bsc_tensor_free(&x);
+    bsc_tensor_free(&d);
+}
+
 static void test_empty(void **state)
 {
     (void)state;
@@ -211,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_fill),
+        cmocka_unit_test(test_sum),
         cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -95,11 +95,131 @@ static bsc_status act_bind(void *self, const bsc_layer_binding *b)
     return BSC_OK;
 }
 
+/* The forward formulas of cl/layers/layers.cl on n host floats. */
+static void act_apply(int mode, float slope, const float *in, float *out, size_t n)
+{
+    switch (mode) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        break;
+    case ACT_LEAKY:
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] > 0.0f ? in[i] : slope * in[i];
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            out[i] = tanhf(in[i]);
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            out[i] = 1.0f / (1.0f + expf(-in[i]));
+        break;
+    default:
+        if (out != in)
+            memmove(out, in, n * sizeof *out);
+        break;
+    }
+}
+
+/* And the backward ones: ReLU-like modes read the input, tanh and sigmoid
+ * their output. */
+static void act_apply_backward(int mode, float slope, const float *restrict x,
+                               const float *restrict y, const float *restrict dy,
+                               float *restrict dx, size_t n)
+{
+    /* dy[i] is read whatever x[i] is, so that the compiler may select
+     * instead of branch (a branch on the sign mispredicts half the time). */
+    switch (mode) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) {
+            float g = dy[i];
+            dx[i] = x[i] > 0.0f ? g : 0.0f;
+        }
+        break;
+    case ACT_LEAKY:
+        for (size_t i = 0; i < n; i++) {
+            float g = dy[i];
+            dx[i] = x[i] > 0.0f ? g : slope * g;
+        }
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    default:
+        if (dx != dy)
+            memmove(dx, dy, n * sizeof *dx);
+        break;
+    }
+}
+
+/* A training step's forward or backward as a host task (host_task.h:
+ * bsc_host_elementwise), split over the host threads. */
+typedef struct act_job {
+    int mode;
+    float slope;
+    size_t n;
+    float *const *data;   /* the task's tensors: in, out (, dout, din) */
+} act_job;
+
+/* Below this many elements a part is not worth a thread's hand-over. */
+#define ACT_GRAIN 8192
+
+static void act_forward_range(void *p, size_t lo, size_t hi)
+{
+    const act_job *j = p;
+    act_apply(j->mode, j->slope, j->data[0] + lo, j->data[1] + lo, hi - lo);
+}
+
+static void act_backward_range(void *p, size_t lo, size_t hi)
+{
+    const act_job *j = p;
+    act_apply_backward(j->mode, j->slope, j->data[0] + lo, j->data[1] + lo, j->data[2] + lo,
+                       j->data[3] + lo, hi - lo);
+}
+
+static void act_forward_task(void *args, float *const *data)
+{
+    act_job *j = args;
+    j->data = data;
+    bsc_host_for(j->n, ACT_GRAIN, act_forward_range, j);
+}
+
+static void act_backward_task(void *args, float *const *data)
+{
+    act_job *j = args;
+    j->data = data;
+    bsc_host_for(j->n, ACT_GRAIN, act_backward_range, j);
+}
+
+static bsc_status act_host_task(const act *a, bsc_host_fn fn, size_t total, size_t n_t,
+                                const bsc_tensor *const *t)
+{
+    if (total == 0)
+        return BSC_OK;
+    bsc_tensor v[4];
+    const bsc_tensor *tp[4];
+    for (size_t i = 0; i < n_t; i++) {
+        v[i] = *t[i];
+        v[i].numel = total;
+        tp[i] = &v[i];
+    }
+    act_job j = {a->mode, a->slope, total, NULL};
+    return bsc_enqueue_host(a->ctx, fn, &j, sizeof j, n_t, tp);
+}
+
 static bsc_status act_forward(void *self, const bsc_pass *p, const bsc_tensor *in,
                               bsc_tensor *out)
 {
     act *a = self;
     size_t total = p->batch * a->n;
+    if (bsc_host_elementwise(a->ctx))
+        return act_host_task(a, act_forward_task, total, 2, (const bsc_tensor *[]){in, out});
     if (a->mode == ACT_FLATTEN)
         return layers_copy(a->ctx, in, out, total);
     cl_int xo, yo, n = (cl_int)total, mode = a->mode;
@@ -119,6 +239,9 @@ static bsc_status act_backward(void *self, const bsc_pass *p, const bsc_tensor *
     if (!din)
         return BSC_OK;
     size_t total = p->batch * a->n;
+    if (bsc_host_elementwise(a->ctx))
+        return act_host_task(a, act_backward_task, total, 4,
+                             (const bsc_tensor *[]){in, out, dout, din});
     if (a->mode == ACT_FLATTEN)
         return layers_copy(a->ctx, dout, din, total);
     cl_int xo, yo, dyo, dxo, n = (cl_int)total, mode = a->mode;
@@ -206,28 +329,7 @@ static void act_host_forward(void *self, size_t rows, const float *in,
 {
     const act *a = self;
     (void)param;
-    size_t n = rows * a->n;
-    switch (a->mode) {
-    case ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-        break;
-    case ACT_LEAKY:
-        for (size_t i = 0; i < n; i++)
-            out[i] = in[i] > 0.0f ? in[i] : a->slope * in[i];
-        break;
-    case ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            out[i] = tanhf(in[i]);
-        break;
-    case ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++)
-            out[i] = 1.0f / (1.0f + expf(-in[i]));
-        break;
-    default:
-        memcpy(out, in, n * sizeof *out);
-        break;
-    }
+    act_apply(a->mode, a->slope, in, out, rows * a->n);
 }
 
 /* Parameter-free: no n_params, param_spec, workspace_size or

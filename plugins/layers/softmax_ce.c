@@ -58,6 +58,109 @@ static bsc_status ce_bind(void *self, bsc_context *ctx, size_t max_batch,
     return BSC_OK;
 }
 
+/* The kernels' formulas (cl/layers/loss.cl) on host rows [lo, hi). */
+static void ce_rows_forward(int K, size_t lo, size_t hi, const float *logits,
+                            const int32_t *labels, float *loss, float *correct)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const float *row = logits + i * (size_t)K;
+        float m = row[0];
+        int am = 0;
+        for (int k = 1; k < K; k++)
+            if (row[k] > m) {   /* strict: ties keep the first maximum */
+                m = row[k];
+                am = k;
+            }
+        float s = 0.0f;
+        for (int k = 0; k < K; k++)
+            s += expf(row[k] - m);
+        float lse = m + logf(s);
+        int y = labels[i];
+        int ok = y >= 0 && y < K;
+        loss[i] = ok ? lse - row[y] : NAN;
+        if (correct)
+            correct[i] = (ok && am == y) ? 1.0f : 0.0f;
+    }
+}
+
+static void ce_rows_backward(int K, size_t lo, size_t hi, const float *logits,
+                             const int32_t *labels, float scale, float *dz)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const float *row = logits + i * (size_t)K;
+        float *drow = dz + i * (size_t)K;
+        float m = row[0];
+        for (int k = 1; k < K; k++)
+            m = fmaxf(m, row[k]);
+        float s = 0.0f;
+        for (int k = 0; k < K; k++)
+            s += expf(row[k] - m);
+        float inv = 1.0f / s;
+        int y = labels[i];
+        for (int k = 0; k < K; k++) {
+            float p = expf(row[k] - m) * inv;
+            drow[k] = scale * (p - (k == y ? 1.0f : 0.0f));
+        }
+    }
+}
+
+/* A training step's loss and its gradient as host tasks (host_task.h:
+ * bsc_host_elementwise), rows split over the host threads. */
+typedef struct ce_job {
+    int K, has_correct;
+    float scale;
+    size_t rows;
+    float *const *data;   /* logits, labels, then loss (, correct) or dlogits */
+} ce_job;
+
+/* Rows per part: a part is worth a thread's hand-over from ~8k logits on. */
+#define CE_GRAIN_FLOATS 8192
+
+static void ce_forward_range(void *p, size_t lo, size_t hi)
+{
+    const ce_job *j = p;
+    ce_rows_forward(j->K, lo, hi, j->data[0], (const int32_t *)j->data[1], j->data[2],
+                    j->has_correct ? j->data[3] : NULL);
+}
+
+static void ce_backward_range(void *p, size_t lo, size_t hi)
+{
+    const ce_job *j = p;
+    ce_rows_backward(j->K, lo, hi, j->data[0], (const int32_t *)j->data[1], j->scale,
+                     j->data[2]);
+}
+
+static void ce_forward_task(void *args, float *const *data)
+{
+    ce_job *j = args;
+    j->data = data;
+    bsc_host_for(j->rows, CE_GRAIN_FLOATS / (size_t)j->K + 1, ce_forward_range, j);
+}
+
+static void ce_backward_task(void *args, float *const *data)
+{
+    ce_job *j = args;
+    j->data = data;
+    bsc_host_for(j->rows, CE_GRAIN_FLOATS / (size_t)j->K + 1, ce_backward_range, j);
+}
+
+/* logits and dlogits (or loss and correct) as views of exactly `batch`
+ * rows, for the task's bounds check. */
+static bsc_status ce_host_task(const softmax_ce *c, bsc_host_fn fn, ce_job *j, size_t n,
+                               const bsc_tensor *const *t)
+{
+    if (j->rows == 0)
+        return BSC_OK;
+    bsc_tensor v[4];
+    const bsc_tensor *tp[4];
+    for (size_t i = 0; i < n; i++) {
+        v[i] = *t[i];
+        v[i].numel = j->rows * (i == 0 || (fn == ce_backward_task && i == 2) ? (size_t)c->K : 1);
+        tp[i] = &v[i];
+    }
+    return bsc_enqueue_host(c->ctx, fn, j, sizeof *j, n, tp);
+}
+
 static bsc_status ce_forward(void *self, size_t batch, const bsc_tensor *logits,
                              const bsc_tensor *labels, bsc_tensor *loss, bsc_tensor *correct)
 {
@@ -66,6 +169,11 @@ static bsc_status ce_forward(void *self, size_t batch, const bsc_tensor *logits,
     bsc_status st;
     if (labels->dtype != BSC_I32)
         return bsc_fail(BSC_ERR_INVALID, "softmax_cross_entropy: labels must be I32");
+    if (bsc_host_elementwise(c->ctx)) {
+        ce_job j = {c->K, correct != NULL, 0.0f, batch, NULL};
+        return ce_host_task(c, ce_forward_task, &j, correct ? 4 : 3,
+                            (const bsc_tensor *[]){logits, labels, loss, correct});
+    }
     if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
         (st = layers_offset(loss, &losso)) != BSC_OK ||
         (correct && (st = layers_offset(correct, &co)) != BSC_OK))
@@ -87,6 +195,11 @@ static bsc_status ce_backward(void *self, size_t batch, const bsc_tensor *logits
     bsc_status st;
     if (labels->dtype != BSC_I32)
         return bsc_fail(BSC_ERR_INVALID, "softmax_cross_entropy: labels must be I32");
+    if (bsc_host_elementwise(c->ctx)) {
+        ce_job j = {c->K, 0, scale, batch, NULL};
+        return ce_host_task(c, ce_backward_task, &j, 3,
+                            (const bsc_tensor *[]){logits, labels, dlogits});
+    }
     if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
         (st = layers_offset(dlogits, &dzo)) != BSC_OK)
         return st;
@@ -118,25 +231,7 @@ static bsc_status ce_r_backward(void *self, size_t batch, const bsc_tensor *logi
 static void ce_host_forward(void *self, size_t rows, const float *logits,
                             const int32_t *labels, float *loss, float *correct)
 {
-    int K = ((const softmax_ce *)self)->K;
-    for (size_t i = 0; i < rows; i++) {
-        const float *row = logits + i * (size_t)K;
-        float m = row[0];
-        int am = 0;
-        for (int k = 1; k < K; k++)
-            if (row[k] > m) {   /* strict: ties keep the first maximum */
-                m = row[k];
-                am = k;
-            }
-        float s = 0.0f;
-        for (int k = 0; k < K; k++)
-            s += expf(row[k] - m);
-        float lse = m + logf(s);
-        int y = labels[i];
-        int ok = y >= 0 && y < K;
-        loss[i] = ok ? lse - row[y] : NAN;
-        correct[i] = (ok && am == y) ? 1.0f : 0.0f;
-    }
+    ce_rows_forward(((const softmax_ce *)self)->K, 0, rows, logits, labels, loss, correct);
 }
 
 BSC_LOSS_TYPE(layers_softmax_ce, "softmax_cross_entropy",

@@ -1,5 +1,6 @@
 /* Datasets: loading into normalized host splits, upload, on-device batching. */
 #include "batchscope/dataset.h"
+#include "batchscope/host_task.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,57 @@ bsc_status bsc_dataset_upload(bsc_context *ctx, const bsc_dataset *ds,
     return BSC_OK;
 }
 
+/* The gather as a host task (host_task.h: bsc_host_elementwise), rows
+ * split over the host threads, with gather_rows' rules (cl/runtime/data.cl). */
+typedef struct gather_job {
+    size_t n_rows, row_len, count;
+    float *const *data;   /* images, labels, perm, x, y */
+} gather_job;
+
+static void gather_range(void *p, size_t lo, size_t hi)
+{
+    const gather_job *j = p;
+    const float *images = j->data[0];
+    const int32_t *labels = (const int32_t *)j->data[1];
+    const uint32_t *perm = (const uint32_t *)j->data[2];
+    float *x = j->data[3];
+    int32_t *y = (int32_t *)j->data[4];
+    for (size_t r = lo; r < hi; r++) {
+        size_t src = perm[r];
+        float *dst = x + r * j->row_len;
+        if (src < j->n_rows) {
+            memcpy(dst, images + src * j->row_len, j->row_len * sizeof *dst);
+            y[r] = labels[src];
+        } else {
+            memset(dst, 0, j->row_len * sizeof *dst);
+            y[r] = -1;
+        }
+    }
+}
+
+static void gather_task(void *args, float *const *data)
+{
+    gather_job *j = args;
+    j->data = data;
+    bsc_host_for(j->count, 16384 / j->row_len + 1, gather_range, j);
+}
+
+static bsc_status gather_host(bsc_context *ctx, const bsc_device_split *split,
+                              const bsc_tensor *perm, size_t start, size_t count,
+                              const bsc_tensor *x, const bsc_tensor *y)
+{
+    bsc_tensor v[5] = {split->images, split->labels, *perm, *x, *y};
+    v[0].numel = split->n * split->row_len;
+    v[1].numel = split->n;
+    v[2].offset += start;
+    v[2].numel = count;
+    v[3].numel = count * split->row_len;
+    v[4].numel = count;
+    const bsc_tensor *t[5] = {&v[0], &v[1], &v[2], &v[3], &v[4]};
+    gather_job j = {split->n, split->row_len, count, NULL};
+    return bsc_enqueue_host(ctx, gather_task, &j, sizeof j, 5, t);
+}
+
 bsc_status bsc_dataset_gather(bsc_context *ctx, const bsc_device_split *split,
                               const bsc_tensor *perm, size_t start, size_t count,
                               bsc_tensor *x, bsc_tensor *y)
@@ -271,6 +323,8 @@ bsc_status bsc_dataset_gather(bsc_context *ctx, const bsc_device_split *split,
                         count, split->row_len, x->numel, y->numel);
     if (split->n > UINT32_MAX || count > UINT32_MAX || split->row_len > UINT32_MAX)
         return bsc_fail(BSC_ERR_UNSUPPORTED, "dataset gather: sizes beyond 32 bits");
+    if (bsc_host_elementwise(ctx))
+        return gather_host(ctx, split, perm, start, count, x, y);
     st = bsc_kernel(ctx, "data.cl", "gather_rows", &k);
     if (st != BSC_OK)
         return st;

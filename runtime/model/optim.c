@@ -2,6 +2,7 @@
  * Adam, one fused kernel per step (cl/runtime/optim.cl). The rules and
  * contracts are in batchscope/optim.h. */
 #include "batchscope/optim.h"
+#include "batchscope/host_task.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -177,6 +178,128 @@ static bsc_status launch(bsc_optimizer *opt, bsc_karg *args, size_t n_args, size
     return bsc_launch(opt->ctx, opt->tracked, (int)n_args + TRACK_ARGS, args, 1, &g, &one);
 }
 
+/* The updates as host tasks (host_task.h: bsc_host_elementwise): the
+ * kernels' formulas (cl/runtime/optim.cl) element by element, split over
+ * the host threads. The tracked update (update_norms) applies each element
+ * through the same function as the plain one, so that watching the
+ * updates does not change them, and adds (w_new - w_old)^2 chunk by chunk
+ * in double, in order: the same norms whatever the threads. */
+typedef struct host_update {
+    int kind, n_state, nesterov, first;
+    size_t n, chunks;
+    float lr, wd, mom, b1, omb1, b2, omb2, eps, step_size, bc2_sqrt;
+    float *const *data;   /* params, grads, state[0], state[1] (or the
+                             same again), tracked: bounds, out */
+} host_update;
+
+/* One element's update, on values: the plain loops (which the compiler
+ * vectorizes) and the tracked one call the same functions, so they give
+ * the same bits. d is the gradient with weight decay; the state is updated
+ * in place and the new weight returned. */
+static inline float sgd_one(const host_update *u, float w, float d)
+{
+    return w - u->lr * d;
+}
+
+static inline float momentum_one(const host_update *u, float w, float d, float *buf)
+{
+    float b = u->first ? d : u->mom * *buf + d;
+    *buf = b;
+    d = u->nesterov ? d + u->mom * b : b;
+    return w - u->lr * d;
+}
+
+static inline float adam_one(const host_update *u, float w, float d, float *m, float *v)
+{
+    float mi = u->b1 * *m + u->omb1 * d;
+    float vi = u->b2 * *v + u->omb2 * d * d;
+    *m = mi;
+    *v = vi;
+    return w - u->step_size * mi / (sqrtf(vi) / u->bc2_sqrt + u->eps);
+}
+
+static inline float update_one(const host_update *u, size_t i)
+{
+    float *w = u->data[0];
+    float d = u->data[1][i] + u->wd * w[i];
+    if (u->kind == BSC_OPTIMIZER_ADAM)
+        return adam_one(u, w[i], d, &u->data[2][i], &u->data[3][i]);
+    if (u->n_state == 1)
+        return momentum_one(u, w[i], d, &u->data[2][i]);
+    return sgd_one(u, w[i], d);
+}
+
+static void update_range(void *p, size_t lo, size_t hi)
+{
+    const host_update *u = p;
+    float *restrict w = u->data[0];
+    const float *restrict g = u->data[1];
+    float *restrict s0 = u->data[2];
+    float *restrict s1 = u->data[3];
+    if (u->kind == BSC_OPTIMIZER_ADAM)
+        for (size_t i = lo; i < hi; i++)
+            w[i] = adam_one(u, w[i], g[i] + u->wd * w[i], &s0[i], &s1[i]);
+    else if (u->n_state == 1)
+        for (size_t i = lo; i < hi; i++)
+            w[i] = momentum_one(u, w[i], g[i] + u->wd * w[i], &s0[i]);
+    else
+        for (size_t i = lo; i < hi; i++)
+            w[i] = sgd_one(u, w[i], g[i] + u->wd * w[i]);
+}
+
+static void update_chunks(void *p, size_t lo, size_t hi)
+{
+    const host_update *u = p;
+    float *w = u->data[0];
+    const uint32_t *seg = (const uint32_t *)u->data[4];
+    float *out = u->data[5];
+    for (size_t c = lo; c < hi; c++) {
+        double sq = 0.0;
+        for (size_t i = seg[c]; i < seg[c + 1]; i++) {
+            float w0 = w[i], w1 = update_one(u, i), du = w1 - w0;
+            w[i] = w1;
+            sq += (double)du * du;
+        }
+        out[c] = (float)sq;
+    }
+}
+
+static void update_task(void *args, float *const *data)
+{
+    host_update *u = args;
+    u->data = data;
+    if (u->chunks)
+        bsc_host_for(u->chunks, 1, update_chunks, u);
+    else
+        bsc_host_for(u->n, 16384, update_range, u);
+}
+
+static bsc_status update_host(bsc_optimizer *opt, const bsc_tensor *params,
+                              const bsc_tensor *grads, host_update *u)
+{
+    /* Absent state slots repeat the parameters (never read; restrict in
+     * update_range holds, as nothing is written through them). */
+    bsc_tensor bounds, out;
+    const bsc_tensor *t[6] = {params, grads, opt->n_state > 0 ? &opt->state[0] : params,
+                              opt->n_state > 1 ? &opt->state[1] : params, NULL, NULL};
+    size_t n = 4;
+    u->n = opt->n;
+    u->n_state = (int)opt->n_state;
+    u->chunks = 0;
+    if (opt->track_out) {
+        bounds = *opt->track_bounds;
+        bounds.numel = opt->track_chunks + 1;
+        out = *opt->track_out;
+        out.offset += opt->track_slot * opt->track_chunks;
+        out.numel = opt->track_chunks;
+        t[4] = &bounds;
+        t[5] = &out;
+        n = 6;
+        u->chunks = opt->track_chunks;
+    }
+    return bsc_enqueue_host(opt->ctx, update_task, u, sizeof *u, n, t);
+}
+
 bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
                               const bsc_tensor *grads, float lr)
 {
@@ -191,6 +314,7 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
         return st;
     p_off = (cl_ulong)params->offset;
     g_off = (cl_ulong)grads->offset;
+    int host = bsc_host_elementwise(opt->ctx);
 
     if (c->kind == BSC_OPTIMIZER_ADAM) {
         /* t is the step being taken now (1-based). The corrections are formed
@@ -204,6 +328,9 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
         float b1 = (float)c->beta1, omb1 = (float)(1.0 - c->beta1);
         float b2 = (float)c->beta2, omb2 = (float)(1.0 - c->beta2);
         float eps = (float)c->eps;
+        host_update u = {.kind = BSC_OPTIMIZER_ADAM, .wd = wd, .b1 = b1, .omb1 = omb1,
+                         .b2 = b2, .omb2 = omb2, .eps = eps, .step_size = step_size,
+                         .bc2_sqrt = bc2_sqrt};
         bsc_karg args[] = {
             BSC_ARG(params->mem), BSC_ARG(p_off),
             BSC_ARG(grads->mem), BSC_ARG(g_off),
@@ -213,11 +340,14 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
             BSC_ARG(step_size), BSC_ARG(bc2_sqrt),
             TRACK_ROOM
         };
-        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
+        st = host ? update_host(opt, params, grads, &u)
+                  : launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     } else if (opt->n_state == 1) {
         float mom = (float)c->momentum;
         cl_int nesterov = c->nesterov ? 1 : 0;
         cl_int first = opt->steps == 0;
+        host_update u = {.kind = BSC_OPTIMIZER_SGD, .lr = lr, .wd = wd, .mom = mom,
+                         .nesterov = nesterov, .first = first};
         bsc_karg args[] = {
             BSC_ARG(params->mem), BSC_ARG(p_off),
             BSC_ARG(grads->mem), BSC_ARG(g_off),
@@ -226,7 +356,8 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
             BSC_ARG(nesterov), BSC_ARG(first),
             TRACK_ROOM
         };
-        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
+        st = host ? update_host(opt, params, grads, &u)
+                  : launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     } else {
         bsc_karg args[] = {
             BSC_ARG(params->mem), BSC_ARG(p_off),
@@ -234,7 +365,9 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
             BSC_ARG(n), BSC_ARG(lr), BSC_ARG(wd),
             TRACK_ROOM
         };
-        st = launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
+        host_update u = {.kind = BSC_OPTIMIZER_SGD, .lr = lr, .wd = wd};
+        st = host ? update_host(opt, params, grads, &u)
+                  : launch(opt, args, sizeof args / sizeof args[0] - TRACK_ARGS, global);
     }
     if (st != BSC_OK)
         return bsc_fail_context(st, "optimizer step %ld", opt->steps + 1);

@@ -11,7 +11,9 @@
 #ifndef BATCHSCOPE_HOST_TASK_H
 #define BATCHSCOPE_HOST_TASK_H
 
+#include <stdlib.h>
 #include "batchscope/api.h"
+#include "batchscope/blas.h"
 #include "batchscope/tensor.h"
 
 #ifdef __cplusplus
@@ -52,6 +54,61 @@ BSC_API void bsc_host_parallel(int parts, void (*fn)(void *arg, int part, int pa
                                void *arg);
 /* How many threads bsc_host_parallel runs on, the caller included. */
 BSC_API int bsc_host_threads(void);
+
+/* Nonzero when the elementwise work of a step on ctx (activations, the
+ * loss, the batch gather, the optimizer's update) runs as host tasks too,
+ * on the host threads: where ctx's GEMMs run on the host BLAS, so that the
+ * step's other commands are host tasks already, unless
+ * $BATCHSCOPE_HOST_ELEMENTWISE is "0" (the OpenCL kernels, for measuring).
+ * PoCL runs a kernel on all its worker threads, which then compete with
+ * the host threads for the cores; host tasks run one at a time. */
+static inline int bsc_host_elementwise(const bsc_context *ctx)
+{
+    const char *e;
+    if (bsc_gemm_active(ctx) != BSC_GEMM_HOST)
+        return 0;
+    e = getenv("BATCHSCOPE_HOST_ELEMENTWISE");
+    return !(e && e[0] == '0' && !e[1]);
+}
+
+/* Inside a host task: fn(arg, lo, hi) over ranges that cover [0, n) once,
+ * at least `grain` items each (whole multiples of 16 but the last, so that
+ * parts of a float array do not share a cache line), at most one per host
+ * thread, run by bsc_host_parallel. For elementwise work, whose result
+ * does not depend on how it is split. */
+typedef void (*bsc_host_range_fn)(void *arg, size_t lo, size_t hi);
+typedef struct bsc_host_for_job_ {
+    bsc_host_range_fn fn;
+    void *arg;
+    size_t n, step;
+} bsc_host_for_job_;
+static inline void bsc_host_for_part_(void *p, int part, int parts)
+{
+    const bsc_host_for_job_ *j = (const bsc_host_for_job_ *)p;
+    size_t lo = (size_t)part * j->step, hi = lo + j->step;
+    (void)parts;
+    if (hi > j->n)
+        hi = j->n;
+    if (lo < hi)
+        j->fn(j->arg, lo, hi);
+}
+static inline void bsc_host_for(size_t n, size_t grain, bsc_host_range_fn fn, void *arg)
+{
+    size_t threads = (size_t)bsc_host_threads(), parts;
+    if (grain < 16)
+        grain = 16;
+    parts = n / grain;
+    if (parts > threads)
+        parts = threads;
+    if (parts <= 1) {
+        if (n)
+            fn(arg, 0, n);
+        return;
+    }
+    bsc_host_for_job_ j = {fn, arg, n, 0};
+    j.step = ((n + parts - 1) / parts + 15) / 16 * 16;
+    bsc_host_parallel((int)parts, bsc_host_for_part_, &j);
+}
 /* Inside a part of bsc_host_parallel: the running thread's index in [0,
  * bsc_host_threads()), for per-thread scratch. A job may have more parts
  * than threads (the threads take parts as they finish theirs, which evens
