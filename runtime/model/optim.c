@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CL_FILE "optim.cl"
 
@@ -19,6 +20,7 @@ struct bsc_optimizer {
     cl_kernel tracked;        /* the same update measuring it (owned by ctx) */
     /* bsc_optimizer_track_updates: chunks and where their norms go. */
     const bsc_tensor *track_bounds, *track_out;
+    const uint32_t *track_bounds_host;
     size_t track_chunks, track_slot;
     /* SGD with momentum: state[0] = momentum_buffer.
      * Adam: state[0] = exp_avg, state[1] = exp_avg_sq. */
@@ -180,22 +182,23 @@ static bsc_status launch(bsc_optimizer *opt, bsc_karg *args, size_t n_args, size
 
 /* The updates as host tasks (host_task.h: bsc_host_elementwise): the
  * kernels' formulas (cl/runtime/optim.cl) element by element, split over
- * the host threads. The tracked update (update_norms) applies each element
- * through the same function as the plain one, so that watching the
- * updates does not change them, and adds (w_new - w_old)^2 chunk by chunk
- * in double, in order: the same norms whatever the threads. */
+ * the host threads. The tracked update (update_norms) applies the same
+ * functions, so that watching the updates does not change them, and adds
+ * up (w_new - w_old)^2 chunk by chunk in a fixed order: the same norms
+ * whatever the threads. */
 typedef struct host_update {
     int kind, n_state, nesterov, first;
     size_t n, chunks;
     float lr, wd, mom, b1, omb1, b2, omb2, eps, step_size, bc2_sqrt;
+    const uint32_t *seg;  /* tracked: the chunk bounds, the caller's host copy
+                             (one buffer fewer to hand over each step) */
     float *const *data;   /* params, grads, state[0], state[1] (or the
-                             same again), tracked: bounds, out */
+                             same again), tracked: out */
 } host_update;
 
-/* One element's update, on values: the plain loops (which the compiler
- * vectorizes) and the tracked one call the same functions, so they give
- * the same bits. d is the gradient with weight decay; the state is updated
- * in place and the new weight returned. */
+/* One element's update, on values (update_range's loops vectorize): d is
+ * the gradient with weight decay; the state is updated in place and the
+ * new weight returned. */
 static inline float sgd_one(const host_update *u, float w, float d)
 {
     return w - u->lr * d;
@@ -218,58 +221,133 @@ static inline float adam_one(const host_update *u, float w, float d, float *m, f
     return w - u->step_size * mi / (sqrtf(vi) / u->bc2_sqrt + u->eps);
 }
 
-static inline float update_one(const host_update *u, size_t i)
-{
-    float *w = u->data[0];
-    float d = u->data[1][i] + u->wd * w[i];
-    if (u->kind == BSC_OPTIMIZER_ADAM)
-        return adam_one(u, w[i], d, &u->data[2][i], &u->data[3][i]);
-    if (u->n_state == 1)
-        return momentum_one(u, w[i], d, &u->data[2][i]);
-    return sgd_one(u, w[i], d);
-}
+/* Elements [lo, hi): w <- ONE (an expression of the old weight w0, its
+ * gradient g[e] and the state at e), and, when sq is given, sq[e - lo] =
+ * (w_new - w_old)^2 in the same pass. The loops read the settings from a
+ * local copy: through p, every store to the weights might have changed
+ * them, and they were read again per element (scalar code, 4x slower). */
+#define UPDATE_LOOP(ONE)                                                       \
+    do {                                                                       \
+        if (sq)                                                                \
+            for (size_t e = lo; e < hi; e++) {                                 \
+                float w0 = w[e], w1 = (ONE), du = w1 - w0;                     \
+                w[e] = w1;                                                     \
+                sq[e - lo] = du * du;                                          \
+            }                                                                  \
+        else                                                                   \
+            for (size_t e = lo; e < hi; e++) {                                 \
+                float w0 = w[e];                                               \
+                w[e] = (ONE);                                                  \
+            }                                                                  \
+    } while (0)
 
-static void update_range(void *p, size_t lo, size_t hi)
+static void update_block(const void *p, size_t lo, size_t hi, float *restrict sq)
 {
-    const host_update *u = p;
+    const host_update v = *(const host_update *)p, *u = &v;
     float *restrict w = u->data[0];
     const float *restrict g = u->data[1];
     float *restrict s0 = u->data[2];
     float *restrict s1 = u->data[3];
     if (u->kind == BSC_OPTIMIZER_ADAM)
-        for (size_t i = lo; i < hi; i++)
-            w[i] = adam_one(u, w[i], g[i] + u->wd * w[i], &s0[i], &s1[i]);
+        UPDATE_LOOP(adam_one(u, w0, g[e] + u->wd * w0, &s0[e], &s1[e]));
     else if (u->n_state == 1)
-        for (size_t i = lo; i < hi; i++)
-            w[i] = momentum_one(u, w[i], g[i] + u->wd * w[i], &s0[i]);
+        UPDATE_LOOP(momentum_one(u, w0, g[e] + u->wd * w0, &s0[e]));
     else
-        for (size_t i = lo; i < hi; i++)
-            w[i] = sgd_one(u, w[i], g[i] + u->wd * w[i]);
+        UPDATE_LOOP(sgd_one(u, w0, g[e] + u->wd * w0));
 }
 
+static void update_range(void *p, size_t lo, size_t hi)
+{
+    update_block(p, lo, hi, NULL);
+}
+
+/* The tracked update. SGD with or without momentum: one pass, four
+ * elements at a time in vector registers (GCC's and Clang's vector
+ * extensions), the same operations in the same order as sgd_one and
+ * momentum_one (elementwise IEEE arithmetic; optim.c is built without
+ * contraction into fused multiply-adds), so the untracked update's bits:
+ * watching the updates does not change them. (w_new - w_old)^2 goes into
+ * two vector accumulators on the way; the tail, and Adam (sqrtf), take
+ * update_block with a block of squares. The lanes, the tail and the blocks
+ * are added in order in double: the same norms whatever the threads. */
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f ld4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st4(float *p, v4f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* Elements [lo, hi) of SGD (momentum when buf), whole groups of four;
+ * returns the sum of the squared changes, adds nothing past hi. */
+static double track_sgd(const host_update *u, float *restrict w, const float *restrict g,
+                        float *restrict buf, size_t lo, size_t hi)
+{
+    v4f acc = {0.0f, 0.0f, 0.0f, 0.0f};
+    const float lr = u->lr, wd = u->wd, mom = u->mom;
+    for (size_t i = lo; i + 4 <= hi; i += 4) {
+        v4f w0 = ld4(w + i), d = ld4(g + i) + wd * w0;
+        if (buf) {
+            v4f b = u->first ? d : mom * ld4(buf + i) + d;
+            st4(buf + i, b);
+            d = u->nesterov ? d + mom * b : b;
+        }
+        v4f w1 = w0 - lr * d, du = w1 - w0;
+        st4(w + i, w1);
+        acc += du * du;
+    }
+    return ((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]);
+}
+
+#define TRACK_BLOCK 1024
 static void update_chunks(void *p, size_t lo, size_t hi)
 {
-    const host_update *u = p;
-    float *w = u->data[0];
-    const uint32_t *seg = (const uint32_t *)u->data[4];
-    float *out = u->data[5];
+    const host_update v = *(const host_update *)p, *u = &v;
+    float *out = u->data[4];
+    float sq[TRACK_BLOCK];
     for (size_t c = lo; c < hi; c++) {
-        double sq = 0.0;
-        for (size_t i = seg[c]; i < seg[c + 1]; i++) {
-            float w0 = w[i], w1 = update_one(u, i), du = w1 - w0;
-            w[i] = w1;
-            sq += (double)du * du;
+        size_t b = u->seg[c], end = u->seg[c + 1];
+        double sum = 0.0;
+        if (u->kind != BSC_OPTIMIZER_ADAM) {
+            sum = track_sgd(u, u->data[0], u->data[1], u->n_state ? u->data[2] : NULL, b, end);
+            b = end - (end - b) % 4;
         }
-        out[c] = (float)sq;
+        for (; b < end; b += TRACK_BLOCK) {
+            size_t n = end - b < TRACK_BLOCK ? end - b : TRACK_BLOCK;
+            update_block(p, b, b + n, sq);
+            for (size_t i = 0; i < n; i++)
+                sum += sq[i];
+        }
+        out[c] = (float)sum;
     }
+}
+
+/* Chunks are thousands of elements each (observers.h: OBS_CHUNK), so each
+ * thread takes a run of whole ones (bsc_host_for would round a part up to
+ * 16 of them). */
+static void update_chunk_part(void *p, int part, int parts)
+{
+    const host_update *u = p;
+    size_t step = (u->chunks + (size_t)parts - 1) / (size_t)parts;
+    size_t lo = (size_t)part * step, hi = lo + step < u->chunks ? lo + step : u->chunks;
+    if (lo < hi)
+        update_chunks(p, lo, hi);
 }
 
 static void update_task(void *args, float *const *data)
 {
     host_update *u = args;
     u->data = data;
+    int threads = bsc_host_threads();
     if (u->chunks)
-        bsc_host_for(u->chunks, 1, update_chunks, u);
+        bsc_host_parallel(u->chunks < (size_t)threads ? (int)u->chunks : threads,
+                          update_chunk_part, u);
     else
         bsc_host_for(u->n, 16384, update_range, u);
 }
@@ -279,23 +357,22 @@ static bsc_status update_host(bsc_optimizer *opt, const bsc_tensor *params,
 {
     /* Absent state slots repeat the parameters (never read; restrict in
      * update_range holds, as nothing is written through them). */
-    bsc_tensor bounds, out;
-    const bsc_tensor *t[6] = {params, grads, opt->n_state > 0 ? &opt->state[0] : params,
-                              opt->n_state > 1 ? &opt->state[1] : params, NULL, NULL};
+    bsc_tensor out;
+    const bsc_tensor *t[5] = {params, grads, opt->n_state > 0 ? &opt->state[0] : params,
+                              opt->n_state > 1 ? &opt->state[1] : params, NULL};
     size_t n = 4;
     u->n = opt->n;
     u->n_state = (int)opt->n_state;
     u->chunks = 0;
+    u->seg = NULL;
     if (opt->track_out) {
-        bounds = *opt->track_bounds;
-        bounds.numel = opt->track_chunks + 1;
         out = *opt->track_out;
         out.offset += opt->track_slot * opt->track_chunks;
         out.numel = opt->track_chunks;
-        t[4] = &bounds;
-        t[5] = &out;
-        n = 6;
+        t[4] = &out;
+        n = 5;
         u->chunks = opt->track_chunks;
+        u->seg = opt->track_bounds_host;
     }
     return bsc_enqueue_host(opt->ctx, update_task, u, sizeof *u, n, t);
 }
@@ -382,6 +459,7 @@ bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bound
     if (!out) {
         opt->track_out = NULL;
         opt->track_bounds = NULL;
+        opt->track_bounds_host = NULL;
         opt->track_chunks = opt->track_slot = 0;
         return BSC_OK;
     }
@@ -404,6 +482,7 @@ bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bound
             return bsc_fail(BSC_ERR_INVALID, "optimizer: tracked chunk %zu is empty or out "
                             "of order", c);
     opt->track_bounds = bounds_dev;
+    opt->track_bounds_host = bounds_host;
     opt->track_out = out;
     opt->track_chunks = n_chunks;
     return BSC_OK;

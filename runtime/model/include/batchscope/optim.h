@@ -113,7 +113,8 @@ BSC_API bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
  * devices track (one work item walks each chunk, which a GPU would run
  * far below its width): elsewhere BSC_ERR_UNSUPPORTED, and the caller
  * measures on its own; BSC_ERR_BUSY while another caller tracks. The
- * tensors must outlive the tracking: end it with
+ * tensors and bounds_host (which a step run as a host task reads instead
+ * of bounds_dev) must outlive the tracking: end it with
  * bsc_optimizer_track_updates(opt, NULL, NULL, 0, NULL), which the
  * training loop also does at the end of every run. */
 BSC_API bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bounds_host,
