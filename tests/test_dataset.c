@@ -650,6 +650,47 @@ static void test_gather_on_device(void **state)
             assert_memory_equal(&hx[r * 6], &ds->train.images[src * 6], 6 * sizeof(float));
         }
     }
+    /* 6001 rows, some past the split: enough for the host task to split
+     * them unevenly over the host threads; both paths give the same bytes
+     * as the examples themselves. */
+    {
+        enum { BIG = 6001 };
+        static uint32_t bp[BIG];
+        static float bx[2][BIG * 6];
+        static int32_t by[2][BIG];
+        for (size_t i = 0; i < BIG; i++)
+            bp[i] = (uint32_t)((i * 7) % 11);   /* 10: past the split */
+        int64_t bn = BIG, bxd[2] = {BIG, 6};
+        bsc_shape bps = bsc_shape_make(1, &bn), bxs = bsc_shape_make(2, bxd);
+        bsc_tensor bpt, bxt, byt;
+        assert_int_equal(bsc_tensor_alloc(ctx, BSC_I32, &bps, &bpt), BSC_OK);
+        assert_int_equal(bsc_tensor_alloc(ctx, BSC_F32, &bxs, &bxt), BSC_OK);
+        assert_int_equal(bsc_tensor_alloc(ctx, BSC_I32, &bps, &byt), BSC_OK);
+        assert_int_equal(bsc_tensor_write(ctx, &bpt, bp), BSC_OK);
+        for (int k = 0; k < 2; k++) {
+            setenv("BATCHSCOPE_HOST_ELEMENTWISE", k ? "0" : "1", 1);
+            if (bsc_dataset_gather(ctx, &dd.train, &bpt, 0, BIG, &bxt, &byt) != BSC_OK)
+                fail_msg("%s", bsc_last_error());
+            assert_int_equal(bsc_tensor_read(ctx, &bxt, bx[k]), BSC_OK);
+            assert_int_equal(bsc_tensor_read(ctx, &byt, by[k]), BSC_OK);
+        }
+        for (size_t r = 0; r < BIG; r++) {
+            if (bp[r] >= 10) {
+                assert_int_equal(by[0][r], -1);
+                for (int c = 0; c < 6; c++)
+                    assert_true(bx[0][r * 6 + c] == 0.0f);
+            } else {
+                assert_int_equal(by[0][r], ds->train.labels[bp[r]]);
+                assert_memory_equal(&bx[0][r * 6], &ds->train.images[bp[r] * 6],
+                                    6 * sizeof(float));
+            }
+        }
+        assert_memory_equal(bx[0], bx[1], sizeof bx[0]);
+        assert_memory_equal(by[0], by[1], sizeof by[0]);
+        bsc_tensor_free(&bpt);
+        bsc_tensor_free(&bxt);
+        bsc_tensor_free(&byt);
+    }
     unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
     /* Asking past the end of perm is a usage error, not a launch. */
     assert_int_equal(bsc_dataset_gather(ctx, &dd.train, &perm_t, 8, 5, &x, &y), BSC_ERR_USAGE);

@@ -2,6 +2,7 @@
  * double references of torch's update rules, and the learning-rate schedule
  * (runtime/schedule.c) against closed forms. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -562,13 +564,19 @@ static void test_lr_warmup(void **state)
 /* A tracked step (bsc_optimizer_track_updates) applies the same update,
  * bit for bit, as an untracked one, and writes each chunk's squared update
  * norm into the slot it was given; bad chunks and a second tracker are
- * refused. Chunks of 300, 1, 476 and 223 elements: sizes that are not
- * multiples of the eight running sums. */
-#define TN 1000
-#define TC 4
+ * refused. Seven chunks of sizes that are not multiples of the vector
+ * widths and do not split evenly over the host threads, and 70001
+ * elements, which the untracked host update splits into unequal parts. */
+#define TN 70001
+#define TC 21
 static void check_tracked(const bsc_optimizer_cfg *c, float lr, const char *what)
 {
-    static const uint32_t bounds[TC + 1] = {0, 300, 301, 777, TN};
+    /* 300, 1, 476, then 4000 each (the observers' chunks are at most 4096,
+     * OBS_CHUNK), the last 2224. */
+    static uint32_t bounds[TC + 1] = {0, 300, 301, 777};
+    for (int i = 4; i <= TC; i++)
+        bounds[i] = bounds[i - 1] + 4000 < TN ? bounds[i - 1] + 4000 : TN;
+    assert_int_equal(bounds[TC - 1] < TN && bounds[TC] == TN, 1);
     static float p0[TN], g[TN], a[TN], b[TN], before[TN], norms[STEPS * TC];
     for (int i = 0; i < TN; i++) {
         p0[i] = 0.5f + (float)((i * 37) % 101) / 50.0f * ((i & 1) ? -1.0f : 1.0f);
@@ -621,8 +629,11 @@ static void check_tracked(const bsc_optimizer_cfg *c, float lr, const char *what
     CHECK(bsc_tensor_read(ctx, &out, again));
     assert_memory_equal(norms, again, sizeof norms);
     /* Chunks that leave elements out would leave them un-updated. */
-    static const uint32_t gap[TC + 1] = {0, 300, 301, 777, TN - 1};
-    static const uint32_t empty[TC + 1] = {0, 300, 300, 777, TN};
+    static uint32_t gap[TC + 1], empty[TC + 1];
+    memcpy(gap, bounds, sizeof gap);
+    memcpy(empty, bounds, sizeof empty);
+    gap[TC] = TN - 1;
+    empty[2] = 300;
     assert_int_equal(bsc_optimizer_track_updates(tracked, gap, &bd, TC, &out), BSC_ERR_INVALID);
     assert_int_equal(bsc_optimizer_track_updates(tracked, empty, &bd, TC, &out),
                      BSC_ERR_INVALID);
@@ -633,6 +644,118 @@ static void check_tracked(const bsc_optimizer_cfg *c, float lr, const char *what
     bsc_tensor_free(&bd);
     bsc_optimizer_free(plain);
     bsc_optimizer_free(tracked);
+}
+
+/* The host tasks' updates against the kernels' on the same 70001 elements
+ * (split into unequal parts over the host threads), three steps of each
+ * rule; where the GEMMs do not run on the host BLAS both are the kernels. */
+static void test_host_updates_match_kernels(void **state)
+{
+    (void)state;
+    static float p0[TN], g[TN], r[2][TN];
+    for (int i = 0; i < TN; i++) {
+        p0[i] = 0.5f + (float)((i * 37) % 101) / 50.0f * ((i & 1) ? -1.0f : 1.0f);
+        g[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
+    }
+    const bsc_optimizer_cfg cfgs[] = {sgd_cfg(0, 0, 1e-2), sgd_cfg(0.9, 0, 1e-2),
+                                      sgd_cfg(0.9, 1, 0), adam_cfg(1e-2)};
+    static const char *const names[] = {"sgd", "momentum", "nesterov", "adam"};
+    const char *was = getenv("BATCHSCOPE_HOST_ELEMENTWISE");
+    char *keep = was ? strdup(was) : NULL;
+    for (size_t c = 0; c < 4; c++) {
+        for (int k = 0; k < 2; k++) {
+            setenv("BATCHSCOPE_HOST_ELEMENTWISE", k ? "0" : "1", 1);
+            bsc_optimizer *opt = NULL;
+            CHECK(bsc_optimizer_create(ctx, &cfgs[c], TN, &opt));
+            bsc_tensor p = alloc_vec(TN), gr = alloc_vec(TN);
+            CHECK(bsc_tensor_write(ctx, &p, p0));
+            CHECK(bsc_tensor_write(ctx, &gr, g));
+            for (int s = 0; s < STEPS; s++)
+                CHECK(bsc_optimizer_step(opt, &p, &gr, 0.05f));
+            CHECK(bsc_tensor_read(ctx, &p, r[k]));
+            bsc_tensor_free(&p);
+            bsc_tensor_free(&gr);
+            bsc_optimizer_free(opt);
+        }
+        /* A few roundings apart (the kernels may fuse multiply-adds):
+         * relative to the weights' scale, as some cross zero. */
+        for (int i = 0; i < TN; i++)
+            if (!(fabs((double)r[0][i] - r[1][i]) <= 2e-6 * fmax(1.0, fabs((double)r[1][i]))))
+                fail_msg("%s[%d]: host %.9g, kernels %.9g", names[c], i, r[0][i], r[1][i]);
+    }
+    if (keep)
+        setenv("BATCHSCOPE_HOST_ELEMENTWISE", keep, 1);
+    else
+        unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
+    free(keep);
+}
+
+/* Ending the tracking waits for the tracked steps still queued: a step run
+ * as a host task reads the chunk bounds when it runs, and the caller may
+ * free its array as soon as the tracking has ended. The queue is held
+ * behind a user event that another thread completes 0.1 s later. */
+static void *complete_later(void *ev)
+{
+    usleep(100000);
+    clSetUserEventStatus((cl_event)ev, CL_COMPLETE);
+    return NULL;
+}
+
+#define QN 1000
+static void test_tracking_ends_after_queued_steps(void **state)
+{
+    (void)state;
+    uint32_t *bounds = malloc(3 * sizeof *bounds);
+    assert_non_null(bounds);
+    bounds[0] = 0;
+    bounds[1] = 500;
+    bounds[2] = QN;
+    static float p0[QN], g[QN], got[QN];
+    for (int i = 0; i < QN; i++) {
+        p0[i] = 1.0f + (float)(i % 7);
+        g[i] = 0.5f;
+    }
+    bsc_optimizer_cfg c = sgd_cfg(0.9, 0, 0);
+    bsc_optimizer *opt = NULL;
+    CHECK(bsc_optimizer_create(ctx, &c, QN, &opt));
+    bsc_tensor p = alloc_vec(QN), gr = alloc_vec(QN), out = alloc_vec(2), bd;
+    int64_t nb = 3;
+    bsc_shape bs = bsc_shape_make(1, &nb);
+    CHECK(bsc_tensor_alloc(ctx, BSC_I32, &bs, &bd));
+    CHECK(bsc_tensor_write(ctx, &bd, bounds));
+    CHECK(bsc_tensor_write(ctx, &p, p0));
+    CHECK(bsc_tensor_write(ctx, &gr, g));
+    bsc_status s = bsc_optimizer_track_updates(opt, bounds, &bd, 2, &out);
+    if (s == BSC_ERR_UNSUPPORTED) {
+        bsc_optimizer_free(opt);
+        free(bounds);
+        skip();
+    }
+    CHECK(s);
+    cl_int err;
+    cl_event ev = clCreateUserEvent(ctx->context, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    assert_int_equal(clEnqueueMarkerWithWaitList(ctx->queue, 1, &ev, NULL), CL_SUCCESS);
+    CHECK(bsc_optimizer_step(opt, &p, &gr, 0.1f));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, complete_later, ev), 0);
+    CHECK(bsc_optimizer_track_updates(opt, NULL, NULL, 0, NULL));
+    memset(bounds, 0xff, 3 * sizeof *bounds);
+    free(bounds);
+    pthread_join(th, NULL);
+    clReleaseEvent(ev);
+    float norms[2];
+    CHECK(bsc_tensor_read(ctx, &p, got));
+    CHECK(bsc_tensor_read(ctx, &out, norms));
+    for (int i = 0; i < QN; i++)   /* the first step: w - lr g */
+        assert_close(got[i], p0[i] - 0.1f * 0.5f, 1e-6, "tracked step", i);
+    assert_close(norms[0], 500 * 0.05 * 0.05, 1e-4, "chunk 0", 0);
+    assert_close(norms[1], 500 * 0.05 * 0.05, 1e-4, "chunk 1", 1);
+    bsc_tensor_free(&p);
+    bsc_tensor_free(&gr);
+    bsc_tensor_free(&out);
+    bsc_tensor_free(&bd);
+    bsc_optimizer_free(opt);
 }
 
 static void test_tracked_updates(void **state)
@@ -667,6 +790,8 @@ int main(void)
         cmocka_unit_test(test_state_tensors),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_tracked_updates),
+        cmocka_unit_test(test_host_updates_match_kernels),
+        cmocka_unit_test(test_tracking_ends_after_queued_steps),
     };
     /* The schedule is host arithmetic: its group runs without a device. */
     const struct CMUnitTest schedule_tests[] = {

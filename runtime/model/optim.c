@@ -20,7 +20,12 @@ struct bsc_optimizer {
     cl_kernel tracked;        /* the same update measuring it (owned by ctx) */
     /* bsc_optimizer_track_updates: chunks and where their norms go. */
     const bsc_tensor *track_bounds, *track_out;
-    const uint32_t *track_bounds_host;
+    /* The optimizer's own copy of the chunk bounds, which host tasks read
+     * when they run (possibly after the caller has ended the tracking and
+     * freed its array); track_queued: such a task may still be queued, so
+     * the copy is freed only after the queue has drained. */
+    uint32_t *track_bounds_host;
+    int track_queued;
     size_t track_chunks, track_slot;
     /* SGD with momentum: state[0] = momentum_buffer.
      * Adam: state[0] = exp_avg, state[1] = exp_avg_sq. */
@@ -190,8 +195,8 @@ typedef struct host_update {
     int kind, n_state, nesterov, first;
     size_t n, chunks;
     float lr, wd, mom, b1, omb1, b2, omb2, eps, step_size, bc2_sqrt;
-    const uint32_t *seg;  /* tracked: the chunk bounds, the caller's host copy
-                             (one buffer fewer to hand over each step) */
+    const uint32_t *seg;  /* tracked: the chunk bounds, the optimizer's host
+                             copy (one buffer fewer to hand over each step) */
     float *const *data;   /* params, grads, state[0], state[1] (or the
                              same again), tracked: out */
 } host_update;
@@ -373,6 +378,7 @@ static bsc_status update_host(bsc_optimizer *opt, const bsc_tensor *params,
         n = 5;
         u->chunks = opt->track_chunks;
         u->seg = opt->track_bounds_host;
+        opt->track_queued = 1;
     }
     return bsc_enqueue_host(opt->ctx, update_task, u, sizeof *u, n, t);
 }
@@ -452,16 +458,29 @@ bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
     return BSC_OK;
 }
 
+/* Frees the bounds' copy, after the queue has run every host task that
+ * reads it. */
+static bsc_status track_release(bsc_optimizer *opt)
+{
+    bsc_status st = BSC_OK;
+    if (opt->track_queued)
+        st = bsc_finish(opt->ctx);
+    free(opt->track_bounds_host);
+    opt->track_bounds_host = NULL;
+    opt->track_queued = 0;
+    return st;
+}
+
 bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bounds_host,
                                        const bsc_tensor *bounds_dev, size_t n_chunks,
                                        const bsc_tensor *out)
 {
     if (!out) {
+        bsc_status st = track_release(opt);
         opt->track_out = NULL;
         opt->track_bounds = NULL;
-        opt->track_bounds_host = NULL;
         opt->track_chunks = opt->track_slot = 0;
-        return BSC_OK;
+        return st;
     }
     if (opt->track_out)
         return bsc_fail(BSC_ERR_BUSY, "optimizer: its updates are tracked for another "
@@ -481,8 +500,11 @@ bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bound
         if (bounds_host[c + 1] <= bounds_host[c])
             return bsc_fail(BSC_ERR_INVALID, "optimizer: tracked chunk %zu is empty or out "
                             "of order", c);
+    opt->track_bounds_host = malloc((n_chunks + 1) * sizeof *bounds_host);
+    if (!opt->track_bounds_host)
+        return bsc_fail(BSC_ERR_NOMEM, "optimizer: out of memory");
+    memcpy(opt->track_bounds_host, bounds_host, (n_chunks + 1) * sizeof *bounds_host);
     opt->track_bounds = bounds_dev;
-    opt->track_bounds_host = bounds_host;
     opt->track_out = out;
     opt->track_chunks = n_chunks;
     return BSC_OK;
@@ -522,6 +544,8 @@ void bsc_optimizer_free(bsc_optimizer *opt)
 {
     if (!opt)
         return;
+    if (track_release(opt) != BSC_OK)
+        bsc_clear_error();   /* a failed queue: nothing left to wait for */
     for (size_t i = 0; i < 2; i++)
         bsc_tensor_free(&opt->state[i]);
     free(opt);

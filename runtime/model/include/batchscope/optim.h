@@ -113,10 +113,11 @@ BSC_API bsc_status bsc_optimizer_step(bsc_optimizer *opt, bsc_tensor *params,
  * devices track (one work item walks each chunk, which a GPU would run
  * far below its width): elsewhere BSC_ERR_UNSUPPORTED, and the caller
  * measures on its own; BSC_ERR_BUSY while another caller tracks. The
- * tensors and bounds_host (which a step run as a host task reads instead
- * of bounds_dev) must outlive the tracking: end it with
+ * tensors must outlive the tracking (bounds_host is copied: a step run as
+ * a host task reads the copy instead of bounds_dev): end it with
  * bsc_optimizer_track_updates(opt, NULL, NULL, 0, NULL), which the
- * training loop also does at the end of every run. */
+ * training loop also does at the end of every run, and which waits for the
+ * queue when host-task steps may still read the copy. */
 BSC_API bsc_status bsc_optimizer_track_updates(bsc_optimizer *opt, const uint32_t *bounds_host,
                                                const bsc_tensor *bounds_dev, size_t n_chunks,
                                                const bsc_tensor *out);
