@@ -790,10 +790,11 @@ static void test_dense_per_example_sqnorm(void **state)
 {
     (void)state;
     const char *yaml[2] = {"{type: dense, units: 3}", "{type: dense, units: 3, bias: false}"};
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < 4; v++) {
+        use_path(paths[v / 2]);   /* the host task, then the kernel */
         lt t;
         int64_t d[1] = {5};
-        lt_open(&t, "dense", yaml[v], 1, d, 4, 30 + v);
+        lt_open(&t, "dense", yaml[v % 2], 1, d, 4, 30 + v % 2);
         assert_non_null(t.ops->per_example_sqnorm);
         CHECK(lt_forward(&t));
         /* acc starts at 1 to show the hook adds rather than overwrites. */
@@ -821,6 +822,26 @@ static void test_dense_per_example_sqnorm(void **state)
         bsc_tensor_free(&acc);
         lt_close(&t);
     }
+    /* 3001 rows, split unevenly over the host threads: both paths agree. */
+    lt t;
+    int64_t d[1] = {37};
+    lt_open(&t, "dense", "{type: dense, units: 5}", 1, d, 3001, 33);
+    CHECK(lt_forward(&t));
+    CHECK(bsc_tensor_write(lh_ctx, &t.dout, t.R));
+    static float got[2][3001];
+    for (int k = 0; k < 2; k++) {
+        use_path(paths[k]);
+        bsc_tensor acc;
+        lh_alloc_f32(&acc, t.batch);
+        CHECK(bsc_tensor_fill(lh_ctx, &acc, 0.5f));
+        CHECK(t.ops->per_example_sqnorm(t.self, &t.pass, &t.in, &t.dout, &acc));
+        CHECK(bsc_tensor_read(lh_ctx, &acc, got[k]));
+        bsc_tensor_free(&acc);
+    }
+    for (size_t i = 0; i < t.batch; i++)
+        assert_near(got[0][i], got[1][i], 1e-6, "per-example sqnorm, host against kernel", i);
+    lt_close(&t);
+    unsetenv("BATCHSCOPE_HOST_ELEMENTWISE");
 }
 
 /* ------------------------------------------------------------ option errors */

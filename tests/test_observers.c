@@ -821,19 +821,30 @@ static void test_option_error(void **state)
                        "bad.yaml:16:26:", "per_layer");
 }
 
+/* The answers known on paper. */
+#define KNOWN_CASES                                                            \
+    cmocka_unit_test(test_linear_no_bias), cmocka_unit_test(test_linear_bias), \
+        cmocka_unit_test(test_linear_chunks),                                  \
+        cmocka_unit_test(test_identical_examples),                             \
+        cmocka_unit_test(test_orthogonal_examples),                            \
+        cmocka_unit_test(test_noise_scale_known_variance)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear_no_bias),
-        cmocka_unit_test(test_linear_bias),
-        cmocka_unit_test(test_linear_chunks),
-        cmocka_unit_test(test_identical_examples),
-        cmocka_unit_test(test_orthogonal_examples),
-        cmocka_unit_test(test_noise_scale_known_variance),
+        KNOWN_CASES,
         cmocka_unit_test(test_trajectory_unchanged),
         cmocka_unit_test(test_summary_named_runs),
         cmocka_unit_test(test_summary_unknown_run),
         cmocka_unit_test(test_option_error),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Where the step's work runs on host tasks (host_task.h:
+     * bsc_host_elementwise) the per-example pass's reductions do too; the
+     * known cases run on the kernels as well. */
+    const struct CMUnitTest kernels[] = {KNOWN_CASES};
+    setenv("BATCHSCOPE_HOST_ELEMENTWISE", "1", 1);
+    int failed = cmocka_run_group_tests_name("observers", tests, NULL, NULL);
+    setenv("BATCHSCOPE_HOST_ELEMENTWISE", "0", 1);
+    failed += cmocka_run_group_tests_name("observers (kernels)", kernels, NULL, NULL);
+    return failed;
 }

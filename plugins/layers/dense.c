@@ -145,10 +145,50 @@ static bsc_status dense_backward(void *self, const bsc_pass *p, const bsc_tensor
     return BSC_OK;
 }
 
+/* The per-example norms as a host task (host_task.h: bsc_host_elementwise),
+ * dense_sqnorm's formula row by row (cl/layers/layers.cl), rows split over
+ * the host threads. */
+typedef struct sqnorm_job {
+    size_t nin, nout;
+    int bias;
+    size_t rows_total;
+    float *const *data;   /* in, dout, acc */
+} sqnorm_job;
+
+static void sqnorm_range(void *p, size_t lo, size_t hi)
+{
+    const sqnorm_job *j = p;
+    for (size_t i = lo; i < hi; i++) {
+        const float *x = j->data[0] + i * j->nin, *dy = j->data[1] + i * j->nout;
+        float sx = j->bias ? 1.0f : 0.0f, sy = 0.0f;
+        for (size_t k = 0; k < j->nin; k++)
+            sx += x[k] * x[k];
+        for (size_t k = 0; k < j->nout; k++)
+            sy += dy[k] * dy[k];
+        j->data[2][i] += sx * sy;
+    }
+}
+
+static void sqnorm_task(void *args, float *const *data)
+{
+    sqnorm_job *j = args;
+    j->data = data;
+    bsc_host_for(j->rows_total, 8192 / (j->nin + j->nout) + 1, sqnorm_range, j);
+}
+
 static bsc_status dense_sqnorm(void *self, const bsc_pass *p, const bsc_tensor *in,
                                const bsc_tensor *dout, bsc_tensor *acc)
 {
     dense *d = self;
+    if (p->batch && bsc_host_elementwise(d->ctx)) {
+        sqnorm_job j = {(size_t)d->nin, (size_t)d->nout, d->bias, p->batch, NULL};
+        bsc_tensor v[3] = {*in, *dout, *acc};
+        v[0].numel = p->batch * j.nin;
+        v[1].numel = p->batch * j.nout;
+        v[2].numel = p->batch;
+        const bsc_tensor *t[3] = {&v[0], &v[1], &v[2]};
+        return bsc_enqueue_host(d->ctx, sqnorm_task, &j, sizeof j, 3, t);
+    }
     cl_int xo, dyo, ao, rows = (cl_int)p->batch, nin = (cl_int)d->nin,
                         nout = (cl_int)d->nout, bias = d->bias;
     bsc_status st;

@@ -19,11 +19,13 @@
  * layers the fallback's per-example gradients are those of the micro-batch,
  * which is the usual definition for Monte-Carlo per-example gradients.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "observers.h"
+#include "batchscope/host_task.h"
 
 /* The registry hands out full-size ops tables: a hook an older plugin
  * lacks reads as NULL. */
@@ -122,6 +124,73 @@ static bsc_status ranges_sqnorm(obs_pegrad *pg, const bsc_tensor *x, const bsc_t
     return bsc_launch(pg->ctx, pg->k_ranges, 8, a, 1, &l, &l);
 }
 
+/* Where the context's step runs on host tasks (host_task.h:
+ * bsc_host_elementwise), the two reductions of the pass do too: a single
+ * work-group's kernel walked the whole gradient on one of PoCL's threads
+ * (about 150 us of the quick start's pass, its step taking 240). Both sum
+ * in double in a fixed order: the gradient in SQ_PARTS fixed parts (the
+ * pool's threads take them; the parts, not the threads, set the order),
+ * the per-example norms on one thread. */
+#define SQ_PARTS 16
+typedef struct sq_job {
+    size_t n;
+    int accumulate;
+    double part[SQ_PARTS];
+    float *const *data;   /* x, out */
+} sq_job;
+
+static void sq_part(void *p, int part, int parts)
+{
+    sq_job *j = p;
+    size_t step = (j->n + (size_t)parts - 1) / (size_t)parts;
+    size_t lo = (size_t)part * step, hi = lo + step < j->n ? lo + step : j->n;
+    double s = 0.0;
+    for (size_t i = lo; i < hi; i++)
+        s += (double)j->data[0][i] * j->data[0][i];
+    j->part[part] = s;
+}
+
+static void sq_task(void *args, float *const *data)
+{
+    sq_job *j = args;
+    j->data = data;
+    bsc_host_parallel(SQ_PARTS, sq_part, j);
+    double s = 0.0;
+    for (int k = 0; k < SQ_PARTS; k++)
+        s += j->part[k];
+    data[1][0] = (j->accumulate ? data[1][0] : 0.0f) + (float)s;
+}
+
+typedef struct reduce_job {
+    size_t n;
+} reduce_job;
+
+static void reduce_task(void *args, float *const *data)
+{
+    const reduce_job *j = args;
+    double s2 = 0.0, s1 = 0.0;
+    for (size_t i = 0; i < j->n; i++) {
+        float v = data[0][i];
+        s2 += v;
+        s1 += sqrt(v > 0.0f ? v : 0.0f);
+    }
+    data[1][0] = (float)s2;
+    data[1][1] = (float)s1;
+}
+
+/* out[oo] (+)= sum of x^2 over the whole gradient (n floats), on the host. */
+static bsc_status all_sqnorm_host(obs_pegrad *pg, const bsc_tensor *x, size_t n,
+                                  bsc_tensor *out, size_t oo)
+{
+    bsc_tensor xv = *x, ov = *out;
+    xv.numel = n;
+    ov.offset += oo;
+    ov.numel = 1;
+    const bsc_tensor *t[2] = {&xv, &ov};
+    sq_job j = {n, 0, {0}, NULL};
+    return bsc_enqueue_host(pg->ctx, sq_task, &j, sizeof j, 2, t);
+}
+
 bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t seed,
                               bsc_tensor *out, size_t o)
 {
@@ -158,7 +227,10 @@ bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t 
             BSC_OK)
             return bsc_fail_context(s, "per-example gradient norms of layer %zu", li);
     }
-    if ((s = ranges_sqnorm(pg, bsc_model_grads(m), &pg->all_range, 1, out, o + 2, 0)) != BSC_OK)
+    int host = bsc_host_elementwise(ctx) && bsc_model_n_params(m) > 0;
+    if ((s = host ? all_sqnorm_host(pg, bsc_model_grads(m), bsc_model_n_params(m), out, o + 2)
+                  : ranges_sqnorm(pg, bsc_model_grads(m), &pg->all_range, 1, out, o + 2, 0)) !=
+        BSC_OK)
         return s;
     if (pg->n_fallback) {
         int64_t one = 1;
@@ -174,11 +246,21 @@ bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t 
                 return s;
         }
     }
-    cl_uint qo = (cl_uint)pg->acc.offset, n = (cl_uint)B, oo = (cl_uint)(out->offset + o);
-    size_t l = pg->local_reduce;
-    bsc_karg a[] = {BSC_ARG(pg->acc.mem), BSC_ARG(qo), BSC_ARG(n), BSC_ARG(out->mem),
-                    BSC_ARG(oo), BSC_LOCAL(2 * l * sizeof(float))};
-    if ((s = bsc_launch(ctx, pg->k_reduce, 6, a, 1, &l, &l)) != BSC_OK)
+    if (host) {
+        bsc_tensor ov = *out;
+        ov.offset += o;
+        ov.numel = 2;
+        const bsc_tensor *t[2] = {&q, &ov};
+        reduce_job j = {B};
+        s = bsc_enqueue_host(ctx, reduce_task, &j, sizeof j, 2, t);
+    } else {
+        cl_uint qo = (cl_uint)pg->acc.offset, n = (cl_uint)B, oo = (cl_uint)(out->offset + o);
+        size_t l = pg->local_reduce;
+        bsc_karg a[] = {BSC_ARG(pg->acc.mem), BSC_ARG(qo), BSC_ARG(n), BSC_ARG(out->mem),
+                        BSC_ARG(oo), BSC_LOCAL(2 * l * sizeof(float))};
+        s = bsc_launch(ctx, pg->k_reduce, 6, a, 1, &l, &l);
+    }
+    if (s != BSC_OK)
         return s;
     if (has_state)
         return bsc_tensor_copy(ctx, &pg->state_copy, bsc_model_state(m));
