@@ -144,10 +144,10 @@ static void ce_backward_task(void *args, float *const *data)
     bsc_host_for(j->rows, CE_GRAIN_FLOATS / (size_t)j->K + 1, ce_backward_range, j);
 }
 
-/* logits and dlogits (or loss and correct) as views of exactly `batch`
- * rows, for the task's bounds check. */
+/* The task's tensors as views of exactly `rows` rows, each of width[i]
+ * values, for the task's bounds check. */
 static bsc_status ce_host_task(const softmax_ce *c, bsc_host_fn fn, ce_job *j, size_t n,
-                               const bsc_tensor *const *t)
+                               const bsc_tensor *const *t, const size_t *width)
 {
     if (j->rows == 0)
         return BSC_OK;
@@ -155,7 +155,7 @@ static bsc_status ce_host_task(const softmax_ce *c, bsc_host_fn fn, ce_job *j, s
     const bsc_tensor *tp[4];
     for (size_t i = 0; i < n; i++) {
         v[i] = *t[i];
-        v[i].numel = j->rows * (i == 0 || (fn == ce_backward_task && i == 2) ? (size_t)c->K : 1);
+        v[i].numel = j->rows * width[i];
         tp[i] = &v[i];
     }
     return bsc_enqueue_host(c->ctx, fn, j, sizeof *j, n, tp);
@@ -172,7 +172,8 @@ static bsc_status ce_forward(void *self, size_t batch, const bsc_tensor *logits,
     if (bsc_host_elementwise(c->ctx)) {
         ce_job j = {c->K, correct != NULL, 0.0f, batch, NULL};
         return ce_host_task(c, ce_forward_task, &j, correct ? 4 : 3,
-                            (const bsc_tensor *[]){logits, labels, loss, correct});
+                            (const bsc_tensor *[]){logits, labels, loss, correct},
+                            (const size_t[]){(size_t)c->K, 1, 1, 1});
     }
     if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
         (st = layers_offset(loss, &losso)) != BSC_OK ||
@@ -198,7 +199,8 @@ static bsc_status ce_backward(void *self, size_t batch, const bsc_tensor *logits
     if (bsc_host_elementwise(c->ctx)) {
         ce_job j = {c->K, 0, scale, batch, NULL};
         return ce_host_task(c, ce_backward_task, &j, 3,
-                            (const bsc_tensor *[]){logits, labels, dlogits});
+                            (const bsc_tensor *[]){logits, labels, dlogits},
+                            (const size_t[]){(size_t)c->K, 1, (size_t)c->K});
     }
     if ((st = layers_offset(logits, &zo)) != BSC_OK || (st = layers_offset(labels, &lo)) != BSC_OK ||
         (st = layers_offset(dlogits, &dzo)) != BSC_OK)

@@ -272,7 +272,7 @@ static void update_range(void *p, size_t lo, size_t hi)
  * momentum_one (elementwise IEEE arithmetic; optim.c is built without
  * contraction into fused multiply-adds), so the untracked update's bits:
  * watching the updates does not change them. (w_new - w_old)^2 goes into
- * two vector accumulators on the way; the tail, and Adam (sqrtf), take
+ * a vector accumulator on the way; the tail, and Adam (sqrtf), take
  * update_block with a block of squares. The lanes, the tail and the blocks
  * are added in order in double: the same norms whatever the threads. */
 typedef float v4f __attribute__((vector_size(16)));
@@ -361,7 +361,7 @@ static bsc_status update_host(bsc_optimizer *opt, const bsc_tensor *params,
                               const bsc_tensor *grads, host_update *u)
 {
     /* Absent state slots repeat the parameters (never read; restrict in
-     * update_range holds, as nothing is written through them). */
+     * update_block holds, as nothing is written through them). */
     bsc_tensor out;
     const bsc_tensor *t[5] = {params, grads, opt->n_state > 0 ? &opt->state[0] : params,
                               opt->n_state > 1 ? &opt->state[1] : params, NULL};
