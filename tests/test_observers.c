@@ -211,8 +211,11 @@ static double dist2(const linear *a, const linear *b)
 /* ------------------------------------------------------------ the tests */
 
 /* Update norm, distance from init, epoch distance and weight norm of plain
- * SGD on a linear softmax model, replayed on the host. */
-static void linear_case(int bias, int side)
+ * SGD on a linear softmax model, replayed on the host; and the per-example
+ * gradient norms of gradient_diversity, which must be those at the weights
+ * each step starts from (the step's own gradients), by the dense layer's
+ * hook or by micro-batches (microbatch). */
+static void linear_case(int bias, int side, int microbatch)
 {
     enum { N = 8, B = 4, EPOCHS = 2, K = 3 };
     static const uint8_t small[N * 4] = {
@@ -235,8 +238,12 @@ static void linear_case(int bias, int side)
     char training[256];
     snprintf(training, sizeof training, "  epochs: 2\n  batch_sizes: [4]\n  shuffle: false\n"
              "  optimizer: {type: sgd, lr: %g, momentum: 0}\n  eval_batch_size: 8\n", lr);
-    char *out = run_study(dir, "lin", K, model, training,
-                          "  - {type: distance, every_steps: 1}\n  - {type: update_norms}\n");
+    char obs[256];
+    snprintf(obs, sizeof obs,
+             "  - {type: distance, every_steps: 1}\n  - {type: update_norms}\n"
+             "  - {type: gradient_diversity, every_steps: 1, method: %s, common_batch: 0}\n",
+             microbatch ? "microbatch" : "auto");
+    char *out = run_study(dir, "lin", K, model, training, obs);
     char *run = path2(out, "runs/bs4");
     static linear w0, w, start, prev, fin, zero;
     w0 = (linear){F, K, bias, {{0}}, {0}};
@@ -248,7 +255,9 @@ static void linear_case(int bias, int side)
     bsc_table *ds = read_csv(run, "distance_steps.csv");
     bsc_table *mt = read_csv(run, "metrics.csv");
     bsc_table *ld = read_csv(run, "layer_distance.csv");
+    bsc_table *gd = read_csv(run, "gradient_diversity.csv");
     assert_int_equal(bsc_table_n_rows(un), EPOCHS * N / B);
+    assert_int_equal(bsc_table_n_rows(gd), EPOCHS * N / B);
     /* The rate in both files as written: the shortest text of the float the
      * step used ("0.05", not "0.0500000007"). */
     char want[32];
@@ -273,16 +282,28 @@ static void linear_case(int bias, int side)
         start = w;
         for (int k = 0; k < N / B; k++, step++) {
             static double gW[MAXK][MAXF], eW[MAXK][MAXF];
-            double gb[MAXK] = {0}, eb[MAXK];
+            double gb[MAXK] = {0}, eb[MAXK], sum_sq = 0, sum_norm = 0;
             memset(gW, 0, sizeof gW);
             for (int i = k * B; i < (k + 1) * B; i++) {
                 example_grad(&w, pix + i * F, lab[i], eW, eb);
+                double n2 = grad_sqnorm(&w, eW, eb);
+                sum_sq += n2;
+                sum_norm += sqrt(n2);
                 for (int a = 0; a < K; a++) {
                     gb[a] += eb[a] / B;
                     for (int j = 0; j < F; j++)
                         gW[a][j] += eW[a][j] / B;
                 }
             }
+            /* ||sum g_i|| = B ||mean g_i||, at the weights before the update */
+            double of_sum = B * sqrt(grad_sqnorm(&w, gW, gb));
+            assert_close(cell(gd, (size_t)step, "step"), step + 1, 0, 0, "gd step", step);
+            assert_close(cell(gd, (size_t)step, "sum_sqnorm"), sum_sq, RTOL, 1e-9,
+                         "sum of squared example norms", step);
+            assert_close(cell(gd, (size_t)step, "sum_norm"), sum_norm, RTOL, 1e-9,
+                         "sum of example norms", step);
+            assert_close(cell(gd, (size_t)step, "norm_of_sum"), of_sum, RTOL, 1e-9,
+                         "norm of the sum", step);
             prev = w;
             for (int a = 0; a < K; a++) {
                 w.b[a] -= lr * gb[a];
@@ -320,6 +341,7 @@ static void linear_case(int bias, int side)
     bsc_table_free(ds);
     bsc_table_free(mt);
     bsc_table_free(ld);
+    bsc_table_free(gd);
     free(run);
     free(out);
     tu_rm_rf(dir);
@@ -329,20 +351,20 @@ static void linear_case(int bias, int side)
 static void test_linear_no_bias(void **state)
 {
     (void)state;
-    linear_case(0, 2);
+    linear_case(0, 2, 0);
 }
 
 static void test_linear_bias(void **state)
 {
     (void)state;
-    linear_case(1, 2);
+    linear_case(1, 2, 1);
 }
 
 /* 3 x 2304 weights: the kernels' partial sums of two chunks per layer. */
 static void test_linear_chunks(void **state)
 {
     (void)state;
-    linear_case(1, 48);
+    linear_case(1, 48, 0);
 }
 
 /* The windowed noise scale of every row recomputed from the rows' own g2

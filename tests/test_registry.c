@@ -208,6 +208,25 @@ static void test_small_ops(void **state)
     bsc_registry_free(r);
 }
 
+/* An observer table of the ABI 2.1 layout, ending before after_backward:
+ * the host's full-size copy has that hook NULL (not what lies past the
+ * plugin's table) and keeps the older ones. */
+static void test_old_observer_table(void **state)
+{
+    (void)state;
+    bsc_registry *r = new_registry();
+    assert_int_equal(bsc_registry_load_path(r, TP("old_observer"), "pipeline"), BSC_OK);
+    const bsc_type *t = bsc_registry_find(r, BSC_KIND_OBSERVER, "tp_old_observer", NULL);
+    assert_non_null(t);
+    const bsc_observer_ops *ops = t->ops;
+    assert_int_equal(ops->struct_size, sizeof(bsc_observer_ops));
+    assert_non_null(ops->create);
+    assert_non_null(ops->after_step);
+    assert_null(ops->after_backward);
+    assert_non_null(ops->destroy);   /* the default */
+    bsc_registry_free(r);
+}
+
 static void test_no_entry(void **state)
 {
     (void)state;
@@ -558,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_abi_minor),
         cmocka_unit_test(test_abi_1x),
         cmocka_unit_test(test_small_ops),
+        cmocka_unit_test(test_old_observer_table),
         cmocka_unit_test(test_no_entry),
         cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_missing_file),

@@ -1,9 +1,10 @@
 /* batchscope observers plugin: `gradient_diversity` -- the triangle
  * inequality of the study, measured.
  *
- * Every K global steps (every_steps, default 50), on that step's batch and at
- * the weights just after the step, from the per-example gradients g_i of the
- * batch (see pegrad.c for how they are obtained):
+ * Every K global steps (every_steps, default 50), from the per-example
+ * gradients g_i of that step's batch at the weights the step starts from --
+ * the gradients whose mean the update applies, taken from the step's own
+ * forward and backward (see pegrad.c):
  *
  *   diversity  = sum_i ||g_i||^2 / ||sum_i g_i||^2   (Yin et al. 2018; 1/B
  *                for identical examples, 1 for orthogonal gradients)
@@ -15,10 +16,10 @@
  * OUT/runs/<run>/gradient_diversity.csv: step, epoch, batch, sum_sqnorm,
  * sum_norm, norm_of_sum, diversity, norm_ratio.
  *
- * Cost per sample: one forward and backward of the batch plus O(B (in + out))
- * per dense layer; layers without a per-example hook add B forward/backward
- * passes of one example (method: microbatch forces that path everywhere).
- * At the default K = 50 that is about 2% more work for dense models, shared
+ * Cost per sample: O(B (in + out)) per dense layer and one reduction over
+ * the gradient; layers without a per-example hook add B forward/backward
+ * passes of one example (method: microbatch forces that path everywhere),
+ * and a data-parallel run one forward and backward of the batch. Shared
  * with noise_scale on the steps both sample (pegrad.c). Samples skip a last
  * batch of one example.
  *
@@ -95,7 +96,8 @@ static bsc_status gd_run_start(void *self, const bsc_run_info *run)
     return s;
 }
 
-static bsc_status gd_after_step(void *self, const bsc_run_info *run, const bsc_step_info *si)
+static bsc_status gd_after_backward(void *self, const bsc_run_info *run,
+                                    const bsc_step_info *si)
 {
     (void)run;
     return obs_pe_series_step(&((diversity *)self)->ps, si);
@@ -189,7 +191,7 @@ static bsc_status common_row(diversity *d, const bsc_study *st, const bsc_run_re
         si.batch = B;
         si.x = &x;
         si.y = &y;
-        s = obs_pegrad_enqueue(pg, &si, d->ps.seed, out, 3 * (size_t)k);
+        s = obs_pegrad_enqueue(pg, &si, d->ps.seed, 1.0f, out, 3 * (size_t)k);
         n++;
     }
     if (s == BSC_OK && n)
@@ -275,7 +277,7 @@ BSC_OBSERVER_TYPE(obs_gradient_diversity, "gradient_diversity",
                .create = gd_create,
                .study_end = gd_study_end,
                .run_start = gd_run_start,
-               .after_step = gd_after_step,
+               .after_backward = gd_after_backward,
                .epoch_end = gd_epoch_end,
                .run_end = gd_run_end,
                .destroy = gd_destroy);

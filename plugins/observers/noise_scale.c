@@ -3,7 +3,8 @@
  * Model of Large-Batch Training", appendix A).
  *
  * Every K global steps (every_steps, default 50) the per-example gradients of
- * the step's batch (pegrad.c) give gradient norms at two batch sizes:
+ * the step's batch, at the weights the step starts from (from the step's own
+ * forward and backward, pegrad.c), give gradient norms at two batch sizes:
  * B_small = 1, |G_small|^2 = (1/B) sum_i ||g_i||^2 (averaged over the batch),
  * and B_big = B, |G_big|^2 = ||(1/B) sum_i g_i||^2. Their unbiased
  * combinations are
@@ -32,8 +33,8 @@
  * (this sample alone), g2_ema, trace_ema, b_simple_ema, and over the window:
  * samples, g2_window, trace_window, b_simple_window, b_simple_lo,
  * b_simple_hi, g2_significant. Cost: as gradient_diversity; on the steps
- * both sample (the same every_steps and method: the default) they share one
- * extra pass (pegrad.c).
+ * both sample (the same every_steps and method: the default) the second
+ * copies the first's numbers (pegrad.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -92,7 +93,8 @@ static bsc_status ns_run_start(void *self, const bsc_run_info *run)
     return s;
 }
 
-static bsc_status ns_after_step(void *self, const bsc_run_info *run, const bsc_step_info *si)
+static bsc_status ns_after_backward(void *self, const bsc_run_info *run,
+                                    const bsc_step_info *si)
 {
     (void)run;
     return obs_pe_series_step(&((noise_scale *)self)->ps, si);
@@ -204,7 +206,7 @@ BSC_OBSERVER_TYPE(obs_noise_scale, "noise_scale",
                                    "samples summed for B_simple with a 95% confidence interval")),
                .create = ns_create,
                .run_start = ns_run_start,
-               .after_step = ns_after_step,
+               .after_backward = ns_after_backward,
                .epoch_end = ns_epoch_end,
                .run_end = ns_run_end,
                .destroy = ns_destroy);

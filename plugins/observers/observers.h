@@ -83,6 +83,7 @@ typedef struct obs_pegrad {
     int *hook_layers;         /* layer indices using per_example_sqnorm */
     bsc_tensor acc;           /* [max_batch] per-example squared norms */
     bsc_tensor state_copy;    /* running statistics saved across the extra passes */
+    bsc_tensor grads_copy;    /* the step's gradient, likewise */
     bsc_tensor all_range;     /* [0, n_params) */
     bsc_tensor fb_ranges;     /* ranges of the fallback layers */
     cl_kernel k_ranges, k_reduce;
@@ -94,16 +95,19 @@ typedef struct obs_pegrad {
 bsc_status obs_pegrad_start(obs_pegrad *pg, const bsc_run_info *run, int force_microbatch);
 void obs_pegrad_free(obs_pegrad *pg);
 
-/* Enqueues, for the step's batch (x, y of s), at the current parameters:
- *   out[o]     = sum_i ||g_i||^2
- *   out[o + 1] = sum_i ||g_i||
- *   out[o + 2] = ||sum_i g_i||^2
- * where g_i is the gradient of example i's own (unscaled) loss. Overwrites
- * the model's gradients and activations (already consumed by the optimizer
- * when after_step runs); saves and restores the state buffer, so batch-norm
- * running statistics are untouched. Enqueue only. */
+/* Enqueues, for the batch x, y of s, at the current parameters:
+ *   out[o]     = c^2 sum_i ||g_i||^2
+ *   out[o + 1] = c sum_i ||g_i||
+ *   out[o + 2] = c^2 ||sum_i g_i||^2
+ * where g_i is the gradient of example i's own (unscaled) loss and c the
+ * loss scale. With s->step_pass the model's buffers already hold the pass
+ * of this batch at scale c (the training step's, in after_backward: c =
+ * 1/batch) and only the per-example hooks and the reductions run; else the
+ * forward and backward run here first. Any pass run here (that one, the
+ * micro-batches of layers without the hook) leaves the gradient and state
+ * buffers as it found them. Enqueue only. */
 bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *s, uint64_t seed,
-                              bsc_tensor *out, size_t o);
+                              float loss_scale, bsc_tensor *out, size_t o);
 
 /* The statistics above every K global steps, kept on the device per epoch:
  * gradient_diversity and noise_scale are both made of one. */
@@ -121,11 +125,13 @@ typedef struct obs_pe_series {
 } obs_pe_series;
 
 bsc_status obs_pe_series_start(obs_pe_series *ps, const bsc_run_info *run);
-/* Enqueues the statistics when s->step is a multiple of `every` and the
- * batch has at least two rows (one example has no diversity). */
+/* From the observers' after_backward (the step's own pass, before the
+ * update): enqueues the statistics when s->step is a multiple of `every`
+ * and the batch has at least two rows (one example has no diversity). */
 bsc_status obs_pe_series_step(obs_pe_series *ps, const bsc_step_info *s);
-/* Epoch end: brings back the n samples of the epoch into host (then the
- * caller resets n). */
+/* Epoch end: brings back the n samples of the epoch into host, each
+ * unscaled to the sums of the examples' own losses (then the caller resets
+ * n). */
 bsc_status obs_pe_series_read(obs_pe_series *ps);
 void obs_pe_series_free(obs_pe_series *ps);
 /* Parses `every_steps` (default 50) and `method` into ps. */

@@ -1,18 +1,31 @@
 /* batchscope observers plugin: per-example gradient statistics of a batch.
  *
- * One extra forward and backward of the step's batch with the loss scale 1
- * (the SUM of the per-example losses, not the mean the optimizer used) gives
- * two things at once: the gradient buffer holds sum_i g_i, and each row of
- * every layer's output gradient is that example's own d loss_i / d out, which
- * is exactly what a layer's per_example_sqnorm hook wants. Dense layers turn
- * that into ||g_i||^2 from their outer-product structure (||x_i||^2 ||dy_i||^2,
- * plus ||dy_i||^2 for the bias) at O(B (in + out)) instead of O(B in out).
+ * A backward pass of a batch gives two things at once: the gradient buffer
+ * holds c sum_i g_i (c the loss scale: 1/B for a training step's mean loss),
+ * and each row of every layer's output gradient is c d loss_i / d out, that
+ * example's own, which is exactly what a layer's per_example_sqnorm hook
+ * wants. Dense layers turn that into c^2 ||g_i||^2 from their outer-product
+ * structure (||x_i||^2 ||dy_i||^2, plus ||dy_i||^2 for the bias) at
+ * O(B (in + out)) instead of O(B in out).
+ *
+ * During training the statistics come from the step's own forward and
+ * backward (the observers' after_backward hook, plugin.h: the weights the
+ * step starts from, before the update): the per-example gradients that the
+ * update averages, with no pass of our own where every layer with trainable
+ * tensors has the hook. Where the model's buffers do not hold the step's
+ * pass (a data-parallel step: each rank has its own rows) the same forward
+ * and backward of the whole batch is run here, at the same weights and
+ * scale, so the numbers are the same. After training (gradient_diversity's
+ * common batch) the pass is always our own, with c = 1.
  *
  * A layer with trainable tensors and no hook (conv2d, batchnorm) falls back to
  * micro-batches of one: example i alone through forward and backward, then
  * the squared norm of the gradient over the fallback layers' ranges is added
  * to q_i. That costs B small forward/backward passes (B launches of every
  * layer's kernels), which is why these observers run every K steps only.
+ * Every pass run here saves the gradient and state buffers first and puts
+ * them back after: the optimizer reads the step's gradient next, and
+ * batch-norm's running statistics stay as the step left them.
  *
  * Caveats: a micro-batch of one sees batch-norm statistics of that example
  * alone, and dropout draws the mask of row 0 for it; for models with those
@@ -50,6 +63,7 @@ void obs_pegrad_free(obs_pegrad *pg)
     free(pg->hook_layers);
     bsc_tensor_free(&pg->acc);
     bsc_tensor_free(&pg->state_copy);
+    bsc_tensor_free(&pg->grads_copy);
     bsc_tensor_free(&pg->all_range);
     bsc_tensor_free(&pg->fb_ranges);
     memset(pg, 0, sizeof *pg);
@@ -97,6 +111,7 @@ bsc_status obs_pegrad_start(obs_pegrad *pg, const bsc_run_info *run, int force_m
     uint32_t all[2] = {0, (uint32_t)bsc_model_n_params(m)};
     if ((s = obs_alloc(ctx, BSC_F32, bsc_model_max_batch(m), &pg->acc)) != BSC_OK ||
         (s = obs_alloc(ctx, BSC_F32, bsc_model_n_state(m), &pg->state_copy)) != BSC_OK ||
+        (s = obs_alloc(ctx, BSC_F32, bsc_model_n_params(m), &pg->grads_copy)) != BSC_OK ||
         (s = obs_alloc(ctx, BSC_I32, 2, &pg->all_range)) != BSC_OK ||
         (s = bsc_tensor_write(ctx, &pg->all_range, all)) != BSC_OK ||
         (s = obs_alloc(ctx, BSC_I32, 2 * (pg->n_fallback ? pg->n_fallback : 1),
@@ -191,29 +206,43 @@ static bsc_status all_sqnorm_host(obs_pegrad *pg, const bsc_tensor *x, size_t n,
     return bsc_enqueue_host(pg->ctx, sq_task, &j, sizeof j, 2, t);
 }
 
+/* Saves (save = 1) or puts back the buffers a pass of our own overwrites. */
+static bsc_status keep_buffers(obs_pegrad *pg, int save)
+{
+    bsc_model *m = pg->model;
+    bsc_tensor *g = bsc_model_grads(m), *st = bsc_model_state(m);
+    bsc_status s = BSC_OK;
+    if (bsc_model_n_params(m))
+        s = save ? bsc_tensor_copy(pg->ctx, g, &pg->grads_copy)
+                 : bsc_tensor_copy(pg->ctx, &pg->grads_copy, g);
+    if (s == BSC_OK && bsc_model_n_state(m))
+        s = save ? bsc_tensor_copy(pg->ctx, st, &pg->state_copy)
+                 : bsc_tensor_copy(pg->ctx, &pg->state_copy, st);
+    return s;
+}
+
 bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t seed,
-                              bsc_tensor *out, size_t o)
+                              float loss_scale, bsc_tensor *out, size_t o)
 {
     bsc_model *m = pg->model;
     bsc_context *ctx = pg->ctx;
     size_t B = si->batch, nl = bsc_model_n_layers(m);
-    int has_state = bsc_model_n_state(m) > 0;
     bsc_shape in_shape = bsc_model_output_shape(m, nl);
     bsc_status s;
     if (B == 0 || B > pg->acc.numel)
         return bsc_fail(BSC_ERR_INTERNAL, "observers: batch %zu outside [1, %zu]", B,
                         pg->acc.numel);
-    /* Training-mode batch norm moves its running statistics in forward: keep
-     * them as the optimizer step left them. */
-    if (has_state && (s = bsc_tensor_copy(ctx, bsc_model_state(m), &pg->state_copy)) != BSC_OK)
+    int own_pass = !si->step_pass, kept = own_pass || pg->n_fallback;
+    if (kept && (s = keep_buffers(pg, 1)) != BSC_OK)
         return s;
     bsc_pass p = {.batch = B, .training = 1, .seed = seed, .step = si->step};
     int64_t bd = (int64_t)B;
     bsc_shape bshape = bsc_shape_make(1, &bd);
     bsc_tensor q = bsc_tensor_view(&pg->acc, 0, &bshape);
-    if ((s = bsc_model_forward_loss(m, &p, si->x, si->y)) != BSC_OK ||
-        (s = bsc_model_backward(m, &p, si->x, si->y, 1.0f)) != BSC_OK ||
-        (s = bsc_tensor_fill(ctx, &q, 0.0f)) != BSC_OK)
+    if (own_pass && ((s = bsc_model_forward_loss(m, &p, si->x, si->y)) != BSC_OK ||
+                     (s = bsc_model_backward(m, &p, si->x, si->y, loss_scale)) != BSC_OK))
+        return s;
+    if ((s = bsc_tensor_fill(ctx, &q, 0.0f)) != BSC_OK)
         return s;
     for (size_t k = 0; k < pg->n_hook; k++) {
         size_t li = (size_t)pg->hook_layers[k];
@@ -240,7 +269,7 @@ bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t 
             bsc_tensor xi = rows_view(si->x, i, 1, pg->row_len, &in_shape);
             bsc_tensor yi = bsc_tensor_view(si->y, i, &yshape);
             if ((s = bsc_model_forward_loss(m, &p1, &xi, &yi)) != BSC_OK ||
-                (s = bsc_model_backward(m, &p1, &xi, &yi, 1.0f)) != BSC_OK ||
+                (s = bsc_model_backward(m, &p1, &xi, &yi, loss_scale)) != BSC_OK ||
                 (s = ranges_sqnorm(pg, bsc_model_grads(m), &pg->fb_ranges, pg->n_fallback,
                                    &pg->acc, i, 1)) != BSC_OK)
                 return s;
@@ -260,11 +289,9 @@ bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t 
                         BSC_ARG(oo), BSC_LOCAL(2 * l * sizeof(float))};
         s = bsc_launch(ctx, pg->k_reduce, 6, a, 1, &l, &l);
     }
-    if (s != BSC_OK)
-        return s;
-    if (has_state)
-        return bsc_tensor_copy(ctx, &pg->state_copy, bsc_model_state(m));
-    return BSC_OK;
+    if (s == BSC_OK && kept)
+        s = keep_buffers(pg, 0);
+    return s;
 }
 
 /* ---- samples every K steps */
@@ -278,11 +305,12 @@ bsc_status obs_pe_series_options(const bsc_node *options, obs_pe_series *ps)
 }
 
 /* The last sample enqueued on this thread. gradient_diversity and
- * noise_scale sample the same steps by default (every 50), each after the
- * optimizer's step, on the same batch at the same weights (observers leave
- * the weights alone), and the extra pass is deterministic: so the second
+ * noise_scale sample the same steps by default (every 50), each in the
+ * step's after_backward, on the same batch at the same weights (observers
+ * leave the weights alone), and the work is deterministic: so the second
  * copies the first's three numbers on the device instead of repeating the
- * pass, which was half of the two observers' cost. The numbers are the
+ * reductions (and the micro-batches, or a data-parallel run's pass, where
+ * there are any). The numbers are the
  * bits the second would have computed; the method, seed, batch and rows
  * must match, and a series being freed forgets itself here. */
 static _Thread_local struct {
@@ -356,7 +384,10 @@ bsc_status obs_pe_series_step(obs_pe_series *ps, const bsc_step_info *si)
         bsc_tensor from = three_at(&last.src->out, last.slot), to = three_at(&ps->out, k);
         return bsc_tensor_copy(ps->pg.ctx, &from, &to);
     }
-    bsc_status s = obs_pegrad_enqueue(&ps->pg, si, ps->seed, &ps->out, 3 * k);
+    /* The step's loss scale (train.c: the mean over the batch), so the
+     * step's own pass serves; obs_pe_series_read undoes it. */
+    bsc_status s = obs_pegrad_enqueue(&ps->pg, si, ps->seed, 1.0f / (float)si->batch, &ps->out,
+                                      3 * k);
     if (s == BSC_OK) {
         last.src = ps;
         last.model = ps->pg.model;
@@ -375,5 +406,13 @@ bsc_status obs_pe_series_read(obs_pe_series *ps)
 {
     if (ps->n == 0)
         return BSC_OK;
-    return obs_read(ps->pg.ctx, &ps->out, 3 * ps->n, ps->host);
+    bsc_status s = obs_read(ps->pg.ctx, &ps->out, 3 * ps->n, ps->host);
+    for (size_t k = 0; s == BSC_OK && k < ps->n; k++) {
+        double b = (double)ps->batch[k];
+        float *v = ps->host + 3 * k;
+        v[0] = (float)((double)v[0] * b * b);
+        v[1] = (float)((double)v[1] * b);
+        v[2] = (float)((double)v[2] * b * b);
+    }
+    return s;
 }

@@ -56,12 +56,13 @@ void bsc_trainer_release(bsc_trainer *t)
     bsc_tensor_free(&t->w0);
 }
 
-/* One data-parallel step (t->dp_size > 1): this rank's rows of the batch,
- * their share of the mean gradient (scaled by the whole batch's count, so
- * the shares add up to it) and of the mean loss, summed over the ranks in
- * rank order; then the same update on every rank, and on rank 0 the whole
- * batch gathered again for the observers. */
-static bsc_status dp_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+/* The first half of one data-parallel step (t->dp_size > 1): this rank's
+ * rows of the batch, their share of the mean gradient (scaled by the whole
+ * batch's count, so the shares add up to it) and of the mean loss, summed
+ * over the ranks in rank order into every rank's gradient buffer; on rank 0
+ * the whole batch gathered again for the observers, whose after_backward
+ * then sees the model's buffers holding only this rank's rows. */
+static bsc_status dp_grad(bsc_trainer *t, size_t start, size_t count, uint64_t step,
                           size_t slot)
 {
     bsc_model *m = t->model;
@@ -94,29 +95,40 @@ static bsc_status dp_step(bsc_trainer *t, size_t start, size_t count, uint64_t s
                                       &h[np], 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return bsc_cl_fail(err, "writing a step's loss");
-    if ((s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m), lr)) != BSC_OK)
-        return s;
     if (t->dp_rank == 0 && t->n_observers)
         s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start, count, &t->x, &t->y);
     return s;
 }
 
-bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+bsc_status bsc_train_grad(bsc_trainer *t, size_t start, size_t count, uint64_t step,
                           size_t slot)
 {
     if (t->dp_size > 1)
-        return dp_step(t, start, count, step, lr, slot);
+        return dp_grad(t, start, count, step, slot);
     bsc_model *m = t->model;
     bsc_pass p = {.batch = count, .training = 1, .seed = t->pipeline->seed, .step = step};
     bsc_status s;
     if ((s = bsc_dataset_gather(t->ctx, &t->data->train, &t->perm, start, count, &t->x,
                                 &t->y)) != BSC_OK ||
         (s = bsc_model_forward_loss(m, &p, &t->x, &t->y)) != BSC_OK ||
-        (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK ||
-        (s = bsc_optimizer_step(t->opt, bsc_model_params(m), bsc_model_grads(m), lr)) != BSC_OK)
+        (s = bsc_model_backward(m, &p, &t->x, &t->y, 1.0f / (float)count)) != BSC_OK)
         return s;
+    /* Summed before the observers' after_backward, whose passes of their
+     * own may overwrite the rows' losses. */
     return bsc_sum(t->ctx, bsc_model_row_loss(m), count, 1.0f / (float)count, &t->step_loss,
                    slot);
+}
+
+bsc_status bsc_train_update(bsc_trainer *t, float lr)
+{
+    return bsc_optimizer_step(t->opt, bsc_model_params(t->model), bsc_model_grads(t->model), lr);
+}
+
+bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
+                          size_t slot)
+{
+    bsc_status s = bsc_train_grad(t, start, count, step, slot);
+    return s == BSC_OK ? bsc_train_update(t, lr) : s;
 }
 
 /* Width of the run-name column: the longest name of the study. */
@@ -254,6 +266,27 @@ static bsc_status save_ckpt(bsc_trainer *t, const char *run_dir, const char *nam
     return s;
 }
 
+/* The observers' after_backward (after_update = 0: between the step's
+ * backward and its update) or after_step, in the pipeline's order. */
+static bsc_status step_hooks(bsc_trainer *t, const bsc_run_info *run, const bsc_step_info *si,
+                             int after_update)
+{
+    bsc_status s = BSC_OK;
+    for (size_t i = 0; i < t->n_observers && s == BSC_OK; i++) {
+        const bsc_observer_ops *ops = t->observers[i].ops;
+        void *self = t->observers[i].self;
+        if (after_update && ops->after_step)
+            BSC_PLUGIN_CALL(t->observers[i].type, "after_step",
+                            s = ops->after_step(self, run, si));
+        else if (!after_update && ops->after_backward)
+            BSC_PLUGIN_CALL(t->observers[i].type, "after_backward",
+                            s = ops->after_backward(self, run, si));
+        if (s != BSC_OK)
+            bsc_fail_context(s, "observer %s", t->observers[i].type->name);
+    }
+    return s;
+}
+
 bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_dir,
                          bsc_run_outcome *o)
 {
@@ -349,19 +382,16 @@ bsc_status bsc_train_run(bsc_trainer *t, const bsc_run_cfg *rc, const char *run_
             size_t count = tr->n - start < B ? tr->n - start : B;
             lr = bsc_lr_at(&lrc, batch_size, epoch, k, steps);
             step++;
-            if ((s = bsc_train_step(t, start, count, step, (float)lr, k)) != BSC_OK)
+            if ((s = bsc_train_grad(t, start, count, step, k)) != BSC_OK)
                 goto cleanup;
-            bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y};
-            for (size_t i = 0; i < t->n_observers; i++) {
-                const bsc_observer_ops *ops = t->observers[i].ops;
-                if (ops->after_step)
-                    BSC_PLUGIN_CALL(t->observers[i].type, "after_step",
-                                    s = ops->after_step(t->observers[i].self, &run, &si));
-                if (s != BSC_OK) {
-                    bsc_fail_context(s, "observer %s", t->observers[i].type->name);
-                    goto cleanup;
-                }
-            }
+            bsc_step_info si = {epoch, step, k + 1, count, (float)lr, &t->x, &t->y,
+                                t->dp_size <= 1};
+            if ((s = step_hooks(t, &run, &si, 0)) != BSC_OK ||
+                (s = bsc_train_update(t, (float)lr)) != BSC_OK)
+                goto cleanup;
+            si.step_pass = 0;
+            if ((s = step_hooks(t, &run, &si, 1)) != BSC_OK)
+                goto cleanup;
             if ((k + 1) % MARK_EVERY == 0) {
                 /* Wait for the marker before last: the host stays at most two
                  * marker intervals ahead, and progress shows real work. */

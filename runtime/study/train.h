@@ -73,7 +73,11 @@ void bsc_trainer_release(bsc_trainer *t);
 /* Enqueues one training step on examples perm[start, start+count) of the
  * training split (t->perm must hold the epoch's permutation): gather,
  * forward, backward, optimizer update, and the step's mean loss into
- * t->step_loss[slot]. */
+ * t->step_loss[slot]. bsc_train_grad is all but the update (the observers'
+ * after_backward runs between the two), bsc_train_update the update. */
+bsc_status bsc_train_grad(bsc_trainer *t, size_t start, size_t count, uint64_t step,
+                          size_t slot);
+bsc_status bsc_train_update(bsc_trainer *t, float lr);
 bsc_status bsc_train_step(bsc_trainer *t, size_t start, size_t count, uint64_t step, float lr,
                           size_t slot);
 

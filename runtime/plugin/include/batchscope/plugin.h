@@ -1,4 +1,4 @@
-/* batchscope: the plugin ABI (2.1).
+/* batchscope: the plugin ABI (2.2).
  *
  * A plugin is a shared object that exports one function,
  *
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define BSC_ABI_MAJOR 2
-#define BSC_ABI_MINOR 1
+#define BSC_ABI_MINOR 2
 #define BSC_PLUGIN_ENTRY_SYMBOL "bsc_plugin_entry"
 
 #if defined(__GNUC__)
@@ -396,6 +396,13 @@ typedef struct bsc_step_info {
     float lr;
     const bsc_tensor *x;       /* this step's inputs [batch, ...] */
     const bsc_tensor *y;       /* labels [batch], I32 */
+    /* ABI 2.2, in after_backward only (0 in after_step): 1 when the model's
+     * activations, output gradients (bsc_model_dactivation) and gradients
+     * are this step's own forward and backward of these x and y, with the
+     * loss scale 1/batch; 0 when they are not (a data-parallel step: each
+     * rank's buffers hold its own rows), so an observer that wants them
+     * runs that pass itself. */
+    int step_pass;
 } bsc_step_info;
 
 typedef struct bsc_epoch_info {
@@ -416,6 +423,15 @@ typedef struct bsc_observer_ops {
     /* After every run has finished (or was kept on --resume): tables over
      * the runs, from their files. */
     bsc_status (*study_end)(void *self, const bsc_study *study);
+    /* Optional (ABI 2.2): after the step's forward and backward, before the
+     * optimizer applies the update, so at the weights the step starts from
+     * (step and the rest of s as after_step will see them; s->step_pass
+     * says whether the model's buffers hold the step's pass). The step's
+     * loss has been summed already. An observer may run passes of its own
+     * here, but must leave the gradient and state buffers as it found them:
+     * the optimizer reads the gradient next. Enqueue only, like
+     * after_step. */
+    bsc_status (*after_backward)(void *self, const bsc_run_info *run, const bsc_step_info *s);
 } bsc_observer_ops;
 
 /* -------------------------------------------------------------- analyses */
