@@ -15,12 +15,22 @@ typedef struct cell {
     char *str;
 } cell;
 
+/* The cells live in one block, row after row (cap_cols cells each), not
+ * one allocation per row: an observer's table grows by thousands of rows
+ * an epoch, and that many small blocks kept alive on the heap through a
+ * training run slowed the steps between the epochs down (update_norms'
+ * tables: 10-40% on the quick start at batch 32 over 40 epochs). */
 struct bsc_table {
     char **cols;
     size_t n_cols, cap_cols;
-    cell **rows;  /* each row has cap_cols cells */
+    cell *cells;  /* [cap_rows * cap_cols] */
     size_t n_rows, cap_rows;
 };
+
+static cell *row_at(const bsc_table *t, size_t r)
+{
+    return t->cells + r * t->cap_cols;
+}
 
 bsc_status bsc_table_new(bsc_table **out)
 {
@@ -32,14 +42,12 @@ void bsc_table_free(bsc_table *t)
 {
     if (!t)
         return;
-    for (size_t r = 0; r < t->n_rows; r++) {
+    for (size_t r = 0; r < t->n_rows; r++)
         for (size_t c = 0; c < t->n_cols; c++)
-            free(t->rows[r][c].str);
-        free(t->rows[r]);
-    }
+            free(row_at(t, r)[c].str);
     for (size_t c = 0; c < t->n_cols; c++)
         free(t->cols[c]);
-    free(t->rows);
+    free(t->cells);
     free(t->cols);
     free(t);
 }
@@ -59,12 +67,14 @@ static bsc_status grow_cols(bsc_table *t)
     if (!cols)
         return bsc_fail(BSC_ERR_NOMEM, "out of memory");
     t->cols = cols;
-    for (size_t r = 0; r < t->n_rows; r++) {
-        cell *row = realloc(t->rows[r], cap * sizeof *row);
-        if (!row)
+    if (t->cap_rows) {
+        cell *cells = calloc(t->cap_rows * cap, sizeof *cells);
+        if (!cells)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        memset(row + t->cap_cols, 0, (cap - t->cap_cols) * sizeof *row);
-        t->rows[r] = row;
+        for (size_t r = 0; r < t->n_rows; r++)
+            memcpy(cells + r * cap, row_at(t, r), t->cap_cols * sizeof *cells);
+        free(t->cells);
+        t->cells = cells;
     }
     t->cap_cols = cap;
     return BSC_OK;
@@ -95,15 +105,13 @@ bsc_status bsc_table_add_row(bsc_table *t, bsc_metrics_row *row)
     }
     if (t->n_rows == t->cap_rows) {
         size_t cap = t->cap_rows ? t->cap_rows * 2 : 16;
-        cell **rows = realloc(t->rows, cap * sizeof *rows);
-        if (!rows)
+        cell *cells = realloc(t->cells, cap * t->cap_cols * sizeof *cells);
+        if (!cells)
             return bsc_fail(BSC_ERR_NOMEM, "out of memory");
-        t->rows = rows;
+        t->cells = cells;
         t->cap_rows = cap;
     }
-    t->rows[t->n_rows] = calloc(t->cap_cols, sizeof(cell));
-    if (!t->rows[t->n_rows])
-        return bsc_fail(BSC_ERR_NOMEM, "out of memory");
+    memset(row_at(t, t->n_rows), 0, t->cap_cols * sizeof(cell));
     if (row) {
         row->table = t;
         row->row = t->n_rows;
@@ -118,16 +126,16 @@ const char *bsc_table_col_name(const bsc_table *t, size_t c) { return c < t->n_c
 
 double bsc_table_get(const bsc_table *t, size_t row, size_t col)
 {
-    if (row >= t->n_rows || col >= t->n_cols || t->rows[row][col].set != 1)
+    if (row >= t->n_rows || col >= t->n_cols || row_at(t, row)[col].set != 1)
         return NAN;
-    return t->rows[row][col].num;
+    return row_at(t, row)[col].num;
 }
 
 const char *bsc_table_get_str(const bsc_table *t, size_t row, size_t col)
 {
-    if (row >= t->n_rows || col >= t->n_cols || t->rows[row][col].set != 2)
+    if (row >= t->n_rows || col >= t->n_cols || row_at(t, row)[col].set != 2)
         return NULL;
-    return t->rows[row][col].str;
+    return row_at(t, row)[col].str;
 }
 
 static bsc_status cell_at(bsc_metrics_row *row, const char *column, cell **out)
@@ -136,7 +144,7 @@ static bsc_status cell_at(bsc_metrics_row *row, const char *column, cell **out)
     bsc_status s = bsc_table_column(t, column);
     if (s != BSC_OK)
         return s;
-    *out = &t->rows[row->row][bsc_table_find(t, column)];
+    *out = &row_at(t, row->row)[bsc_table_find(t, column)];
     return BSC_OK;
 }
 
@@ -212,7 +220,7 @@ bsc_status bsc_table_write_csv(const bsc_table *t, const char *path)
     fputc('\n', a.f);
     for (size_t r = 0; r < t->n_rows; r++) {
         for (size_t c = 0; c < t->n_cols; c++) {
-            const cell *x = &t->rows[r][c];
+            const cell *x = &row_at(t, r)[c];
             if (c)
                 fputc(',', a.f);
             if (x->set == 1) {
@@ -353,7 +361,7 @@ bsc_status bsc_table_read_csv(const char *path, bsc_table **out)
             goto cleanup;
         /* by position: a lookup by name per cell would make a wide file
          * quadratic */
-        cell *row = t->rows[t->n_rows - 1];
+        cell *row = row_at(t, t->n_rows - 1);
         for (size_t c = 0; c < n; c++) {
             if (!fields[c][0])
                 continue;
@@ -436,7 +444,7 @@ bsc_status bsc_table_pack(const bsc_table *t, size_t from, void **out, size_t *l
     put_u32(&b, (uint32_t)(t->n_rows - from));
     for (size_t r = from; r < t->n_rows; r++)
         for (size_t c = 0; c < t->n_cols; c++) {
-            const cell *x = &t->rows[r][c];
+            const cell *x = &row_at(t, r)[c];
             unsigned char kind = (unsigned char)x->set;
             put(&b, &kind, 1);
             if (x->set == 1)
