@@ -39,13 +39,6 @@
 #include "batchscope/study.h"
 #include "batchscope/table.h"
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        bsc_status st_ = (call);                                                     \
-        if (st_ != BSC_OK)                                                           \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
-
 static void near(double got, double want, double rtol, double atol, const char *what, int i)
 {
     double tol = atol + rtol * fabs(want);

@@ -33,13 +33,6 @@
 /* Device values are float32 sums of a few hundred terms at most. */
 #define RTOL 2e-4
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        bsc_status st_ = (call);                                                     \
-        if (st_ != BSC_OK)                                                           \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
-
 static void assert_close(double got, double want, double rtol, double atol, const char *what,
                          int i)
 {

@@ -55,13 +55,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define CHECK(call)                                                         \
-    do {                                                                    \
-        bsc_status st_ = (call);                                            \
-        if (st_ != BSC_OK)                                                  \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
-
 static void assert_close(double got, double want, double rtol, const char *what, int i)
 {
     double err = fabs(got - want);

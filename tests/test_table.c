@@ -18,13 +18,6 @@
 #include "batchscope/fsutil.h"
 #include "batchscope/table.h"
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        bsc_status st_ = (call);                                                     \
-        if (st_ != BSC_OK)                                                           \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
-
 /* Row r's value in column c of the table below. */
 static double value(size_t r, size_t c)
 {

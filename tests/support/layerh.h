@@ -11,14 +11,9 @@
 #include <stdint.h>
 
 #include "batchscope/batchscope.h"
+#include "testutil.h"
 
 #ifndef CHECK
-#define CHECK(call)                                                                   \
-    do {                                                                              \
-        bsc_status st_ = (call);                                                      \
-        if (st_ != BSC_OK)                                                            \
-            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
-    } while (0)
 #endif
 
 /* The device and the registry holding bsc_layers.so, opened by the cmocka

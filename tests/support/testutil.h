@@ -8,6 +8,15 @@
 
 #include "batchscope/device.h"
 
+/* In a cmocka test: fails it naming the call, its status and the library's
+ * message unless the call returns BSC_OK. */
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        bsc_status st_ = (call);                                                     \
+        if (st_ != BSC_OK)                                                           \
+            fail_msg("%s -> %s: %s", #call, bsc_status_name(st_), bsc_last_error()); \
+    } while (0)
+
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is
  * malloc'ed (free it). Aborts on failure. */
 char *tu_tmpdir(const char *tag);
