@@ -334,8 +334,11 @@ static void update_chunks(void *p, size_t lo, size_t hi)
 }
 
 /* Chunks are thousands of elements each (observers.h: OBS_CHUNK), so each
- * thread takes a run of whole ones (bsc_host_for would round a part up to
- * 16 of them). */
+ * part is a run of whole ones (bsc_host_for would round a part up to 16 of
+ * them); several parts per thread, as bsc_host_for makes of the plain
+ * update, so that a thread the others wait for (the cores are shared with
+ * the OpenCL runtime's workers) holds up a small part, not half the
+ * update. */
 static void update_chunk_part(void *p, int part, int parts)
 {
     const host_update *u = p;
@@ -351,7 +354,7 @@ static void update_task(void *args, float *const *data)
     u->data = data;
     int threads = bsc_host_threads();
     if (u->chunks)
-        bsc_host_parallel(u->chunks < (size_t)threads ? (int)u->chunks : threads,
+        bsc_host_parallel(u->chunks < (size_t)threads * 8 ? (int)u->chunks : threads * 8,
                           update_chunk_part, u);
     else
         bsc_host_for(u->n, 16384, update_range, u);
