@@ -2,8 +2,10 @@
  * own observers on (the quick start's five: distance, update_norms,
  * gradient_diversity, noise_scale, summary), versus none, on its model.
  *
- *   bench_observers [pipeline.yaml] [epochs] [repeats] [batch]
+ *   bench_observers [pipeline.yaml] [epochs] [repeats] [batch] [observers]
  *
+ * observers, a YAML flow list (e.g. '[{type: update_norms}]'), replaces the
+ * pipeline's own for the "on" runs: one observer's share, or a control.
  * Defaults: pipelines/quickstart.yaml (from the source tree), 4 epochs, 5
  * repeats, batch 32 (the smallest batch has the most steps per epoch, so the
  * per-step kernels of the observers weigh most there). A pipeline without
@@ -57,25 +59,29 @@ static int has_observers(const char *pipeline)
 }
 
 static int run_once(const char *pipeline, const char *out, int epochs, long batch, int on,
-                    int own, double *per_epoch, double *fastest, double *each, double *wall)
+                    int own, const char *list, double *per_epoch, double *fastest,
+                    double *each, double *wall)
 {
     char s_epochs[64], s_batch[64];
+    char *s_list = list ? bsc_strdup_printf("observers=%s", list) : NULL;
     snprintf(s_epochs, sizeof s_epochs, "training.epochs=%d", epochs);
     snprintf(s_batch, sizeof s_batch, "training.batch_sizes=[%ld]", batch);
     /* Training alone: the pipeline's analyses and report are switched off. */
     const char *sets[] = {s_epochs, s_batch, "analyses=[]", "report={enabled: false}",
-                          on ? "observers=[{type: distance}, {type: update_norms}]"
-                             : "observers=[]"};
+                          !on ? "observers=[]"
+                          : s_list ? s_list
+                                   : "observers=[{type: distance}, {type: update_norms}]"};
     bsc_run_options o = {0};
     o.pipeline_path = pipeline;
     o.out_dir = out;
     o.overrides = sets;
     /* With the pipeline's own observers on, the last override is left out. */
-    o.n_overrides = sizeof sets / sizeof *sets - (on && own ? 1 : 0);
+    o.n_overrides = sizeof sets / sizeof *sets - (on && own && !list ? 1 : 0);
     o.quiet = 1;
     double t0 = bsc_now();
     bsc_status s = bsc_study_run(&o);
     *wall = bsc_now() - t0;
+    free(s_list);
     if (s != BSC_OK) {
         fprintf(stderr, "bench_observers: %s\n", bsc_last_error());
         return -1;
@@ -111,9 +117,10 @@ int main(int argc, char **argv)
     int epochs = argc > 2 ? atoi(argv[2]) : 4;
     int repeats = argc > 3 ? atoi(argv[3]) : 5;
     long batch = argc > 4 ? atol(argv[4]) : 32;
+    const char *list = argc > 5 ? argv[5] : NULL;
     if (epochs < 2 || repeats < 1 || batch < 1) {
         fprintf(stderr, "usage: bench_observers [pipeline.yaml] [epochs >= 2] [repeats] "
-                        "[batch]\n");
+                        "[batch] [observers]\n");
         return 2;
     }
     char tmpl[] = "/tmp/bench-observers-XXXXXX";
@@ -122,7 +129,9 @@ int main(int argc, char **argv)
         return 1;
     }
     int own = has_observers(pipeline);
-    printf("observers on: %s\n", own ? "the pipeline's own" : "distance, update_norms");
+    printf("observers on: %s\n", list  ? list
+                                  : own ? "the pipeline's own"
+                                        : "distance, update_norms");
     double sum[2] = {0, 0}, best[2] = {INFINITY, INFINITY}, wall_sum[2] = {0, 0};
     double *ratio = calloc((size_t)repeats, sizeof *ratio);
     double *wall_ratio = calloc((size_t)repeats, sizeof *wall_ratio);
@@ -143,7 +152,7 @@ int main(int argc, char **argv)
         for (int j = 0; j < 2; j++) {
             int on = j ^ (r & 1);
             char *out = bsc_strdup_printf("%s/r%d-%s", tmpl, r, on ? "on" : "off");
-            if (!out || run_once(pipeline, out, epochs, batch, on, own, &pe[on], &fast[on],
+            if (!out || run_once(pipeline, out, epochs, batch, on, own, list, &pe[on], &fast[on],
                                     epochs_of[on] + (size_t)r * per_run, &wall[on]) != 0)
                 return 1;
             printf("%-4d %-4s %14.4f %10.2f\n", r, on ? "on" : "off", pe[on], wall[on]);
