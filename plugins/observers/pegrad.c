@@ -206,34 +206,6 @@ static bsc_status all_sqnorm_host(obs_pegrad *pg, const bsc_tensor *x, size_t n,
     return bsc_enqueue_host(pg->ctx, sq_task, &j, sizeof j, 2, t);
 }
 
-/* Copies (src given) or zeroes (src NULL) a few floats: a host task where
- * the step runs on them (bsc_host_elementwise), so that a sample taken
- * from the step's own pass makes PoCL run no command of its own -- a
- * command there wakes PoCL's worker threads, which then compete with the
- * host threads for the cores; else a copy or fill command. */
-typedef struct small_job {
-    size_t n;
-    int copy;
-} small_job;
-
-static void small_task(void *args, float *const *data)
-{
-    const small_job *j = args;
-    if (j->copy)
-        memcpy(data[1], data[0], j->n * sizeof(float));
-    else
-        memset(data[0], 0, j->n * sizeof(float));
-}
-
-static bsc_status copy_or_zero(bsc_context *ctx, const bsc_tensor *src, bsc_tensor *dst)
-{
-    if (!bsc_host_elementwise(ctx))
-        return src ? bsc_tensor_copy(ctx, src, dst) : bsc_tensor_fill(ctx, dst, 0.0f);
-    small_job j = {src ? src->numel : dst->numel, src != NULL};
-    const bsc_tensor *t[2] = {src ? src : dst, dst};
-    return bsc_enqueue_host(ctx, small_task, &j, sizeof j, src ? 2 : 1, t);
-}
-
 /* Saves (save = 1) or puts back the buffers a pass of our own overwrites. */
 static bsc_status keep_buffers(obs_pegrad *pg, int save)
 {
@@ -270,7 +242,7 @@ bsc_status obs_pegrad_enqueue(obs_pegrad *pg, const bsc_step_info *si, uint64_t 
     if (own_pass && ((s = bsc_model_forward_loss(m, &p, si->x, si->y)) != BSC_OK ||
                      (s = bsc_model_backward(m, &p, si->x, si->y, loss_scale)) != BSC_OK))
         return s;
-    if ((s = copy_or_zero(ctx, NULL, &q)) != BSC_OK)
+    if ((s = bsc_tensor_fill(ctx, &q, 0.0f)) != BSC_OK)
         return s;
     for (size_t k = 0; k < pg->n_hook; k++) {
         size_t li = (size_t)pg->hook_layers[k];
@@ -410,7 +382,7 @@ bsc_status obs_pe_series_step(obs_pe_series *ps, const bsc_step_info *si)
     ps->batch[k] = si->batch;
     if (same_sample(ps, si)) {
         bsc_tensor from = three_at(&last.src->out, last.slot), to = three_at(&ps->out, k);
-        return copy_or_zero(ps->pg.ctx, &from, &to);
+        return bsc_tensor_copy(ps->pg.ctx, &from, &to);
     }
     /* The step's loss scale (train.c: the mean over the batch), so the
      * step's own pass serves; obs_pe_series_read undoes it. */
