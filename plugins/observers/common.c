@@ -135,12 +135,13 @@ char *obs_run_path(const bsc_run_info *run, const char *name)
     return bsc_strdup_printf("%s/%s", run->run_dir, name);
 }
 
-bsc_status obs_write_run_table(const bsc_run_info *run, const bsc_table *t, const char *name)
+bsc_status obs_write_run_table(const bsc_run_info *run, const bsc_table *t, const char *name,
+                               bsc_csv_mark *mark)
 {
     char *path = obs_run_path(run, name);
     if (!path)
         return bsc_fail(BSC_ERR_NOMEM, "observers: out of memory");
-    bsc_status s = bsc_table_write_csv(t, path);
+    bsc_status s = bsc_table_write_csv_more(t, path, mark);
     free(path);
     return s;
 }

@@ -36,6 +36,7 @@ typedef struct distance {
     cl_kernel k;
     size_t local;
     bsc_table *layers, *steps;
+    bsc_csv_mark layers_mark, steps_mark;  /* what their files hold */
 } distance;
 
 static void release(distance *d)
@@ -89,6 +90,7 @@ static bsc_status dist_run_start(void *self, const bsc_run_info *run)
     d->seg_sums = malloc(3 * (d->seg.n ? d->seg.n : 1) * sizeof *d->seg_sums);
     if (!d->slot_step || !d->slot_epoch || !d->host || !d->seg_sums)
         return bsc_fail(BSC_ERR_NOMEM, "distance: out of memory");
+    d->layers_mark = d->steps_mark = (bsc_csv_mark){0};
     if ((s = obs_alloc(run->ctx, BSC_F32, np, &d->w0)) != BSC_OK ||
         (s = obs_alloc(run->ctx, BSC_F32, np, &d->ws)) != BSC_OK ||
         (s = obs_alloc(run->ctx, BSC_F32, 3 * nc, &d->out)) != BSC_OK ||
@@ -191,10 +193,11 @@ static bsc_status dist_epoch_end(void *self, const bsc_run_info *run, const bsc_
         bsc_metrics_set(&r, BSC_COL_EPOCH_DISTANCE, obs_sqrt(d->seg_sums[3 * i + 1]));
         bsc_metrics_set(&r, "weight_norm", obs_sqrt(d->seg_sums[3 * i + 2]));
     }
-    if ((s = obs_write_run_table(run, d->layers, BSC_FILE_LAYER_DISTANCE)) != BSC_OK)
+    s = obs_write_run_table(run, d->layers, BSC_FILE_LAYER_DISTANCE, &d->layers_mark);
+    if (s != BSC_OK)
         return s;
     if (d->every > 0)
-        return obs_write_run_table(run, d->steps, BSC_FILE_DISTANCE_STEPS);
+        return obs_write_run_table(run, d->steps, BSC_FILE_DISTANCE_STEPS, &d->steps_mark);
     return BSC_OK;
 }
 

@@ -48,6 +48,7 @@
 typedef struct diversity {
     obs_pe_series ps;
     bsc_table *table;
+    bsc_csv_mark mark;        /* what its file holds */
     long common_batch, common_samples;
     int common_given;          /* common_batch set in the pipeline */
     const char *out_dir;
@@ -85,6 +86,7 @@ static bsc_status gd_run_start(void *self, const bsc_run_info *run)
     diversity *d = self;
     bsc_table_free(d->table);
     d->table = NULL;
+    d->mark = (bsc_csv_mark){0};
     bsc_status s = obs_pe_series_start(&d->ps, run);
     if (s == BSC_OK)
         s = bsc_table_new(&d->table);
@@ -136,7 +138,7 @@ static bsc_status gd_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
     }
     ps->n = 0;
     if (s == BSC_OK)
-        s = obs_write_run_table(run, d->table, BSC_FILE_GRADIENT_DIVERSITY);
+        s = obs_write_run_table(run, d->table, BSC_FILE_GRADIENT_DIVERSITY, &d->mark);
     return s;
 }
 

@@ -52,6 +52,7 @@ typedef struct noise_scale {
     long window;
     double g2w[NS_MAX_WINDOW], trw[NS_MAX_WINDOW];   /* ring of the last samples */
     bsc_table *table;
+    bsc_csv_mark mark;        /* what its file holds */
 } noise_scale;
 
 static bsc_status ns_create(const bsc_component_config *cfg, void **self)
@@ -77,6 +78,7 @@ static bsc_status ns_run_start(void *self, const bsc_run_info *run)
     noise_scale *n = self;
     bsc_table_free(n->table);
     n->table = NULL;
+    n->mark = (bsc_csv_mark){0};
     n->g2_ema = n->tr_ema = 0;
     n->n_ema = 0;
     bsc_status s = obs_pe_series_start(&n->ps, run);
@@ -175,7 +177,7 @@ static bsc_status ns_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
     }
     ps->n = 0;
     if (s == BSC_OK)
-        s = obs_write_run_table(run, n->table, BSC_FILE_NOISE_SCALE);
+        s = obs_write_run_table(run, n->table, BSC_FILE_NOISE_SCALE, &n->mark);
     return s;
 }
 

@@ -39,6 +39,7 @@ typedef struct update_norms {
     cl_kernel k;
     size_t local;
     bsc_table *total, *layers;
+    bsc_csv_mark total_mark, layers_mark;  /* what their files hold */
     /* The optimizer measures the updates for us (norms filled by each step
      * at the slot set after the step before), or NULL: our own pass. */
     struct bsc_optimizer *tracker;
@@ -104,6 +105,7 @@ static bsc_status un_run_start(void *self, const bsc_run_info *run)
         u->tracker = run->optimizer;
     else
         bsc_clear_error();
+    u->total_mark = u->layers_mark = (bsc_csv_mark){0};
     if ((s = bsc_table_new(&u->total)) != BSC_OK || (s = bsc_table_new(&u->layers)) != BSC_OK)
         return s;
     if (!u->tracker &&
@@ -187,10 +189,11 @@ static bsc_status un_epoch_end(void *self, const bsc_run_info *run, const bsc_ep
         }
     }
     u->last = 0;
-    if ((s = obs_write_run_table(run, u->total, BSC_FILE_UPDATE_NORMS)) != BSC_OK)
+    if ((s = obs_write_run_table(run, u->total, BSC_FILE_UPDATE_NORMS, &u->total_mark)) != BSC_OK)
         return s;
     if (u->per_layer)
-        return obs_write_run_table(run, u->layers, BSC_FILE_UPDATE_NORMS_LAYERS);
+        return obs_write_run_table(run, u->layers, BSC_FILE_UPDATE_NORMS_LAYERS,
+                                   &u->layers_mark);
     return BSC_OK;
 }
 

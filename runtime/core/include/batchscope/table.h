@@ -3,7 +3,8 @@
  * A table has named columns (in order of first use) and rows of cells that
  * are numbers or short strings. Observers add their columns to the current
  * epoch's row with bsc_metrics_set(); the engine writes the table to CSV
- * atomically (temporary file + rename) after each epoch.
+ * atomically (temporary file + rename) after each epoch, and the observers
+ * their growing logs with bsc_table_write_csv_more.
  * Numbers are written with %.9g (enough to round-trip float32); NaN as "nan".
  */
 #ifndef BATCHSCOPE_TABLE_H
@@ -49,6 +50,23 @@ BSC_API bsc_status bsc_metrics_set_str(bsc_metrics_row *row, const char *column,
 
 /* Writes the table as CSV to path atomically; empty cells stay empty. */
 BSC_API bsc_status bsc_table_write_csv(const bsc_table *t, const char *path);
+/* What a file written by bsc_table_write_csv_more holds: the table's rows
+ * and columns then, and its size in bytes. Zeroed before the first call. */
+typedef struct bsc_csv_mark {
+    size_t rows, cols;
+    long long bytes;
+} bsc_csv_mark;
+/* Writes the table to path as bsc_table_write_csv does (atomically), for a
+ * table that grows by rows and is written again and again (an observer's,
+ * after every epoch): when path still holds what *mark says (its size),
+ * and the table has the same columns and at least those rows, the file's
+ * bytes are copied as they are and only the new rows formatted; otherwise
+ * the whole table is formatted. Either way *mark then describes the file.
+ * Formatting whole tables every epoch made an epoch's end grow with the
+ * epochs: about 0.5 us a row, 75000 rows after 10 epochs of update_norms
+ * at batch 32 on Fashion-MNIST. */
+BSC_API bsc_status bsc_table_write_csv_more(const bsc_table *t, const char *path,
+                                            bsc_csv_mark *mark);
 /* Reads a CSV written by this module (header + rows; numbers or strings).
  * A row with the wrong number of fields, or a header naming a column twice,
  * is BSC_ERR_DATA naming path:line. Linear in the file's size. */
