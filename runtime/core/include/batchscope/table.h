@@ -62,6 +62,9 @@ typedef struct bsc_csv_mark {
  * and the table has the same columns and at least those rows, the file's
  * bytes are copied as they are and only the new rows formatted; otherwise
  * the whole table is formatted. Either way *mark then describes the file.
+ * A mark belongs to one table and one path, and the rows it counts must
+ * not change afterwards (a table that only grows by rows, or by columns,
+ * which rewrite the whole).
  * Formatting whole tables every epoch made an epoch's end grow with the
  * epochs: about 0.5 us a row, 75000 rows after 10 epochs of update_norms
  * at batch 32 on Fashion-MNIST. */
