@@ -66,9 +66,9 @@ bsc_status obs_read(bsc_context *ctx, const bsc_tensor *t, size_t n, float *host
 /* OUT/runs/<run>/<name> (malloc'ed) or NULL on out of memory. */
 char *obs_run_path(const bsc_run_info *run, const char *name);
 
-/* Writes a table that grows through a run to OUT/runs/<run>/<name>: the
- * rows added since the last call (bsc_table_write_csv_more; *mark zeroed
- * with the table), else the whole table atomically. */
+/* Writes a table that grows through a run to OUT/runs/<run>/<name>,
+ * atomically, formatting only the rows added since the last call
+ * (bsc_table_write_csv_more; *mark zeroed with the table). */
 bsc_status obs_write_run_table(const bsc_run_info *run, const bsc_table *t, const char *name,
                                bsc_csv_mark *mark);
 
