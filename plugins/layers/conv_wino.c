@@ -46,11 +46,6 @@
 #define WINO_CHUNK_TILES 150 /* tiles a chunk aims at (whole samples) */
 #define SEP_BLOCK 128
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define WINO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define WINO_CLONES
-#endif
 
 int conv_wino_fits(const layers_geom *g)
 {
@@ -266,7 +261,7 @@ static inline void combine(const float *M, int nu, int np, const float *in, size
  * v) os. L is [nu][np], R [nv][nq], all sides at most 6. Two passes of
  * combine over blocks of SEP_BLOCK elements: e[u][q] = sum_p L[u][p]
  * in[p][q], then out[u][v] = sum_q R[v][q] e[u][q]. */
-WINO_CLONES
+BSC_HOST_CLONES
 static void wino_sep(const float *L, int nu, int np, const float *R, int nv, int nq,
                      const float *in, size_t is, float *out, size_t os, size_t N)
 {
@@ -306,7 +301,7 @@ static inline ALWAYS_INLINE void vstore8(float *p, vf8 v)
  * last 8 one at a time, the same sums. With M = B^T it takes a tile of the
  * channels-last padded sample to V's 36 planes (input_transform); with M =
  * B, from dV's planes back onto the tile, added (its adjoint). */
-WINO_CLONES
+BSC_HOST_CLONES
 static void tile_6x6(const float *M, const float *in, size_t irs, size_t ics, float *out,
                      size_t ors, size_t ocs, size_t C, int add)
 {

@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The host updates' loops, cloned for AVX-512 and AVX2 where the compiler
- * can (GCC's target_clones, picked once at load time by the CPU): the same
- * operations element by element in every clone, none contracted, so the
- * same bits whichever runs. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define OPTIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define OPTIM_CLONES
-#endif
-
 #define CL_FILE "optim.cl"
 
 struct bsc_optimizer {
@@ -256,7 +246,7 @@ static inline float adam_one(const host_update *u, float w, float d, float *m, f
             }                                                                  \
     } while (0)
 
-OPTIM_CLONES
+BSC_HOST_CLONES
 static void update_block(const void *p, size_t lo, size_t hi, float *restrict sq)
 {
     const host_update v = *(const host_update *)p, *u = &v;
@@ -322,12 +312,12 @@ track_sgd8(const host_update *u, float *restrict w, const float *restrict g,
 /* Elements [lo, hi) of SGD (momentum when buf), whole groups of eight;
  * returns the sum of the squared changes, adds nothing past hi. Four
  * accumulators, 32 elements a round, so that the adds into them do not
- * wait for each other. Cloned for AVX-512 and AVX2 (OPTIM_CLONES) as
- * update_block is. Measured on the quick start's 118k weights on 2 cores
- * (SGD with momentum, steps timed back to back), the
- * tracked update took 20 us a step against the untracked one's 12 with
- * SSE and one accumulator; 12 against 8.7 now. */
-OPTIM_CLONES
+ * wait for each other. Cloned for AVX-512 and AVX2 (BSC_HOST_CLONES,
+ * host_task.h) as update_block is: on the quick start's 118k weights on 2
+ * cores (SGD with momentum, steps timed back to back), the tracked update
+ * took 20 us a step against the untracked one's 12 with SSE and one
+ * accumulator; now 12 against 8.7. */
+BSC_HOST_CLONES
 static double track_sgd(const host_update *p, float *restrict w, const float *restrict g,
                         float *restrict buf, size_t lo, size_t hi)
 {

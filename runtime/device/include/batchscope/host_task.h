@@ -20,6 +20,23 @@
 extern "C" {
 #endif
 
+/* Put before a host loop's function: GCC compiles it for AVX-512, AVX2 and
+ * the baseline, and the loader picks the one the CPU runs (target_clones;
+ * x86-64 Linux only, elsewhere nothing). Each clone applies the same
+ * operations element by element, so they give the same bits as long as
+ * nothing is contracted into fused multiply-adds (-ffp-contract=off for
+ * the file) and no result depends on the vector width (a sum across the
+ * lanes of a register, say: use GCC vector types of a fixed width). A
+ * clone calls helpers taking or returning vectors only always inlined (at
+ * -O0 an out-of-line call crosses two calling conventions). Used by the
+ * optimizers' updates (optim.c) and conv2d's Winograd transforms. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BSC_HOST_CLONES \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BSC_HOST_CLONES
+#endif
+
 /* Most tensors one host task sees. */
 #define BSC_HOST_TASK_MAX_TENSORS 8
 /* Most bytes of arguments one host task is given. */
